@@ -1,0 +1,157 @@
+#include "controller/cli.h"
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include <boost/program_options.hpp>
+
+#include "controller/logging.h"
+#include "policy/policy_file.h"
+
+namespace po = boost::program_options;
+
+namespace ctpilot::controller {
+namespace {
+
+constexpr const char* kDefaultPolicyPath = "/etc/ctpilot/policy.conf";
+
+using CommandFn = int (*)(const GlobalOptions&, const std::vector<std::string>&);
+
+struct CommandEntry {
+  CommandFn fn;
+  const char* synopsis;
+};
+
+const std::map<std::string, CommandEntry>& commands() {
+  static const std::map<std::string, CommandEntry> kCommands{
+      {"run", {runCommand, "run [--dry-run] [--once]            the controller loop (foreground; systemd runs it)"}},
+      {"plan", {planCommand, "plan                                sample briefly, print what run would do now, change nothing"}},
+      {"status", {statusCommand, "status [--json]                     table fill per watched netns, knobs vs baseline, recent changes"}},
+      {"history", {historyCommand, "history [--json] [--limit N]        the journal, newest last"}},
+      {"rollback", {rollbackCommand, "rollback (--last N | --to ID | --all) [--dry-run] [--force] [--hold DURATION]"}},
+      {"resume", {resumeCommand, "resume                              lift the holds rollback placed"}},
+      {"check-policy", {checkPolicyCommand, "check-policy FILE...                validate policy files, print the effective policy"}},
+      {"simulate", {simulateCommand, "simulate --policy FILE --scenario NAME|FILE [--csv OUT]"}},
+  };
+  return kCommands;
+}
+
+void printUsage(std::ostream& out, const po::options_description& globals) {
+  out << "usage: ctpilot [--policy FILE] [--state-dir DIR] [--root DIR] [--log-level LEVEL] COMMAND [ARGS]\n\n"
+         "commands:\n";
+  for (const auto& [name, entry] : commands()) out << "  " << entry.synopsis << "\n";
+  out << "\n" << globals;
+}
+
+}  // namespace
+
+std::string underRoot(const GlobalOptions& global, const std::string& path) {
+  if (global.root.empty() || global.root == "/") return path;
+  return (std::filesystem::path(global.root) / std::filesystem::path(path).relative_path()).string();
+}
+
+Result<policy::Policy> loadEffectivePolicy(const GlobalOptions& global, std::string* source) {
+  std::string path = global.policyPath;
+  if (path.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::exists(kDefaultPolicyPath, ec)) {
+      if (source != nullptr) *source = "built-in defaults";
+      return policy::Policy{};
+    }
+    path = kDefaultPolicyPath;
+  }
+  if (source != nullptr) *source = path;
+  auto load = policy::loadPolicyFile(path);
+  if (!load.ok()) {
+    for (const auto& problem : load.problems) std::cerr << problem.str() << "\n";
+    return Error{Errc::Malformed, path + ": " + std::to_string(load.problems.size()) +
+                                      " problem(s); fix them and try again"};
+  }
+  return load.policy;
+}
+
+int runCli(int argc, char** argv) {
+  GlobalOptions global;
+  po::options_description globals("global options");
+  globals.add_options()
+      ("help,h", "print this help")
+      ("version", "print the version")
+      ("policy", po::value(&global.policyPath)->value_name("FILE"),
+       "policy file (default /etc/ctpilot/policy.conf if it exists, else built-in defaults)")
+      ("state-dir", po::value(&global.stateDir)->value_name("DIR")->default_value(global.stateDir),
+       "journal and lock directory")
+      ("root", po::value(&global.root)->value_name("DIR")->default_value(global.root),
+       "prefix of every /proc and /sys path (tests)")
+      ("log-level", po::value(&global.logLevel)->value_name("LEVEL")->default_value(global.logLevel),
+       "trace, debug, info, warn, error, critical or off");
+  po::options_description hidden;
+  hidden.add_options()("command", po::value<std::string>())("args", po::value<std::vector<std::string>>());
+  po::options_description all;
+  all.add(globals).add(hidden);
+  po::positional_options_description positional;
+  positional.add("command", 1).add("args", -1);
+
+  po::variables_map vm;
+  std::vector<std::string> args;
+  try {
+    auto parsed = po::command_line_parser(argc, argv)
+                      .options(all)
+                      .positional(positional)
+                      .allow_unregistered()
+                      .run();
+    po::store(parsed, vm);
+    po::notify(vm);
+    // Everything after the command, options included, belongs to the command.
+    bool seenCommand = false;
+    for (const auto& opt : parsed.options) {
+      if (opt.position_key == 0 && opt.string_key == "command") {
+        seenCommand = true;
+        continue;
+      }
+      if (!seenCommand) {
+        if (opt.unregistered) {
+          std::cerr << "ctpilot: unknown option " << opt.original_tokens.front()
+                    << " before the command; see ctpilot --help\n";
+          return kExitUsage;
+        }
+        continue;
+      }
+      for (const auto& token : opt.original_tokens) args.push_back(token);
+    }
+  } catch (const po::error& e) {
+    std::cerr << "ctpilot: " << e.what() << "; see ctpilot --help\n";
+    return kExitUsage;
+  }
+
+  if (vm.count("help") != 0U) {
+    printUsage(std::cout, globals);
+    return kExitOk;
+  }
+  if (vm.count("version") != 0U) {
+    std::cout << "ctpilot " << CTPILOT_VERSION << "\n";
+    return kExitOk;
+  }
+  if (vm.count("command") == 0U) {
+    printUsage(std::cerr, globals);
+    return kExitUsage;
+  }
+  const auto command = vm["command"].as<std::string>();
+  const auto found = commands().find(command);
+  if (found == commands().end()) {
+    std::cerr << "ctpilot: unknown command '" << command << "'; see ctpilot --help\n";
+    return kExitUsage;
+  }
+  if (auto logging = setupLogging(global.logLevel); !logging) {
+    std::cerr << "ctpilot: " << logging.error().what << "\n";
+    return kExitUsage;
+  }
+  try {
+    return found->second.fn(global, args);
+  } catch (const po::error& e) {
+    std::cerr << "ctpilot " << command << ": " << e.what() << "; see ctpilot " << command << " --help\n";
+    return kExitUsage;
+  }
+}
+
+}  // namespace ctpilot::controller

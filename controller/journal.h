@@ -1,0 +1,103 @@
+#pragma once
+// The journal: JSON Lines in STATE_DIR/journal.jsonl, append-only, fsync after each record.
+// No change without a durable record first (intent), then applied or failed.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "policy/knob.h"
+#include "policy/observation.h"
+#include "policy/result.h"
+
+namespace ctpilot::controller {
+
+enum class RecordKind {
+  Baseline,  // value of a managed knob before ctpilot's first change this boot
+  Intent,    // about to write: old -> new, reason, observation
+  Applied,   // written and read back (new = what the kernel kept); ref = intent id
+  Failed,    // write failed; ref = intent id; error says why
+  External,  // someone else changed a knob ctpilot manages: old = what ctpilot expected
+  Planned,   // dry-run: what would have been done
+  Rollback,  // a rollback restored old values; ref = the applied record undone
+  Hold,      // rollback placed a hold until `until`; knob/netns empty = all
+  Resume,    // `ctpilot resume` lifted holds
+};
+
+/// Returns the journal name of `kind` ("baseline", "intent", ...).
+const char* recordKindName(RecordKind kind);
+/// Parses a journal kind name; nullopt when unknown.
+std::optional<RecordKind> recordKindByName(const std::string& name);
+
+/// One journal record (one JSON line).
+struct JournalRecord {
+  std::int64_t id = 0;                     // assigned by append(), increasing
+  policy::TimePoint time{};                // RFC 3339 UTC in the file
+  std::string bootId;
+  RecordKind kind = RecordKind::Intent;
+  std::string netns;                       // "init" for global knobs
+  std::optional<policy::Knob> knob;        // kernel name in the file
+  std::optional<std::int64_t> oldValue;    // "old"
+  std::optional<std::int64_t> newValue;    // "new"
+  std::string reason;
+  nlohmann::json observation;              // null when none
+  std::optional<std::int64_t> ref;         // related record id
+  std::optional<policy::TimePoint> until;  // Hold
+  std::string error;                       // Failed
+};
+
+/// Converts a record to its JSON object (the journal line and `history --json` element).
+nlohmann::json toJson(const JournalRecord& record);
+/// Parses a record from JSON; Errc::Malformed naming the bad field.
+Result<JournalRecord> recordFromJson(const nlohmann::json& json);
+
+/// Appends and reads journal records.
+class Journal {
+ public:
+  virtual ~Journal() = default;
+  /// Assigns the next id, appends `record` durably (fsync) and returns it as stored.
+  /// On failure nothing is considered written.
+  virtual Result<JournalRecord> append(JournalRecord record) = 0;
+  /// Reads records appended by other processes since the last call (e.g. a rollback's hold).
+  virtual Result<void> refresh() = 0;
+  /// Returns every record known, oldest first.
+  virtual const std::vector<JournalRecord>& records() const = 0;
+};
+
+/// The journal file. Appends take an flock on the file, so a `rollback` and a running
+/// controller can both append; ids stay increasing.
+class FileJournal final : public Journal {
+ public:
+  /// Opens (creating) STATE_DIR/journal.jsonl and reads it. A torn last line is ignored and
+  /// reported in warnings(); any other bad line is Errc::Malformed naming its line number.
+  static Result<std::unique_ptr<FileJournal>> open(const std::string& stateDir);
+  ~FileJournal() override;
+  Result<JournalRecord> append(JournalRecord record) override;
+  Result<void> refresh() override;
+  const std::vector<JournalRecord>& records() const override;
+  /// Returns warnings found while reading (torn last line).
+  const std::vector<std::string>& warnings() const;
+
+ private:
+  FileJournal();
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+/// A journal in memory (tests, simulate). `failAppends` makes every append fail with Errc::Io.
+class MemoryJournal final : public Journal {
+ public:
+  Result<JournalRecord> append(JournalRecord record) override;
+  Result<void> refresh() override { return {}; }
+  const std::vector<JournalRecord>& records() const override { return records_; }
+  bool failAppends = false;
+
+ private:
+  std::vector<JournalRecord> records_;
+};
+
+}  // namespace ctpilot::controller

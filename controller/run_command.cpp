@@ -1,0 +1,13 @@
+#include <iostream>
+
+#include "controller/cli.h"
+
+namespace ctpilot::controller {
+
+// Placeholder until the command is built.
+int runCommand(const GlobalOptions&, const std::vector<std::string>&) {
+  std::cerr << "ctpilot: run is not built yet\n";
+  return kExitFailure;
+}
+
+}  // namespace ctpilot::controller

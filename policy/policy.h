@@ -1,0 +1,89 @@
+#pragma once
+// The typed policy: what the operator allows ctpilot to do. Defaults here are the built-in
+// policy used when no file exists, and must be safe on any machine.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "policy/knob.h"
+
+namespace ctpilot::policy {
+
+using namespace std::chrono_literals;
+using Duration = std::chrono::milliseconds;
+
+/// A fraction in [0, 1]; written as "80%" or "0.8" in policy files.
+struct Ratio {
+  double value = 0.0;
+  friend bool operator==(Ratio, Ratio) = default;
+};
+
+/// Which network namespaces the controller watches.
+struct NetnsSelector {
+  enum class Mode { Init, All, Named };
+  Mode mode = Mode::Init;
+  std::vector<std::string> names;  // Mode::Named: names from /run/netns ("init" allowed)
+  friend bool operator==(const NetnsSelector&, const NetnsSelector&) = default;
+};
+
+struct ControllerPolicy {
+  Duration interval = 1s;
+  NetnsSelector netns;
+  bool dryRun = false;
+  bool rollbackOnExit = false;   // opt-in: restore baselines when the daemon stops
+  int maxChanges = 6;            // at most this many changes of one knob...
+  Duration changeWindow = 10min; // ...within this window (no oscillation)
+  friend bool operator==(const ControllerPolicy&, const ControllerPolicy&) = default;
+};
+
+struct MaxPolicy {
+  bool enabled = true;              // false: never write nf_conntrack_max (observe only)
+  std::int64_t ceiling = 4 * 1024 * 1024;
+  Ratio memoryBudget{0.25};         // share of MemTotal the table may occupy
+  Ratio highWater{0.80};
+  Duration lookahead = 60s;
+  Ratio targetFill{0.50};
+  Duration cooldown = 10s;
+  std::int64_t margin = 1024;       // never set max below count + margin
+  friend bool operator==(const MaxPolicy&, const MaxPolicy&) = default;
+};
+
+struct HashsizePolicy {
+  enum class Mode { Follow, Fixed };
+  Mode mode = Mode::Follow;
+  std::int64_t entriesPerBucket = 4;
+  Duration minInterval = 10min;
+  friend bool operator==(const HashsizePolicy&, const HashsizePolicy&) = default;
+};
+
+struct TimeoutsPolicy {
+  enum class Mode { Shorten, Off };
+  Mode mode = Mode::Off;            // shortening is opt-in
+  Ratio shortenAt{0.90};
+  double factor = 0.5;              // in (0, 1)
+  Ratio relaxBelow{0.60};
+  Duration relaxAfter = 15min;
+  Duration cooldown = 30s;          // between two timeout steps in one netns
+  std::vector<Knob> order{Knob::TcpTimeoutTimeWait, Knob::TcpTimeoutCloseWait, Knob::TcpTimeoutFinWait,
+                          Knob::UdpTimeoutStream, Knob::TcpTimeoutEstablished};
+  std::map<Knob, std::int64_t> floors{{Knob::TcpTimeoutTimeWait, 10},  // seconds
+                                      {Knob::TcpTimeoutCloseWait, 10},
+                                      {Knob::TcpTimeoutFinWait, 10},
+                                      {Knob::UdpTimeoutStream, 30},
+                                      {Knob::TcpTimeoutEstablished, 3600}};
+  friend bool operator==(const TimeoutsPolicy&, const TimeoutsPolicy&) = default;
+};
+
+/// Everything a policy file can say, with defaults filled in.
+struct Policy {
+  ControllerPolicy controller;
+  MaxPolicy max;
+  HashsizePolicy hashsize;
+  TimeoutsPolicy timeouts;
+  friend bool operator==(const Policy&, const Policy&) = default;
+};
+
+}  // namespace ctpilot::policy

@@ -1,0 +1,36 @@
+#pragma once
+// Loading and validating policy files (INI, Boost.Program_options' config-file parser).
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/policy.h"
+
+namespace ctpilot::policy {
+
+/// One problem in a policy file; prints as "FILE:LINE: message".
+struct PolicyProblem {
+  std::string file;
+  int line = 0;          // 1-based; 0 when the problem is about the whole file
+  std::string message;   // "[max] ceiling: \"4X\" is not a count (examples: 262144, 256k, 4M)"
+  std::string str() const;
+};
+
+/// A loaded policy, or every problem found in the file.
+struct PolicyLoad {
+  Policy policy;                       // defaults filled in; meaningful only when ok()
+  std::vector<PolicyProblem> problems;
+  bool ok() const { return problems.empty(); }
+};
+
+/// Parses policy text; `file` names it in problems. Reports every problem, not just the first.
+PolicyLoad parsePolicy(std::string_view text, const std::string& file);
+
+/// Reads and parses a policy file; an unreadable file is one problem at line 0.
+PolicyLoad loadPolicyFile(const std::string& path);
+
+/// Formats the effective policy as a policy file that parsePolicy accepts (every key, with units).
+std::string formatPolicy(const Policy& policy);
+
+}  // namespace ctpilot::policy

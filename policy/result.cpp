@@ -1,0 +1,45 @@
+#include "policy/result.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace ctpilot {
+
+const char* errcName(Errc code) {
+  switch (code) {
+    case Errc::Missing: return "missing";
+    case Errc::Refused: return "refused";
+    case Errc::Rejected: return "rejected";
+    case Errc::Malformed: return "malformed";
+    case Errc::Io: return "io";
+    case Errc::Busy: return "busy";
+  }
+  return "io";
+}
+
+Errc errcFromErrno(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENODEV:
+    case ENOTDIR:
+      return Errc::Missing;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return Errc::Refused;
+    case EINVAL:
+    case ERANGE:
+      return Errc::Rejected;
+    case EBUSY:
+    case EAGAIN:
+      return Errc::Busy;
+    default:
+      return Errc::Io;
+  }
+}
+
+Error errnoError(int err, const std::string& context) {
+  return Error{errcFromErrno(err), context + ": " + std::strerror(err)};
+}
+
+}  // namespace ctpilot

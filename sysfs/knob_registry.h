@@ -1,0 +1,29 @@
+#pragma once
+// The registry of knobs ctpilot may read or write. Nothing outside it is ever written:
+// a policy names knobs, never paths.
+
+#include <string_view>
+
+#include "policy/knob.h"
+
+namespace ctpilot::sysfs {
+
+using policy::Knob;
+
+enum class Scope { Global, Netns };
+
+/// Where one knob lives and whether ctpilot may write it.
+struct RegistryEntry {
+  Knob knob;
+  std::string_view path;  // absolute kernel path, without the --root prefix
+  Scope scope;
+  bool writable;          // nf_conntrack_count is read-only
+};
+
+/// Returns the registry entry of `knob`.
+const RegistryEntry& registryEntry(Knob knob);
+
+/// Returns the kernel name of `scope` ("global" or "netns").
+std::string_view scopeName(Scope scope);
+
+}  // namespace ctpilot::sysfs

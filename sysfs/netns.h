@@ -1,0 +1,36 @@
+#pragma once
+// Network namespaces: discovery (init, /run/netns names, every distinct one in /proc/*/ns/net)
+// and entry. setns(CLONE_NEWNET) changes only the calling thread, so entry happens in a
+// thread made for it.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "policy/policy.h"
+#include "policy/result.h"
+
+namespace ctpilot::sysfs {
+
+/// One network namespace.
+struct Netns {
+  std::string name;         // "init", a /run/netns name, or "netns:<inode>" for unnamed ones
+  std::string path;         // "" for the initial netns (the process's own), else /run/netns/NAME or /proc/PID/ns/net
+  std::uint64_t inode = 0;  // namespace inode: identity across names
+  bool initial() const { return path.empty(); }
+  friend bool operator==(const Netns&, const Netns&) = default;
+};
+
+/// Returns the initial network namespace.
+Netns initNetns();
+
+/// Lists the namespaces `selector` names, under `root` ("/" in production). Mode::Named fails
+/// with Errc::Missing naming the first absent name; Mode::All never fails for a vanished pid.
+Result<std::vector<Netns>> discoverNetns(const std::string& root, const policy::NetnsSelector& selector);
+
+/// Runs `fn` on a new thread that has entered `netns`, and waits for it. Errors: Missing
+/// (netns gone), Refused (no CAP_SYS_ADMIN).
+Result<void> runInNetns(const Netns& netns, const std::function<void()>& fn);
+
+}  // namespace ctpilot::sysfs

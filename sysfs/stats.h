@@ -1,0 +1,102 @@
+#pragma once
+// Conntrack statistics per netns: per-CPU counters over ctnetlink (IPCTNL_MSG_CT_GET_STATS_CPU)
+// and the table-wide entries/max (IPCTNL_MSG_CT_GET_STATS), with /proc/net/stat/nf_conntrack
+// as the fallback. Counters are 32-bit in the kernel and wrap.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/result.h"
+#include "sysfs/netns.h"
+
+namespace ctpilot::sysfs {
+
+/// One CPU's counters, as the kernel keeps them (32-bit, wrapping).
+struct CpuCounters {
+  std::uint32_t found = 0;
+  std::uint32_t invalid = 0;
+  std::uint32_t insert = 0;
+  std::uint32_t insertFailed = 0;
+  std::uint32_t drop = 0;
+  std::uint32_t earlyDrop = 0;
+  std::uint32_t error = 0;        // icmp_error
+  std::uint32_t searchRestart = 0;
+  std::uint32_t clashResolve = 0;
+  std::uint32_t chainTooLong = 0;
+  friend bool operator==(const CpuCounters&, const CpuCounters&) = default;
+};
+
+enum class StatsSource { Netlink, Procfs, Simulated };
+
+/// Returns "netlink", "procfs" or "simulated".
+const char* statsSourceName(StatsSource source);
+
+/// A snapshot of one netns' statistics.
+struct ConntrackStats {
+  StatsSource source = StatsSource::Netlink;
+  std::vector<CpuCounters> cpus;       // indexed by CPU id
+  std::optional<std::int64_t> entries; // CTA_STATS_GLOBAL_ENTRIES (netlink) / entries column
+  std::optional<std::int64_t> maxEntries;  // CTA_STATS_GLOBAL_MAX_ENTRIES (netlink only)
+  /// Sums the per-CPU counters into 64-bit totals (for display, not for rates).
+  struct Totals {
+    std::uint64_t found = 0, invalid = 0, insert = 0, insertFailed = 0, drop = 0, earlyDrop = 0,
+                  error = 0, searchRestart = 0, clashResolve = 0, chainTooLong = 0;
+  };
+  Totals totals() const;
+};
+
+/// Reads conntrack statistics for a namespace.
+class StatsReader {
+ public:
+  virtual ~StatsReader() = default;
+  /// Returns the current statistics of `netns`. Errc::Missing when nf_conntrack is absent.
+  virtual Result<ConntrackStats> read(const Netns& netns) = 0;
+};
+
+/// Reads statistics over ctnetlink with libnl; keeps one socket per netns (a netlink socket
+/// belongs to the netns it was created in).
+class CtnetlinkStats final : public StatsReader {
+ public:
+  CtnetlinkStats();
+  ~CtnetlinkStats() override;
+  Result<ConntrackStats> read(const Netns& netns) override;
+  /// Closes the socket held for `netns`.
+  void forget(const Netns& netns);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+/// Reads /proc/net/stat/nf_conntrack (under a root prefix), columns found by header name.
+class ProcfsStats final : public StatsReader {
+ public:
+  explicit ProcfsStats(std::string root);
+  Result<ConntrackStats> read(const Netns& netns) override;
+
+ private:
+  std::string root_;
+};
+
+/// Parses the text of /proc/net/stat/nf_conntrack; columns are found by header name, so
+/// kernels with other columns parse too. Errc::Malformed on a bad header or row.
+Result<ConntrackStats> parseProcfsStats(const std::string& text);
+
+/// Tries ctnetlink first and falls back to procfs when netlink is unavailable.
+class FallbackStats final : public StatsReader {
+ public:
+  FallbackStats(std::unique_ptr<StatsReader> primary, std::unique_ptr<StatsReader> fallback);
+  Result<ConntrackStats> read(const Netns& netns) override;
+
+ private:
+  std::unique_ptr<StatsReader> primary_;
+  std::unique_ptr<StatsReader> fallback_;
+};
+
+/// Builds the production reader: ctnetlink, then /proc/net/stat under `root`.
+std::unique_ptr<StatsReader> makeStatsReader(const std::string& root);
+
+}  // namespace ctpilot::sysfs

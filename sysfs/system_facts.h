@@ -1,0 +1,27 @@
+#pragma once
+// Facts about the machine that turn a memory budget into a ceiling, and the boot id.
+
+#include <cstdint>
+#include <string>
+
+#include "policy/result.h"
+
+namespace ctpilot::sysfs {
+
+/// Memory facts from /proc/meminfo and /proc/slabinfo.
+struct MemoryFacts {
+  std::int64_t memTotalBytes = 0;
+  std::int64_t slabObjectBytes = 0;   // nf_conntrack slab object size; 0 when unknown
+  /// Returns the memory one entry costs: the slab object (256 B when unknown), an allowance
+  /// for extensions (NAT, acct, timestamps) and a bucket share (8 B per bucket / entries_per_bucket).
+  std::int64_t entryBytes() const;
+};
+
+/// Reads MemTotal and the nf_conntrack slab object size under `root`. MemTotal is required
+/// (Errc::Missing/Malformed); slabinfo is optional (unreadable without root).
+Result<MemoryFacts> readMemoryFacts(const std::string& root);
+
+/// Reads /proc/sys/kernel/random/boot_id under `root`.
+Result<std::string> readBootId(const std::string& root);
+
+}  // namespace ctpilot::sysfs
