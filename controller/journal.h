@@ -54,6 +54,12 @@ struct JournalRecord {
 nlohmann::json toJson(const JournalRecord& record);
 /// Parses a record from JSON; Errc::Malformed naming the bad field.
 Result<JournalRecord> recordFromJson(const nlohmann::json& json);
+/// Formats a record as one journal line: keys in a fixed order, no trailing newline.
+std::string toJsonLine(const JournalRecord& record);
+/// Formats a time as RFC 3339 UTC with milliseconds: "2026-11-27T03:05:47.123Z".
+std::string formatTime(policy::TimePoint time);
+/// Parses an RFC 3339 time ("...Z" or "...+02:00", fraction optional); nullopt when malformed.
+std::optional<policy::TimePoint> parseTime(const std::string& text);
 
 /// Appends and reads journal records.
 class Journal {

@@ -1,0 +1,484 @@
+#include "controller/journal.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <utility>
+
+namespace ctpilot::controller {
+namespace {
+
+using Json = nlohmann::json;
+using OrderedJson = nlohmann::ordered_json;
+
+constexpr std::array<std::pair<RecordKind, const char*>, 9> kKindNames{{
+    {RecordKind::Baseline, "baseline"},
+    {RecordKind::Intent, "intent"},
+    {RecordKind::Applied, "applied"},
+    {RecordKind::Failed, "failed"},
+    {RecordKind::External, "external"},
+    {RecordKind::Planned, "planned"},
+    {RecordKind::Rollback, "rollback"},
+    {RecordKind::Hold, "hold"},
+    {RecordKind::Resume, "resume"},
+}};
+
+// One builder for both JSON flavours: the file wants a fixed key order (ordered_json), the
+// interface hands out nlohmann::json. A field without a value is omitted, never null.
+template <class J>
+J buildJson(const JournalRecord& record) {
+  J out = J::object();
+  out["id"] = record.id;
+  out["time"] = formatTime(record.time);
+  out["boot_id"] = record.bootId;
+  out["kind"] = recordKindName(record.kind);
+  if (!record.netns.empty()) out["netns"] = record.netns;
+  if (record.knob) out["knob"] = std::string(policy::kernelName(*record.knob));
+  if (record.oldValue) out["old"] = *record.oldValue;
+  if (record.newValue) out["new"] = *record.newValue;
+  if (!record.reason.empty()) out["reason"] = record.reason;
+  if (record.ref) out["ref"] = *record.ref;
+  if (record.until) out["until"] = formatTime(*record.until);
+  if (!record.error.empty()) out["error"] = record.error;
+  if (!record.observation.is_null()) out["observation"] = J(record.observation);
+  return out;
+}
+
+Error malformedField(const std::string& field, const std::string& what) {
+  return Error{Errc::Malformed, "field '" + field + "': " + what};
+}
+
+// Reads an optional integer field; null counts as absent.
+Result<std::optional<std::int64_t>> optionalInt(const Json& json, const char* field) {
+  const auto found = json.find(field);
+  if (found == json.end() || found->is_null()) return std::optional<std::int64_t>{};
+  if (!found->is_number_integer()) return malformedField(field, "expected an integer, found " + found->dump());
+  if (found->is_number_unsigned() &&
+      found->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    return malformedField(field, "integer out of range: " + found->dump());
+  }
+  return std::optional<std::int64_t>{found->get<std::int64_t>()};
+}
+
+// Reads an optional string field; null counts as absent (empty).
+Result<std::string> optionalString(const Json& json, const char* field) {
+  const auto found = json.find(field);
+  if (found == json.end() || found->is_null()) return std::string{};
+  if (!found->is_string()) return malformedField(field, "expected a string, found " + found->dump());
+  return found->get<std::string>();
+}
+
+Result<std::optional<policy::TimePoint>> optionalTime(const Json& json, const char* field) {
+  auto text = optionalString(json, field);
+  if (!text) return text.error();
+  if (text->empty()) return std::optional<policy::TimePoint>{};
+  const auto parsed = parseTime(*text);
+  if (!parsed) return malformedField(field, "not an RFC 3339 time: \"" + *text + "\"");
+  return std::optional<policy::TimePoint>{*parsed};
+}
+
+// Parses exactly `count` decimal digits at text[pos...].
+bool digits(const std::string& text, std::size_t pos, std::size_t count, int& out) {
+  if (pos + count > text.size()) return false;
+  out = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const char c = text[pos + i];
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + (c - '0');
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* recordKindName(RecordKind kind) {
+  for (const auto& [k, name] : kKindNames) {
+    if (k == kind) return name;
+  }
+  return "intent";
+}
+
+std::optional<RecordKind> recordKindByName(const std::string& name) {
+  for (const auto& [k, n] : kKindNames) {
+    if (name == n) return k;
+  }
+  return std::nullopt;
+}
+
+std::string formatTime(policy::TimePoint time) {
+  using namespace std::chrono;
+  const auto ms = floor<milliseconds>(time);
+  const auto day = floor<days>(ms);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{ms - day};
+  std::array<char, 40> buf{};
+  std::snprintf(buf.data(), buf.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
+  return buf.data();
+}
+
+std::optional<policy::TimePoint> parseTime(const std::string& text) {
+  using namespace std::chrono;
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+  if (!digits(text, 0, 4, y) || text.size() < 20 || text[4] != '-' || !digits(text, 5, 2, mo) || text[7] != '-' ||
+      !digits(text, 8, 2, d) || (text[10] != 'T' && text[10] != 't') || !digits(text, 11, 2, h) ||
+      text[13] != ':' || !digits(text, 14, 2, mi) || text[16] != ':' || !digits(text, 17, 2, s)) {
+    return std::nullopt;
+  }
+  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+  if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  std::size_t pos = 19;
+  nanoseconds fraction{0};
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    const std::size_t start = pos;
+    std::int64_t ns = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      if (pos - start < 9) ns = ns * 10 + (text[pos] - '0');
+      ++pos;
+    }
+    if (pos == start) return std::nullopt;
+    for (std::size_t n = pos - start; n < 9; ++n) ns *= 10;
+    fraction = nanoseconds{ns};
+  }
+  minutes offset{0};
+  if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+    ++pos;
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    int oh = 0, om = 0;
+    if (!digits(text, pos + 1, 2, oh) || pos + 3 >= text.size() || text[pos + 3] != ':' ||
+        !digits(text, pos + 4, 2, om) || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset = hours{oh} + minutes{om};
+    if (text[pos] == '-') offset = -offset;
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+  const auto local = sys_days{ymd} + hours{h} + minutes{mi} + seconds{s} + fraction;
+  return time_point_cast<policy::Clock::duration>(local - offset);
+}
+
+nlohmann::json toJson(const JournalRecord& record) { return buildJson<Json>(record); }
+
+std::string toJsonLine(const JournalRecord& record) {
+  // replace: a reason with invalid UTF-8 must not make the journal unwritable.
+  return buildJson<OrderedJson>(record).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Result<JournalRecord> recordFromJson(const nlohmann::json& json) {
+  if (!json.is_object()) return Error{Errc::Malformed, "expected a JSON object, found " + json.dump()};
+  JournalRecord record;
+
+  auto id = optionalInt(json, "id");
+  if (!id) return id.error();
+  if (!*id) return Error{Errc::Malformed, "missing field 'id'"};
+  if (**id < 1) return malformedField("id", "must be at least 1, found " + std::to_string(**id));
+  record.id = **id;
+
+  auto time = optionalTime(json, "time");
+  if (!time) return time.error();
+  if (!*time) return Error{Errc::Malformed, "missing field 'time'"};
+  record.time = **time;
+
+  auto kind = optionalString(json, "kind");
+  if (!kind) return kind.error();
+  if (kind->empty()) return Error{Errc::Malformed, "missing field 'kind'"};
+  const auto parsedKind = recordKindByName(*kind);
+  if (!parsedKind) {
+    return malformedField("kind", "unknown kind \"" + *kind +
+                                      "\" (expected baseline, intent, applied, failed, external, planned, "
+                                      "rollback, hold or resume)");
+  }
+  record.kind = *parsedKind;
+
+  auto bootId = optionalString(json, "boot_id");
+  if (!bootId) return bootId.error();
+  record.bootId = *bootId;
+  auto netns = optionalString(json, "netns");
+  if (!netns) return netns.error();
+  record.netns = *netns;
+
+  auto knob = optionalString(json, "knob");
+  if (!knob) return knob.error();
+  if (!knob->empty()) {
+    record.knob = policy::knobByName(*knob);
+    if (!record.knob) return malformedField("knob", "unknown knob \"" + *knob + "\"");
+  }
+
+  auto oldValue = optionalInt(json, "old");
+  if (!oldValue) return oldValue.error();
+  record.oldValue = *oldValue;
+  auto newValue = optionalInt(json, "new");
+  if (!newValue) return newValue.error();
+  record.newValue = *newValue;
+  auto ref = optionalInt(json, "ref");
+  if (!ref) return ref.error();
+  record.ref = *ref;
+
+  auto reason = optionalString(json, "reason");
+  if (!reason) return reason.error();
+  record.reason = *reason;
+  auto until = optionalTime(json, "until");
+  if (!until) return until.error();
+  record.until = *until;
+  auto error = optionalString(json, "error");
+  if (!error) return error.error();
+  record.error = *error;
+
+  if (const auto found = json.find("observation"); found != json.end()) record.observation = *found;
+  return record;
+}
+
+namespace {
+
+// What FileJournal knows about its file.
+struct JournalFile {
+  std::string dir;
+  std::string path;
+  int fd = -1;
+  bool writable = false;
+  off_t offset = 0;         // end of the last complete, valid line read
+  std::int64_t lines = 0;   // lines up to `offset`, for line numbers
+  off_t warnedTornAt = -1;  // a torn tail already reported (refresh runs every tick)
+  std::vector<JournalRecord> records;
+  std::vector<std::string> warnings;
+};
+
+// Holds an flock for one scope; flock(2) locks belong to the open file description, so two
+// FileJournal objects on one file exclude each other even inside one process.
+class FileLock {
+ public:
+  static Result<FileLock> take(int fd, int operation, const std::string& path) {
+    while (::flock(fd, operation) != 0) {
+      if (errno != EINTR) return errnoError(errno, "lock " + path);
+    }
+    return FileLock(fd);
+  }
+  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  FileLock& operator=(FileLock&&) = delete;
+  ~FileLock() {
+    if (fd_ >= 0) ::flock(fd_, LOCK_UN);
+  }
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
+
+std::string excerpt(const std::string& text) {
+  constexpr std::size_t kMax = 60;
+  return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
+}
+
+// nlohmann's messages start with "[json.exception.parse_error.101] "; the tag helps nobody.
+std::string parseMessage(const std::string& what) {
+  const auto close = what.find("] ");
+  return close == std::string::npos ? what : what.substr(close + 2);
+}
+
+Error stateDirError(int err, const std::string& what) {
+  const Error base = errnoError(err, what);
+  const char* hint = base.code == Errc::Refused ? "; run as root or pass --state-dir" : "; pass --state-dir";
+  return Error{base.code, base.what + hint};
+}
+
+// Creates `dir` and its missing parents with mode 0750 (the journal says what the host runs).
+Result<void> makeStateDir(const std::string& dir) {
+  std::filesystem::path partial;
+  for (const auto& part : std::filesystem::path(dir)) {
+    partial /= part;
+    if (part.empty() || part == "/") continue;
+    if (::mkdir(partial.c_str(), 0750) != 0 && errno != EEXIST) {
+      return stateDirError(errno, "cannot create state directory " + dir);
+    }
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return stateDirError(errno, "cannot create state directory " + dir);
+  if (!S_ISDIR(st.st_mode)) return stateDirError(ENOTDIR, "cannot create state directory " + dir);
+  return {};
+}
+
+// Reads every complete line after state.offset. A torn tail (a last line without its newline,
+// or an unparsable last line: a crash mid-write) is ignored with a warning, and cut away when
+// `repair` (append holds LOCK_EX then) so that the next record starts on a clean line.
+Result<void> readNew(JournalFile& state, bool repair) {
+  struct stat st {};
+  if (::fstat(state.fd, &st) != 0) return errnoError(errno, "stat " + state.path);
+  if (st.st_size < state.offset) {
+    return Error{Errc::Malformed, state.path + ": shrank from " + std::to_string(state.offset) + " to " +
+                                      std::to_string(st.st_size) +
+                                      " bytes while open; the journal is append-only, restore it from a backup"};
+  }
+  std::string data(static_cast<std::size_t>(st.st_size - state.offset), '\0');
+  std::size_t got = 0;
+  while (got < data.size()) {
+    const ssize_t n = ::pread(state.fd, data.data() + got, data.size() - got, state.offset + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errnoError(errno, "read " + state.path);
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  data.resize(got);
+
+  std::size_t pos = 0;
+  while (pos < data.size()) {
+    const std::int64_t lineNo = state.lines + 1;
+    const auto newline = data.find('\n', pos);
+    const bool complete = newline != std::string::npos;
+    const std::string line = data.substr(pos, complete ? newline - pos : std::string::npos);
+    const std::size_t next = complete ? newline + 1 : data.size();
+    const bool last = next == data.size();
+    std::string problem;
+    if (!complete) {
+      problem = "no newline at the end";
+    } else if (blank(line)) {
+      state.offset += static_cast<off_t>(next - pos);
+      state.lines = lineNo;
+      pos = next;
+      continue;
+    } else {
+      Json json;
+      try {
+        json = Json::parse(line);
+      } catch (const Json::parse_error& e) {
+        problem = "invalid JSON: " + parseMessage(e.what());
+      }
+      if (problem.empty()) {
+        auto record = recordFromJson(json);
+        if (!record) {
+          problem = record.error().what;
+        } else if (!state.records.empty() && record->id <= state.records.back().id) {
+          problem = "id " + std::to_string(record->id) + " is not greater than the previous id " +
+                    std::to_string(state.records.back().id);
+        } else {
+          state.records.push_back(std::move(*record));
+          state.offset += static_cast<off_t>(next - pos);
+          state.lines = lineNo;
+          pos = next;
+          continue;
+        }
+      }
+    }
+    if (!last) {
+      return Error{Errc::Malformed, state.path + ":" + std::to_string(lineNo) + ": " + problem +
+                                        "; only a torn last line is tolerated: fix or remove this line"};
+    }
+    // The torn tail: everything from `pos` to the end.
+    if (repair) {
+      if (::ftruncate(state.fd, state.offset) != 0) return errnoError(errno, "truncate torn last line of " + state.path);
+      state.warnings.push_back(state.path + ":" + std::to_string(lineNo) + ": removed a torn last line (" + problem +
+                               "; a crash while writing?): " + excerpt(line));
+      state.warnedTornAt = -1;
+    } else if (state.warnedTornAt != state.offset) {
+      state.warnings.push_back(state.path + ":" + std::to_string(lineNo) + ": ignored a torn last line (" + problem +
+                               "; a crash while writing?): " + excerpt(line));
+      state.warnedTornAt = state.offset;
+    }
+    break;
+  }
+  return {};
+}
+
+}  // namespace
+
+struct FileJournal::State {
+  JournalFile file;
+};
+
+FileJournal::FileJournal() : state_(std::make_unique<State>()) {}
+
+FileJournal::~FileJournal() {
+  if (state_ && state_->file.fd >= 0) ::close(state_->file.fd);
+}
+
+Result<std::unique_ptr<FileJournal>> FileJournal::open(const std::string& stateDir) {
+  if (auto made = makeStateDir(stateDir); !made) return made.error();
+  std::unique_ptr<FileJournal> journal(new FileJournal());
+  JournalFile& state = journal->state_->file;
+  state.dir = stateDir;
+  state.path = (std::filesystem::path(stateDir) / "journal.jsonl").string();
+
+  const bool existed = ::access(state.path.c_str(), F_OK) == 0;
+  state.fd = ::open(state.path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  state.writable = state.fd >= 0;
+  if (state.fd < 0 && existed && errcFromErrno(errno) == Errc::Refused) {
+    // Reading history needs no write access; append() says so if it is ever tried.
+    state.fd = ::open(state.path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  if (state.fd < 0) return stateDirError(errno, "cannot open journal " + state.path);
+  if (!existed) {
+    // Make the new directory entry durable too, or a crash could lose the whole file.
+    const int dirFd = ::open(stateDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirFd >= 0) {
+      ::fsync(dirFd);
+      ::close(dirFd);
+    }
+  }
+  auto lock = FileLock::take(state.fd, LOCK_SH, state.path);
+  if (!lock) return lock.error();
+  if (auto read = readNew(state, /*repair=*/false); !read) return read.error();
+  return journal;
+}
+
+Result<JournalRecord> FileJournal::append(JournalRecord record) {
+  JournalFile& state = state_->file;
+  if (!state.writable) {
+    return Error{Errc::Refused, "append to " + state.path + ": opened read-only (Permission denied); run as root"};
+  }
+  auto lock = FileLock::take(state.fd, LOCK_EX, state.path);
+  if (!lock) return lock.error();
+  // Another process (a rollback, a running controller) may have appended since we last read.
+  if (auto read = readNew(state, /*repair=*/true); !read) return read.error();
+
+  record.id = state.records.empty() ? 1 : state.records.back().id + 1;
+  if (record.time == policy::TimePoint{}) record.time = policy::Clock::now();
+  const std::string line = toJsonLine(record) + "\n";
+
+  // One write() of the whole line: with O_APPEND it lands at the end in one piece.
+  const ssize_t written = ::write(state.fd, line.data(), line.size());
+  const int writeErr = errno;
+  if (written != static_cast<ssize_t>(line.size())) {
+    // Take back a partial line so the file stays valid; nothing is considered written.
+    if (written > 0) (void)::ftruncate(state.fd, state.offset);
+    return written < 0 ? errnoError(writeErr, "append to " + state.path)
+                       : Error{Errc::Io, "append to " + state.path + ": short write (disk full?)"};
+  }
+  if (::fsync(state.fd) != 0) {
+    const int syncErr = errno;
+    (void)::ftruncate(state.fd, state.offset);
+    return errnoError(syncErr, "fsync " + state.path);
+  }
+  state.offset += static_cast<off_t>(line.size());
+  state.lines += 1;
+  state.records.push_back(record);
+  return record;
+}
+
+Result<void> FileJournal::refresh() {
+  JournalFile& state = state_->file;
+  auto lock = FileLock::take(state.fd, LOCK_SH, state.path);
+  if (!lock) return lock.error();
+  return readNew(state, /*repair=*/false);
+}
+
+const std::vector<JournalRecord>& FileJournal::records() const { return state_->file.records; }
+
+const std::vector<std::string>& FileJournal::warnings() const { return state_->file.warnings; }
+
+}  // namespace ctpilot::controller
