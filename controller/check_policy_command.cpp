@@ -1,13 +1,64 @@
 #include <iostream>
 
+#include <boost/program_options.hpp>
+
 #include "controller/cli.h"
+#include "policy/policy_file.h"
+
+namespace po = boost::program_options;
 
 namespace ctpilot::controller {
 
-// Placeholder until the command is built.
-int checkPolicyCommand(const GlobalOptions&, const std::vector<std::string>&) {
-  std::cerr << "ctpilot: check-policy is not built yet\n";
-  return kExitFailure;
+// Made for config management's validate step (Ansible: `validate: ctpilot check-policy %s`):
+// stderr carries only "FILE:LINE: message" lines, stdout only the effective policy, and the
+// exit code alone says whether the file may be installed.
+int checkPolicyCommand(const GlobalOptions&, const std::vector<std::string>& args) {
+  bool quiet = false;
+  std::vector<std::string> files;
+  po::options_description options("check-policy options");
+  options.add_options()
+      ("help,h", "print this help")
+      ("quiet,q", po::bool_switch(&quiet), "print nothing on success; only the exit code tells");
+  po::options_description hidden;
+  hidden.add_options()("file", po::value(&files));
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::positional_options_description positional;
+  positional.add("file", -1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+  po::notify(vm);
+
+  if (vm.count("help") != 0U) {
+    std::cout << "usage: ctpilot check-policy [--quiet] FILE...\n"
+                 "Validates policy files. Prints every problem as FILE:LINE: message on stderr and exits 2;\n"
+                 "on success prints the effective policy (defaults filled in) and exits 0.\n\n"
+              << options;
+    return kExitOk;
+  }
+  if (files.empty()) {
+    std::cerr << "ctpilot check-policy: no policy file given; usage: ctpilot check-policy [--quiet] FILE...\n";
+    return kExitUsage;
+  }
+
+  bool allValid = true;
+  std::vector<std::pair<std::string, policy::Policy>> valid;
+  for (const auto& file : files) {
+    auto load = policy::loadPolicyFile(file);
+    for (const auto& problem : load.problems) std::cerr << problem.str() << "\n";
+    if (load.ok()) {
+      valid.emplace_back(file, std::move(load.policy));
+    } else {
+      allValid = false;
+    }
+  }
+  if (!allValid) return kExitUsage;
+  if (quiet) return kExitOk;
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    if (valid.size() > 1) std::cout << (i == 0 ? "" : "\n") << "# " << valid[i].first << "\n";
+    std::cout << policy::formatPolicy(valid[i].second);
+  }
+  return kExitOk;
 }
 
 }  // namespace ctpilot::controller

@@ -1,18 +1,670 @@
 #include "policy/policy_file.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+#include "policy/units.h"
+
+namespace po = boost::program_options;
+
 namespace ctpilot::policy {
+namespace {
+
+constexpr std::string_view kFloorsSection = "timeout_floors";
+constexpr std::array<std::string_view, 5> kSections{"controller", "max", "hashsize", "timeouts", kFloorsSection};
+// A policy file is a few hundred bytes; anything this large is the wrong file.
+constexpr std::size_t kMaxFileBytes = 1024 * 1024;
+
+constexpr std::string_view kDurationExamples = "(examples: 500ms, 30s, 5m, 2h, 5d)";
+constexpr std::string_view kCountExamples = "(examples: 262144, 256k, 4M)";
+constexpr std::string_view kRatioExamples = "(examples: 80%, 0.8)";
+
+using Errors = std::vector<std::string>;
+// Parses `value` into the policy; returns what is wrong with it (empty when it is fine).
+using Apply = std::function<Errors(std::string_view value, Policy& policy)>;
+
+struct KeySpec {
+  std::string_view section;
+  std::string_view key;
+  Apply apply;
+};
+
+std::string quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
+
+std::string trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t");
+  return std::string(text.substr(first, last - first + 1));
+}
+
+std::vector<std::string> splitList(std::string_view text) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const auto comma = text.find(',', start);
+    parts.push_back(trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return parts;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (const auto& part : parts) {
+    if (!out.empty()) out += sep;
+    out += part;
+  }
+  return out;
+}
+
+std::size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The closest candidate when it is plausibly a typo of `word`, else empty.
+std::string closest(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t bestDistance = std::max<std::size_t>(2, word.size() / 3) + 1;
+  for (const auto& candidate : candidates) {
+    const auto distance = editDistance(word, candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+std::vector<std::string> timeoutNames() {
+  std::vector<std::string> names;
+  for (const auto& info : allKnobs()) {
+    if (info.timeout) names.emplace_back(policyName(info.knob));
+  }
+  return names;
+}
+
+// Says what is wrong with a value that failed to parse: out of range when the same text with a
+// small number parses (an overflow), otherwise not the expected kind.
+template <class Parse>
+std::string notA(std::string_view value, Parse parse, std::string_view kind, std::string_view examples,
+                 std::string_view range) {
+  if (value.empty()) return "no value; expected " + std::string(kind) + " " + std::string(examples);
+  std::size_t digits = 0;
+  while (digits < value.size() && value[digits] >= '0' && value[digits] <= '9') ++digits;
+  if (digits > 0 && parse("1" + std::string(value.substr(digits)))) {
+    return quoted(value) + " is out of range (allowed: " + std::string(range) + ")";
+  }
+  return quoted(value) + " is not " + std::string(kind) + " " + std::string(examples);
+}
+
+template <class Get>
+Apply durationKey(Get get, Duration lo, Duration hi) {
+  return [=](std::string_view value, Policy& policy) -> Errors {
+    const auto range = formatDuration(lo) + " to " + formatDuration(hi);
+    const auto parsed = parseDuration(value);
+    if (!parsed) return {notA(value, parseDuration, "a duration", kDurationExamples, range)};
+    if (*parsed < lo || *parsed > hi) return {quoted(value) + " is out of range (allowed: " + range + ")"};
+    get(policy) = *parsed;
+    return {};
+  };
+}
+
+template <class Get>
+Apply countKey(Get get, std::int64_t lo, std::int64_t hi) {
+  return [=](std::string_view value, Policy& policy) -> Errors {
+    const auto range = std::to_string(lo) + " to " + std::to_string(hi);
+    const auto parsed = parseCount(value);
+    if (!parsed) return {notA(value, parseCount, "a count", kCountExamples, range)};
+    if (*parsed < lo || *parsed > hi) return {quoted(value) + " is out of range (allowed: " + range + ")"};
+    get(policy) = static_cast<std::remove_reference_t<decltype(get(policy))>>(*parsed);
+    return {};
+  };
+}
+
+template <class Get>
+Apply ratioKey(Get get, double lo, double hi) {
+  return [=](std::string_view value, Policy& policy) -> Errors {
+    const auto range = formatRatio({lo}) + " to " + formatRatio({hi});
+    const auto parsed = parseRatio(value);
+    if (!parsed) {
+      if (value.empty()) return {"no value; expected a ratio " + std::string(kRatioExamples)};
+      return {quoted(value) + " is not a ratio between 0% and 100% " + std::string(kRatioExamples)};
+    }
+    if (parsed->value < lo || parsed->value > hi) return {quoted(value) + " is out of range (allowed: " + range + ")"};
+    get(policy) = *parsed;
+    return {};
+  };
+}
+
+template <class Get>
+Apply boolKey(Get get) {
+  return [=](std::string_view value, Policy& policy) -> Errors {
+    static const std::set<std::string_view> kTrue{"true", "yes", "on"};
+    static const std::set<std::string_view> kFalse{"false", "no", "off"};
+    if (kTrue.count(value) != 0U) {
+      get(policy) = true;
+    } else if (kFalse.count(value) != 0U) {
+      get(policy) = false;
+    } else {
+      return {quoted(value) + " is not a boolean (allowed: true, false, yes, no, on, off)"};
+    }
+    return {};
+  };
+}
+
+template <class Get, class Enum>
+Apply choiceKey(Get get, std::vector<std::pair<std::string_view, Enum>> choices) {
+  return [=](std::string_view value, Policy& policy) -> Errors {
+    std::vector<std::string> names;
+    for (const auto& [name, mode] : choices) {
+      if (name == value) {
+        get(policy) = mode;
+        return {};
+      }
+      names.emplace_back(name);
+    }
+    return {quoted(value) + " is not a mode (allowed: " + join(names, ", ") + ")"};
+  };
+}
+
+bool isPlainName(std::string_view name) {
+  if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
+
+Errors applyNetns(std::string_view value, Policy& policy) {
+  if (value.empty()) return {"no value; expected init, all, or a comma-separated list of names from /run/netns"};
+  if (value == "init" || value == "all") {
+    policy.controller.netns = {value == "init" ? NetnsSelector::Mode::Init : NetnsSelector::Mode::All, {}};
+    return {};
+  }
+  Errors errors;
+  std::vector<std::string> names;
+  for (const auto& name : splitList(value)) {
+    if (name.empty()) {
+      errors.push_back("empty name in " + quoted(value) + "; separate names with single commas");
+    } else if (name == "all") {
+      errors.push_back("\"all\" cannot be combined with names; write netns = all alone");
+    } else if (!isPlainName(name)) {
+      errors.push_back(quoted(name) +
+                       " is not a plain namespace name (letters, digits, \".\", \"_\", \"-\"; at most 255 characters; "
+                       "not \".\" or \"..\")");
+    } else if (std::find(names.begin(), names.end(), name) != names.end()) {
+      errors.push_back(quoted(name) + " is listed twice");
+    } else {
+      names.push_back(name);
+    }
+  }
+  if (errors.empty()) policy.controller.netns = {NetnsSelector::Mode::Named, names};
+  return errors;
+}
+
+Errors applyFactor(std::string_view value, Policy& policy) {
+  constexpr double kLo = 0.1;
+  constexpr double kHi = 0.95;
+  const auto parsed = parseRatio(value);
+  if (!parsed) {
+    if (value.empty()) return {"no value; expected a factor between 0.1 and 0.95 (examples: 0.5, 50%)"};
+    return {quoted(value) + " is not a factor (examples: 0.5, 50%)"};
+  }
+  if (parsed->value < kLo || parsed->value > kHi) {
+    return {quoted(value) + " is out of range (allowed: 0.1 to 0.95; each step multiplies a timeout by it)"};
+  }
+  policy.timeouts.factor = parsed->value;
+  return {};
+}
+
+std::string unknownTimeout(std::string_view name) {
+  auto message = quoted(name) + " is not a conntrack timeout";
+  if (const auto suggestion = closest(name, timeoutNames()); !suggestion.empty()) {
+    return message + "; did you mean " + suggestion + "?";
+  }
+  return message + " (examples: tcp_timeout_time_wait, udp_timeout_stream)";
+}
+
+Errors applyOrder(std::string_view value, Policy& policy) {
+  Errors errors;
+  std::vector<Knob> order;
+  if (!value.empty()) {
+    for (const auto& name : splitList(value)) {
+      const auto knob = knobByName(name);
+      if (name.empty()) {
+        errors.push_back("empty name in " + quoted(value) + "; separate timeouts with single commas");
+      } else if (!knob) {
+        errors.push_back(unknownTimeout(name));
+      } else if (!isTimeout(*knob)) {
+        errors.push_back(quoted(name) + " is not a timeout; order lists timeouts such as tcp_timeout_time_wait");
+      } else if (std::find(order.begin(), order.end(), *knob) != order.end()) {
+        errors.push_back(quoted(name) + " is listed twice");
+      } else {
+        order.push_back(*knob);
+      }
+    }
+  }
+  if (errors.empty()) policy.timeouts.order = order;
+  return errors;
+}
+
+const std::vector<KeySpec>& keySpecs() {
+  using Mode = TimeoutsPolicy::Mode;
+  using HashMode = HashsizePolicy::Mode;
+  static const std::vector<KeySpec> kSpecs{
+      {"controller", "interval", durationKey([](Policy& p) -> auto& { return p.controller.interval; }, 100ms, 1h)},
+      {"controller", "netns", applyNetns},
+      {"controller", "dry_run", boolKey([](Policy& p) -> auto& { return p.controller.dryRun; })},
+      {"controller", "rollback_on_exit", boolKey([](Policy& p) -> auto& { return p.controller.rollbackOnExit; })},
+      {"controller", "max_changes", countKey([](Policy& p) -> auto& { return p.controller.maxChanges; }, 1, 1000)},
+      {"controller", "change_window",
+       durationKey([](Policy& p) -> auto& { return p.controller.changeWindow; }, 1min, 24h)},
+      {"max", "enabled", boolKey([](Policy& p) -> auto& { return p.max.enabled; })},
+      {"max", "ceiling", countKey([](Policy& p) -> auto& { return p.max.ceiling; }, 1024, 2147483647)},
+      {"max", "memory_budget", ratioKey([](Policy& p) -> auto& { return p.max.memoryBudget; }, 0.01, 0.75)},
+      {"max", "high_water", ratioKey([](Policy& p) -> auto& { return p.max.highWater; }, 0.10, 0.99)},
+      {"max", "lookahead", durationKey([](Policy& p) -> auto& { return p.max.lookahead; }, 0s, 1h)},
+      {"max", "target_fill", ratioKey([](Policy& p) -> auto& { return p.max.targetFill; }, 0.10, 0.95)},
+      {"max", "cooldown", durationKey([](Policy& p) -> auto& { return p.max.cooldown; }, 1s, 1h)},
+      {"max", "margin", countKey([](Policy& p) -> auto& { return p.max.margin; }, 0, 1024 * 1024)},
+      {"hashsize", "mode",
+       choiceKey([](Policy& p) -> auto& { return p.hashsize.mode; },
+                 std::vector<std::pair<std::string_view, HashMode>>{{"follow", HashMode::Follow},
+                                                                    {"fixed", HashMode::Fixed}})},
+      {"hashsize", "entries_per_bucket",
+       countKey([](Policy& p) -> auto& { return p.hashsize.entriesPerBucket; }, 1, 64)},
+      {"hashsize", "min_interval", durationKey([](Policy& p) -> auto& { return p.hashsize.minInterval; }, 1min, 168h)},
+      {"timeouts", "mode",
+       choiceKey([](Policy& p) -> auto& { return p.timeouts.mode; },
+                 std::vector<std::pair<std::string_view, Mode>>{{"shorten", Mode::Shorten}, {"off", Mode::Off}})},
+      {"timeouts", "shorten_at", ratioKey([](Policy& p) -> auto& { return p.timeouts.shortenAt; }, 0.50, 0.99)},
+      {"timeouts", "factor", applyFactor},
+      {"timeouts", "relax_below", ratioKey([](Policy& p) -> auto& { return p.timeouts.relaxBelow; }, 0.05, 0.95)},
+      {"timeouts", "relax_after", durationKey([](Policy& p) -> auto& { return p.timeouts.relaxAfter; }, 1min, 24h)},
+      {"timeouts", "cooldown", durationKey([](Policy& p) -> auto& { return p.timeouts.cooldown; }, 1s, 1h)},
+      {"timeouts", "order", applyOrder},
+  };
+  return kSpecs;
+}
+
+const KeySpec* findSpec(std::string_view section, std::string_view key) {
+  for (const auto& spec : keySpecs()) {
+    if (spec.section == section && spec.key == key) return &spec;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> keysOf(std::string_view section) {
+  std::vector<std::string> keys;
+  for (const auto& spec : keySpecs()) {
+    if (spec.section == section) keys.emplace_back(spec.key);
+  }
+  return keys;
+}
+
+// The sections that have `key`, for "belongs in [max]".
+std::vector<std::string> sectionsWith(std::string_view key) {
+  std::vector<std::string> sections;
+  for (const auto& spec : keySpecs()) {
+    if (spec.key == key) sections.push_back("[" + std::string(spec.section) + "]");
+  }
+  return sections;
+}
+
+std::string unknownKeyMessage(std::string_view section, std::string_view key) {
+  if (const auto elsewhere = sectionsWith(key); !elsewhere.empty()) {
+    return "unknown key in [" + std::string(section) + "]; " + std::string(key) + " belongs in " + join(elsewhere, " or ");
+  }
+  const auto keys = keysOf(section);
+  if (const auto suggestion = closest(key, keys); !suggestion.empty()) {
+    return "unknown key; did you mean " + suggestion + "?";
+  }
+  return "unknown key (keys in [" + std::string(section) + "]: " + join(keys, ", ") + ")";
+}
+
+bool knownSection(std::string_view name) {
+  return std::find(kSections.begin(), kSections.end(), name) != kSections.end();
+}
+
+// One `key = value` line as our own scan saw it; Program_options does not keep line numbers.
+struct Entry {
+  std::string section;
+  std::string key;
+  int line = 0;
+};
+
+struct Scan {
+  std::vector<Entry> entries;
+  std::string sanitized;  // comments and bad lines removed: what Program_options reads
+};
+
+// Reads the text line by line: finds sections and keys with their line numbers, reports lines
+// that are neither, and drops comments. Program_options only knows "#" comments, and only at the
+// start of a value; DESIGN's example has "; " and inline "# " comments, so strip both here.
+Scan scanLines(std::string_view text, const std::string& file, std::vector<PolicyProblem>& problems) {
+  Scan scan;
+  std::string section;
+  bool sectionKnown = false;
+  bool sectionSeen = false;
+  int number = 0;
+  std::size_t start = 0;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") start = 3;  // UTF-8 byte-order mark from some editors
+  while (start <= text.size()) {
+    const auto end = text.find('\n', start);
+    auto raw = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    start = end == std::string_view::npos ? text.size() + 1 : end + 1;
+    ++number;
+    if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
+    const auto comment = raw.find_first_of("#;");
+    const auto line = trim(raw.substr(0, comment));
+    auto problem = [&](std::string message) { problems.push_back({file, number, std::move(message)}); };
+    if (line.empty()) {
+      scan.sanitized += "\n";
+      continue;
+    }
+    if (line.front() == '[') {
+      sectionSeen = true;
+      if (line.back() != ']' || line.size() < 3) {
+        problem(quoted(line) + " is not a section header; write [section] on a line of its own");
+        section.clear();
+        sectionKnown = false;
+        scan.sanitized += "\n";
+        continue;
+      }
+      section = trim(line.substr(1, line.size() - 2));
+      sectionKnown = knownSection(section);
+      if (!sectionKnown) {
+        std::vector<std::string> names(kSections.begin(), kSections.end());
+        auto message = "[" + section + "]: unknown section";
+        if (const auto suggestion = closest(section, names); !suggestion.empty()) {
+          message += "; did you mean [" + suggestion + "]?";
+        } else {
+          message += " (sections: [controller], [max], [hashsize], [timeouts], [timeout_floors])";
+        }
+        problem(message);
+        scan.sanitized += "\n";
+        continue;
+      }
+      scan.sanitized += "[" + section + "]\n";
+      continue;
+    }
+    const auto equals = line.find('=');
+    if (equals == std::string::npos) {
+      problem(quoted(line) + " is neither \"key = value\" nor \"[section]\"");
+      scan.sanitized += "\n";
+      continue;
+    }
+    const auto key = trim(std::string_view(line).substr(0, equals));
+    const auto value = trim(std::string_view(line).substr(equals + 1));
+    if (key.empty()) {
+      problem(quoted(line) + ": missing key before \"=\"");
+      scan.sanitized += "\n";
+      continue;
+    }
+    if (!sectionSeen) {
+      const auto sections = sectionsWith(key);
+      problem(key + ": key outside any section; put it under " +
+              (sections.empty() ? std::string("a section such as [controller]") : join(sections, " or ")));
+      scan.sanitized += "\n";
+      continue;
+    }
+    if (!sectionKnown) {  // reported once, at the section header
+      scan.sanitized += "\n";
+      continue;
+    }
+    scan.entries.push_back({section, key, number});
+    scan.sanitized += key + " = " + value + "\n";
+  }
+  return scan;
+}
+
+std::string prefix(std::string_view section, std::string_view key) {
+  return "[" + std::string(section) + "] " + std::string(key) + ": ";
+}
+
+}  // namespace
 
 std::string PolicyProblem::str() const {
   return file + ":" + std::to_string(line) + ": " + message;
 }
 
-// Placeholder until the loader is built.
-PolicyLoad parsePolicy(std::string_view, const std::string& file) {
-  return PolicyLoad{{}, {{file, 0, "policy files are not supported yet"}}};
+PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
+  PolicyLoad load;
+  auto& problems = load.problems;
+  Policy& policy = load.policy;
+  const Scan scan = scanLines(text, file, problems);
+
+  po::options_description known;
+  for (const auto& spec : keySpecs()) {
+    known.add_options()((std::string(spec.section) + "." + std::string(spec.key)).c_str(), po::value<std::string>());
+  }
+  std::vector<po::option> options;
+  try {
+    std::istringstream in(scan.sanitized);
+    options = po::parse_config_file(in, known, /*allow_unregistered=*/true).options;
+  } catch (const po::error& e) {
+    // The scan hands over only well-formed lines, so this is a bug, not a user error.
+    problems.push_back({file, 0, std::string("cannot parse: ") + e.what()});
+    return load;
+  }
+  if (options.size() != scan.entries.size()) {
+    problems.push_back({file, 0, "cannot parse: the file's lines and its options do not match"});
+    return load;
+  }
+
+  std::map<std::string, int> lines;           // "max.ceiling" -> line where it is set
+  std::map<Knob, std::pair<std::int64_t, int>> floors;  // explicit floors: seconds, line
+  for (std::size_t i = 0; i < options.size(); ++i) {
+    const auto& entry = scan.entries[i];
+    const auto& option = options[i];
+    const std::string value = option.value.empty() ? std::string() : option.value.front();
+    const auto name = entry.section + "." + entry.key;
+    auto problem = [&](const std::string& message) {
+      problems.push_back({file, entry.line, prefix(entry.section, entry.key) + message});
+    };
+    if (option.string_key != name) {
+      problems.push_back({file, entry.line, "cannot parse: option " + option.string_key + " is out of step"});
+      continue;
+    }
+    if (entry.section == kFloorsSection) {
+      const auto knob = knobByName(entry.key);
+      if (!knob) {
+        problem(unknownTimeout(entry.key));
+        continue;
+      }
+      if (!isTimeout(*knob)) {
+        problem("not a timeout; floors apply only to timeouts such as tcp_timeout_time_wait");
+        continue;
+      }
+      if (const auto first = floors.find(*knob); first != floors.end()) {
+        problem("duplicate floor for " + std::string(policyName(*knob)) + "; first set on line " +
+                std::to_string(first->second.second) + ", keep one");
+        continue;
+      }
+      const auto maxFloor = std::chrono::seconds(kernelDefault(*knob));
+      const auto range = "1s to " + formatDuration(maxFloor) + ", the kernel default";
+      const auto parsed = parseDuration(value);
+      if (!parsed) {
+        problem(notA(value, parseDuration, "a duration", kDurationExamples, range));
+      } else if (parsed->count() % 1000 != 0) {
+        problem(quoted(value) + " is not whole seconds; the kernel keeps timeouts in seconds");
+      } else if (*parsed < 1s) {
+        problem(quoted(value) + " is below 1s; a timeout of 0 would drop entries at once");
+      } else if (*parsed > maxFloor) {
+        problem(quoted(value) + " is above the kernel default " + formatDuration(maxFloor) +
+                "; a floor must be at or below the value the kernel starts with");
+      } else {
+        floors[*knob] = {std::chrono::duration_cast<std::chrono::seconds>(*parsed).count(), entry.line};
+      }
+      continue;
+    }
+    if (option.unregistered) {
+      problem(unknownKeyMessage(entry.section, entry.key));
+      continue;
+    }
+    if (const auto first = lines.find(name); first != lines.end()) {
+      problem("duplicate key; first set on line " + std::to_string(first->second) + ", keep one");
+      continue;
+    }
+    lines[name] = entry.line;
+    for (const auto& message : findSpec(entry.section, entry.key)->apply(value, policy)) problem(message);
+  }
+  for (const auto& [knob, floor] : floors) policy.timeouts.floors[knob] = floor.first;
+
+  // Pairs that must agree; reported at the line of the key the file sets (the later one if both).
+  auto lineOf = [&](const std::string& name) {
+    const auto found = lines.find(name);
+    return found == lines.end() ? 0 : found->second;
+  };
+  auto checkBelow = [&](const std::string& section, const std::string& low, Ratio lowValue, const std::string& high,
+                  Ratio highValue, const std::string& why) {
+    if (lowValue.value < highValue.value) return;
+    const int lowLine = lineOf(section + "." + low);
+    const int highLine = lineOf(section + "." + high);
+    if (lowLine == 0 && highLine == 0) return;  // both defaults: the built-in policy is consistent
+    if (lowLine >= highLine) {
+      problems.push_back({file, lowLine, prefix(section, low) + formatRatio(lowValue) + " must be below " + high +
+                                             " (" + formatRatio(highValue) + "); " + why});
+    } else {
+      problems.push_back({file, highLine, prefix(section, high) + formatRatio(highValue) + " must be above " + low +
+                                              " (" + formatRatio(lowValue) + "); " + why});
+    }
+  };
+  checkBelow("max", "target_fill", policy.max.targetFill, "high_water", policy.max.highWater,
+       "fill after a raise must be under the level that triggers the next one");
+  checkBelow("timeouts", "relax_below", policy.timeouts.relaxBelow, "shorten_at", policy.timeouts.shortenAt,
+       "otherwise timeouts would be shortened and relaxed at the same fill");
+  if (policy.max.margin >= policy.max.ceiling) {
+    const int line = std::max(lineOf("max.margin"), lineOf("max.ceiling"));
+    problems.push_back({file, line, prefix("max", "margin") + formatCount(policy.max.margin) +
+                                        " must be below ceiling (" + formatCount(policy.max.ceiling) + ")"});
+  }
+  const int orderLine = lineOf("timeouts.order");
+  for (const auto knob : policy.timeouts.order) {
+    if (policy.timeouts.floors.count(knob) == 0U) {
+      problems.push_back({file, orderLine, prefix("timeouts", "order") + std::string(policyName(knob)) +
+                                               " has no floor; add \"" + std::string(policyName(knob)) +
+                                               " = <duration>\" to [timeout_floors]"});
+    }
+  }
+  if (policy.timeouts.mode == TimeoutsPolicy::Mode::Shorten && policy.timeouts.order.empty() &&
+      lineOf("timeouts.order") != 0) {
+    problems.push_back({file, orderLine, prefix("timeouts", "order") +
+                                             "empty while mode = shorten; list the timeouts to shorten, or set mode = off"});
+  }
+
+  std::stable_sort(problems.begin(), problems.end(),
+                   [](const PolicyProblem& a, const PolicyProblem& b) { return a.line < b.line; });
+  return load;
 }
 
-PolicyLoad loadPolicyFile(const std::string& path) { return parsePolicy({}, path); }
+PolicyLoad loadPolicyFile(const std::string& path) {
+  auto unreadable = [&](const std::string& why) { return PolicyLoad{{}, {{path, 0, "cannot read policy: " + why}}}; };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return unreadable(std::strerror(errno));
+  std::string text;
+  char buf[8192];
+  while (true) {
+    const auto n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return unreadable(std::strerror(err));
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > kMaxFileBytes) {
+      ::close(fd);
+      return unreadable("larger than 1 MiB; is this the right file?");
+    }
+  }
+  ::close(fd);
+  return parsePolicy(text, path);
+}
 
-std::string formatPolicy(const Policy&) { return {}; }
+std::string formatPolicy(const Policy& policy) {
+  auto boolText = [](bool b) { return b ? "true" : "false"; };
+  std::array<char, 64> buf{};
+  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), policy.timeouts.factor);
+  const std::string factor = ec == std::errc{} ? std::string(buf.data(), end) : std::to_string(policy.timeouts.factor);
+
+  std::string netns;
+  switch (policy.controller.netns.mode) {
+    case NetnsSelector::Mode::Init: netns = "init"; break;
+    case NetnsSelector::Mode::All: netns = "all"; break;
+    case NetnsSelector::Mode::Named: netns = join(policy.controller.netns.names, ", "); break;
+  }
+  std::vector<std::string> order;
+  for (const auto knob : policy.timeouts.order) order.emplace_back(policyName(knob));
+
+  std::ostringstream out;
+  const auto& c = policy.controller;
+  out << "[controller]\n"
+      << "# sampling period, watched namespaces, and how often one knob may change\n"
+      << "interval = " << formatDuration(c.interval) << "\n"
+      << "netns = " << netns << "\n"
+      << "dry_run = " << boolText(c.dryRun) << "\n"
+      << "rollback_on_exit = " << boolText(c.rollbackOnExit) << "\n"
+      << "max_changes = " << c.maxChanges << "\n"
+      << "change_window = " << formatDuration(c.changeWindow) << "\n";
+  const auto& m = policy.max;
+  out << "\n[max]\n"
+      << "# nf_conntrack_max: when to raise it and how far\n"
+      << "enabled = " << boolText(m.enabled) << "\n"
+      << "ceiling = " << formatCount(m.ceiling) << "\n"
+      << "memory_budget = " << formatRatio(m.memoryBudget) << "\n"
+      << "high_water = " << formatRatio(m.highWater) << "\n"
+      << "lookahead = " << formatDuration(m.lookahead) << "\n"
+      << "target_fill = " << formatRatio(m.targetFill) << "\n"
+      << "cooldown = " << formatDuration(m.cooldown) << "\n"
+      << "margin = " << formatCount(m.margin) << "\n";
+  const auto& h = policy.hashsize;
+  out << "\n[hashsize]\n"
+      << "# nf_conntrack_buckets: keep nf_conntrack_max / buckets near entries_per_bucket\n"
+      << "mode = " << (h.mode == HashsizePolicy::Mode::Follow ? "follow" : "fixed") << "\n"
+      << "entries_per_bucket = " << h.entriesPerBucket << "\n"
+      << "min_interval = " << formatDuration(h.minInterval) << "\n";
+  const auto& t = policy.timeouts;
+  out << "\n[timeouts]\n"
+      << "# the last resort: shorten timeouts at the ceiling, relax them when pressure passes\n"
+      << "mode = " << (t.mode == TimeoutsPolicy::Mode::Shorten ? "shorten" : "off") << "\n"
+      << "shorten_at = " << formatRatio(t.shortenAt) << "\n"
+      << "factor = " << factor << "\n"
+      << "relax_below = " << formatRatio(t.relaxBelow) << "\n"
+      << "relax_after = " << formatDuration(t.relaxAfter) << "\n"
+      << "cooldown = " << formatDuration(t.cooldown) << "\n"
+      << "order = " << join(order, ", ") << "\n";
+  out << "\n[timeout_floors]\n"
+      << "# shortening never takes a timeout below its floor\n";
+  for (const auto& [knob, seconds] : t.floors) {
+    out << policyName(knob) << " = " << formatDuration(std::chrono::seconds(seconds)) << "\n";
+  }
+  return out.str();
+}
 
 }  // namespace ctpilot::policy

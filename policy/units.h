@@ -24,6 +24,8 @@ std::optional<Ratio> parseRatio(std::string_view text);
 std::string formatDuration(Duration d);
 /// Formats a count with k/M suffix when exact ("4M", "256k", "1000").
 std::string formatCount(std::int64_t n);
+/// Formats a size in bytes with the largest binary unit that divides it exactly ("512MiB", "4096").
+std::string formatSize(std::int64_t bytes);
 /// Formats a ratio as a percentage ("80%").
 std::string formatRatio(Ratio r);
 
