@@ -1,0 +1,121 @@
+#pragma once
+// Rollback: undo ctpilot's applied changes of the current boot, newest first, restoring the
+// journaled old values. Planning is pure; execution goes through a Journal and a KnobStore, so
+// tests run it on MemoryJournal and MemoryKnobStore.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controller/journal.h"
+#include "policy/observation.h"
+#include "policy/policy.h"
+#include "policy/result.h"
+#include "sysfs/knob_store.h"
+#include "sysfs/netns.h"
+
+namespace ctpilot::controller {
+
+/// Which applied changes of the current boot to undo (changes already rolled back never count).
+struct RollbackSelection {
+  enum class Mode { Last, To, All };
+  Mode mode = Mode::All;
+  std::int64_t value = 0;  // Last: how many changes; To: undo every change with id > value
+};
+
+/// One applied change to undo.
+struct RollbackStep {
+  std::int64_t appliedId = 0;  // the applied record undone
+  policy::KnobRef ref;
+  std::int64_t from = 0;       // what the change wrote (the applied record's new)
+  std::int64_t to = 0;         // what it replaced (the applied record's old): restored
+  policy::TimePoint time{};    // when the change was applied
+  std::string reason;          // why it was applied
+};
+
+/// Returns the steps that undo the selected applied changes of boot `bootId`, newest first.
+/// Records of other boots are ignored (the kernel forgot them at reboot), and so are changes a
+/// Rollback record already undid. Errc::Malformed when a selected change has no old value
+/// (neither in the applied record nor in its intent).
+Result<std::vector<RollbackStep>> planRollback(const std::vector<JournalRecord>& records, const std::string& bootId,
+                                               const RollbackSelection& selection);
+
+/// The value ctpilot last put in a knob and the record that says so.
+struct LastWrite {
+  std::int64_t value = 0;
+  std::int64_t recordId = 0;
+};
+
+/// Returns, per knob, what ctpilot last wrote in boot `bootId`: the `new` of the newest
+/// Applied or Rollback record.
+std::map<policy::KnobRef, LastWrite> lastWrites(const std::vector<JournalRecord>& records,
+                                                const std::string& bootId);
+
+/// Returns the Hold records of boot `bootId` still in force at `now`: until > now and not
+/// lifted by a later Resume (a Resume without knob lifts every earlier hold).
+std::vector<JournalRecord> activeHoldRecords(const std::vector<JournalRecord>& records, const std::string& bootId,
+                                             policy::TimePoint now);
+
+/// Maps a journal netns name ("init", a /run/netns name, "netns:<inode>") to the namespace;
+/// Errc::Missing when it has vanished.
+using NetnsResolver = std::function<Result<sysfs::Netns>(const std::string& name)>;
+
+/// How to roll back.
+struct RollbackOptions {
+  std::string bootId;                 // the current boot (/proc/sys/kernel/random/boot_id)
+  policy::TimePoint now{};            // journal time; a hold lasts until now + hold
+  policy::Duration hold = std::chrono::hours(1);  // zero: place no hold
+  bool force = false;                 // write even where someone else changed the value
+  bool dryRun = false;                // check and report only: no journal, no write
+  std::string command = "rollback";   // how the user asked, for the hold's reason
+};
+
+/// A knob whose current value is not the one ctpilot last wrote.
+struct RollbackConflict {
+  policy::KnobRef ref;
+  std::int64_t found = 0;
+  std::int64_t expected = 0;
+  std::int64_t expectedId = 0;  // the record that wrote `expected`
+};
+
+/// What happened to one step.
+struct StepOutcome {
+  enum class Status {
+    Restored,      // written, read back equal to the old value, journaled
+    WouldRestore,  // dry run: would be written
+    NotRun,        // refused, or stopped before reaching it
+    NetnsGone,     // its namespace has vanished: skipped
+    Failed,        // the read, the write or the read-back failed; `error` says why
+  };
+  RollbackStep step;
+  Status status = Status::NotRun;
+  std::int64_t before = 0;  // value found before writing
+  std::int64_t kept = 0;    // value the kernel kept
+  std::string error;
+};
+
+/// The result of a rollback, for the command to print.
+struct RollbackReport {
+  std::vector<StepOutcome> steps;          // newest first, as planned
+  std::vector<RollbackConflict> conflicts;  // knobs changed by someone else
+  bool refused = false;                     // conflicts and no --force: nothing written
+  std::optional<JournalRecord> hold;        // the Hold record placed
+  std::string journalError;                 // the journal could not be written: stopped there
+  /// Returns the exit code: 3 refused, 1 any step not restored or journal failure, else 0.
+  int exitCode() const;
+};
+
+/// Checks that every affected knob still holds what ctpilot last wrote (else refuses unless
+/// `force`), places a hold (before the first write, so a running controller cannot redo a
+/// change in between), then for each step: journals an intent, writes the old value, reads it
+/// back and journals a Rollback or Failed record. Nothing is written that was not journaled
+/// first; the first journal failure stops everything.
+/// What ctpilot last wrote comes from journal.records() (refresh it first).
+RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& journal, sysfs::KnobStore& store,
+                               const NetnsResolver& resolve, const RollbackOptions& options);
+
+}  // namespace ctpilot::controller
