@@ -106,6 +106,7 @@ require_root_netns() {
     ctp_log "restoring globals left by a killed test: max=$CTP_SAVED_MAX buckets=$CTP_SAVED_BUCKETS"
     ctp_restore_globals
   fi
+  ctp_remove_stale_netns
   CTP_SAVED_MAX=$(cat $CTP_PROC/nf_conntrack_max)
   CTP_SAVED_BUCKETS=$(cat $CTP_PROC/nf_conntrack_buckets)
   printf 'CTP_SAVED_MAX=%s\nCTP_SAVED_BUCKETS=%s\n' "$CTP_SAVED_MAX" "$CTP_SAVED_BUCKETS" > "$CTP_SAVED_FILE"
@@ -120,6 +121,20 @@ require_root_netns() {
     echo "FAIL $CTP_TEST: deadline of ${CTP_DEADLINE}s passed" >&2
     kill -TERM "$main" ) &
   CTP_PIDS+=($!)
+}
+
+# Deletes namespaces named ctp-<pid>-... whose test process is gone (it was SIGKILLed), with
+# what still runs inside them: only these tests create such names.
+ctp_remove_stale_netns() {
+  local ns owner pid
+  for ns in $(ip netns list | awk '{print $1}'); do
+    [[ "$ns" =~ ^ctp-([0-9]+)- ]] || continue
+    owner=${BASH_REMATCH[1]}
+    kill -0 "$owner" 2>/dev/null && continue
+    ctp_log "removing $ns left by a killed test (pid $owner)"
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
 }
 
 # Writes the global nf_conntrack_max (initial netns); the trap restores it.
@@ -213,7 +228,8 @@ ctp_serve() {
   local ns=$1 listen=$2 extra=${3:-}
   local log="$CTP_TMP/serve-$ns-$RANDOM.log"
   # shellcheck disable=SC2086
-  ctp_bg "$LOADGEN" --netns "$ns" serve --listen "$listen" --duration 600s $extra 2>"$log" >/dev/null
+  ctp_bg "$LOADGEN" --netns "$ns" serve --listen "$listen" \
+    --duration "$((CTP_DEADLINE + 60))s" $extra 2>"$log" >/dev/null
   for _ in $(seq 50); do
     grep -q serving "$log" 2>/dev/null && return 0
     kill -0 "$CTP_LAST_PID" 2>/dev/null || ctp_fail "loadgen serve failed: $(cat "$log")"
@@ -250,4 +266,57 @@ ctp_check() {
   fi
   # shellcheck disable=SC2086
   [ "$a" $op "$b" ] || ctp_fail "$what: expected $a $op $b"
+}
+
+# Starts `ctpilot run` in the background (log in $CTP_TMP/ctpilot-<n>.log, kept on failure in
+# the test's output) and checks that it is still alive a moment later. Sets CTP_CTPILOT_PID
+# and CTP_CTPILOT_LOG. Usage: ctp_start_ctpilot POLICY STATE_DIR [run args...]
+CTP_CTPILOT_RUNS=0
+ctp_start_ctpilot() {
+  local policy=$1 state=$2
+  shift 2
+  CTP_CTPILOT_RUNS=$((CTP_CTPILOT_RUNS + 1))
+  CTP_CTPILOT_LOG="$CTP_TMP/ctpilot-$CTP_CTPILOT_RUNS.log"
+  ctp_bg "$CTPILOT" --policy "$policy" --state-dir "$state" --log-level debug run "$@" >"$CTP_CTPILOT_LOG" 2>&1
+  CTP_CTPILOT_PID=$CTP_LAST_PID
+  sleep 0.5
+  kill -0 "$CTP_CTPILOT_PID" 2>/dev/null || ctp_fail "ctpilot run exited at once: $(cat "$CTP_CTPILOT_LOG")"
+  ctp_log "ctpilot run started (pid $CTP_CTPILOT_PID, log $CTP_CTPILOT_LOG)"
+}
+
+# Stops a background process with SIGTERM and waits for it (at most 10 s); sets
+# CTP_STOP_STATUS to its exit status.
+ctp_stop() {
+  local pid=$1
+  CTP_STOP_STATUS=0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && ctp_fail "pid $pid did not stop within 10 s of SIGTERM"
+  wait "$pid" 2>/dev/null || CTP_STOP_STATUS=$?
+}
+
+# Prints the last lines of ctpilot's log (for a failure's context).
+ctp_show_log() { [[ -n "${CTP_CTPILOT_LOG:-}" && -f "$CTP_CTPILOT_LOG" ]] && tail -n "${1:-40}" "$CTP_CTPILOT_LOG" >&2 || true; }
+
+# Samples the global nf_conntrack_max every 50 ms in the background and appends
+# "<epoch seconds> <value>" to FILE whenever it changes.
+ctp_watch_max() {
+  local file=$1
+  ( exec 9>&-
+    last=""
+    while true; do
+      v=$(cat $CTP_PROC/nf_conntrack_max)
+      [[ "$v" != "$last" ]] && echo "$(date +%s.%N) $v" >> "$file"
+      last=$v
+      sleep 0.05
+    done ) &
+  CTP_PIDS+=($!)
+}
+
+# Prints the seconds from epoch START to the first line of a ctp_watch_max FILE whose value
+# differs from BEFORE, or "none".
+ctp_first_change_after() {
+  local file=$1 start=$2 before=$3
+  awk -v s="$start" -v b="$before" '$2 != b { printf "%.2f\n", $1 - s; found = 1; exit }
+    END { if (!found) print "none" }' "$file"
 }

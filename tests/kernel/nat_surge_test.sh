@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Issue 4, test 1: a surge through a real NAT gateway. clients -> router (masquerade,
+# ip_forward) -> servers; ctpilot watches the router netns, as on an ISP gateway. With the
+# global nf_conntrack_max lowered to 4096:
+#   1. a TCP churn from the clients, with nothing acting, produces drops in the router;
+#   2. the same churn with `ctpilot run` watching the router produces no drop, because
+#      nf_conntrack_max is raised ahead of the fill;
+#   3. `ctpilot rollback --all` restores 4096 exactly.
+source "$(dirname "$0")/lib.sh"
+require_root_netns
+
+lowered=4096
+rate=1500
+duration=8s
+ctp_make_nat_topology
+ctp_serve "$CTP_SERVERS" "$CTP_SERVER_IP:8000-8007"
+ctp_check_nat_path 8000
+buckets_before=$(cat $CTP_PROC/nf_conntrack_buckets)
+ctp_set_global_max "$lowered"
+
+churn() {  # churn OUTPUT: the surge, 1500 new connections/s for 8 s (12000 > 4096)
+  "$LOADGEN" --netns "$CTP_CLIENTS" tcp-churn --target "$CTP_SERVER_IP:8000-8007" --rate "$rate/s" \
+    --duration "$duration" --timeout 2s > "$1"
+  ctp_log "churn: $(cat "$1")"
+}
+
+# 1. Nothing acts: the router's table fills with ASSURED TIME_WAIT entries and SYNs are dropped.
+drop0=$(ctp_proc_stat "$CTP_ROUTER" drop)
+churn "$CTP_TMP/churn-without.json"
+drops_without=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop0 ))
+ctp_measure drops_without_ctpilot "$drops_without"
+ctp_measure failed_connections_without "$(ctp_json /failed < "$CTP_TMP/churn-without.json")"
+ctp_measure churn_rate_achieved "$(ctp_json /rate_achieved < "$CTP_TMP/churn-without.json")"
+ctp_check "$drops_without" -gt 0 "drops in the router with nothing acting (else the setup proves nothing)"
+ctp_check "$(ctp_global_max)" -eq "$lowered" "nf_conntrack_max untouched while nothing acts"
+
+# Start again from an empty table.
+ip netns exec "$CTP_ROUTER" conntrack -F 2>/dev/null
+ctp_check "$(ctp_conntrack_count "$CTP_ROUTER")" -lt 100 "router table flushed"
+
+# 2. The same churn with ctpilot watching the router.
+cat > "$CTP_TMP/policy.conf" <<CONF
+[controller]
+interval = 200ms
+netns = $CTP_ROUTER
+[max]
+high_water = 60%
+lookahead = 10s
+target_fill = 40%
+cooldown = 1s
+CONF
+"$CTPILOT" check-policy "$CTP_TMP/policy.conf" >/dev/null || ctp_fail "the test's policy is invalid"
+state="$CTP_TMP/state"
+ctp_start_ctpilot "$CTP_TMP/policy.conf" "$state"
+ctp_watch_max "$CTP_TMP/max.log"
+drop1=$(ctp_proc_stat "$CTP_ROUTER" drop)
+surge_start=$(date +%s.%N)
+churn "$CTP_TMP/churn-with.json"
+drops_with=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop1 ))
+raised_to=$(ctp_global_max)
+first_raise=$(ctp_first_change_after "$CTP_TMP/max.log" "$surge_start" "$lowered")
+kill -0 "$CTP_CTPILOT_PID" 2>/dev/null || { ctp_show_log; ctp_fail "ctpilot run died during the surge"; }
+ctp_stop "$CTP_CTPILOT_PID"
+ctp_log "ctpilot run stopped with status $CTP_STOP_STATUS"
+ctp_measure drops_with_ctpilot "$drops_with"
+ctp_measure failed_connections_with "$(ctp_json /failed < "$CTP_TMP/churn-with.json")"
+ctp_measure seconds_to_first_raise "$first_raise"
+ctp_measure max_raised_to "$raised_to"
+ctp_check "$CTP_STOP_STATUS" -eq 0 "ctpilot run exit status on SIGTERM"
+ctp_check "$raised_to" -gt "$lowered" "ctpilot raised nf_conntrack_max"
+if [[ "$drops_with" -ne 0 ]]; then ctp_show_log; fi
+ctp_check "$drops_with" -eq 0 "drops in the router with ctpilot running"
+# Stopping leaves the tuned value in place (rollback_on_exit is opt-in).
+ctp_check "$(ctp_global_max)" -eq "$raised_to" "nf_conntrack_max after ctpilot stopped"
+
+# 3. Rollback restores the lowered value exactly (and buckets, whatever happened to them).
+"$CTPILOT" --policy "$CTP_TMP/policy.conf" --state-dir "$state" rollback --all > "$CTP_TMP/rollback.out" 2>&1 ||
+  { cat "$CTP_TMP/rollback.out" >&2; ctp_fail "ctpilot rollback --all failed"; }
+ctp_log "rollback: $(cat "$CTP_TMP/rollback.out")"
+ctp_check "$(ctp_global_max)" -eq "$lowered" "nf_conntrack_max after rollback --all"
+ctp_check "$(cat $CTP_PROC/nf_conntrack_buckets)" -eq "$buckets_before" "nf_conntrack_buckets after rollback --all"
+echo "PASS: drops without ctpilot $drops_without, with ctpilot $drops_with; first raise after ${first_raise}s"
