@@ -1,0 +1,490 @@
+#include "sysfs/scenario.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numbers>
+#include <set>
+#include <sstream>
+
+namespace ctpilot::sysfs {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct FlowName {
+  FlowClass flow;
+  const char* name;
+};
+constexpr FlowName kFlowNames[] = {
+    {FlowClass::TcpShort, "tcp_short"},   {FlowClass::TcpLong, "tcp_long"},
+    {FlowClass::UdpStream, "udp_stream"}, {FlowClass::UdpOneWay, "udp_oneway"},
+    {FlowClass::SynFlood, "syn_flood"},
+};
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> words(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    std::size_t j = i;
+    while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// Parses the leading unsigned decimal number (digits and at most one '.'); returns the rest.
+std::optional<double> leadingNumber(std::string_view text, std::string_view& rest) {
+  std::size_t i = 0;
+  bool dot = false;
+  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || (text[i] == '.' && !dot))) {
+    if (text[i] == '.') dot = true;
+    ++i;
+  }
+  if (i == 0 || (i == 1 && dot)) return std::nullopt;
+  rest = text.substr(i);
+  return std::stod(std::string(text.substr(0, i)));
+}
+
+// Durations as in policy files: 500ms 30s 5m 2h 5d; a bare 0 is allowed.
+std::optional<SimDuration> parseDur(std::string_view text) {
+  std::string_view unit;
+  const auto n = leadingNumber(text, unit);
+  if (!n) return std::nullopt;
+  double ms = 0;
+  if (unit == "ms") ms = *n;
+  else if (unit == "s") ms = *n * 1e3;
+  else if (unit == "m") ms = *n * 60e3;
+  else if (unit == "h") ms = *n * 3600e3;
+  else if (unit == "d") ms = *n * 86400e3;
+  else if (unit.empty() && *n == 0) ms = 0;
+  else return std::nullopt;
+  return SimDuration(static_cast<std::int64_t>(std::llround(ms)));
+}
+
+// Counts as in policy files: 262144 256k 4M (k = 1024).
+std::optional<std::int64_t> parseCnt(std::string_view text) {
+  std::string_view unit;
+  const auto n = leadingNumber(text, unit);
+  if (!n) return std::nullopt;
+  double mult = 1;
+  if (unit == "k" || unit == "K") mult = 1024;
+  else if (unit == "M") mult = 1024.0 * 1024;
+  else if (unit == "G") mult = 1024.0 * 1024 * 1024;
+  else if (!unit.empty()) return std::nullopt;
+  const double v = *n * mult;
+  if (v != std::floor(v) || v > 9e15) return std::nullopt;
+  return static_cast<std::int64_t>(v);
+}
+
+std::optional<std::int64_t> parseBytes(std::string_view text) {
+  std::string_view unit;
+  const auto n = leadingNumber(text, unit);
+  if (!n) return std::nullopt;
+  double mult = 1;
+  if (unit == "KiB") mult = 1024;
+  else if (unit == "MiB") mult = 1024.0 * 1024;
+  else if (unit == "GiB") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "TiB") mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty()) return std::nullopt;
+  return static_cast<std::int64_t>(*n * mult);
+}
+
+// Ratios: 5% or 0.05.
+std::optional<double> parseShare(std::string_view text) {
+  std::string_view unit;
+  const auto n = leadingNumber(text, unit);
+  if (!n) return std::nullopt;
+  double v = *n;
+  if (unit == "%") v /= 100;
+  else if (!unit.empty()) return std::nullopt;
+  if (v < 0 || v > 1) return std::nullopt;
+  return v;
+}
+
+// Rates: 2000/s 120/m 3600/h, with k (1000) or M (10^6) multipliers: 20k/s.
+std::optional<double> parseRate(std::string_view text) {
+  std::string_view rest;
+  const auto n = leadingNumber(text, rest);
+  if (!n) return std::nullopt;
+  double v = *n;
+  if (!rest.empty() && (rest.front() == 'k' || rest.front() == 'M')) {
+    v *= rest.front() == 'k' ? 1e3 : 1e6;
+    rest.remove_prefix(1);
+  }
+  if (rest == "/s") return v;
+  if (rest == "/m") return v / 60;
+  if (rest == "/h") return v / 3600;
+  return std::nullopt;
+}
+
+// "A..B" -> (A, B); "A" -> (A, A).
+std::pair<std::string_view, std::string_view> splitRange(std::string_view text) {
+  const auto dots = text.find("..");
+  if (dots == std::string_view::npos) return {text, text};
+  return {text.substr(0, dots), text.substr(dots + 2)};
+}
+
+bool validName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.';
+  });
+}
+
+class Parser {
+ public:
+  explicit Parser(std::string file) : file_(std::move(file)) {}
+
+  ScenarioLoad run(std::string_view text) {
+    std::size_t pos = 0;
+    int lineNo = 0;
+    while (pos <= text.size()) {
+      const auto nl = text.find('\n', pos);
+      const auto raw = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+      ++lineNo;
+      line_ = lineNo;
+      auto content = raw;
+      if (const auto hash = content.find('#'); hash != std::string_view::npos) content = content.substr(0, hash);
+      content = trim(content);
+      if (!content.empty()) statement(content);
+      if (nl == std::string_view::npos) break;
+      pos = nl + 1;
+    }
+    finish();
+    return std::move(load_);
+  }
+
+ private:
+  void problem(const std::string& message) { problemAt(line_, message); }
+  void problemAt(int line, const std::string& message) {
+    load_.problems.push_back(file_ + ":" + std::to_string(line) + ": " + message);
+  }
+
+  void statement(std::string_view content) {
+    const auto w = words(content);
+    const std::string key(w[0]);
+    auto& s = load_.scenario;
+    auto one = [&]() -> std::optional<std::string_view> {
+      if (w.size() != 2) {
+        problem("'" + key + "' takes one value, e.g. " + example(key));
+        return std::nullopt;
+      }
+      return w[1];
+    };
+    if (key == "name") {
+      if (auto v = one(); v && !validName(*v)) problem("name '" + std::string(*v) + "' may contain only letters, digits, '-', '_' and '.'");
+      else if (v) s.name = std::string(*v);
+    } else if (key == "description") {
+      s.description = std::string(trim(content.substr(key.size())));
+    } else if (key == "duration" || key == "step") {
+      if (auto v = one()) {
+        const auto d = parseDur(*v);
+        if (!d || d->count() <= 0) problem(key + " '" + std::string(*v) + "' is not a positive duration (examples: 500ms, 30s, 10m, 24h)");
+        else (key == "duration" ? s.duration : s.step) = *d;
+        if (key == "duration") durationLine_ = line_;
+      }
+    } else if (key == "seed") {
+      if (auto v = one()) {
+        const auto n = parseCnt(*v);
+        if (!n || v->find_first_not_of("0123456789") != std::string_view::npos) problem("seed '" + std::string(*v) + "' is not a non-negative integer");
+        else s.seed = static_cast<std::uint64_t>(*n);
+      }
+    } else if (key == "max" || key == "buckets") {
+      if (auto v = one()) {
+        const auto n = parseCnt(*v);
+        if (!n || *n <= 0) problem(key + " '" + std::string(*v) + "' is not a positive count (examples: 65536, 256k, 1M)");
+        else (key == "max" ? s.max : s.buckets) = *n;
+      }
+    } else if (key == "memory") {
+      if (auto v = one()) {
+        const auto n = parseBytes(*v);
+        if (!n || *n <= 0) problem("memory '" + std::string(*v) + "' is not a size (examples: 2GiB, 512MiB)");
+        else s.memTotalBytes = *n;
+      }
+    } else if (key == "cpus") {
+      if (auto v = one()) {
+        const auto n = parseCnt(*v);
+        if (!n || *n < 1 || *n > 256) problem("cpus '" + std::string(*v) + "' is not a count between 1 and 256");
+        else s.cpus = static_cast<int>(*n);
+      }
+    } else if (key == "netns") {
+      if (auto v = one()) {
+        const std::string name(*v);
+        if (!validName(name)) problem("netns name '" + name + "' may contain only letters, digits, '-', '_' and '.'");
+        else if (std::find(s.netns.begin(), s.netns.end(), name) != s.netns.end()) {
+          if (name != "init") problem("netns '" + name + "' is declared twice");
+        } else s.netns.push_back(name);
+      }
+    } else if (key == "timeout") {
+      timeoutStatement(w);
+    } else if (key == "phase") {
+      phaseStatement(w);
+    } else {
+      problem("unknown statement '" + key +
+              "' (expected name, description, duration, step, seed, max, buckets, memory, cpus, netns, timeout or phase)");
+    }
+  }
+
+  static std::string example(const std::string& key) {
+    if (key == "duration") return "'duration 30m'";
+    if (key == "step") return "'step 1s'";
+    if (key == "seed") return "'seed 42'";
+    if (key == "max") return "'max 65536'";
+    if (key == "buckets") return "'buckets 16384'";
+    if (key == "memory") return "'memory 4GiB'";
+    if (key == "netns") return "'netns gw'";
+    if (key == "cpus") return "'cpus 2'";
+    return "'name flash-crowd'";
+  }
+
+  void timeoutStatement(const std::vector<std::string_view>& w) {
+    if (w.size() != 4) {
+      problem("'timeout' takes a netns, a timeout name and a value, e.g. 'timeout init tcp_timeout_time_wait 120s'");
+      return;
+    }
+    const auto knob = policy::knobByName(w[2]);
+    if (!knob || !policy::isTimeout(*knob)) {
+      problem("'" + std::string(w[2]) + "' is not a conntrack timeout (e.g. tcp_timeout_time_wait, udp_timeout)");
+      return;
+    }
+    auto d = parseDur(w[3]);
+    if (!d && w[3].find_first_not_of("0123456789") == std::string_view::npos) d = SimDuration(std::stoll(std::string(w[3])) * 1000);
+    if (!d || d->count() % 1000 != 0 || d->count() <= 0) {
+      problem("timeout value '" + std::string(w[3]) + "' is not a whole number of seconds (examples: 120, 120s, 2m)");
+      return;
+    }
+    load_.scenario.timeouts.push_back({std::string(w[1]), *knob, d->count() / 1000});
+    netnsUses_.push_back({line_, std::string(w[1])});
+  }
+
+  void phaseStatement(const std::vector<std::string_view>& w) {
+    if (w.size() < 3) {
+      problem("'phase' takes START..END, a flow class and key=value settings, e.g. 'phase 0s..10m tcp_short rate=2000/s life=5s'");
+      return;
+    }
+    ScenarioPhase phase;
+    phase.line = line_;
+    bool ok = true;
+    const auto [from, to] = splitRange(w[1]);
+    const auto start = parseDur(from);
+    const auto end = parseDur(to);
+    if (from == to || !start || !end) {
+      problem("phase time '" + std::string(w[1]) + "' is not START..END (e.g. 0s..10m)");
+      ok = false;
+    } else if (*end <= *start) {
+      problem("phase " + std::string(w[1]) + " ends before it starts");
+      ok = false;
+    } else {
+      phase.start = *start;
+      phase.end = *end;
+    }
+    const auto flow = flowClassByName(w[2]);
+    if (!flow) {
+      problem("unknown flow class '" + std::string(w[2]) + "' (expected tcp_short, tcp_long, udp_stream, udp_oneway or syn_flood)");
+      ok = false;
+    } else {
+      phase.flow = *flow;
+      phase.life = defaultLife(*flow);
+    }
+    phase.netns = load_.scenario.netns.size() > 1 ? load_.scenario.netns[1] : "init";
+    bool haveRate = false;
+    bool netnsGiven = false;
+    for (std::size_t i = 3; i < w.size(); ++i) {
+      const auto eq = w[i].find('=');
+      if (eq == std::string_view::npos) {
+        problem("phase setting '" + std::string(w[i]) + "' is not key=value");
+        ok = false;
+        continue;
+      }
+      const std::string key(w[i].substr(0, eq));
+      const auto value = w[i].substr(eq + 1);
+      if (key == "rate") {
+        const auto [a, b] = splitRange(value);
+        const auto ra = parseRate(a);
+        const auto rb = parseRate(b);
+        if (!ra || !rb) {
+          problem("rate '" + std::string(value) + "' is not a rate or ramp (examples: 2000/s, 120/m, 2k/s..20k/s)");
+          ok = false;
+        } else {
+          phase.rateFrom = *ra;
+          phase.rateTo = *rb;
+          haveRate = true;
+        }
+      } else if (key == "life") {
+        const auto d = parseDur(value);
+        if (!d) {
+          problem("life '" + std::string(value) + "' is not a duration (examples: 5s, 10m)");
+          ok = false;
+        } else {
+          phase.life = *d;
+        }
+      } else if (key == "netns") {
+        phase.netns = std::string(value);
+        netnsGiven = true;
+      } else if (key == "shape") {
+        if (value == "linear") phase.shape = ScenarioPhase::Shape::Linear;
+        else if (value == "diurnal") phase.shape = ScenarioPhase::Shape::Diurnal;
+        else {
+          problem("shape '" + std::string(value) + "' is not linear or diurnal");
+          ok = false;
+        }
+      } else if (key == "peak") {
+        const auto d = parseDur(value);
+        if (!d || *d >= std::chrono::hours(24)) {
+          problem("peak '" + std::string(value) + "' is not a time of day (examples: 21h, 1230m)");
+          ok = false;
+        } else {
+          phase.peak = *d;
+        }
+      } else if (key == "abandon" || key == "rst") {
+        const auto r = parseShare(value);
+        if (!r) {
+          problem(key + " '" + std::string(value) + "' is not a share (examples: 5%, 0.05)");
+          ok = false;
+        } else {
+          (key == "abandon" ? phase.abandon : phase.rst) = *r;
+        }
+      } else {
+        problem("unknown phase setting '" + key + "' (expected rate, life, netns, shape, peak, abandon or rst)");
+        ok = false;
+      }
+    }
+    if (!haveRate) {
+      problem("phase needs a rate, e.g. rate=2000/s");
+      ok = false;
+    }
+    if (phase.abandon + phase.rst > 1) {
+      problem("abandon and rst add up to more than 100%");
+      ok = false;
+    }
+    if (netnsGiven) netnsUses_.push_back({line_, phase.netns});
+    if (ok) load_.scenario.phases.push_back(phase);
+  }
+
+  void finish() {
+    auto& s = load_.scenario;
+    for (const auto& [line, name] : netnsUses_) {
+      if (std::find(s.netns.begin(), s.netns.end(), name) == s.netns.end()) {
+        problemAt(line, "netns '" + name + "' is not declared; add 'netns " + name + "' above");
+      }
+    }
+    for (const auto& phase : s.phases) {
+      if (phase.end > s.duration) {
+        problemAt(phase.line, "phase ends at " + std::to_string(phase.end.count() / 1000) + "s, after the scenario's duration (" +
+                                  std::to_string(s.duration.count() / 1000) + "s)");
+      }
+    }
+    if (s.phases.empty() && load_.problems.empty()) problemAt(0, "no phase: a scenario needs at least one 'phase' line");
+    if (s.step > s.duration) problemAt(durationLine_, "step is longer than the duration");
+  }
+
+  std::string file_;
+  int line_ = 0;
+  int durationLine_ = 0;
+  std::vector<std::pair<int, std::string>> netnsUses_;
+  ScenarioLoad load_;
+};
+
+}  // namespace
+
+const char* flowClassName(FlowClass flow) {
+  for (const auto& f : kFlowNames) {
+    if (f.flow == flow) return f.name;
+  }
+  return "?";
+}
+
+std::optional<FlowClass> flowClassByName(std::string_view name) {
+  for (const auto& f : kFlowNames) {
+    if (name == f.name) return f.flow;
+  }
+  return std::nullopt;
+}
+
+bool flowAssured(FlowClass flow) { return flow != FlowClass::UdpOneWay && flow != FlowClass::SynFlood; }
+
+SimDuration defaultLife(FlowClass flow) {
+  switch (flow) {
+    case FlowClass::TcpShort: return 5s;
+    case FlowClass::TcpLong: return 10min;
+    case FlowClass::UdpStream: return 60s;
+    case FlowClass::UdpOneWay:
+    case FlowClass::SynFlood: return 0s;
+  }
+  return 0s;
+}
+
+double ScenarioPhase::rateAt(SimDuration t) const {
+  if (t < start || t >= end) return 0;
+  if (shape == Shape::Diurnal) {
+    // Peak at `peak` each day, trough twelve hours away: a smooth day curve.
+    constexpr double kDay = 86400e3;
+    const double phase = 2 * std::numbers::pi * static_cast<double>((t - peak).count()) / kDay;
+    return rateFrom + (rateTo - rateFrom) * (1 + std::cos(phase)) / 2;
+  }
+  const double span = static_cast<double>((end - start).count());
+  const double x = static_cast<double>((t - start).count()) / span;
+  return rateFrom + (rateTo - rateFrom) * x;
+}
+
+ScenarioLoad parseScenario(std::string_view text, const std::string& file) {
+  auto load = Parser(file).run(text);
+  if (load.scenario.name.empty()) load.scenario.name = std::filesystem::path(file).stem().string();
+  return load;
+}
+
+ScenarioLoad loadScenarioFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    ScenarioLoad load;
+    load.problems.push_back(path + ": cannot read the scenario file; check the path");
+    return load;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parseScenario(buffer.str(), path);
+}
+
+Result<std::string> resolveScenario(const std::string& nameOrPath, const std::vector<std::string>& dirs) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(nameOrPath, ec)) return nameOrPath;
+  const bool looksLikePath = nameOrPath.find('/') != std::string::npos || nameOrPath.ends_with(".scenario");
+  if (!looksLikePath && validName(nameOrPath)) {
+    for (const auto& dir : dirs) {
+      const auto candidate = (std::filesystem::path(dir) / (nameOrPath + ".scenario")).string();
+      if (std::filesystem::is_regular_file(candidate, ec)) return candidate;
+    }
+  }
+  std::string searched;
+  for (const auto& dir : dirs) searched += (searched.empty() ? "" : ", ") + dir;
+  if (looksLikePath) return Error{Errc::Missing, "scenario file " + nameOrPath + " not found"};
+  const auto names = listScenarios(dirs);
+  std::string known;
+  for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+  return Error{Errc::Missing, "no scenario named '" + nameOrPath + "' in " + (searched.empty() ? "(no directory)" : searched) +
+                                  (known.empty() ? "" : "; known: " + known) + "; or give a file path"};
+}
+
+std::vector<std::string> listScenarios(const std::vector<std::string>& dirs) {
+  std::set<std::string> names;
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      if (entry.path().extension() == ".scenario") names.insert(entry.path().stem().string());
+    }
+  }
+  return {names.begin(), names.end()};
+}
+
+}  // namespace ctpilot::sysfs
