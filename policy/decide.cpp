@@ -1,0 +1,554 @@
+#include "policy/decide.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ctpilot::policy {
+namespace {
+
+// Values computed in double are clamped below this before converting back to int64.
+constexpr double kInt64Limit = 9.0e18;
+// nf_ct_alloc_hashtable() rounds hashsize up to a whole page of 8-byte bucket heads (512 on
+// 4 KiB pages). Asking for a multiple of 512 means the value read back is the value asked for.
+constexpr std::int64_t kBucketQuantum = 512;
+// A resize rehashes the whole table, so buckets only follow max once max / buckets has
+// drifted above twice entries_per_bucket. One raise of max (about x1.6 with the default
+// high_water and target_fill) then does not rehash each time; two raises do.
+constexpr double kBucketSlack = 2.0;
+
+const KnobRef kMaxRef{kInitNetns, Knob::ConntrackMax};
+const KnobRef kBucketsRef{kInitNetns, Knob::Buckets};
+
+[[gnu::format(printf, 1, 2)]] std::string format(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  va_list copy;
+  va_copy(copy, args);
+  const int n = std::vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  std::string out;
+  if (n > 0) {
+    out.resize(static_cast<std::size_t>(n));
+    std::vsnprintf(out.data(), out.size() + 1, fmt, args);
+  }
+  va_end(args);
+  return out;
+}
+
+long long ll(std::int64_t n) { return static_cast<long long>(n); }
+
+double finiteOrZero(double x) { return std::isfinite(x) ? x : 0.0; }
+
+std::int64_t toInt64(double x) {
+  if (!(x < kInt64Limit)) return static_cast<std::int64_t>(kInt64Limit);
+  if (!(x > -kInt64Limit)) return -static_cast<std::int64_t>(kInt64Limit);
+  return static_cast<std::int64_t>(x);
+}
+
+std::int64_t roundUp(std::int64_t n, std::int64_t quantum) {
+  if (n <= 0) return quantum;
+  if (n > std::numeric_limits<std::int64_t>::max() - quantum) return n;
+  return (n + quantum - 1) / quantum * quantum;
+}
+
+// "10s", "15m", "2h", "4.5s", "500ms": exact units where they divide, else tenths of seconds.
+std::string durationText(Duration d) {
+  const long long ms = d.count();
+  if (ms < 0) return "-" + durationText(Duration(-ms));
+  if (ms % 1000 != 0) {
+    return ms < 1000 ? format("%lldms", ms) : format("%.1fs", static_cast<double>(ms) / 1000.0);
+  }
+  const long long s = ms / 1000;
+  if (s == 0) return "0s";
+  if (s % 86400 == 0) return format("%lldd", s / 86400);
+  if (s % 3600 == 0) return format("%lldh", s / 3600);
+  if (s % 60 == 0) return format("%lldm", s / 60);
+  return format("%llds", s);
+}
+
+Duration since(TimePoint now, TimePoint then) { return std::chrono::duration_cast<Duration>(now - then); }
+
+// "4M", "256k" when exact (k = 1024, as in policy files), the plain number otherwise.
+std::string countText(std::int64_t n) {
+  constexpr std::int64_t kK = 1024;
+  if (n != 0 && n % (kK * kK) == 0) return format("%lldM", ll(n / (kK * kK)));
+  if (n != 0 && n % kK == 0) return format("%lldk", ll(n / kK));
+  return format("%lld", ll(n));
+}
+
+std::string bytesText(std::int64_t n) {
+  const double b = static_cast<double>(n);
+  if (b >= 1024.0 * 1024 * 1024) return format("%.1f GiB", b / (1024.0 * 1024 * 1024));
+  if (b >= 1024.0 * 1024) return format("%.1f MiB", b / (1024.0 * 1024));
+  if (b >= 1024.0) return format("%.1f KiB", b / 1024.0);
+  return format("%lld B", ll(n));
+}
+
+std::string rateText(double perSec) {
+  if (perSec >= 1000 || perSec <= -1000) return format("%.0f/s", perSec);
+  return format("%.3g/s", perSec);
+}
+
+double fillOf(std::int64_t count, std::int64_t max) {
+  return max > 0 ? static_cast<double>(count) / static_cast<double>(max) : 0.0;
+}
+
+std::string refName(const KnobRef& ref) {
+  std::string name(kernelName(ref.knob));
+  if (isTimeout(ref.knob)) name += " in " + ref.netns;
+  return name;
+}
+
+class Decider {
+ public:
+  Decider(const Policy& policy, const Observation& obs, const History& history)
+      : policy_(policy), obs_(obs), history_(history), ceiling_(effectiveCeiling(policy, obs)) {
+    for (const auto& ns : obs_.netns) sorted_.push_back(&ns);
+    std::sort(sorted_.begin(), sorted_.end(),
+              [](const NetnsObservation* a, const NetnsObservation* b) { return a->netns < b->netns; });
+  }
+
+  Plan run() {
+    if (obs_.netns.empty()) {
+      note("no network namespace observed: nothing to decide");
+      return std::move(plan_);
+    }
+    if (obs_.max <= 0) {
+      note(format("nf_conntrack_max is %lld (nf_conntrack not loaded?): nothing to decide", ll(obs_.max)));
+      return std::move(plan_);
+    }
+    const std::int64_t maxAfter = decideMax();
+    decideBuckets(maxAfter);
+    decideTimeouts();
+    return std::move(plan_);
+  }
+
+ private:
+  void note(std::string text) { plan_.notes.push_back(std::move(text)); }
+
+  void act(ActionKind kind, const KnobRef& ref, std::int64_t from, std::int64_t to, std::string reason) {
+    plan_.actions.push_back(Action{kind, ref, from, to, std::move(reason)});
+  }
+
+  // Why `ref` must be left alone whatever the rules say: not writable, changed by someone
+  // else (an operator has the last word), or under a rollback hold.
+  std::optional<std::string> leftAlone(const KnobRef& ref) const {
+    if (obs_.unwritable.count(ref) != 0) return std::string("it is not writable here");
+    if (history_.external.count(ref) != 0) {
+      return std::string("it was changed by someone else and an operator has the last word");
+    }
+    std::optional<TimePoint> until;
+    for (const auto& hold : history_.holds) {
+      if (hold.until > obs_.now && (!hold.ref || *hold.ref == ref)) {
+        until = until ? std::max(*until, hold.until) : hold.until;
+      }
+    }
+    if (until) return "it is held by rollback for another " + durationText(since(*until, obs_.now));
+    return std::nullopt;
+  }
+
+  // The oscillation guard: at most max_changes changes of one knob within change_window.
+  std::optional<std::string> tooOften(const KnobRef& ref) const {
+    const auto& c = policy_.controller;
+    int recent = 0;
+    for (const auto& change : history_.changes) {
+      if (change.ref == ref && change.time > obs_.now - c.changeWindow) ++recent;
+    }
+    if (recent < c.maxChanges) return std::nullopt;
+    return format("it changed %d times within change_window %s (max_changes %d)", recent,
+                  durationText(c.changeWindow).c_str(), c.maxChanges);
+  }
+
+  std::optional<TimePoint> lastChange(const KnobRef& ref) const {
+    std::optional<TimePoint> last;
+    for (const auto& change : history_.changes) {
+      if (change.ref == ref && (!last || change.time > *last)) last = change.time;
+    }
+    return last;
+  }
+
+  std::optional<TimePoint> lastTimeoutChange(const std::string& netns) const {
+    std::optional<TimePoint> last;
+    for (const auto& change : history_.changes) {
+      if (change.ref.netns == netns && isTimeout(change.ref.knob) && (!last || change.time > *last)) {
+        last = change.time;
+      }
+    }
+    return last;
+  }
+
+  std::optional<std::string> inCooldown(std::optional<TimePoint> last, Duration cooldown, const char* key) const {
+    if (!last) return std::nullopt;
+    const Duration elapsed = since(obs_.now, *last);
+    if (elapsed >= cooldown) return std::nullopt;
+    return format("the last change was %s ago (%s %s)", durationText(elapsed).c_str(), key,
+                  durationText(cooldown).c_str());
+  }
+
+  std::string ceilingText() const {
+    const auto& m = policy_.max;
+    std::string text = format("ceiling %s, memory budget %.0f%% of %s / %lld B", countText(m.ceiling).c_str(),
+                              m.memoryBudget.value * 100.0, bytesText(obs_.memTotalBytes).c_str(),
+                              ll(obs_.entryBytes));
+    if (obs_.memTotalBytes <= 0 || obs_.entryBytes <= 0) text += ", memory unknown";
+    if (ceiling_ == obs_.baselineMax) text += format(", baseline %lld", ll(obs_.baselineMax));
+    return text;
+  }
+
+  // The binding namespace: nf_conntrack_max is global but each netns compares its own count
+  // with it, so the fullest one decides. Ties go to the first name.
+  const NetnsObservation& fullest() const {
+    const NetnsObservation* best = sorted_.front();
+    for (const auto* ns : sorted_) {
+      if (ns->count > best->count) best = ns;
+    }
+    return *best;
+  }
+
+  // Returns nf_conntrack_max as it will be after this plan.
+  std::int64_t decideMax() {
+    const auto& m = policy_.max;
+    const std::int64_t current = obs_.max;
+    const NetnsObservation& binding = fullest();
+    const double lookaheadSec = std::chrono::duration<double>(m.lookahead).count();
+
+    // Why max should go up now, from the most urgent signal down.
+    std::string trigger;
+    drops_ = false;
+    const NetnsObservation* dropping = nullptr;
+    for (const auto* ns : sorted_) {
+      if (finiteOrZero(ns->dropsPerSec) > 0 && (!dropping || ns->dropsPerSec > dropping->dropsPerSec)) dropping = ns;
+    }
+    const double bindingFill = fillOf(binding.count, current);
+    if (dropping) {
+      drops_ = true;
+      trigger = format("drops %s in %s: table full (count %lld, max %lld)", rateText(dropping->dropsPerSec).c_str(),
+                       dropping->netns.c_str(), ll(dropping->count), ll(current));
+    } else if (bindingFill >= m.highWater.value) {
+      trigger = format("fill %.2f >= high_water %.2f in %s (count %lld, max %lld, growth %s)", bindingFill,
+                       m.highWater.value, binding.netns.c_str(), ll(binding.count), ll(current),
+                       rateText(finiteOrZero(binding.growthPerSec)).c_str());
+    } else {
+      const NetnsObservation* soonest = nullptr;
+      double soonestFill = 0;
+      for (const auto* ns : sorted_) {
+        const double growth = finiteOrZero(ns->growthPerSec);
+        if (growth <= 0) continue;
+        const double predicted = fillOf(ns->count, current) + growth * lookaheadSec / static_cast<double>(current);
+        if (predicted >= m.highWater.value && (!soonest || predicted > soonestFill)) {
+          soonest = ns;
+          soonestFill = predicted;
+        }
+      }
+      if (soonest) {
+        const double growth = finiteOrZero(soonest->growthPerSec);
+        trigger = format("growth %s in %s reaches high_water %.2f within lookahead %s (count %lld + %.0f >= %.0f of max %lld)",
+                         rateText(growth).c_str(), soonest->netns.c_str(), m.highWater.value,
+                         durationText(m.lookahead).c_str(), ll(soonest->count), growth * lookaheadSec,
+                         m.highWater.value * static_cast<double>(current), ll(current));
+      }
+    }
+
+    // Whether max can still go up at all: the condition under which timeouts may be shortened.
+    if (!m.enabled) {
+      maxLimit_ = "[max] enabled = false";
+    } else if (obs_.unwritable.count(kMaxRef) != 0) {
+      maxLimit_ = "nf_conntrack_max is not writable here";
+    } else if (current >= ceiling_) {
+      maxLimit_ = format("nf_conntrack_max %lld is at its effective ceiling %lld (%s)", ll(current), ll(ceiling_),
+                         ceilingText().c_str());
+    } else if (ceiling_ < binding.count + m.margin) {
+      maxLimit_ = format("effective ceiling %lld (%s) is below count %lld + margin %lld in %s", ll(ceiling_),
+                         ceilingText().c_str(), ll(binding.count), ll(m.margin), binding.netns.c_str());
+    }
+    if (trigger.empty()) return current;
+
+    if (!m.enabled) {
+      note("not raising nf_conntrack_max (" + trigger + "): [max] enabled = false, observing only");
+      return current;
+    }
+    if (auto why = leftAlone(kMaxRef)) {
+      note("not raising nf_conntrack_max (" + trigger + "): " + *why);
+      return current;
+    }
+
+    // Size the raise so that every netns is back near target_fill after lookahead's growth.
+    double wanted = 0;
+    for (const auto* ns : sorted_) {
+      const double growth = std::max(0.0, finiteOrZero(ns->growthPerSec));
+      const double target = m.targetFill.value > 0 ? m.targetFill.value : m.highWater.value;
+      if (target <= 0) continue;
+      wanted = std::max(wanted, std::ceil((static_cast<double>(ns->count) + growth * lookaheadSec) / target));
+    }
+    std::string sizing = format("sized for target_fill %.2f after lookahead %s", m.targetFill.value,
+                                durationText(m.lookahead).c_str());
+    const std::int64_t byCount = binding.count + m.margin;
+    std::int64_t to = toInt64(std::min(wanted, kInt64Limit));
+    if (to < byCount) {
+      to = byCount;
+      sizing = format("count %lld + margin %lld in %s", ll(binding.count), ll(m.margin), binding.netns.c_str());
+    }
+    if (to < obs_.baselineMax) {
+      to = obs_.baselineMax;
+      sizing = format("baseline %lld", ll(obs_.baselineMax));
+    }
+    if (to > ceiling_) {
+      to = ceiling_;
+      sizing += format(", clamped to effective ceiling %lld (%s)", ll(ceiling_), ceilingText().c_str());
+    }
+    if (to <= current) {
+      if (!maxLimit_.empty()) {
+        note("not raising nf_conntrack_max (" + trigger + "): " + maxLimit_);
+      } else {
+        note(format("not raising nf_conntrack_max (%s): %lld already covers what is needed (%s)", trigger.c_str(),
+                    ll(current), sizing.c_str()));
+      }
+      return current;
+    }
+    if (to < byCount) {  // only when the ceiling is below count + margin: never set max that low
+      note("not raising nf_conntrack_max (" + trigger + "): " + maxLimit_);
+      return current;
+    }
+    if (auto why = tooOften(kMaxRef)) {
+      note("not raising nf_conntrack_max (" + trigger + "): oscillation guard: " + *why);
+      return current;
+    }
+    // Drops are packets lost now: they do not wait for the cooldown (the change window still holds).
+    if (!drops_) {
+      if (auto why = inCooldown(lastChange(kMaxRef), m.cooldown, "cooldown")) {
+        note("not raising nf_conntrack_max yet (" + trigger + "): " + *why);
+        return current;
+      }
+    }
+    act(ActionKind::RaiseMax, kMaxRef, current, to, trigger + "; " + sizing);
+    return to;
+  }
+
+  void decideBuckets(std::int64_t maxAfter) {
+    const auto& h = policy_.hashsize;
+    const NetnsObservation* chains = nullptr;
+    for (const auto* ns : sorted_) {
+      const double rate = finiteOrZero(ns->chainTooLongPerSec) + finiteOrZero(ns->insertFailedPerSec);
+      if (rate > 0 && (!chains || rate > chains->chainTooLongPerSec + chains->insertFailedPerSec)) chains = ns;
+    }
+    if (h.mode == HashsizePolicy::Mode::Fixed) {
+      if (chains) {
+        note(format("chaintoolong %s, insert_failed %s in %s, but [hashsize] mode = fixed: not resizing",
+                    rateText(chains->chainTooLongPerSec).c_str(), rateText(chains->insertFailedPerSec).c_str(),
+                    chains->netns.c_str()));
+      }
+      return;
+    }
+    const std::int64_t current = obs_.buckets;
+    if (current <= 0) {
+      note(format("nf_conntrack_buckets is %lld (unknown): not resizing", ll(current)));
+      return;
+    }
+    const std::int64_t perBucket = std::max<std::int64_t>(1, h.entriesPerBucket);
+    const double ratio = static_cast<double>(maxAfter) / static_cast<double>(current);
+    const bool drift = ratio > kBucketSlack * static_cast<double>(perBucket);
+    if (!drift && !chains) return;
+
+    std::int64_t to = (maxAfter + perBucket - 1) / perBucket;
+    std::string trigger;
+    if (chains) {
+      to = std::max(to, current * 2);
+      trigger = format("chaintoolong %s, insert_failed %s in %s: hash chains too long, at least doubling",
+                       rateText(chains->chainTooLongPerSec).c_str(), rateText(chains->insertFailedPerSec).c_str(),
+                       chains->netns.c_str());
+    } else {
+      trigger = format("nf_conntrack_max %lld / buckets %lld = %.1f > %.0f x entries_per_bucket %lld: sized to max / %lld",
+                       ll(maxAfter), ll(current), ratio, kBucketSlack, ll(perBucket), ll(perBucket));
+    }
+    to = roundUp(std::max(to, obs_.baselineBuckets), kBucketQuantum);
+    // More buckets than entries buys nothing: cap at one bucket per entry of max (never shrinking).
+    const std::int64_t cap = std::max({roundUp(maxAfter, kBucketQuantum), current, obs_.baselineBuckets});
+    if (to > cap) {
+      to = cap;
+      trigger += format(", capped at one bucket per entry (%lld)", ll(cap));
+    }
+    if (to <= current) {
+      note(format("not resizing nf_conntrack_buckets (%s): already %lld", trigger.c_str(), ll(current)));
+      return;
+    }
+    if (auto why = leftAlone(kBucketsRef)) {
+      note("not resizing nf_conntrack_buckets (" + trigger + "): " + *why);
+      return;
+    }
+    if (auto why = tooOften(kBucketsRef)) {
+      note("not resizing nf_conntrack_buckets (" + trigger + "): oscillation guard: " + *why);
+      return;
+    }
+    if (auto why = inCooldown(lastChange(kBucketsRef), h.minInterval, "min_interval")) {
+      note("not resizing nf_conntrack_buckets yet (" + trigger + "): " + *why);
+      return;
+    }
+    act(ActionKind::ResizeBuckets, kBucketsRef, current, to, trigger);
+  }
+
+  void decideTimeouts() {
+    const auto& t = policy_.timeouts;
+    for (const auto* ns : sorted_) {
+      const double fill = fillOf(ns->count, obs_.max);
+      const double drops = finiteOrZero(ns->dropsPerSec);
+      if (fill >= t.shortenAt.value || drops > 0) {
+        if (maxLimit_.empty()) continue;  // raising max comes first
+        std::string trigger =
+            drops > 0 ? format("drops %s in %s (fill %.2f) and %s", rateText(drops).c_str(), ns->netns.c_str(), fill,
+                               maxLimit_.c_str())
+                      : format("fill %.2f >= shorten_at %.2f in %s and %s", fill, t.shortenAt.value,
+                               ns->netns.c_str(), maxLimit_.c_str());
+        if (t.mode != TimeoutsPolicy::Mode::Shorten) {
+          note("not shortening timeouts (" + trigger + "): [timeouts] mode = off");
+          continue;
+        }
+        shorten(*ns, trigger);
+        continue;
+      }
+      const auto calm = history_.calmSince.find(ns->netns);
+      if (calm == history_.calmSince.end() || fill >= t.relaxBelow.value) continue;
+      const Duration calmFor = since(obs_.now, calm->second);
+      if (calmFor < t.relaxAfter) continue;
+      relax(*ns, format("fill %.2f < relax_below %.2f in %s for %s (relax_after %s)", fill, t.relaxBelow.value,
+                        ns->netns.c_str(), durationText(calmFor).c_str(), durationText(t.relaxAfter).c_str()));
+    }
+  }
+
+  bool validFactor(const std::string& what) {
+    const double f = policy_.timeouts.factor;
+    if (f > 0 && f < 1) return true;
+    note(format("not %s timeouts: factor %g is not in (0, 1)", what.c_str(), f));
+    return false;
+  }
+
+  void shorten(const NetnsObservation& ns, const std::string& trigger) {
+    const auto& t = policy_.timeouts;
+    if (!validFactor("shortening")) return;
+    if (ns.timeouts.empty()) {
+      note("not shortening timeouts (" + trigger + "): no timeouts observed in " + ns.netns);
+      return;
+    }
+    for (const Knob knob : t.order) {
+      const auto current = ns.timeouts.find(knob);
+      if (current == ns.timeouts.end()) continue;
+      const KnobRef ref{ns.netns, knob};
+      const auto floor = t.floors.find(knob);
+      if (floor == t.floors.end()) {
+        note("not shortening " + refName(ref) + ": no floor in [timeout_floors]");
+        continue;
+      }
+      if (current->second <= floor->second) continue;
+      const std::int64_t to = std::max(
+          floor->second, toInt64(std::floor(static_cast<double>(current->second) * t.factor)));
+      if (to >= current->second) continue;
+      if (auto why = leftAlone(ref)) {
+        note("not shortening " + refName(ref) + " (" + trigger + "): " + *why);
+        continue;
+      }
+      if (auto why = tooOften(ref)) {
+        note("not shortening " + refName(ref) + " (" + trigger + "): oscillation guard: " + *why);
+        continue;
+      }
+      // One step per netns per cooldown, whichever timeout moved last: give the table time to drain.
+      if (auto why = inCooldown(lastTimeoutChange(ns.netns), t.cooldown, "timeouts cooldown")) {
+        note("not shortening " + refName(ref) + " yet (" + trigger + "): " + *why);
+        return;
+      }
+      act(ActionKind::ShortenTimeout, ref, current->second, to,
+          format("%s: %s %llds x %g, floor %llds", trigger.c_str(), std::string(policyName(knob)).c_str(),
+                 ll(current->second), t.factor, ll(floor->second)));
+      return;
+    }
+    note("not shortening timeouts (" + trigger + "): every timeout in order is at its floor in " + ns.netns);
+  }
+
+  void relax(const NetnsObservation& ns, const std::string& trigger) {
+    const auto& t = policy_.timeouts;
+    // Last shortened first: the reverse of order, then any other timeout below its baseline
+    // (one dropped from order since it was shortened).
+    std::vector<Knob> knobs(t.order.rbegin(), t.order.rend());
+    for (const auto& [knob, value] : ns.timeouts) {
+      if (std::find(knobs.begin(), knobs.end(), knob) == knobs.end()) knobs.push_back(knob);
+    }
+    for (const Knob knob : knobs) {
+      const auto current = ns.timeouts.find(knob);
+      const auto baseline = ns.baselineTimeouts.find(knob);
+      if (current == ns.timeouts.end() || baseline == ns.baselineTimeouts.end()) continue;
+      if (current->second >= baseline->second) continue;
+      if (!validFactor("relaxing")) return;
+      const KnobRef ref{ns.netns, knob};
+      const double stepped = std::ceil(static_cast<double>(current->second) / t.factor);
+      const std::int64_t to = std::min(
+          baseline->second, std::max(current->second + 1, toInt64(std::min(stepped, kInt64Limit))));
+      if (auto why = leftAlone(ref)) {
+        note("not relaxing " + refName(ref) + " (" + trigger + "): " + *why);
+        continue;
+      }
+      if (auto why = tooOften(ref)) {
+        note("not relaxing " + refName(ref) + " (" + trigger + "): oscillation guard: " + *why);
+        continue;
+      }
+      if (auto why = inCooldown(lastTimeoutChange(ns.netns), t.cooldown, "timeouts cooldown")) {
+        note("not relaxing " + refName(ref) + " yet (" + trigger + "): " + *why);
+        return;
+      }
+      act(ActionKind::RelaxTimeout, ref, current->second, to,
+          format("%s: %s %llds / %g toward baseline %llds", trigger.c_str(), std::string(policyName(knob)).c_str(),
+                 ll(current->second), t.factor, ll(baseline->second)));
+      return;
+    }
+  }
+
+  const Policy& policy_;
+  const Observation& obs_;
+  const History& history_;
+  const std::int64_t ceiling_;
+  std::vector<const NetnsObservation*> sorted_;
+  bool drops_ = false;
+  std::string maxLimit_;  // non-empty when nf_conntrack_max cannot go up any further, and why
+  Plan plan_;
+};
+
+}  // namespace
+
+// The memory cap is what memory_budget of MemTotal can hold at entryBytes per entry. When
+// MemTotal or the entry size is unknown the cap is 0, so the ceiling falls to the baseline and
+// ctpilot does not raise: it never grows the table without knowing what that costs. The
+// result never falls below the baseline, because ctpilot never lowers max under the value the
+// machine started with; if the machine already sits above the ceiling, ctpilot simply does not raise.
+std::int64_t effectiveCeiling(const Policy& policy, const Observation& obs) {
+  std::int64_t memoryCap = 0;
+  const double budget = policy.max.memoryBudget.value;
+  if (obs.memTotalBytes > 0 && obs.entryBytes > 0 && budget > 0) {
+    memoryCap = toInt64(std::floor(static_cast<double>(obs.memTotalBytes) * budget /
+                                   static_cast<double>(obs.entryBytes)));
+  }
+  return std::max(std::min(policy.max.ceiling, memoryCap), obs.baselineMax);
+}
+
+Plan decide(const Policy& policy, const Observation& obs, const History& history) {
+  return Decider(policy, obs, history).run();
+}
+
+// Drops mean the table is full in that netns whatever the fill says, so they end calm too.
+// Namespaces no longer observed are forgotten.
+void updateCalm(const Policy& policy, const Observation& obs, History& history) {
+  std::map<std::string, TimePoint> next;
+  if (obs.max > 0) {
+    for (const auto& ns : obs.netns) {
+      const bool calm = fillOf(ns.count, obs.max) < policy.timeouts.relaxBelow.value && !(ns.dropsPerSec > 0);
+      if (!calm) continue;
+      const auto was = history.calmSince.find(ns.netns);
+      next[ns.netns] = was != history.calmSince.end() ? was->second : obs.now;
+    }
+  }
+  history.calmSince = std::move(next);
+}
+
+}  // namespace ctpilot::policy

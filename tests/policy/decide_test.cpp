@@ -1,0 +1,777 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/decide.h"
+
+using namespace ctpilot::policy;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::int64_t kGiB = 1024LL * 1024 * 1024;
+const TimePoint kNow = TimePoint{} + std::chrono::hours(500'000);
+
+// Defaults, but a small ceiling and shortening switched on: ceiling 262144, high_water 0.80,
+// target_fill 0.50, lookahead 60s, margin 1024, cooldown 10s, shorten_at 0.90, factor 0.5.
+Policy testPolicy() {
+  Policy policy;
+  policy.max.ceiling = 262'144;
+  policy.timeouts.mode = TimeoutsPolicy::Mode::Shorten;
+  return policy;
+}
+
+std::map<Knob, std::int64_t> kernelTimeouts() {
+  return {{Knob::TcpTimeoutTimeWait, 120},
+          {Knob::TcpTimeoutCloseWait, 60},
+          {Knob::TcpTimeoutFinWait, 120},
+          {Knob::UdpTimeoutStream, 120},
+          {Knob::TcpTimeoutEstablished, 432'000}};
+}
+
+NetnsObservation ns(std::string name, std::int64_t count, double growth = 0, double drops = 0) {
+  NetnsObservation n;
+  n.netns = std::move(name);
+  n.count = count;
+  n.growthPerSec = growth;
+  n.dropsPerSec = drops;
+  n.timeouts = kernelTimeouts();
+  n.baselineTimeouts = kernelTimeouts();
+  return n;
+}
+
+// 16 GiB of RAM at 320 B per entry: the memory budget (13.4M) does not bind under the test ceiling.
+Observation observe(std::int64_t max, std::vector<NetnsObservation> netns) {
+  Observation obs;
+  obs.now = kNow;
+  obs.max = max;
+  obs.buckets = std::max<std::int64_t>(max / 4, 1);
+  obs.baselineMax = std::min<std::int64_t>(max, 65'536);
+  obs.baselineBuckets = std::min<std::int64_t>(obs.buckets, 16'384);
+  obs.entryBytes = 320;
+  obs.memTotalBytes = 16 * kGiB;
+  obs.netns = std::move(netns);
+  return obs;
+}
+
+PastChange changed(Knob knob, Duration ago, std::string netns = kInitNetns) {
+  return PastChange{kNow - ago, KnobRef{std::move(netns), knob}, 0, 0};
+}
+
+std::optional<Action> find(const Plan& plan, ActionKind kind) {
+  for (const auto& action : plan.actions) {
+    if (action.kind == kind) return action;
+  }
+  return std::nullopt;
+}
+
+bool noteContains(const Plan& plan, const std::string& text) {
+  return std::any_of(plan.notes.begin(), plan.notes.end(),
+                     [&](const std::string& note) { return note.find(text) != std::string::npos; });
+}
+
+std::string allNotes(const Plan& plan) {
+  std::string out;
+  for (const auto& note : plan.notes) out += note + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("decide raises nf_conntrack_max when the fill reaches high_water, sized back to target_fill") {
+  struct Row {
+    std::int64_t count;
+    std::int64_t max;
+    std::optional<std::int64_t> to;  // nullopt: no raise
+  };
+  const Row rows[] = {
+      {52'429, 65'536, 104'858},   // fill 0.80002: ceil(52429 / 0.5)
+      {52'428, 65'536, std::nullopt},  // fill 0.79999: just under high_water
+      {59'640, 65'536, 119'280},   // fill 0.91
+      {65'536, 65'536, 131'072},   // full
+      {1'000, 65'536, std::nullopt},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.count);
+    CAPTURE(row.max);
+    const auto plan = decide(testPolicy(), observe(row.max, {ns("init", row.count)}), {});
+    const auto raise = find(plan, ActionKind::RaiseMax);
+    REQUIRE(raise.has_value() == row.to.has_value());
+    if (!raise) continue;
+    CHECK(raise->ref == KnobRef{kInitNetns, Knob::ConntrackMax});
+    CHECK(raise->from == row.max);
+    CHECK(raise->to == *row.to);
+  }
+}
+
+TEST_CASE("decide raises nf_conntrack_max now when growth will reach high_water within lookahead") {
+  struct Row {
+    double growth;
+    std::optional<std::int64_t> to;
+  };
+  // count 40000 of 65536; high_water 0.80 is 52428.8 entries; lookahead 60s.
+  const Row rows[] = {
+      {500, 140'000},           // 40000 + 30000 = 70000 predicted: ceil(70000 / 0.5)
+      {210, 105'200},            // 40000 + 12600 = 52600 >= 52428.8
+      {200, std::nullopt},      // 40000 + 12000 = 52000 < 52428.8
+      {0, std::nullopt},
+      {-500, std::nullopt},     // shrinking tables are no reason to raise
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.growth);
+    const auto plan = decide(testPolicy(), observe(65'536, {ns("init", 40'000, row.growth)}), {});
+    const auto raise = find(plan, ActionKind::RaiseMax);
+    REQUIRE(raise.has_value() == row.to.has_value());
+    if (!raise) continue;
+    CHECK(raise->to == *row.to);
+    CHECK(raise->reason.find("within lookahead 1m") != std::string::npos);
+  }
+}
+
+TEST_CASE("the fullest netns binds because nf_conntrack_max is global but counted per netns") {
+  const auto obs = observe(65'536, {ns("init", 1'000), ns("gw", 59'640, 850), ns("lab", 30'000)});
+  const auto plan = decide(testPolicy(), obs, {});
+  const auto raise = find(plan, ActionKind::RaiseMax);
+  REQUIRE(raise.has_value());
+  CHECK(raise->ref.netns == kInitNetns);  // global knobs are written from the initial netns
+  CHECK(raise->to == 221'280);            // ceil((59640 + 850 * 60) / 0.5)
+  CHECK(raise->reason.find("fill 0.91 >= high_water 0.80 in gw (count 59640, max 65536, growth 850/s)") !=
+        std::string::npos);
+}
+
+TEST_CASE("drops raise nf_conntrack_max at once, inside the cooldown but not past the change window") {
+  const auto policy = testPolicy();
+  History recent;
+  recent.changes = {changed(Knob::ConntrackMax, 2s)};
+  History busy;
+  for (int i = 0; i < policy.controller.maxChanges; ++i) busy.changes.push_back(changed(Knob::ConntrackMax, 60s * i + 2s));
+
+  SUBCASE("drops bypass the cooldown") {
+    const auto plan = decide(policy, observe(65'536, {ns("gw", 65'536, 0, /*drops=*/12)}), recent);
+    const auto raise = find(plan, ActionKind::RaiseMax);
+    REQUIRE(raise.has_value());
+    CHECK(raise->to == 131'072);
+    CHECK(raise->reason.find("drops 12/s in gw") != std::string::npos);
+  }
+  SUBCASE("without drops the same fill waits for the cooldown") {
+    const auto plan = decide(policy, observe(65'536, {ns("gw", 65'536)}), recent);
+    CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
+    CHECK(noteContains(plan, "cooldown 10s"));
+  }
+  SUBCASE("drops do not bypass the change window") {
+    const auto plan = decide(policy, observe(65'536, {ns("gw", 65'536, 0, /*drops=*/12)}), busy);
+    CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
+    CHECK(noteContains(plan, "oscillation guard"));
+  }
+  SUBCASE("drops with a nearly empty table do not lower or keep max: no action, a note") {
+    const auto plan = decide(policy, observe(65'536, {ns("gw", 100, 0, /*drops=*/3)}), {});
+    CHECK(plan.actions.empty());
+    CHECK(noteContains(plan, "already covers"));
+  }
+}
+
+TEST_CASE("a raise never goes above the effective ceiling, and at the ceiling there is only a note") {
+  struct Row {
+    std::int64_t count;
+    std::int64_t max;
+    std::optional<std::int64_t> to;
+  };
+  const Row rows[] = {
+      {200'000, 210'000, 262'144},  // wants 400000, clamped to the ceiling
+      {250'000, 262'144, std::nullopt},  // already at the ceiling
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.count);
+    const auto plan = decide(testPolicy(), observe(row.max, {ns("init", row.count)}), {});
+    const auto raise = find(plan, ActionKind::RaiseMax);
+    REQUIRE(raise.has_value() == row.to.has_value());
+    if (raise) {
+      CHECK(raise->to == *row.to);
+      CHECK(raise->reason.find("clamped to effective ceiling 262144") != std::string::npos);
+    } else {
+      CHECK(noteContains(plan, "nf_conntrack_max 262144 is at its effective ceiling 262144 (ceiling 256k, memory "
+                               "budget 25% of 16.0 GiB / 320 B)"));
+    }
+  }
+}
+
+TEST_CASE("effectiveCeiling is the smaller of ceiling and memory budget, never below the baseline") {
+  struct Row {
+    const char* what;
+    std::int64_t ceiling;
+    double budget;
+    std::int64_t memTotal;
+    std::int64_t entryBytes;
+    std::int64_t baseline;
+    std::int64_t expected;
+  };
+  const Row rows[] = {
+      {"ceiling binds", 262'144, 0.25, 16 * kGiB, 320, 65'536, 262'144},
+      {"memory budget binds", 4 * 1024 * 1024, 0.25, 1 * kGiB, 320, 65'536, 838'860},  // 256 MiB / 320 B
+      {"larger entries hold fewer", 4 * 1024 * 1024, 0.25, 1 * kGiB, 512, 65'536, 524'288},
+      {"baseline above both wins", 262'144, 0.25, 1 * kGiB, 320, 1'048'576, 1'048'576},
+      {"unknown memory falls to the baseline", 4 * 1024 * 1024, 0.25, 0, 320, 65'536, 65'536},
+      {"unknown entry size falls to the baseline", 4 * 1024 * 1024, 0.25, 16 * kGiB, 0, 65'536, 65'536},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.what);
+    Policy policy = testPolicy();
+    policy.max.ceiling = row.ceiling;
+    policy.max.memoryBudget = Ratio{row.budget};
+    Observation obs = observe(65'536, {ns("init", 0)});
+    obs.memTotalBytes = row.memTotal;
+    obs.entryBytes = row.entryBytes;
+    obs.baselineMax = row.baseline;
+    CHECK(effectiveCeiling(policy, obs) == row.expected);
+  }
+}
+
+TEST_CASE("the memory budget caps a raise even when the configured ceiling is higher") {
+  Policy policy = testPolicy();
+  policy.max.ceiling = 4 * 1024 * 1024;
+  Observation obs = observe(600'000, {ns("init", 590'000)});
+  obs.memTotalBytes = 1 * kGiB;
+  const auto plan = decide(policy, obs, {});
+  const auto raise = find(plan, ActionKind::RaiseMax);
+  REQUIRE(raise.has_value());
+  CHECK(raise->to == 838'860);
+  CHECK(raise->reason.find("memory budget 25% of 1.0 GiB / 320 B") != std::string::npos);
+}
+
+TEST_CASE("a raise never goes below count + margin, the baseline or the current max") {
+  SUBCASE("count + margin binds when target_fill sizing is smaller") {
+    Observation obs = observe(1'200, {ns("init", 1'000)});  // fill 0.83; 1000 / 0.5 = 2000 < 1000 + 1024
+    obs.baselineMax = 1'024;
+    const auto raise = find(decide(testPolicy(), obs, {}), ActionKind::RaiseMax);
+    REQUIRE(raise.has_value());
+    CHECK(raise->to == 2'024);
+    CHECK(raise->reason.find("count 1000 + margin 1024") != std::string::npos);
+  }
+  SUBCASE("the baseline binds when max was below it") {
+    Observation obs = observe(1'000, {ns("init", 900)});
+    obs.baselineMax = 65'536;
+    const auto raise = find(decide(testPolicy(), obs, {}), ActionKind::RaiseMax);
+    REQUIRE(raise.has_value());
+    CHECK(raise->to == 65'536);
+  }
+  SUBCASE("a ceiling below count + margin blocks the raise instead of setting max that low") {
+    Policy policy = testPolicy();
+    policy.max.ceiling = 100'500;
+    Observation obs = observe(100'000, {ns("init", 99'800)});
+    obs.baselineMax = 65'536;
+    const auto plan = decide(policy, obs, {});
+    CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
+    CHECK(noteContains(plan, "is below count 99800 + margin 1024"));
+  }
+}
+
+TEST_CASE("max.enabled = false never raises nf_conntrack_max and says so") {
+  Policy policy = testPolicy();
+  policy.max.enabled = false;
+  const auto plan = decide(policy, observe(65'536, {ns("init", 65'000, 100, 5)}), {});
+  CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
+  CHECK(noteContains(plan, "[max] enabled = false"));
+}
+
+TEST_CASE("holds, external changes and unwritable knobs are left alone with a note") {
+  struct Row {
+    const char* what;
+    std::vector<Hold> holds;
+    bool external;
+    bool unwritable;
+    bool raises;
+    const char* note;
+  };
+  const KnobRef maxRef{kInitNetns, Knob::ConntrackMax};
+  const KnobRef bucketsRef{kInitNetns, Knob::Buckets};
+  const Row rows[] = {
+      {"a hold on every knob", {Hold{kNow + 5min, std::nullopt}}, false, false, false, "held by rollback for another 5m"},
+      {"a hold on nf_conntrack_max", {Hold{kNow + 90s, maxRef}}, false, false, false, "held by rollback for another 90s"},
+      {"an expired hold", {Hold{kNow, std::nullopt}}, false, false, true, ""},
+      {"a hold on another knob", {Hold{kNow + 5min, bucketsRef}}, false, false, true, ""},
+      {"an external change", {}, true, false, false, "changed by someone else"},
+      {"a read-only knob", {}, false, true, false, "not writable here"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.what);
+    History history;
+    history.holds = row.holds;
+    if (row.external) history.external.insert(maxRef);
+    Observation obs = observe(65'536, {ns("init", 60'000)});
+    if (row.unwritable) obs.unwritable.insert(maxRef);
+    const auto plan = decide(testPolicy(), obs, history);
+    CHECK(find(plan, ActionKind::RaiseMax).has_value() == row.raises);
+    if (!row.raises) CHECK_MESSAGE(noteContains(plan, row.note), allNotes(plan));
+  }
+}
+
+TEST_CASE("the cooldown of a knob is measured from its own last change") {
+  struct Row {
+    Knob knob;
+    Duration ago;
+    bool raises;
+  };
+  const Row rows[] = {
+      {Knob::ConntrackMax, 9s, false},
+      {Knob::ConntrackMax, 9999ms, false},
+      {Knob::ConntrackMax, 10s, true},
+      {Knob::Buckets, 1s, true},  // another knob's change does not count
+  };
+  for (const auto& row : rows) {
+    CAPTURE(kernelName(row.knob));
+    CAPTURE(row.ago.count());
+    History history;
+    history.changes = {changed(row.knob, row.ago)};
+    const auto plan = decide(testPolicy(), observe(65'536, {ns("init", 60'000)}), history);
+    CHECK(find(plan, ActionKind::RaiseMax).has_value() == row.raises);
+  }
+}
+
+TEST_CASE("the change window allows at most max_changes changes of one knob") {
+  struct Row {
+    int changes;
+    Duration oldest;  // the others are spread between this and now - 1 min
+    bool raises;
+  };
+  const Row rows[] = {
+      {5, 9min, true},
+      {6, 9min, false},
+      {6, 10min, true},  // the oldest has just left the 10 min window
+      {6, 11min, true},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.changes);
+    CAPTURE(row.oldest.count());
+    History history;
+    history.changes.push_back(changed(Knob::ConntrackMax, row.oldest));
+    for (int i = 1; i < row.changes; ++i) history.changes.push_back(changed(Knob::ConntrackMax, 60s * i));
+    const auto plan = decide(testPolicy(), observe(65'536, {ns("init", 60'000)}), history);
+    CHECK(find(plan, ActionKind::RaiseMax).has_value() == row.raises);
+    if (!row.raises) CHECK(noteContains(plan, "changed 6 times within change_window 10m (max_changes 6)"));
+  }
+}
+
+TEST_CASE("buckets follow max once max / buckets drifts past twice entries_per_bucket") {
+  struct Row {
+    const char* what;
+    std::int64_t max;
+    std::int64_t count;
+    std::int64_t buckets;
+    std::optional<std::int64_t> to;
+  };
+  const Row rows[] = {
+      {"ratio 4 is on target", 65'536, 1'000, 16'384, std::nullopt},
+      {"ratio 8 is inside the hysteresis", 131'072, 1'000, 16'384, std::nullopt},
+      {"ratio above 8 resizes to max / 4", 140'000, 1'000, 16'384, 35'328},  // 35000 rounded up to 512
+      {"one raise of max stays inside the hysteresis", 65'536, 59'640, 16'384, std::nullopt},  // max -> 119280: 7.3
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.what);
+    Observation obs = observe(row.max, {ns("init", row.count)});
+    obs.buckets = row.buckets;
+    obs.baselineBuckets = 16'384;
+    const auto plan = decide(testPolicy(), obs, {});
+    const auto resize = find(plan, ActionKind::ResizeBuckets);
+    const auto raise = find(plan, ActionKind::RaiseMax);
+    if (raise) CHECK(raise->to == 119'280);
+    REQUIRE(resize.has_value() == row.to.has_value());
+    if (!resize) continue;
+    CHECK(resize->ref == KnobRef{kInitNetns, Knob::Buckets});
+    CHECK(resize->from == row.buckets);
+    CHECK(resize->to == *row.to);
+  }
+}
+
+TEST_CASE("a raise of max large enough to drift the buckets resizes them in the same plan, after max") {
+  Observation obs = observe(65'536, {ns("init", 65'000, 1'000)});  // wants ceil(125000 / 0.5) = 250000
+  obs.buckets = 16'384;
+  const auto plan = decide(testPolicy(), obs, {});
+  REQUIRE(plan.actions.size() == 2);
+  CHECK(plan.actions[0].kind == ActionKind::RaiseMax);
+  CHECK(plan.actions[0].to == 250'000);
+  CHECK(plan.actions[1].kind == ActionKind::ResizeBuckets);
+  CHECK(plan.actions[1].to == 62'976);  // ceil(250000 / 4) = 62500, rounded up to 512
+}
+
+TEST_CASE("chaintoolong or insert_failed ask for at least double the buckets even when max is fine") {
+  struct Row {
+    double chainTooLong;
+    double insertFailed;
+    std::optional<std::int64_t> to;
+  };
+  const Row rows[] = {{5, 0, 32'768}, {0, 2, 32'768}, {0, 0, std::nullopt}};
+  for (const auto& row : rows) {
+    CAPTURE(row.chainTooLong);
+    CAPTURE(row.insertFailed);
+    auto gw = ns("gw", 1'000);
+    gw.chainTooLongPerSec = row.chainTooLong;
+    gw.insertFailedPerSec = row.insertFailed;
+    Observation obs = observe(65'536, {ns("init", 10), gw});
+    const auto plan = decide(testPolicy(), obs, {});
+    CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
+    const auto resize = find(plan, ActionKind::ResizeBuckets);
+    REQUIRE(resize.has_value() == row.to.has_value());
+    if (!resize) continue;
+    CHECK(resize->to == *row.to);
+    CHECK(resize->reason.find("in gw: hash chains too long") != std::string::npos);
+  }
+}
+
+TEST_CASE("buckets never shrink, never go below the baseline and never above one per entry of max") {
+  SUBCASE("more buckets than max needs is left as it is") {
+    Observation obs = observe(65'536, {ns("init", 1'000)});
+    obs.buckets = 262'144;
+    obs.baselineBuckets = 262'144;
+    CHECK(decide(testPolicy(), obs, {}).actions.empty());
+  }
+  SUBCASE("a resize below the baseline goes to the baseline") {
+    auto gw = ns("init", 1'000);
+    gw.chainTooLongPerSec = 1;
+    Observation obs = observe(65'536, {gw});
+    obs.buckets = 8'192;
+    obs.baselineBuckets = 65'536;
+    const auto resize = find(decide(testPolicy(), obs, {}), ActionKind::ResizeBuckets);
+    REQUIRE(resize.has_value());
+    CHECK(resize->to == 65'536);
+  }
+  SUBCASE("chaintoolong with one bucket per entry already gives a note, not a resize") {
+    auto gw = ns("init", 1'000);
+    gw.chainTooLongPerSec = 1;
+    Observation obs = observe(65'536, {gw});
+    obs.buckets = 65'536;
+    obs.baselineBuckets = 16'384;
+    const auto plan = decide(testPolicy(), obs, {});
+    CHECK_FALSE(find(plan, ActionKind::ResizeBuckets).has_value());
+    CHECK(noteContains(plan, "not resizing nf_conntrack_buckets"));
+  }
+}
+
+TEST_CASE("buckets are resized at most once per min_interval") {
+  struct Row {
+    Duration ago;
+    bool resizes;
+  };
+  const Row rows[] = {{9min, false}, {10min, true}, {1h, true}};
+  for (const auto& row : rows) {
+    CAPTURE(row.ago.count());
+    Observation obs = observe(140'000, {ns("init", 1'000)});
+    obs.buckets = 16'384;
+    History history;
+    history.changes = {changed(Knob::Buckets, row.ago)};
+    const auto plan = decide(testPolicy(), obs, history);
+    CHECK(find(plan, ActionKind::ResizeBuckets).has_value() == row.resizes);
+    if (!row.resizes) CHECK(noteContains(plan, "min_interval 10m"));
+  }
+}
+
+TEST_CASE("hashsize mode fixed never resizes buckets") {
+  Policy policy = testPolicy();
+  policy.hashsize.mode = HashsizePolicy::Mode::Fixed;
+  auto gw = ns("init", 1'000);
+  gw.chainTooLongPerSec = 10;
+  Observation obs = observe(140'000, {gw});
+  obs.buckets = 1'024;
+  const auto plan = decide(policy, obs, {});
+  CHECK_FALSE(find(plan, ActionKind::ResizeBuckets).has_value());
+  CHECK(noteContains(plan, "[hashsize] mode = fixed"));
+}
+
+TEST_CASE("buckets under a hold, changed by someone else or not writable are left alone") {
+  const KnobRef ref{kInitNetns, Knob::Buckets};
+  for (int which = 0; which < 3; ++which) {
+    CAPTURE(which);
+    Observation obs = observe(140'000, {ns("init", 1'000)});
+    obs.buckets = 16'384;
+    History history;
+    if (which == 0) history.holds.push_back(Hold{kNow + 1min, ref});
+    if (which == 1) history.external.insert(ref);
+    if (which == 2) obs.unwritable.insert(ref);
+    const auto plan = decide(testPolicy(), obs, history);
+    CHECK_FALSE(find(plan, ActionKind::ResizeBuckets).has_value());
+    CHECK(noteContains(plan, "not resizing nf_conntrack_buckets"));
+  }
+}
+
+TEST_CASE("timeouts are shortened only when nf_conntrack_max cannot be raised further") {
+  struct Row {
+    const char* what;
+    std::int64_t max;
+    std::int64_t count;
+    double drops;
+    bool enabled;
+    bool unwritable;
+    bool shortens;
+  };
+  const Row rows[] = {
+      {"at the ceiling and above shorten_at", 262'144, 240'000, 0, true, false, true},
+      {"at the ceiling but under shorten_at", 262'144, 230'000, 0, true, false, false},  // fill 0.877
+      {"at the ceiling with drops under shorten_at", 262'144, 200'000, 4, true, false, true},
+      {"below the ceiling: raise first", 200'000, 190'000, 0, true, false, false},
+      {"max.enabled = false counts as no further raise", 200'000, 190'000, 0, false, false, true},
+      {"an unwritable max counts as no further raise", 200'000, 190'000, 0, true, true, true},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.what);
+    Policy policy = testPolicy();
+    policy.max.enabled = row.enabled;
+    Observation obs = observe(row.max, {ns("gw", row.count, 0, row.drops)});
+    if (row.unwritable) obs.unwritable.insert(KnobRef{kInitNetns, Knob::ConntrackMax});
+    const auto plan = decide(policy, obs, {});
+    const auto shorten = find(plan, ActionKind::ShortenTimeout);
+    REQUIRE_MESSAGE(shorten.has_value() == row.shortens, allNotes(plan));
+    if (!shorten) continue;
+    CHECK(shorten->ref == KnobRef{"gw", Knob::TcpTimeoutTimeWait});
+    CHECK(shorten->from == 120);
+    CHECK(shorten->to == 60);
+    CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
+  }
+}
+
+TEST_CASE("shortening takes the first timeout in order above its floor and never goes below the floor") {
+  struct Row {
+    std::int64_t timeWait;
+    std::int64_t closeWait;
+    Knob knob;
+    std::int64_t to;
+  };
+  const Row rows[] = {
+      {120, 60, Knob::TcpTimeoutTimeWait, 60},
+      {15, 60, Knob::TcpTimeoutTimeWait, 10},   // 7 is below the floor of 10
+      {11, 60, Knob::TcpTimeoutTimeWait, 10},
+      {10, 60, Knob::TcpTimeoutCloseWait, 30},  // time_wait at its floor: next in order
+      {10, 10, Knob::TcpTimeoutFinWait, 60},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.timeWait);
+    CAPTURE(row.closeWait);
+    auto gw = ns("gw", 250'000);
+    gw.timeouts[Knob::TcpTimeoutTimeWait] = row.timeWait;
+    gw.timeouts[Knob::TcpTimeoutCloseWait] = row.closeWait;
+    const auto shorten = find(decide(testPolicy(), observe(262'144, {gw}), {}), ActionKind::ShortenTimeout);
+    REQUIRE(shorten.has_value());
+    CHECK(shorten->ref.knob == row.knob);
+    CHECK(shorten->to == row.to);
+    CHECK(shorten->reason.find("floor") != std::string::npos);
+  }
+}
+
+TEST_CASE("when every timeout in order is at its floor there is nothing left to shorten") {
+  const Policy policy = testPolicy();
+  auto gw = ns("gw", 250'000);
+  for (const auto& [knob, floor] : policy.timeouts.floors) gw.timeouts[knob] = floor;
+  const auto plan = decide(policy, observe(262'144, {gw}), {});
+  CHECK(plan.actions.empty());
+  CHECK(noteContains(plan, "every timeout in order is at its floor in gw"));
+}
+
+TEST_CASE("timeouts are shortened in the netns that needs it, one step per netns per cooldown") {
+  SUBCASE("only the full netns is shortened") {
+    const auto plan = decide(testPolicy(), observe(262'144, {ns("init", 1'000), ns("gw", 250'000)}), {});
+    REQUIRE(plan.actions.size() == 1);
+    CHECK(plan.actions[0].ref.netns == "gw");
+  }
+  SUBCASE("a timeout change in that netns inside the cooldown waits") {
+    struct Row {
+      Duration ago;
+      std::string netns;
+      bool shortens;
+    };
+    const Row rows[] = {{29s, "gw", false}, {30s, "gw", true}, {1s, "lab", true}};
+    for (const auto& row : rows) {
+      CAPTURE(row.ago.count());
+      CAPTURE(row.netns);
+      History history;
+      history.changes = {changed(Knob::TcpTimeoutCloseWait, row.ago, row.netns)};
+      const auto plan = decide(testPolicy(), observe(262'144, {ns("gw", 250'000)}), history);
+      CHECK(find(plan, ActionKind::ShortenTimeout).has_value() == row.shortens);
+      if (!row.shortens) CHECK(noteContains(plan, "timeouts cooldown 30s"));
+    }
+  }
+}
+
+TEST_CASE("a timeout that is held, external or unwritable is skipped for the next one in order") {
+  const KnobRef timeWait{"gw", Knob::TcpTimeoutTimeWait};
+  for (int which = 0; which < 3; ++which) {
+    CAPTURE(which);
+    Observation obs = observe(262'144, {ns("gw", 250'000)});
+    History history;
+    if (which == 0) history.holds.push_back(Hold{kNow + 1min, timeWait});
+    if (which == 1) history.external.insert(timeWait);
+    if (which == 2) obs.unwritable.insert(timeWait);
+    const auto plan = decide(testPolicy(), obs, history);
+    const auto shorten = find(plan, ActionKind::ShortenTimeout);
+    REQUIRE(shorten.has_value());
+    CHECK(shorten->ref.knob == Knob::TcpTimeoutCloseWait);
+    CHECK(noteContains(plan, "not shortening nf_conntrack_tcp_timeout_time_wait in gw"));
+  }
+}
+
+TEST_CASE("timeouts mode off never shortens, and says so under pressure") {
+  Policy policy = testPolicy();
+  policy.timeouts.mode = TimeoutsPolicy::Mode::Off;
+  const auto plan = decide(policy, observe(262'144, {ns("gw", 260'000, 0, 10)}), {});
+  CHECK(plan.actions.empty());
+  CHECK(noteContains(plan, "[timeouts] mode = off"));
+}
+
+TEST_CASE("relax restores shortened timeouts toward the baseline only after relax_after of calm") {
+  auto shortened = [] {
+    auto gw = ns("gw", 1'000);
+    gw.timeouts[Knob::TcpTimeoutTimeWait] = 30;
+    gw.timeouts[Knob::TcpTimeoutEstablished] = 100'000;
+    return gw;
+  };
+  struct Row {
+    std::optional<Duration> calmFor;
+    bool relaxes;
+  };
+  const Row rows[] = {{std::nullopt, false}, {14min, false}, {15min, true}, {2h, true}};
+  for (const auto& row : rows) {
+    CAPTURE(row.calmFor ? row.calmFor->count() : -1);
+    History history;
+    if (row.calmFor) history.calmSince["gw"] = kNow - *row.calmFor;
+    const auto plan = decide(testPolicy(), observe(262'144, {shortened()}), history);
+    const auto relax = find(plan, ActionKind::RelaxTimeout);
+    REQUIRE(relax.has_value() == row.relaxes);
+    if (!relax) continue;
+    // Last shortened first: established comes last in order, so it is relaxed first.
+    CHECK(relax->ref == KnobRef{"gw", Knob::TcpTimeoutEstablished});
+    CHECK(relax->from == 100'000);
+    CHECK(relax->to == 200'000);
+    CHECK(plan.actions.size() == 1);
+  }
+}
+
+TEST_CASE("relax never goes above the baseline") {
+  struct Row {
+    std::int64_t current;
+    std::int64_t baseline;
+    std::optional<std::int64_t> to;
+  };
+  const Row rows[] = {{30, 120, 60}, {60, 120, 120}, {80, 120, 120}, {119, 120, 120}, {120, 120, std::nullopt},
+                      {200, 120, std::nullopt}};
+  for (const auto& row : rows) {
+    CAPTURE(row.current);
+    auto gw = ns("gw", 1'000);
+    gw.timeouts[Knob::TcpTimeoutTimeWait] = row.current;
+    gw.baselineTimeouts[Knob::TcpTimeoutTimeWait] = row.baseline;
+    History history;
+    history.calmSince["gw"] = kNow - 1h;
+    const auto relax = find(decide(testPolicy(), observe(262'144, {gw}), history), ActionKind::RelaxTimeout);
+    REQUIRE(relax.has_value() == row.to.has_value());
+    if (relax) CHECK(relax->to == *row.to);
+  }
+}
+
+TEST_CASE("relax waits for the timeouts cooldown and for fill to be under relax_below") {
+  auto gw = ns("gw", 1'000);
+  gw.timeouts[Knob::TcpTimeoutTimeWait] = 30;
+  History history;
+  history.calmSince["gw"] = kNow - 1h;
+  SUBCASE("a recent timeout change in the netns") {
+    history.changes = {changed(Knob::TcpTimeoutTimeWait, 10s, "gw")};
+    const auto plan = decide(testPolicy(), observe(262'144, {gw}), history);
+    CHECK(plan.actions.empty());
+    CHECK(noteContains(plan, "not relaxing nf_conntrack_tcp_timeout_time_wait in gw yet"));
+  }
+  SUBCASE("fill back at relax_below even though calmSince says calm") {
+    gw.count = 160'000;  // 0.61
+    CHECK(decide(testPolicy(), observe(262'144, {gw}), history).actions.empty());
+  }
+}
+
+TEST_CASE("updateCalm records when a netns became calm and forgets it when fill or drops return") {
+  const Policy policy = testPolicy();  // relax_below 0.60
+  History history;
+  Observation obs = observe(100'000, {ns("init", 10'000), ns("gw", 70'000)});
+  updateCalm(policy, obs, history);
+  REQUIRE(history.calmSince.count("init") == 1);
+  CHECK(history.calmSince.at("init") == kNow);
+  CHECK(history.calmSince.count("gw") == 0);
+
+  obs.now = kNow + 1min;
+  obs.netns[1].count = 50'000;
+  updateCalm(policy, obs, history);
+  CHECK(history.calmSince.at("init") == kNow);  // still calm since the first time
+  CHECK(history.calmSince.at("gw") == kNow + 1min);
+
+  obs.now = kNow + 2min;
+  obs.netns[0].count = 60'000;  // 0.60: back at relax_below
+  obs.netns[1].dropsPerSec = 1;
+  updateCalm(policy, obs, history);
+  CHECK(history.calmSince.empty());
+
+  obs.netns = {ns("lab", 0)};
+  history.calmSince["gone"] = kNow;
+  updateCalm(policy, obs, history);
+  CHECK(history.calmSince.count("gone") == 0);
+  CHECK(history.calmSince.count("lab") == 1);
+}
+
+TEST_CASE("an empty observation, an unloaded module or missing timeouts give notes, not actions") {
+  SUBCASE("no netns observed") {
+    Observation obs = observe(65'536, {});
+    const auto plan = decide(testPolicy(), obs, {});
+    CHECK(plan.actions.empty());
+    CHECK(noteContains(plan, "no network namespace observed"));
+  }
+  SUBCASE("nf_conntrack_max is 0") {
+    const auto plan = decide(testPolicy(), observe(0, {ns("init", 0, 0, 5)}), {});
+    CHECK(plan.actions.empty());
+    CHECK(noteContains(plan, "nf_conntrack not loaded"));
+  }
+  SUBCASE("no timeouts observed where shortening is needed") {
+    auto gw = ns("gw", 260'000);
+    gw.timeouts.clear();
+    gw.baselineTimeouts.clear();
+    const auto plan = decide(testPolicy(), observe(262'144, {gw}), {});
+    CHECK(plan.actions.empty());
+    CHECK(noteContains(plan, "no timeouts observed in gw"));
+  }
+  SUBCASE("buckets unknown") {
+    Observation obs = observe(262'144, {ns("gw", 1'000)});
+    obs.buckets = 0;
+    CHECK(decide(testPolicy(), obs, {}).actions.empty());
+  }
+}
+
+TEST_CASE("actions come in a fixed order: max, buckets, then timeouts by netns name") {
+  // max at the ceiling, so timeouts shorten in every full netns; chaintoolong asks for buckets.
+  auto zeta = ns("zeta", 250'000);
+  auto alpha = ns("alpha", 255'000);
+  alpha.chainTooLongPerSec = 3;
+  auto calm = ns("mid", 1'000);
+  calm.timeouts[Knob::TcpTimeoutTimeWait] = 60;
+  History history;
+  history.calmSince["mid"] = kNow - 1h;
+  Observation obs = observe(262'144, {zeta, calm, alpha});
+  obs.buckets = 16'384;
+  const auto plan = decide(testPolicy(), obs, history);
+  REQUIRE(plan.actions.size() == 4);
+  CHECK(plan.actions[0].kind == ActionKind::ResizeBuckets);
+  CHECK(plan.actions[1].ref.netns == "alpha");
+  CHECK(plan.actions[2].ref.netns == "mid");
+  CHECK(plan.actions[2].kind == ActionKind::RelaxTimeout);
+  CHECK(plan.actions[3].ref.netns == "zeta");
+
+  std::reverse(obs.netns.begin(), obs.netns.end());
+  const auto again = decide(testPolicy(), obs, history);
+  REQUIRE(again.actions.size() == plan.actions.size());
+  for (std::size_t i = 0; i < plan.actions.size(); ++i) {
+    CAPTURE(i);
+    CHECK(again.actions[i].ref == plan.actions[i].ref);
+    CHECK(again.actions[i].to == plan.actions[i].to);
+    CHECK(again.actions[i].reason == plan.actions[i].reason);
+  }
+}
+
+TEST_CASE("every action names its kind in the journal's words") {
+  CHECK(std::string(actionKindName(ActionKind::RaiseMax)) == "raise-max");
+  CHECK(std::string(actionKindName(ActionKind::ResizeBuckets)) == "resize-buckets");
+  CHECK(std::string(actionKindName(ActionKind::ShortenTimeout)) == "shorten-timeout");
+  CHECK(std::string(actionKindName(ActionKind::RelaxTimeout)) == "relax-timeout");
+  CHECK(std::string(actionKindName(ActionKind::RestoreBaseline)) == "restore-baseline");
+}
