@@ -145,6 +145,18 @@ Apply countKey(Get get, std::int64_t lo, std::int64_t hi) {
   };
 }
 
+// Says why a number is not a ratio: "80" above 1 most likely meant "80%".
+std::string ratioOutOfRange(std::string_view value, const std::string& range) {
+  const bool percent = !value.empty() && value.back() == '%';
+  const auto number = percent ? value.substr(0, value.size() - 1) : value;
+  const bool numeric = !number.empty() && number.find_first_not_of("0123456789.") == std::string_view::npos &&
+                       number.front() != '.' && number.back() != '.' && number.find('.') == number.rfind('.');
+  if (!numeric) return {};
+  auto message = quoted(value) + " is out of range (allowed: " + range + ")";
+  if (!percent) message += "; write " + std::string(value) + "% for a percentage";
+  return message;
+}
+
 template <class Get>
 Apply ratioKey(Get get, double lo, double hi) {
   return [=](std::string_view value, Policy& policy) -> Errors {
@@ -152,7 +164,8 @@ Apply ratioKey(Get get, double lo, double hi) {
     const auto parsed = parseRatio(value);
     if (!parsed) {
       if (value.empty()) return {"no value; expected a ratio " + std::string(kRatioExamples)};
-      return {quoted(value) + " is not a ratio between 0% and 100% " + std::string(kRatioExamples)};
+      if (auto message = ratioOutOfRange(value, range); !message.empty()) return {message};
+      return {quoted(value) + " is not a ratio " + std::string(kRatioExamples)};
     }
     if (parsed->value < lo || parsed->value > hi) return {quoted(value) + " is out of range (allowed: " + range + ")"};
     get(policy) = *parsed;
@@ -232,9 +245,9 @@ Errors applyFactor(std::string_view value, Policy& policy) {
   const auto parsed = parseRatio(value);
   if (!parsed) {
     if (value.empty()) return {"no value; expected a factor between 0.1 and 0.95 (examples: 0.5, 50%)"};
-    return {quoted(value) + " is not a factor (examples: 0.5, 50%)"};
+    if (ratioOutOfRange(value, "").empty()) return {quoted(value) + " is not a factor (examples: 0.5, 50%)"};
   }
-  if (parsed->value < kLo || parsed->value > kHi) {
+  if (!parsed || parsed->value < kLo || parsed->value > kHi) {
     return {quoted(value) + " is out of range (allowed: 0.1 to 0.95; each step multiplies a timeout by it)"};
   }
   policy.timeouts.factor = parsed->value;
