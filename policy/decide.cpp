@@ -26,18 +26,22 @@ const KnobRef kMaxRef{kInitNetns, Knob::ConntrackMax};
 const KnobRef kBucketsRef{kInitNetns, Knob::Buckets};
 
 [[gnu::format(printf, 1, 2)]] std::string format(const char* fmt, ...) {
+  // Most texts fit the stack buffer; only longer ones are formatted a second time.
+  char buffer[256];
   va_list args;
   va_start(args, fmt);
   va_list copy;
   va_copy(copy, args);
-  const int n = std::vsnprintf(nullptr, 0, fmt, copy);
-  va_end(copy);
-  std::string out;
-  if (n > 0) {
-    out.resize(static_cast<std::size_t>(n));
-    std::vsnprintf(out.data(), out.size() + 1, fmt, args);
-  }
+  const int n = std::vsnprintf(buffer, sizeof buffer, fmt, args);
   va_end(args);
+  std::string out;
+  if (n > 0 && static_cast<std::size_t>(n) < sizeof buffer) {
+    out.assign(buffer, static_cast<std::size_t>(n));
+  } else if (n > 0) {
+    out.resize(static_cast<std::size_t>(n));
+    std::vsnprintf(out.data(), out.size() + 1, fmt, copy);
+  }
+  va_end(copy);
   return out;
 }
 
@@ -220,16 +224,17 @@ class Decider {
 
     // Why max should go up now, from the most urgent signal down.
     std::string trigger;
-    drops_ = false;
+    bool drops = false;
     const NetnsObservation* dropping = nullptr;
     for (const auto* ns : sorted_) {
       if (finiteOrZero(ns->dropsPerSec) > 0 && (!dropping || ns->dropsPerSec > dropping->dropsPerSec)) dropping = ns;
     }
     const double bindingFill = fillOf(binding.count, current);
     if (dropping) {
-      drops_ = true;
-      trigger = format("drops %s in %s: table full (count %lld, max %lld)", rateText(dropping->dropsPerSec).c_str(),
-                       dropping->netns.c_str(), ll(dropping->count), ll(current));
+      drops = true;
+      trigger = format("drops %s in %s: table full (count %lld, max %lld, fill %.2f)",
+                       rateText(dropping->dropsPerSec).c_str(), dropping->netns.c_str(), ll(dropping->count),
+                       ll(current), fillOf(dropping->count, current));
     } else if (bindingFill >= m.highWater.value) {
       trigger = format("fill %.2f >= high_water %.2f in %s (count %lld, max %lld, growth %s)", bindingFill,
                        m.highWater.value, binding.netns.c_str(), ll(binding.count), ll(current),
@@ -248,10 +253,11 @@ class Decider {
       }
       if (soonest) {
         const double growth = finiteOrZero(soonest->growthPerSec);
-        trigger = format("growth %s in %s reaches high_water %.2f within lookahead %s (count %lld + %.0f >= %.0f of max %lld)",
+        trigger = format("growth %s in %s reaches high_water %.2f within lookahead %s "
+                         "(count %lld + %.0f >= %.0f of max %lld)",
                          rateText(growth).c_str(), soonest->netns.c_str(), m.highWater.value,
                          durationText(m.lookahead).c_str(), ll(soonest->count), growth * lookaheadSec,
-                         m.highWater.value * static_cast<double>(current), ll(current));
+                         std::ceil(m.highWater.value * static_cast<double>(current)), ll(current));
       }
     }
 
@@ -320,7 +326,7 @@ class Decider {
       return current;
     }
     // Drops are packets lost now: they do not wait for the cooldown (the change window still holds).
-    if (!drops_) {
+    if (!drops) {
       if (auto why = inCooldown(lastChange(kMaxRef), m.cooldown, "cooldown")) {
         note("not raising nf_conntrack_max yet (" + trigger + "): " + *why);
         return current;
@@ -363,7 +369,8 @@ class Decider {
                        rateText(chains->chainTooLongPerSec).c_str(), rateText(chains->insertFailedPerSec).c_str(),
                        chains->netns.c_str());
     } else {
-      trigger = format("nf_conntrack_max %lld / buckets %lld = %.1f > %.0f x entries_per_bucket %lld: sized to max / %lld",
+      trigger = format("nf_conntrack_max %lld / buckets %lld = %.1f > %.0f x entries_per_bucket %lld: "
+                       "sized to max / %lld",
                        ll(maxAfter), ll(current), ratio, kBucketSlack, ll(perBucket), ll(perBucket));
     }
     to = roundUp(std::max(to, obs_.baselineBuckets), kBucketQuantum);
@@ -461,8 +468,8 @@ class Decider {
         return;
       }
       act(ActionKind::ShortenTimeout, ref, current->second, to,
-          format("%s: %s %llds x %g, floor %llds", trigger.c_str(), std::string(policyName(knob)).c_str(),
-                 ll(current->second), t.factor, ll(floor->second)));
+          format("%s: %s %llds x %g = %llds (floor %llds)", trigger.c_str(), std::string(policyName(knob)).c_str(),
+                 ll(current->second), t.factor, ll(to), ll(floor->second)));
       return;
     }
     note("not shortening timeouts (" + trigger + "): every timeout in order is at its floor in " + ns.netns);
@@ -499,8 +506,9 @@ class Decider {
         return;
       }
       act(ActionKind::RelaxTimeout, ref, current->second, to,
-          format("%s: %s %llds / %g toward baseline %llds", trigger.c_str(), std::string(policyName(knob)).c_str(),
-                 ll(current->second), t.factor, ll(baseline->second)));
+          format("%s: %s %llds / %g = %llds toward baseline %llds", trigger.c_str(),
+                 std::string(policyName(knob)).c_str(), ll(current->second), t.factor, ll(to),
+                 ll(baseline->second)));
       return;
     }
   }
@@ -510,7 +518,6 @@ class Decider {
   const History& history_;
   const std::int64_t ceiling_;
   std::vector<const NetnsObservation*> sorted_;
-  bool drops_ = false;
   std::string maxLimit_;  // non-empty when nf_conntrack_max cannot go up any further, and why
   Plan plan_;
 };

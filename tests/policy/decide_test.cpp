@@ -147,7 +147,9 @@ TEST_CASE("drops raise nf_conntrack_max at once, inside the cooldown but not pas
   History recent;
   recent.changes = {changed(Knob::ConntrackMax, 2s)};
   History busy;
-  for (int i = 0; i < policy.controller.maxChanges; ++i) busy.changes.push_back(changed(Knob::ConntrackMax, 60s * i + 2s));
+  for (int i = 0; i < policy.controller.maxChanges; ++i) {
+    busy.changes.push_back(changed(Knob::ConntrackMax, 60s * i + 2s));
+  }
 
   SUBCASE("drops bypass the cooldown") {
     const auto plan = decide(policy, observe(65'536, {ns("gw", 65'536, 0, /*drops=*/12)}), recent);
@@ -288,8 +290,10 @@ TEST_CASE("holds, external changes and unwritable knobs are left alone with a no
   const KnobRef maxRef{kInitNetns, Knob::ConntrackMax};
   const KnobRef bucketsRef{kInitNetns, Knob::Buckets};
   const Row rows[] = {
-      {"a hold on every knob", {Hold{kNow + 5min, std::nullopt}}, false, false, false, "held by rollback for another 5m"},
-      {"a hold on nf_conntrack_max", {Hold{kNow + 90s, maxRef}}, false, false, false, "held by rollback for another 90s"},
+      {"a hold on every knob", {Hold{kNow + 5min, std::nullopt}}, false, false, false,
+       "held by rollback for another 5m"},
+      {"a hold on nf_conntrack_max", {Hold{kNow + 90s, maxRef}}, false, false, false,
+       "held by rollback for another 90s"},
       {"an expired hold", {Hold{kNow, std::nullopt}}, false, false, true, ""},
       {"a hold on another knob", {Hold{kNow + 5min, bucketsRef}}, false, false, true, ""},
       {"an external change", {}, true, false, false, "changed by someone else"},
