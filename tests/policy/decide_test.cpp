@@ -779,3 +779,15 @@ TEST_CASE("every action names its kind in the journal's words") {
   CHECK(std::string(actionKindName(ActionKind::RelaxTimeout)) == "relax-timeout");
   CHECK(std::string(actionKindName(ActionKind::RestoreBaseline)) == "restore-baseline");
 }
+
+TEST_CASE("relax also undoes earlier shortening after [timeouts] mode is switched off") {
+  Policy policy = testPolicy();
+  policy.timeouts.mode = TimeoutsPolicy::Mode::Off;
+  auto gw = ns("gw", 1'000);
+  gw.timeouts[Knob::TcpTimeoutTimeWait] = 30;
+  History history;
+  history.calmSince["gw"] = kNow - 1h;
+  const auto relax = find(decide(policy, observe(262'144, {gw}), history), ActionKind::RelaxTimeout);
+  REQUIRE(relax.has_value());
+  CHECK(relax->to == 60);
+}
