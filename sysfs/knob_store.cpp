@@ -1,0 +1,205 @@
+#include "sysfs/knob_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <map>
+#include <string_view>
+#include <utility>
+
+#include "sysfs/knob_registry.h"
+
+namespace ctpilot::sysfs {
+namespace {
+
+// The same kernel knob as nf_conntrack_buckets (both resize the table), reached through the
+// module parameter. Some kernels and containers refuse the sysctl but allow this one.
+constexpr const char* kHashsizePath = "/sys/module/nf_conntrack/parameters/hashsize";
+// Exists whenever nf_conntrack is loaded; tells "module absent" from "knob absent".
+constexpr const char* kModuleProbePath = "/proc/sys/net/netfilter/nf_conntrack_count";
+
+std::string underRoot(const std::string& root, std::string_view path) {
+  if (root.empty() || root == "/") return std::string(path);
+  std::string joined = root;
+  while (!joined.empty() && joined.back() == '/') joined.pop_back();
+  return joined + std::string(path);
+}
+
+// Turns an errno from open/read/write of a knob into an Error that says what to do.
+Error knobError(int err, const std::string& op, const std::string& path, const std::string& root) {
+  Error error = errnoError(err, op + " " + path);
+  if (err == ENOENT) {
+    struct stat st {};
+    if (::stat(underRoot(root, kModuleProbePath).c_str(), &st) == 0) {
+      error.what += " (this kernel does not have this knob)";
+    } else {
+      error.what += " (nf_conntrack is not loaded: run `modprobe nf_conntrack`)";
+    }
+  }
+  return error;
+}
+
+// Parses a sysctl value: one decimal integer, surrounding whitespace allowed.
+Result<std::int64_t> parseValue(std::string_view text, const std::string& path) {
+  const auto first = text.find_first_not_of(" \t\n");
+  const auto last = text.find_last_not_of(" \t\n");
+  if (first == std::string_view::npos) return Error{Errc::Malformed, "read " + path + ": empty, expected an integer"};
+  const auto trimmed = text.substr(first, last - first + 1);
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(trimmed.data(), trimmed.data() + trimmed.size(), value);
+  if (ec != std::errc{} || end != trimmed.data() + trimmed.size()) {
+    return Error{Errc::Malformed, "read " + path + ": not an integer: \"" + std::string(trimmed.substr(0, 40)) + "\""};
+  }
+  return value;
+}
+
+// Reads a knob from offset 0 of an open descriptor (sysctl files re-read from 0 each time).
+Result<std::int64_t> readFd(int fd, const std::string& path, const std::string& root) {
+  std::array<char, 128> buf{};
+  const auto n = ::pread(fd, buf.data(), buf.size() - 1, 0);
+  if (n < 0) return knobError(errno, "read", path, root);
+  return parseValue(std::string_view(buf.data(), static_cast<std::size_t>(n)), path);
+}
+
+Result<std::int64_t> readPath(const std::string& path, const std::string& root) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return knobError(errno, "read", path, root);
+  auto value = readFd(fd, path, root);
+  ::close(fd);
+  return value;
+}
+
+Result<void> writeFd(int fd, std::int64_t value, const std::string& path, const std::string& root) {
+  const std::string text = std::to_string(value) + "\n";
+  const auto n = ::pwrite(fd, text.data(), text.size(), 0);
+  if (n < 0) {
+    // A descriptor that could only be opened read-only means the file is not writable for us.
+    if (errno == EBADF) return Error{Errc::Refused, "write " + path + ": not writable in this netns"};
+    return knobError(errno, "write", path, root);
+  }
+  if (static_cast<std::size_t>(n) != text.size()) return Error{Errc::Io, "write " + path + ": short write"};
+  return {};
+}
+
+Result<void> writePath(const std::string& path, std::int64_t value, const std::string& root) {
+  // O_TRUNC as `echo > file` does: harmless on /proc/sys, needed for a plain file in a fake tree.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) return knobError(errno, "write", path, root);
+  auto written = writeFd(fd, value, path, root);
+  ::close(fd);
+  return written;
+}
+
+}  // namespace
+
+struct ProcKnobStore::State {
+  struct Held {
+    int fd = -1;
+    bool writable = false;
+  };
+  // Descriptors opened inside a non-initial netns, by (netns inode, knob). They keep reading
+  // and writing that namespace's value after the opening thread has left it (KERNEL.md).
+  std::map<std::pair<std::uint64_t, Knob>, Held> held;
+
+  ~State() {
+    for (auto& [key, h] : held) ::close(h.fd);
+  }
+
+  // Returns the descriptor for `knob` in a non-initial `netns`, opening it inside the namespace.
+  Result<Held> open(const Netns& netns, Knob knob, const std::string& path, const std::string& root) {
+    const auto key = std::make_pair(netns.inode, knob);
+    if (const auto found = held.find(key); found != held.end()) return found->second;
+    const bool wantWrite = registryEntry(knob).writable;
+    Held opened;
+    int openErrno = 0;
+    auto entered = runInNetns(netns, [&] {
+      if (wantWrite) {
+        opened.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+        opened.writable = opened.fd >= 0;
+      }
+      // Not writable for us here (e.g. a netns owned by another user namespace): still readable.
+      if (opened.fd < 0) opened.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (opened.fd < 0) openErrno = errno;
+    });
+    if (!entered) return entered.error();
+    if (opened.fd < 0) return knobError(openErrno, "open", path + " in netns " + netns.name, root);
+    // Without an inode there is no identity to cache under: the caller closes it.
+    if (netns.inode != 0) held.emplace(key, opened);
+    return opened;
+  }
+
+  void drop(const Netns& netns, Knob knob) {
+    const auto found = held.find({netns.inode, knob});
+    if (found == held.end()) return;
+    ::close(found->second.fd);
+    held.erase(found);
+  }
+};
+
+ProcKnobStore::ProcKnobStore(std::string root) : root_(std::move(root)), state_(std::make_unique<State>()) {}
+
+ProcKnobStore::~ProcKnobStore() = default;
+
+Result<std::int64_t> ProcKnobStore::read(const Netns& netns, Knob knob) const {
+  const auto& entry = registryEntry(knob);
+  const std::string path = underRoot(root_, entry.path);
+  // A global knob has one value; inside other namespaces the file only mirrors it.
+  if (netns.initial() || entry.scope == Scope::Global) return readPath(path, root_);
+  auto held = state_->open(netns, knob, path, root_);
+  if (!held) return held.error();
+  auto value = readFd(held->fd, path + " in netns " + netns.name, root_);
+  if (netns.inode == 0) {
+    ::close(held->fd);
+  } else if (!value) {
+    // A stale descriptor (module reloaded): open afresh next time.
+    state_->drop(netns, knob);
+  }
+  return value;
+}
+
+Result<std::int64_t> ProcKnobStore::write(const Netns& netns, Knob knob, std::int64_t value) {
+  const auto& entry = registryEntry(knob);
+  const std::string path = underRoot(root_, entry.path);
+  const std::string name(policy::kernelName(knob));
+  if (!entry.writable) return Error{Errc::Refused, "write " + path + ": " + name + " is read-only"};
+  if (entry.scope == Scope::Global && !netns.initial()) {
+    return Error{Errc::Refused, "write " + path + " in netns " + netns.name + ": " + name +
+                                    " is global and can only be written from the initial netns"};
+  }
+  if (netns.initial()) {
+    auto written = writePath(path, value, root_);
+    if (!written && written.error().code == Errc::Refused && knob == Knob::Buckets) {
+      // Both paths resize the same hash table; try the module parameter before giving up.
+      if (auto viaParam = writePath(underRoot(root_, kHashsizePath), value, root_); viaParam) written = viaParam;
+    }
+    if (!written) return written.error();
+    return readPath(path, root_);
+  }
+  auto held = state_->open(netns, knob, path, root_);
+  if (!held) return held.error();
+  const std::string where = path + " in netns " + netns.name;
+  Result<std::int64_t> kept = Error{Errc::Refused, "write " + where + ": not writable in this netns"};
+  if (held->writable) {
+    auto written = writeFd(held->fd, value, where, root_);
+    kept = written ? readFd(held->fd, where, root_) : Result<std::int64_t>(written.error());
+  }
+  if (netns.inode == 0) ::close(held->fd);
+  return kept;
+}
+
+void ProcKnobStore::forget(const Netns& netns) {
+  for (auto it = state_->held.begin(); it != state_->held.end();) {
+    if (it->first.first == netns.inode) {
+      ::close(it->second.fd);
+      it = state_->held.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace ctpilot::sysfs

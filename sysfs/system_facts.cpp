@@ -1,0 +1,102 @@
+#include "sysfs/system_facts.h"
+
+#include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+namespace ctpilot::sysfs {
+namespace {
+
+// Used when /proc/slabinfo cannot tell: the nf_conntrack object on 64-bit kernels of the 5.x
+// and 6.x series (KERNEL.md measured 256 B on 6.18).
+constexpr std::int64_t kDefaultSlabObjectBytes = 256;
+// Extensions (NAT, accounting, timestamps, labels, ecache) live in one kmalloc block beside
+// the entry, allocated only for entries that need them; a NAT gateway with accounting fills
+// about one kmalloc-64 object per entry.
+constexpr std::int64_t kExtensionAllowanceBytes = 64;
+// One hash bucket is an 8-byte hlist head; with the policy's default of 4 entries per bucket
+// each entry carries a quarter of one.
+constexpr std::int64_t kBucketBytes = 8;
+constexpr std::int64_t kEntriesPerBucket = 4;
+
+std::string underRoot(const std::string& root, const std::string& path) {
+  if (root.empty() || root == "/") return path;
+  std::string joined = root;
+  while (!joined.empty() && joined.back() == '/') joined.pop_back();
+  return joined + path;
+}
+
+Result<std::string> readText(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return errnoError(errno != 0 ? errno : ENOENT, "read " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::optional<std::int64_t> toInt(const std::string& text) {
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// Finds the object size of the nf_conntrack cache in slabinfo 2.x:
+// "name active_objs num_objs objsize objperslab pagesperslab : tunables ...". The cache may
+// be merged into another one (SLUB) and then does not appear: 0, unknown.
+std::int64_t slabObjectBytes(const std::string& slabinfo) {
+  std::istringstream in(slabinfo);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::vector<std::string> row;
+    for (std::string field; fields >> field && row.size() < 4;) row.push_back(field);
+    if (row.size() == 4 && row[0] == "nf_conntrack") return toInt(row[3]).value_or(0);
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::int64_t MemoryFacts::entryBytes() const {
+  const std::int64_t object = slabObjectBytes > 0 ? slabObjectBytes : kDefaultSlabObjectBytes;
+  return object + kExtensionAllowanceBytes + kBucketBytes / kEntriesPerBucket;
+}
+
+Result<MemoryFacts> readMemoryFacts(const std::string& root) {
+  const std::string meminfoPath = underRoot(root, "/proc/meminfo");
+  auto meminfo = readText(meminfoPath);
+  if (!meminfo) return meminfo.error();
+  MemoryFacts facts;
+  std::istringstream in(*meminfo);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string key, value, unit;
+    fields >> key >> value >> unit;
+    if (key != "MemTotal:") continue;
+    const auto kib = toInt(value);
+    if (!kib || *kib <= 0 || unit != "kB") {
+      return Error{Errc::Malformed, meminfoPath + ": cannot parse \"" + line + "\""};
+    }
+    facts.memTotalBytes = *kib * 1024;
+    break;
+  }
+  if (facts.memTotalBytes == 0) return Error{Errc::Malformed, meminfoPath + ": no MemTotal line"};
+  // slabinfo is readable only by root; without it the entry size falls back to the default.
+  if (auto slabinfo = readText(underRoot(root, "/proc/slabinfo")); slabinfo) facts.slabObjectBytes = slabObjectBytes(*slabinfo);
+  return facts;
+}
+
+Result<std::string> readBootId(const std::string& root) {
+  const std::string path = underRoot(root, "/proc/sys/kernel/random/boot_id");
+  auto text = readText(path);
+  if (!text) return text.error();
+  std::string id = *text;
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  if (id.empty()) return Error{Errc::Malformed, path + ": empty"};
+  return id;
+}
+
+}  // namespace ctpilot::sysfs
