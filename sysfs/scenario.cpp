@@ -194,6 +194,12 @@ class Parser {
         else (key == "duration" ? s.duration : s.step) = *d;
         if (key == "duration") durationLine_ = line_;
       }
+    } else if (key == "warmup") {
+      if (auto v = one()) {
+        const auto d = parseDur(*v);
+        if (!d) problem("warmup '" + std::string(*v) + "' is not a duration (examples: 0s, 10m, 2h)");
+        else s.warmup = *d;
+      }
     } else if (key == "seed") {
       if (auto v = one()) {
         const auto n = parseCnt(*v);
@@ -232,13 +238,14 @@ class Parser {
       phaseStatement(w);
     } else {
       problem("unknown statement '" + key +
-              "' (expected name, description, duration, step, seed, max, buckets, memory, cpus, netns, timeout or phase)");
+              "' (expected name, description, duration, step, warmup, seed, max, buckets, memory, cpus, netns, timeout or phase)");
     }
   }
 
   static std::string example(const std::string& key) {
     if (key == "duration") return "'duration 30m'";
     if (key == "step") return "'step 1s'";
+    if (key == "warmup") return "'warmup 10m'";
     if (key == "seed") return "'seed 42'";
     if (key == "max") return "'max 65536'";
     if (key == "buckets") return "'buckets 16384'";

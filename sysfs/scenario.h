@@ -66,6 +66,7 @@ struct Scenario {
   std::string description;
   SimDuration duration = std::chrono::minutes(10);
   SimDuration step = std::chrono::seconds(1);   // CSV row period
+  SimDuration warmup{0};                        // traffic of time 0 run before the clock starts
   std::uint64_t seed = 1;
   std::int64_t max = 262144;                    // initial nf_conntrack_max
   std::int64_t buckets = 262144;                // initial nf_conntrack_buckets

@@ -68,6 +68,7 @@ std::unique_ptr<SimKernel> SimKernel::fromScenario(const Scenario& scenario, std
     if (idx != kNpos) kernel->netns_[idx].timeouts[t.knob] = t.seconds;
   }
   for (const auto& phase : scenario.phases) kernel->addPhase(phase);
+  kernel->warmUp(scenario.warmup);
   return kernel;
 }
 
@@ -223,6 +224,20 @@ void SimKernel::setCounters(const std::string& netns, int cpu, const CpuCounters
   netns_[idx].cpus[static_cast<std::size_t>(cpu)] = counters;
 }
 
+void SimKernel::warmUp(SimDuration length) {
+  if (length.count() <= 0 || now_.count() != 0) return;
+  now_ = -length;
+  advance(SimDuration(0));
+  for (auto& ns : netns_) {
+    std::fill(ns.cpus.begin(), ns.cpus.end(), CpuCounters{});
+    ns.totals = {};
+  }
+  changes_.clear();
+  peakMemory_ = 0;
+  peakFill_ = 0;
+  notePeaks();
+}
+
 void SimKernel::advance(SimDuration to) {
   while (now_ < to) tick(std::min(to, now_ + config_.tick));
 }
@@ -230,7 +245,8 @@ void SimKernel::advance(SimDuration to) {
 void SimKernel::tick(SimDuration to) {
   const auto from = now_;
   const double dtMs = static_cast<double>((to - from).count());
-  const auto mid = from + (to - from) / 2;
+  // During warm-up (negative time) the traffic is what it will be at time 0.
+  const auto mid = std::max(SimDuration(0), from + (to - from) / 2);
   now_ = to;
   const auto nowMs = to.count();
   for (auto& ns : netns_) expire(ns, nowMs);

@@ -69,6 +69,10 @@ class SimKernel final : public KnobStore, public StatsReader {
 
   /// Adds a source of flows (a scenario phase). Its netns must exist.
   void addPhase(const ScenarioPhase& phase);
+  /// Runs the traffic of time 0 for `length` before the clock starts, so the table starts
+  /// as full as that traffic keeps it; then zeroes every counter, peak and change record.
+  /// Call once, before advance().
+  void warmUp(SimDuration length);
   /// Moves virtual time forward to `to` (since the start), in ticks of config.tick; no-op if not later.
   void advance(SimDuration to);
   /// Returns the virtual time since the start.

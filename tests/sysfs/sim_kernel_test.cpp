@@ -251,3 +251,21 @@ TEST_CASE("memory counts entries and bucket heads, and its peak is kept") {
 }
 
 }  // namespace ctpilot::sysfs
+
+namespace ctpilot::sysfs {
+
+TEST_CASE("a warm-up starts the clock with the table the early traffic keeps and counters at zero") {
+  const auto load = parseScenario(
+      "duration 10m\nwarmup 10m\nmax 1000\nphase 0s..10m tcp_short rate=20/s life=5s\n", "warm.scenario");
+  REQUIRE(load.ok());
+  auto kernel = SimKernel::fromScenario(load.scenario);
+  CHECK(kernel->now() == std::chrono::milliseconds(0));
+  // 20/s x (5 s + 120 s TIME_WAIT) = 2,500 wanted, 1,000 allowed: full, but the drops were before 0.
+  CHECK(kernel->count("init") == 1000);
+  CHECK(kernel->totals("init").drop == 0);
+  CHECK(kernel->read(initNetns())->cpus[0].drop == 0);
+  kernel->advance(std::chrono::seconds(10));
+  CHECK(kernel->totals("init").drop > 0);
+}
+
+}  // namespace ctpilot::sysfs

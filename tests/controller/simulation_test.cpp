@@ -1,0 +1,196 @@
+#include "controller/simulation.h"
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "policy/policy_file.h"
+#include "sysfs/scenario.h"
+
+namespace ctpilot::controller {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string source(const std::string& relative) { return std::string(CTPILOT_SOURCE_DIR) + "/" + relative; }
+
+policy::Policy examplePolicy(const std::string& name) {
+  const auto load = policy::loadPolicyFile(source("examples/policies/" + name + ".conf"));
+  for (const auto& p : load.problems) CAPTURE(p.str());
+  REQUIRE(load.ok());
+  return load.policy;
+}
+
+sysfs::Scenario builtIn(const std::string& name) {
+  const auto load = sysfs::loadScenarioFile(source("examples/scenarios/" + name + ".scenario"));
+  for (const auto& p : load.problems) CAPTURE(p);
+  REQUIRE(load.ok());
+  return load.scenario;
+}
+
+sysfs::Scenario inline_(const std::string& text) {
+  const auto load = sysfs::parseScenario(text, "test.scenario");
+  for (const auto& p : load.problems) CAPTURE(p);
+  REQUIRE(load.ok());
+  return load.scenario;
+}
+
+// The controller logs every decision at info; a simulated day would flood the test output.
+struct QuietLogs {
+  QuietLogs() : before(spdlog::get_level()) { spdlog::set_level(spdlog::level::warn); }
+  ~QuietLogs() { spdlog::set_level(before); }
+  spdlog::level::level_enum before;
+};
+
+// Counts what the loop asks of it; changes nothing.
+class CountingTuner final : public SimTuner {
+ public:
+  std::string name() const override { return "counting"; }
+  sysfs::SimDuration interval() const override { return 10s; }
+  void start(sysfs::SimKernel&, const sysfs::Scenario&, policy::TimePoint now) override {
+    ++starts;
+    startedAt = now;
+  }
+  void tick(sysfs::SimKernel& kernel, policy::TimePoint now) override {
+    ticks.push_back(now - simulationEpoch());
+    counts.push_back(kernel.count("init"));
+  }
+  int starts = 0;
+  policy::TimePoint startedAt{};
+  std::vector<policy::Clock::duration> ticks;
+  std::vector<std::int64_t> counts;
+};
+
+}  // namespace
+
+TEST_CASE("in a flash crowd the ISP example policy drops far fewer flows than leaving max alone") {
+  const QuietLogs quiet;
+  const auto scenario = builtIn("flash-crowd");
+  auto policy = examplePolicy("isp-nat-gateway");
+  CtpilotTuner tuned(policy, "isp");
+  const auto withCtpilot = runSimulation(scenario, tuned);
+  policy.max.enabled = false;
+  policy.timeouts.mode = policy::TimeoutsPolicy::Mode::Off;
+  CtpilotTuner observing(policy, "observing");
+  const auto without = runSimulation(scenario, observing);
+
+  CAPTURE(withCtpilot.drops);
+  CAPTURE(without.drops);
+  CHECK(without.drops > 100'000);
+  CHECK(withCtpilot.drops * 100 < without.drops);
+  CHECK(withCtpilot.finalMax > withCtpilot.initialMax);
+  CHECK(withCtpilot.peakFill < 1.0);
+  CHECK(without.peakFill == doctest::Approx(1.0));
+  CHECK(without.changes.empty());
+
+  SUBCASE("every change the kernel saw is explained by the controller's journal") {
+    const auto explained = tuned.explainedChanges();
+    REQUIRE(explained.size() == withCtpilot.changes.size());
+    for (std::size_t i = 0; i < explained.size(); ++i) {
+      CAPTURE(i);
+      CHECK(explained[i].knob == withCtpilot.changes[i].knob);
+      CHECK(explained[i].to == withCtpilot.changes[i].to);
+      CHECK(explained[i].at == withCtpilot.changes[i].at);
+      CHECK_FALSE(explained[i].reason.empty());
+    }
+  }
+}
+
+TEST_CASE("in a churn storm under a low ceiling, shortening TIME_WAIT drops fewer flows than not") {
+  const QuietLogs quiet;
+  const auto scenario = builtIn("churn-storm");
+  auto policy = examplePolicy("isp-nat-gateway");
+  CtpilotTuner shortening(policy);
+  const auto withShortening = runSimulation(scenario, shortening);
+  policy.timeouts.mode = policy::TimeoutsPolicy::Mode::Off;
+  CtpilotTuner raisingOnly(policy);
+  const auto withoutShortening = runSimulation(scenario, raisingOnly);
+  CAPTURE(withShortening.drops);
+  CAPTURE(withoutShortening.drops);
+  CHECK(withShortening.drops * 2 < withoutShortening.drops);
+  bool shortenedTimeWait = false;
+  for (const auto& c : shortening.explainedChanges()) {
+    if (c.knob == policy::Knob::TcpTimeoutTimeWait && c.to < c.from) shortenedTimeWait = true;
+  }
+  CHECK(shortenedTimeWait);
+}
+
+TEST_CASE("the loop starts the tuner once and ticks it every interval from time 0 to the end") {
+  const QuietLogs quiet;
+  const auto scenario = inline_("duration 1m\nstep 15s\nphase 0s..1m tcp_short rate=100/s life=5s\n");
+  CountingTuner tuner;
+  std::ostringstream csv;
+  const auto summary = runSimulation(scenario, tuner, {.seed = {}, .csv = &csv});
+  CHECK(tuner.starts == 1);
+  CHECK(tuner.startedAt == simulationEpoch());
+  REQUIRE(tuner.ticks.size() == 7);  // 0, 10, ..., 60 s
+  CHECK(tuner.ticks.front() == 0s);
+  CHECK(tuner.ticks.back() == 60s);
+  CHECK(tuner.counts.front() == 0);
+  CHECK(tuner.counts.back() > 0);
+  CHECK(summary.tuner == "counting");
+  CHECK(summary.inserts > 5000);
+  CHECK(summary.drops == 0);
+}
+
+TEST_CASE("the CSV has a header and one row per namespace per scenario step") {
+  const QuietLogs quiet;
+  const auto scenario = inline_("duration 10s\nstep 5s\nnetns gw\nphase 0s..10s tcp_short rate=100/s\n");
+  CountingTuner tuner;
+  std::ostringstream csv;
+  (void)runSimulation(scenario, tuner, {.seed = {}, .csv = &csv});
+  std::istringstream lines(csv.str());
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(line);
+  REQUIRE(rows.size() == 1 + 3 * 2);  // t = 0, 5, 10 s; init and gw
+  CHECK(rows[0] == csvHeader());
+  CHECK(rows[0].starts_with("time_s,netns,count,max,buckets,drop,early_drop,insert_failed,tcp_timeout_time_wait"));
+  CHECK(rows[1].starts_with("0.0,init,0,262144,262144,0,0,0,120,"));
+  CHECK(rows[6].starts_with("10.0,gw,"));
+}
+
+TEST_CASE("the same seed gives the same run and the seed option overrides the scenario's") {
+  const QuietLogs quiet;
+  const auto scenario = builtIn("syn-flood");
+  const auto policy = examplePolicy("small-vps");
+  auto run = [&](std::optional<std::uint64_t> seed) {
+    CtpilotTuner tuner(policy);
+    return runSimulation(scenario, tuner, {.seed = seed, .csv = nullptr});
+  };
+  const auto a = run(std::nullopt);
+  const auto b = run(std::nullopt);
+  const auto c = run(99);
+  CHECK(a.earlyDrops == b.earlyDrops);
+  CHECK(a.inserts == b.inserts);
+  CHECK(a.peakMemoryBytes == b.peakMemoryBytes);
+  CHECK(c.seed == 99);
+  CHECK(c.inserts != a.inserts);
+}
+
+TEST_CASE("namespaces with traffic that the policy does not watch are named") {
+  const QuietLogs quiet;
+  const auto scenario = inline_("duration 1m\nnetns gw\nphase 0s..1m tcp_short rate=1/s netns=gw\n"
+                                "phase 0s..1m tcp_short rate=1/s netns=init\n");
+  policy::Policy policy;
+  CHECK(unwatchedNetns(scenario, policy) == std::vector<std::string>{"gw"});
+  policy.controller.netns.mode = policy::NetnsSelector::Mode::All;
+  CHECK(unwatchedNetns(scenario, policy).empty());
+  policy.controller.netns = {policy::NetnsSelector::Mode::Named, {"gw"}};
+  CHECK(unwatchedNetns(scenario, policy) == std::vector<std::string>{"init"});
+}
+
+TEST_CASE("ctpilot watching every namespace raises the shared max for a busy non-initial one") {
+  const QuietLogs quiet;
+  const auto scenario = inline_("duration 10m\nmax 20000\nbuckets 20000\nnetns gw\n"
+                                "phase 0s..10m tcp_short rate=50/s..400/s life=5s netns=gw\n");
+  auto policy = examplePolicy("isp-nat-gateway");
+  CtpilotTuner tuner(policy);
+  const auto summary = runSimulation(scenario, tuner);
+  CHECK(summary.finalMax > 20000);
+  CHECK(summary.drops == 0);
+}
+
+}  // namespace ctpilot::controller
