@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include <boost/program_options.hpp>
 
@@ -489,7 +491,8 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
     return load;
   }
 
-  std::map<std::string, int> lines;           // "max.ceiling" -> line where it is set
+  std::map<std::string, int> lines;  // "max.ceiling" -> line where it is set
+  std::set<std::string> failed;      // keys whose value was reported as bad
   std::map<Knob, std::pair<std::int64_t, int>> floors;  // explicit floors: seconds, line
   for (std::size_t i = 0; i < options.size(); ++i) {
     const auto& entry = scan.entries[i];
@@ -544,7 +547,9 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
       continue;
     }
     lines[name] = entry.line;
-    for (const auto& message : findSpec(entry.section, entry.key)->apply(value, policy)) problem(message);
+    const auto errors = findSpec(entry.section, entry.key)->apply(value, policy);
+    if (!errors.empty()) failed.insert(name);
+    for (const auto& message : errors) problem(message);
   }
   for (const auto& [knob, floor] : floors) policy.timeouts.floors[knob] = floor.first;
 
@@ -553,29 +558,31 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
     const auto found = lines.find(name);
     return found == lines.end() ? 0 : found->second;
   };
-  auto checkBelow = [&](const std::string& section, const std::string& low, Ratio lowValue, const std::string& high,
-                  Ratio highValue, const std::string& why) {
-    if (lowValue.value < highValue.value) return;
+  // Reports `low` >= `high` at the line of the key the file sets (the later one if both), unless
+  // one of them was already reported as bad.
+  auto checkBelow = [&](const std::string& section, const std::string& low, const std::string& lowText,
+                        const std::string& high, const std::string& highText, bool ok, const std::string& why) {
+    if (ok || failed.count(section + "." + low) != 0U || failed.count(section + "." + high) != 0U) return;
     const int lowLine = lineOf(section + "." + low);
     const int highLine = lineOf(section + "." + high);
     if (lowLine == 0 && highLine == 0) return;  // both defaults: the built-in policy is consistent
     if (lowLine >= highLine) {
-      problems.push_back({file, lowLine, prefix(section, low) + formatRatio(lowValue) + " must be below " + high +
-                                             " (" + formatRatio(highValue) + "); " + why});
+      problems.push_back({file, lowLine, prefix(section, low) + lowText + " must be below " + high + " (" + highText +
+                                             ")" + why});
     } else {
-      problems.push_back({file, highLine, prefix(section, high) + formatRatio(highValue) + " must be above " + low +
-                                              " (" + formatRatio(lowValue) + "); " + why});
+      problems.push_back({file, highLine, prefix(section, high) + highText + " must be above " + low + " (" +
+                                              lowText + ")" + why});
     }
   };
-  checkBelow("max", "target_fill", policy.max.targetFill, "high_water", policy.max.highWater,
-       "fill after a raise must be under the level that triggers the next one");
-  checkBelow("timeouts", "relax_below", policy.timeouts.relaxBelow, "shorten_at", policy.timeouts.shortenAt,
-       "otherwise timeouts would be shortened and relaxed at the same fill");
-  if (policy.max.margin >= policy.max.ceiling) {
-    const int line = std::max(lineOf("max.margin"), lineOf("max.ceiling"));
-    problems.push_back({file, line, prefix("max", "margin") + formatCount(policy.max.margin) +
-                                        " must be below ceiling (" + formatCount(policy.max.ceiling) + ")"});
-  }
+  const auto& m = policy.max;
+  checkBelow("max", "target_fill", formatRatio(m.targetFill), "high_water", formatRatio(m.highWater),
+             m.targetFill.value < m.highWater.value,
+             "; fill after a raise must be under the level that triggers the next one");
+  const auto& t = policy.timeouts;
+  checkBelow("timeouts", "relax_below", formatRatio(t.relaxBelow), "shorten_at", formatRatio(t.shortenAt),
+             t.relaxBelow.value < t.shortenAt.value,
+             "; otherwise timeouts would be shortened and relaxed at the same fill");
+  checkBelow("max", "margin", formatCount(m.margin), "ceiling", formatCount(m.ceiling), m.margin < m.ceiling, "");
   const int orderLine = lineOf("timeouts.order");
   for (const auto knob : policy.timeouts.order) {
     if (policy.timeouts.floors.count(knob) == 0U) {

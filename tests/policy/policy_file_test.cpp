@@ -345,6 +345,23 @@ factor = 2
         "timeout by it)\n");
 }
 
+TEST_CASE("a value already reported as bad is not reported again as a contradiction") {
+  const auto load = parsePolicy("[max]\ntarget_fill = junk\nhigh_water = 40%\n", "policy.conf");
+  CHECK(problemsText(load) == "policy.conf:2: [max] target_fill: \"junk\" is not a ratio (examples: 80%, 0.8)\n");
+}
+
+TEST_CASE("a contradiction is reported at the line of the key the file sets") {
+  SUBCASE("only ceiling set, at the default margin") {
+    const auto load = parsePolicy("[max]\nceiling = 1k\n", "policy.conf");
+    CHECK(problemsText(load) == "policy.conf:2: [max] ceiling: 1k must be above margin (1k)\n");
+  }
+  SUBCASE("both set: the later line") {
+    const auto load = parsePolicy("[timeouts]\nrelax_below = 80%\nshorten_at = 70%\n", "policy.conf");
+    CHECK(hasProblem(load, 3, "[timeouts] shorten_at: 70% must be above relax_below (80%)"));
+    CHECK(load.problems.size() == 1);
+  }
+}
+
 TEST_CASE("a problem prints as FILE:LINE: message") {
   CHECK(PolicyProblem{"policy.conf", 14, "[max] ceiling: bad"}.str() == "policy.conf:14: [max] ceiling: bad");
 }
