@@ -1,0 +1,98 @@
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "sysfs/system_facts.h"
+
+using namespace ctpilot;
+
+namespace {
+
+struct TempRoot {
+  std::filesystem::path root;
+  TempRoot() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "ctpilot-facts-XXXXXX").string();
+    root = ::mkdtemp(pattern.data());
+  }
+  ~TempRoot() { std::filesystem::remove_all(root); }
+  void write(const std::string& path, const std::string& text) const {
+    const auto file = root / std::filesystem::path(path).relative_path();
+    std::filesystem::create_directories(file.parent_path());
+    std::ofstream(file) << text;
+  }
+};
+
+constexpr const char* kMeminfo =
+    "MemTotal:       16318480 kB\n"
+    "MemFree:         1227680 kB\n"
+    "Slab:             512000 kB\n";
+
+constexpr const char* kSlabinfo =
+    "slabinfo - version: 2.1\n"
+    "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables ...\n"
+    "nf_conntrack_expect      0      0    208   19    1 : tunables    0    0    0 : slabdata      0      0      0\n"
+    "nf_conntrack          1024   1024    320   16    1 : tunables    0    0    0 : slabdata     64     64      0\n";
+
+}  // namespace
+
+TEST_CASE("readMemoryFacts reads MemTotal in bytes and the nf_conntrack object size") {
+  TempRoot tree;
+  tree.write("/proc/meminfo", kMeminfo);
+  tree.write("/proc/slabinfo", kSlabinfo);
+  const auto facts = sysfs::readMemoryFacts(tree.root.string());
+  REQUIRE(facts.has_value());
+  CHECK(facts->memTotalBytes == 16318480LL * 1024);
+  CHECK(facts->slabObjectBytes == 320);
+  // 320 B object + 64 B extension allowance + 8 B bucket / 4 entries per bucket.
+  CHECK(facts->entryBytes() == 386);
+}
+
+TEST_CASE("readMemoryFacts without slabinfo assumes a 256-byte object") {
+  TempRoot tree;
+  tree.write("/proc/meminfo", kMeminfo);
+  SUBCASE("no slabinfo") {}
+  SUBCASE("a slabinfo without nf_conntrack (merged cache)") { tree.write("/proc/slabinfo", "slabinfo - version: 2.1\n"); }
+  const auto facts = sysfs::readMemoryFacts(tree.root.string());
+  REQUIRE(facts.has_value());
+  CHECK(facts->slabObjectBytes == 0);
+  CHECK(facts->entryBytes() == 256 + 64 + 2);
+}
+
+TEST_CASE("readMemoryFacts fails clearly without a usable MemTotal") {
+  TempRoot tree;
+  SUBCASE("no meminfo") {
+    const auto facts = sysfs::readMemoryFacts(tree.root.string());
+    REQUIRE_FALSE(facts.has_value());
+    CHECK(facts.error().code == Errc::Missing);
+  }
+  SUBCASE("no MemTotal line") {
+    tree.write("/proc/meminfo", "MemFree: 1 kB\n");
+    const auto facts = sysfs::readMemoryFacts(tree.root.string());
+    REQUIRE_FALSE(facts.has_value());
+    CHECK(facts.error().code == Errc::Malformed);
+    CHECK(facts.error().what.find("MemTotal") != std::string::npos);
+  }
+  SUBCASE("MemTotal not a number") {
+    tree.write("/proc/meminfo", "MemTotal: lots kB\n");
+    const auto facts = sysfs::readMemoryFacts(tree.root.string());
+    REQUIRE_FALSE(facts.has_value());
+    CHECK(facts.error().code == Errc::Malformed);
+  }
+}
+
+TEST_CASE("readBootId returns the boot id without its newline") {
+  TempRoot tree;
+  SUBCASE("present") {
+    tree.write("/proc/sys/kernel/random/boot_id", "0b1c2d3e-aaaa-bbbb-cccc-000000000001\n");
+    CHECK(sysfs::readBootId(tree.root.string()).value_or("") == "0b1c2d3e-aaaa-bbbb-cccc-000000000001");
+  }
+  SUBCASE("absent") {
+    const auto id = sysfs::readBootId(tree.root.string());
+    REQUIRE_FALSE(id.has_value());
+    CHECK(id.error().code == Errc::Missing);
+  }
+}
