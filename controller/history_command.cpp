@@ -1,13 +1,128 @@
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <spdlog/spdlog.h>
 
 #include "controller/cli.h"
+#include "controller/journal.h"
+
+namespace po = boost::program_options;
 
 namespace ctpilot::controller {
+namespace {
 
-// Placeholder until the command is built.
-int historyCommand(const GlobalOptions&, const std::vector<std::string>&) {
-  std::cerr << "ctpilot: history is not built yet\n";
-  return kExitFailure;
+std::string changeText(const JournalRecord& record) {
+  if (record.oldValue && record.newValue) {
+    return std::to_string(*record.oldValue) + " -> " + std::to_string(*record.newValue);
+  }
+  if (record.newValue) return std::to_string(*record.newValue);
+  if (record.oldValue) return std::to_string(*record.oldValue) + " ->";
+  return "-";
+}
+
+std::string reasonText(const JournalRecord& record) {
+  std::vector<std::string> parts;
+  if (!record.reason.empty()) parts.push_back(record.reason);
+  if (record.until) parts.push_back("until " + formatTime(*record.until));
+  if (!record.error.empty()) parts.push_back("error: " + record.error);
+  if (parts.empty()) return "-";
+  std::string out = parts.front();
+  for (std::size_t i = 1; i < parts.size(); ++i) out += "; " + parts[i];
+  return out;
+}
+
+void printTable(const std::vector<JournalRecord>& records) {
+  const std::vector<std::string> header{"ID", "TIME", "KIND", "NETNS", "KNOB", "OLD -> NEW", "REASON"};
+  std::vector<std::vector<std::string>> rows{header};
+  for (const auto& record : records) {
+    rows.push_back({std::to_string(record.id), formatTime(record.time), recordKindName(record.kind),
+                    record.netns.empty() ? "-" : record.netns,
+                    record.knob ? std::string(policy::kernelName(*record.knob)) : "-", changeText(record),
+                    reasonText(record)});
+  }
+  std::vector<std::size_t> widths(header.size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      const bool lastColumn = c + 1 == row.size();
+      const std::string pad(widths[c] - row[c].size(), ' ');
+      // Ids right-aligned, the reason unpadded (it is last and often long).
+      if (c == 0) {
+        line += pad + row[c];
+      } else {
+        line += row[c] + (lastColumn ? "" : pad);
+      }
+      if (!lastColumn) line += "  ";
+    }
+    std::cout << line << "\n";
+  }
+}
+
+}  // namespace
+
+int historyCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
+  bool json = false;
+  std::int64_t limit = 0;
+  po::options_description options("ctpilot history [--json] [--limit N]");
+  options.add_options()
+      ("help,h", "print this help")
+      ("json", po::bool_switch(&json), "print the records as a JSON array, exactly as journaled")
+      ("limit", po::value(&limit)->value_name("N"), "print only the newest N records");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).run(), vm);
+  po::notify(vm);
+  if (vm.count("help") != 0U) {
+    std::cout << options;
+    return kExitOk;
+  }
+  if (vm.count("limit") != 0U && limit < 1) {
+    std::cerr << "ctpilot history: --limit " << limit << ": must be at least 1\n";
+    return kExitUsage;
+  }
+
+  const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
+  std::vector<JournalRecord> records;
+  std::error_code ec;
+  // No journal yet is an empty history, not a reason to create the state directory.
+  if (std::filesystem::exists(path, ec) || ec) {
+    auto journal = FileJournal::open(global.stateDir);
+    if (!journal) {
+      std::cerr << "ctpilot history: " << journal.error().what << "\n";
+      return kExitFailure;
+    }
+    for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
+    records = (*journal)->records();
+  }
+  if (limit > 0 && static_cast<std::int64_t>(records.size()) > limit) {
+    records.erase(records.begin(), records.end() - limit);
+  }
+
+  if (json) {
+    // One record per line, each exactly as its journal line: still valid JSON, and grep-able.
+    if (records.empty()) {
+      std::cout << "[]\n";
+      return kExitOk;
+    }
+    std::cout << "[\n";
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      std::cout << toJsonLine(records[i]) << (i + 1 < records.size() ? ",\n" : "\n");
+    }
+    std::cout << "]\n";
+    return kExitOk;
+  }
+  if (records.empty()) {
+    std::cout << "no journal records in " << path << ": ctpilot has changed nothing here yet\n";
+    return kExitOk;
+  }
+  printTable(records);
+  return kExitOk;
 }
 
 }  // namespace ctpilot::controller

@@ -1,13 +1,73 @@
+#include <filesystem>
 #include <iostream>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <spdlog/spdlog.h>
 
 #include "controller/cli.h"
+#include "controller/journal.h"
+#include "controller/rollback.h"
+#include "sysfs/system_facts.h"
+
+namespace po = boost::program_options;
 
 namespace ctpilot::controller {
 
-// Placeholder until the command is built.
-int resumeCommand(const GlobalOptions&, const std::vector<std::string>&) {
-  std::cerr << "ctpilot: resume is not built yet\n";
-  return kExitFailure;
+int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
+  po::options_description options("ctpilot resume: lift the holds rollback placed, so a running controller acts again");
+  options.add_options()("help,h", "print this help");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).run(), vm);
+  po::notify(vm);
+  if (vm.count("help") != 0U) {
+    std::cout << options;
+    return kExitOk;
+  }
+
+  const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec) && !ec) {
+    std::cout << "no holds to lift: no journal in " << global.stateDir << "\n";
+    return kExitOk;
+  }
+  auto bootId = sysfs::readBootId(global.root);
+  if (!bootId) {
+    std::cerr << "ctpilot resume: cannot tell which boot this is: " << bootId.error().what << "\n";
+    return kExitFailure;
+  }
+  auto journal = FileJournal::open(global.stateDir);
+  if (!journal) {
+    std::cerr << "ctpilot resume: " << journal.error().what << "\n";
+    return kExitFailure;
+  }
+  for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
+
+  const auto now = policy::Clock::now();
+  const auto holds = activeHoldRecords((*journal)->records(), *bootId, now);
+  if (holds.empty()) {
+    std::cout << "no holds to lift: a running controller is already free to act\n";
+    return kExitOk;
+  }
+  JournalRecord resume;
+  resume.time = now;
+  resume.bootId = *bootId;
+  resume.kind = RecordKind::Resume;
+  resume.reason = "ctpilot resume lifted " + std::to_string(holds.size()) + " hold(s)";
+  auto stored = (*journal)->append(resume);
+  if (!stored) {
+    std::cerr << "ctpilot resume: journal unwritable, the holds stay: " << stored.error().what << "\n";
+    return kExitFailure;
+  }
+  for (const auto& hold : holds) {
+    std::cout << "lifted hold #" << hold.id << " until " << formatTime(*hold.until);
+    if (hold.knob) std::cout << " on " << policy::kernelName(*hold.knob) << " in " << hold.netns;
+    if (!hold.reason.empty()) std::cout << " (" << hold.reason << ")";
+    std::cout << "\n";
+  }
+  std::cout << "journaled resume #" << stored->id << ": a running controller acts again from its next tick\n";
+  return kExitOk;
 }
 
 }  // namespace ctpilot::controller

@@ -85,6 +85,29 @@ std::vector<JournalRecord> activeHoldRecords(const std::vector<JournalRecord>& r
   return holds;
 }
 
+NetnsResolver systemNetnsResolver(const std::string& root) {
+  return [root](const std::string& name) -> Result<sysfs::Netns> {
+    using Mode = policy::NetnsSelector::Mode;
+    if (name.empty() || name == policy::kInitNetns) {
+      auto found = sysfs::discoverNetns(root, {Mode::Init, {}});
+      if (!found) return found.error();
+      return found->front();
+    }
+    if (name.rfind("netns:", 0) == 0) {
+      // Unnamed: it lives only as long as some process holds it.
+      auto found = sysfs::discoverNetns(root, {Mode::All, {}});
+      if (!found) return found.error();
+      for (const auto& netns : *found) {
+        if (netns.name == name) return netns;
+      }
+      return Error{Errc::Missing, "netns " + name + " no longer exists (no process holds it)"};
+    }
+    auto found = sysfs::discoverNetns(root, {Mode::Named, {name}});
+    if (!found) return found.error();
+    return found->front();
+  };
+}
+
 int RollbackReport::exitCode() const {
   if (refused) return 3;
   if (!journalError.empty()) return 1;
@@ -114,10 +137,12 @@ RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& 
 
   // Check every knob before writing any: a rollback is refused whole, not half done. Only the
   // newest step of a knob meets its current value; older ones follow from the newer ones.
-  std::set<policy::KnobRef> checked;
+  std::map<policy::KnobRef, std::int64_t> next;  // what a knob holds once the newer steps ran
   for (auto& outcome : report.steps) {
     const auto& ref = outcome.step.ref;
-    if (checked.insert(ref).second) {
+    if (const auto found = next.find(ref); found != next.end()) {
+      outcome.before = found->second;
+    } else {
       auto netns = namespaces.find(ref.netns);
       if (netns == namespaces.end()) netns = namespaces.emplace(ref.netns, resolve(ref.netns)).first;
       if (!netns->second) {
@@ -131,6 +156,7 @@ RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& 
         if (*current != last.value) report.conflicts.push_back({ref, *current, last.value, last.recordId});
       }
     }
+    next[ref] = outcome.step.to;
     if (const auto found = unusable.find(ref); found != unusable.end()) {
       outcome.status = found->second.status;
       outcome.error = found->second.error;

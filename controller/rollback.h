@@ -64,6 +64,10 @@ std::vector<JournalRecord> activeHoldRecords(const std::vector<JournalRecord>& r
 /// Errc::Missing when it has vanished.
 using NetnsResolver = std::function<Result<sysfs::Netns>(const std::string& name)>;
 
+/// Returns the resolver of the real system under `root`: "init", /run/netns names and the
+/// "netns:<inode>" names of unnamed namespaces (found through /proc/PID/ns/net).
+NetnsResolver systemNetnsResolver(const std::string& root);
+
 /// How to roll back.
 struct RollbackOptions {
   std::string bootId;                 // the current boot (/proc/sys/kernel/random/boot_id)

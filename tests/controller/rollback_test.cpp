@@ -305,6 +305,9 @@ TEST_CASE("dry-run reports the steps and changes nothing, and --hold 0 places no
     const auto report = f.run({RollbackSelection::Mode::All, 0});
     CHECK(report.exitCode() == 0);
     for (const auto& outcome : report.steps) CHECK(outcome.status == Status::WouldRestore);
+    // The older change of max starts from what the newer step would leave.
+    CHECK(report.steps[0].before == 262144);
+    CHECK(report.steps[2].before == 131072);
     CHECK(f.store.writes().empty());
     CHECK(f.journal.records().size() == before);
   }
