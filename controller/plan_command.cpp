@@ -1,13 +1,195 @@
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
 #include <iostream>
+#include <thread>
+
+#include <boost/program_options.hpp>
+#include <spdlog/spdlog.h>
 
 #include "controller/cli.h"
+#include "controller/controller.h"
+#include "controller/daemon.h"
+#include "controller/journal.h"
+#include "controller/journal_view.h"
+#include "policy/decide.h"
+#include "policy/units.h"
+#include "sysfs/knob_store.h"
+#include "sysfs/netns.h"
+#include "sysfs/system_facts.h"
+
+namespace po = boost::program_options;
 
 namespace ctpilot::controller {
+namespace {
 
-// Placeholder until the command is built.
-int planCommand(const GlobalOptions&, const std::vector<std::string>&) {
-  std::cerr << "ctpilot: plan is not built yet\n";
-  return kExitFailure;
+// Growth needs several samples; three intervals keep `plan` quick at the default 1s.
+constexpr int kPlanSamples = 3;
+
+std::string humanSeconds(const std::optional<double>& seconds) {
+  if (!seconds) return "never";
+  if (*seconds <= 0) return "full now";
+  const auto s = static_cast<std::int64_t>(std::llround(*seconds));
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return std::to_string(s / 60) + "m " + std::to_string(s % 60) + "s";
+  if (s < 86400) return std::to_string(s / 3600) + "h " + std::to_string(s % 3600 / 60) + "m";
+  return "> 1 day";
+}
+
+std::string utc(policy::TimePoint time) {
+  const std::time_t t = policy::Clock::to_time_t(time);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+std::string humanBytes(std::int64_t bytes) {
+  const double gib = static_cast<double>(bytes) / (1024.0 * 1024 * 1024);
+  if (gib >= 1) return fmt::format("{:.1f} GiB", gib);
+  return fmt::format("{:.0f} MiB", static_cast<double>(bytes) / (1024.0 * 1024));
+}
+
+void printReport(std::ostream& out, const policy::Policy& policy, const TickReport& report) {
+  const auto& obs = report.observation;
+  out << fmt::format("{:<20} {:>9} {:>9} {:>6} {:>10} {:>8} {:>12} {:>13}  {}\n", "NETNS", "COUNT", "MAX", "FILL",
+                     "GROWTH/S", "DROP/S", "EARLY_DROP/S", "INS_FAILED/S", "TIME TO FULL");
+  for (const auto& n : obs.netns) {
+    const auto found = report.estimates.find(n.netns);
+    const Estimate estimate = found == report.estimates.end() ? Estimate{} : found->second;
+    const double fill = obs.max > 0 ? 100.0 * static_cast<double>(n.count) / static_cast<double>(obs.max) : 0.0;
+    out << fmt::format("{:<20} {:>9} {:>9} {:>5.1f}% {:>+10.1f} {:>8} {:>12} {:>13}  {}\n", n.netns, n.count, obs.max,
+                       fill, n.growthPerSec, estimate.countersKnown ? fmt::format("{:.1f}", n.dropsPerSec) : "?",
+                       estimate.countersKnown ? fmt::format("{:.1f}", n.earlyDropsPerSec) : "?",
+                       estimate.countersKnown ? fmt::format("{:.1f}", n.insertFailedPerSec) : "?",
+                       humanSeconds(estimate.secondsToFull));
+  }
+  if (obs.netns.empty()) out << "(no watched network namespace could be read)\n";
+  out << "\n";
+  out << fmt::format("nf_conntrack_buckets {} ({:.1f} entries per bucket at max; policy wants {})\n", obs.buckets,
+                     obs.buckets > 0 ? static_cast<double>(obs.max) / static_cast<double>(obs.buckets) : 0.0,
+                     policy.hashsize.entriesPerBucket);
+  out << fmt::format("nf_conntrack_max may go up to {} (ceiling {}, memory budget {} of {} at {} B per entry)\n",
+                     policy::effectiveCeiling(policy, obs), policy.max.ceiling,
+                     policy::formatRatio(policy.max.memoryBudget), humanBytes(obs.memTotalBytes), obs.entryBytes);
+  if (obs.baselineMax != obs.max) {
+    out << fmt::format("baseline of this boot: nf_conntrack_max {}, nf_conntrack_buckets {}\n", obs.baselineMax,
+                       obs.baselineBuckets);
+  }
+  for (const auto& hold : report.history.holds) {
+    out << "hold: " << (hold.ref ? std::string(policy::kernelName(hold.ref->knob)) + " in " + hold.ref->netns
+                                 : std::string("every knob"))
+        << " left alone until " << utc(hold.until)
+        << " (ctpilot resume lifts it)\n";
+  }
+  for (const auto& ref : report.history.external) {
+    out << "changed by hand: " << policy::kernelName(ref.knob) << " in " << ref.netns
+        << " (left alone until the policy changes)\n";
+  }
+  for (const auto& ref : obs.unwritable) {
+    out << "not writable: " << policy::kernelName(ref.knob) << " in " << ref.netns << "\n";
+  }
+
+  out << "\nwhat `ctpilot run` would do now:\n";
+  if (report.plan.actions.empty()) out << "  nothing\n";
+  for (const auto& action : report.plan.actions) out << "  " << describeAction(action, action.to, /*would=*/true) << "\n";
+  if (!report.plan.notes.empty()) {
+    out << "\nnotes:\n";
+    for (const auto& note : report.plan.notes) out << "  " << note << "\n";
+  }
+}
+
+}  // namespace
+
+int planCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
+  po::options_description options("plan options");
+  options.add_options()("help,h", "print this help");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).run(), vm);
+  po::notify(vm);
+  if (vm.count("help") != 0U) {
+    std::cout << "usage: ctpilot plan\n\nSamples for " << kPlanSamples
+              << " intervals and prints what `ctpilot run` would do now. Changes nothing: no knob, no journal.\n\n"
+              << options;
+    return kExitOk;
+  }
+
+  std::string source;
+  auto loaded = loadEffectivePolicy(global, &source);
+  if (!loaded) {
+    std::cerr << "ctpilot plan: " << loaded.error().what << "\n";
+    return kExitUsage;
+  }
+  const policy::Policy policy = std::move(loaded.value());
+
+  // The controller logs what it would do; plan prints it itself, so keep the log to problems.
+  if (global.logLevel == "info") spdlog::set_level(spdlog::level::warn);
+
+  auto bootId = sysfs::readBootId(global.root);
+  if (!bootId) {
+    std::cerr << "ctpilot plan: cannot read the boot id: " << bootId.error().what << "\n";
+    return kExitFailure;
+  }
+  auto memory = sysfs::readMemoryFacts(global.root);
+  if (!memory) {
+    std::cerr << "ctpilot plan: cannot read the memory size: " << memory.error().what << "\n";
+    return kExitFailure;
+  }
+
+  // Read the journal (baselines, holds, knobs changed by hand) without creating or locking
+  // anything: plan must work on a fresh machine and beside a running controller.
+  MemoryJournal journal;
+  const std::string journalPath = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
+  if (auto records = readJournalFile(journalPath); records) {
+    for (auto& record : *records) {
+      if (!journal.append(std::move(record))) break;
+    }
+  } else {
+    std::cerr << "ctpilot plan: ignoring the journal (" << records.error().what
+              << "); baselines and holds are unknown\n";
+  }
+
+  sysfs::ProcKnobStore knobs(global.root);
+  auto stats = statsReaderFor(global.root);
+  const std::string root = global.root;
+  Controller controller(policy, ControllerDeps{
+                                    .knobs = knobs,
+                                    .stats = *stats,
+                                    .journal = journal,
+                                    .discover =
+                                        [root](const policy::NetnsSelector& selector) {
+                                          return sysfs::discoverNetns(root, selector);
+                                        },
+                                    .memory = *memory,
+                                    .bootId = *bootId,
+                                    .dryRun = true,
+                                    .forget = {},
+                                });
+
+  const auto interval = policy.controller.interval;
+  const auto started = std::chrono::steady_clock::now();
+  TickReport report;
+  for (int i = 1; i <= kPlanSamples; ++i) {
+    const auto now = policy::Clock::now();
+    report = i < kPlanSamples ? controller.observe(now) : controller.tick(now);
+    if (!report.sampled) break;
+    if (i < kPlanSamples) std::this_thread::sleep_for(interval);
+  }
+  if (!report.sampled) {
+    std::cerr << "ctpilot plan: cannot sample conntrack"
+              << (report.error ? " (" + report.error->what + ")" : std::string())
+              << "; is nf_conntrack loaded? (modprobe nf_conntrack)\n";
+    return kExitFailure;
+  }
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout << "policy: " << source << "\n"
+            << fmt::format("sampled {} times over {:.1f}s (interval {})\n\n", kPlanSamples, took,
+                           policy::formatDuration(interval));
+  printReport(std::cout, policy, report);
+  std::cout << "\nplan changed nothing; `ctpilot run --dry-run` journals the same plan as it goes.\n";
+  return kExitOk;
 }
 
 }  // namespace ctpilot::controller

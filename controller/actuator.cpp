@@ -1,0 +1,62 @@
+#include "controller/actuator.h"
+
+#include <utility>
+
+namespace ctpilot::controller {
+
+Actuator::Actuator(sysfs::KnobStore& knobs, Journal& journal, std::string bootId)
+    : knobs_(knobs), journal_(journal), bootId_(std::move(bootId)) {}
+
+ActionOutcome Actuator::apply(const policy::Action& action, const sysfs::Netns& netns, policy::TimePoint now,
+                              const nlohmann::json& observation) {
+  ActionOutcome outcome;
+  outcome.action = action;
+
+  JournalRecord intent;
+  intent.time = now;
+  intent.bootId = bootId_;
+  intent.kind = RecordKind::Intent;
+  intent.netns = action.ref.netns;
+  intent.knob = action.ref.knob;
+  intent.oldValue = action.from;
+  intent.newValue = action.to;
+  intent.reason = action.reason;
+  intent.observation = observation;
+  auto stored = journal_.append(std::move(intent));
+  if (!stored) {
+    // Rollback must always be able to undo what we did: without the record, no write.
+    outcome.status = ActionOutcome::Status::NotJournaled;
+    outcome.error = stored.error();
+    return outcome;
+  }
+  outcome.intentId = stored->id;
+
+  auto written = knobs_.write(netns, action.ref.knob, action.to);
+  JournalRecord result;
+  result.time = now;
+  result.bootId = bootId_;
+  result.netns = action.ref.netns;
+  result.knob = action.ref.knob;
+  result.oldValue = action.from;
+  result.reason = action.reason;
+  result.ref = outcome.intentId;
+  if (written) {
+    // Read back on our own: the kernel may round or clamp (buckets), and the journal must hold
+    // the value that is really there, since rollback and external-change detection compare with it.
+    const auto readBack = knobs_.read(netns, action.ref.knob);
+    outcome.kept = readBack ? *readBack : *written;
+    outcome.status = ActionOutcome::Status::Applied;
+    result.kind = RecordKind::Applied;
+    result.newValue = outcome.kept;
+  } else {
+    outcome.status = ActionOutcome::Status::Failed;
+    outcome.error = written.error();
+    result.kind = RecordKind::Failed;
+    result.newValue = action.to;
+    result.error = written.error().what;
+  }
+  outcome.outcomeJournaled = static_cast<bool>(journal_.append(std::move(result)));
+  return outcome;
+}
+
+}  // namespace ctpilot::controller

@@ -1,0 +1,481 @@
+#include "controller/controller.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "controller/journal_view.h"
+#include "policy/decide.h"
+#include "sysfs/knob_registry.h"
+
+namespace ctpilot::controller {
+namespace {
+
+using policy::Knob;
+using policy::KnobRef;
+
+// Scanning /proc/*/ns/net for `netns = all` costs a readlink per process: at short intervals,
+// rediscover at most this often.
+constexpr auto kRediscoverEvery = std::chrono::seconds(1);
+// After the kernel rejected a value (EINVAL) or an I/O error, leave the knob alone this long
+// rather than journaling a failed attempt every tick.
+constexpr auto kRetryAfter = std::chrono::minutes(5);
+
+std::string knobName(Knob knob) { return std::string(policy::kernelName(knob)); }
+
+std::string where(const KnobRef& ref) {
+  const bool global = sysfs::registryEntry(ref.knob).scope == sysfs::Scope::Global;
+  return global || ref.netns == policy::kInitNetns ? std::string() : " in netns " + ref.netns;
+}
+
+std::string refName(const KnobRef& ref) { return knobName(ref.knob) + where(ref); }
+
+bool isGlobal(Knob knob) { return sysfs::registryEntry(knob).scope == sysfs::Scope::Global; }
+
+KnobRef globalRef(Knob knob) { return {policy::kInitNetns, knob}; }
+
+}  // namespace
+
+std::string describeAction(const policy::Action& action, std::int64_t to, bool would) {
+  const char* past = "changed";
+  const char* present = "change";
+  switch (action.kind) {
+    case policy::ActionKind::RaiseMax: past = "raised", present = "raise"; break;
+    case policy::ActionKind::ResizeBuckets: past = "resized", present = "resize"; break;
+    case policy::ActionKind::ShortenTimeout: past = "shortened", present = "shorten"; break;
+    case policy::ActionKind::RelaxTimeout: past = "relaxed", present = "relax"; break;
+    case policy::ActionKind::RestoreBaseline: past = "restored", present = "restore"; break;
+  }
+  std::string text = would ? std::string("would ") + present : std::string(past);
+  text += " " + refName(action.ref) + " " + std::to_string(action.from) + " -> " + std::to_string(to);
+  if (!action.reason.empty()) text += " (" + action.reason + ")";
+  return text;
+}
+
+nlohmann::json observationJson(const policy::Observation& obs, const std::string& netns) {
+  nlohmann::json json{{"max", obs.max}, {"buckets", obs.buckets}};
+  for (const auto& ns : obs.netns) {
+    if (ns.netns != netns) continue;
+    json["netns"] = ns.netns;
+    json["count"] = ns.count;
+    json["fill"] = obs.max > 0 ? static_cast<double>(ns.count) / static_cast<double>(obs.max) : 0.0;
+    json["growth_per_s"] = ns.growthPerSec;
+    json["drops_per_s"] = ns.dropsPerSec;
+    json["early_drops_per_s"] = ns.earlyDropsPerSec;
+    json["insert_failed_per_s"] = ns.insertFailedPerSec;
+    json["chaintoolong_per_s"] = ns.chainTooLongPerSec;
+  }
+  return json;
+}
+
+struct Controller::Reading {
+  std::map<KnobRef, std::int64_t> values;  // every managed knob read this tick
+  std::map<KnobRef, std::int64_t> baselines;
+  std::map<KnobRef, std::int64_t> lastWritten;
+  std::map<KnobRef, std::int64_t> unfinished;
+  std::vector<policy::Hold> holds;
+};
+
+Controller::Controller(policy::Policy policy, ControllerDeps deps)
+    : policy_(std::move(policy)),
+      deps_(std::move(deps)),
+      estimator_(windowSamples(policy_)),
+      actuator_(deps_.knobs, deps_.journal, deps_.bootId) {}
+
+void Controller::warnOnce(const std::string& key, const std::string& message) {
+  if (warned_.insert(key).second) {
+    spdlog::warn("{}", message);
+  } else {
+    spdlog::debug("{}", message);
+  }
+}
+
+bool Controller::appendOk(const Result<JournalRecord>& result, const std::string& what) {
+  if (result) {
+    journalWorks();
+    return true;
+  }
+  journalFails(result.error(), what);
+  return false;
+}
+
+void Controller::journalWorks() {
+  if (journalBroken_) spdlog::info("journal writable again");
+  journalBroken_ = false;
+}
+
+void Controller::journalFails(const Error& error, const std::string& what) {
+  // Said once: at every tick the same failure would bury everything else in the log.
+  if (!journalBroken_) {
+    spdlog::critical("journal unwritable, not changing the kernel until it is ({}): {}", what, error.what);
+  } else {
+    spdlog::debug("journal still unwritable ({}): {}", what, error.what);
+  }
+  journalBroken_ = true;
+}
+
+void Controller::discover(policy::TimePoint now) {
+  const auto& selector = policy_.controller.netns;
+  const bool initOnly = selector.mode == policy::NetnsSelector::Mode::Init;
+  if (lastDiscovery_ && (initOnly || now - *lastDiscovery_ < kRediscoverEvery) && now >= *lastDiscovery_) return;
+  lastDiscovery_ = now;
+
+  std::vector<sysfs::Netns> found;
+  if (deps_.discover) {
+    auto listed = deps_.discover(selector);
+    if (!listed) {
+      // Keep watching what we had: a named netns that is briefly absent must not stop the loop.
+      warnOnce("discover:" + listed.error().what,
+               "cannot list the watched network namespaces (" + listed.error().what +
+                   "); check [controller] netns in the policy");
+      if (!watched_.empty() || !initOnly) return;
+      found.push_back(sysfs::Netns{policy::kInitNetns, "", 0});
+    } else {
+      found = std::move(listed.value());
+    }
+  } else {
+    found.push_back(sysfs::Netns{policy::kInitNetns, "", 0});
+  }
+
+  for (const auto& old : watched_) {
+    const bool still = std::any_of(found.begin(), found.end(), [&](const auto& n) { return n.name == old.name; });
+    if (still) continue;
+    spdlog::info("netns {} vanished; no longer watching it", old.name);
+    estimator_.forget(old.name);
+    std::erase_if(lastSeen_, [&](const auto& kv) { return kv.first.netns == old.name && !isGlobal(kv.first.knob); });
+    std::erase_if(unwritable_, [&](const auto& ref) { return ref.netns == old.name && !isGlobal(ref.knob); });
+    std::erase_if(lastPlanned_, [&](const auto& kv) { return kv.first.netns == old.name && !isGlobal(kv.first.knob); });
+    calmSince_.erase(old.name);
+    warned_.erase("stats:" + old.name);
+    if (deps_.forget) deps_.forget(old);
+  }
+  for (const auto& now_ : found) {
+    const bool known = std::any_of(watched_.begin(), watched_.end(), [&](const auto& n) { return n.name == now_.name; });
+    if (!known && lastDiscovery_ && !watched_.empty()) spdlog::info("netns {} appeared; watching it", now_.name);
+  }
+  watched_ = std::move(found);
+}
+
+sysfs::Netns Controller::netnsFor(const KnobRef& ref) const {
+  const std::string name = isGlobal(ref.knob) ? std::string(policy::kInitNetns) : ref.netns;
+  for (const auto& ns : watched_) {
+    if (ns.name == name) return ns;
+  }
+  return sysfs::Netns{name, "", 0};
+}
+
+bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& reading) {
+  if (auto refreshed = deps_.journal.refresh(); !refreshed) {
+    warnOnce("refresh", "cannot re-read the journal (" + refreshed.error().what +
+                            "); holds placed by a rollback from now on may be missed");
+  }
+  const auto& records = deps_.journal.records();
+  reading.baselines = baselines(records, deps_.bootId);
+  reading.lastWritten = lastWritten(records, deps_.bootId);
+  reading.unfinished = unfinishedIntents(records, deps_.bootId);
+  reading.holds = activeHolds(records, deps_.bootId, now);
+
+  discover(now);
+
+  const auto initNs = netnsFor(globalRef(Knob::ConntrackMax));
+  const auto max = deps_.knobs.read(initNs, Knob::ConntrackMax);
+  if (!max) {
+    warnOnce("max", "cannot read nf_conntrack_max (" + max.error().what +
+                        "); is nf_conntrack loaded? observing nothing until it is");
+    report.error = max.error();
+    return false;
+  }
+  if (warned_.erase("max") != 0) spdlog::info("nf_conntrack_max readable again");
+  const auto buckets = deps_.knobs.read(initNs, Knob::Buckets);
+  if (!buckets) warnOnce("buckets", "cannot read nf_conntrack_buckets (" + buckets.error().what + ")");
+
+  auto& obs = report.observation;
+  obs.now = now;
+  obs.max = *max;
+  obs.buckets = buckets.value_or(0);
+  reading.values[globalRef(Knob::ConntrackMax)] = obs.max;
+  if (buckets) reading.values[globalRef(Knob::Buckets)] = obs.buckets;
+  const auto baselineOr = [&](const KnobRef& ref, std::int64_t current) {
+    const auto found = reading.baselines.find(ref);
+    return found == reading.baselines.end() ? current : found->second;
+  };
+  obs.baselineMax = baselineOr(globalRef(Knob::ConntrackMax), obs.max);
+  obs.baselineBuckets = baselineOr(globalRef(Knob::Buckets), obs.buckets);
+  obs.entryBytes = deps_.memory.entryBytes();
+  obs.memTotalBytes = deps_.memory.memTotalBytes;
+
+  for (const auto& ns : watched_) {
+    std::vector<sysfs::CpuCounters> cpus;
+    std::optional<std::int64_t> statsEntries;
+    if (auto stats = deps_.stats.read(ns); stats) {
+      cpus = std::move(stats->cpus);
+      statsEntries = stats->entries;
+      warned_.erase("stats:" + ns.name);
+    } else {
+      warnOnce("stats:" + ns.name, "no conntrack statistics for netns " + ns.name + " (" + stats.error().what +
+                                       "); drop rates unknown there");
+    }
+    std::optional<std::int64_t> count;
+    if (auto knob = deps_.knobs.read(ns, Knob::Count); knob) {
+      count = *knob;
+    } else {
+      count = statsEntries;
+      if (!count) {
+        warnOnce("count:" + ns.name, "cannot read nf_conntrack_count in netns " + ns.name + " (" +
+                                         knob.error().what + "); skipping it");
+        continue;
+      }
+    }
+
+    policy::NetnsObservation n;
+    n.netns = ns.name;
+    n.count = *count;
+    std::set<Knob> timeouts(policy_.timeouts.order.begin(), policy_.timeouts.order.end());
+    for (const auto& [ref, value] : reading.baselines) {
+      if (ref.netns == ns.name && policy::isTimeout(ref.knob)) timeouts.insert(ref.knob);
+    }
+    for (const auto knob : timeouts) {
+      const KnobRef ref{ns.name, knob};
+      auto value = deps_.knobs.read(ns, knob);
+      if (!value) {
+        warnOnce("read:" + ns.name + ":" + knobName(knob),
+                 "cannot read " + refName(ref) + " (" + value.error().what + "); leaving it alone");
+        continue;
+      }
+      n.timeouts[knob] = *value;
+      n.baselineTimeouts[knob] = baselineOr(ref, *value);
+      reading.values[ref] = *value;
+    }
+
+    estimator_.add(ns.name, Sample{now, n.count, std::move(cpus)});
+    const auto estimate = estimator_.estimate(ns.name, obs.max);
+    n.growthPerSec = estimate.growthPerSec;
+    n.dropsPerSec = estimate.dropsPerSec;
+    n.earlyDropsPerSec = estimate.earlyDropsPerSec;
+    n.insertFailedPerSec = estimate.insertFailedPerSec;
+    n.chainTooLongPerSec = estimate.chainTooLongPerSec;
+    report.estimates[ns.name] = estimate;
+    obs.netns.push_back(std::move(n));
+  }
+  obs.unwritable = unwritable_;
+  return true;
+}
+
+void Controller::noticeExternal(policy::TimePoint now, const Reading& reading) {
+  const auto external = externalKnobs(deps_.journal.records(), deps_.bootId, externalSinceId_);
+  for (const auto& [ref, value] : reading.values) {
+    const auto seen = lastSeen_.find(ref);
+    const auto written = reading.lastWritten.find(ref);
+    const auto unfinished = reading.unfinished.find(ref);
+    const bool wasSeen = seen != lastSeen_.end();
+    const bool wasWritten = written != reading.lastWritten.end();
+    // A crash between the write and its applied record leaves an intent alone in the journal;
+    // the value it names is ours, not someone else's.
+    const bool ours = (wasWritten && value == written->second) ||
+                      (unfinished != reading.unfinished.end() && value == unfinished->second);
+    // A rollback in another process writes under its hold: its values are not someone else's.
+    const bool changed = !held(reading.holds, ref) && !ours &&
+                         (wasSeen ? value != seen->second : wasWritten);
+    lastSeen_[ref] = value;
+    if (!changed || external.contains(ref) || externalUnjournaled_.contains(ref)) continue;
+
+    const std::int64_t expected = wasWritten ? written->second : seen->second;
+    JournalRecord record;
+    record.time = now;
+    record.bootId = deps_.bootId;
+    record.kind = RecordKind::External;
+    record.netns = ref.netns;
+    record.knob = ref.knob;
+    record.oldValue = expected;
+    record.newValue = value;
+    record.reason = "changed by someone else; not fought until the policy changes";
+    spdlog::info("{} changed by someone else {} -> {}; leaving it alone until the policy changes", refName(ref),
+                 expected, value);
+    if (!appendOk(deps_.journal.append(std::move(record)), "external change of " + refName(ref))) {
+      externalUnjournaled_.insert(ref);
+    }
+  }
+}
+
+bool Controller::journalBaselines(policy::TimePoint now, const Reading& reading, bool force) {
+  // Baselines are taken just before ctpilot's first change of this boot (the values it is about
+  // to move away from). Once the boot has them, a knob seen for the first time (a netns that
+  // appeared, a timeout added to the order) gets its own as soon as it is seen.
+  const auto existing = baselines(deps_.journal.records(), deps_.bootId);
+  if (existing.empty() && !force) return true;
+  for (const auto& [ref, value] : reading.values) {
+    if (existing.contains(ref)) continue;
+    JournalRecord record;
+    record.time = now;
+    record.bootId = deps_.bootId;
+    record.kind = RecordKind::Baseline;
+    record.netns = ref.netns;
+    record.knob = ref.knob;
+    record.oldValue = value;
+    record.newValue = value;
+    record.reason = "value before ctpilot's first change this boot";
+    if (!appendOk(deps_.journal.append(std::move(record)), "baseline of " + refName(ref))) return false;
+  }
+  return true;
+}
+
+void Controller::logNotes(const policy::Plan& plan) {
+  std::set<std::string> notes(plan.notes.begin(), plan.notes.end());
+  for (const auto& note : notes) {
+    if (!lastNotes_.contains(note)) spdlog::info("{}", note);
+  }
+  lastNotes_ = std::move(notes);
+}
+
+void Controller::act(policy::TimePoint now, TickReport& report, const Reading& reading) {
+  const bool dry = dryRun();
+  std::set<KnobRef> plannedNow;
+  for (const auto& action : report.plan.actions) {
+    const auto& ref = action.ref;
+    const auto retry = retryAfter_.find(ref);
+    // decide() already leaves these alone; checking again keeps the promises even if it did not.
+    if (held(reading.holds, ref) || report.history.external.contains(ref) || unwritable_.contains(ref) ||
+        (retry != retryAfter_.end() && now < retry->second)) {
+      spdlog::debug("not changing {}: held, changed by someone else, unwritable or backing off", refName(ref));
+      report.skipped.push_back(action);
+      continue;
+    }
+    if (dry) {
+      plannedNow.insert(ref);
+      report.planned.push_back(action);
+      const auto last = lastPlanned_.find(ref);
+      if (last != lastPlanned_.end() && last->second == action.to) continue;
+      // Journal a plan when it changes, not on every tick it stays the same.
+      JournalRecord record;
+      record.time = now;
+      record.bootId = deps_.bootId;
+      record.kind = RecordKind::Planned;
+      record.netns = ref.netns;
+      record.knob = ref.knob;
+      record.oldValue = action.from;
+      record.newValue = action.to;
+      record.reason = action.reason;
+      record.observation = observationJson(report.observation, ref.netns);
+      spdlog::info("dry run: {}", describeAction(action, action.to, /*would=*/true));
+      if (appendOk(deps_.journal.append(std::move(record)), "planned change of " + refName(ref))) {
+        lastPlanned_[ref] = action.to;
+      }
+      continue;
+    }
+
+    if (!journalBaselines(now, reading, /*force=*/true)) {
+      ActionOutcome outcome;
+      outcome.action = action;
+      outcome.status = ActionOutcome::Status::NotJournaled;
+      outcome.error = Error{Errc::Io, "baseline records could not be journaled"};
+      report.failed.push_back(outcome);
+      break;
+    }
+    auto outcome = actuator_.apply(action, netnsFor(ref), now, observationJson(report.observation, ref.netns));
+    switch (outcome.status) {
+      case ActionOutcome::Status::NotJournaled:
+        journalFails(*outcome.error, "intent to change " + refName(ref));
+        report.failed.push_back(outcome);
+        // Every later record would fail the same way: change nothing more this tick.
+        return;
+      case ActionOutcome::Status::Applied:
+        journalWorks();
+        lastSeen_[ref] = outcome.kept;
+        spdlog::info("{}", describeAction(action, outcome.kept, /*would=*/false));
+        if (outcome.kept != action.to) {
+          spdlog::warn("the kernel kept {} = {} instead of {}", refName(ref), outcome.kept, action.to);
+        }
+        if (!outcome.outcomeJournaled) {
+          spdlog::error("changed {} but could not journal it as applied; rollback will read the intent record",
+                        refName(ref));
+        }
+        report.applied.push_back(outcome);
+        break;
+      case ActionOutcome::Status::Failed: {
+        const auto& error = *outcome.error;
+        if (error.code == Errc::Refused || error.code == Errc::Missing) {
+          unwritable_.insert(ref);
+          const char* state = error.code == Errc::Refused ? "is read-only here" : "does not exist here";
+          const char* hint = error.code == Errc::Refused ? "read-only /proc/sys, or not the initial netns?"
+                                                         : "module not loaded?";
+          warnOnce("unwritable:" + ref.netns + ":" + knobName(ref.knob),
+                   fmt::format("{} {} ({}: {}); observing only", refName(ref), state, hint, error.what));
+        } else {
+          retryAfter_[ref] = now + kRetryAfter;
+          spdlog::error("failed to set {} {} -> {}: {}; retrying in {} min at the earliest", refName(ref),
+                        action.from, action.to, error.what,
+                        std::chrono::duration_cast<std::chrono::minutes>(kRetryAfter).count());
+        }
+        report.failed.push_back(outcome);
+        break;
+      }
+    }
+  }
+  if (dry) std::erase_if(lastPlanned_, [&](const auto& kv) { return !plannedNow.contains(kv.first); });
+}
+
+TickReport Controller::observe(policy::TimePoint now) {
+  Reading reading;
+  return observeWith(now, reading);
+}
+
+TickReport Controller::observeWith(policy::TimePoint now, Reading& reading) {
+  TickReport report;
+  report.now = now;
+  report.sampled = sample(now, report, reading);
+  if (!report.sampled) return report;
+  noticeExternal(now, reading);
+  // Not in dry-run: a baseline names a value ctpilot moved away from, and a dry run moves nothing.
+  if (!dryRun()) journalBaselines(now, reading, /*force=*/false);
+
+  report.history = historyAt(deps_.journal.records(), deps_.bootId, now, externalSinceId_);
+  report.history.external.insert(externalUnjournaled_.begin(), externalUnjournaled_.end());
+  report.history.calmSince = calmSince_;
+  policy::updateCalm(policy_, report.observation, report.history);
+  calmSince_ = report.history.calmSince;
+  return report;
+}
+
+TickReport Controller::tick(policy::TimePoint now) {
+  Reading reading;
+  auto report = observeWith(now, reading);
+  if (!report.sampled) return report;
+  report.plan = policy::decide(policy_, report.observation, report.history);
+  logNotes(report.plan);
+  act(now, report, reading);
+
+  if (spdlog::should_log(spdlog::level::debug)) {
+    for (const auto& n : report.observation.netns) {
+      const auto& e = report.estimates[n.netns];
+      spdlog::debug("tick: netns {} count {}/{} growth {:.1f}/s drop {:.1f}/s early_drop {:.1f}/s; {} action(s)",
+                    n.netns, n.count, report.observation.max, e.growthPerSec, e.dropsPerSec, e.earlyDropsPerSec,
+                    report.plan.actions.size());
+    }
+  }
+  return report;
+}
+
+void Controller::reload(policy::Policy policy) {
+  if (policy == policy_) {
+    spdlog::info("policy unchanged");
+    return;
+  }
+  const bool selectorChanged = policy.controller.netns != policy_.controller.netns;
+  policy_ = std::move(policy);
+  estimator_.setWindow(windowSamples(policy_));
+  // A new policy is the operator's word: knobs changed by hand are managed again, and knobs
+  // that could not be written are tried again.
+  const auto& records = deps_.journal.records();
+  externalSinceId_ = records.empty() ? 0 : records.back().id;
+  externalUnjournaled_.clear();
+  unwritable_.clear();
+  retryAfter_.clear();
+  lastPlanned_.clear();
+  std::erase_if(warned_, [](const std::string& key) { return key.starts_with("unwritable:"); });
+  if (selectorChanged) lastDiscovery_.reset();
+  spdlog::info("policy changed: knobs changed by hand are managed again");
+}
+
+}  // namespace ctpilot::controller

@@ -1,0 +1,115 @@
+#pragma once
+// The closed loop without the event loop: each tick samples every watched namespace, estimates,
+// asks decide() and acts through the actuator. Time comes in as an argument, so tests drive it
+// with a made-up clock; the Daemon calls tick() from its timer.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "controller/actuator.h"
+#include "controller/estimator.h"
+#include "controller/journal.h"
+#include "policy/observation.h"
+#include "policy/policy.h"
+#include "policy/result.h"
+#include "sysfs/knob_store.h"
+#include "sysfs/netns.h"
+#include "sysfs/stats.h"
+#include "sysfs/system_facts.h"
+
+namespace ctpilot::controller {
+
+/// What the controller works with; every piece is replaceable (tests, simulator).
+struct ControllerDeps {
+  sysfs::KnobStore& knobs;
+  sysfs::StatsReader& stats;
+  Journal& journal;
+  std::function<Result<std::vector<sysfs::Netns>>(const policy::NetnsSelector&)> discover;
+  sysfs::MemoryFacts memory;
+  std::string bootId;
+  bool dryRun = false;
+  /// Called when a watched namespace vanished (close its descriptors); may be empty.
+  std::function<void(const sysfs::Netns&)> forget;
+};
+
+/// What one tick saw and did.
+struct TickReport {
+  policy::TimePoint now{};
+  bool sampled = false;                       // false: nf_conntrack could not be read (see error)
+  std::optional<Error> error;
+  policy::Observation observation;
+  std::map<std::string, Estimate> estimates;  // netns -> rates and time to full
+  policy::History history;                    // as given to decide()
+  policy::Plan plan;                          // empty when only observing
+  std::vector<ActionOutcome> applied;         // written and read back
+  std::vector<ActionOutcome> failed;          // write failed, or not written for want of a journal record
+  std::vector<policy::Action> planned;        // dry-run: what would have been written
+  std::vector<policy::Action> skipped;        // held, external, unwritable or backing off
+};
+
+/// Describes a change for logs and `plan`: "raised nf_conntrack_max 65536 -> 131072 (reason)";
+/// with `would` set: "would raise ...". `to` is the value written (or to be written).
+std::string describeAction(const policy::Action& action, std::int64_t to, bool would);
+
+/// Converts what decide() saw in `netns` to the JSON stored with journal records.
+nlohmann::json observationJson(const policy::Observation& obs, const std::string& netns);
+
+class Controller {
+ public:
+  /// Creates a controller; nothing is read or written until the first tick.
+  Controller(policy::Policy policy, ControllerDeps deps);
+  /// Samples, estimates, decides and acts once at time `now` (tests pass a made-up time).
+  TickReport tick(policy::TimePoint now);
+  /// Samples and estimates at `now` without deciding or acting (warms the estimator: growth
+  /// needs several samples). Notices external changes like tick() does.
+  TickReport observe(policy::TimePoint now);
+  /// Replaces the policy (SIGHUP); externally changed knobs are fought again only after a policy change.
+  void reload(policy::Policy policy);
+  /// Returns the policy in force.
+  const policy::Policy& policy() const { return policy_; }
+  /// Returns the namespaces watched since the last discovery.
+  const std::vector<sysfs::Netns>& watched() const { return watched_; }
+  /// Tells whether this controller only plans (never writes a knob).
+  bool dryRun() const { return deps_.dryRun || policy_.controller.dryRun; }
+
+ private:
+  struct Reading;
+  void discover(policy::TimePoint now);
+  bool sample(policy::TimePoint now, TickReport& report, Reading& reading);
+  TickReport observeWith(policy::TimePoint now, Reading& reading);
+  void noticeExternal(policy::TimePoint now, const Reading& reading);
+  bool journalBaselines(policy::TimePoint now, const Reading& reading, bool force);
+  void act(policy::TimePoint now, TickReport& report, const Reading& reading);
+  void logNotes(const policy::Plan& plan);
+  sysfs::Netns netnsFor(const policy::KnobRef& ref) const;
+  bool appendOk(const Result<JournalRecord>& result, const std::string& what);
+  void journalWorks();
+  void journalFails(const Error& error, const std::string& what);
+  void warnOnce(const std::string& key, const std::string& message);
+
+  policy::Policy policy_;
+  ControllerDeps deps_;
+  Estimator estimator_;
+  Actuator actuator_;
+  std::vector<sysfs::Netns> watched_;
+  std::optional<policy::TimePoint> lastDiscovery_;
+  std::map<policy::KnobRef, std::int64_t> lastSeen_;       // value seen at the end of the last tick
+  std::set<policy::KnobRef> unwritable_;
+  std::set<policy::KnobRef> externalUnjournaled_;           // noticed, but the record could not be written
+  std::map<policy::KnobRef, policy::TimePoint> retryAfter_; // a write the kernel rejected: back off
+  std::map<policy::KnobRef, std::int64_t> lastPlanned_;     // dry-run: journal a plan once, not every tick
+  std::map<std::string, policy::TimePoint> calmSince_;
+  std::int64_t externalSinceId_ = 0;                        // External records up to this id predate the policy
+  std::set<std::string> lastNotes_;
+  std::set<std::string> warned_;
+  bool journalBroken_ = false;
+};
+
+}  // namespace ctpilot::controller

@@ -1,0 +1,129 @@
+#include "controller/estimator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace ctpilot::controller {
+namespace {
+
+double secondsBetween(policy::TimePoint a, policy::TimePoint b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+double median(std::vector<double>& values) {
+  const auto mid = values.size() / 2;
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid), values.end());
+  const double upper = values[mid];
+  if (values.size() % 2 == 1) return upper;
+  const double lower = *std::max_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid));
+  return (lower + upper) / 2;
+}
+
+}  // namespace
+
+std::size_t windowSamples(const policy::Policy& policy) {
+  const auto interval = std::max<std::int64_t>(policy.controller.interval.count(), 1);
+  const auto span = policy.max.lookahead.count() / 4;
+  const auto samples = static_cast<std::size_t>(std::max<std::int64_t>(span / interval, 0)) + 1;
+  return std::clamp(samples, kMinWindowSamples, kMaxWindowSamples);
+}
+
+double theilSenSlope(const std::deque<Sample>& window) {
+  if (window.size() < 2) return 0;
+  std::vector<double> slopes;
+  slopes.reserve(window.size() * (window.size() - 1) / 2);
+  for (std::size_t i = 0; i < window.size(); ++i) {
+    for (std::size_t j = i + 1; j < window.size(); ++j) {
+      const double dt = secondsBetween(window[i].time, window[j].time);
+      if (dt <= 0) continue;
+      slopes.push_back(static_cast<double>(window[j].count - window[i].count) / dt);
+    }
+  }
+  if (slopes.empty()) return 0;
+  return median(slopes);
+}
+
+std::uint32_t counterDelta(std::uint32_t before, std::uint32_t after) {
+  // Unsigned subtraction is modulo 2^32: exactly the distance travelled by a counter that
+  // wrapped once.
+  return static_cast<std::uint32_t>(after - before);
+}
+
+void counterRates(const Sample& older, const Sample& newer, Estimate& estimate) {
+  estimate.countersKnown = false;
+  estimate.dropsPerSec = estimate.earlyDropsPerSec = estimate.insertFailedPerSec = estimate.chainTooLongPerSec = 0;
+  const double dt = secondsBetween(older.time, newer.time);
+  // A CPU that came online starts its counters at zero and one that went away takes its counts
+  // with it: the difference of the sums would be meaningless, so start over.
+  if (older.cpus.empty() || older.cpus.size() != newer.cpus.size() || dt <= 0) return;
+  std::uint64_t drop = 0;
+  std::uint64_t earlyDrop = 0;
+  std::uint64_t insertFailed = 0;
+  std::uint64_t chainTooLong = 0;
+  for (std::size_t cpu = 0; cpu < newer.cpus.size(); ++cpu) {
+    const auto& a = older.cpus[cpu];
+    const auto& b = newer.cpus[cpu];
+    drop += counterDelta(a.drop, b.drop);
+    earlyDrop += counterDelta(a.earlyDrop, b.earlyDrop);
+    insertFailed += counterDelta(a.insertFailed, b.insertFailed);
+    chainTooLong += counterDelta(a.chainTooLong, b.chainTooLong);
+  }
+  estimate.countersKnown = true;
+  estimate.dropsPerSec = static_cast<double>(drop) / dt;
+  estimate.earlyDropsPerSec = static_cast<double>(earlyDrop) / dt;
+  estimate.insertFailedPerSec = static_cast<double>(insertFailed) / dt;
+  estimate.chainTooLongPerSec = static_cast<double>(chainTooLong) / dt;
+}
+
+Estimate estimateWindow(const std::deque<Sample>& window, std::int64_t max) {
+  Estimate estimate;
+  estimate.samples = window.size();
+  if (window.empty()) return estimate;
+  estimate.growthPerSec = theilSenSlope(window);
+  // Counters are exact, so they need no smoothing; the newest interval says whether the kernel
+  // is dropping now, and stops saying so as soon as it stops.
+  if (window.size() >= 2) counterRates(window[window.size() - 2], window.back(), estimate);
+  const auto count = window.back().count;
+  if (max > 0 && count >= max) {
+    estimate.secondsToFull = 0.0;
+  } else if (estimate.growthPerSec > 0 && max > 0) {
+    estimate.secondsToFull = static_cast<double>(max - count) / estimate.growthPerSec;
+  }
+  return estimate;
+}
+
+Estimator::Estimator(std::size_t window) : window_(std::max<std::size_t>(window, 2)) {}
+
+void Estimator::setWindow(std::size_t window) {
+  window_ = std::max<std::size_t>(window, 2);
+  for (auto& [name, samples] : windows_) {
+    while (samples.size() > window_) samples.pop_front();
+  }
+}
+
+void Estimator::add(const std::string& netns, Sample sample) {
+  auto& samples = windows_[netns];
+  // Two samples at the same instant would make a zero-length interval: keep the newer one. A
+  // wall clock that stepped backwards (NTP) makes the old samples meaningless: start over.
+  if (!samples.empty() && sample.time == samples.back().time) samples.pop_back();
+  if (!samples.empty() && sample.time < samples.back().time) samples.clear();
+  samples.push_back(std::move(sample));
+  while (samples.size() > window_) samples.pop_front();
+}
+
+void Estimator::forget(const std::string& netns) { windows_.erase(netns); }
+
+Estimate Estimator::estimate(const std::string& netns, std::int64_t max) const {
+  const auto found = windows_.find(netns);
+  if (found == windows_.end()) return {};
+  return estimateWindow(found->second, max);
+}
+
+std::vector<std::string> Estimator::known() const {
+  std::vector<std::string> names;
+  for (const auto& [name, samples] : windows_) names.push_back(name);
+  return names;
+}
+
+}  // namespace ctpilot::controller

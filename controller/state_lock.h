@@ -1,0 +1,34 @@
+#pragma once
+// One controller per state directory: an exclusive flock on STATE_DIR/lock holding the pid of
+// its holder. The kernel releases an flock when its holder exits, crashed or not, so a stale
+// lock file never blocks a restart.
+
+#include <string>
+
+#include "policy/result.h"
+
+namespace ctpilot::controller {
+
+/// An exclusive lock on a state directory, held until destroyed.
+class StateLock {
+ public:
+  /// Takes the lock on `stateDir`/lock (created 0644) and writes our pid in it. Errc::Busy
+  /// when another process holds it: "another ctpilot (pid N) holds DIR/lock; stop it first";
+  /// Refused/Missing/Io when the file cannot be opened.
+  static Result<StateLock> acquire(const std::string& stateDir);
+  StateLock(StateLock&& other) noexcept;
+  StateLock& operator=(StateLock&& other) noexcept;
+  StateLock(const StateLock&) = delete;
+  StateLock& operator=(const StateLock&) = delete;
+  /// Releases the lock (the file stays: removing it would race with a process taking it).
+  ~StateLock();
+  /// Returns the path of the lock file.
+  const std::string& path() const { return path_; }
+
+ private:
+  StateLock(int fd, std::string path);
+  int fd_ = -1;
+  std::string path_;
+};
+
+}  // namespace ctpilot::controller

@@ -1,0 +1,441 @@
+#include "controller/controller.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <set>
+
+#include <doctest/doctest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "controller/journal_view.h"
+#include "sysfs/memory_knob_store.h"
+
+using namespace std::chrono_literals;
+using ctpilot::Error;
+using ctpilot::Errc;
+using ctpilot::Result;
+using ctpilot::controller::Controller;
+using ctpilot::controller::ControllerDeps;
+using ctpilot::controller::JournalRecord;
+using ctpilot::controller::MemoryJournal;
+using ctpilot::controller::RecordKind;
+using ctpilot::policy::ActionKind;
+using ctpilot::policy::Knob;
+using ctpilot::policy::KnobRef;
+using ctpilot::policy::Policy;
+using ctpilot::policy::TimePoint;
+using ctpilot::sysfs::ConntrackStats;
+using ctpilot::sysfs::MemoryKnobStore;
+using ctpilot::sysfs::Netns;
+namespace cc = ctpilot::controller;
+
+namespace {
+
+const TimePoint kT0{std::chrono::seconds(1'800'000'000)};
+const KnobRef kMax{"init", Knob::ConntrackMax};
+
+/// Statistics per netns name; a name in `failing` answers Missing.
+class FakeStats final : public ctpilot::sysfs::StatsReader {
+ public:
+  Result<ConntrackStats> read(const Netns& netns) override {
+    if (failing.contains(netns.name)) return Error{Errc::Missing, "no stats in " + netns.name};
+    ConntrackStats stats;
+    stats.source = ctpilot::sysfs::StatsSource::Simulated;
+    stats.cpus.resize(2);
+    stats.cpus[0].drop = drops[netns.name];
+    return stats;
+  }
+  std::map<std::string, std::uint32_t> drops;
+  std::set<std::string> failing;
+};
+
+/// A MemoryKnobStore that remembers which journal record was last when each write happened.
+class WitnessStore final : public ctpilot::sysfs::KnobStore {
+ public:
+  explicit WitnessStore(const MemoryJournal& journal) : journal_(journal) {}
+  Result<std::int64_t> read(const Netns& netns, Knob knob) const override { return inner.read(netns, knob); }
+  Result<std::int64_t> write(const Netns& netns, Knob knob, std::int64_t value) override {
+    lastRecordAtWrite.push_back(journal_.records().empty() ? JournalRecord{} : journal_.records().back());
+    return inner.write(netns, knob, value);
+  }
+  MemoryKnobStore inner;
+  std::vector<JournalRecord> lastRecordAtWrite;
+
+ private:
+  const MemoryJournal& journal_;
+};
+
+/// Captures log lines so tests can count how often something was said.
+struct LogCapture {
+  LogCapture() : sink(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4096)) {
+    auto logger = std::make_shared<spdlog::logger>("test", sink);
+    logger->set_level(spdlog::level::debug);
+    spdlog::set_default_logger(logger);
+  }
+  int count(spdlog::level::level_enum level, const std::string& text) const {
+    int n = 0;
+    for (const auto& msg : sink->last_raw()) {
+      if (msg.level == level && std::string(msg.payload.data(), msg.payload.size()).find(text) != std::string::npos) ++n;
+    }
+    return n;
+  }
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink;
+};
+
+/// A machine with one table: max 1000 entries, 1000 buckets, default timeouts.
+struct Rig {
+  MemoryJournal journal;
+  WitnessStore store{journal};
+  MemoryKnobStore& knobs = store.inner;
+  FakeStats stats;
+  std::vector<Netns> namespaces{{"init", "", 0}};
+  std::vector<std::string> forgotten;
+  std::string bootId = "boot-1";
+
+  Rig() {
+    knobs.set("init", Knob::ConntrackMax, 1000);
+    knobs.set("init", Knob::Buckets, 1000);
+    addNetns("init");
+  }
+  void addNetns(const std::string& name) {
+    knobs.set(name, Knob::Count, 100);
+    for (const auto knob : Policy{}.timeouts.order) knobs.set(name, knob, ctpilot::policy::kernelDefault(knob));
+  }
+  ControllerDeps deps(bool dryRun = false) {
+    return ControllerDeps{
+        .knobs = store,
+        .stats = stats,
+        .journal = journal,
+        .discover = [this](const ctpilot::policy::NetnsSelector&) -> Result<std::vector<Netns>> { return namespaces; },
+        .memory = {.memTotalBytes = 16LL << 30, .slabObjectBytes = 256},
+        .bootId = bootId,
+        .dryRun = dryRun,
+        .forget = [this](const Netns& netns) { forgotten.push_back(netns.name); },
+    };
+  }
+  std::int64_t max() const { return knobs.read(Netns{"init", "", 0}, Knob::ConntrackMax).value(); }
+  std::vector<JournalRecord> ofKind(RecordKind kind) const {
+    std::vector<JournalRecord> out;
+    for (const auto& r : journal.records()) {
+      if (r.kind == kind) out.push_back(r);
+    }
+    return out;
+  }
+  std::size_t maxWrites() const {
+    return static_cast<std::size_t>(std::count_if(knobs.writes().begin(), knobs.writes().end(),
+                                                  [](const auto& w) { return w.knob == Knob::ConntrackMax; }));
+  }
+};
+
+Policy testPolicy() {
+  Policy policy;
+  policy.max.ceiling = 1 << 20;
+  return policy;
+}
+
+JournalRecord holdRecord(const std::string& boot, TimePoint until) {
+  JournalRecord r;
+  r.time = until - 1h;
+  r.bootId = boot;
+  r.kind = RecordKind::Hold;
+  r.until = until;
+  r.reason = "rollback --all";
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a table near full gets nf_conntrack_max raised, the intent journaled before the write") {
+  LogCapture log;
+  Rig rig;
+  rig.knobs.set("init", Knob::Count, 900);
+  Controller controller(testPolicy(), rig.deps());
+  const auto report = controller.tick(kT0);
+
+  REQUIRE(report.sampled);
+  REQUIRE(report.applied.size() >= 1);
+  CHECK(report.applied[0].action.kind == ActionKind::RaiseMax);
+  CHECK(rig.max() > 1000);
+  CHECK(report.observation.netns.size() == 1);
+  CHECK(report.observation.max == 1000);
+  CHECK(report.observation.netns[0].count == 900);
+
+  // Promise 2: at the moment of the write, the newest record is the intent for exactly that write.
+  REQUIRE(rig.store.lastRecordAtWrite.size() == rig.knobs.writes().size());
+  for (std::size_t i = 0; i < rig.knobs.writes().size(); ++i) {
+    CAPTURE(i);
+    const auto& intent = rig.store.lastRecordAtWrite[i];
+    CHECK(intent.kind == RecordKind::Intent);
+    CHECK(intent.knob == rig.knobs.writes()[i].knob);
+    CHECK(intent.newValue == rig.knobs.writes()[i].value);
+  }
+  const auto applied = rig.ofKind(RecordKind::Applied);
+  REQUIRE(applied.size() == report.applied.size());
+  CHECK(applied[0].newValue == rig.max());
+  CHECK(applied[0].reason.find("high_water") != std::string::npos);
+  CHECK(log.count(spdlog::level::info, "raised nf_conntrack_max 1000 -> " + std::to_string(rig.max())) == 1);
+}
+
+TEST_CASE("when the journal cannot be written nothing is changed, and that is said once") {
+  LogCapture log;
+  Rig rig;
+  rig.knobs.set("init", Knob::Count, 900);
+  rig.journal.failAppends = true;
+  Controller controller(testPolicy(), rig.deps());
+  for (int i = 0; i < 3; ++i) {
+    const auto report = controller.tick(kT0 + std::chrono::minutes(i));
+    CHECK(report.sampled);
+    CHECK(report.applied.empty());
+    CHECK_FALSE(report.failed.empty());
+  }
+  CHECK(rig.knobs.writes().empty());
+  CHECK(rig.max() == 1000);
+  CHECK(log.count(spdlog::level::critical, "journal unwritable") == 1);
+
+  rig.journal.failAppends = false;
+  const auto report = controller.tick(kT0 + 10min);
+  CHECK_FALSE(report.applied.empty());
+  CHECK(rig.max() > 1000);
+  CHECK(log.count(spdlog::level::info, "journal writable again") == 1);
+}
+
+TEST_CASE("a dry run writes no knob and journals each planned change once") {
+  Rig rig;
+  rig.knobs.set("init", Knob::Count, 900);
+  Controller controller(testPolicy(), rig.deps(/*dryRun=*/true));
+  for (int i = 0; i < 5; ++i) {
+    const auto report = controller.tick(kT0 + std::chrono::seconds(30 * i));
+    CHECK_FALSE(report.planned.empty());
+    CHECK(report.applied.empty());
+  }
+  CHECK(rig.knobs.writes().empty());
+  CHECK(rig.max() == 1000);
+  CHECK(rig.ofKind(RecordKind::Intent).empty());
+  CHECK(rig.ofKind(RecordKind::Baseline).empty());
+  const auto planned = rig.ofKind(RecordKind::Planned);
+  REQUIRE(planned.size() == 1);
+  CHECK(planned[0].knob == Knob::ConntrackMax);
+  CHECK(planned[0].oldValue == 1000);
+  CHECK(planned[0].newValue > 1000);
+
+  SUBCASE("the policy's dry_run does the same") {
+    Rig other;
+    other.knobs.set("init", Knob::Count, 900);
+    auto policy = testPolicy();
+    policy.controller.dryRun = true;
+    Controller dry(policy, other.deps());
+    dry.tick(kT0);
+    CHECK(other.knobs.writes().empty());
+    CHECK(other.ofKind(RecordKind::Planned).size() == 1);
+  }
+}
+
+TEST_CASE("a knob changed by someone else is journaled once and not fought until the policy changes") {
+  LogCapture log;
+  Rig rig;
+  rig.knobs.set("init", Knob::Count, 900);
+  Controller controller(testPolicy(), rig.deps());
+  controller.tick(kT0);
+  const auto raised = rig.max();
+  REQUIRE(raised > 1000);
+  const auto writesBefore = rig.maxWrites();
+
+  // An operator lowers max by hand below what the table needs.
+  rig.knobs.set("init", Knob::ConntrackMax, 950);
+  for (int i = 1; i <= 4; ++i) {
+    const auto report = controller.tick(kT0 + std::chrono::minutes(i));
+    CHECK(report.history.external.contains(kMax));
+  }
+  CHECK(rig.max() == 950);
+  CHECK(rig.maxWrites() == writesBefore);
+  const auto external = rig.ofKind(RecordKind::External);
+  REQUIRE(external.size() == 1);
+  CHECK(external[0].oldValue == raised);
+  CHECK(external[0].newValue == 950);
+  CHECK(log.count(spdlog::level::info, "nf_conntrack_max changed by someone else " + std::to_string(raised) +
+                                           " -> 950; leaving it alone") == 1);
+
+  SUBCASE("reloading the same policy changes nothing") {
+    controller.reload(testPolicy());
+    controller.tick(kT0 + 10min);
+    CHECK(rig.max() == 950);
+  }
+  SUBCASE("a restart still leaves it alone") {
+    Controller restarted(testPolicy(), rig.deps());
+    restarted.tick(kT0 + 10min);
+    CHECK(rig.max() == 950);
+    CHECK(rig.ofKind(RecordKind::External).size() == 1);
+  }
+  SUBCASE("a different policy manages it again") {
+    auto policy = testPolicy();
+    policy.max.cooldown = 20s;
+    controller.reload(policy);
+    const auto report = controller.tick(kT0 + 10min);
+    CHECK_FALSE(report.history.external.contains(kMax));
+    CHECK(rig.max() > 950);
+    CHECK(rig.ofKind(RecordKind::External).size() == 1);
+  }
+}
+
+TEST_CASE("a read-only knob is reported once and the loop keeps observing") {
+  LogCapture log;
+  Rig rig;
+  rig.knobs.set("init", Knob::Count, 900);
+  rig.knobs.makeReadOnly("init", Knob::ConntrackMax);
+  Controller controller(testPolicy(), rig.deps());
+  for (int i = 0; i < 5; ++i) {
+    const auto report = controller.tick(kT0 + std::chrono::minutes(i));
+    CHECK(report.sampled);
+    if (i > 0) {
+      CHECK(report.observation.unwritable.contains(kMax));
+      CHECK(report.failed.empty());
+    }
+  }
+  CHECK(rig.max() == 1000);
+  CHECK(rig.ofKind(RecordKind::Failed).size() == 1);
+  CHECK(log.count(spdlog::level::warn, "nf_conntrack_max is read-only here") == 1);
+}
+
+TEST_CASE("baselines are journaled once per boot, before the first change, and reused after a restart") {
+  Rig rig;
+  rig.knobs.set("init", Knob::Count, 100);
+  Controller controller(testPolicy(), rig.deps());
+  controller.tick(kT0);
+  CHECK(rig.ofKind(RecordKind::Baseline).empty());  // nothing changed yet
+
+  rig.knobs.set("init", Knob::Count, 900);
+  controller.tick(kT0 + 1min);
+  const auto baselines = rig.ofKind(RecordKind::Baseline);
+  // nf_conntrack_max, nf_conntrack_buckets and each ordered timeout of the watched netns.
+  CHECK(baselines.size() == 2 + Policy{}.timeouts.order.size());
+  const auto firstIntent = rig.ofKind(RecordKind::Intent).at(0);
+  for (const auto& b : baselines) CHECK(b.id < firstIntent.id);
+  CHECK(cc::baselines(rig.journal.records(), "boot-1").at(kMax) == 1000);
+
+  rig.knobs.set("init", Knob::Count, rig.max() * 95 / 100);
+  controller.tick(kT0 + 5min);
+  CHECK(rig.ofKind(RecordKind::Baseline).size() == baselines.size());
+
+  SUBCASE("a restart in the same boot reuses them") {
+    Controller restarted(testPolicy(), rig.deps());
+    const auto report = restarted.tick(kT0 + 10min);
+    CHECK(rig.ofKind(RecordKind::Baseline).size() == baselines.size());
+    CHECK(report.observation.baselineMax == 1000);
+  }
+  SUBCASE("a new boot takes its own") {
+    rig.bootId = "boot-2";
+    rig.knobs.set("init", Knob::ConntrackMax, 1000);
+    rig.knobs.set("init", Knob::Count, 900);
+    Controller rebooted(testPolicy(), rig.deps());
+    const auto report = rebooted.tick(kT0 + 1h);
+    CHECK(report.observation.baselineMax == 1000);
+    CHECK(rig.ofKind(RecordKind::Baseline).size() == 2 * baselines.size());
+  }
+}
+
+TEST_CASE("a hold journaled by another process stops changes at the next tick, and resume lifts it") {
+  Rig rig;
+  rig.knobs.set("init", Knob::Count, 900);
+  Controller controller(testPolicy(), rig.deps());
+  controller.tick(kT0);
+  const auto writes = rig.knobs.writes().size();
+  REQUIRE(writes >= 1);
+
+  // `ctpilot rollback` restores the old value and places a hold.
+  REQUIRE(rig.journal.append(holdRecord("boot-1", kT0 + 2h)));
+  rig.knobs.set("init", Knob::ConntrackMax, 1000);
+  for (int i = 1; i <= 3; ++i) {
+    const auto report = controller.tick(kT0 + std::chrono::minutes(i));
+    CHECK(report.applied.empty());
+    CHECK_FALSE(report.history.holds.empty());
+  }
+  CHECK(rig.knobs.writes().size() == writes);
+  CHECK(rig.max() == 1000);
+  CHECK(rig.ofKind(RecordKind::External).empty());  // the rollback's write is not someone else's
+
+  JournalRecord resume;
+  resume.time = kT0 + 5min;
+  resume.bootId = "boot-1";
+  resume.kind = RecordKind::Resume;
+  REQUIRE(rig.journal.append(resume));
+  controller.tick(kT0 + 6min);
+  CHECK(rig.max() > 1000);
+}
+
+TEST_CASE("with netns = all, namespaces that appear are watched and those that vanish are forgotten") {
+  Rig rig;
+  auto policy = testPolicy();
+  policy.controller.netns.mode = ctpilot::policy::NetnsSelector::Mode::All;
+  rig.knobs.set("init", Knob::Count, 900);
+  Controller controller(policy, rig.deps());
+  auto report = controller.tick(kT0);
+  REQUIRE(report.observation.netns.size() == 1);
+  const auto baselinesBefore = rig.ofKind(RecordKind::Baseline).size();
+  REQUIRE(baselinesBefore > 0);
+
+  rig.addNetns("gw");
+  rig.knobs.set("gw", Knob::Count, 300);
+  rig.namespaces.push_back({"gw", "/run/netns/gw", 4026532000});
+  report = controller.tick(kT0 + 1min);
+  REQUIRE(report.observation.netns.size() == 2);
+  CHECK(report.observation.netns[1].netns == "gw");
+  CHECK(report.observation.netns[1].count == 300);
+  CHECK(report.estimates.contains("gw"));
+  // Its timeouts get their baselines when first seen.
+  const auto gwBaselines = std::count_if(rig.journal.records().begin(), rig.journal.records().end(), [](const auto& r) {
+    return r.kind == RecordKind::Baseline && r.netns == "gw";
+  });
+  CHECK(gwBaselines == static_cast<long>(Policy{}.timeouts.order.size()));
+
+  rig.namespaces.pop_back();
+  report = controller.tick(kT0 + 2min);
+  CHECK(report.observation.netns.size() == 1);
+  CHECK(rig.forgotten == std::vector<std::string>{"gw"});
+  CHECK_FALSE(report.estimates.contains("gw"));
+}
+
+TEST_CASE("a netns whose statistics cannot be read is still watched, said once") {
+  LogCapture log;
+  Rig rig;
+  rig.stats.failing.insert("init");
+  Controller controller(testPolicy(), rig.deps());
+  for (int i = 0; i < 3; ++i) {
+    const auto report = controller.tick(kT0 + std::chrono::seconds(i));
+    REQUIRE(report.observation.netns.size() == 1);
+    CHECK(report.observation.netns[0].count == 100);
+    CHECK_FALSE(report.estimates.at("init").countersKnown);
+  }
+  CHECK(log.count(spdlog::level::warn, "no conntrack statistics for netns init") == 1);
+}
+
+TEST_CASE("without nf_conntrack the tick reports the problem and the next one tries again") {
+  LogCapture log;
+  Rig rig;
+  rig.knobs.makeMissing(Knob::ConntrackMax);
+  Controller controller(testPolicy(), rig.deps());
+  for (int i = 0; i < 3; ++i) {
+    const auto report = controller.tick(kT0 + std::chrono::seconds(i));
+    CHECK_FALSE(report.sampled);
+    REQUIRE(report.error.has_value());
+    CHECK(report.error->code == Errc::Missing);
+  }
+  CHECK(log.count(spdlog::level::warn, "cannot read nf_conntrack_max") == 1);
+  CHECK(rig.journal.records().empty());
+}
+
+TEST_CASE("growth is estimated across ticks and reaches decide()") {
+  Rig rig;
+  Controller controller(testPolicy(), rig.deps(/*dryRun=*/true));
+  cc::TickReport report;
+  for (int i = 0; i < 5; ++i) {
+    rig.knobs.set("init", Knob::Count, 100 + 10 * i);
+    report = controller.observe(kT0 + std::chrono::seconds(i));
+  }
+  REQUIRE(report.observation.netns.size() == 1);
+  CHECK(report.observation.netns[0].growthPerSec == doctest::Approx(10));
+  REQUIRE(report.estimates.at("init").secondsToFull.has_value());
+  CHECK(*report.estimates.at("init").secondsToFull == doctest::Approx((1000 - 140) / 10.0));
+  CHECK(report.plan.actions.empty());  // observe() never decides
+}
