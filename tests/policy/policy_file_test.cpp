@@ -321,6 +321,55 @@ TEST_CASE("each kind of problem is reported at its line with a message that says
   }
 }
 
+TEST_CASE("the ends of every range are accepted and one step beyond is refused") {
+  struct Row {
+    std::string section;
+    std::string key;
+    std::string lowest;
+    std::string belowLowest;
+    std::string highest;
+    std::string aboveHighest;
+    std::string otherKeys = {};  // lines after the key, to keep its pair consistent
+  };
+  const Row rows[] = {
+      {"controller", "interval", "100ms", "99ms", "1h", "3600001ms"},
+      {"controller", "max_changes", "1", "0", "1000", "1001"},
+      {"controller", "change_window", "1m", "59s", "1d", "86401s"},
+      {"max", "ceiling", "1024", "1023", "2147483647", "2147483648", "margin = 0\n"},
+      {"max", "memory_budget", "1%", "0.9%", "75%", "75.1%"},
+      {"max", "high_water", "51%", "", "99%", "99.5%"},
+      {"max", "lookahead", "0s", "", "1h", "61m"},
+      {"max", "target_fill", "10%", "9%", "79%", ""},
+      {"max", "cooldown", "1s", "999ms", "1h", "3601s"},
+      {"max", "margin", "0", "", "1M", "1048577"},
+      {"hashsize", "entries_per_bucket", "1", "0", "64", "65"},
+      {"hashsize", "min_interval", "1m", "59s", "7d", "169h"},
+      {"timeouts", "shorten_at", "61%", "", "99%", "100%"},
+      {"timeouts", "factor", "0.1", "0.09", "0.95", "0.96"},
+      {"timeouts", "relax_below", "5%", "4%", "89%", ""},
+      {"timeouts", "relax_after", "1m", "59s", "1d", "1441m"},
+      {"timeouts", "cooldown", "1s", "999ms", "1h", "61m"},
+      {"timeout_floors", "tcp_timeout_time_wait", "1s", "0s", "120s", "121s"},
+      {"timeout_floors", "tcp_timeout_established", "1s", "999ms", "5d", "432001s"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.key);
+    for (const auto& value : {row.lowest, row.highest}) {
+      CAPTURE(value);
+      const auto load =
+          parsePolicy("[" + row.section + "]\n" + row.key + " = " + value + "\n" + row.otherKeys, "p.conf");
+      CHECK_MESSAGE(load.ok(), problemsText(load));
+    }
+    for (const auto& value : {row.belowLowest, row.aboveHighest}) {
+      if (value.empty()) continue;  // the end is set by a pair check instead, tested above
+      CAPTURE(value);
+      const auto load =
+          parsePolicy("[" + row.section + "]\n" + row.key + " = " + value + "\n" + row.otherKeys, "p.conf");
+      CHECK(hasProblem(load, 2, "[" + row.section + "] " + row.key + ": \"" + value + "\""));
+    }
+  }
+}
+
 TEST_CASE("every problem in a file is reported, in line order, not just the first") {
   const auto load = parsePolicy(R"([controller]
 interval = 5
