@@ -493,7 +493,8 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
 
   std::map<std::string, int> lines;  // "max.ceiling" -> line where it is set
   std::set<std::string> failed;      // keys whose value was reported as bad
-  std::map<Knob, std::pair<std::int64_t, int>> floors;  // explicit floors: seconds, line
+  std::map<Knob, int> floorLines;                 // floors the file sets -> line
+  std::map<Knob, std::int64_t> floors;            // the valid ones, in seconds
   for (std::size_t i = 0; i < options.size(); ++i) {
     const auto& entry = scan.entries[i];
     const auto& option = options[i];
@@ -516,11 +517,12 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
         problem("not a timeout; floors apply only to timeouts such as tcp_timeout_time_wait");
         continue;
       }
-      if (const auto first = floors.find(*knob); first != floors.end()) {
+      if (const auto first = floorLines.find(*knob); first != floorLines.end()) {
         problem("duplicate floor for " + std::string(policyName(*knob)) + "; first set on line " +
-                std::to_string(first->second.second) + ", keep one");
+                std::to_string(first->second) + ", keep one");
         continue;
       }
+      floorLines[*knob] = entry.line;
       const auto maxFloor = std::chrono::seconds(kernelDefault(*knob));
       const auto range = "1s to " + formatDuration(maxFloor) + ", the kernel default";
       const auto parsed = parseDuration(value);
@@ -534,7 +536,7 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
         problem(quoted(value) + " is above the kernel default " + formatDuration(maxFloor) +
                 "; a floor must be at or below the value the kernel starts with");
       } else {
-        floors[*knob] = {std::chrono::duration_cast<std::chrono::seconds>(*parsed).count(), entry.line};
+        floors[*knob] = std::chrono::duration_cast<std::chrono::seconds>(*parsed).count();
       }
       continue;
     }
@@ -551,7 +553,7 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
     if (!errors.empty()) failed.insert(name);
     for (const auto& message : errors) problem(message);
   }
-  for (const auto& [knob, floor] : floors) policy.timeouts.floors[knob] = floor.first;
+  for (const auto& [knob, seconds] : floors) policy.timeouts.floors[knob] = seconds;
 
   // Pairs that must agree; reported at the line of the key the file sets (the later one if both).
   auto lineOf = [&](const std::string& name) {
