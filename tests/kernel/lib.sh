@@ -177,21 +177,23 @@ ctp_make_ct_netns() {
 # The NAT gateway: clients -> router (masquerade, ip_forward) -> servers, over veth pairs with
 # TEST-NET addresses. Sets CTP_CLIENTS, CTP_ROUTER, CTP_SERVERS (netns names) and
 # CTP_SERVER_IP. Conntrack tracks only in the router (the NAT needs it); clients and servers
-# have no rule, so their tables stay empty.
+# have no rule, so their tables stay empty. An optional SUFFIX (one letter) makes a second,
+# independent topology with the same addresses: ctp_make_nat_topology b.
 ctp_make_nat_topology() {
-  CTP_CLIENTS="$CTP_ID-clients"
-  CTP_ROUTER="$CTP_ID-router"
-  CTP_SERVERS="$CTP_ID-servers"
+  local x=${1:-}
+  CTP_CLIENTS="$CTP_ID-clients$x"
+  CTP_ROUTER="$CTP_ID-router$x"
+  CTP_SERVERS="$CTP_ID-servers$x"
   CTP_SERVER_IP=203.0.113.2
   ctp_add_netns "$CTP_CLIENTS"
   ctp_add_netns "$CTP_ROUTER"
   ctp_add_netns "$CTP_SERVERS"
-  ip link add ctp$$c type veth peer name ctp$$r
-  ip link set ctp$$c netns "$CTP_CLIENTS" name c0
-  ip link set ctp$$r netns "$CTP_ROUTER" name r0
-  ip link add ctp$$s type veth peer name ctp$$t
-  ip link set ctp$$s netns "$CTP_SERVERS" name s0
-  ip link set ctp$$t netns "$CTP_ROUTER" name r1
+  ip link add "ctp$$$x"c type veth peer name "ctp$$$x"r
+  ip link set "ctp$$$x"c netns "$CTP_CLIENTS" name c0
+  ip link set "ctp$$$x"r netns "$CTP_ROUTER" name r0
+  ip link add "ctp$$$x"s type veth peer name "ctp$$$x"t
+  ip link set "ctp$$$x"s netns "$CTP_SERVERS" name s0
+  ip link set "ctp$$$x"t netns "$CTP_ROUTER" name r1
   ip -n "$CTP_CLIENTS" addr add 198.51.100.2/24 dev c0
   ip -n "$CTP_CLIENTS" link set c0 up
   ip -n "$CTP_CLIENTS" route add default via 198.51.100.1
@@ -319,4 +321,43 @@ ctp_first_change_after() {
   local file=$1 start=$2 before=$3
   awk -v s="$start" -v b="$before" '$2 != b { printf "%.2f\n", $1 - s; found = 1; exit }
     END { if (!found) print "none" }' "$file"
+}
+
+# The surge of the end-to-end tests: the NAT topology with servers on 8 ports, the global
+# nf_conntrack_max lowered to CTP_SURGE_LOWERED (4096), and $CTP_TMP/policy.conf watching the
+# router every 200 ms, tuned to raise well ahead of a 1500/s fill.
+CTP_SURGE_LOWERED=4096
+CTP_SURGE_RATE=1500
+ctp_surge_setup() {
+  ctp_make_nat_topology
+  ctp_serve "$CTP_SERVERS" "$CTP_SERVER_IP:8000-8007"
+  ctp_check_nat_path 8000
+  ctp_set_global_max "$CTP_SURGE_LOWERED"
+  cat > "$CTP_TMP/policy.conf" <<CONF
+[controller]
+interval = 200ms
+netns = $CTP_ROUTER
+[max]
+high_water = 60%
+lookahead = 10s
+target_fill = 40%
+cooldown = 1s
+CONF
+  "$CTPILOT" check-policy "$CTP_TMP/policy.conf" >/dev/null || ctp_fail "the test's policy is invalid"
+}
+
+# Runs the surge from the clients to the servers through the router and logs its report:
+# ctp_surge_churn OUTPUT [DURATION]. 1500 new connections/s, each leaving a TIME_WAIT entry.
+ctp_surge_churn() {
+  "$LOADGEN" --netns "$CTP_CLIENTS" tcp-churn --target "$CTP_SERVER_IP:8000-8007" \
+    --rate "$CTP_SURGE_RATE/s" --duration "${2:-8s}" --timeout 2s > "$1"
+  ctp_log "churn: $(cat "$1")"
+}
+
+# Prints every timeout of NS as "name=value" lines (a snapshot to compare).
+ctp_timeouts_snapshot() {
+  local ns=$1 f
+  for f in $CTP_PROC/nf_conntrack_*timeout*; do
+    echo "$(basename "$f")=$(ip netns exec "$ns" cat "$f")"
+  done
 }

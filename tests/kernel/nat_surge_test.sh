@@ -9,24 +9,13 @@
 source "$(dirname "$0")/lib.sh"
 require_root_netns
 
-lowered=4096
-rate=1500
-duration=8s
-ctp_make_nat_topology
-ctp_serve "$CTP_SERVERS" "$CTP_SERVER_IP:8000-8007"
-ctp_check_nat_path 8000
+lowered=$CTP_SURGE_LOWERED
+ctp_surge_setup
 buckets_before=$(cat $CTP_PROC/nf_conntrack_buckets)
-ctp_set_global_max "$lowered"
-
-churn() {  # churn OUTPUT: the surge, 1500 new connections/s for 8 s (12000 > 4096)
-  "$LOADGEN" --netns "$CTP_CLIENTS" tcp-churn --target "$CTP_SERVER_IP:8000-8007" --rate "$rate/s" \
-    --duration "$duration" --timeout 2s > "$1"
-  ctp_log "churn: $(cat "$1")"
-}
 
 # 1. Nothing acts: the router's table fills with ASSURED TIME_WAIT entries and SYNs are dropped.
 drop0=$(ctp_proc_stat "$CTP_ROUTER" drop)
-churn "$CTP_TMP/churn-without.json"
+ctp_surge_churn "$CTP_TMP/churn-without.json"
 drops_without=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop0 ))
 ctp_measure drops_without_ctpilot "$drops_without"
 ctp_measure failed_connections_without "$(ctp_json /failed < "$CTP_TMP/churn-without.json")"
@@ -39,23 +28,12 @@ ip netns exec "$CTP_ROUTER" conntrack -F 2>/dev/null
 ctp_check "$(ctp_conntrack_count "$CTP_ROUTER")" -lt 100 "router table flushed"
 
 # 2. The same churn with ctpilot watching the router.
-cat > "$CTP_TMP/policy.conf" <<CONF
-[controller]
-interval = 200ms
-netns = $CTP_ROUTER
-[max]
-high_water = 60%
-lookahead = 10s
-target_fill = 40%
-cooldown = 1s
-CONF
-"$CTPILOT" check-policy "$CTP_TMP/policy.conf" >/dev/null || ctp_fail "the test's policy is invalid"
 state="$CTP_TMP/state"
 ctp_start_ctpilot "$CTP_TMP/policy.conf" "$state"
 ctp_watch_max "$CTP_TMP/max.log"
 drop1=$(ctp_proc_stat "$CTP_ROUTER" drop)
 surge_start=$(date +%s.%N)
-churn "$CTP_TMP/churn-with.json"
+ctp_surge_churn "$CTP_TMP/churn-with.json"
 drops_with=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop1 ))
 raised_to=$(ctp_global_max)
 first_raise=$(ctp_first_change_after "$CTP_TMP/max.log" "$surge_start" "$lowered")

@@ -6,6 +6,8 @@
 // PATH is a JSON pointer (RFC 6901: /namespaces/0/count) in which a segment KEY=VALUE picks
 // the first array element whose member KEY equals VALUE as a string or a number:
 // /namespaces/name=ctp-1-router/count. A segment "#" prints an array's or object's length.
+// A segment "*" maps the rest of the path over every element of an array (or every member of
+// an object) and prints one line per element that has it: /*/kind lists every record's kind.
 // Strings print without quotes; other values print as compact JSON. When the path does not
 // exist, DEFAULT is printed if given, else the tool exits 1 naming the missing segment.
 // If stdin holds several JSON documents (JSON Lines), the last one is used.
@@ -35,6 +37,13 @@ std::vector<std::string> splitPath(const std::string& path) {
   }
   return segments;
 }
+
+void printValue(const nlohmann::json& value) {
+  std::cout << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
+}
+
+// Follows `segments` from `at`; returns the segment that was missing, or "" when found/printed.
+std::string walk(const nlohmann::json* at, const std::vector<std::string>& segments, std::size_t from);
 
 bool matches(const nlohmann::json& value, const std::string& text) {
   if (value.is_string()) return value.get<std::string>() == text;
@@ -73,14 +82,34 @@ int main(int argc, char** argv) {
     std::cerr << "ctpilot-json-get: stdin holds no JSON document\n";
     return 1;
   }
-  const nlohmann::json* at = &doc;
-  for (const auto& segment : splitPath(path)) {
-    const nlohmann::json* next = nullptr;
-    const auto eq = segment.find('=');
-    if (segment == "#" && (at->is_array() || at->is_object())) {
-      std::cout << at->size() << "\n";
+  const auto segments = splitPath(path);
+  const std::string missing = walk(&doc, segments, 0);
+  if (!missing.empty()) {
+    if (hasDefault) {
+      std::cout << argv[2] << "\n";
       return 0;
     }
+    std::cerr << "ctpilot-json-get: " << path << ": " << missing << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+namespace {
+
+std::string walk(const nlohmann::json* at, const std::vector<std::string>& segments, std::size_t from) {
+  for (std::size_t i = from; i < segments.size(); ++i) {
+    const auto& segment = segments[i];
+    if (segment == "*" && (at->is_array() || at->is_object())) {
+      for (const auto& element : *at) walk(&element, segments, i + 1);
+      return "";
+    }
+    if (segment == "#" && (at->is_array() || at->is_object())) {
+      std::cout << at->size() << "\n";
+      return "";
+    }
+    const nlohmann::json* next = nullptr;
+    const auto eq = segment.find('=');
     if (at->is_array() && eq != std::string::npos) {
       const auto key = segment.substr(0, eq);
       const auto want = segment.substr(eq + 1);
@@ -96,17 +125,11 @@ int main(int argc, char** argv) {
     } else if (at->is_object() && at->contains(segment)) {
       next = &(*at)[segment];
     }
-    if (next == nullptr) {
-      if (hasDefault) {
-        std::cout << argv[2] << "\n";
-        return 0;
-      }
-      std::cerr << "ctpilot-json-get: " << path << ": no '" << segment << "' in " << at->dump().substr(0, 200)
-                << "\n";
-      return 1;
-    }
+    if (next == nullptr) return "no '" + segment + "' in " + at->dump().substr(0, 200);
     at = next;
   }
-  std::cout << (at->is_string() ? at->get<std::string>() : at->dump()) << "\n";
-  return 0;
+  printValue(*at);
+  return "";
 }
+
+}  // namespace
