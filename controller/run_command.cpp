@@ -9,6 +9,7 @@
 #include "controller/controller.h"
 #include "controller/daemon.h"
 #include "controller/journal.h"
+#include "controller/rollback.h"
 #include "controller/state_lock.h"
 #include "sysfs/knob_store.h"
 #include "sysfs/netns.h"
@@ -18,6 +19,53 @@
 namespace po = boost::program_options;
 
 namespace ctpilot::controller {
+namespace {
+
+// The opt-in of promise 9: undo this boot's changes when the daemon stops. A knob changed by
+// someone else makes the whole rollback refuse (as `ctpilot rollback` without --force does).
+void rollbackOnExit(Journal& journal, sysfs::KnobStore& knobs, const std::string& bootId, const std::string& root) {
+  if (auto refreshed = journal.refresh(); !refreshed) {
+    spdlog::error("rollback_on_exit: cannot re-read the journal: {}; tuned values stay in place", refreshed.error().what);
+    return;
+  }
+  auto steps = planRollback(journal.records(), bootId, RollbackSelection{RollbackSelection::Mode::All, 0});
+  if (!steps) {
+    spdlog::error("rollback_on_exit: {}; tuned values stay in place", steps.error().what);
+    return;
+  }
+  if (steps->empty()) {
+    spdlog::info("rollback_on_exit: nothing to undo");
+    return;
+  }
+  RollbackOptions options;
+  options.bootId = bootId;
+  options.now = policy::Clock::now();
+  options.hold = policy::Duration::zero();  // the controller is stopping: nothing to hold off
+  options.command = "rollback_on_exit";
+  const auto report = executeRollback(*steps, journal, knobs, systemNetnsResolver(root), options);
+  if (report.refused) {
+    for (const auto& conflict : report.conflicts) {
+      spdlog::warn("rollback_on_exit: {} is {}, not the {} ctpilot wrote; refusing to roll back (use ctpilot "
+                   "rollback --all --force)",
+                   policy::kernelName(conflict.ref.knob), conflict.found, conflict.expected);
+    }
+    return;
+  }
+  int restored = 0;
+  for (const auto& step : report.steps) {
+    if (step.status == StepOutcome::Status::Restored) {
+      ++restored;
+      spdlog::info("rollback_on_exit: restored {} {} -> {}", policy::kernelName(step.step.ref.knob), step.before,
+                   step.kept);
+    } else if (step.status == StepOutcome::Status::Failed) {
+      spdlog::error("rollback_on_exit: could not restore {}: {}", policy::kernelName(step.step.ref.knob), step.error);
+    }
+  }
+  if (!report.journalError.empty()) spdlog::error("rollback_on_exit: journal: {}", report.journalError);
+  spdlog::info("stopped; rolled back {} of {} change(s)", restored, report.steps.size());
+}
+
+}  // namespace
 
 int runCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
   bool dryRunFlag = false;
@@ -94,9 +142,12 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   daemon.run(once);
 
   if (controller.policy().controller.rollbackOnExit && !controller.dryRun()) {
-    // controller/rollback.h (planning and executing a rollback) is not in this tree yet.
-    spdlog::warn("rollback_on_exit is set, but this build cannot roll back on exit yet; tuned values stay in "
-                 "place (use ctpilot rollback --all)");
+    if (once) {
+      spdlog::info("rollback_on_exit is ignored with --once (it would undo what this run just did)");
+    } else {
+      rollbackOnExit(**journal, knobs, *bootId, global.root);
+      return kExitOk;
+    }
   }
   if (once && !daemon.lastReport().sampled) {
     const auto& error = daemon.lastReport().error;
