@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -318,6 +319,41 @@ TEST_CASE("two journals on one file append alternately with increasing ids and s
     CHECK((*controller)->records()[5].oldValue == 3);
   }
   SUBCASE("the file holds each record once") { CHECK(lines(readFile(tmp.sub("journal.jsonl"))).size() == 6); }
+}
+
+TEST_CASE("two processes appending at the same time leave one valid line per record, ids 1..N") {
+  TempDir tmp;
+  constexpr int kEach = 100;
+  {
+    auto created = FileJournal::open(tmp.path);
+    REQUIRE(created.has_value());
+  }
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  // Both open before either appends, so each must catch up on the other's lines under the lock.
+  auto journal = FileJournal::open(tmp.path);
+  if (child == 0) {
+    int failed = journal.has_value() ? 0 : 1;
+    for (int i = 0; i < kEach && failed == 0; ++i) failed = (*journal)->append(applied(i, -1)).has_value() ? 0 : 1;
+    ::_exit(failed);
+  }
+  REQUIRE(journal.has_value());
+  for (int i = 0; i < kEach; ++i) REQUIRE((*journal)->append(applied(i, 1)).has_value());
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+
+  auto all = FileJournal::open(tmp.path);
+  REQUIRE(all.has_value());
+  CHECK((*all)->warnings().empty());
+  REQUIRE((*all)->records().size() == 2 * kEach);
+  int fromChild = 0;
+  for (std::size_t i = 0; i < (*all)->records().size(); ++i) {
+    CHECK((*all)->records()[i].id == static_cast<std::int64_t>(i) + 1);
+    if ((*all)->records()[i].newValue == -1) ++fromChild;
+  }
+  CHECK(fromChild == kEach);
 }
 
 TEST_CASE("a state directory that cannot be created is a one-line error naming it and what to do") {
