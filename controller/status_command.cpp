@@ -1,13 +1,485 @@
+// `ctpilot status [--json]`: what the conntrack table looks like now, per watched netns, with
+// the global knobs, the memory facts, recent changes and active holds from the journal.
+// Read-only: it never writes a knob and never creates the state directory.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "controller/cli.h"
+#include "controller/journal.h"
+#include "policy/knob.h"
+#include "sysfs/knob_store.h"
+#include "sysfs/netns.h"
+#include "sysfs/stats.h"
+#include "sysfs/system_facts.h"
+
+namespace po = boost::program_options;
 
 namespace ctpilot::controller {
+namespace {
 
-// Placeholder until the command is built.
-int statusCommand(const GlobalOptions&, const std::vector<std::string>&) {
-  std::cerr << "ctpilot: status is not built yet\n";
-  return kExitFailure;
+using policy::Knob;
+using Json = nlohmann::ordered_json;
+
+constexpr int kRecentChanges = 5;
+// Bumped only when a key changes meaning or disappears; new keys may appear in any version.
+constexpr int kStatusJsonVersion = 1;
+
+struct TimeoutStatus {
+  Knob knob;
+  std::optional<std::int64_t> value;
+};
+
+struct NetnsStatus {
+  sysfs::Netns netns;
+  std::optional<std::int64_t> count;
+  std::optional<sysfs::ConntrackStats> stats;
+  std::vector<TimeoutStatus> timeouts;
+  std::vector<std::string> problems;
+};
+
+struct Status {
+  std::string policySource;
+  std::optional<std::int64_t> max;
+  std::optional<std::int64_t> buckets;
+  std::optional<sysfs::MemoryFacts> memory;
+  std::string bootId;
+  std::vector<NetnsStatus> namespaces;
+  std::vector<std::string> problems;  // not tied to one netns
+  bool journalRead = false;
+  std::vector<JournalRecord> recent;  // newest last
+  std::vector<JournalRecord> holds;   // active Hold records
+  bool anythingRead = false;
+};
+
+// Reads a knob; on failure notes the problem once, prefixed with `who`.
+std::optional<std::int64_t> readKnob(const sysfs::KnobStore& store, const sysfs::Netns& netns, Knob knob,
+                                     std::vector<std::string>& problems) {
+  auto value = store.read(netns, knob);
+  if (value) return *value;
+  problems.push_back("cannot read " + std::string(policy::kernelName(knob)) + ": " + value.error().what);
+  return std::nullopt;
+}
+
+// Resolves the policy's netns selector one name at a time, so that one missing name is
+// reported and the others are still shown.
+std::vector<sysfs::Netns> watchedNetns(const GlobalOptions& global, const policy::NetnsSelector& selector,
+                                       std::vector<std::string>& problems) {
+  std::vector<policy::NetnsSelector> parts;
+  if (selector.mode == policy::NetnsSelector::Mode::Named) {
+    for (const auto& name : selector.names) {
+      policy::NetnsSelector one;
+      one.mode = policy::NetnsSelector::Mode::Named;
+      one.names = {name};
+      parts.push_back(one);
+    }
+  } else {
+    parts.push_back(selector);
+  }
+  std::vector<sysfs::Netns> found;
+  for (const auto& part : parts) {
+    auto listed = sysfs::discoverNetns(global.root, part);
+    if (!listed) {
+      problems.push_back(listed.error().what);
+      continue;
+    }
+    for (auto& netns : *listed) {
+      const bool seen = std::any_of(found.begin(), found.end(), [&](const sysfs::Netns& n) { return n.name == netns.name; });
+      if (!seen) found.push_back(std::move(netns));
+    }
+  }
+  return found;
+}
+
+// Active holds: Hold records of this boot whose `until` is still ahead and that no later Resume
+// lifted (a Resume without a knob lifts every earlier hold; one with a knob, holds on that knob).
+std::vector<JournalRecord> activeHolds(const std::vector<JournalRecord>& records, const std::string& bootId,
+                                       policy::TimePoint now) {
+  std::vector<JournalRecord> holds;
+  for (const auto& record : records) {
+    if (!bootId.empty() && record.bootId != bootId) continue;
+    if (record.kind == RecordKind::Hold && record.until && *record.until > now) holds.push_back(record);
+    if (record.kind == RecordKind::Resume) {
+      std::erase_if(holds, [&](const JournalRecord& hold) {
+        return !record.knob || (hold.knob == record.knob && (record.netns.empty() || hold.netns == record.netns));
+      });
+    }
+  }
+  return holds;
+}
+
+void readJournal(const GlobalOptions& global, Status& status) {
+  const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
+  std::error_code ec;
+  // No journal is no history; status must not create the state directory.
+  if (!std::filesystem::exists(path, ec)) {
+    status.journalRead = !ec;
+    return;
+  }
+  auto journal = FileJournal::open(global.stateDir);
+  if (!journal) {
+    status.problems.push_back("cannot read the journal: " + journal.error().what);
+    return;
+  }
+  for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
+  status.journalRead = true;
+  const auto& records = (*journal)->records();
+  for (auto it = records.rbegin(); it != records.rend() && status.recent.size() < kRecentChanges; ++it) {
+    if (it->kind == RecordKind::Applied || it->kind == RecordKind::Rollback || it->kind == RecordKind::External) {
+      status.recent.insert(status.recent.begin(), *it);
+    }
+  }
+  status.holds = activeHolds(records, status.bootId, policy::Clock::now());
+}
+
+Status gather(const GlobalOptions& global, const policy::Policy& policy, std::string policySource) {
+  Status status;
+  status.policySource = std::move(policySource);
+  sysfs::ProcKnobStore store(global.root);
+  const auto stats = sysfs::makeStatsReader(global.root);
+
+  status.max = readKnob(store, sysfs::initNetns(), Knob::ConntrackMax, status.problems);
+  status.buckets = readKnob(store, sysfs::initNetns(), Knob::Buckets, status.problems);
+  if (auto memory = sysfs::readMemoryFacts(global.root); memory) {
+    status.memory = *memory;
+  } else {
+    status.problems.push_back("cannot read memory facts: " + memory.error().what);
+  }
+  if (auto boot = sysfs::readBootId(global.root); boot) status.bootId = *boot;
+  status.anythingRead = status.max || status.buckets || status.memory;
+
+  for (auto& netns : watchedNetns(global, policy.controller.netns, status.problems)) {
+    NetnsStatus ns{std::move(netns), {}, {}, {}, {}};
+    ns.count = readKnob(store, ns.netns, Knob::Count, ns.problems);
+    if (auto read = stats->read(ns.netns); read) {
+      ns.stats = *read;
+      // Both report the netns's own count; use the statistics when the knob was unreadable.
+      if (!ns.count && read->entries) ns.count = read->entries;
+    } else {
+      ns.problems.push_back("cannot read statistics: " + read.error().what);
+    }
+    if (!status.max && ns.stats && ns.stats->maxEntries) status.max = ns.stats->maxEntries;
+    std::vector<std::string> timeoutProblems;
+    for (const auto& info : policy::allKnobs()) {
+      if (!info.timeout) continue;
+      ns.timeouts.push_back({info.knob, readKnob(store, ns.netns, info.knob, timeoutProblems)});
+    }
+    const auto readable = std::count_if(ns.timeouts.begin(), ns.timeouts.end(), [](const TimeoutStatus& t) { return t.value.has_value(); });
+    if (readable == 0 && !timeoutProblems.empty()) {
+      // One cause (module not loaded, netns gone) explains them all: say it once.
+      ns.problems.push_back("cannot read any timeout: " + timeoutProblems.front());
+    } else {
+      ns.problems.insert(ns.problems.end(), timeoutProblems.begin(), timeoutProblems.end());
+    }
+    status.anythingRead = status.anythingRead || ns.count || ns.stats || readable > 0;
+    status.namespaces.push_back(std::move(ns));
+  }
+  readJournal(global, status);
+  return status;
+}
+
+std::optional<double> fillOf(const NetnsStatus& ns, const Status& status) {
+  if (!ns.count || !status.max || *status.max <= 0) return std::nullopt;
+  return static_cast<double>(*ns.count) / static_cast<double>(*status.max);
+}
+
+std::optional<double> perBucket(std::optional<std::int64_t> entries, const Status& status) {
+  if (!entries || !status.buckets || *status.buckets <= 0) return std::nullopt;
+  return static_cast<double>(*entries) / static_cast<double>(*status.buckets);
+}
+
+template <class T>
+Json orNull(const std::optional<T>& value) {
+  return value ? Json(*value) : Json(nullptr);
+}
+
+Json statsJson(const sysfs::ConntrackStats& stats) {
+  const auto t = stats.totals();
+  Json out = Json::object();
+  out["source"] = sysfs::statsSourceName(stats.source);
+  out["cpus"] = stats.cpus.size();
+  out["entries"] = orNull(stats.entries);
+  out["max_entries"] = orNull(stats.maxEntries);
+  out["drop"] = t.drop;
+  out["early_drop"] = t.earlyDrop;
+  out["insert_failed"] = t.insertFailed;
+  out["chaintoolong"] = t.chainTooLong;
+  out["search_restart"] = t.searchRestart;
+  out["clash_resolve"] = t.clashResolve;
+  out["insert"] = t.insert;
+  out["found"] = t.found;
+  out["invalid"] = t.invalid;
+  out["error"] = t.error;
+  return out;
+}
+
+Json toStatusJson(const Status& status, const GlobalOptions& global) {
+  Json out = Json::object();
+  out["version"] = kStatusJsonVersion;
+  out["root"] = global.root;
+  out["policy"] = status.policySource;
+  out["boot_id"] = status.bootId.empty() ? Json(nullptr) : Json(status.bootId);
+  Json g = Json::object();
+  g["nf_conntrack_max"] = orNull(status.max);
+  g["nf_conntrack_buckets"] = orNull(status.buckets);
+  g["max_per_bucket"] = orNull(perBucket(status.max, status));
+  g["mem_total_bytes"] = status.memory ? Json(status.memory->memTotalBytes) : Json(nullptr);
+  g["slab_object_bytes"] =
+      status.memory && status.memory->slabObjectBytes > 0 ? Json(status.memory->slabObjectBytes) : Json(nullptr);
+  g["entry_bytes"] = status.memory ? Json(status.memory->entryBytes()) : Json(nullptr);
+  out["global"] = g;
+  Json namespaces = Json::array();
+  for (const auto& ns : status.namespaces) {
+    Json n = Json::object();
+    n["name"] = ns.netns.name;
+    n["inode"] = ns.netns.inode;
+    n["count"] = orNull(ns.count);
+    n["max"] = orNull(status.max);
+    n["fill"] = orNull(fillOf(ns, status));
+    n["buckets"] = orNull(status.buckets);
+    n["entries_per_bucket"] = orNull(perBucket(ns.count, status));
+    n["stats"] = ns.stats ? statsJson(*ns.stats) : Json(nullptr);
+    Json timeouts = Json::object();
+    for (const auto& t : ns.timeouts) {
+      timeouts[std::string(policy::kernelName(t.knob))] = {{"value", orNull(t.value)},
+                                                           {"kernel_default", policy::kernelDefault(t.knob)}};
+    }
+    n["timeouts"] = timeouts;
+    n["problems"] = ns.problems;
+    namespaces.push_back(n);
+  }
+  out["namespaces"] = namespaces;
+  Json recent = Json::array();
+  for (const auto& record : status.recent) recent.push_back(Json::parse(toJsonLine(record)));
+  out["recent_changes"] = status.journalRead ? recent : Json(nullptr);
+  Json holds = Json::array();
+  for (const auto& record : status.holds) holds.push_back(Json::parse(toJsonLine(record)));
+  out["holds"] = status.journalRead ? holds : Json(nullptr);
+  out["problems"] = status.problems;
+  return out;
+}
+
+std::string text(std::optional<std::int64_t> value) { return value ? std::to_string(*value) : "?"; }
+
+std::string fixed(std::optional<double> value, int decimals, const char* suffix = "") {
+  if (!value) return "?";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f%s", decimals, *value, suffix);
+  return buf;
+}
+
+std::optional<double> percent(std::optional<double> ratio) {
+  if (!ratio) return std::nullopt;
+  return *ratio * 100;
+}
+
+std::string bytesText(std::int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+  return buf;
+}
+
+// Prints rows as columns two spaces apart; numeric columns (all but the first) right-aligned.
+void printColumns(std::ostream& out, const std::vector<std::vector<std::string>>& rows, const std::string& indent = "") {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  }
+  for (const auto& row : rows) {
+    std::string line = indent;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      const std::string pad(widths[c] - row[c].size(), ' ');
+      line += c == 0 ? row[c] + pad : pad + row[c];
+      if (c + 1 < row.size()) line += "  ";
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
+  }
+}
+
+std::string recordText(const JournalRecord& record) {
+  std::string line = "#" + std::to_string(record.id) + " " + formatTime(record.time) + " " + recordKindName(record.kind);
+  if (!record.netns.empty()) line += " " + record.netns;
+  if (record.knob) line += " " + std::string(policy::kernelName(*record.knob));
+  if (record.oldValue || record.newValue) line += " " + text(record.oldValue) + " -> " + text(record.newValue);
+  if (record.until) line += " until " + formatTime(*record.until);
+  if (!record.reason.empty()) line += " (" + record.reason + ")";
+  return line;
+}
+
+void printHuman(std::ostream& out, const Status& status, const GlobalOptions& global) {
+  out << "policy: " << status.policySource;
+  if (global.root != "/") out << "   root: " << global.root;
+  out << "\n\n";
+
+  std::vector<std::vector<std::string>> globals{
+      {"nf_conntrack_max", text(status.max), ""},
+      {"nf_conntrack_buckets", text(status.buckets),
+       status.max && status.buckets ? "(" + fixed(perBucket(status.max, status), 2) + " max per bucket)" : ""},
+  };
+  if (status.memory) {
+    globals.push_back({"MemTotal", bytesText(status.memory->memTotalBytes), ""});
+    const auto perEntry = status.memory->entryBytes();
+    std::string how = status.memory->slabObjectBytes > 0
+                          ? "(slab object " + std::to_string(status.memory->slabObjectBytes) + " B + extensions + bucket share)"
+                          : "(slab object size unknown: 256 B assumed, + extensions + bucket share)";
+    globals.push_back({"entry size", std::to_string(perEntry) + " B", how});
+    if (status.max) {
+      const auto full = *status.max * perEntry;
+      globals.push_back({"table full at max", bytesText(full),
+                         "(" + fixed(100.0 * static_cast<double>(full) / static_cast<double>(status.memory->memTotalBytes), 1, "%") +
+                             " of MemTotal)"});
+    }
+  } else {
+    globals.push_back({"MemTotal", "?", ""});
+  }
+  out << "global\n";
+  // Names left-aligned, values right-aligned, notes left-aligned after them.
+  std::size_t nameWidth = 0;
+  std::size_t valueWidth = 0;
+  for (const auto& row : globals) {
+    nameWidth = std::max(nameWidth, row[0].size());
+    valueWidth = std::max(valueWidth, row[1].size());
+  }
+  for (const auto& row : globals) {
+    std::string line = "  " + row[0] + std::string(nameWidth - row[0].size(), ' ') + "  " +
+                       std::string(valueWidth - row[1].size(), ' ') + row[1];
+    if (!row[2].empty()) line += "  " + row[2];
+    out << line << "\n";
+  }
+
+  out << "\ntable per netns\n";
+  std::vector<std::vector<std::string>> rows{{"NETNS", "COUNT", "MAX", "FILL", "BUCKETS", "PER BUCKET", "DROP", "EARLY_DROP",
+                                              "INSERT_FAILED", "CHAINTOOLONG", "SEARCH_RESTART", "STATS"}};
+  for (const auto& ns : status.namespaces) {
+    std::vector<std::string> row{ns.netns.name, text(ns.count), text(status.max), fixed(percent(fillOf(ns, status)), 1, "%"),
+                                 text(status.buckets), fixed(perBucket(ns.count, status), 2)};
+    if (ns.stats) {
+      const auto t = ns.stats->totals();
+      for (const auto v : {t.drop, t.earlyDrop, t.insertFailed, t.chainTooLong, t.searchRestart}) row.push_back(std::to_string(v));
+      row.push_back(sysfs::statsSourceName(ns.stats->source));
+    } else {
+      for (int i = 0; i < 5; ++i) row.push_back("?");
+      row.push_back("none");
+    }
+    rows.push_back(row);
+  }
+  if (status.namespaces.empty()) {
+    out << "  no watched netns could be found\n";
+  } else {
+    printColumns(out, rows, "  ");
+  }
+
+  // Timeouts: one row per knob any netns could read, one column per netns, the default last.
+  std::vector<std::vector<std::string>> timeoutRows{{"TIMEOUT (s)"}};
+  for (const auto& ns : status.namespaces) timeoutRows[0].push_back(ns.netns.name);
+  timeoutRows[0].push_back("KERNEL DEFAULT");
+  for (const auto& info : policy::allKnobs()) {
+    if (!info.timeout) continue;
+    std::vector<std::string> row{std::string(policy::policyName(info.knob))};
+    bool any = false;
+    for (const auto& ns : status.namespaces) {
+      const auto found = std::find_if(ns.timeouts.begin(), ns.timeouts.end(), [&](const TimeoutStatus& t) { return t.knob == info.knob; });
+      const bool has = found != ns.timeouts.end() && found->value;
+      any = any || has;
+      // A star marks a value that differs from the kernel's default.
+      row.push_back(has ? std::to_string(*found->value) + (*found->value != info.kernelDefault ? "*" : " ") : "? ");
+    }
+    row.push_back(std::to_string(info.kernelDefault) + " ");
+    if (any) timeoutRows.push_back(row);
+  }
+  out << "\ntimeouts (* differs from the kernel default)\n";
+  if (timeoutRows.size() > 1) {
+    printColumns(out, timeoutRows, "  ");
+  } else {
+    out << "  none could be read\n";
+  }
+
+  out << "\nrecent changes\n";
+  if (!status.journalRead) {
+    out << "  unknown (journal unreadable)\n";
+  } else if (status.recent.empty()) {
+    out << "  none in " << global.stateDir << "\n";
+  } else {
+    for (const auto& record : status.recent) out << "  " << recordText(record) << "\n";
+  }
+  out << "\nholds\n";
+  if (!status.journalRead) {
+    out << "  unknown (journal unreadable)\n";
+  } else if (status.holds.empty()) {
+    out << "  none\n";
+  } else {
+    for (const auto& record : status.holds) out << "  " << recordText(record) << "\n";
+  }
+
+  bool header = false;
+  auto problem = [&](const std::string& who, const std::string& what) {
+    if (!header) out << "\nproblems\n";
+    header = true;
+    out << "  " << who << what << "\n";
+  };
+  for (const auto& what : status.problems) problem("", what);
+  for (const auto& ns : status.namespaces) {
+    for (const auto& what : ns.problems) problem(ns.netns.name + ": ", what);
+  }
+}
+
+}  // namespace
+
+int statusCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
+  bool json = false;
+  po::options_description options("ctpilot status [--json]");
+  options.add_options()
+      ("help,h", "print this help")
+      ("json", po::bool_switch(&json), "print one JSON object (see README, \"status --json\")");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).run(), vm);
+  po::notify(vm);
+  if (vm.count("help") != 0U) {
+    std::cout << "usage: ctpilot status [--json]\n"
+                 "Shows the conntrack table of every watched netns (policy [controller] netns), the global\n"
+                 "knobs, memory facts, recent changes and active holds. Changes nothing.\n"
+                 "Exits 0 when anything could be read, 1 when nothing could.\n\n"
+              << options;
+    return kExitOk;
+  }
+
+  std::string source;
+  auto policy = loadEffectivePolicy(global, &source);
+  if (!policy) {
+    std::cerr << "ctpilot status: " << policy.error().what << "\n";
+    return kExitUsage;
+  }
+  const auto status = gather(global, *policy, source);
+  if (json) {
+    std::cout << toStatusJson(status, global).dump(2) << "\n";
+  } else {
+    printHuman(std::cout, status, global);
+  }
+  if (!status.anythingRead) {
+    std::cerr << "ctpilot status: nothing could be read under " << global.root
+              << " (is nf_conntrack loaded? `modprobe nf_conntrack`)\n";
+    return kExitFailure;
+  }
+  return kExitOk;
 }
 
 }  // namespace ctpilot::controller
