@@ -99,7 +99,7 @@ TEST_CASE("in a flash crowd the ISP example policy drops far fewer flows than le
   }
 }
 
-TEST_CASE("in a churn storm under a low ceiling, shortening TIME_WAIT drops fewer flows than not") {
+TEST_CASE("in a churn storm under a low ceiling shortening TIME_WAIT drops fewer flows than not shortening") {
   const QuietLogs quiet;
   const auto scenario = builtIn("churn-storm");
   auto policy = examplePolicy("isp-nat-gateway");

@@ -25,7 +25,7 @@ std::string examplesDir() { return std::string(CTPILOT_SOURCE_DIR) + "/examples/
 
 }  // namespace
 
-TEST_CASE("a scenario file parses into machine, namespaces, timeouts and phases") {
+TEST_CASE("a scenario file parses into the machine and its namespaces and timeouts and phases") {
   const auto load = parseScenario(R"(# a gateway
 name gw-test
 description two namespaces, a ramp
@@ -95,7 +95,7 @@ TEST_CASE("phase rates ramp linearly or follow a day curve") {
   CHECK(day.rateAt(15h) == doctest::Approx(550));
 }
 
-TEST_CASE("scenario errors name the file and line, every one of them") {
+TEST_CASE("scenario errors name the file and line and every one is reported") {
   struct Row {
     const char* text;
     const char* expected;
