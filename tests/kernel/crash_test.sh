@@ -34,6 +34,8 @@ ctp_check "$CTP_STOP_STATUS" -eq 0 "restarted ctpilot run exit status on SIGTERM
 ctp_measure max_before_kill "$first_raise"
 ctp_measure max_after_restart "$(ctp_global_max)"
 ctp_measure drops_crash_surge "$drops"
+# The restarted instance took over (the dead one's lock did not block it) and kept raising.
+ctp_check "$(ctp_global_max)" -gt "$first_raise" "nf_conntrack_max raised again by the restarted ctpilot"
 
 "$CTPILOT" --policy "$CTP_TMP/policy.conf" --state-dir "$state" history --json > "$CTP_TMP/history.json" ||
   ctp_fail "ctpilot history --json after the crash failed: $(cat "$CTP_TMP/history.json")"

@@ -23,7 +23,7 @@ proc_drop=$(ctp_proc_stat "$ns" drop)
 "$CTPILOT" --policy "$CTP_TMP/policy.conf" --state-dir "$CTP_TMP/state" status --json > "$CTP_TMP/status.json" ||
   ctp_fail "ctpilot status --json failed: $(cat "$CTP_TMP/status.json")"
 proc_drop_after=$(ctp_proc_stat "$ns" drop)
-ctp_log "status: $(cat "$CTP_TMP/status.json")"
+ctp_log "status of $ns: $(ctp_json "/namespaces/name=$ns" < "$CTP_TMP/status.json" 2>&1)"
 
 source_name=$(ctp_json "/namespaces/name=$ns/stats/source" < "$CTP_TMP/status.json")
 status_drop=$(ctp_json "/namespaces/name=$ns/stats/drop" < "$CTP_TMP/status.json")

@@ -11,6 +11,7 @@
 # /tmp/ctpilot-kernel-globals.saved, and the next test to take the lock restores them first.
 #
 # Environment (ctest sets it): CTPILOT, LOADGEN, JSON_GET = paths of the built binaries.
+# CTP_KEEP_TMP=1 keeps the test's temporary directory (ctpilot logs, state, reports).
 # Exit codes: 0 pass, 1 fail, 77 skipped (not root, no ip netns, no nft, no nf_conntrack).
 
 set -euo pipefail
@@ -51,7 +52,11 @@ ctp_cleanup() {
     ip netns del "$ns" 2>/dev/null
   done
   ctp_restore_globals
-  [[ -n "$CTP_TMP" ]] && rm -rf "$CTP_TMP"
+  if [[ -n "$CTP_TMP" && "${CTP_KEEP_TMP:-0}" == 1 ]]; then
+    ctp_log "kept $CTP_TMP (CTP_KEEP_TMP=1)"
+  elif [[ -n "$CTP_TMP" ]]; then
+    rm -rf "$CTP_TMP"
+  fi
   ctp_log "finished with status $status"
   exit "$status"
 }
@@ -143,6 +148,12 @@ ctp_set_global_max() {
   [[ "$(cat $CTP_PROC/nf_conntrack_max)" == "$1" ]] || ctp_fail "could not set nf_conntrack_max to $1"
 }
 ctp_global_max() { cat $CTP_PROC/nf_conntrack_max; }
+
+# Writes the global nf_conntrack_buckets (a rehash of the whole table); the trap restores it.
+ctp_set_global_buckets() {
+  echo "$1" > $CTP_PROC/nf_conntrack_buckets
+  [[ "$(cat $CTP_PROC/nf_conntrack_buckets)" == "$1" ]] || ctp_fail "could not set nf_conntrack_buckets to $1"
+}
 
 # Runs "$@" in the background and remembers its pid for the trap; sets CTP_LAST_PID.
 ctp_bg() {

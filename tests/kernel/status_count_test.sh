@@ -23,7 +23,7 @@ before=$(ctp_conntrack_count "$ns")
 "$CTPILOT" --policy "$CTP_TMP/policy.conf" --state-dir "$CTP_TMP/state" status --json > "$CTP_TMP/status.json" ||
   ctp_fail "ctpilot status --json failed: $(cat "$CTP_TMP/status.json")"
 after=$(ctp_conntrack_count "$ns")
-ctp_log "status: $(cat "$CTP_TMP/status.json")"
+ctp_log "status of $ns: $(ctp_json "/namespaces/name=$ns" < "$CTP_TMP/status.json" 2>&1)"
 count=$(ctp_json "/namespaces/name=$ns/count" < "$CTP_TMP/status.json")
 ctp_measure conntrack_C "$before..$after"
 ctp_measure status_count "$count"
