@@ -1,0 +1,46 @@
+# shellcheck shell=bash
+# Shared by the real-kernel benchmarks (tests/bench/kernel/*.sh). It sources the real-kernel
+# tests' tests/kernel/lib.sh for everything (root checks, the machine-wide lock, saving and
+# restoring nf_conntrack_max and nf_conntrack_buckets on every exit path, namespaces named
+# ctp-<pid>-..., the NAT topology, background processes) and adds only what a benchmark needs:
+# writing its markdown fragment and giving the lock back when it touches no global knob.
+#
+# Environment: CTPILOT, LOADGEN, JSON_GET (as for the kernel tests), BENCH_TICK (the
+# ctpilot-bench-tick binary, for tick_cost.sh), RKB_OUT (directory of the kernel-*.md
+# fragments; default bench/results of the source tree).
+
+RKB_SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+# shellcheck source=../../kernel/lib.sh
+source "$RKB_SOURCE_DIR/tests/kernel/lib.sh"
+RKB_OUT="${RKB_OUT:-$RKB_SOURCE_DIR/bench/results}"
+
+# Gives /tmp/ctpilot-kernel.lock back for a benchmark that never writes a global knob (the
+# kernel tests wait for it at most 10 minutes). Nothing global is restored after this: the
+# values saved at start would be stale once someone else holds the lock.
+rkb_release_lock() {
+  [[ "$(ctp_global_max)" == "$CTP_SAVED_MAX" && "$(cat $CTP_PROC/nf_conntrack_buckets)" == "$CTP_SAVED_BUCKETS" ]] ||
+    ctp_fail "global knobs changed before rkb_release_lock"
+  CTP_SAVED_MAX=""
+  CTP_SAVED_BUCKETS=""
+  rm -f "$CTP_SAVED_FILE"
+  flock -u 9
+  exec 9>&-
+  ctp_log "released $CTP_LOCK_FILE (this benchmark touches no global knob)"
+}
+
+# Prints seconds since the epoch (microsecond resolution) without forking.
+rkb_now() { echo "$EPOCHREALTIME"; }
+
+# Prints A - B (seconds) with 3 decimals.
+rkb_sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f\n", a - b }'; }
+
+# Prints the epoch seconds of an RFC 3339 time ("2026-11-27T03:50:00.123Z").
+rkb_epoch() { date -d "$1" +%s.%N; }
+
+# Writes stdin to $RKB_OUT/kernel-NAME.md and prints it.
+rkb_write_fragment() {
+  local name=$1
+  mkdir -p "$RKB_OUT"
+  cat > "$RKB_OUT/kernel-$name.md"
+  cat "$RKB_OUT/kernel-$name.md"
+}

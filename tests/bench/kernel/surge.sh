@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Real-kernel benchmark: drops during TCP surges through a real NAT gateway, without ctpilot and
+# with `ctpilot run` watching the router netns, and the reaction time from the start of the
+# surge to the first raise of nf_conntrack_max (its `applied` journal record).
+#
+# Topology and surge come from tests/kernel/lib.sh: clients -> router (masquerade) -> servers
+# on 8 ports, the global nf_conntrack_max lowered to 4096; every connection is closed by the
+# server, so it leaves an ASSURED TIME_WAIT entry in the router for 120 s.
+# For each rate: nothing acting, then ctpilot (started 2 s before the surge so that its
+# estimator has samples). Before each run the router's table is flushed, nf_conntrack_max set
+# back to 4096 and nf_conntrack_buckets to its saved value.
+#
+# RKB_RATES (default "2000 5000 10000", connections/s), RKB_SURGE_SECONDS (default 20).
+# Writes $RKB_OUT/kernel-surge.md. Needs root; holds /tmp/ctpilot-kernel.lock throughout.
+CTP_DEADLINE=${CTP_DEADLINE:-600}
+source "$(dirname "$0")/common.sh"
+require_root_netns
+
+rates=${RKB_RATES:-2000 5000 10000}
+seconds=${RKB_SURGE_SECONDS:-20}
+[[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 1 && "$seconds" -le 120 ]] || ctp_fail "RKB_SURGE_SECONDS: 1..120"
+
+ctp_surge_setup
+lowered=$CTP_SURGE_LOWERED
+buckets=$(cat $CTP_PROC/nf_conntrack_buckets)
+# The tests' policy, sampling every 100 ms as in the cost benchmark.
+cat > "$CTP_TMP/policy.conf" <<CONF
+[controller]
+interval = 100ms
+netns = $CTP_ROUTER
+[max]
+high_water = 60%
+lookahead = 10s
+target_fill = 40%
+cooldown = 1s
+CONF
+"$CTPILOT" check-policy "$CTP_TMP/policy.conf" >/dev/null || ctp_fail "the benchmark's policy is invalid"
+
+# Starts a run from an empty router table, nf_conntrack_max = lowered, buckets as saved.
+reset_table() {
+  ip netns exec "$CTP_ROUTER" conntrack -F 2>/dev/null || true
+  [[ "$(cat $CTP_PROC/nf_conntrack_buckets)" == "$buckets" ]] || echo "$buckets" > $CTP_PROC/nf_conntrack_buckets
+  ctp_set_global_max "$lowered"
+  sleep 1
+}
+
+# Runs the churn at RATE for $seconds; prints nothing, leaves the report in FILE.
+churn() {
+  local rate=$1 file=$2
+  "$LOADGEN" --netns "$CTP_CLIENTS" tcp-churn --target "$CTP_SERVER_IP:8000-8007" \
+    --rate "$rate/s" --duration "${seconds}s" --timeout 2s > "$file"
+  ctp_log "churn $rate/s: $(cat "$file")"
+}
+
+rows=()
+for rate in $rates; do
+  [[ "$rate" =~ ^[0-9]+$ ]] || ctp_fail "RKB_RATES: $rate is not a number"
+
+  reset_table
+  drop0=$(ctp_proc_stat "$CTP_ROUTER" drop)
+  early0=$(ctp_proc_stat "$CTP_ROUTER" early_drop)
+  churn "$rate" "$CTP_TMP/without-$rate.json"
+  drops_without=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop0 ))
+  early_without=$(( $(ctp_proc_stat "$CTP_ROUTER" early_drop) - early0 ))
+  achieved_without=$(ctp_json /rate_achieved < "$CTP_TMP/without-$rate.json")
+  failed_without=$(ctp_json /failed < "$CTP_TMP/without-$rate.json")
+  completed_without=$(ctp_json /completed < "$CTP_TMP/without-$rate.json")
+  ctp_measure "drops_without_${rate}" "$drops_without"
+
+  reset_table
+  state="$CTP_TMP/state-$rate"
+  ctp_start_ctpilot "$CTP_TMP/policy.conf" "$state"
+  sleep 1.5
+  drop1=$(ctp_proc_stat "$CTP_ROUTER" drop)
+  early1=$(ctp_proc_stat "$CTP_ROUTER" early_drop)
+  surge_start=$(rkb_now)
+  churn "$rate" "$CTP_TMP/with-$rate.json"
+  drops_with=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop1 ))
+  early_with=$(( $(ctp_proc_stat "$CTP_ROUTER" early_drop) - early1 ))
+  peak_max=$(ctp_global_max)
+  kill -0 "$CTP_CTPILOT_PID" 2>/dev/null || { ctp_show_log; ctp_fail "ctpilot run died during the surge"; }
+  ctp_stop "$CTP_CTPILOT_PID"
+  achieved_with=$(ctp_json /rate_achieved < "$CTP_TMP/with-$rate.json")
+  failed_with=$(ctp_json /failed < "$CTP_TMP/with-$rate.json")
+  completed_with=$(ctp_json /completed < "$CTP_TMP/with-$rate.json")
+
+  # The first applied raise of nf_conntrack_max in the journal, and how many raises there were.
+  raises=$(grep '"kind":"applied"' "$state/journal.jsonl" | grep -c '"knob":"nf_conntrack_max"' || true)
+  first_time=$(grep '"kind":"applied"' "$state/journal.jsonl" | grep '"knob":"nf_conntrack_max"' | head -n 1 |
+               "$JSON_GET" /time "" || true)
+  if [[ -n "$first_time" ]]; then
+    reaction=$(printf "%.2f" "$(rkb_sub "$(rkb_epoch "$first_time")" "$surge_start")")
+  else
+    reaction="none"
+  fi
+  ctp_measure "drops_with_${rate}" "$drops_with"
+  ctp_measure "reaction_s_${rate}" "$reaction"
+  rows+=("| $rate | $(printf '%.0f' "$achieved_without") | $drops_without | $early_without | $completed_without / $failed_without | $(printf '%.0f' "$achieved_with") | $drops_with | $early_with | $completed_with / $failed_with | $reaction | $raises | $peak_max |")
+done
+
+{
+  echo "### Drops during TCP surges through a NAT router (real kernel)"
+  echo
+  echo "clients -> router (nftables masquerade) -> servers in three network namespaces; each"
+  echo "connection is closed by the server and leaves an ASSURED TIME_WAIT entry in the router."
+  echo "Global nf_conntrack_max lowered to $lowered; ${seconds} s of churn per run; drops and early drops"
+  echo "from /proc/net/stat/nf_conntrack in the router netns. With ctpilot: \`ctpilot run\` watching the"
+  echo "router (interval 100ms, high_water 60%, lookahead 10s, target_fill 40%, cooldown 1s), started 1.5 s"
+  echo "before the surge; reaction = time of the first \`applied\` raise in the journal minus the surge start."
+  echo
+  echo "| requested conn/s | achieved conn/s (without) | drops without | early drops without | completed / failed without | achieved conn/s (with) | drops with ctpilot | early drops with | completed / failed with | reaction (s) | raises | nf_conntrack_max at end |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${rows[@]}"
+  echo
+} | rkb_write_fragment surge

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Real-kernel benchmark: the cost of one sampling cycle with 1, 16 and 64 watched namespaces,
+# statistics over ctnetlink against /proc/net/stat/nf_conntrack.
+#
+#  - ctpilot-bench-tick (tick_cost.cpp): wall and CPU time of Controller::tick() and of one
+#    statistics read, with the reader forced to netlink or procfs (200 ticks back to back, 100 reads per netns).
+#  - the daemon: `ctpilot run --dry-run` with interval 100ms for RKB_DAEMON_SECONDS (default
+#    30) after a 3 s warm-up: CPU time (utime+stime from /proc/PID/stat) per tick and resident
+#    memory (VmRSS, VmHWM). The daemon reads statistics over netlink with --root /; with --root
+#    pointing at a tree of symlinks to /proc, /sys and /run it uses procfs (controller/daemon.cpp
+#    statsReaderFor: any other root gets ProcfsStats), everything else unchanged.
+# The namespaces are ctp-<pid>-wNN, each with lo up and the `ct state new counter` rule; their
+# tables hold a handful of entries (a few pings), which is what a tick reads.
+#
+# Writes $RKB_OUT/kernel-cost.md. Needs root; writes no global knob, so it gives
+# /tmp/ctpilot-kernel.lock back right after setup.
+CTP_DEADLINE=${CTP_DEADLINE:-600}
+source "$(dirname "$0")/common.sh"
+require_root_netns
+rkb_release_lock
+[[ -x "${BENCH_TICK:-}" ]] || ctp_fail "BENCH_TICK must name the built ctpilot-bench-tick"
+
+counts=${RKB_NETNS_COUNTS:-1 16 64}
+seconds=${RKB_DAEMON_SECONDS:-30}
+[[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 5 && "$seconds" -le 120 ]] || ctp_fail "RKB_DAEMON_SECONDS: 5..120"
+most=0
+for n in $counts; do [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 && "$n" -le 128 ]] || ctp_fail "RKB_NETNS_COUNTS: 1..128"; ((n > most)) && most=$n; done
+
+names=()
+for ((i = 1; i <= most; i++)); do
+  ns=$(printf '%s-w%02d' "$CTP_ID" "$i")
+  ctp_make_ct_netns "$ns"
+  ip netns exec "$ns" ping -c 1 -W 1 127.0.0.1 >/dev/null 2>&1 || true
+  names+=("$ns")
+done
+ctp_log "created $most namespaces"
+
+# A root whose /proc, /sys and /run are the real ones: the daemon then reads procfs statistics.
+procfs_root="$CTP_TMP/procfs-root"
+mkdir -p "$procfs_root"
+ln -s /proc "$procfs_root/proc"
+ln -s /sys "$procfs_root/sys"
+ln -s /run "$procfs_root/run"
+
+clk_tck=$(getconf CLK_TCK)
+# Prints utime+stime of PID in seconds.
+cpu_of() { awk -v hz="$clk_tck" '{ sub(/^.*\) /, ""); printf "%.3f\n", ($12 + $13) / hz }' "/proc/$1/stat"; }
+# Prints a /proc/PID/status field in KiB.
+status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# Runs the daemon on N namespaces with the given root; prints "cpu_us_per_tick rss_kib hwm_kib ticks".
+daemon_cost() {
+  local n=$1 root=$2 list policy state cpu0 cpu1 t0 t1 rss hwm ticks
+  list=$(IFS=,; echo "${names[*]:0:n}")
+  policy="$CTP_TMP/cost-$n.conf"
+  state="$CTP_TMP/cost-state-$n-$RANDOM"
+  printf '[controller]\ninterval = 100ms\nnetns = %s\ndry_run = true\n' "$list" > "$policy"
+  CTP_CTPILOT_LOG="$CTP_TMP/cost-$n-$RANDOM.log"
+  ctp_bg "$CTPILOT" --root "$root" --policy "$policy" --state-dir "$state" --log-level info run --dry-run \
+    >"$CTP_CTPILOT_LOG" 2>&1
+  local pid=$CTP_LAST_PID
+  sleep 3
+  kill -0 "$pid" 2>/dev/null || { cat "$CTP_CTPILOT_LOG" >&2; ctp_fail "ctpilot run --dry-run exited"; }
+  cpu0=$(cpu_of "$pid"); t0=$(rkb_now)
+  sleep "$seconds"
+  cpu1=$(cpu_of "$pid"); t1=$(rkb_now)
+  rss=$(status_kib "$pid" VmRSS); hwm=$(status_kib "$pid" VmHWM)
+  ctp_stop "$pid"
+  grep -qiE 'error|critical|cannot' "$CTP_CTPILOT_LOG" && { ctp_log "daemon log:"; tail -n 5 "$CTP_CTPILOT_LOG" >&2; }
+  # The timer keeps a steady 100 ms cadence (controller/daemon.cpp), so ticks = wall / interval.
+  awk -v c0="$cpu0" -v c1="$cpu1" -v t0="$t0" -v t1="$t1" -v rss="$rss" -v hwm="$hwm" \
+    'BEGIN { ticks = (t1 - t0) / 0.1; printf "%.0f %s %s %.0f\n", (c1 - c0) * 1e6 / ticks, rss, hwm, ticks }'
+}
+
+rows=()
+for n in $counts; do
+  list=$(IFS=,; echo "${names[*]:0:n}")
+  for stats in netlink procfs; do
+    report=$("$BENCH_TICK" --stats "$stats" --netns "$list" --ticks 200 --reads 100 --interval 100)
+    ctp_log "tick $n $stats: $report"
+    [[ "$(ctp_json /source_seen <<< "$report")" == "$stats" ]] ||
+      ctp_fail "ctpilot-bench-tick --stats $stats read from $(ctp_json /source_seen <<< "$report")"
+    if [[ "$stats" == netlink ]]; then root=/; else root=$procfs_root; fi
+    read -r d_cpu d_rss d_hwm d_ticks < <(daemon_cost "$n" "$root")
+    ctp_log "daemon $n $stats: cpu ${d_cpu}us/tick rss ${d_rss}KiB hwm ${d_hwm}KiB over $d_ticks ticks"
+    ctp_measure "tick_wall_us_${n}_${stats}" "$(ctp_json /tick/wall_us_mean <<< "$report")"
+    ctp_measure "daemon_cpu_us_per_tick_${n}_${stats}" "$d_cpu"
+    rows+=("$(printf '| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %s | %s |' "$n" "$stats" \
+      "$(ctp_json /tick/wall_us_mean <<< "$report")" "$(ctp_json /tick/wall_us_p50 <<< "$report")" \
+      "$(ctp_json /tick/wall_us_p99 <<< "$report")" "$(ctp_json /tick/cpu_us_mean <<< "$report")" \
+      "$(ctp_json /read/wall_us_mean <<< "$report")" "$(ctp_json /read/cpu_us_mean <<< "$report")" \
+      "$d_cpu" "$(awk -v k="$d_rss" 'BEGIN { printf "%.1f", k / 1024 }')" \
+      "$(awk -v k="$d_hwm" 'BEGIN { printf "%.1f", k / 1024 }')")")
+  done
+done
+
+{
+  echo "### Cost of a sampling cycle (real kernel)"
+  echo
+  echo "tick: \`Controller::tick()\` (sample every watched netns, estimate, decide, dry run) called 200 times"
+  echo "back to back by ctpilot-bench-tick with the statistics reader forced to netlink or procfs; read: one"
+  echo "statistics read of one namespace. daemon: \`ctpilot run --dry-run\`, interval 100ms, over ${seconds} s"
+  echo "after a 3 s warm-up; CPU = utime+stime from /proc/PID/stat (10 ms resolution) / ticks; memory at the end."
+  echo "Times in microseconds; CPU includes the short-lived threads that enter a namespace."
+  echo
+  echo "| watched netns | statistics | tick wall mean | tick wall p50 | tick wall p99 | tick CPU | read wall per netns | read CPU per netns | daemon CPU per tick | daemon VmRSS (MiB) | daemon VmHWM (MiB) |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${rows[@]}"
+  echo
+} | rkb_write_fragment cost
