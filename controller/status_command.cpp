@@ -7,16 +7,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "controller/cli.h"
 #include "controller/journal.h"
+#include "controller/journal_view.h"
 #include "policy/knob.h"
 #include "sysfs/knob_store.h"
 #include "sysfs/netns.h"
@@ -59,6 +60,7 @@ struct Status {
   bool journalRead = false;
   std::vector<JournalRecord> recent;  // newest last
   std::vector<JournalRecord> holds;   // active Hold records
+  std::map<policy::KnobRef, std::int64_t> baselines;  // this boot's values before ctpilot's first change
   bool anythingRead = false;
 };
 
@@ -101,45 +103,43 @@ std::vector<sysfs::Netns> watchedNetns(const GlobalOptions& global, const policy
   return found;
 }
 
-// Active holds: Hold records of this boot whose `until` is still ahead and that no later Resume
-// lifted (a Resume without a knob lifts every earlier hold; one with a knob, holds on that knob).
-std::vector<JournalRecord> activeHolds(const std::vector<JournalRecord>& records, const std::string& bootId,
-                                       policy::TimePoint now) {
-  std::vector<JournalRecord> holds;
+// The Hold records behind the holds the controller honours (journal_view's activeHolds), so
+// that status shows exactly what a running controller leaves alone, with ids and reasons.
+std::vector<JournalRecord> activeHoldRecords(const std::vector<JournalRecord>& records, const std::string& bootId) {
+  const auto active = activeHolds(records, bootId, policy::Clock::now());
+  std::vector<JournalRecord> out;
   for (const auto& record : records) {
-    if (!bootId.empty() && record.bootId != bootId) continue;
-    if (record.kind == RecordKind::Hold && record.until && *record.until > now) holds.push_back(record);
-    if (record.kind == RecordKind::Resume) {
-      std::erase_if(holds, [&](const JournalRecord& hold) {
-        return !record.knob || (hold.knob == record.knob && (record.netns.empty() || hold.netns == record.netns));
-      });
-    }
+    if (record.kind != RecordKind::Hold || record.bootId != bootId || !record.until) continue;
+    const bool isActive = std::any_of(active.begin(), active.end(), [&](const policy::Hold& hold) {
+      return hold.until == *record.until && hold.ref == recordRef(record);
+    });
+    if (isActive) out.push_back(record);
   }
-  return holds;
+  return out;
 }
 
 void readJournal(const GlobalOptions& global, Status& status) {
   const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
-  std::error_code ec;
-  // No journal is no history; status must not create the state directory.
-  if (!std::filesystem::exists(path, ec)) {
-    status.journalRead = !ec;
+  // Read-only: no lock, no write access needed, and no state directory created.
+  auto records = readJournalFile(path);
+  if (!records) {
+    status.problems.push_back("cannot read the journal: " + records.error().what);
     return;
   }
-  auto journal = FileJournal::open(global.stateDir);
-  if (!journal) {
-    status.problems.push_back("cannot read the journal: " + journal.error().what);
-    return;
-  }
-  for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
   status.journalRead = true;
-  const auto& records = (*journal)->records();
-  for (auto it = records.rbegin(); it != records.rend() && status.recent.size() < kRecentChanges; ++it) {
+  for (auto it = records->rbegin(); it != records->rend() && status.recent.size() < kRecentChanges; ++it) {
     if (it->kind == RecordKind::Applied || it->kind == RecordKind::Rollback || it->kind == RecordKind::External) {
       status.recent.insert(status.recent.begin(), *it);
     }
   }
-  status.holds = activeHolds(records, status.bootId, policy::Clock::now());
+  status.holds = activeHoldRecords(*records, status.bootId);
+  status.baselines = baselines(*records, status.bootId);
+}
+
+std::optional<std::int64_t> baselineOf(const Status& status, const std::string& netns, Knob knob) {
+  const auto found = status.baselines.find(policy::KnobRef{netns, knob});
+  if (found == status.baselines.end()) return std::nullopt;
+  return found->second;
 }
 
 Status gather(const GlobalOptions& global, const policy::Policy& policy, std::string policySource) {
@@ -243,6 +243,8 @@ Json toStatusJson(const Status& status, const GlobalOptions& global) {
   Json g = Json::object();
   g["nf_conntrack_max"] = orNull(status.max);
   g["nf_conntrack_buckets"] = orNull(status.buckets);
+  g["nf_conntrack_max_baseline"] = orNull(baselineOf(status, policy::kInitNetns, Knob::ConntrackMax));
+  g["nf_conntrack_buckets_baseline"] = orNull(baselineOf(status, policy::kInitNetns, Knob::Buckets));
   g["max_per_bucket"] = orNull(perBucket(status.max, status));
   g["mem_total_bytes"] = status.memory ? Json(status.memory->memTotalBytes) : Json(nullptr);
   g["slab_object_bytes"] =
@@ -263,7 +265,8 @@ Json toStatusJson(const Status& status, const GlobalOptions& global) {
     Json timeouts = Json::object();
     for (const auto& t : ns.timeouts) {
       timeouts[std::string(policy::kernelName(t.knob))] = {{"value", orNull(t.value)},
-                                                           {"kernel_default", policy::kernelDefault(t.knob)}};
+                                                           {"kernel_default", policy::kernelDefault(t.knob)},
+                                                           {"baseline", orNull(baselineOf(status, ns.netns.name, t.knob))}};
     }
     n["timeouts"] = timeouts;
     n["problems"] = ns.problems;
@@ -341,10 +344,16 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
   if (global.root != "/") out << "   root: " << global.root;
   out << "\n\n";
 
+  auto baselineNote = [&](Knob knob, std::optional<std::int64_t> now) -> std::string {
+    const auto baseline = baselineOf(status, policy::kInitNetns, knob);
+    if (!baseline || baseline == now) return "";
+    return "(baseline " + std::to_string(*baseline) + " before ctpilot's first change this boot)";
+  };
+  std::string bucketsNote = status.max && status.buckets ? "(" + fixed(perBucket(status.max, status), 2) + " max per bucket)" : "";
+  if (const auto note = baselineNote(Knob::Buckets, status.buckets); !note.empty()) bucketsNote += " " + note;
   std::vector<std::vector<std::string>> globals{
-      {"nf_conntrack_max", text(status.max), ""},
-      {"nf_conntrack_buckets", text(status.buckets),
-       status.max && status.buckets ? "(" + fixed(perBucket(status.max, status), 2) + " max per bucket)" : ""},
+      {"nf_conntrack_max", text(status.max), baselineNote(Knob::ConntrackMax, status.max)},
+      {"nf_conntrack_buckets", text(status.buckets), bucketsNote},
   };
   if (status.memory) {
     globals.push_back({"MemTotal", bytesText(status.memory->memTotalBytes), ""});

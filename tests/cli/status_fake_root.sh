@@ -93,7 +93,9 @@ check(s["drop"] == 0xffffffff + 4, "drop summed in 64 bits")
 check(s["early_drop"] == 6 and s["insert_failed"] == 3, "early_drop, insert_failed")
 check(s["chaintoolong"] == 2 and s["clash_resolve"] == 1 and s["search_restart"] == 6, "chainlength, clashres, search_restart")
 t = n["timeouts"]
-check(t["nf_conntrack_tcp_timeout_time_wait"] == {"value": 60, "kernel_default": 120}, "time_wait value and default")
+check(t["nf_conntrack_tcp_timeout_time_wait"] == {"value": 60, "kernel_default": 120, "baseline": None}, "time_wait value and default")
+check(g["nf_conntrack_max_baseline"] == 32768, "baseline of nf_conntrack_max from the journal")
+check(g["nf_conntrack_buckets_baseline"] is None, "no baseline for buckets")
 check(t["nf_conntrack_udp_timeout"]["value"] == 30, "udp timeout")
 check(t["nf_conntrack_generic_timeout"]["value"] is None, "absent timeout is null")
 check(any("nf_conntrack_generic_timeout" in p for p in n["problems"]), "absent timeout named in problems")
@@ -112,6 +114,7 @@ grep -Eq '^  init +49152 +65536 +75\.0% +16384 +3\.00 +4294967299 +6 +3 +2 +6 +p
   fail "status table row for init: $(grep -A2 NETNS "$tmp/status.txt")"
 grep -q 'tcp_timeout_time_wait  *60\* *120' "$tmp/status.txt" || fail "status table: time_wait 60* beside default 120"
 grep -q '#8 .* hold .*until' "$tmp/status.txt" || fail "status table: active hold"
+grep -q 'nf_conntrack_max .*65536  (baseline 32768' "$tmp/status.txt" || fail "status table: baseline beside nf_conntrack_max"
 
 # 2. nf_conntrack not loaded: say so plainly, still show memory facts, exit 0.
 bare=$tmp/bare
