@@ -115,7 +115,6 @@ SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner
       nextTick += interval;
     }
     summary.peakMax = std::max(summary.peakMax, kernel->max());
-    for (const auto& ns : kernel->netns()) summary.peakCount = std::max(summary.peakCount, kernel->count(ns.name));
     if (t == nextRow) {
       if (options.csv != nullptr) writeRows(*options.csv, *kernel, t);
       nextRow += step;
@@ -128,6 +127,7 @@ SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner
   summary.insertFailed = totals.insertFailed;
   summary.inserts = totals.insert;
   summary.peakFill = kernel->peakFill();
+  summary.peakCount = kernel->peakCount();
   summary.peakMemoryBytes = kernel->peakMemoryBytes();
   summary.finalMax = kernel->max();
   summary.finalBuckets = kernel->buckets();

@@ -235,6 +235,7 @@ void SimKernel::warmUp(SimDuration length) {
   changes_.clear();
   peakMemory_ = 0;
   peakFill_ = 0;
+  peakCount_ = 0;
   notePeaks();
 }
 
@@ -475,6 +476,7 @@ double SimKernel::chainTooLongShare() const {
 
 void SimKernel::notePeaks() {
   peakMemory_ = std::max(peakMemory_, memoryBytes());
+  for (const auto& ns : netns_) peakCount_ = std::max(peakCount_, ns.count);
   if (max_ > 0) {
     for (const auto& ns : netns_) peakFill_ = std::max(peakFill_, static_cast<double>(ns.count) / static_cast<double>(max_));
   }

@@ -98,6 +98,8 @@ class SimKernel final : public KnobStore, public StatsReader {
   std::int64_t peakMemoryBytes() const { return peakMemory_; }
   /// Returns the highest count / max seen in any netns so far.
   double peakFill() const { return peakFill_; }
+  /// Returns the highest count seen in any netns so far.
+  std::int64_t peakCount() const { return peakCount_; }
   /// Returns `netns`' 64-bit counter totals (zeros for an unknown one).
   SimTotals totals(const std::string& netns) const;
   /// Returns the counter totals of all namespaces added up.
@@ -156,6 +158,7 @@ class SimKernel final : public KnobStore, public StatsReader {
   std::int64_t totalCount_ = 0;
   std::int64_t peakMemory_ = 0;
   double peakFill_ = 0;
+  std::int64_t peakCount_ = 0;
   SimDuration now_{0};
   std::vector<SimChange> changes_;
   std::mt19937_64 rng_;

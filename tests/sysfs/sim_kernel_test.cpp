@@ -248,6 +248,7 @@ TEST_CASE("memory counts entries and bucket heads and its peak is kept") {
   CHECK(kernel.memoryBytes() == 1024 * 8);
   CHECK(kernel.peakMemoryBytes() == 100 * 320 + 1024 * 8);
   CHECK(kernel.peakFill() == doctest::Approx(0.1));
+  CHECK(kernel.peakCount() == 100);
 }
 
 }  // namespace ctpilot::sysfs
