@@ -125,15 +125,24 @@ void Controller::discover(policy::TimePoint now) {
   std::vector<sysfs::Netns> found;
   if (deps_.discover) {
     auto listed = deps_.discover(selector);
-    if (!listed) {
-      // Keep watching what we had: a named netns that is briefly absent must not stop the loop.
-      warnOnce("discover:" + listed.error().what,
-               "cannot list the watched network namespaces (" + listed.error().what +
-                   "); check [controller] netns in the policy");
-      if (!watched_.empty() || !initOnly) return;
-      found.push_back(sysfs::Netns{policy::kInitNetns, "", 0});
-    } else {
+    if (listed) {
       found = std::move(listed.value());
+    } else {
+      warnOnce("discover:" + listed.error().what,
+               "cannot list every watched network namespace (" + listed.error().what +
+                   "); watching the others; check [controller] netns in the policy");
+      if (selector.mode == policy::NetnsSelector::Mode::Named) {
+        // One absent name (ip netns del) must not blind the controller to the others, nor
+        // keep it reading the deleted one through descriptors that keep it alive.
+        for (const auto& name : selector.names) {
+          auto one = deps_.discover(policy::NetnsSelector{policy::NetnsSelector::Mode::Named, {name}});
+          if (one) found.insert(found.end(), one->begin(), one->end());
+        }
+      } else if (initOnly) {
+        found.push_back(sysfs::Netns{policy::kInitNetns, "", 0});
+      } else {
+        return;  // netns = all: keep watching what we had until a scan succeeds
+      }
     }
   } else {
     found.push_back(sysfs::Netns{policy::kInitNetns, "", 0});
@@ -174,7 +183,7 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
   const auto& records = deps_.journal.records();
   reading.baselines = baselines(records, deps_.bootId);
   reading.lastWritten = lastWritten(records, deps_.bootId);
-  reading.unfinished = unfinishedIntents(records, deps_.bootId);
+  reading.unfinished = pendingIntentValues(records, deps_.bootId);
   reading.holds = activeHolds(records, deps_.bootId, now);
 
   discover(now);

@@ -31,19 +31,31 @@ std::map<policy::KnobRef, std::int64_t> lastWritten(const std::vector<JournalRec
   return out;
 }
 
-std::map<policy::KnobRef, std::int64_t> unfinishedIntents(const std::vector<JournalRecord>& records,
-                                                          const std::string& bootId) {
-  std::map<std::int64_t, std::pair<policy::KnobRef, std::int64_t>> open;
+std::map<policy::KnobRef, std::int64_t> pendingIntentValues(const std::vector<JournalRecord>& records,
+                                                            const std::string& bootId) {
+  struct Pending {
+    std::int64_t id;
+    std::optional<std::int64_t> ref;  // a rollback's intent names the applied record it undoes
+    std::int64_t value;
+  };
+  std::map<policy::KnobRef, Pending> pending;
   for (const auto& record : records) {
     if (record.bootId != bootId) continue;
+    const auto ref = recordRef(record);
+    if (!ref) continue;
+    const auto found = pending.find(*ref);
     if (record.kind == RecordKind::Intent && record.newValue) {
-      if (const auto ref = recordRef(record)) open.insert_or_assign(record.id, std::make_pair(*ref, *record.newValue));
-    } else if ((record.kind == RecordKind::Applied || record.kind == RecordKind::Failed) && record.ref) {
-      open.erase(*record.ref);
+      pending.insert_or_assign(*ref, Pending{record.id, record.ref, *record.newValue});
+    } else if (found != pending.end() &&
+               (record.kind == RecordKind::Applied || record.kind == RecordKind::Failed ||
+                record.kind == RecordKind::Rollback)) {
+      // An outcome for this knob finishes its intent: ours (ref = intent id) or a rollback's
+      // (ref = the applied record both name); a later write supersedes it either way.
+      pending.erase(found);
     }
   }
   std::map<policy::KnobRef, std::int64_t> out;
-  for (const auto& [id, refValue] : open) out[refValue.first] = refValue.second;
+  for (const auto& [ref, p] : pending) out[ref] = p.value;
   return out;
 }
 

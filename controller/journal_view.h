@@ -26,9 +26,10 @@ std::map<policy::KnobRef, std::int64_t> baselines(const std::vector<JournalRecor
 std::map<policy::KnobRef, std::int64_t> lastWritten(const std::vector<JournalRecord>& records,
                                                     const std::string& bootId);
 
-/// Returns KnobRef -> `new` of the newest Intent records of boot `bootId` that have no Applied or
-/// Failed record (a crash between write and record): the knob may hold that value now.
-std::map<policy::KnobRef, std::int64_t> unfinishedIntents(const std::vector<JournalRecord>& records,
+/// Returns KnobRef -> `new` of the newest Intent record of boot `bootId` for that knob when no
+/// Applied, Failed or Rollback record of the knob follows it (a crash between write and
+/// record): the knob may hold that value now.
+std::map<policy::KnobRef, std::int64_t> pendingIntentValues(const std::vector<JournalRecord>& records,
                                                           const std::string& bootId);
 
 /// Returns the holds of boot `bootId` still active at `now`: Hold records with until > now

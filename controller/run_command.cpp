@@ -155,7 +155,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
               << "; is nf_conntrack loaded (modprobe nf_conntrack)?\n";
     return kExitFailure;
   }
-  spdlog::info("stopped; tuned values stay in place");
+  spdlog::info(controller.dryRun() ? "stopped (dry run: nothing was changed)" : "stopped; tuned values stay in place");
   return kExitOk;
 }
 

@@ -335,6 +335,33 @@ TEST_CASE("baselines are journaled once per boot, before the first change, and r
   }
 }
 
+TEST_CASE("after a crash between the write and its applied record, a restart does not call the value external") {
+  Rig rig;
+  rig.knobs.set("init", Knob::Count, 900);
+  {
+    Controller controller(testPolicy(), rig.deps());
+    controller.tick(kT0);
+  }
+  REQUIRE(rig.max() > 1000);
+  // The crashed process: intent journaled, knob written, then killed before the applied record.
+  JournalRecord intent;
+  intent.time = kT0 + 1min;
+  intent.bootId = "boot-1";
+  intent.kind = RecordKind::Intent;
+  intent.netns = "init";
+  intent.knob = Knob::ConntrackMax;
+  intent.oldValue = rig.max();
+  intent.newValue = rig.max() * 2;
+  REQUIRE(rig.journal.append(intent));
+  rig.knobs.set("init", Knob::ConntrackMax, rig.max() * 2);
+
+  Controller restarted(testPolicy(), rig.deps());
+  const auto report = restarted.tick(kT0 + 2min);
+  CHECK(report.sampled);
+  CHECK(rig.ofKind(RecordKind::External).empty());
+  CHECK_FALSE(report.history.external.contains(kMax));
+}
+
 TEST_CASE("a hold journaled by another process stops changes at the next tick, and resume lifts it") {
   Rig rig;
   rig.knobs.set("init", Knob::Count, 900);
@@ -394,6 +421,38 @@ TEST_CASE("with netns = all, namespaces that appear are watched and those that v
   CHECK(report.observation.netns.size() == 1);
   CHECK(rig.forgotten == std::vector<std::string>{"gw"});
   CHECK_FALSE(report.estimates.contains("gw"));
+}
+
+TEST_CASE("with named namespaces, one that is deleted is forgotten and the others stay watched") {
+  LogCapture log;
+  Rig rig;
+  rig.addNetns("gw");
+  rig.namespaces.push_back({"gw", "/run/netns/gw", 4026532000});
+  auto deps = rig.deps();
+  // Like sysfs::discoverNetns: a named selector fails as a whole when one name is absent.
+  deps.discover = [&rig](const ctpilot::policy::NetnsSelector& selector) -> Result<std::vector<Netns>> {
+    std::vector<Netns> out;
+    for (const auto& name : selector.names) {
+      const auto found = std::find_if(rig.namespaces.begin(), rig.namespaces.end(),
+                                      [&](const Netns& n) { return n.name == name; });
+      if (found == rig.namespaces.end()) return Error{Errc::Missing, "netns " + name + ": no /run/netns/" + name};
+      out.push_back(*found);
+    }
+    return out;
+  };
+  auto policy = testPolicy();
+  policy.controller.netns = {ctpilot::policy::NetnsSelector::Mode::Named, {"init", "gw"}};
+  Controller controller(policy, deps);
+  CHECK(controller.tick(kT0).observation.netns.size() == 2);
+
+  rig.namespaces.pop_back();  // ip netns del gw
+  for (int i = 1; i <= 3; ++i) {
+    const auto report = controller.tick(kT0 + std::chrono::seconds(5 * i));
+    REQUIRE(report.observation.netns.size() == 1);
+    CHECK(report.observation.netns[0].netns == "init");
+  }
+  CHECK(rig.forgotten == std::vector<std::string>{"gw"});
+  CHECK(log.count(spdlog::level::warn, "cannot list every watched network namespace") == 1);
 }
 
 TEST_CASE("a netns whose statistics cannot be read is still watched, said once") {

@@ -76,11 +76,15 @@ TEST_CASE("an intent without applied or failed record is unfinished") {
   Builder b;
   b.add(RecordKind::Intent, "init", Knob::ConntrackMax, 1000, 2000);
   b.add(RecordKind::Applied, "init", Knob::ConntrackMax, 1000, 2000).ref = 1;
-  CHECK(cc::unfinishedIntents(b.records, "b1").empty());
+  CHECK(cc::pendingIntentValues(b.records, "b1").empty());
   b.add(RecordKind::Intent, "init", Knob::ConntrackMax, 2000, 4000);
-  const auto open = cc::unfinishedIntents(b.records, "b1");
+  const auto open = cc::pendingIntentValues(b.records, "b1");
   REQUIRE(open.contains(kMax));
   CHECK(open.at(kMax) == 4000);
+  SUBCASE("a rollback's outcome finishes a rollback's intent") {
+    b.add(RecordKind::Rollback, "init", Knob::ConntrackMax, 4000, 1000).ref = 2;
+    CHECK(cc::pendingIntentValues(b.records, "b1").empty());
+  }
 }
 
 TEST_CASE("holds are active until they expire or a later resume lifts them") {
