@@ -108,6 +108,25 @@ NetnsResolver systemNetnsResolver(const std::string& root) {
   };
 }
 
+std::vector<JournalRecord> unfinishedIntents(const std::vector<JournalRecord>& records, const std::string& bootId) {
+  std::set<std::int64_t> finished;
+  for (const auto& record : records) {
+    if (record.bootId != bootId || !record.ref) continue;
+    if (record.kind == RecordKind::Applied || record.kind == RecordKind::Failed) finished.insert(*record.ref);
+  }
+  // A rollback's intent is finished by a Rollback record naming the same undone change.
+  std::vector<JournalRecord> out;
+  for (const auto& record : records) {
+    if (record.bootId != bootId) continue;
+    if (record.kind == RecordKind::Rollback && record.ref) {
+      std::erase_if(out, [&](const JournalRecord& intent) { return intent.ref == record.ref; });
+    }
+    if (record.kind != RecordKind::Intent || !record.knob || !record.newValue || finished.contains(record.id)) continue;
+    out.push_back(record);
+  }
+  return out;
+}
+
 int RollbackReport::exitCode() const {
   if (refused) return 3;
   if (!journalError.empty()) return 1;
@@ -132,6 +151,17 @@ RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& 
     const auto found = written.find(step.ref);
     return found != written.end() ? found->second : LastWrite{step.from, step.appliedId};
   };
+  const auto unfinished = unfinishedIntents(journal.records(), options.bootId);
+  // ctpilot's own values: what it last wrote, or what an intent newer than that was about to
+  // write when the process died (the write may or may not have happened).
+  const auto ours = [&](const RollbackStep& step, std::int64_t value) {
+    const auto last = lastFor(step);
+    if (value == last.value) return true;
+    for (const auto& intent : unfinished) {
+      if (intent.id > last.recordId && refOf(intent) == step.ref && intent.newValue == value) return true;
+    }
+    return false;
+  };
   std::map<std::string, Result<sysfs::Netns>> namespaces;
   std::map<policy::KnobRef, StepOutcome> unusable;  // knobs whose namespace or value cannot be had
 
@@ -153,7 +183,7 @@ RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& 
       } else {
         outcome.before = *current;
         const auto last = lastFor(outcome.step);
-        if (*current != last.value) report.conflicts.push_back({ref, *current, last.value, last.recordId});
+        if (!ours(outcome.step, *current)) report.conflicts.push_back({ref, *current, last.value, last.recordId});
       }
     }
     next[ref] = outcome.step.to;
@@ -193,7 +223,7 @@ RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& 
     report.hold = *stored;
   }
 
-  std::map<policy::KnobRef, LastWrite> expected = written;
+  std::map<policy::KnobRef, LastWrite> expected;  // after a step: what it restored
   std::set<policy::KnobRef> broken;  // a step of this knob failed: older ones would build on it
   for (auto& outcome : report.steps) {
     if (outcome.status != Status::NotRun) continue;
@@ -213,8 +243,9 @@ RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& 
       continue;
     }
     outcome.before = *before;
-    const auto last = expected.contains(ref) ? expected.at(ref) : LastWrite{step.from, step.appliedId};
-    if (*before != last.value && !options.force) {
+    const auto last = expected.contains(ref) ? expected.at(ref) : lastFor(step);
+    const bool unchanged = expected.contains(ref) ? *before == last.value : ours(step, *before);
+    if (!unchanged && !options.force) {
       // Changed since the check (a running controller or an operator): do not overwrite it.
       report.conflicts.push_back({ref, *before, last.value, last.recordId});
       report.refused = true;

@@ -55,6 +55,11 @@ struct LastWrite {
 std::map<policy::KnobRef, LastWrite> lastWrites(const std::vector<JournalRecord>& records,
                                                 const std::string& bootId);
 
+/// Returns the Intent records of boot `bootId` that no Applied, Failed or Rollback record
+/// finished: the process died between journaling the intent and journaling the outcome, so the
+/// knob may hold either value.
+std::vector<JournalRecord> unfinishedIntents(const std::vector<JournalRecord>& records, const std::string& bootId);
+
 /// Returns the Hold records of boot `bootId` still in force at `now`: until > now and not
 /// lifted by a later Resume (a Resume without knob lifts every earlier hold).
 std::vector<JournalRecord> activeHoldRecords(const std::vector<JournalRecord>& records, const std::string& bootId,
@@ -113,8 +118,8 @@ struct RollbackReport {
   int exitCode() const;
 };
 
-/// Checks that every affected knob still holds what ctpilot last wrote (else refuses unless
-/// `force`), places a hold (before the first write, so a running controller cannot redo a
+/// Checks that every affected knob still holds what ctpilot last wrote, or what an unfinished
+/// intent newer than that was writing (else refuses unless `force`), places a hold (before the first write, so a running controller cannot redo a
 /// change in between), then for each step: journals an intent, writes the old value, reads it
 /// back and journals a Rollback or Failed record. Nothing is written that was not journaled
 /// first; the first journal failure stops everything.

@@ -346,3 +346,50 @@ TEST_CASE("a hold is active until it expires or a later resume lifts it") {
   REQUIRE(journal.append(hold).has_value());
   CHECK(activeHoldRecords(journal.records(), "b1", kT0 + 2min).size() == 1);
 }
+
+TEST_CASE("after a crash between an intent and its outcome, the intent's value counts as ctpilot's own") {
+  Fixture f;
+  const auto intentOf = [&](std::int64_t from, std::int64_t to, std::optional<std::int64_t> ref) {
+    JournalRecord intent;
+    intent.time = kT0;
+    intent.bootId = "b1";
+    intent.kind = RecordKind::Intent;
+    intent.netns = "init";
+    intent.knob = Knob::ConntrackMax;
+    intent.oldValue = from;
+    intent.newValue = to;
+    intent.ref = ref;
+    REQUIRE(f.journal.append(intent).has_value());
+  };
+  SUBCASE("the controller died after writing: the value it was writing is accepted, the baseline restored") {
+    intentOf(262144, 524288, std::nullopt);
+    f.store.set("init", Knob::ConntrackMax, 524288);
+    CHECK(unfinishedIntents(f.journal.records(), "b1").size() == 1);
+    const auto report = f.run({RollbackSelection::Mode::All, 0});
+    CHECK(report.exitCode() == 0);
+    CHECK(f.store.read(sysfs::Netns{"init", "", 1}, Knob::ConntrackMax).value() == 65536);
+    CHECK(report.steps[0].before == 524288);
+  }
+  SUBCASE("the controller died before writing: the old value is still accepted") {
+    intentOf(262144, 524288, std::nullopt);
+    CHECK(f.run({RollbackSelection::Mode::All, 0}).exitCode() == 0);
+    CHECK(f.store.read(sysfs::Netns{"init", "", 1}, Knob::ConntrackMax).value() == 65536);
+  }
+  SUBCASE("a rollback died after writing: running it again finishes the job") {
+    intentOf(262144, 131072, f.maxSecond);
+    f.store.set("init", Knob::ConntrackMax, 131072);
+    CHECK(f.run({RollbackSelection::Mode::All, 0}).exitCode() == 0);
+    CHECK(f.store.read(sysfs::Netns{"init", "", 1}, Knob::ConntrackMax).value() == 65536);
+    CHECK(unfinishedIntents(f.journal.records(), "b1").empty());
+  }
+  SUBCASE("any other value is still someone else's") {
+    intentOf(262144, 524288, std::nullopt);
+    f.store.set("init", Knob::ConntrackMax, 999);
+    CHECK(f.run({RollbackSelection::Mode::All, 0}).exitCode() == 3);
+  }
+  SUBCASE("finished intents are not unfinished") {
+    CHECK(unfinishedIntents(f.journal.records(), "b1").empty());
+    REQUIRE(f.run({RollbackSelection::Mode::Last, 1}).exitCode() == 0);
+    CHECK(unfinishedIntents(f.journal.records(), "b1").empty());
+  }
+}
