@@ -104,6 +104,7 @@ require_root_netns() {
   exec 9>"$CTP_LOCK_FILE"
   ctp_log "waiting for $CTP_LOCK_FILE"
   flock -w 600 9 || ctp_fail "$CTP_LOCK_FILE stayed held for 10 minutes"
+  ctp_log "took $CTP_LOCK_FILE"
   if [[ -s "$CTP_SAVED_FILE" ]]; then
     # A previous test was SIGKILLed before it could restore the globals: restore them now.
     # shellcheck disable=SC1090
