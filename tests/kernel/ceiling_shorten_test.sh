@@ -73,8 +73,8 @@ B_PID=$CTP_CTPILOT_PID B_LOG=$CTP_CTPILOT_LOG
 ctp_start_ctpilot "$CTP_TMP/policy-a.conf" "$CTP_TMP/state-a"
 A_PID=$CTP_CTPILOT_PID A_LOG=$CTP_CTPILOT_LOG
 
-drop_a0=$(ctp_proc_stat "$A_ROUTER" drop)
-drop_b0=$(ctp_proc_stat "$B_ROUTER" drop)
+drop_a0=$(ctp_ct_stat "$A_ROUTER" drop)
+drop_b0=$(ctp_ct_stat "$B_ROUTER" drop)
 churn_start=$(date +%s.%N)
 for x in a b; do
   clients=$A_CLIENTS; [[ $x == b ]] && clients=$B_CLIENTS
@@ -97,8 +97,8 @@ wait "$churn_a" "$churn_b"
 churn_end=$(date +%s.%N)
 ctp_log "churn A: $(cat "$CTP_TMP/churn-a.json")"
 ctp_log "churn B: $(cat "$CTP_TMP/churn-b.json")"
-drops_a=$(( $(ctp_proc_stat "$A_ROUTER" drop) - drop_a0 ))
-drops_b=$(( $(ctp_proc_stat "$B_ROUTER" drop) - drop_b0 ))
+drops_a=$(( $(ctp_ct_stat "$A_ROUTER" drop) - drop_a0 ))
+drops_b=$(( $(ctp_ct_stat "$B_ROUTER" drop) - drop_b0 ))
 cw_a=$(ctp_netns_knob "$A_ROUTER" nf_conntrack_tcp_timeout_close_wait)
 ctp_measure drops_with_shortening "$drops_a"
 ctp_measure drops_without_shortening "$drops_b"

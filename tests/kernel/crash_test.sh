@@ -27,7 +27,7 @@ ctp_log "killed ctpilot (pid $first_pid) with SIGKILL $(echo "$(date +%s.%N) - $
 # Restart on the same state directory while the surge goes on.
 ctp_start_ctpilot "$CTP_TMP/policy.conf" "$state"
 wait "$churn_pid" || ctp_fail "the churn failed"
-drops=$(ctp_proc_stat "$CTP_ROUTER" drop)
+drops=$(ctp_ct_stat "$CTP_ROUTER" drop)
 kill -0 "$CTP_CTPILOT_PID" 2>/dev/null || { ctp_show_log; ctp_fail "the restarted ctpilot died"; }
 ctp_stop "$CTP_CTPILOT_PID"
 ctp_check "$CTP_STOP_STATUS" -eq 0 "restarted ctpilot run exit status on SIGTERM"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 2: with the global nf_conntrack_max lowered to 2048, a TCP churn inside a netns fills it
 # with ASSURED TIME_WAIT entries and the kernel drops SYNs; `ctpilot status --json` reports the
-# same drop total, read over ctnetlink, as /proc/net/stat/nf_conntrack shows in that netns.
+# same drop total, read over ctnetlink, as /proc/net/stat/nf_conntrack shows in that netns
+# (`conntrack -S`, an independent netlink reader, on kernels without that file).
 source "$(dirname "$0")/lib.sh"
 require_root_netns
 
@@ -19,10 +20,10 @@ ctp_set_global_max 2048
   --timeout 1500ms > "$CTP_TMP/churn.json"
 ctp_log "churn: $(cat "$CTP_TMP/churn.json")"
 
-proc_drop=$(ctp_proc_stat "$ns" drop)
+proc_drop=$(ctp_ct_stat "$ns" drop)
 "$CTPILOT" --policy "$CTP_TMP/policy.conf" --state-dir "$CTP_TMP/state" status --json > "$CTP_TMP/status.json" ||
   ctp_fail "ctpilot status --json failed: $(cat "$CTP_TMP/status.json")"
-proc_drop_after=$(ctp_proc_stat "$ns" drop)
+proc_drop_after=$(ctp_ct_stat "$ns" drop)
 ctp_log "status of $ns: $(ctp_json "/namespaces/name=$ns" < "$CTP_TMP/status.json" 2>&1)"
 
 source_name=$(ctp_json "/namespaces/name=$ns/stats/source" < "$CTP_TMP/status.json")

@@ -12,9 +12,9 @@ ctp_timeouts_snapshot "$CTP_ROUTER" > "$CTP_TMP/timeouts-before"
 state="$CTP_TMP/state"
 ctp_start_ctpilot "$CTP_TMP/policy.conf" "$state" --dry-run
 ctp_watch_max "$CTP_TMP/max.log"
-drop0=$(ctp_proc_stat "$CTP_ROUTER" drop)
+drop0=$(ctp_ct_stat "$CTP_ROUTER" drop)
 ctp_surge_churn "$CTP_TMP/churn.json"
-drops=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop0 ))
+drops=$(( $(ctp_ct_stat "$CTP_ROUTER" drop) - drop0 ))
 kill -0 "$CTP_CTPILOT_PID" 2>/dev/null || { ctp_show_log; ctp_fail "ctpilot run --dry-run died during the surge"; }
 ctp_stop "$CTP_CTPILOT_PID"
 ctp_check "$CTP_STOP_STATUS" -eq 0 "ctpilot run --dry-run exit status on SIGTERM"

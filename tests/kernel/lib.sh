@@ -252,6 +252,20 @@ ctp_serve() {
   ctp_fail "loadgen serve did not bind $listen in 5 s"
 }
 
+# Sums one counter (drop, early_drop, insert_failed, ...) over every CPU inside NS: from
+# /proc/net/stat/nf_conntrack when the kernel has it, else from `conntrack -S` (ctnetlink;
+# kernels without CONFIG_NF_CONNTRACK_PROCFS).
+ctp_ct_stat() {
+  local ns=$1 column=$2
+  if ip netns exec "$ns" test -r /proc/net/stat/nf_conntrack; then
+    ctp_proc_stat "$ns" "$column"
+    return
+  fi
+  ip netns exec "$ns" conntrack -S | awk -v col="$column" '
+    { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == col) { sum += kv[2]; seen = 1 } } }
+    END { if (!seen) exit 2; printf "%d\n", sum }'
+}
+
 # Sums one counter column of /proc/net/stat/nf_conntrack inside NS over every CPU row (hex).
 ctp_proc_stat() {
   local ns=$1 column=$2

@@ -14,9 +14,9 @@ ctp_surge_setup
 buckets_before=$(cat $CTP_PROC/nf_conntrack_buckets)
 
 # 1. Nothing acts: the router's table fills with ASSURED TIME_WAIT entries and SYNs are dropped.
-drop0=$(ctp_proc_stat "$CTP_ROUTER" drop)
+drop0=$(ctp_ct_stat "$CTP_ROUTER" drop)
 ctp_surge_churn "$CTP_TMP/churn-without.json"
-drops_without=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop0 ))
+drops_without=$(( $(ctp_ct_stat "$CTP_ROUTER" drop) - drop0 ))
 ctp_measure drops_without_ctpilot "$drops_without"
 ctp_measure failed_connections_without "$(ctp_json /failed < "$CTP_TMP/churn-without.json")"
 ctp_measure churn_rate_achieved "$(ctp_json /rate_achieved < "$CTP_TMP/churn-without.json")"
@@ -31,10 +31,10 @@ ctp_check "$(ctp_conntrack_count "$CTP_ROUTER")" -lt 100 "router table flushed"
 state="$CTP_TMP/state"
 ctp_start_ctpilot "$CTP_TMP/policy.conf" "$state"
 ctp_watch_max "$CTP_TMP/max.log"
-drop1=$(ctp_proc_stat "$CTP_ROUTER" drop)
+drop1=$(ctp_ct_stat "$CTP_ROUTER" drop)
 surge_start=$(date +%s.%N)
 ctp_surge_churn "$CTP_TMP/churn-with.json"
-drops_with=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop1 ))
+drops_with=$(( $(ctp_ct_stat "$CTP_ROUTER" drop) - drop1 ))
 raised_to=$(ctp_global_max)
 first_raise=$(ctp_first_change_after "$CTP_TMP/max.log" "$surge_start" "$lowered")
 kill -0 "$CTP_CTPILOT_PID" 2>/dev/null || { ctp_show_log; ctp_fail "ctpilot run died during the surge"; }
