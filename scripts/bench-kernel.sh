@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Real-kernel benchmarks (about 10 minutes; run as root on a machine with nf_conntrack):
+#   tests/bench/kernel/surge.sh      drops during TCP surges through a NAT router at several
+#                                    rates, without and with `ctpilot run`, and the reaction time
+#   tests/bench/kernel/tick_cost.sh  CPU and wall time per sampling cycle with 1, 16 and 64
+#                                    watched namespaces, netlink vs procfs; the daemon's memory
+#   tests/bench/kernel/resize.sh     time of a hashsize resize, empty and at 100k and 1M entries
+# and writes bench/results/kernel.md (machine, date and the three tables; each benchmark also
+# leaves its own bench/results/kernel-<name>.md). Traffic stays inside network namespaces the
+# benchmarks create; nf_conntrack_max and nf_conntrack_buckets are changed only while holding
+# /tmp/ctpilot-kernel.lock and restored on every exit path (tests/kernel/lib.sh).
+# BUILD_DIR (default: build) selects the build directory; RKB_RATES, RKB_SURGE_SECONDS,
+# RKB_NETNS_COUNTS, RKB_DAEMON_SECONDS and RKB_RESIZE_SIZES shorten or widen the runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${BUILD_DIR:-build}"
+out=bench/results
+
+[[ $(id -u) -eq 0 ]] || { echo "bench-kernel.sh: needs root (network namespaces, nf_conntrack knobs); run it with sudo" >&2; exit 2; }
+
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j "$(nproc)" --target ctpilot ctpilot-loadgen ctpilot-json-get ctpilot-bench-tick >/dev/null
+CTPILOT="$(pwd)/$build/controller/ctpilot"
+LOADGEN="$(pwd)/$build/tests/tools/ctpilot-loadgen"
+JSON_GET="$(pwd)/$build/tests/tools/ctpilot-json-get"
+BENCH_TICK="$(pwd)/$build/tests/bench/kernel/ctpilot-bench-tick"
+RKB_OUT="$(pwd)/$out"
+export CTPILOT LOADGEN JSON_GET BENCH_TICK RKB_OUT
+mkdir -p "$out"
+
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+rm -f "$out"/kernel-surge.md "$out"/kernel-cost.md "$out"/kernel-resize.md
+status=0
+for bench in surge tick_cost resize; do
+  echo "== $bench" >&2
+  bash "tests/bench/kernel/$bench.sh" >/dev/null || { status=$?; echo "bench-kernel.sh: $bench failed (status $status)" >&2; }
+done
+
+{
+  echo "## ctpilot on the real kernel"
+  echo
+  echo "Measured $started by \`sudo scripts/bench-kernel.sh\` on Linux $(uname -r), $(nproc) CPUs,"
+  echo "MemTotal $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), load average before the run:"
+  echo "$load. Numbers from a shared machine vary from run to run; rerun the command to compare."
+  echo
+  for name in surge cost resize; do
+    [[ -f "$out/kernel-$name.md" ]] && cat "$out/kernel-$name.md"
+  done
+} > "$out/kernel.md"
+cat "$out/kernel.md"
+exit "$status"
