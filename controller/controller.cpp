@@ -160,19 +160,22 @@ void Controller::discover(policy::TimePoint now) {
     warned_.erase("stats:" + old.name);
     if (deps_.forget) deps_.forget(old);
   }
-  for (const auto& now_ : found) {
-    const bool known = std::any_of(watched_.begin(), watched_.end(), [&](const auto& n) { return n.name == now_.name; });
-    if (!known && lastDiscovery_ && !watched_.empty()) spdlog::info("netns {} appeared; watching it", now_.name);
+  for (const auto& ns : found) {
+    const bool known = std::any_of(watched_.begin(), watched_.end(), [&](const auto& n) { return n.name == ns.name; });
+    if (!known && !watched_.empty()) spdlog::info("netns {} appeared; watching it", ns.name);
   }
   watched_ = std::move(found);
 }
 
-sysfs::Netns Controller::netnsFor(const KnobRef& ref) const {
+std::optional<sysfs::Netns> Controller::netnsFor(const KnobRef& ref) const {
   const std::string name = isGlobal(ref.knob) ? std::string(policy::kInitNetns) : ref.netns;
   for (const auto& ns : watched_) {
     if (ns.name == name) return ns;
   }
-  return sysfs::Netns{name, "", 0};
+  // Global knobs live in the initial netns even when it is not watched. A per-netns knob of a
+  // namespace no longer watched has nowhere to go: an empty path would mean the initial one.
+  if (isGlobal(ref.knob) || name == policy::kInitNetns) return sysfs::Netns{policy::kInitNetns, "", 0};
+  return std::nullopt;
 }
 
 bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& reading) {
@@ -188,7 +191,7 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
 
   discover(now);
 
-  const auto initNs = netnsFor(globalRef(Knob::ConntrackMax));
+  const auto initNs = *netnsFor(globalRef(Knob::ConntrackMax));
   const auto max = deps_.knobs.read(initNs, Knob::ConntrackMax);
   if (!max) {
     warnOnce("max", "cannot read nf_conntrack_max (" + max.error().what +
@@ -382,7 +385,13 @@ void Controller::act(policy::TimePoint now, TickReport& report, const Reading& r
       report.failed.push_back(outcome);
       break;
     }
-    auto outcome = actuator_.apply(action, netnsFor(ref), now, observationJson(report.observation, ref.netns));
+    const auto netns = netnsFor(ref);
+    if (!netns) {
+      spdlog::debug("not changing {}: its netns is no longer watched", refName(ref));
+      report.skipped.push_back(action);
+      continue;
+    }
+    auto outcome = actuator_.apply(action, *netns, now, observationJson(report.observation, ref.netns));
     switch (outcome.status) {
       case ActionOutcome::Status::NotJournaled:
         journalFails(*outcome.error, "intent to change " + refName(ref));

@@ -88,7 +88,7 @@ class Controller {
   bool journalBaselines(policy::TimePoint now, const Reading& reading, bool force);
   void act(policy::TimePoint now, TickReport& report, const Reading& reading);
   void logNotes(const policy::Plan& plan);
-  sysfs::Netns netnsFor(const policy::KnobRef& ref) const;
+  std::optional<sysfs::Netns> netnsFor(const policy::KnobRef& ref) const;
   bool appendOk(const Result<JournalRecord>& result, const std::string& what);
   void journalWorks();
   void journalFails(const Error& error, const std::string& what);
