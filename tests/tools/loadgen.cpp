@@ -75,7 +75,6 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// ---- parsing -------------------------------------------------------------------------------
 
 std::int64_t parseCount(const std::string& flag, const std::string& text) {
   std::size_t used = 0;
@@ -285,7 +284,6 @@ std::optional<std::string> optional(const Args& args, const std::string& flag) {
   return found->second;
 }
 
-// ---- the event loop ------------------------------------------------------------------------
 
 std::string errnoText(const std::string& what) { return what + ": " + std::strerror(errno); }
 
@@ -375,7 +373,6 @@ class Loop {
 
 double since(Clock::time_point start) { return Seconds(Clock::now() - start).count(); }
 
-// ---- tcp-churn -----------------------------------------------------------------------------
 
 struct TcpCounters {
   std::int64_t attempted = 0;   // connect() issued
@@ -540,7 +537,6 @@ int tcpChurn(const Args& args) {
   return kExitOk;
 }
 
-// ---- udp-flows -----------------------------------------------------------------------------
 
 int udpFlows(const Args& args) {
   const auto targets = parseEndpoints("--target", required(args, "--target"));
@@ -632,7 +628,6 @@ int udpFlows(const Args& args) {
   return kExitOk;
 }
 
-// ---- serve ---------------------------------------------------------------------------------
 
 int serve(const Args& args) {
   const auto listens = parseEndpoints("--listen", required(args, "--listen"));
