@@ -333,12 +333,35 @@ bool Controller::journalBaselines(policy::TimePoint now, const Reading& reading,
   return true;
 }
 
-void Controller::logNotes(const policy::Plan& plan) {
-  std::set<std::string> notes(plan.notes.begin(), plan.notes.end());
-  for (const auto& note : notes) {
-    if (!lastNotes_.contains(note)) spdlog::info("{}", note);
+std::string noteShape(const std::string& note) {
+  // Notes carry live numbers ("held for another 59.9s", "growth 850/s"); a note whose words
+  // stay the same is the same news and is not logged again at info on every tick.
+  std::string shape;
+  for (std::size_t i = 0; i < note.size(); ++i) {
+    const bool digit = note[i] >= '0' && note[i] <= '9';
+    const bool decimal = note[i] == '.' && !shape.empty() && shape.back() == '#' && i + 1 < note.size() &&
+                         note[i + 1] >= '0' && note[i + 1] <= '9';
+    if (digit || decimal) {
+      if (shape.empty() || shape.back() != '#') shape += '#';
+    } else {
+      shape += note[i];
+    }
   }
-  lastNotes_ = std::move(notes);
+  return shape;
+}
+
+void Controller::logNotes(const policy::Plan& plan) {
+  std::set<std::string> shapes;
+  for (const auto& note : plan.notes) {
+    const auto shape = noteShape(note);
+    if (!lastNotes_.contains(shape)) {
+      spdlog::info("{}", note);
+    } else {
+      spdlog::debug("{}", note);
+    }
+    shapes.insert(shape);
+  }
+  lastNotes_ = std::move(shapes);
 }
 
 void Controller::act(policy::TimePoint now, TickReport& report, const Reading& reading) {

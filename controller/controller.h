@@ -58,6 +58,9 @@ struct TickReport {
 /// with `would` set: "would raise ...". `to` is the value written (or to be written).
 std::string describeAction(const policy::Action& action, std::int64_t to, bool would);
 
+/// Returns `note` with every number replaced by '#': notes of the same shape are the same news.
+std::string noteShape(const std::string& note);
+
 /// Converts what decide() saw in `netns` to the JSON stored with journal records.
 nlohmann::json observationJson(const policy::Observation& obs, const std::string& netns);
 
@@ -107,7 +110,7 @@ class Controller {
   std::map<policy::KnobRef, std::int64_t> lastPlanned_;     // dry-run: journal a plan once, not every tick
   std::map<std::string, policy::TimePoint> calmSince_;
   std::int64_t externalSinceId_ = 0;                        // External records up to this id predate the policy
-  std::set<std::string> lastNotes_;
+  std::set<std::string> lastNotes_;                        // shapes of the last tick's notes
   std::set<std::string> warned_;
   bool journalBroken_ = false;
 };

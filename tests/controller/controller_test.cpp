@@ -363,6 +363,7 @@ TEST_CASE("after a crash between the write and its applied record, a restart doe
 }
 
 TEST_CASE("a hold journaled by another process stops changes at the next tick, and resume lifts it") {
+  LogCapture log;
   Rig rig;
   rig.knobs.set("init", Knob::Count, 900);
   Controller controller(testPolicy(), rig.deps());
@@ -381,6 +382,8 @@ TEST_CASE("a hold journaled by another process stops changes at the next tick, a
   CHECK(rig.knobs.writes().size() == writes);
   CHECK(rig.max() == 1000);
   CHECK(rig.ofKind(RecordKind::External).empty());  // the rollback's write is not someone else's
+  // decide() notes the hold with the time left; said at info once, not at every tick.
+  CHECK(log.count(spdlog::level::info, "held by rollback") == 1);
 
   JournalRecord resume;
   resume.time = kT0 + 5min;
@@ -453,6 +456,13 @@ TEST_CASE("with named namespaces, one that is deleted is forgotten and the other
   }
   CHECK(rig.forgotten == std::vector<std::string>{"gw"});
   CHECK(log.count(spdlog::level::warn, "cannot list every watched network namespace") == 1);
+}
+
+TEST_CASE("notes that differ only in their numbers have the same shape") {
+  CHECK(cc::noteShape("held by rollback for another 59.9s") == cc::noteShape("held by rollback for another 3s"));
+  CHECK(cc::noteShape("growth 850/s in gw.1") == "growth #/s in gw.#");
+  CHECK(cc::noteShape("at ceiling 4194304.") == "at ceiling #.");
+  CHECK(cc::noteShape("not raising: held") != cc::noteShape("not raising: external"));
 }
 
 TEST_CASE("a netns whose statistics cannot be read is still watched, said once") {
