@@ -169,6 +169,11 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
                                 });
 
   const auto interval = policy.controller.interval;
+  // Growth needs time between samples: say why the command is waiting when it is noticeable.
+  if (interval * (kPlanSamples - 1) >= std::chrono::seconds(3)) {
+    std::cerr << "ctpilot plan: sampling " << kPlanSamples << " times at the policy's interval of "
+              << policy::formatDuration(interval) << "...\n";
+  }
   const auto started = std::chrono::steady_clock::now();
   TickReport report;
   for (int i = 1; i <= kPlanSamples; ++i) {
