@@ -1,10 +1,12 @@
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -354,6 +356,44 @@ TEST_CASE("two processes appending at the same time leave one valid line per rec
     if ((*all)->records()[i].newValue == -1) ++fromChild;
   }
   CHECK(fromChild == kEach);
+}
+
+TEST_CASE("an append the disk refuses returns the error and leaves the file as it was") {
+  TempDir tmp;
+  {
+    auto journal = FileJournal::open(tmp.path);
+    REQUIRE(journal.has_value());
+    REQUIRE((*journal)->append(applied(1, 2)).has_value());
+  }
+  const auto path = tmp.sub("journal.jsonl");
+  const auto before = readFile(path);
+  // A file size limit makes the kernel cut the write short (then EFBIG), as a full disk would.
+  // In a child process, so the limit cannot touch the test runner's own output.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto journal = FileJournal::open(tmp.path);
+    if (!journal) ::_exit(10);
+    ::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{static_cast<rlim_t>(before.size() + 20), static_cast<rlim_t>(before.size() + 20)};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(11);
+    const auto refused = (*journal)->append(applied(2, 3));
+    if (refused.has_value()) ::_exit(12);
+    if (refused.error().what.find("journal.jsonl") == std::string::npos) ::_exit(13);
+    if ((*journal)->records().size() != 1) ::_exit(14);
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(readFile(path) == before);
+  auto journal = FileJournal::open(tmp.path);
+  REQUIRE(journal.has_value());
+  CHECK((*journal)->warnings().empty());
+  const auto next = (*journal)->append(applied(2, 3));
+  REQUIRE(next.has_value());
+  CHECK(next->id == 2);
 }
 
 TEST_CASE("a state directory that cannot be created is a one-line error naming it and what to do") {
