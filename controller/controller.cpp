@@ -499,22 +499,24 @@ TickReport Controller::tick(policy::TimePoint now) {
 }
 
 void Controller::reload(policy::Policy policy) {
+  // Any reload is the operator asking to try again: knobs that could not be written (perhaps
+  // /proc/sys was remounted since) and writes the kernel rejected get another attempt.
+  unwritable_.clear();
+  retryAfter_.clear();
+  std::erase_if(warned_, [](const std::string& key) { return key.starts_with("unwritable:"); });
   if (policy == policy_) {
-    spdlog::info("policy unchanged");
+    spdlog::info("policy unchanged; knobs changed by hand stay as they are");
     return;
   }
   const bool selectorChanged = policy.controller.netns != policy_.controller.netns;
   policy_ = std::move(policy);
   estimator_.setWindow(windowSamples(policy_));
-  // A new policy is the operator's word: knobs changed by hand are managed again, and knobs
-  // that could not be written are tried again.
+  // Only a different policy is the operator's word that knobs changed by hand (promise 7) are
+  // to be managed again.
   const auto& records = deps_.journal.records();
   externalSinceId_ = records.empty() ? 0 : records.back().id;
   externalUnjournaled_.clear();
-  unwritable_.clear();
-  retryAfter_.clear();
   lastPlanned_.clear();
-  std::erase_if(warned_, [](const std::string& key) { return key.starts_with("unwritable:"); });
   if (selectorChanged) lastDiscovery_.reset();
   spdlog::info("policy changed: knobs changed by hand are managed again");
 }

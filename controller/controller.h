@@ -74,6 +74,7 @@ class Controller {
   /// needs several samples). Notices external changes like tick() does.
   TickReport observe(policy::TimePoint now);
   /// Replaces the policy (SIGHUP); externally changed knobs are fought again only after a policy change.
+  /// Any reload retries knobs found unwritable.
   void reload(policy::Policy policy);
   /// Returns the policy in force.
   const policy::Policy& policy() const { return policy_; }

@@ -296,6 +296,14 @@ TEST_CASE("a read-only knob is reported once and the loop keeps observing") {
   CHECK(rig.max() == 1000);
   CHECK(rig.ofKind(RecordKind::Failed).size() == 1);
   CHECK(log.count(spdlog::level::warn, "nf_conntrack_max is read-only here") == 1);
+
+  SUBCASE("a reload, even of the same policy, tries again") {
+    controller.reload(testPolicy());
+    const auto report = controller.tick(kT0 + 10min);
+    CHECK_FALSE(report.observation.unwritable.contains(kMax));
+    CHECK(rig.ofKind(RecordKind::Failed).size() == 2);  // still read-only: one more attempt, said again
+    CHECK(log.count(spdlog::level::warn, "nf_conntrack_max is read-only here") == 2);
+  }
 }
 
 TEST_CASE("baselines are journaled once per boot, before the first change, and reused after a restart") {
