@@ -1,12 +1,13 @@
 // ctpilot-bench-tick: the cost of one sampling cycle on the real kernel, netlink against procfs.
 //
 //   ctpilot-bench-tick --stats netlink|procfs --netns NAME[,NAME...] [--ticks N] [--reads N]
-//                      [--interval D_MS]
+//                      [--interval D_MS] [--paced]
 //
 // Builds the real Controller (ProcKnobStore on "/", a FileJournal in a temporary directory,
 // dry run: nothing is ever written) with the statistics reader forced to one mechanism, then:
-//   1. calls Controller::tick() --ticks times back to back, with a made-up clock advancing by
-//      --interval per tick (the daemon's timer is not what is measured), and
+//   1. calls Controller::tick() --ticks times, with a made-up clock advancing by --interval per
+//      tick: back to back (warm caches), or with --paced sleeping --interval between ticks as
+//      the daemon does (what other processes do meanwhile evicts ctpilot from the caches), and
 //   2. reads the statistics of every watched namespace --reads times with the reader alone.
 // Prints one JSON line: wall time per tick (mean, p50, p99), CPU time per tick (utime+stime of
 // the whole process, which includes the threads that enter namespaces), and the same per
@@ -23,6 +24,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -88,12 +90,17 @@ struct Args {
   int ticks = 300;
   int reads = 300;
   int intervalMs = 100;
+  bool paced = false;
 };
 
 Args parseArgs(int argc, char** argv) {
   Args args;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--paced") {
+      args.paced = true;
+      continue;
+    }
     if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--stats") {
@@ -194,11 +201,13 @@ int run(const Args& args) {
   const double tickCpu0 = cpuSeconds();
   for (int i = 0; i < args.ticks; ++i) {
     now += std::chrono::milliseconds(args.intervalMs);
+    if (args.paced) std::this_thread::sleep_for(std::chrono::milliseconds(args.intervalMs));
     const auto start = SteadyClock::now();
     const auto report = controller.tick(now);
     tickMicros.push_back(microsSince(start));
     if (!report.sampled) ++unsampled;
   }
+  // Sleeping costs no CPU time, so paced and back-to-back CPU figures compare directly.
   const double tickCpu = cpuSeconds() - tickCpu0;
 
   // The statistics reader alone, one read per watched namespace per round.
@@ -225,6 +234,7 @@ int run(const Args& args) {
 
   nlohmann::json out{
       {"stats", args.stats},
+      {"paced", args.paced},
       {"source_seen", source},
       {"netns", watched->size()},
       {"first_tick_us", firstMicros},
@@ -246,7 +256,7 @@ int main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     std::cerr << "ctpilot-bench-tick: " << e.what()
               << "\nusage: ctpilot-bench-tick --stats netlink|procfs --netns NAME[,NAME...] [--ticks N] [--reads N] "
-                 "[--interval MS]\n";
+                 "[--interval MS] [--paced]\n";
     return kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "ctpilot-bench-tick: " << e.what() << "\n";

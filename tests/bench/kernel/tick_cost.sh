@@ -3,7 +3,8 @@
 # statistics over ctnetlink against /proc/net/stat/nf_conntrack.
 #
 #  - ctpilot-bench-tick (tick_cost.cpp): wall and CPU time of Controller::tick() and of one
-#    statistics read, with the reader forced to netlink or procfs (200 ticks back to back, 100 reads per netns).
+#    statistics read, with the reader forced to netlink or procfs: 200 ticks back to back (warm
+#    caches), then 100 ticks paced at 100 ms like the daemon (cold caches), 100 reads per netns.
 #  - the daemon: `ctpilot run --dry-run` with interval 100ms for RKB_DAEMON_SECONDS (default
 #    30) after a 3 s warm-up: CPU time (utime+stime from /proc/PID/stat) per tick and resident
 #    memory (VmRSS, VmHWM). The daemon reads statistics over netlink with --root /; with --root
@@ -80,16 +81,21 @@ for n in $counts; do
     ctp_log "tick $n $stats: $report"
     [[ "$(ctp_json /source_seen <<< "$report")" == "$stats" ]] ||
       ctp_fail "ctpilot-bench-tick --stats $stats read from $(ctp_json /source_seen <<< "$report")"
+    paced=$("$BENCH_TICK" --stats "$stats" --netns "$list" --ticks 100 --reads 1 --interval 100 --paced)
+    ctp_log "paced tick $n $stats: $paced"
     if [[ "$stats" == netlink ]]; then root=/; else root=$procfs_root; fi
     read -r d_cpu d_rss d_hwm d_ticks < <(daemon_cost "$n" "$root")
     ctp_log "daemon $n $stats: cpu ${d_cpu}us/tick rss ${d_rss}KiB hwm ${d_hwm}KiB over $d_ticks ticks"
     ctp_measure "tick_wall_us_${n}_${stats}" "$(ctp_json /tick/wall_us_mean <<< "$report")"
     ctp_measure "daemon_cpu_us_per_tick_${n}_${stats}" "$d_cpu"
-    rows+=("$(printf '| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %s | %s |' "$n" "$stats" \
+    ctp_measure "tick_paced_cpu_us_${n}_${stats}" "$(ctp_json /tick/cpu_us_mean <<< "$paced")"
+    rows+=("$(printf '| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %.2f%% | %s | %s |' "$n" "$stats" \
       "$(ctp_json /tick/wall_us_mean <<< "$report")" "$(ctp_json /tick/wall_us_p50 <<< "$report")" \
       "$(ctp_json /tick/wall_us_p99 <<< "$report")" "$(ctp_json /tick/cpu_us_mean <<< "$report")" \
+      "$(ctp_json /tick/wall_us_p50 <<< "$paced")" "$(ctp_json /tick/cpu_us_mean <<< "$paced")" \
       "$(ctp_json /read/wall_us_mean <<< "$report")" "$(ctp_json /read/cpu_us_mean <<< "$report")" \
-      "$d_cpu" "$(awk -v k="$d_rss" 'BEGIN { printf "%.1f", k / 1024 }')" \
+      "$d_cpu" "$(awk -v c="$d_cpu" 'BEGIN { print c / 1000 }')" \
+      "$(awk -v k="$d_rss" 'BEGIN { printf "%.1f", k / 1024 }')" \
       "$(awk -v k="$d_hwm" 'BEGIN { printf "%.1f", k / 1024 }')")")
   done
 done
@@ -97,14 +103,16 @@ done
 {
   echo "### Cost of a sampling cycle (real kernel)"
   echo
-  echo "tick: \`Controller::tick()\` (sample every watched netns, estimate, decide, dry run) called 200 times"
-  echo "back to back by ctpilot-bench-tick with the statistics reader forced to netlink or procfs; read: one"
-  echo "statistics read of one namespace. daemon: \`ctpilot run --dry-run\`, interval 100ms, over ${seconds} s"
-  echo "after a 3 s warm-up; CPU = utime+stime from /proc/PID/stat (10 ms resolution) / ticks; memory at the end."
-  echo "Times in microseconds; CPU includes the short-lived threads that enter a namespace."
+  echo "tick: \`Controller::tick()\` (sample every watched netns, estimate, decide, dry run) called by"
+  echo "ctpilot-bench-tick with the statistics reader forced to netlink or procfs, 200 times back to back (warm"
+  echo "caches), then 100 times paced every 100 ms as the daemon runs it (cold caches); read: one statistics"
+  echo "read of one namespace. daemon: \`ctpilot run --dry-run\`, interval 100ms, over ${seconds} s after a 3 s"
+  echo "warm-up (procfs forced with --root on a tree of symlinks to /proc, /sys, /run); CPU = utime+stime from"
+  echo "/proc/PID/stat (10 ms resolution) / ticks; memory at the end. Times in microseconds; CPU includes the"
+  echo "short-lived threads that enter a namespace. The namespaces' tables are nearly empty."
   echo
-  echo "| watched netns | statistics | tick wall mean | tick wall p50 | tick wall p99 | tick CPU | read wall per netns | read CPU per netns | daemon CPU per tick | daemon VmRSS (MiB) | daemon VmHWM (MiB) |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| watched netns | statistics | tick wall mean | tick wall p50 | tick wall p99 | tick CPU | paced tick wall p50 | paced tick CPU | read wall per netns | read CPU per netns | daemon CPU per tick | daemon CPU share of one core | daemon VmRSS (MiB) | daemon VmHWM (MiB) |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows[@]}"
   echo
 } | rkb_write_fragment cost
