@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -22,6 +23,8 @@ constexpr auto kRediscoverEvery = std::chrono::seconds(1);
 // After the kernel rejected a value (EINVAL) or an I/O error, leave the knob alone this long
 // rather than journaling a failed attempt every tick.
 constexpr auto kRetryAfter = std::chrono::minutes(5);
+// A dry run journals a planned change again only when its target moved by more than this share.
+constexpr double kReplanShare = 0.10;
 
 std::string knobName(Knob knob) { return std::string(policy::kernelName(knob)); }
 
@@ -380,9 +383,15 @@ void Controller::act(policy::TimePoint now, TickReport& report, const Reading& r
     if (dry) {
       plannedNow.insert(ref);
       report.planned.push_back(action);
+      // Journal a plan when it is new or has moved, not on every tick: a dry run never changes
+      // the knob, so decide() asks for the same change again and again, its target following
+      // the count by a few entries each time.
       const auto last = lastPlanned_.find(ref);
-      if (last != lastPlanned_.end() && last->second == action.to) continue;
-      // Journal a plan when it changes, not on every tick it stays the same.
+      if (last != lastPlanned_.end() && last->second.kind == action.kind && last->second.from == action.from &&
+          std::abs(static_cast<double>(action.to - last->second.to)) <=
+              kReplanShare * static_cast<double>(std::max<std::int64_t>(last->second.to, 1))) {
+        continue;
+      }
       JournalRecord record;
       record.time = now;
       record.bootId = deps_.bootId;
@@ -395,7 +404,7 @@ void Controller::act(policy::TimePoint now, TickReport& report, const Reading& r
       record.observation = observationJson(report.observation, ref.netns);
       spdlog::info("dry run: {}", describeAction(action, action.to, /*would=*/true));
       if (appendOk(deps_.journal.append(std::move(record)), "planned change of " + refName(ref))) {
-        lastPlanned_[ref] = action.to;
+        lastPlanned_.insert_or_assign(ref, action);
       }
       continue;
     }

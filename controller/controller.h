@@ -108,7 +108,7 @@ class Controller {
   std::set<policy::KnobRef> unwritable_;
   std::set<policy::KnobRef> externalUnjournaled_;           // noticed, but the record could not be written
   std::map<policy::KnobRef, policy::TimePoint> retryAfter_; // a write the kernel rejected: back off
-  std::map<policy::KnobRef, std::int64_t> lastPlanned_;     // dry-run: journal a plan once, not every tick
+  std::map<policy::KnobRef, policy::Action> lastPlanned_;   // dry-run: journal a plan once, not every tick
   std::map<std::string, policy::TimePoint> calmSince_;
   std::int64_t externalSinceId_ = 0;                        // External records up to this id predate the policy
   std::set<std::string> lastNotes_;                        // shapes of the last tick's notes

@@ -220,6 +220,23 @@ TEST_CASE("a dry run writes no knob and journals each planned change once") {
   CHECK(planned[0].oldValue == 1000);
   CHECK(planned[0].newValue > 1000);
 
+  SUBCASE("a target that moves a little is not journaled again; one that moves a lot is") {
+    Rig other;
+    auto policy = testPolicy();
+    policy.max.margin = 0;  // the target is count / target_fill
+    Controller dry(policy, other.deps(/*dryRun=*/true));
+    other.knobs.set("init", Knob::Count, 850);
+    dry.tick(kT0);
+    other.knobs.set("init", Knob::Count, 860);  // target 1700 -> 1720
+    dry.tick(kT0 + 5min);
+    CHECK(other.ofKind(RecordKind::Planned).size() == 1);
+    other.knobs.set("init", Knob::Count, 950);  // target -> 1900
+    dry.tick(kT0 + 10min);
+    const auto plans = other.ofKind(RecordKind::Planned);
+    REQUIRE(plans.size() == 2);
+    CHECK(plans[1].newValue > *plans[0].newValue * 11 / 10);
+  }
+
   SUBCASE("the policy's dry_run does the same") {
     Rig other;
     other.knobs.set("init", Knob::Count, 900);
