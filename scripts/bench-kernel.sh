@@ -20,7 +20,9 @@ out=bench/results
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)" --target ctpilot ctpilot-loadgen ctpilot-json-get ctpilot-bench-tick >/dev/null
-CTPILOT="$(pwd)/$build/controller/ctpilot"
+# The binary is build/ctpilot (older trees: build/controller/ctpilot).
+CTPILOT="$(pwd)/$build/ctpilot"
+[[ -x "$CTPILOT" ]] || CTPILOT="$(pwd)/$build/controller/ctpilot"
 LOADGEN="$(pwd)/$build/tests/tools/ctpilot-loadgen"
 JSON_GET="$(pwd)/$build/tests/tools/ctpilot-json-get"
 BENCH_TICK="$(pwd)/$build/tests/bench/kernel/ctpilot-bench-tick"
