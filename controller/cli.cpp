@@ -32,7 +32,7 @@ const std::map<std::string, CommandEntry>& commands() {
       {"rollback", {rollbackCommand, "rollback (--last N | --to ID | --all) [--dry-run] [--force] [--hold DURATION]"}},
       {"resume", {resumeCommand, "resume                              lift the holds rollback placed"}},
       {"check-policy", {checkPolicyCommand, "check-policy FILE...                validate policy files, print the effective policy"}},
-      {"simulate", {simulateCommand, "simulate --policy FILE --scenario NAME|FILE [--csv OUT]"}},
+      {"simulate", {simulateCommand, "simulate --policy FILE --scenario NAME|FILE [--csv OUT] [--seed N]"}},
   };
   return kCommands;
 }
@@ -85,40 +85,28 @@ int runCli(int argc, char** argv) {
        "prefix of every /proc and /sys path (tests)")
       ("log-level", po::value(&global.logLevel)->value_name("LEVEL")->default_value(global.logLevel),
        "trace, debug, info, warn, error, critical or off");
-  po::options_description hidden;
-  hidden.add_options()("command", po::value<std::string>())("args", po::value<std::vector<std::string>>());
-  po::options_description all;
-  all.add(globals).add(hidden);
-  po::positional_options_description positional;
-  positional.add("command", 1).add("args", -1);
-
-  po::variables_map vm;
+  // Global options come before the command; everything after the command is the command's
+  // own (so `ctpilot rollback --help` is rollback's help, and simulate has its own --policy).
+  std::vector<std::string> globalTokens;
+  std::string command;
   std::vector<std::string> args;
-  try {
-    auto parsed = po::command_line_parser(argc, argv)
-                      .options(all)
-                      .positional(positional)
-                      .allow_unregistered()
-                      .run();
-    po::store(parsed, vm);
-    po::notify(vm);
-    // Everything after the command, options included, belongs to the command.
-    bool seenCommand = false;
-    for (const auto& opt : parsed.options) {
-      if (opt.position_key == 0 && opt.string_key == "command") {
-        seenCommand = true;
-        continue;
-      }
-      if (!seenCommand) {
-        if (opt.unregistered) {
-          std::cerr << "ctpilot: unknown option " << opt.original_tokens.front()
-                    << " before the command; see ctpilot --help\n";
-          return kExitUsage;
-        }
-        continue;
-      }
-      for (const auto& token : opt.original_tokens) args.push_back(token);
+  for (int i = 1; i < argc; ++i) {
+    const std::string token = argv[i];
+    if (!command.empty()) {
+      args.push_back(token);
+    } else if (token.rfind('-', 0) == 0) {
+      globalTokens.push_back(token);
+      const auto name = token.substr(0, token.find('='));
+      const bool takesValue = name == "--policy" || name == "--state-dir" || name == "--root" || name == "--log-level";
+      if (takesValue && token.find('=') == std::string::npos && i + 1 < argc) globalTokens.emplace_back(argv[++i]);
+    } else {
+      command = token;
     }
+  }
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(globalTokens).options(globals).positional({}).run(), vm);
+    po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "ctpilot: " << e.what() << "; see ctpilot --help\n";
     return kExitUsage;
@@ -132,11 +120,10 @@ int runCli(int argc, char** argv) {
     std::cout << "ctpilot " << CTPILOT_VERSION << "\n";
     return kExitOk;
   }
-  if (vm.count("command") == 0U) {
+  if (command.empty()) {
     printUsage(std::cerr, globals);
     return kExitUsage;
   }
-  const auto command = vm["command"].as<std::string>();
   const auto found = commands().find(command);
   if (found == commands().end()) {
     std::cerr << "ctpilot: unknown command '" << command << "'; see ctpilot --help\n";
@@ -148,6 +135,15 @@ int runCli(int argc, char** argv) {
   }
   try {
     return found->second.fn(global, args);
+  } catch (const po::unknown_option& e) {
+    const auto name = e.get_option_name();
+    if (name == "--policy" || name == "--state-dir" || name == "--root" || name == "--log-level") {
+      std::cerr << "ctpilot " << command << ": " << name << " is a global option: put it before the command ("
+                << "ctpilot " << name << " VALUE " << command << " ...)\n";
+    } else {
+      std::cerr << "ctpilot " << command << ": " << e.what() << "; see ctpilot " << command << " --help\n";
+    }
+    return kExitUsage;
   } catch (const po::error& e) {
     std::cerr << "ctpilot " << command << ": " << e.what() << "; see ctpilot " << command << " --help\n";
     return kExitUsage;
