@@ -114,7 +114,7 @@ done
   echo
   echo "Without ctpilot the generator cannot keep the requested rate once the table is full: its 4096"
   echo "concurrent connections wait on SYNs that the router drops (each failed connection counts the SYN and"
-  echo "its retransmission) until the 2 s connect timeout. With ctpilot every connection completed; the few"
-  echo "drops at 5k and 10k conn/s are SYNs retransmitted 1 s later, in the first second of the surge."
+  echo "its retransmission) until the 2 s connect timeout. With ctpilot every connection completed: the few"
+  echo "SYNs dropped at 5k and 10k conn/s got through when retransmitted."
   echo
 } | rkb_write_fragment surge

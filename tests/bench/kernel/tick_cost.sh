@@ -118,7 +118,8 @@ done
   echo "A tick costs about 6 pread() of per-netns knobs and 2 ctnetlink requests per watched namespace,"
   echo "so its cost grows linearly with them. Paced at 100 ms among other processes a tick costs several"
   echo "times its back-to-back CPU time (cold caches); that is what the daemon pays. A procfs read of a"
-  echo "non-initial netns starts a thread that enters the namespace (/proc/thread-self/net), hence its cost;"
-  echo "a netlink read reuses a socket opened once in each namespace."
+  echo "non-initial netns starts a thread that enters the namespace (/proc/thread-self/net), hence its cost"
+  echo "and a wall time far above its CPU time; at 64 namespaces a procfs tick outlasts the 100 ms interval."
+  echo "A netlink read reuses a socket opened once in each namespace."
   echo
 } | rkb_write_fragment cost
