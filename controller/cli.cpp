@@ -51,6 +51,18 @@ std::string underRoot(const GlobalOptions& global, const std::string& path) {
   return (std::filesystem::path(global.root) / std::filesystem::path(path).relative_path()).string();
 }
 
+bool parseCommandArgs(const std::vector<std::string>& args, const po::options_description& options,
+                      po::variables_map& vm) {
+  // An empty positional description makes a stray word an error instead of ignoring it.
+  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);
+  po::notify(vm);
+  if (vm.count("help") != 0U) {
+    std::cout << options;
+    return false;
+  }
+  return true;
+}
+
 Result<policy::Policy> loadEffectivePolicy(const GlobalOptions& global, std::string* source) {
   std::string path = global.policyPath;
   if (path.empty()) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/program_options.hpp>
+
 #include "policy/policy.h"
 #include "policy/result.h"
 
@@ -30,6 +32,11 @@ int runCli(int argc, char** argv);
 /// Loads the policy GlobalOptions names (or the built-in defaults); prints every problem as
 /// "FILE:LINE: message" on stderr and returns nullopt-like failure when the file is bad.
 Result<policy::Policy> loadEffectivePolicy(const GlobalOptions& global, std::string* source = nullptr);
+
+/// Parses a command's arguments into `vm` (a stray word is an error, thrown as po::error);
+/// on --help prints `options` and returns false: the command then exits 0.
+bool parseCommandArgs(const std::vector<std::string>& args, const boost::program_options::options_description& options,
+                      boost::program_options::variables_map& vm);
 
 /// Returns `path` under the --root prefix.
 std::string underRoot(const GlobalOptions& global, const std::string& path);

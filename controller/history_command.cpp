@@ -76,13 +76,7 @@ int historyCommand(const GlobalOptions& global, const std::vector<std::string>& 
       ("json", po::bool_switch(&json), "print the records as a JSON array, exactly as journaled")
       ("limit", po::value(&limit)->value_name("N"), "print only the newest N records");
   po::variables_map vm;
-  // An empty positional description makes a stray word an error instead of ignoring it.
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << options;
-    return kExitOk;
-  }
+  if (!parseCommandArgs(args, options, vm)) return kExitOk;
   if (vm.count("limit") != 0U && limit < 1) {
     std::cerr << "ctpilot history: --limit " << limit << ": must be at least 1\n";
     return kExitUsage;

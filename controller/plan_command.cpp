@@ -107,7 +107,7 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
   po::options_description options("plan options");
   options.add_options()("help,h", "print this help");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).run(), vm);
+  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
   po::notify(vm);
   if (vm.count("help") != 0U) {
     std::cout << "usage: ctpilot plan\n\nSamples for " << kPlanSamples

@@ -19,13 +19,7 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
   po::options_description options("ctpilot resume: lift the holds rollback placed, so a running controller acts again");
   options.add_options()("help,h", "print this help");
   po::variables_map vm;
-  // An empty positional description makes a stray word an error instead of ignoring it.
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << options;
-    return kExitOk;
-  }
+  if (!parseCommandArgs(args, options, vm)) return kExitOk;
 
   const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
   std::error_code ec;

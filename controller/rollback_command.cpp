@@ -99,13 +99,7 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
       ("hold", po::value(&hold)->value_name("DURATION")->default_value(hold),
        "keep a running controller off every knob this long (0: no hold)");
   po::variables_map vm;
-  // An empty positional description makes a stray word an error instead of ignoring it.
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << options;
-    return kExitOk;
-  }
+  if (!parseCommandArgs(args, options, vm)) return kExitOk;
 
   const int selections = static_cast<int>(vm.count("last") + vm.count("to")) + (all ? 1 : 0);
   if (selections != 1) {

@@ -76,7 +76,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
       ("dry-run", po::bool_switch(&dryRunFlag), "never write a knob; journal planned changes only")
       ("once", po::bool_switch(&once), "sample 3 times at the policy interval, act once, exit");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).run(), vm);
+  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
   po::notify(vm);
   if (vm.count("help") != 0U) {
     std::cout << "usage: ctpilot run [--dry-run] [--once]\n\n" << options;

@@ -70,7 +70,7 @@ int simulateCommand(const GlobalOptions& global, const std::vector<std::string>&
       ("seed", po::value(&seed)->value_name("N"), "random seed (default: the scenario's)")
       ("changes", po::value(&changesShown)->value_name("N")->default_value(changesShown), "list at most N changes");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).run(), vm);
+  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
   po::notify(vm);
 
   const auto dirs = scenarioDirs();

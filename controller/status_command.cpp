@@ -471,7 +471,7 @@ int statusCommand(const GlobalOptions& global, const std::vector<std::string>& a
       ("help,h", "print this help")
       ("json", po::bool_switch(&json), "print one JSON object (see README, \"status --json\")");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).run(), vm);
+  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
   po::notify(vm);
   if (vm.count("help") != 0U) {
     std::cout << "usage: ctpilot status [--json]\n"
