@@ -9,7 +9,9 @@ packages=(
   libnl-3-dev libnl-nf-3-dev
   libspdlog-dev doctest-dev nlohmann-json3-dev
   # real-kernel tests and benchmarks
-  iproute2 nftables conntrack procps util-linux gnuplot-nox
+  iproute2 nftables conntrack procps util-linux kmod bc mawk python3
+  # benchmarks (plots)
+  gnuplot-nox
 )
 
 missing=()
