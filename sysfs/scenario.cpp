@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include "policy/units.h"
+
 namespace ctpilot::sysfs {
 namespace {
 
@@ -42,7 +44,11 @@ std::vector<std::string_view> words(std::string_view s) {
   return out;
 }
 
-// Parses the leading unsigned decimal number (digits and at most one '.'); returns the rest.
+// Durations, counts, sizes and shares are read by policy/units.h, so a scenario takes the same
+// spellings as a policy file (whole numbers: 30s, 256k with k = 1024, 4GiB, 5% or 0.05). What
+// follows is only what scenarios add on top.
+
+// The leading unsigned decimal number of a rate (digits and at most one '.'); returns the rest.
 std::optional<double> leadingNumber(std::string_view text, std::string_view& rest) {
   std::size_t i = 0;
   bool dot = false;
@@ -55,63 +61,17 @@ std::optional<double> leadingNumber(std::string_view text, std::string_view& res
   return std::stod(std::string(text.substr(0, i)));
 }
 
-// Durations as in policy files: 500ms 30s 5m 2h 5d; a bare 0 is allowed.
+// A duration as in policy files; scenarios also take a bare 0 (e.g. "phase 0..10m").
 std::optional<SimDuration> parseDur(std::string_view text) {
-  std::string_view unit;
-  const auto n = leadingNumber(text, unit);
-  if (!n) return std::nullopt;
-  double ms = 0;
-  if (unit == "ms") ms = *n;
-  else if (unit == "s") ms = *n * 1e3;
-  else if (unit == "m") ms = *n * 60e3;
-  else if (unit == "h") ms = *n * 3600e3;
-  else if (unit == "d") ms = *n * 86400e3;
-  else if (unit.empty() && *n == 0) ms = 0;
-  else return std::nullopt;
-  return SimDuration(static_cast<std::int64_t>(std::llround(ms)));
+  if (text == "0") return SimDuration{0};
+  const auto d = policy::parseDuration(text);
+  if (!d) return std::nullopt;
+  return std::chrono::duration_cast<SimDuration>(*d);
 }
 
-// Counts as in policy files: 262144 256k 4M (k = 1024).
-std::optional<std::int64_t> parseCnt(std::string_view text) {
-  std::string_view unit;
-  const auto n = leadingNumber(text, unit);
-  if (!n) return std::nullopt;
-  double mult = 1;
-  if (unit == "k" || unit == "K") mult = 1024;
-  else if (unit == "M") mult = 1024.0 * 1024;
-  else if (unit == "G") mult = 1024.0 * 1024 * 1024;
-  else if (!unit.empty()) return std::nullopt;
-  const double v = *n * mult;
-  if (v != std::floor(v) || v > 9e15) return std::nullopt;
-  return static_cast<std::int64_t>(v);
-}
-
-std::optional<std::int64_t> parseBytes(std::string_view text) {
-  std::string_view unit;
-  const auto n = leadingNumber(text, unit);
-  if (!n) return std::nullopt;
-  double mult = 1;
-  if (unit == "KiB") mult = 1024;
-  else if (unit == "MiB") mult = 1024.0 * 1024;
-  else if (unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "TiB") mult = 1024.0 * 1024 * 1024 * 1024;
-  else if (!unit.empty()) return std::nullopt;
-  return static_cast<std::int64_t>(*n * mult);
-}
-
-// Ratios: 5% or 0.05.
-std::optional<double> parseShare(std::string_view text) {
-  std::string_view unit;
-  const auto n = leadingNumber(text, unit);
-  if (!n) return std::nullopt;
-  double v = *n;
-  if (unit == "%") v /= 100;
-  else if (!unit.empty()) return std::nullopt;
-  if (v < 0 || v > 1) return std::nullopt;
-  return v;
-}
-
-// Rates: 2000/s 120/m 3600/h, with k (1000) or M (10^6) multipliers: 20k/s.
+// Rates: 2000/s 120/m 3600/h, with k (1000) or M (10^6) multipliers: 20k/s. Deliberately not
+// parseCount: a rate is decimal ("0.5/s") and its k is 1000 as in "conn/s", while a count's k is
+// 1024 (table sizes are powers of two). Scenario files rely on both meanings.
 std::optional<double> parseRate(std::string_view text) {
   std::string_view rest;
   const auto n = leadingNumber(text, rest);
@@ -202,25 +162,25 @@ class Parser {
       }
     } else if (key == "seed") {
       if (auto v = one()) {
-        const auto n = parseCnt(*v);
+        const auto n = policy::parseCount(*v);
         if (!n || v->find_first_not_of("0123456789") != std::string_view::npos) problem("seed '" + std::string(*v) + "' is not a non-negative integer");
         else s.seed = static_cast<std::uint64_t>(*n);
       }
     } else if (key == "max" || key == "buckets") {
       if (auto v = one()) {
-        const auto n = parseCnt(*v);
+        const auto n = policy::parseCount(*v);
         if (!n || *n <= 0) problem(key + " '" + std::string(*v) + "' is not a positive count (examples: 65536, 256k, 1M)");
         else (key == "max" ? s.max : s.buckets) = *n;
       }
     } else if (key == "memory") {
       if (auto v = one()) {
-        const auto n = parseBytes(*v);
+        const auto n = policy::parseSize(*v);
         if (!n || *n <= 0) problem("memory '" + std::string(*v) + "' is not a size (examples: 2GiB, 512MiB)");
         else s.memTotalBytes = *n;
       }
     } else if (key == "cpus") {
       if (auto v = one()) {
-        const auto n = parseCnt(*v);
+        const auto n = policy::parseCount(*v);
         if (!n || *n < 1 || *n > 256) problem("cpus '" + std::string(*v) + "' is not a count between 1 and 256");
         else s.cpus = static_cast<int>(*n);
       }
@@ -266,7 +226,8 @@ class Parser {
       return;
     }
     auto d = parseDur(w[3]);
-    if (!d && w[3].find_first_not_of("0123456789") == std::string_view::npos) d = SimDuration(std::stoll(std::string(w[3])) * 1000);
+    // A bare number is seconds, as the kernel writes timeouts.
+    if (!d && w[3].find_first_not_of("0123456789") == std::string_view::npos) d = parseDur(std::string(w[3]) + "s");
     if (!d || d->count() % 1000 != 0 || d->count() <= 0) {
       problem("timeout value '" + std::string(w[3]) + "' is not a whole number of seconds (examples: 120, 120s, 2m)");
       return;
@@ -355,12 +316,12 @@ class Parser {
           phase.peak = *d;
         }
       } else if (key == "abandon" || key == "rst") {
-        const auto r = parseShare(value);
+        const auto r = policy::parseRatio(value);
         if (!r) {
           problem(key + " '" + std::string(value) + "' is not a share (examples: 5%, 0.05)");
           ok = false;
         } else {
-          (key == "abandon" ? phase.abandon : phase.rst) = *r;
+          (key == "abandon" ? phase.abandon : phase.rst) = r->value;
         }
       } else {
         problem("unknown phase setting '" + key + "' (expected rate, life, netns, shape, peak, abandon or rst)");

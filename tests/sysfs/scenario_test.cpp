@@ -128,6 +128,43 @@ TEST_CASE("scenario errors name the file and line and every one is reported") {
   }
 }
 
+TEST_CASE("scenario units are those of policy files, with decimal rates on top") {
+  const auto load = parseScenario(
+      "duration 10m\nwarmup 0\nmax 64k\nmemory 512MiB\ntimeout init udp_timeout 30\n"
+      "phase 0..10m tcp_short rate=0.5/s..1.5k/s abandon=0.2%\n",
+      "s.scenario");
+  for (const auto& p : load.problems) CAPTURE(p);
+  REQUIRE(load.ok());
+  const auto& s = load.scenario;
+  CHECK(s.warmup == 0s);
+  CHECK(s.max == 65536);  // a count's k is 1024...
+  CHECK(s.memTotalBytes == 512LL << 20);
+  REQUIRE(s.timeouts.size() == 1);
+  CHECK(s.timeouts[0].seconds == 30);
+  REQUIRE(s.phases.size() == 1);
+  CHECK(s.phases[0].rateFrom == doctest::Approx(0.5));
+  CHECK(s.phases[0].rateTo == doctest::Approx(1500));  // ...a rate's k is 1000
+  CHECK(s.phases[0].abandon == doctest::Approx(0.002));
+
+  struct Row {
+    const char* text;
+    const char* expected;
+  };
+  // Policy files take whole numbers only; so do scenarios (rates excepted).
+  const Row rows[] = {
+      {"duration 1.5h\n", "s.scenario:1: duration '1.5h' is not a positive duration"},
+      {"max 1.5k\n", "s.scenario:1: max '1.5k' is not a positive count"},
+      {"memory 1.5GiB\n", "s.scenario:1: memory '1.5GiB' is not a size"},
+      {"timeout init udp_timeout 99999999999999999999\n", "s.scenario:1: timeout value '99999999999999999999' is not"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.text);
+    const auto bad = parseScenario(std::string(row.text) + "phase 0s..1m tcp_short rate=1/s\n", "s.scenario");
+    for (const auto& p : bad.problems) CAPTURE(p);
+    CHECK(mentions(bad.problems, row.expected));
+  }
+}
+
 TEST_CASE("the shipped scenarios all parse and cover the documented situations") {
   const auto names = listScenarios({examplesDir()});
   for (const char* expected : {"steady-growth", "flash-crowd", "syn-flood", "isp-nat-day", "churn-storm"}) {
