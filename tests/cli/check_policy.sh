@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
 # ctpilot check-policy: every example is valid (exit 0, effective policy on stdout); every file in
 # the bad-policy corpus is rejected (exit 2) with "FILE:LINE: message" lines on stderr.
-set -u
-: "${CTPILOT:?set CTPILOT to the ctpilot binary}"
+# shellcheck source-path=SCRIPTDIR source=lib.bash
+. "$(dirname "$0")/lib.bash"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 examples=("$CTPILOT_SOURCE_DIR"/examples/policies/*.conf)
 [ -e "${examples[0]}" ] || fail "no examples in examples/policies"

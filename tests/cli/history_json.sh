@@ -2,12 +2,8 @@
 # ctpilot history over a hand-written journal: --json prints the records exactly as journaled,
 # --limit keeps the newest, the table shows old -> new, a torn last line is tolerated with a
 # warning, any other bad line fails naming its line, and no journal is an empty history.
-set -u
-: "${CTPILOT:?set CTPILOT to the ctpilot binary}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# shellcheck source-path=SCRIPTDIR source=lib.bash
+. "$(dirname "$0")/lib.bash"
 
 state="$tmp/state"
 mkdir -p "$state"

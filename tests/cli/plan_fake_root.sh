@@ -2,24 +2,11 @@
 # ctpilot plan over a fake /proc tree: prints the observation and what run would do, and changes
 # nothing (promise 5): no knob written, no state directory created, an existing journal left
 # byte for byte as it was.
-set -u
-: "${CTPILOT:?set CTPILOT to the ctpilot binary}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# shellcheck source-path=SCRIPTDIR source=lib.bash
+. "$(dirname "$0")/lib.bash"
 
 root=$tmp/root
-nf=$root/proc/sys/net/netfilter
-mkdir -p "$nf" "$root/proc/net/stat" "$root/proc/sys/kernel/random" "$root/sys/module/nf_conntrack/parameters"
-echo 1000 >"$nf/nf_conntrack_max"
-echo 1024 >"$nf/nf_conntrack_buckets"
-echo 900 >"$nf/nf_conntrack_count"
-for t in tcp_timeout_time_wait tcp_timeout_close_wait tcp_timeout_fin_wait udp_timeout_stream tcp_timeout_established; do
-  echo 120 >"$nf/nf_conntrack_$t"
-done
-printf 'MemTotal:       16384000 kB\n' >"$root/proc/meminfo"
-echo 11111111-2222-3333-4444-555555555555 >"$root/proc/sys/kernel/random/boot_id"
+make_fake_root "$root"
 printf '[controller]\ninterval = 100ms\n' >"$tmp/policy.conf"
 snapshot() { (cd "$root" && find . -type f -exec md5sum {} + | sort); }
 before=$(snapshot)

@@ -3,12 +3,8 @@
 # usage errors exit 2; --dry-run changes nothing; a value changed by someone else refuses the
 # whole rollback (exit 3) unless --force; --last and --all restore the journaled old values,
 # journal themselves and place a hold that resume lifts; other boots and vanished namespaces.
-set -u
-: "${CTPILOT:?set CTPILOT to the ctpilot binary}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# shellcheck source-path=SCRIPTDIR source=lib.bash
+. "$(dirname "$0")/lib.bash"
 
 root="$tmp/root"
 state="$tmp/state"

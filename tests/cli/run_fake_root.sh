@@ -3,25 +3,17 @@
 # journal holds intent then applied (promise 2); --dry-run then writes nothing and journals a
 # planned record (promise 5); a second instance on the same state directory exits 3 (promise 8);
 # a bad policy exits 2.
-set -u
-: "${CTPILOT:?set CTPILOT to the ctpilot binary}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# shellcheck source-path=SCRIPTDIR source=lib.bash
+. "$(dirname "$0")/lib.bash"
 
 root=$tmp/root
 nf=$root/proc/sys/net/netfilter
-mkdir -p "$nf" "$root/proc/net/stat" "$root/proc/sys/kernel/random" "$root/sys/module/nf_conntrack/parameters" \
-  "$root/run/netns"
-echo 1000 >"$nf/nf_conntrack_max"
-echo 1024 >"$nf/nf_conntrack_buckets"
+# The common fake tree, plus a netns directory, hashsize, per-CPU statistics, MemFree, and the
+# kernel's defaults for CLOSE_WAIT and ESTABLISHED.
+make_fake_root "$root"
+mkdir -p "$root/run/netns"
 echo 1024 >"$root/sys/module/nf_conntrack/parameters/hashsize"
-echo 900 >"$nf/nf_conntrack_count"
-echo 120 >"$nf/nf_conntrack_tcp_timeout_time_wait"
 echo 60 >"$nf/nf_conntrack_tcp_timeout_close_wait"
-echo 120 >"$nf/nf_conntrack_tcp_timeout_fin_wait"
-echo 120 >"$nf/nf_conntrack_udp_timeout_stream"
 echo 432000 >"$nf/nf_conntrack_tcp_timeout_established"
 {
   echo "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error expect_new expect_create expect_delete search_restart"
@@ -30,7 +22,6 @@ echo 432000 >"$nf/nf_conntrack_tcp_timeout_established"
   done
 } >"$root/proc/net/stat/nf_conntrack"
 printf 'MemTotal:       16384000 kB\nMemFree:         8000000 kB\n' >"$root/proc/meminfo"
-echo 0b5c2c53-7f1e-4b47-9a36-9f1c3c2f7d10 >"$root/proc/sys/kernel/random/boot_id"
 
 cat >"$tmp/policy.conf" <<'POLICY'
 [controller]
@@ -58,7 +49,7 @@ kinds=$(grep '"knob":"nf_conntrack_max"' "$journal" | grep -o '"kind":"[a-z]*"' 
   fail "nf_conntrack_max records are: $kinds; want baseline, intent, applied"
 grep '"kind":"applied"' "$journal" | grep '"knob":"nf_conntrack_max"' | grep -q "\"new\":$max" ||
   fail "the applied record does not name the value kept ($max)"
-grep -q '"boot_id":"0b5c2c53-7f1e-4b47-9a36-9f1c3c2f7d10"' "$journal" || grep -q '0b5c2c53-7f1e-4b47-9a36-9f1c3c2f7d10' "$journal" ||
+grep -q "\"boot_id\":\"$fake_boot_id\"" "$journal" || grep -q "$fake_boot_id" "$journal" ||
   fail "records do not carry the boot id"
 
 # Dry run: the table is at 95% of the new max, yet nothing is written and a planned record appears.

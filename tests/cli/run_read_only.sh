@@ -3,27 +3,15 @@
 # ProtectKernelTunables=), `run` says so once over many ticks, keeps observing, and stops cleanly
 # on SIGTERM. The fake
 # tree is bind-mounted read-only in a private mount namespace (needs root and unshare; else skip).
-set -u
-: "${CTPILOT:?set CTPILOT to the ctpilot binary}"
+# shellcheck source-path=SCRIPTDIR source=lib.bash
+. "$(dirname "$0")/lib.bash"
 [ "$(id -u)" -eq 0 ] || { echo "skipped: needs root for a read-only bind mount"; exit 77; }
 command -v unshare >/dev/null || { echo "skipped: no unshare"; exit 77; }
 unshare -m true 2>/dev/null || { echo "skipped: cannot create a mount namespace here"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 root=$tmp/root
 nf=$root/proc/sys/net/netfilter
-mkdir -p "$nf" "$root/proc/sys/kernel/random"
-echo 1000 >"$nf/nf_conntrack_max"
-echo 1024 >"$nf/nf_conntrack_buckets"
-echo 950 >"$nf/nf_conntrack_count"
-for t in tcp_timeout_time_wait tcp_timeout_close_wait tcp_timeout_fin_wait udp_timeout_stream tcp_timeout_established; do
-  echo 120 >"$nf/nf_conntrack_$t"
-done
-printf 'MemTotal:       16384000 kB\n' >"$root/proc/meminfo"
-echo 0b5c2c53-7f1e-4b47-9a36-9f1c3c2f7d10 >"$root/proc/sys/kernel/random/boot_id"
+make_fake_root "$root" 950
 printf '[controller]\ninterval = 100ms\n' >"$tmp/policy.conf"
 
 # About 20 ticks at 100ms, then SIGTERM (timeout exits 124 when it had to send it).

@@ -2,28 +2,16 @@
 # ctpilot run as a daemon over a fake /proc tree: SIGHUP with a bad policy keeps the old one and
 # says so; SIGHUP with a good one reloads; SIGTERM stops cleanly (exit 0) and, by default, leaves
 # the tuned value in place (promise 9); with rollback_on_exit = true it restores the baseline.
-set -u
-: "${CTPILOT:?set CTPILOT to the ctpilot binary}"
-tmp=$(mktemp -d)
+# shellcheck source-path=SCRIPTDIR source=lib.bash
+. "$(dirname "$0")/lib.bash"
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 root=$tmp/root
 nf=$root/proc/sys/net/netfilter
-mkdir -p "$nf" "$root/proc/sys/kernel/random" "$root/sys/module/nf_conntrack/parameters"
-printf 'MemTotal:       16384000 kB\n' >"$root/proc/meminfo"
-echo 0b5c2c53-7f1e-4b47-9a36-9f1c3c2f7d10 >"$root/proc/sys/kernel/random/boot_id"
-reset_tree() {
-  echo 1000 >"$nf/nf_conntrack_max"
-  echo 1024 >"$nf/nf_conntrack_buckets"
-  echo 900 >"$nf/nf_conntrack_count"
-  for t in tcp_timeout_time_wait tcp_timeout_close_wait tcp_timeout_fin_wait udp_timeout_stream tcp_timeout_established; do
-    echo 120 >"$nf/nf_conntrack_$t"
-  done
-}
+make_fake_root "$root"
+reset_tree() { set_fake_knobs "$root"; }
 
 # Waits up to 10 s for a pattern in a file.
 wait_for() {

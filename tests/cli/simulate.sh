@@ -2,13 +2,9 @@
 # ctpilot simulate: a built-in scenario by name runs the controller in virtual time and prints a
 # summary (and a CSV); bad usage, unknown scenarios and bad scenario files exit 2 with one clear
 # line (FILE:LINE for file problems). Nothing on this machine is read or changed.
-set -u
-: "${CTPILOT:?set CTPILOT to the ctpilot binary}"
+# shellcheck source-path=SCRIPTDIR source=lib.bash
+. "$(dirname "$0")/lib.bash"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 policy="$CTPILOT_SOURCE_DIR/examples/policies/isp-nat-gateway.conf"
 
 "$CTPILOT" simulate --policy "$policy" --scenario flash-crowd --csv "$tmp/run.csv" >"$tmp/out" 2>"$tmp/err"

@@ -2,13 +2,9 @@
 # ctpilot status over a fake /proc and /sys tree (--root): procfs statistics (a fake tree has no
 # netlink), the knobs, memory facts, recent changes and active holds from the journal, plain
 # problems when the module is missing, and exit 1 when nothing at all can be read.
-set -u
-: "${CTPILOT:?set CTPILOT to the ctpilot binary}"
+# shellcheck source-path=SCRIPTDIR source=lib.bash
+. "$(dirname "$0")/lib.bash"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 boot=11111111-2222-3333-4444-555555555555
 make_tree() {
