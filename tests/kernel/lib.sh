@@ -351,17 +351,19 @@ ctp_first_change_after() {
 
 # The surge of the end-to-end tests: the NAT topology with servers on 8 ports, the global
 # nf_conntrack_max lowered to CTP_SURGE_LOWERED (4096), and $CTP_TMP/policy.conf watching the
-# router every 200 ms, tuned to raise well ahead of a 1500/s fill.
+# router every INTERVAL (default 200ms), tuned to raise well ahead of a 1500/s fill:
+# ctp_surge_setup [INTERVAL].
 CTP_SURGE_LOWERED=4096
 CTP_SURGE_RATE=1500
 ctp_surge_setup() {
+  local interval=${1:-200ms}
   ctp_make_nat_topology
   ctp_serve "$CTP_SERVERS" "$CTP_SERVER_IP:8000-8007"
   ctp_check_nat_path 8000
   ctp_set_global_max "$CTP_SURGE_LOWERED"
   cat > "$CTP_TMP/policy.conf" <<CONF
 [controller]
-interval = 200ms
+interval = $interval
 netns = $CTP_ROUTER
 [max]
 high_water = 60%

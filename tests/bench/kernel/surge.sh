@@ -20,21 +20,10 @@ rates=${RKB_RATES:-2000 5000 10000}
 seconds=${RKB_SURGE_SECONDS:-20}
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 1 && "$seconds" -le 120 ]] || ctp_fail "RKB_SURGE_SECONDS: 1..120"
 
-ctp_surge_setup
+# The tests' topology and policy, sampling every 100 ms as in the cost benchmark.
+ctp_surge_setup 100ms
 lowered=$CTP_SURGE_LOWERED
 buckets=$(cat $CTP_PROC/nf_conntrack_buckets)
-# The tests' policy, sampling every 100 ms as in the cost benchmark.
-cat > "$CTP_TMP/policy.conf" <<CONF
-[controller]
-interval = 100ms
-netns = $CTP_ROUTER
-[max]
-high_water = 60%
-lookahead = 10s
-target_fill = 40%
-cooldown = 1s
-CONF
-"$CTPILOT" check-policy "$CTP_TMP/policy.conf" >/dev/null || ctp_fail "the benchmark's policy is invalid"
 
 # Starts a run from an empty router table, nf_conntrack_max = lowered, buckets as saved.
 reset_table() {
