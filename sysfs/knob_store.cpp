@@ -65,14 +65,6 @@ Result<std::int64_t> readFd(int fd, const std::string& path, const std::string& 
   return parseValue(std::string_view(buf.data(), static_cast<std::size_t>(n)), path);
 }
 
-Result<std::int64_t> readPath(const std::string& path, const std::string& root) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return knobError(errno, "read", path, root);
-  auto value = readFd(fd, path, root);
-  ::close(fd);
-  return value;
-}
-
 Result<void> writeFd(int fd, std::int64_t value, const std::string& path, const std::string& root) {
   const std::string text = std::to_string(value) + "\n";
   const auto n = ::pwrite(fd, text.data(), text.size(), 0);
@@ -104,9 +96,32 @@ struct ProcKnobStore::State {
   // Descriptors opened inside a non-initial netns, by (netns inode, knob). They keep reading
   // and writing that namespace's value after the opening thread has left it (KERNEL.md).
   std::map<std::pair<std::uint64_t, Knob>, Held> held;
+  // Read-only descriptors of the initial netns's files (and of global knobs, which live there),
+  // by knob: a tick reads about eight knobs, and a sysctl re-reads from offset 0 each time, so
+  // there is no need to open them anew. Kept apart from `held`: an inode of 0 there means "no
+  // identity", and forget() of any namespace must not close these.
+  std::map<Knob, int> initial;
 
   ~State() {
     for (auto& [key, h] : held) ::close(h.fd);
+    for (auto& [knob, fd] : initial) ::close(fd);
+  }
+
+  // Reads `knob` in the initial netns through a kept descriptor. A file that cannot be opened
+  // (module not loaded yet) is not remembered, so it is found once it appears. A kept descriptor
+  // whose read fails (module unloaded and reloaded: its old files answer ENOENT) is closed and
+  // the file opened afresh, once, so a reload costs no failed read.
+  Result<std::int64_t> readInitial(Knob knob, const std::string& path, const std::string& root) {
+    if (const auto found = initial.find(knob); found != initial.end()) {
+      auto value = readFd(found->second, path, root);
+      if (value || value.error().code == Errc::Malformed) return value;
+      ::close(found->second);
+      initial.erase(found);
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return knobError(errno, "read", path, root);
+    initial.emplace(knob, fd);
+    return readFd(fd, path, root);
   }
 
   // Returns the descriptor for `knob` in a non-initial `netns`, opening it inside the namespace.
@@ -148,7 +163,7 @@ Result<std::int64_t> ProcKnobStore::read(const Netns& netns, Knob knob) const {
   const auto& entry = registryEntry(knob);
   const std::string path = underRoot(root_, entry.path);
   // A global knob has one value; inside other namespaces the file only mirrors it.
-  if (netns.initial() || entry.scope == Scope::Global) return readPath(path, root_);
+  if (netns.initial() || entry.scope == Scope::Global) return state_->readInitial(knob, path, root_);
   auto held = state_->open(netns, knob, path, root_);
   if (!held) return held.error();
   auto value = readFd(held->fd, path + " in netns " + netns.name, root_);
@@ -177,7 +192,7 @@ Result<std::int64_t> ProcKnobStore::write(const Netns& netns, Knob knob, std::in
       if (auto viaParam = writePath(underRoot(root_, kHashsizePath), value, root_); viaParam) written = viaParam;
     }
     if (!written) return written.error();
-    return readPath(path, root_);
+    return state_->readInitial(knob, path, root_);
   }
   auto held = state_->open(netns, knob, path, root_);
   if (!held) return held.error();

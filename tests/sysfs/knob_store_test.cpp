@@ -63,6 +63,35 @@ TEST_CASE("ProcKnobStore reads the integer in the knob's file under its root") {
   CHECK(store.read(sysfs::initNetns(), Knob::TcpTimeoutTimeWait).value_or(-1) == 120);
 }
 
+TEST_CASE("ProcKnobStore sees a value changed in the file since its previous read") {
+  TempTree tree;
+  tree.writeKnob(Knob::ConntrackMax, "262144\n");
+  tree.writeKnob(Knob::UdpTimeout, "30\n");
+  sysfs::ProcKnobStore store(tree.root.string());
+  REQUIRE(store.read(sysfs::initNetns(), Knob::ConntrackMax).value_or(-1) == 262144);
+  REQUIRE(store.read(sysfs::initNetns(), Knob::UdpTimeout).value_or(-1) == 30);
+  // Rewritten in place, as `sysctl -w` or an admin's `echo >` does: shorter than before.
+  tree.writeKnob(Knob::ConntrackMax, "65536\n");
+  tree.writeKnob(Knob::UdpTimeout, "10\n");
+  CHECK(store.read(sysfs::initNetns(), Knob::ConntrackMax).value_or(-1) == 65536);
+  CHECK(store.read(sysfs::initNetns(), Knob::UdpTimeout).value_or(-1) == 10);
+  // A global knob read "from" another netns is the same file.
+  CHECK(store.read(otherNetns(tree), Knob::ConntrackMax).value_or(-1) == 65536);
+}
+
+TEST_CASE("ProcKnobStore finds a knob whose file appears after a read found it missing") {
+  TempTree tree;
+  std::filesystem::create_directories(tree.at("/proc/sys/net"));
+  sysfs::ProcKnobStore store(tree.root.string());
+  const auto before = store.read(sysfs::initNetns(), Knob::ConntrackMax);
+  REQUIRE_FALSE(before.has_value());
+  CHECK(before.error().code == Errc::Missing);
+  // nf_conntrack loaded after ctpilot started.
+  tree.writeKnob(Knob::Count, "0\n");
+  tree.writeKnob(Knob::ConntrackMax, "262144\n");
+  CHECK(store.read(sysfs::initNetns(), Knob::ConntrackMax).value_or(-1) == 262144);
+}
+
 TEST_CASE("ProcKnobStore writes a value, reads it back and returns what the file kept") {
   TempTree tree;
   tree.writeKnob(Knob::Count, "10\n");
