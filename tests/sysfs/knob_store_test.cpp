@@ -12,34 +12,16 @@
 #include "sysfs/knob_registry.h"
 #include "sysfs/knob_store.h"
 
+#include "tests/temp_tree.h"
+
 using namespace ctpilot;
 using policy::Knob;
 
 namespace {
 
-// A temporary root with /proc and /sys files, removed at the end of the test.
-struct TempTree {
-  std::filesystem::path root;
-  TempTree() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ctpilot-store-XXXXXX").string();
-    root = ::mkdtemp(pattern.data());
-  }
-  ~TempTree() { std::filesystem::remove_all(root); }
-  std::filesystem::path at(const std::string& path) const { return root / std::filesystem::path(path).relative_path(); }
-  void write(const std::string& path, const std::string& text) const {
-    std::filesystem::create_directories(at(path).parent_path());
-    std::ofstream(at(path)) << text;
-  }
-  void link(const std::string& path, const std::string& target) const {
-    std::filesystem::create_directories(at(path).parent_path());
-    std::filesystem::create_symlink(target, at(path));
-  }
-  std::string read(const std::string& path) const {
-    std::ifstream in(at(path));
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
+// A temporary root with /proc and /sys files, and the registry's knobs by name.
+struct TempTree : testing::TempTree {
+  TempTree() : testing::TempTree("store") {}
   void writeKnob(Knob knob, const std::string& text) const { write(std::string(sysfs::registryEntry(knob).path), text); }
   std::string readKnob(Knob knob) const { return read(std::string(sysfs::registryEntry(knob).path)); }
 };

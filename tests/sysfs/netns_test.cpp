@@ -7,6 +7,7 @@
 #include <string>
 
 #include "sysfs/netns.h"
+#include "tests/temp_tree.h"
 
 using namespace ctpilot;
 using Mode = policy::NetnsSelector::Mode;
@@ -15,19 +16,9 @@ namespace {
 
 // A fake root whose /proc/PID/ns/net and /run/netns/NAME are symlinks with the kernel's
 // "net:[INODE]" text, as the real magic links read.
-struct NetnsTree {
-  std::filesystem::path root;
-  NetnsTree() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ctpilot-netns-XXXXXX").string();
-    root = ::mkdtemp(pattern.data());
-  }
-  ~NetnsTree() { std::filesystem::remove_all(root); }
-  std::string at(const std::string& path) const { return (root / std::filesystem::path(path).relative_path()).string(); }
-  void ns(const std::string& path, std::uint64_t inode) const {
-    std::filesystem::create_directories(std::filesystem::path(at(path)).parent_path());
-    std::filesystem::create_symlink("net:[" + std::to_string(inode) + "]", at(path));
-  }
-  void dir(const std::string& path) const { std::filesystem::create_directories(at(path)); }
+struct NetnsTree : testing::TempTree {
+  NetnsTree() : testing::TempTree("netns") {}
+  void ns(const std::string& path, std::uint64_t inode) const { link(path, "net:[" + std::to_string(inode) + "]"); }
 };
 
 constexpr std::uint64_t kInit = 4026531840;

@@ -9,6 +9,8 @@
 
 #include "sysfs/stats.h"
 
+#include "tests/temp_tree.h"
+
 using namespace ctpilot;
 
 namespace {
@@ -21,18 +23,8 @@ std::string readData(const std::string& name) {
   return text.str();
 }
 
-struct TempRoot {
-  std::filesystem::path root;
-  TempRoot() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ctpilot-stats-XXXXXX").string();
-    root = ::mkdtemp(pattern.data());
-  }
-  ~TempRoot() { std::filesystem::remove_all(root); }
-  void write(const std::string& path, const std::string& text) const {
-    const auto file = root / std::filesystem::path(path).relative_path();
-    std::filesystem::create_directories(file.parent_path());
-    std::ofstream(file) << text;
-  }
+struct TempRoot : testing::TempTree {
+  TempRoot() : testing::TempTree("stats") {}
 };
 
 // A reader that returns a fixed answer and counts its calls.

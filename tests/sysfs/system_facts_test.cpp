@@ -8,22 +8,14 @@
 
 #include "sysfs/system_facts.h"
 
+#include "tests/temp_tree.h"
+
 using namespace ctpilot;
 
 namespace {
 
-struct TempRoot {
-  std::filesystem::path root;
-  TempRoot() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ctpilot-facts-XXXXXX").string();
-    root = ::mkdtemp(pattern.data());
-  }
-  ~TempRoot() { std::filesystem::remove_all(root); }
-  void write(const std::string& path, const std::string& text) const {
-    const auto file = root / std::filesystem::path(path).relative_path();
-    std::filesystem::create_directories(file.parent_path());
-    std::ofstream(file) << text;
-  }
+struct TempRoot : testing::TempTree {
+  TempRoot() : testing::TempTree("facts") {}
 };
 
 constexpr const char* kMeminfo =
