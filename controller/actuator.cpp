@@ -12,15 +12,7 @@ ActionOutcome Actuator::apply(const policy::Action& action, const sysfs::Netns& 
   ActionOutcome outcome;
   outcome.action = action;
 
-  JournalRecord intent;
-  intent.time = now;
-  intent.bootId = bootId_;
-  intent.kind = RecordKind::Intent;
-  intent.netns = action.ref.netns;
-  intent.knob = action.ref.knob;
-  intent.oldValue = action.from;
-  intent.newValue = action.to;
-  intent.reason = action.reason;
+  auto intent = knobRecord(RecordKind::Intent, now, bootId_, action.ref, action.from, action.to, action.reason);
   intent.observation = observation;
   auto stored = journal_.append(std::move(intent));
   if (!stored) {
@@ -32,13 +24,8 @@ ActionOutcome Actuator::apply(const policy::Action& action, const sysfs::Netns& 
   outcome.intentId = stored->id;
 
   auto written = knobs_.write(netns, action.ref.knob, action.to);
-  JournalRecord result;
-  result.time = now;
-  result.bootId = bootId_;
-  result.netns = action.ref.netns;
-  result.knob = action.ref.knob;
-  result.oldValue = action.from;
-  result.reason = action.reason;
+  // Kind and new value follow from the write below.
+  auto result = knobRecord(RecordKind::Applied, now, bootId_, action.ref, action.from, action.to, action.reason);
   result.ref = outcome.intentId;
   if (written) {
     // Read back on our own: the kernel may round or clamp (buckets), and the journal must hold

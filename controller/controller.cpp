@@ -297,15 +297,8 @@ void Controller::noticeExternal(policy::TimePoint now, const Reading& reading) {
     if (!changed || external.contains(ref) || externalUnjournaled_.contains(ref)) continue;
 
     const std::int64_t expected = wasWritten ? written->second : seen->second;
-    JournalRecord record;
-    record.time = now;
-    record.bootId = deps_.bootId;
-    record.kind = RecordKind::External;
-    record.netns = ref.netns;
-    record.knob = ref.knob;
-    record.oldValue = expected;
-    record.newValue = value;
-    record.reason = "changed by someone else; not fought until the policy changes";
+    auto record = knobRecord(RecordKind::External, now, deps_.bootId, ref, expected, value,
+                             "changed by someone else; not fought until the policy changes");
     spdlog::info("{} changed by someone else {} -> {}; leaving it alone until the policy changes", refName(ref),
                  expected, value);
     if (!appendOk(deps_.journal.append(std::move(record)), "external change of " + refName(ref))) {
@@ -322,15 +315,8 @@ bool Controller::journalBaselines(policy::TimePoint now, const Reading& reading,
   if (existing.empty() && !force) return true;
   for (const auto& [ref, value] : reading.values) {
     if (existing.contains(ref)) continue;
-    JournalRecord record;
-    record.time = now;
-    record.bootId = deps_.bootId;
-    record.kind = RecordKind::Baseline;
-    record.netns = ref.netns;
-    record.knob = ref.knob;
-    record.oldValue = value;
-    record.newValue = value;
-    record.reason = "value before ctpilot's first change this boot";
+    auto record = knobRecord(RecordKind::Baseline, now, deps_.bootId, ref, value, value,
+                             "value before ctpilot's first change this boot");
     if (!appendOk(deps_.journal.append(std::move(record)), "baseline of " + refName(ref))) return false;
   }
   return true;
@@ -392,15 +378,7 @@ void Controller::act(policy::TimePoint now, TickReport& report, const Reading& r
               kReplanShare * static_cast<double>(std::max<std::int64_t>(last->second.to, 1))) {
         continue;
       }
-      JournalRecord record;
-      record.time = now;
-      record.bootId = deps_.bootId;
-      record.kind = RecordKind::Planned;
-      record.netns = ref.netns;
-      record.knob = ref.knob;
-      record.oldValue = action.from;
-      record.newValue = action.to;
-      record.reason = action.reason;
+      auto record = knobRecord(RecordKind::Planned, now, deps_.bootId, ref, action.from, action.to, action.reason);
       record.observation = observationJson(report.observation, ref.netns);
       spdlog::info("dry run: {}", describeAction(action, action.to, /*would=*/true));
       if (appendOk(deps_.journal.append(std::move(record)), "planned change of " + refName(ref))) {

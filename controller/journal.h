@@ -50,6 +50,11 @@ struct JournalRecord {
   std::string error;                       // Failed
 };
 
+/// Builds a record about one knob in one netns: the fields that intent, outcome, baseline,
+/// planned and external records share.
+JournalRecord knobRecord(RecordKind kind, policy::TimePoint time, const std::string& bootId, const policy::KnobRef& ref,
+                         std::int64_t oldValue, std::int64_t newValue, std::string reason);
+
 /// Converts a record to its JSON object (the journal line and `history --json` element).
 nlohmann::json toJson(const JournalRecord& record);
 /// Parses a record from JSON; Errc::Malformed naming the bad field.

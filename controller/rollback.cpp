@@ -254,15 +254,7 @@ RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& 
     }
     const std::string reason = "rollback of #" + std::to_string(step.appliedId);
 
-    JournalRecord intent;
-    intent.time = options.now;
-    intent.bootId = options.bootId;
-    intent.kind = RecordKind::Intent;
-    intent.netns = ref.netns;
-    intent.knob = ref.knob;
-    intent.oldValue = *before;
-    intent.newValue = step.to;
-    intent.reason = reason;
+    auto intent = knobRecord(RecordKind::Intent, options.now, options.bootId, ref, *before, step.to, reason);
     intent.ref = step.appliedId;
     auto intentStored = journal.append(intent);
     if (!intentStored) {
