@@ -37,6 +37,11 @@ const std::map<std::string, CommandEntry>& commands() {
   return kCommands;
 }
 
+// The global options that take a value; the command line is split at the command by them.
+bool isGlobalWithValue(const std::string& name) {
+  return name == "--policy" || name == "--state-dir" || name == "--root" || name == "--log-level";
+}
+
 void printUsage(std::ostream& out, const po::options_description& globals) {
   out << "usage: ctpilot [--policy FILE] [--state-dir DIR] [--root DIR] [--log-level LEVEL] COMMAND [ARGS]\n\n"
          "commands:\n";
@@ -109,8 +114,7 @@ int runCli(int argc, char** argv) {
     } else if (token.rfind('-', 0) == 0) {
       globalTokens.push_back(token);
       const auto name = token.substr(0, token.find('='));
-      const bool takesValue = name == "--policy" || name == "--state-dir" || name == "--root" || name == "--log-level";
-      if (takesValue && token.find('=') == std::string::npos && i + 1 < argc) globalTokens.emplace_back(argv[++i]);
+      if (isGlobalWithValue(name) && token.find('=') == std::string::npos && i + 1 < argc) globalTokens.emplace_back(argv[++i]);
     } else {
       command = token;
     }
@@ -149,7 +153,7 @@ int runCli(int argc, char** argv) {
     return found->second.fn(global, args);
   } catch (const po::unknown_option& e) {
     const auto name = e.get_option_name();
-    if (name == "--policy" || name == "--state-dir" || name == "--root" || name == "--log-level") {
+    if (isGlobalWithValue(name)) {
       std::cerr << "ctpilot " << command << ": " << name << " is a global option: put it before the command ("
                 << "ctpilot " << name << " VALUE " << command << " ...)\n";
     } else {
