@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "controller/journal.h"
+#include "controller/journal/journal.h"
 #include "policy/observation.h"
 #include "policy/result.h"
 #include "sysfs/knob_store.h"

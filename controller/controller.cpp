@@ -7,7 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "controller/journal_view.h"
+#include "controller/journal/journal_view.h"
 #include "policy/decide.h"
 #include "sysfs/knob_registry.h"
 

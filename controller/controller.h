@@ -15,7 +15,7 @@
 
 #include "controller/actuator.h"
 #include "controller/estimator.h"
-#include "controller/journal.h"
+#include "controller/journal/journal.h"
 #include "policy/observation.h"
 #include "policy/policy.h"
 #include "policy/result.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "controller/journal.h"
+#include "controller/journal/journal.h"
 #include "policy/observation.h"
 #include "policy/policy.h"
 #include "policy/result.h"

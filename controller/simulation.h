@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "controller/journal.h"
+#include "controller/journal/journal.h"
 #include "policy/observation.h"
 #include "policy/policy.h"
-#include "sysfs/scenario.h"
-#include "sysfs/sim_kernel.h"
+#include "sysfs/sim/scenario.h"
+#include "sysfs/sim/sim_kernel.h"
 
 namespace ctpilot::controller {
 

@@ -20,8 +20,8 @@
 
 #include "controller/simulation.h"
 #include "policy/policy_file.h"
-#include "sysfs/scenario.h"
-#include "sysfs/sim_kernel.h"
+#include "sysfs/sim/scenario.h"
+#include "sysfs/sim/sim_kernel.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

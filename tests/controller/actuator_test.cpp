@@ -4,7 +4,7 @@
 
 #include <doctest/doctest.h>
 
-#include "sysfs/memory_knob_store.h"
+#include "sysfs/sim/memory_knob_store.h"
 
 using ctpilot::controller::ActionOutcome;
 using ctpilot::controller::Actuator;

@@ -9,8 +9,8 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "controller/journal_view.h"
-#include "sysfs/memory_knob_store.h"
+#include "controller/journal/journal_view.h"
+#include "sysfs/sim/memory_knob_store.h"
 
 using namespace std::chrono_literals;
 using ctpilot::Error;

@@ -3,9 +3,9 @@
 #include <string>
 #include <vector>
 
-#include "controller/journal.h"
+#include "controller/journal/journal.h"
 #include "controller/rollback.h"
-#include "sysfs/memory_knob_store.h"
+#include "sysfs/sim/memory_knob_store.h"
 
 using namespace ctpilot;
 using namespace ctpilot::controller;

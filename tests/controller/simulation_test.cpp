@@ -8,7 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "policy/policy_file.h"
-#include "sysfs/scenario.h"
+#include "sysfs/sim/scenario.h"
 
 namespace ctpilot::controller {
 namespace {

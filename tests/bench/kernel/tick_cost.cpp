@@ -31,7 +31,7 @@
 #include <spdlog/spdlog.h>
 
 #include "controller/controller.h"
-#include "controller/journal.h"
+#include "controller/journal/journal.h"
 #include "sysfs/knob_store.h"
 #include "sysfs/netns.h"
 #include "sysfs/stats.h"

@@ -7,8 +7,8 @@
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include "controller/cli.h"
-#include "controller/journal.h"
+#include "controller/cli/cli.h"
+#include "controller/journal/journal.h"
 
 namespace po = boost::program_options;
 

@@ -5,10 +5,10 @@
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include "controller/cli.h"
+#include "controller/cli/cli.h"
 #include "controller/controller.h"
 #include "controller/daemon.h"
-#include "controller/journal.h"
+#include "controller/journal/journal.h"
 #include "controller/rollback.h"
 #include "controller/state_lock.h"
 #include "sysfs/knob_store.h"

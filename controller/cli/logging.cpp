@@ -1,4 +1,4 @@
-#include "controller/logging.h"
+#include "controller/cli/logging.h"
 
 #include <cstdlib>
 

@@ -1,4 +1,4 @@
-#include "sysfs/scenario.h"
+#include "sysfs/sim/scenario.h"
 
 #include <algorithm>
 #include <cmath>

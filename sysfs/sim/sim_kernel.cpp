@@ -1,4 +1,4 @@
-#include "sysfs/sim_kernel.h"
+#include "sysfs/sim/sim_kernel.h"
 
 #include <algorithm>
 #include <cmath>

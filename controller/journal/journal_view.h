@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "controller/journal.h"
+#include "controller/journal/journal.h"
 #include "policy/observation.h"
 
 namespace ctpilot::controller {

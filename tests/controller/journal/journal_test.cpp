@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "controller/journal.h"
+#include "controller/journal/journal.h"
 
 using namespace ctpilot;
 using namespace ctpilot::controller;

@@ -17,7 +17,7 @@
 #include "policy/policy.h"
 #include "sysfs/knob_store.h"
 #include "sysfs/netns.h"
-#include "sysfs/scenario.h"
+#include "sysfs/sim/scenario.h"
 #include "sysfs/stats.h"
 
 namespace ctpilot::sysfs {

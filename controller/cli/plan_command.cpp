@@ -8,11 +8,11 @@
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include "controller/cli.h"
+#include "controller/cli/cli.h"
 #include "controller/controller.h"
 #include "controller/daemon.h"
-#include "controller/journal.h"
-#include "controller/journal_view.h"
+#include "controller/journal/journal.h"
+#include "controller/journal/journal_view.h"
 #include "policy/decide.h"
 #include "policy/units.h"
 #include "sysfs/knob_store.h"

@@ -1,4 +1,4 @@
-#include "controller/journal.h"
+#include "controller/journal/journal.h"
 
 #include <utility>
 

@@ -15,9 +15,9 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
-#include "controller/cli.h"
-#include "controller/journal.h"
-#include "controller/journal_view.h"
+#include "controller/cli/cli.h"
+#include "controller/journal/journal.h"
+#include "controller/journal/journal_view.h"
 #include "policy/knob.h"
 #include "sysfs/knob_store.h"
 #include "sysfs/netns.h"

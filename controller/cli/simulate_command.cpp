@@ -7,7 +7,7 @@
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include "controller/cli.h"
+#include "controller/cli/cli.h"
 #include "controller/simulation.h"
 #include "policy/policy_file.h"
 #include "policy/units.h"

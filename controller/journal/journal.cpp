@@ -1,4 +1,4 @@
-#include "controller/journal.h"
+#include "controller/journal/journal.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

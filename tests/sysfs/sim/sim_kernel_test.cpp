@@ -1,10 +1,10 @@
-#include "sysfs/sim_kernel.h"
+#include "sysfs/sim/sim_kernel.h"
 
 #include <doctest/doctest.h>
 
 #include <cstdint>
 
-#include "sysfs/scenario.h"
+#include "sysfs/sim/scenario.h"
 
 namespace ctpilot::sysfs {
 namespace {

@@ -1,4 +1,4 @@
-#include "sysfs/scenario.h"
+#include "sysfs/sim/scenario.h"
 
 #include <doctest/doctest.h>
 
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-#include "sysfs/sim_kernel.h"
+#include "sysfs/sim/sim_kernel.h"
 
 namespace ctpilot::sysfs {
 namespace {

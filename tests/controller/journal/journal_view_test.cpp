@@ -1,4 +1,4 @@
-#include "controller/journal_view.h"
+#include "controller/journal/journal_view.h"
 
 #include <chrono>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "controller/cli.h"
+#include "controller/cli/cli.h"
 
 #include <filesystem>
 #include <iostream>
@@ -6,7 +6,7 @@
 
 #include <boost/program_options.hpp>
 
-#include "controller/logging.h"
+#include "controller/cli/logging.h"
 #include "policy/policy_file.h"
 
 namespace po = boost::program_options;

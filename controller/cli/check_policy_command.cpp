@@ -2,7 +2,7 @@
 
 #include <boost/program_options.hpp>
 
-#include "controller/cli.h"
+#include "controller/cli/cli.h"
 #include "policy/policy_file.h"
 
 namespace po = boost::program_options;

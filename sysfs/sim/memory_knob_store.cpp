@@ -1,4 +1,4 @@
-#include "sysfs/memory_knob_store.h"
+#include "sysfs/sim/memory_knob_store.h"
 
 #include <string>
 

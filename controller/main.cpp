@@ -1,4 +1,0 @@
-// main only wires modules together: everything is in controller/cli.cpp.
-#include "controller/cli.h"
-
-int main(int argc, char** argv) { return ctpilot::controller::runCli(argc, argv); }
