@@ -36,6 +36,10 @@ struct ControllerPolicy {
   bool rollbackOnExit = false;   // opt-in: restore baselines when the daemon stops
   int maxChanges = 6;            // at most this many changes of one knob...
   Duration changeWindow = 10min; // ...within this window (no oscillation)
+  /// What to do when someone else writes a knob: Yield leaves it to them until `ctpilot
+  /// resume` or a policy change; Adopt takes their value as the new floor and keeps managing.
+  enum class OnExternal { Yield, Adopt };
+  OnExternal onExternal = OnExternal::Yield;
   friend bool operator==(const ControllerPolicy&, const ControllerPolicy&) = default;
 };
 
@@ -77,12 +81,21 @@ struct TimeoutsPolicy {
   friend bool operator==(const TimeoutsPolicy&, const TimeoutsPolicy&) = default;
 };
 
+/// Where the metrics go; both off unless set.
+struct MetricsPolicy {
+  std::string textfile;     // absolute path, rewritten atomically every tick ("" = off)
+  std::string listenHost;   // numeric IPv4 or IPv6 address ("" = off)
+  int listenPort = 0;
+  friend bool operator==(const MetricsPolicy&, const MetricsPolicy&) = default;
+};
+
 /// Everything a policy file can say, with defaults filled in.
 struct Policy {
   ControllerPolicy controller;
   MaxPolicy max;
   HashsizePolicy hashsize;
   TimeoutsPolicy timeouts;
+  MetricsPolicy metrics;
   friend bool operator==(const Policy&, const Policy&) = default;
 };
 

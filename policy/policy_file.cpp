@@ -1,6 +1,8 @@
 #include "policy/policy_file.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,7 +26,8 @@ namespace ctpilot::policy {
 namespace {
 
 constexpr std::string_view kFloorsSection = "timeout_floors";
-constexpr std::array<std::string_view, 5> kSections{"controller", "max", "hashsize", "timeouts", kFloorsSection};
+constexpr std::array<std::string_view, 6> kSections{"controller", "max", "hashsize", "timeouts", kFloorsSection,
+                                                   "metrics"};
 // A policy file is a few hundred bytes; anything this large is the wrong file.
 constexpr std::size_t kMaxFileBytes = 1024 * 1024;
 
@@ -287,6 +290,45 @@ Errors applyOrder(std::string_view value, Policy& policy) {
   return errors;
 }
 
+Errors applyTextfile(std::string_view value, Policy& policy) {
+  if (value.empty() || value.front() != '/' || value.back() == '/') {
+    return {quoted(value) + " is not an absolute file path (example: /var/lib/prometheus/node-exporter/ctpilot.prom)"};
+  }
+  if (!value.ends_with(".prom")) {
+    return {quoted(value) + ": node_exporter's textfile collector reads only files ending in .prom"};
+  }
+  policy.metrics.textfile = std::string(value);
+  return {};
+}
+
+// ADDRESS:PORT with a numeric address: 127.0.0.1:9641, [::1]:9641.
+Errors applyListen(std::string_view value, Policy& policy) {
+  const auto colon = value.rfind(':');
+  const std::string usage = quoted(value) + " is not ADDRESS:PORT (examples: 127.0.0.1:9641, [::1]:9641)";
+  if (colon == std::string_view::npos || colon == 0) return {usage};
+  std::string host(value.substr(0, colon));
+  const auto portText = value.substr(colon + 1);
+  int family = AF_INET;
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return {usage};
+    host = host.substr(1, host.size() - 2);
+    family = AF_INET6;
+  }
+  std::array<unsigned char, sizeof(in6_addr)> addr{};
+  if (inet_pton(family, host.c_str(), addr.data()) != 1) {
+    return {quoted(host) + " is not a numeric " + (family == AF_INET ? "IPv4" : "IPv6") +
+            " address (examples: 127.0.0.1:9641, [::1]:9641)"};
+  }
+  int port = 0;
+  const auto [end, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
+  if (ec != std::errc{} || end != portText.data() + portText.size() || port < 1 || port > 65535) {
+    return {quoted(std::string(portText)) + " is not a port (1 to 65535)"};
+  }
+  policy.metrics.listenHost = host;
+  policy.metrics.listenPort = port;
+  return {};
+}
+
 const std::vector<KeySpec>& keySpecs() {
   using Mode = TimeoutsPolicy::Mode;
   using HashMode = HashsizePolicy::Mode;
@@ -322,6 +364,12 @@ const std::vector<KeySpec>& keySpecs() {
       {"timeouts", "relax_after", durationKey([](Policy& p) -> auto& { return p.timeouts.relaxAfter; }, 1min, 24h)},
       {"timeouts", "cooldown", durationKey([](Policy& p) -> auto& { return p.timeouts.cooldown; }, 1s, 1h)},
       {"timeouts", "order", applyOrder},
+      {"controller", "on_external",
+       choiceKey([](Policy& p) -> auto& { return p.controller.onExternal; },
+                 std::vector<std::pair<std::string_view, ControllerPolicy::OnExternal>>{
+                     {"yield", ControllerPolicy::OnExternal::Yield}, {"adopt", ControllerPolicy::OnExternal::Adopt}})},
+      {"metrics", "textfile", applyTextfile},
+      {"metrics", "listen", applyListen},
   };
   return kSpecs;
 }
@@ -418,7 +466,7 @@ Scan scanLines(std::string_view text, const std::string& file, std::vector<Polic
         if (const auto suggestion = closest(section, names); !suggestion.empty()) {
           message += "; did you mean [" + suggestion + "]?";
         } else {
-          message += " (sections: [controller], [max], [hashsize], [timeouts], [timeout_floors])";
+          message += " (sections: [controller], [max], [hashsize], [timeouts], [timeout_floors], [metrics])";
         }
         problem(message);
         scan.sanitized += "\n";
@@ -653,7 +701,8 @@ std::string formatPolicy(const Policy& policy) {
       << "dry_run = " << boolText(c.dryRun) << "\n"
       << "rollback_on_exit = " << boolText(c.rollbackOnExit) << "\n"
       << "max_changes = " << c.maxChanges << "\n"
-      << "change_window = " << formatDuration(c.changeWindow) << "\n";
+      << "change_window = " << formatDuration(c.changeWindow) << "\n"
+      << "on_external = " << (c.onExternal == ControllerPolicy::OnExternal::Adopt ? "adopt" : "yield") << "\n";
   const auto& m = policy.max;
   out << "\n[max]\n"
       << "# nf_conntrack_max: when to raise it and how far\n"
@@ -686,6 +735,16 @@ std::string formatPolicy(const Policy& policy) {
   for (const auto& [knob, seconds] : t.floors) {
     out << policyName(knob) << " = " << formatDuration(std::chrono::seconds(seconds)) << "\n";
   }
+  const auto& mt = policy.metrics;
+  const bool v6 = mt.listenHost.find(':') != std::string::npos;
+  out << "\n[metrics]\n"
+      << "# Prometheus text format: a file for node_exporter, and/or GET /metrics (both off unless set)\n"
+      << (mt.textfile.empty() ? "# textfile = /var/lib/prometheus/node-exporter/ctpilot.prom" : "textfile = " + mt.textfile)
+      << "\n"
+      << (mt.listenHost.empty() ? std::string("# listen = 127.0.0.1:9641")
+                                : "listen = " + (v6 ? "[" + mt.listenHost + "]" : mt.listenHost) + ":" +
+                                      std::to_string(mt.listenPort))
+      << "\n";
   return out.str();
 }
 

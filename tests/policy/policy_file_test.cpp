@@ -389,7 +389,7 @@ factor = 2
         "policy.conf:5: [max] ceiling: \"4X\" is not a count (examples: 262144, 256k, 4M)\n"
         "policy.conf:6: [max] memory_budget: \"80%\" is out of range (allowed: 1% to 75%)\n"
         "policy.conf:7: [bogus]: unknown section (sections: [controller], [max], [hashsize], [timeouts], "
-        "[timeout_floors])\n"
+        "[timeout_floors], [metrics])\n"
         "policy.conf:10: [timeouts] factor: \"2\" is out of range (allowed: 0.1 to 0.95; each step multiplies a "
         "timeout by it)\n");
 }
