@@ -36,10 +36,6 @@ struct ControllerPolicy {
   bool rollbackOnExit = false;   // opt-in: restore baselines when the daemon stops
   int maxChanges = 6;            // at most this many changes of one knob...
   Duration changeWindow = 10min; // ...within this window (no oscillation)
-  /// What to do when someone else writes a knob: Yield leaves it to them until `ctpilot
-  /// resume` or a policy change; Adopt takes their value as the new floor and keeps managing.
-  enum class OnExternal { Yield, Adopt };
-  OnExternal onExternal = OnExternal::Yield;
   friend bool operator==(const ControllerPolicy&, const ControllerPolicy&) = default;
 };
 
@@ -47,7 +43,7 @@ struct MaxPolicy {
   bool enabled = true;              // false: never write nf_conntrack_max (observe only)
   std::int64_t ceiling = 4 * 1024 * 1024;
   Ratio memoryBudget{0.25};         // share of MemTotal the table may occupy
-  Ratio highWater{0.80};
+  Ratio highWater{0.70};           // below node-mixin's 75% conntrack alert (README "Monitoring")
   Duration lookahead = 60s;
   Ratio targetFill{0.50};
   Duration cooldown = 10s;

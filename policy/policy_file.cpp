@@ -364,10 +364,6 @@ const std::vector<KeySpec>& keySpecs() {
       {"timeouts", "relax_after", durationKey([](Policy& p) -> auto& { return p.timeouts.relaxAfter; }, 1min, 24h)},
       {"timeouts", "cooldown", durationKey([](Policy& p) -> auto& { return p.timeouts.cooldown; }, 1s, 1h)},
       {"timeouts", "order", applyOrder},
-      {"controller", "on_external",
-       choiceKey([](Policy& p) -> auto& { return p.controller.onExternal; },
-                 std::vector<std::pair<std::string_view, ControllerPolicy::OnExternal>>{
-                     {"yield", ControllerPolicy::OnExternal::Yield}, {"adopt", ControllerPolicy::OnExternal::Adopt}})},
       {"metrics", "textfile", applyTextfile},
       {"metrics", "listen", applyListen},
   };
@@ -701,8 +697,7 @@ std::string formatPolicy(const Policy& policy) {
       << "dry_run = " << boolText(c.dryRun) << "\n"
       << "rollback_on_exit = " << boolText(c.rollbackOnExit) << "\n"
       << "max_changes = " << c.maxChanges << "\n"
-      << "change_window = " << formatDuration(c.changeWindow) << "\n"
-      << "on_external = " << (c.onExternal == ControllerPolicy::OnExternal::Adopt ? "adopt" : "yield") << "\n";
+      << "change_window = " << formatDuration(c.changeWindow) << "\n";
   const auto& m = policy.max;
   out << "\n[max]\n"
       << "# nf_conntrack_max: when to raise it and how far\n"

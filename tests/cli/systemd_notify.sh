@@ -63,7 +63,7 @@ wait_for 'READY=1 | STATUS=init' "$tmp/messages" || fail "no READY=1 with the st
 kill -TERM "$pid"
 wait "$pid" || fail "ctpilot exited non-zero on SIGTERM: $(cat "$tmp/err")"
 pid=
-grep -q 'STOPPING=1' "$tmp/messages" || fail "no STOPPING=1 on SIGTERM"
+wait_for 'STOPPING=1' "$tmp/messages" || fail "no STOPPING=1 on SIGTERM"
 
 # Without NOTIFY_SOCKET nothing is sent and nothing fails.
 "$CTPILOT" --root "$root" --state-dir "$tmp/state2" --policy "$tmp/policy.conf" run --once 2>"$tmp/err2" ||

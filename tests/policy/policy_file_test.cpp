@@ -98,6 +98,7 @@ TEST_CASE("the example in DESIGN.md parses, inline comments included") {
   REQUIRE_MESSAGE(load.ok(), problemsText(load));
   Policy expected;
   expected.timeouts.mode = TimeoutsPolicy::Mode::Shorten;
+  expected.max.highWater = Ratio{0.80};  // the example writes 80%; the built-in default is 70%
   CHECK(load.policy == expected);
 }
 
@@ -339,7 +340,7 @@ TEST_CASE("the ends of every range are accepted and one step beyond is refused")
       {"max", "memory_budget", "1%", "0.9%", "75%", "75.1%"},
       {"max", "high_water", "51%", "", "99%", "99.5%"},
       {"max", "lookahead", "0s", "", "1h", "61m"},
-      {"max", "target_fill", "10%", "9%", "79%", ""},
+      {"max", "target_fill", "10%", "9%", "79%", "", "high_water = 80%\n"},
       {"max", "cooldown", "1s", "999ms", "1h", "3601s"},
       {"max", "margin", "0", "", "1M", "1048577"},
       {"hashsize", "entries_per_bucket", "1", "0", "64", "65"},

@@ -76,7 +76,9 @@ TEST_CASE("the effective ceiling is the lower of the ceiling and what the memory
   auto report = reportWith(600, 0, 0);
   report.observation.entryBytes = 1024;  // 25% of 1 GiB / 1 KiB = 262144
   recorder.record(report, policy, 0, 0, false);
-  CHECK(has(exposition(recorder.snapshot()), "ctpilot_conntrack_max_effective_ceiling 262144"));
+  const auto text = exposition(recorder.snapshot());
+  CAPTURE(text);
+  CHECK(has(text, "ctpilot_conntrack_max_effective_ceiling 262144"));
 }
 
 TEST_CASE("a table that is not growing is +Inf seconds from full") {
