@@ -167,7 +167,7 @@ def ctpilot_8(binary, readme, version, date):
                ".TP\n\\fI/usr/share/ctpilot/policies/\\fR\nexample policies\n"
                ".TP\n\\fI/usr/share/ctpilot/scenarios/\\fR\nbuilt\\-in scenarios for \\fBctpilot simulate\\fR\n")
     out.append(".SH SEE ALSO\n\\fBctpilot.conf\\fR(5), \\fBsystemctl\\fR(1), \\fBjournalctl\\fR(1), "
-               "\\fI/usr/share/doc/ctpilot/README.md.gz\\fR\n")
+               "\\fI/usr/share/doc/ctpilot/README.md\\fR\n")
     return "".join(out)
 
 

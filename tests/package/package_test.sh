@@ -66,12 +66,19 @@ dpkg_retry -i "$deb" || { fail "dpkg -i $deb failed"; exit "$failures"; }
 installed=true
 [ -x /usr/sbin/ctpilot ] || fail "/usr/sbin/ctpilot missing"
 if readelf -S /usr/sbin/ctpilot | grep -q '\.debug_info'; then fail "/usr/sbin/ctpilot is not stripped"; fi
-for f in /lib/systemd/system/ctpilot.service /etc/ctpilot/policy.conf /usr/share/doc/ctpilot/README.md.gz \
+for f in /lib/systemd/system/ctpilot.service /etc/ctpilot/policy.conf /usr/share/doc/ctpilot/README.md \
   /usr/share/doc/ctpilot/changelog.gz /usr/share/doc/ctpilot/copyright /usr/share/bash-completion/completions/ctpilot \
   /usr/share/ctpilot/policies/isp-nat-gateway.conf /usr/share/ctpilot/scenarios/flash-crowd.scenario; do
   [ -f "$f" ] || fail "$f not installed"
 done
 dpkg-query -W -f='${Conffiles}\n' ctpilot | grep -q '^ /etc/ctpilot/policy.conf ' || fail "/etc/ctpilot/policy.conf is not a conffile"
+# Every Documentation= of the unit is installed.
+for doc in $(sed -n 's/^Documentation=//p' /lib/systemd/system/ctpilot.service); do
+  case $doc in
+    file:*) [ -f "${doc#file:}" ] || fail "unit Documentation=$doc: not installed" ;;
+    man:*) page=${doc#man:}; man -w "${page%%(*}" >/dev/null 2>&1 || fail "unit Documentation=$doc: no such man page" ;;
+  esac
+done
 systemd-analyze verify /lib/systemd/system/ctpilot.service >"$tmp/verify" 2>&1 || { cat "$tmp/verify"; fail "systemd-analyze verify failed"; }
 [ "$(/usr/sbin/ctpilot --version)" = "$("$CTPILOT" --version)" ] || fail "installed --version '$(/usr/sbin/ctpilot --version)' differs from the build's"
 for page in /usr/share/man/man8/ctpilot.8.gz /usr/share/man/man5/ctpilot.conf.5.gz; do
