@@ -7,6 +7,8 @@
 #include <sstream>
 #include <vector>
 
+#include "sysfs/root_path.h"
+
 namespace ctpilot::sysfs {
 namespace {
 
@@ -21,13 +23,6 @@ constexpr std::int64_t kExtensionAllowanceBytes = 64;
 // each entry carries a quarter of one.
 constexpr std::int64_t kBucketBytes = 8;
 constexpr std::int64_t kEntriesPerBucket = 4;
-
-std::string underRoot(const std::string& root, const std::string& path) {
-  if (root.empty() || root == "/") return path;
-  std::string joined = root;
-  while (!joined.empty() && joined.back() == '/') joined.pop_back();
-  return joined + path;
-}
 
 Result<std::string> readText(const std::string& path) {
   std::ifstream in(path);
