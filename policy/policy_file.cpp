@@ -380,7 +380,7 @@ struct Scan {
 
 // Reads the text line by line: finds sections and keys with their line numbers, reports lines
 // that are neither, and drops comments. Program_options only knows "#" comments, and only at the
-// start of a value; DESIGN's example has "; " and inline "# " comments, so strip both here.
+// start of a value; the README's policy reference example has "; " and inline "# " comments, so strip both here.
 Scan scanLines(std::string_view text, const std::string& file, std::vector<PolicyProblem>& problems) {
   Scan scan;
   std::string section;

@@ -13,7 +13,7 @@ namespace ctpilot::sysfs {
 namespace {
 
 // Used when /proc/slabinfo cannot tell: the nf_conntrack object on 64-bit kernels of the 5.x
-// and 6.x series (KERNEL.md measured 256 B on 6.18).
+// and 6.x series (256 B measured in /proc/slabinfo on Linux 6.18).
 constexpr std::int64_t kDefaultSlabObjectBytes = 256;
 // Extensions (NAT, accounting, timestamps, labels, ecache) live in one kmalloc block beside
 // the entry, allocated only for entries that need them; a NAT gateway with accounting fills
