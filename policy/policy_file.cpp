@@ -16,6 +16,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "policy/unique_fd.h"
 #include "policy/units.h"
 
 namespace po = boost::program_options;
@@ -379,7 +380,7 @@ struct Scan {
 
 // Reads the text line by line: finds sections and keys with their line numbers, reports lines
 // that are neither, and drops comments. Program_options only knows "#" comments, and only at the
-// start of a value; DESIGN's example has "; " and inline "# " comments, so strip both here.
+// start of a value; the README's policy reference example has "; " and inline "# " comments, so strip both here.
 Scan scanLines(std::string_view text, const std::string& file, std::vector<PolicyProblem>& problems) {
   Scan scan;
   std::string section;
@@ -606,26 +607,18 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
 
 PolicyLoad loadPolicyFile(const std::string& path) {
   auto unreadable = [&](const std::string& why) { return PolicyLoad{{}, {{path, 0, "cannot read policy: " + why}}}; };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return unreadable(std::strerror(errno));
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return unreadable(std::strerror(errno));
   std::string text;
   char buf[8192];
   while (true) {
-    const auto n = ::read(fd, buf, sizeof buf);
+    const auto n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return unreadable(std::strerror(err));
-    }
+    if (n < 0) return unreadable(std::strerror(errno));
     if (n == 0) break;
     text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > kMaxFileBytes) {
-      ::close(fd);
-      return unreadable("larger than 1 MiB; is this the right file?");
-    }
+    if (text.size() > kMaxFileBytes) return unreadable("larger than 1 MiB; is this the right file?");
   }
-  ::close(fd);
   return parsePolicy(text, path);
 }
 

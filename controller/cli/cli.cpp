@@ -52,11 +52,6 @@ void printUsage(std::ostream& out, const po::options_description& globals) {
 
 }  // namespace
 
-std::string underRoot(const GlobalOptions& global, const std::string& path) {
-  if (global.root.empty() || global.root == "/") return path;
-  return (std::filesystem::path(global.root) / std::filesystem::path(path).relative_path()).string();
-}
-
 bool parseCommandArgs(const std::vector<std::string>& args, const po::options_description& options,
                       po::variables_map& vm) {
   // An empty positional description makes a stray word an error instead of ignoring it.
