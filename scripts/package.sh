@@ -75,5 +75,5 @@ mkdir -p "$out"
 rm -f "$out"/ctpilot_*.deb "$out"/ctpilot-dbgsym_*.deb
 mv "$work"/*.deb "$out/"
 deb=$(ls "$out"/ctpilot_"${version#*:}"_*.deb)
-echo "package.sh: built $(ls "$out"/*.deb | tr '\n' ' ')" >&2
+echo "package.sh: built" "$out"/*.deb >&2
 echo "$deb"

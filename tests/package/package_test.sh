@@ -32,8 +32,8 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 installed=false
 # dpkg waits for no lock; another apt/dpkg run on the machine makes it fail at once: retry.
 dpkg_retry() {
-  local i
-  for i in $(seq 60); do
+  local _
+  for _ in $(seq 60); do
     dpkg "$@" >"$tmp/dpkg.log" 2>&1 && return 0
     grep -q 'lock' "$tmp/dpkg.log" || { cat "$tmp/dpkg.log"; return 1; }
     sleep 2
