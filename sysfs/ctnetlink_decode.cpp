@@ -13,7 +13,9 @@
 #include <netlink/netfilter/nfnl.h>
 #include <netlink/netlink.h>
 
+#include <array>
 #include <cstring>
+#include <utility>
 
 namespace ctpilot::sysfs {
 namespace ctnetlink {
@@ -52,47 +54,60 @@ std::uint32_t be32(nlattr* const* attrs, int type) {
   return attrs[type] != nullptr ? ntohl(nla_get_u32(attrs[type])) : 0;
 }
 
+// A decoded message's attributes by type (nullptr where absent); `kMax` is the highest type.
+template <int kMax>
+struct Attributes {
+  std::uint16_t resId = 0;  // nfgenmsg res_id: the CPU of a per-CPU reply
+  std::array<nlattr*, kMax + 1> attrs{};
+  AlignedMessage copy;  // owns the memory `attrs` points into
+  std::uint32_t operator[](int type) const { return be32(attrs.data(), type); }
+  bool has(int type) const { return attrs[type] != nullptr; }
+};
+
+// Checks that `message` is a ctnetlink `subtype` message and parses its u32 attributes.
+template <int kMax>
+Result<Attributes<kMax>> parseAttributes(std::span<const std::uint8_t> message, int subtype, const char* what) {
+  auto copy = checkedCopy(message, messageType(subtype), what);
+  if (!copy) return copy.error();
+  Attributes<kMax> parsed;
+  parsed.copy = std::move(*copy);
+  nlmsghdr* nlh = parsed.copy.header();
+  std::array<nla_policy, kMax + 1> policy{};
+  for (auto& p : policy) p.type = NLA_U32;
+  const int err = nla_parse(parsed.attrs.data(), kMax, nlmsg_attrdata(nlh, sizeof(nfgenmsg)),
+                            nlmsg_attrlen(nlh, sizeof(nfgenmsg)), policy.data());
+  if (err < 0) return Error{Errc::Malformed, std::string(what) + ": " + nl_geterror(err)};
+  parsed.resId = nfnlmsg_res_id(nlh);
+  return parsed;
+}
+
 }  // namespace
 
 Result<CpuStatsReply> decodeCpuStats(std::span<const std::uint8_t> message) {
-  auto copy = checkedCopy(message, messageType(IPCTNL_MSG_CT_GET_STATS_CPU), "IPCTNL_MSG_CT_GET_STATS_CPU");
-  if (!copy) return copy.error();
-  nlmsghdr* nlh = copy->header();
-  std::array<nla_policy, CTA_STATS_MAX + 1> policy{};
-  for (auto& p : policy) p.type = NLA_U32;
-  std::array<nlattr*, CTA_STATS_MAX + 1> attrs{};
-  const int err = nla_parse(attrs.data(), CTA_STATS_MAX, nlmsg_attrdata(nlh, sizeof(nfgenmsg)),
-                            nlmsg_attrlen(nlh, sizeof(nfgenmsg)), policy.data());
-  if (err < 0) return Error{Errc::Malformed, std::string("IPCTNL_MSG_CT_GET_STATS_CPU: ") + nl_geterror(err)};
+  auto a = parseAttributes<CTA_STATS_MAX>(message, IPCTNL_MSG_CT_GET_STATS_CPU, "IPCTNL_MSG_CT_GET_STATS_CPU");
+  if (!a) return a.error();
   CpuStatsReply reply;
-  reply.cpu = nfnlmsg_res_id(nlh);
+  reply.cpu = a->resId;
   auto& c = reply.counters;
-  c.found = be32(attrs.data(), CTA_STATS_FOUND);
-  c.invalid = be32(attrs.data(), CTA_STATS_INVALID);
-  c.insert = be32(attrs.data(), CTA_STATS_INSERT);
-  c.insertFailed = be32(attrs.data(), CTA_STATS_INSERT_FAILED);
-  c.drop = be32(attrs.data(), CTA_STATS_DROP);
-  c.earlyDrop = be32(attrs.data(), CTA_STATS_EARLY_DROP);
-  c.error = be32(attrs.data(), CTA_STATS_ERROR);
-  c.searchRestart = be32(attrs.data(), CTA_STATS_SEARCH_RESTART);
-  c.clashResolve = be32(attrs.data(), CTA_STATS_CLASH_RESOLVE);
-  c.chainTooLong = be32(attrs.data(), CTA_STATS_CHAIN_TOOLONG);
+  c.found = (*a)[CTA_STATS_FOUND];
+  c.invalid = (*a)[CTA_STATS_INVALID];
+  c.insert = (*a)[CTA_STATS_INSERT];
+  c.insertFailed = (*a)[CTA_STATS_INSERT_FAILED];
+  c.drop = (*a)[CTA_STATS_DROP];
+  c.earlyDrop = (*a)[CTA_STATS_EARLY_DROP];
+  c.error = (*a)[CTA_STATS_ERROR];
+  c.searchRestart = (*a)[CTA_STATS_SEARCH_RESTART];
+  c.clashResolve = (*a)[CTA_STATS_CLASH_RESOLVE];
+  c.chainTooLong = (*a)[CTA_STATS_CHAIN_TOOLONG];
   return reply;
 }
 
 Result<GlobalStatsReply> decodeGlobalStats(std::span<const std::uint8_t> message) {
-  auto copy = checkedCopy(message, messageType(IPCTNL_MSG_CT_GET_STATS), "IPCTNL_MSG_CT_GET_STATS");
-  if (!copy) return copy.error();
-  nlmsghdr* nlh = copy->header();
-  std::array<nla_policy, CTA_STATS_GLOBAL_MAX + 1> policy{};
-  for (auto& p : policy) p.type = NLA_U32;
-  std::array<nlattr*, CTA_STATS_GLOBAL_MAX + 1> attrs{};
-  const int err = nla_parse(attrs.data(), CTA_STATS_GLOBAL_MAX, nlmsg_attrdata(nlh, sizeof(nfgenmsg)),
-                            nlmsg_attrlen(nlh, sizeof(nfgenmsg)), policy.data());
-  if (err < 0) return Error{Errc::Malformed, std::string("IPCTNL_MSG_CT_GET_STATS: ") + nl_geterror(err)};
+  auto a = parseAttributes<CTA_STATS_GLOBAL_MAX>(message, IPCTNL_MSG_CT_GET_STATS, "IPCTNL_MSG_CT_GET_STATS");
+  if (!a) return a.error();
   GlobalStatsReply reply;
-  if (attrs[CTA_STATS_GLOBAL_ENTRIES] != nullptr) reply.entries = be32(attrs.data(), CTA_STATS_GLOBAL_ENTRIES);
-  if (attrs[CTA_STATS_GLOBAL_MAX_ENTRIES] != nullptr) reply.maxEntries = be32(attrs.data(), CTA_STATS_GLOBAL_MAX_ENTRIES);
+  if (a->has(CTA_STATS_GLOBAL_ENTRIES)) reply.entries = (*a)[CTA_STATS_GLOBAL_ENTRIES];
+  if (a->has(CTA_STATS_GLOBAL_MAX_ENTRIES)) reply.maxEntries = (*a)[CTA_STATS_GLOBAL_MAX_ENTRIES];
   return reply;
 }
 
