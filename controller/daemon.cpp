@@ -14,11 +14,6 @@
 
 namespace ctpilot::controller {
 
-std::unique_ptr<sysfs::StatsReader> statsReaderFor(const std::string& root) {
-  if (root.empty() || root == "/") return sysfs::makeStatsReader(root);
-  return std::make_unique<sysfs::ProcfsStats>(root);
-}
-
 Daemon::Daemon(Controller& controller, std::function<Result<policy::Policy>()> loadPolicy)
     : controller_(controller), loadPolicy_(std::move(loadPolicy)) {}
 

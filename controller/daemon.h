@@ -13,10 +13,6 @@
 
 namespace ctpilot::controller {
 
-/// Builds the statistics reader for `root`: ctnetlink with the procfs fallback on the real
-/// system; only procfs under a fake --root, since a netlink socket cannot be redirected there.
-std::unique_ptr<sysfs::StatsReader> statsReaderFor(const std::string& root);
-
 /// Runs a Controller on a timer until a signal stops it.
 class Daemon {
  public:

@@ -124,7 +124,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   }
 
   sysfs::ProcKnobStore knobs(global.root);
-  auto stats = statsReaderFor(global.root);
+  auto stats = sysfs::makeStatsReader(global.root);
   const std::string root = global.root;
   ControllerDeps deps{
       .knobs = knobs,
