@@ -40,15 +40,10 @@ std::string lastChangeOf(const TickReport& report, const std::string& before) {
 
 }  // namespace
 
-std::unique_ptr<sysfs::StatsReader> statsReaderFor(const std::string& root) {
-  if (root.empty() || root == "/") return sysfs::makeStatsReader(root);
-  return std::make_unique<sysfs::ProcfsStats>(root);
-}
-
 Daemon::Daemon(Controller& controller, std::function<Result<policy::Policy>()> loadPolicy)
     : controller_(controller), loadPolicy_(std::move(loadPolicy)) {}
 
-int Daemon::run(bool once) {
+void Daemon::run(bool once) {
   boost::asio::io_context io;
   boost::asio::steady_timer timer(io);
   boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
@@ -57,7 +52,6 @@ int Daemon::run(bool once) {
   ServiceNotifier notifier;
   std::string lastChange;
   int samples = 0;
-  int acted = 0;
   bool stopping = false;
 
   std::function<void()> schedule;
@@ -73,7 +67,6 @@ int Daemon::run(bool once) {
         last_ = controller_.observe(now);
       } else {
         last_ = controller_.tick(now);
-        ++acted;
       }
     } catch (const std::exception& e) {
       spdlog::error("tick failed: {}; trying again at the next interval", e.what());
@@ -145,7 +138,6 @@ int Daemon::run(bool once) {
   timer.expires_at(std::chrono::steady_clock::now());
   timer.async_wait(onTimer);
   io.run();
-  return acted;
 }
 
 }  // namespace ctpilot::controller

@@ -5,6 +5,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "controller/build_info.h"
 #include "controller/metrics/snapshot.h"
 
 namespace ctpilot::controller::metrics {
@@ -116,7 +117,7 @@ std::string exposition(const MetricsSnapshot& snapshot) {
   return prometheus::TextSerializer().Serialize(registry.Collect());
 }
 
-std::string buildVersion() { return CTPILOT_VERSION; }
-std::string buildRevision() { return CTPILOT_REVISION; }
+std::string buildVersion() { return std::string(buildInfo().version); }
+std::string buildRevision() { return std::string(buildInfo().revision); }
 
 }  // namespace ctpilot::controller::metrics
