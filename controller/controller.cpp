@@ -25,6 +25,11 @@ constexpr auto kRediscoverEvery = std::chrono::seconds(1);
 constexpr auto kRetryAfter = std::chrono::minutes(5);
 // A dry run journals a planned change again only when its target moved by more than this share.
 constexpr double kReplanShare = 0.10;
+// A resize timed with fewer entries than this measures the bucket allocation (outside the
+// locks, up to ~70 ms for 4M buckets) more than the rehash: it does not teach the cost per entry.
+constexpr std::int64_t kLearnFromEntries = 100'000;
+// The newest timed resizes the learned cost averages.
+constexpr std::size_t kLearnFromResizes = 5;
 
 std::string knobName(Knob knob) { return std::string(policy::kernelName(knob)); }
 
@@ -57,8 +62,30 @@ std::string describeAction(const policy::Action& action, std::int64_t to, bool w
   return text;
 }
 
+double learnedResizeNsPerEntry(const std::vector<JournalRecord>& records) {
+  double sum = 0;
+  std::size_t used = 0;
+  for (auto it = records.rbegin(); it != records.rend() && used < kLearnFromResizes; ++it) {
+    const auto& r = *it;
+    if (r.kind != RecordKind::Applied || r.knob != Knob::Buckets || !r.observation.is_object()) continue;
+    const auto us = r.observation.find("write_us");
+    const auto entries = r.observation.find("entries");
+    if (us == r.observation.end() || entries == r.observation.end() || !us->is_number() || !entries->is_number()) {
+      continue;
+    }
+    const double n = entries->get<double>();
+    if (n < static_cast<double>(kLearnFromEntries)) continue;
+    sum += us->get<double>() * 1000.0 / n;
+    ++used;
+  }
+  return used == 0 ? kDefaultResizeNsPerEntry : sum / static_cast<double>(used);
+}
+
 nlohmann::json observationJson(const policy::Observation& obs, const std::string& netns) {
   nlohmann::json json{{"max", obs.max}, {"buckets", obs.buckets}};
+  std::int64_t watched = 0;
+  for (const auto& ns : obs.netns) watched += ns.count;
+  json["entries_total"] = std::max(obs.totalEntries, watched);
   for (const auto& ns : obs.netns) {
     if (ns.netns != netns) continue;
     json["netns"] = ns.netns;
@@ -69,6 +96,7 @@ nlohmann::json observationJson(const policy::Observation& obs, const std::string
     json["early_drops_per_s"] = ns.earlyDropsPerSec;
     json["insert_failed_per_s"] = ns.insertFailedPerSec;
     json["chaintoolong_per_s"] = ns.chainTooLongPerSec;
+    json["demand_per_s"] = ns.demandPerSec;
   }
   return json;
 }
@@ -271,11 +299,25 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
     n.earlyDropsPerSec = estimate.earlyDropsPerSec;
     n.insertFailedPerSec = estimate.insertFailedPerSec;
     n.chainTooLongPerSec = estimate.chainTooLongPerSec;
+    n.demandPerSec = estimate.demandPerSec;
     report.estimates[ns.name] = estimate;
     obs.netns.push_back(std::move(n));
   }
   obs.unwritable = unwritable_;
+  obs.totalEntries = readTotalEntries();
+  obs.resizeNsPerEntry = learnedResizeNsPerEntry(records);
   return true;
+}
+
+std::int64_t Controller::readTotalEntries() {
+  if (!deps_.totalEntries) return 0;
+  auto total = deps_.totalEntries();
+  if (!total) {
+    warnOnce("slab", "cannot count the entries of every namespace (" + total.error().what +
+                         "); the memory budget counts the watched namespaces only");
+    return 0;
+  }
+  return *total;
 }
 
 void Controller::noticeExternal(policy::TimePoint now, const Reading& reading) {

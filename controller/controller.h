@@ -37,7 +37,19 @@ struct ControllerDeps {
   bool dryRun = false;
   /// Called when a watched namespace vanished (close its descriptors); may be empty.
   std::function<void(const sysfs::Netns&)> forget;
+  /// Returns the entries of every namespace together (nf_conntrack slab active objects); may be
+  /// empty, or fail (not root): then the watched namespaces' counts are summed.
+  std::function<Result<std::int64_t>()> totalEntries;
 };
+
+/// The stall of a hash resize per entry before ctpilot has timed one of its own (ns): above the
+/// 0.4 us measured on Linux 6.18, conservatively.
+inline constexpr double kDefaultResizeNsPerEntry = 500;
+
+/// Returns the stall per entry (ns) learned from the journal's timed resizes of nf_conntrack_buckets
+/// (applied records with write_us and entries): the mean of the newest few that rehashed enough
+/// entries to drown the allocation; kDefaultResizeNsPerEntry when there are none.
+double learnedResizeNsPerEntry(const std::vector<JournalRecord>& records);
 
 /// What one tick saw and did.
 struct TickReport {
@@ -87,6 +99,7 @@ class Controller {
   struct Reading;
   void discover(policy::TimePoint now);
   bool sample(policy::TimePoint now, TickReport& report, Reading& reading);
+  std::int64_t readTotalEntries();
   TickReport observeWith(policy::TimePoint now, Reading& reading);
   void noticeExternal(policy::TimePoint now, const Reading& reading);
   bool journalBaselines(policy::TimePoint now, const Reading& reading, bool force);

@@ -63,6 +63,7 @@ void CtpilotTuner::start(sysfs::SimKernel& kernel, const sysfs::Scenario& scenar
       .bootId = "simulated-boot",
       .dryRun = false,
       .forget = {},
+      .totalEntries = [&kernel]() -> Result<std::int64_t> { return kernel.totalCount(); },
   };
   state_->controller = std::make_unique<Controller>(policy_, deps);
 }

@@ -166,6 +166,7 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
                                     .bootId = *bootId,
                                     .dryRun = true,
                                     .forget = {},
+                                    .totalEntries = [root] { return sysfs::readSlabEntries(root); },
                                 });
 
   const auto interval = policy.controller.interval;

@@ -129,9 +129,11 @@ struct Rig {
   }
 };
 
+// Buckets follow max: the presize mode has tests of its own.
 Policy testPolicy() {
   Policy policy;
   policy.max.ceiling = 1 << 20;
+  policy.hashsize.mode = ctpilot::policy::HashsizePolicy::Mode::Follow;
   return policy;
 }
 

@@ -17,10 +17,13 @@ const TimePoint kNow = TimePoint{} + std::chrono::hours(500'000);
 
 // Defaults, but a small ceiling and shortening switched on: ceiling 262144, high_water 0.80,
 // target_fill 0.50, lookahead 60s, margin 1024, cooldown 10s, shorten_at 0.90, factor 0.5.
+// Buckets follow max with no stall bound: the presize mode and max_stall have tests of their own.
 Policy testPolicy() {
   Policy policy;
   policy.max.ceiling = 262'144;
   policy.timeouts.mode = TimeoutsPolicy::Mode::Shorten;
+  policy.hashsize.mode = HashsizePolicy::Mode::Follow;
+  policy.hashsize.maxStall = 10s;
   return policy;
 }
 
