@@ -535,3 +535,43 @@ TEST_CASE("growth is estimated across ticks and reaches decide()") {
   CHECK(*report.estimates.at("init").secondsToFull == doctest::Approx((1000 - 140) / 10.0));
   CHECK(report.plan.actions.empty());  // observe() never decides
 }
+
+namespace {
+
+JournalRecord timedResize(std::int64_t writeUs, std::int64_t entries) {
+  JournalRecord r;
+  r.kind = RecordKind::Applied;
+  r.knob = Knob::Buckets;
+  r.observation = {{"write_us", writeUs}, {"entries", entries}};
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("the stall per entry is learned from the journal's timed resizes that rehashed enough entries") {
+  using ctpilot::controller::learnedResizeNsPerEntry;
+  CHECK(learnedResizeNsPerEntry({}) == ctpilot::controller::kDefaultResizeNsPerEntry);
+  // 7 ms for an empty table is the allocation, not the rehash: it teaches nothing.
+  CHECK(learnedResizeNsPerEntry({timedResize(7'000, 10)}) == ctpilot::controller::kDefaultResizeNsPerEntry);
+  // 400 ms for 1M entries and 100 ms for 200k: 0.4 and 0.5 us per entry.
+  CHECK(learnedResizeNsPerEntry({timedResize(400'000, 1'000'000), timedResize(100'000, 200'000)}) ==
+        doctest::Approx(450));
+}
+
+TEST_CASE("the entries of every namespace and the learned stall per entry reach decide()") {
+  Rig rig;
+  MemoryJournal& journal = rig.journal;
+  auto record = timedResize(50'000, 100'000);  // 50 ms for 100,000 entries: 500 ns per entry
+  record.bootId = rig.bootId;
+  record.time = kT0 - 1h;
+  record.netns = "init";
+  record.oldValue = 1000;
+  record.newValue = 1000;
+  REQUIRE(journal.append(record).has_value());
+  auto deps = rig.deps(/*dryRun=*/true);
+  deps.totalEntries = []() -> Result<std::int64_t> { return 4'321; };
+  Controller controller(testPolicy(), std::move(deps));
+  const auto report = controller.observe(kT0);
+  CHECK(report.observation.totalEntries == 4'321);
+  CHECK(report.observation.resizeNsPerEntry == doctest::Approx(500));
+}
