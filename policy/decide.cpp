@@ -204,7 +204,7 @@ class Decider {
 
   std::string ceilingText() const {
     const auto& m = policy_.max;
-    std::string text = format("ceiling %s, memory budget %.0f%% of %s / %lld B", countText(m.ceiling).c_str(),
+    std::string text = format("ceiling %s, memory budget %.4g%% of %s / %lld B", countText(m.ceiling).c_str(),
                               m.memoryBudget.value * 100.0, bytesText(obs_.memTotalBytes).c_str(),
                               ll(obs_.entryBytes));
     if (obs_.memTotalBytes <= 0 || obs_.entryBytes <= 0) text += ", memory unknown";
@@ -367,17 +367,22 @@ class Decider {
 
   // Every namespace may hold max entries, so the memory budget bounds all of them together
   // (README "Policy reference", memory_budget): max is held where the projected total (each
-  // netns at min(max, count + growth x lookahead), plus the entries outside the watched
+  // netns at min(max, max(count + growth x lookahead, count / target_fill)), plus the entries outside the watched
   // namespaces) fits the budget.
   void applyBudget(Sizing& s) {
     const std::int64_t budget = memoryCapEntries(policy_, obs_);
     if (budget <= 0) return;  // unknown memory: the effective ceiling is the baseline already
-    const double lookaheadSec = std::chrono::duration<double>(policy_.max.lookahead).count();
+    const auto& m = policy_.max;
+    const double lookaheadSec = std::chrono::duration<double>(m.lookahead).count();
+    const double target = m.targetFill.value > 0 ? m.targetFill.value : m.highWater.value;
     std::int64_t watched = 0;
     std::vector<double> projected;
     for (const auto* ns : sorted_) {
       watched += ns->count;
-      projected.push_back(static_cast<double>(ns->count) + sizingGrowth(*ns) * lookaheadSec);
+      // A namespace may also climb back to where a raise sized at target_fill would put it:
+      // one that filled up once and paused is not assumed to stay put.
+      const double atTarget = target > 0 ? static_cast<double>(ns->count) / target : 0.0;
+      projected.push_back(std::max(static_cast<double>(ns->count) + sizingGrowth(*ns) * lookaheadSec, atTarget));
     }
     const std::int64_t total = std::max(obs_.totalEntries, watched);
     plan_.facts.budgetEntries = budget;
@@ -386,6 +391,8 @@ class Decider {
     const std::int64_t fits = largestMaxWithin(projected, static_cast<double>(budget) - outside);
     if (s.to <= fits) return;
     s.to = std::max(fits, obs_.baselineMax);  // never below the baseline (README Safety promise 3)
+    // A few entries more is not worth a change: the budget is spent.
+    if (s.to < obs_.max + m.margin) s.to = std::min(s.to, obs_.max);
     plan_.facts.raiseLimitedByBudget = true;
     plan_.facts.budgetHolders = budgetHolders();
     budgetLimit_ = format("memory budget %lld entries for all namespaces together (%s): %lld held now (%s)",

@@ -932,12 +932,12 @@ TEST_CASE("the memory budget bounds the namespaces together: each may hold max e
   CHECK(plan.facts.budgetEntries == 335'544);
   CHECK(plan.facts.budgetHolders == std::vector<std::string>{"a", "b", "c"});
 
-  SUBCASE("idle namespaces count with what they hold, entries outside the watched ones too") {
-    obs.netns = {ns("a", 60'000, 4'000), ns("idle", 100'000)};
-    obs.totalEntries = 200'000;  // 40,000 entries in namespaces ctpilot does not watch
+  SUBCASE("a paused namespace counts with what it may climb back to, entries outside the watched ones too") {
+    obs.netns = {ns("a", 60'000, 4'000), ns("idle", 20'000)};
+    obs.totalEntries = 120'000;  // 40,000 entries in namespaces ctpilot does not watch
     const auto limited = find(decide(policy, obs, {}), ActionKind::RaiseMax);
     REQUIRE(limited.has_value());
-    CHECK(limited->to == 335'544 - 100'000 - 40'000);
+    CHECK(limited->to == 335'544 - 20'000 / 0.5 - 40'000);  // idle at count / target_fill
     CHECK(limited->reason.find("unwatched namespaces 40000") != std::string::npos);
   }
   SUBCASE("when the budget is held already, no raise: a note names the namespaces, and timeouts may shorten") {
