@@ -130,6 +130,8 @@ SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner
   summary.peakFill = kernel->peakFill();
   summary.peakCount = kernel->peakCount();
   summary.peakMemoryBytes = kernel->peakMemoryBytes();
+  summary.worstStallMs = kernel->worstStallMs();
+  summary.stalledFlows = kernel->stalledFlows();
   summary.finalMax = kernel->max();
   summary.finalBuckets = kernel->buckets();
   summary.changes = kernel->changes();
