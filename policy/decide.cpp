@@ -134,6 +134,7 @@ class Decider {
       note(format("nf_conntrack_max is %lld (nf_conntrack not loaded?): nothing to decide", ll(obs_.max)));
       return std::move(plan_);
     }
+    noteUnwatched();
     const std::int64_t maxAfter = decideMax();
     decideBuckets(maxAfter);
     decideTimeouts();
@@ -220,6 +221,21 @@ class Decider {
       if (ns->count > best->count) best = ns;
     }
     return *best;
+  }
+
+  // nf_conntrack_max is global but each namespace counts its own entries: entries outside the
+  // watched namespaces (slab total minus the watched counts) above the fullest watched count
+  // mean some namespace ctpilot does not watch may be the one that fills first.
+  void noteUnwatched() {
+    std::int64_t watched = 0;
+    for (const auto* ns : sorted_) watched += ns->count;
+    const std::int64_t outside = obs_.totalEntries - watched;
+    const NetnsObservation& binding = fullest();
+    if (obs_.totalEntries <= 0 || outside <= binding.count || outside < policy_.max.margin) return;
+    plan_.facts.unwatchedEntries = outside;
+    note(format("namespaces outside the watched set hold %lld entries, more than the fullest watched one (%lld in "
+                "%s): one of them may fill first; [controller] netns = all watches them",
+                ll(outside), ll(binding.count), binding.netns.c_str()));
   }
 
   // Returns nf_conntrack_max as it will be after this plan.

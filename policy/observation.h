@@ -104,6 +104,8 @@ struct PlanFacts {
   std::int64_t budgetEntries = 0;     // entries the memory budget allows in all namespaces together
   std::int64_t totalEntries = 0;      // entries in all namespaces now
   std::vector<std::string> budgetHolders;  // namespaces holding most of the budget, fullest first
+  std::int64_t unwatchedEntries = 0;  // entries outside the watched namespaces when they exceed the
+                                      // fullest watched count (an unwatched netns may fill first)
 };
 
 /// What decide() wants done now, plus notes on what it would have done but could not.

@@ -251,6 +251,19 @@ Json statsJson(const sysfs::ConntrackStats& stats) {
   return out;
 }
 
+// Entries in namespaces outside the watched set (slab total minus the watched counts), and the
+// fullest watched count; nullopt when the slab is unreadable.
+std::optional<std::pair<std::int64_t, std::int64_t>> outsideWatched(const Status& status) {
+  if (!status.allEntries) return std::nullopt;
+  std::int64_t watched = 0;
+  std::int64_t fullest = 0;
+  for (const auto& ns : status.namespaces) {
+    watched += ns.count.value_or(0);
+    fullest = std::max(fullest, ns.count.value_or(0));
+  }
+  return std::make_pair(std::max<std::int64_t>(*status.allEntries - watched, 0), fullest);
+}
+
 Json toStatusJson(const Status& status, const GlobalOptions& global) {
   Json out = Json::object();
   out["version"] = kStatusJsonVersion;
@@ -269,6 +282,8 @@ Json toStatusJson(const Status& status, const GlobalOptions& global) {
   g["entry_bytes"] = status.memory ? Json(status.memory->entryBytes()) : Json(nullptr);
   g["entries_all_namespaces"] = orNull(status.allEntries);
   g["memory_budget_entries"] = orNull(status.budgetEntries);
+  const auto outside = outsideWatched(status);
+  g["entries_outside_watched"] = outside ? Json(outside->first) : Json(nullptr);
   g["last_resize"] = status.lastResize && status.lastResize->observation.is_object()
                          ? Json::parse(status.lastResize->observation.dump())
                          : Json(nullptr);
@@ -402,6 +417,12 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
               ")";
     }
     globals.push_back({"entries, all netns", std::to_string(*status.allEntries), share});
+    // A slab always has some objects allocated but unused (per-CPU caches): ignore a handful.
+    constexpr std::int64_t kSlabSlack = 1024;
+    if (const auto outside = outsideWatched(status); outside && outside->first > std::max(outside->second, kSlabSlack)) {
+      globals.push_back({"outside watched netns", std::to_string(outside->first),
+                         "(more than the fullest watched one: an unwatched netns may fill first; netns = all watches it)"});
+    }
   }
   if (status.lastResize && status.lastResize->observation.contains("write_us")) {
     const auto& o = status.lastResize->observation;

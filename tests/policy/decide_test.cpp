@@ -950,3 +950,17 @@ TEST_CASE("the memory budget bounds the namespaces together: each may hold max e
     CHECK(find(held, ActionKind::ShortenTimeout).has_value());
   }
 }
+
+TEST_CASE("a note says when namespaces outside the watched set hold more than the fullest watched one") {
+  auto obs = observe(65'536, {ns("init", 2'000)});
+  obs.totalEntries = 52'000;  // 50,000 entries in namespaces ctpilot does not watch
+  const auto plan = decide(testPolicy(), obs, {});
+  CHECK(noteContains(plan, "namespaces outside the watched set hold 50000 entries, more than the fullest watched "
+                           "one (2000 in init)"));
+  CHECK(plan.facts.unwatchedEntries == 50'000);
+
+  obs.totalEntries = 3'000;  // a few outside: no news
+  CHECK_FALSE(noteContains(decide(testPolicy(), obs, {}), "outside the watched set"));
+  obs.totalEntries = 0;  // unknown
+  CHECK_FALSE(noteContains(decide(testPolicy(), obs, {}), "outside the watched set"));
+}
