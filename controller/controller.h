@@ -40,6 +40,9 @@ struct ControllerDeps {
   /// Returns the entries of every namespace together (nf_conntrack slab active objects); may be
   /// empty, or fail (not root): then the watched namespaces' counts are summed.
   std::function<Result<std::int64_t>()> totalEntries;
+  /// Returns a value that changes when the named namespaces change (/run/netns's mtime): the
+  /// controller then rediscovers at once instead of at its next periodic scan; may be empty.
+  std::function<std::int64_t()> namespacesStamp;
 };
 
 /// The stall of a hash resize per entry before ctpilot has timed one of its own (ns): above the
@@ -117,6 +120,7 @@ class Controller {
   Actuator actuator_;
   std::vector<sysfs::Netns> watched_;
   std::optional<policy::TimePoint> lastDiscovery_;
+  std::int64_t namespacesStamp_ = 0;                        // namespacesStamp() at the last discovery
   std::map<policy::KnobRef, std::int64_t> lastSeen_;       // value seen at the end of the last tick
   std::set<policy::KnobRef> unwritable_;
   std::set<policy::KnobRef> externalUnjournaled_;           // noticed, but the record could not be written

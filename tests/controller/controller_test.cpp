@@ -470,14 +470,18 @@ TEST_CASE("with named namespaces, one that is deleted is forgotten and the other
     }
     return out;
   };
+  std::int64_t stamp = 1;  // /run/netns's mtime: `ip netns del` changes it
+  deps.namespacesStamp = [&stamp] { return stamp; };
   auto policy = testPolicy();
   policy.controller.netns = {ctpilot::policy::NetnsSelector::Mode::Named, {"init", "gw"}};
   Controller controller(policy, deps);
   CHECK(controller.tick(kT0).observation.netns.size() == 2);
 
   rig.namespaces.pop_back();  // ip netns del gw
+  ++stamp;
   for (int i = 1; i <= 3; ++i) {
-    const auto report = controller.tick(kT0 + std::chrono::seconds(5 * i));
+    // Noticed at the next tick, well before the periodic rescan.
+    const auto report = controller.tick(kT0 + std::chrono::seconds(i));
     REQUIRE(report.observation.netns.size() == 1);
     CHECK(report.observation.netns[0].netns == "init");
   }
