@@ -24,7 +24,7 @@ struct Ratio {
 /// Which network namespaces the controller watches.
 struct NetnsSelector {
   enum class Mode { Init, All, Named };
-  Mode mode = Mode::Init;
+  Mode mode = Mode::All;    // the limit is global: a namespace left unwatched can fill unseen
   std::vector<std::string> names;  // Mode::Named: names from /run/netns ("init" allowed)
   friend bool operator==(const NetnsSelector&, const NetnsSelector&) = default;
 };

@@ -178,6 +178,7 @@ TEST_CASE("namespaces with traffic that the policy does not watch are named") {
   const auto scenario = inline_("duration 1m\nnetns gw\nphase 0s..1m tcp_short rate=1/s netns=gw\n"
                                 "phase 0s..1m tcp_short rate=1/s netns=init\n");
   policy::Policy policy;
+  policy.controller.netns.mode = policy::NetnsSelector::Mode::Init;
   CHECK(unwatchedNetns(scenario, policy) == std::vector<std::string>{"gw"});
   policy.controller.netns.mode = policy::NetnsSelector::Mode::All;
   CHECK(unwatchedNetns(scenario, policy).empty());

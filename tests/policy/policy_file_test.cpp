@@ -99,6 +99,7 @@ TEST_CASE("the example in DESIGN.md parses, inline comments included") {
   Policy expected;
   expected.timeouts.mode = TimeoutsPolicy::Mode::Shorten;
   expected.hashsize.mode = HashsizePolicy::Mode::Follow;
+  expected.controller.netns.mode = NetnsSelector::Mode::Init;
   CHECK(load.policy == expected);
 }
 
@@ -449,7 +450,7 @@ TEST_CASE("formatPolicy writes every key and parses back to the same policy") {
     const auto load = parsePolicy(text, "formatted");
     REQUIRE_MESSAGE(load.ok(), problemsText(load));
     CHECK(load.policy == Policy{});
-    for (const char* key : {"interval =", "netns = init", "dry_run =", "rollback_on_exit =", "max_changes =",
+    for (const char* key : {"interval =", "netns = all", "dry_run =", "rollback_on_exit =", "max_changes =",
                             "change_window =", "enabled =", "ceiling = 4M", "memory_budget = 25%", "high_water =",
                             "lookahead =", "target_fill =", "cooldown =", "margin =", "mode = presize",
                             "entries_per_bucket =", "min_interval =", "max_memory = 16MiB", "max_stall = 5ms",
