@@ -12,6 +12,11 @@ packages=(
   iproute2 nftables conntrack procps util-linux kmod bc mawk python3
   # benchmarks (plots)
   gnuplot-nox
+  # the Debian package (scripts/package.sh) and its test: build, lint, man pages, completion,
+  # systemd-analyze verify
+  debhelper dpkg-dev lintian man-db bash-completion systemd
+  # the Ansible role's test (examples/ansible)
+  ansible-core
 )
 
 missing=()
