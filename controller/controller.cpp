@@ -256,63 +256,72 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
   obs.memTotalBytes = deps_.memory.memTotalBytes;
 
   for (const auto& ns : watched_) {
-    std::vector<sysfs::CpuCounters> cpus;
-    std::optional<std::int64_t> statsEntries;
-    if (auto stats = deps_.stats.read(ns); stats) {
-      cpus = std::move(stats->cpus);
-      statsEntries = stats->entries;
-      warned_.erase("stats:" + ns.name);
-    } else {
-      warnOnce("stats:" + ns.name, "no conntrack statistics for netns " + ns.name + " (" + stats.error().what +
-                                       "); drop rates unknown there");
-    }
-    std::optional<std::int64_t> count;
-    if (auto knob = deps_.knobs.read(ns, Knob::Count); knob) {
-      count = *knob;
-    } else {
-      count = statsEntries;
-      if (!count) {
-        warnOnce("count:" + ns.name, "cannot read nf_conntrack_count in netns " + ns.name + " (" +
-                                         knob.error().what + "); skipping it");
-        continue;
-      }
-    }
-
-    policy::NetnsObservation n;
-    n.netns = ns.name;
-    n.count = *count;
-    std::set<Knob> timeouts(policy_.timeouts.order.begin(), policy_.timeouts.order.end());
-    for (const auto& [ref, value] : reading.baselines) {
-      if (ref.netns == ns.name && policy::isTimeout(ref.knob)) timeouts.insert(ref.knob);
-    }
-    for (const auto knob : timeouts) {
-      const KnobRef ref{ns.name, knob};
-      auto value = deps_.knobs.read(ns, knob);
-      if (!value) {
-        warnOnce("read:" + ns.name + ":" + knobName(knob),
-                 "cannot read " + refName(ref) + " (" + value.error().what + "); leaving it alone");
-        continue;
-      }
-      n.timeouts[knob] = *value;
-      n.baselineTimeouts[knob] = baselineOr(ref, *value);
-      reading.values[ref] = *value;
-    }
-
-    estimator_.add(ns.name, Sample{now, n.count, std::move(cpus)});
-    const auto estimate = estimator_.estimate(ns.name, obs.max);
-    n.growthPerSec = estimate.growthPerSec;
-    n.dropsPerSec = estimate.dropsPerSec;
-    n.earlyDropsPerSec = estimate.earlyDropsPerSec;
-    n.insertFailedPerSec = estimate.insertFailedPerSec;
-    n.chainTooLongPerSec = estimate.chainTooLongPerSec;
-    n.demandPerSec = estimate.demandPerSec;
-    report.estimates[ns.name] = estimate;
-    obs.netns.push_back(std::move(n));
+    if (auto n = sampleNetns(ns, now, obs.max, reading, report)) obs.netns.push_back(std::move(*n));
   }
   obs.unwritable = unwritable_;
   obs.totalEntries = readTotalEntries();
   obs.resizeNsPerEntry = learnedResizeNsPerEntry(records);
   return true;
+}
+
+// Reads one watched namespace: statistics, count, timeouts; feeds the estimator. nullopt when
+// its count cannot be read (said once).
+std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Netns& ns, policy::TimePoint now,
+                                                                std::int64_t max, Reading& reading,
+                                                                TickReport& report) {
+  std::vector<sysfs::CpuCounters> cpus;
+  std::optional<std::int64_t> statsEntries;
+  if (auto stats = deps_.stats.read(ns); stats) {
+    cpus = std::move(stats->cpus);
+    statsEntries = stats->entries;
+    warned_.erase("stats:" + ns.name);
+  } else {
+    warnOnce("stats:" + ns.name, "no conntrack statistics for netns " + ns.name + " (" + stats.error().what +
+                                     "); drop rates unknown there");
+  }
+  std::optional<std::int64_t> count;
+  if (auto knob = deps_.knobs.read(ns, Knob::Count); knob) {
+    count = *knob;
+  } else {
+    count = statsEntries;
+    if (!count) {
+      warnOnce("count:" + ns.name, "cannot read nf_conntrack_count in netns " + ns.name + " (" +
+                                       knob.error().what + "); skipping it");
+      return std::nullopt;
+    }
+  }
+
+  policy::NetnsObservation n;
+  n.netns = ns.name;
+  n.count = *count;
+  std::set<Knob> timeouts(policy_.timeouts.order.begin(), policy_.timeouts.order.end());
+  for (const auto& [ref, value] : reading.baselines) {
+    if (ref.netns == ns.name && policy::isTimeout(ref.knob)) timeouts.insert(ref.knob);
+  }
+  for (const auto knob : timeouts) {
+    const KnobRef ref{ns.name, knob};
+    auto value = deps_.knobs.read(ns, knob);
+    if (!value) {
+      warnOnce("read:" + ns.name + ":" + knobName(knob),
+               "cannot read " + refName(ref) + " (" + value.error().what + "); leaving it alone");
+      continue;
+    }
+    n.timeouts[knob] = *value;
+    const auto baseline = reading.baselines.find(ref);
+    n.baselineTimeouts[knob] = baseline == reading.baselines.end() ? *value : baseline->second;
+    reading.values[ref] = *value;
+  }
+
+  estimator_.add(ns.name, Sample{now, n.count, std::move(cpus)});
+  const auto estimate = estimator_.estimate(ns.name, max);
+  n.growthPerSec = estimate.growthPerSec;
+  n.dropsPerSec = estimate.dropsPerSec;
+  n.earlyDropsPerSec = estimate.earlyDropsPerSec;
+  n.insertFailedPerSec = estimate.insertFailedPerSec;
+  n.chainTooLongPerSec = estimate.chainTooLongPerSec;
+  n.demandPerSec = estimate.demandPerSec;
+  report.estimates[ns.name] = estimate;
+  return n;
 }
 
 std::int64_t Controller::readTotalEntries() {

@@ -102,6 +102,8 @@ class Controller {
   struct Reading;
   void discover(policy::TimePoint now);
   bool sample(policy::TimePoint now, TickReport& report, Reading& reading);
+  std::optional<policy::NetnsObservation> sampleNetns(const sysfs::Netns& ns, policy::TimePoint now,
+                                                      std::int64_t max, Reading& reading, TickReport& report);
   std::int64_t readTotalEntries();
   TickReport observeWith(policy::TimePoint now, Reading& reading);
   void noticeExternal(policy::TimePoint now, const Reading& reading);
