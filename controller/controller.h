@@ -16,6 +16,7 @@
 #include "controller/actuator.h"
 #include "controller/estimator.h"
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_view.h"
 #include "policy/observation.h"
 #include "policy/policy.h"
 #include "policy/result.h"
@@ -89,6 +90,7 @@ class Controller {
   bool sample(policy::TimePoint now, TickReport& report, Reading& reading);
   TickReport observeWith(policy::TimePoint now, Reading& reading);
   void noticeExternal(policy::TimePoint now, const Reading& reading);
+  void finishCrashedIntents(policy::TimePoint now, const Reading& reading);
   bool journalBaselines(policy::TimePoint now, const Reading& reading, bool force);
   void act(policy::TimePoint now, TickReport& report, const Reading& reading);
   void logNotes(const policy::Plan& plan);
@@ -102,6 +104,7 @@ class Controller {
   ControllerDeps deps_;
   Estimator estimator_;
   Actuator actuator_;
+  JournalView view_;                                        // the journal so far, fed new records each tick
   std::vector<sysfs::Netns> watched_;
   std::optional<policy::TimePoint> lastDiscovery_;
   std::map<policy::KnobRef, std::int64_t> lastSeen_;       // value seen at the end of the last tick

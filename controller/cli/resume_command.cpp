@@ -8,7 +8,7 @@
 
 #include "controller/cli/cli.h"
 #include "controller/journal/journal.h"
-#include "controller/rollback.h"
+#include "controller/journal/journal_view.h"
 #include "sysfs/system_facts.h"
 
 namespace po = boost::program_options;
@@ -40,7 +40,7 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
   for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
 
   const auto now = policy::Clock::now();
-  const auto holds = activeHoldRecords((*journal)->records(), *bootId, now);
+  const auto holds = viewOf((*journal)->records(), *bootId).activeHoldRecords(now);
   if (holds.empty()) {
     std::cout << "no holds to lift: a running controller is already free to act\n";
     return kExitOk;

@@ -23,7 +23,13 @@ namespace {
 
 // The opt-in of promise 9: undo this boot's changes when the daemon stops. A knob changed by
 // someone else makes the whole rollback refuse (as `ctpilot rollback` without --force does).
-void rollbackOnExit(Journal& journal, sysfs::KnobStore& knobs, const std::string& bootId, const std::string& root) {
+void rollbackOnExit(Journal& journal, sysfs::KnobStore& knobs, const std::string& bootId, const GlobalOptions& global) {
+  const auto& root = global.root;
+  auto lock = RollbackLock::acquire(global.stateDir, [] { spdlog::info("rollback_on_exit: waiting for a running rollback"); });
+  if (!lock) {
+    spdlog::error("rollback_on_exit: {}; tuned values stay in place", lock.error().what);
+    return;
+  }
   if (auto refreshed = journal.refresh(); !refreshed) {
     spdlog::error("rollback_on_exit: cannot re-read the journal: {}; tuned values stay in place", refreshed.error().what);
     return;
@@ -145,7 +151,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
     if (once) {
       spdlog::info("rollback_on_exit is ignored with --once (it would undo what this run just did)");
     } else {
-      rollbackOnExit(**journal, knobs, *bootId, global.root);
+      rollbackOnExit(**journal, knobs, *bootId, global);
       return kExitOk;
     }
   }

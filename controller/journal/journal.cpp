@@ -16,6 +16,10 @@ namespace ctpilot::controller {
 namespace {
 
 using Json = nlohmann::json;
+
+// Years a journal time may name: system_clock's 64-bit nanoseconds cover 1677..2262.
+constexpr int kFirstYear = 1970;
+constexpr int kLastYear = 2200;
 using OrderedJson = nlohmann::ordered_json;
 
 constexpr std::array<std::pair<RecordKind, const char*>, 9> kKindNames{{
@@ -80,7 +84,10 @@ Result<std::optional<policy::TimePoint>> optionalTime(const Json& json, const ch
   if (!text) return text.error();
   if (text->empty()) return std::optional<policy::TimePoint>{};
   const auto parsed = parseTime(*text);
-  if (!parsed) return malformedField(field, "not an RFC 3339 time: \"" + *text + "\"");
+  if (!parsed) {
+    return malformedField(field, "not an RFC 3339 time between " + std::to_string(kFirstYear) + " and " +
+                                     std::to_string(kLastYear) + ": \"" + *text + "\"");
+  }
   return std::optional<policy::TimePoint>{*parsed};
 }
 
@@ -136,6 +143,8 @@ std::optional<policy::TimePoint> parseTime(const std::string& text) {
   }
   const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  // The clock counts nanoseconds since 1970 in 64 bits: beyond these years it would wrap.
+  if (y < kFirstYear || y > kLastYear) return std::nullopt;
   std::size_t pos = 19;
   nanoseconds fraction{0};
   if (pos < text.size() && text[pos] == '.') {

@@ -337,7 +337,7 @@ TEST_CASE("baselines are journaled once per boot, before the first change, and r
   CHECK(baselines.size() == 2 + Policy{}.timeouts.order.size());
   const auto firstIntent = rig.ofKind(RecordKind::Intent).at(0);
   for (const auto& b : baselines) CHECK(b.id < firstIntent.id);
-  CHECK(cc::baselines(rig.journal.records(), "boot-1").at(kMax) == 1000);
+  CHECK(cc::viewOf(rig.journal.records(), "boot-1").baselines().at(kMax) == 1000);
 
   rig.knobs.set("init", Knob::Count, rig.max() * 95 / 100);
   controller.tick(kT0 + 5min);
