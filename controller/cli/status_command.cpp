@@ -477,7 +477,7 @@ int statusCommand(const GlobalOptions& global, const std::vector<std::string>& a
   }
   const auto status = gather(global, *policy, source);
   if (json) {
-    std::cout << toStatusJson(status, global).dump(2) << "\n";
+    std::cout << toStatusJson(status, global).dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
   } else {
     printHuman(std::cout, status, global);
   }

@@ -181,6 +181,52 @@ std::optional<policy::TimePoint> parseTime(const std::string& text) {
 
 nlohmann::json toJson(const JournalRecord& record) { return buildJson<Json>(record); }
 
+namespace {
+
+// Deeper JSON is no journal record: refused before nlohmann's recursive parser sees it.
+constexpr int kMaxDepth = 64;
+
+// Tells whether `line` nests arrays and objects deeper than kMaxDepth (brackets inside strings
+// do not count).
+bool tooDeep(const std::string& line) {
+  int depth = 0;
+  bool inString = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (inString) {
+      if (c == '\\') ++i;
+      else if (c == '"') inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+// nlohmann's messages start with "[json.exception.parse_error.101] "; the tag helps nobody.
+std::string parseMessage(const std::string& what) {
+  const auto close = what.find("] ");
+  return close == std::string::npos ? what : what.substr(close + 2);
+}
+
+}  // namespace
+
+Result<JournalRecord> parseJournalLine(const std::string& line) {
+  if (tooDeep(line)) return Error{Errc::Malformed, "nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+  Json json;
+  try {
+    json = Json::parse(line);
+  } catch (const Json::exception& e) {
+    // parse_error, and out_of_range for numbers no double holds (1e400).
+    return Error{Errc::Malformed, "invalid JSON: " + parseMessage(e.what())};
+  }
+  return recordFromJson(json);
+}
+
 std::string toJsonLine(const JournalRecord& record) {
   // replace: a reason with invalid UTF-8 must not make the journal unwritable.
   return buildJson<OrderedJson>(record).dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -295,12 +341,6 @@ std::string excerpt(const std::string& text) {
   return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
 }
 
-// nlohmann's messages start with "[json.exception.parse_error.101] "; the tag helps nobody.
-std::string parseMessage(const std::string& what) {
-  const auto close = what.find("] ");
-  return close == std::string::npos ? what : what.substr(close + 2);
-}
-
 Error stateDirError(int err, const std::string& what) {
   const Error base = errnoError(err, what);
   const char* hint = base.code == Errc::Refused ? "; run as root or pass --state-dir" : "; pass --state-dir";
@@ -352,7 +392,6 @@ Result<void> readNew(JournalFile& state, bool repair) {
     const bool complete = newline != std::string::npos;
     const std::string line = data.substr(pos, complete ? newline - pos : std::string::npos);
     const std::size_t next = complete ? newline + 1 : data.size();
-    const bool last = next == data.size();
     std::string problem;
     if (!complete) {
       problem = "no newline at the end";
@@ -362,31 +401,25 @@ Result<void> readNew(JournalFile& state, bool repair) {
       pos = next;
       continue;
     } else {
-      Json json;
-      try {
-        json = Json::parse(line);
-      } catch (const Json::parse_error& e) {
-        problem = "invalid JSON: " + parseMessage(e.what());
-      }
-      if (problem.empty()) {
-        auto record = recordFromJson(json);
-        if (!record) {
-          problem = record.error().what;
-        } else if (!state.records.empty() && record->id <= state.records.back().id) {
-          problem = "id " + std::to_string(record->id) + " is not greater than the previous id " +
-                    std::to_string(state.records.back().id);
-        } else {
-          state.records.push_back(std::move(*record));
-          state.offset += static_cast<off_t>(next - pos);
-          state.lines = lineNo;
-          pos = next;
-          continue;
-        }
+      auto record = parseJournalLine(line);
+      if (!record) {
+        problem = record.error().what;
+      } else if (!state.records.empty() && record->id <= state.records.back().id) {
+        problem = "id " + std::to_string(record->id) + " is not greater than the previous id " +
+                  std::to_string(state.records.back().id);
+      } else {
+        state.records.push_back(std::move(*record));
+        state.offset += static_cast<off_t>(next - pos);
+        state.lines = lineNo;
+        pos = next;
+        continue;
       }
     }
-    if (!last) {
+    if (complete) {
+      // A whole line (newline included) was written on purpose, if not by this version: never
+      // cut away, and its id never reused. Only a last line without newline is a torn write.
       return Error{Errc::Malformed, state.path + ":" + std::to_string(lineNo) + ": " + problem +
-                                        "; only a torn last line is tolerated: fix or remove this line"};
+                                        "; only a torn last line (no newline) is tolerated: fix or remove this line"};
     }
     // The torn tail: everything from `pos` to the end.
     if (repair) {

@@ -59,6 +59,10 @@ JournalRecord knobRecord(RecordKind kind, policy::TimePoint time, const std::str
 nlohmann::json toJson(const JournalRecord& record);
 /// Parses a record from JSON; Errc::Malformed naming the bad field.
 Result<JournalRecord> recordFromJson(const nlohmann::json& json);
+/// Parses one journal line (without its newline) into a record: Errc::Malformed saying why for
+/// anything else, never an exception: invalid JSON, numbers beyond 64 bits (1e400), nesting
+/// deeper than 64 levels (checked before parsing, so no deep recursion), a bad field.
+Result<JournalRecord> parseJournalLine(const std::string& line);
 /// Formats a record as one journal line: keys in a fixed order, no trailing newline.
 std::string toJsonLine(const JournalRecord& record);
 /// Formats a time as RFC 3339 UTC with milliseconds: "2026-11-27T03:05:47.123Z".

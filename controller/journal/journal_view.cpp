@@ -161,27 +161,27 @@ JournalView viewOf(const std::vector<JournalRecord>& records, const std::string&
 }
 
 Result<std::vector<JournalRecord>> readJournalFile(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (errno == ENOENT) return std::vector<JournalRecord>{};
     return errnoError(errno, "open " + path);
   }
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  // A line without its newline at the very end is a crash mid-write (torn), not damage.
-  in.clear();
-  in.seekg(-1, std::ios::end);
-  const bool endsWithNewline = in && in.get() == '\n';
   std::vector<JournalRecord> records;
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (lines[i].empty()) continue;
-    const bool last = i + 1 == lines.size();
-    const auto json = nlohmann::json::parse(lines[i], nullptr, /*allow_exceptions=*/false);
-    Result<JournalRecord> record = Error{Errc::Malformed, "not JSON"};
-    if (!json.is_discarded()) record = recordFromJson(json);
+  std::int64_t lineNo = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lineNo;
+    // getline stops at the end of the file too: a last line without newline is a crash
+    // mid-write (torn), not damage.
+    const bool torn = in.eof();
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto record = parseJournalLine(line);
+    if (record && !records.empty() && record->id <= records.back().id) {
+      record = Error{Errc::Malformed, "id " + std::to_string(record->id) + " is not greater than the previous id " +
+                                          std::to_string(records.back().id)};
+    }
     if (!record) {
-      if (last && !endsWithNewline) break;
-      return Error{Errc::Malformed, path + ":" + std::to_string(i + 1) + ": " + record.error().what};
+      if (torn) break;
+      return Error{Errc::Malformed, path + ":" + std::to_string(lineNo) + ": " + record.error().what};
     }
     records.push_back(std::move(record.value()));
   }
