@@ -9,6 +9,7 @@
 #include "controller/cli/cli.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_view.h"
+#include "controller/rollback.h"
 #include "sysfs/system_facts.h"
 
 namespace po = boost::program_options;
@@ -30,6 +31,12 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
   auto bootId = sysfs::readBootId(global.root);
   if (!bootId) {
     std::cerr << "ctpilot resume: cannot tell which boot this is: " << bootId.error().what << "\n";
+    return kExitFailure;
+  }
+  // Resume appends too: not while `run` moves earlier boots' records aside.
+  auto lock = RollbackLock::acquire(global.stateDir, nullptr);
+  if (!lock) {
+    std::cerr << "ctpilot resume: " << lock.error().what << "\n";
     return kExitFailure;
   }
   auto journal = FileJournal::open(global.stateDir);

@@ -160,7 +160,7 @@ JournalView viewOf(const std::vector<JournalRecord>& records, const std::string&
   return view;
 }
 
-Result<std::vector<JournalRecord>> readJournalFile(const std::string& path) {
+Result<std::vector<JournalRecord>> readJournalFile(const std::string& path, std::vector<std::string>* warnings) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (errno == ENOENT) return std::vector<JournalRecord>{};
@@ -180,7 +180,13 @@ Result<std::vector<JournalRecord>> readJournalFile(const std::string& path) {
                                           std::to_string(records.back().id)};
     }
     if (!record) {
-      if (torn) break;
+      if (torn) {
+        if (warnings) {
+          warnings->push_back(path + ":" + std::to_string(lineNo) + ": ignored a torn last line (" +
+                              record.error().what + "; a crash while writing?)");
+        }
+        break;
+      }
       return Error{Errc::Malformed, path + ":" + std::to_string(lineNo) + ": " + record.error().what};
     }
     records.push_back(std::move(record.value()));

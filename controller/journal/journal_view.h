@@ -105,7 +105,9 @@ JournalView viewOf(const std::vector<JournalRecord>& records, const std::string&
 
 /// Reads a journal file without creating, locking or changing it (plan, status): every record,
 /// oldest first; a missing file is an empty journal. A torn last line (no newline at the end)
-/// is skipped; any other bad line is Errc::Malformed naming its line number.
-Result<std::vector<JournalRecord>> readJournalFile(const std::string& path);
+/// is skipped (and said in `warnings` when given); any other bad line is Errc::Malformed naming
+/// its line number.
+Result<std::vector<JournalRecord>> readJournalFile(const std::string& path,
+                                                   std::vector<std::string>* warnings = nullptr);
 
 }  // namespace ctpilot::controller
