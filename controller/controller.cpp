@@ -483,7 +483,7 @@ TickReport Controller::observeWith(policy::TimePoint now, Reading& reading) {
   if (!dryRun()) journalBaselines(now, reading, /*force=*/false);
 
   view_.addNew(deps_.journal.records());
-  report.history = view_.historyAt(now, externalSinceId_);
+  report.history = view_.historyAt(now, externalSinceId_, policy_.controller.changeWindow);
   report.history.external.insert(externalUnjournaled_.begin(), externalUnjournaled_.end());
   report.history.calmSince = calmSince_;
   policy::updateCalm(policy_, report.observation, report.history);

@@ -53,6 +53,7 @@ void JournalView::add(const JournalRecord& record) {
       if (!ref || !record.newValue) break;
       lastWrites_[*ref] = {*record.newValue, record.id};
       external_.erase(*ref);
+      newestApplied_[*ref] = applied_.size();
       applied_.push_back({record.time, *ref, from.value_or(*record.newValue), *record.newValue});
       undoable_[record.id] = {record.id, false, *ref, from, *record.newValue, record.time, record.reason};
       break;
@@ -139,9 +140,19 @@ std::vector<UndoableChange> JournalView::undoable() const {
   return out;
 }
 
-policy::History JournalView::historyAt(policy::TimePoint now, std::int64_t externalSinceId) const {
+policy::History JournalView::historyAt(policy::TimePoint now, std::int64_t externalSinceId,
+                                       policy::Duration window) const {
   policy::History history;
-  history.changes = applied_;
+  // Newest first until one is older than the window (records are appended in time order).
+  std::set<std::size_t> picked;
+  const bool all = window == policy::Duration::max() ||
+                   std::chrono::duration_cast<policy::Duration>(now.time_since_epoch()) < window;
+  for (std::size_t i = applied_.size(); i > 0; --i) {
+    if (!all && applied_[i - 1].time <= now - window) break;
+    picked.insert(i - 1);
+  }
+  for (const auto& [ref, index] : newestApplied_) picked.insert(index);
+  for (const auto index : picked) history.changes.push_back(applied_[index]);
   history.holds = activeHolds(now);
   history.external = externalKnobs(externalSinceId);
   return history;

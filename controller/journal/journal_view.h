@@ -14,6 +14,7 @@
 
 #include "controller/journal/journal.h"
 #include "policy/observation.h"
+#include "policy/policy.h"
 
 namespace ctpilot::controller {
 
@@ -81,8 +82,12 @@ class JournalView {
   std::vector<UndoableChange> undoable() const;
   /// Returns how many Applied records of other boots were seen (the kernel reset those).
   std::int64_t otherBootApplied() const { return otherBootApplied_; }
-  /// Builds decide()'s History at `now` (calmSince left empty: the controller keeps it).
-  policy::History historyAt(policy::TimePoint now, std::int64_t externalSinceId) const;
+  /// Builds decide()'s History at `now` (calmSince left empty: the controller keeps it). Its
+  /// changes are those applied within `window` before `now` plus the newest of each knob: all
+  /// decide() looks at (max_changes within change_window, the last change for cooldowns), so a
+  /// tick costs the same after a million changes.
+  policy::History historyAt(policy::TimePoint now, std::int64_t externalSinceId,
+                            policy::Duration window = policy::Duration::max()) const;
 
  private:
   std::string bootId_;
@@ -94,6 +99,7 @@ class JournalView {
   std::vector<JournalRecord> holds_;                        // not lifted (maybe expired)
   std::map<policy::KnobRef, std::int64_t> external_;        // ref -> newest External id still standing
   std::vector<policy::PastChange> applied_;
+  std::map<policy::KnobRef, std::size_t> newestApplied_;  // ref -> index in applied_
   std::map<std::int64_t, UndoableChange> undoable_;         // id -> change not rolled back
 };
 

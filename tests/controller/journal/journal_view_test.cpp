@@ -180,3 +180,18 @@ TEST_CASE("a journal file is read without changing it, tolerating only a torn la
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("history holds the changes within the window and the newest of each knob, whatever the journal's length") {
+  Builder b;
+  for (int i = 0; i < 1000; ++i) b.add(RecordKind::Applied, "init", Knob::ConntrackMax, i, i + 1);
+  b.add(RecordKind::Applied, "gw", Knob::TcpTimeoutTimeWait, 120, 60);  // at kT0 + 1001s
+  for (int i = 0; i < 3; ++i) b.add(RecordKind::Applied, "init", Knob::ConntrackMax, 2000 + i, 2001 + i);
+  const auto view = cc::viewOf(b.records, "b1");
+  const auto now = kT0 + 1004s;
+  const auto history = view.historyAt(now, 0, 2s);  // changes after kT0 + 1002s, and the newest per knob
+  REQUIRE(history.changes.size() == 3);
+  CHECK(history.changes[0].ref == kTimeWaitGw);  // the newest of its knob, though older than the window
+  CHECK(history.changes[1].to == 2002);
+  CHECK(history.changes[2].to == 2003);
+  CHECK(view.historyAt(now, 0).changes.size() == 1004);
+}
