@@ -10,6 +10,8 @@ packages=(
   libspdlog-dev doctest-dev nlohmann-json3-dev
   # real-kernel tests and benchmarks
   iproute2 nftables conntrack procps util-linux kmod bc mawk python3
+  # crash injection (tests/cli/crash_injection.sh)
+  strace
   # benchmarks (plots)
   gnuplot-nox
 )
