@@ -1,5 +1,7 @@
 #include "controller/journal/journal.h"
 
+#include "controller/journal/journal_files.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -309,6 +311,7 @@ struct JournalFile {
   off_t warnedTornAt = -1;  // a torn tail already reported (refresh runs every tick)
   std::vector<JournalRecord> records;
   std::vector<std::string> warnings;
+  std::int64_t rotatedLastId = 0;  // the newest id in journal.jsonl.1: ids continue after it
 };
 
 // Holds an flock for one scope; flock(2) locks belong to the open file description, so two
@@ -475,6 +478,10 @@ Result<std::unique_ptr<FileJournal>> FileJournal::open(const std::string& stateD
   auto lock = FileLock::take(state.fd, LOCK_SH, state.path);
   if (!lock) return lock.error();
   if (auto read = readNew(state, /*repair=*/false); !read) return read.error();
+  // Earlier boots moved to journal.jsonl.1 keep their ids: new records never reuse one.
+  auto rotated = readJournalTail(stateDir, 1, /*rotatedOnly=*/true);
+  if (!rotated) return rotated.error();
+  if (!rotated->empty()) state.rotatedLastId = rotated->back().id;
   return journal;
 }
 
@@ -488,7 +495,7 @@ Result<JournalRecord> FileJournal::append(JournalRecord record) {
   // Another process (a rollback, a running controller) may have appended since we last read.
   if (auto read = readNew(state, /*repair=*/true); !read) return read.error();
 
-  record.id = state.records.empty() ? 1 : state.records.back().id + 1;
+  record.id = std::max(state.records.empty() ? 0 : state.records.back().id, state.rotatedLastId) + 1;
   if (record.time == policy::TimePoint{}) record.time = policy::Clock::now();
   const std::string line = toJsonLine(record) + "\n";
 

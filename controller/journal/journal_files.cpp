@@ -232,9 +232,11 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
   return static_cast<std::int64_t>(lines);
 }
 
-Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit) {
+Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit,
+                                                  bool rotatedOnly) {
   std::vector<JournalRecord> newestFirst;
   for (const auto& path : {journalPath(stateDir), rotatedJournalPath(stateDir)}) {
+    if (rotatedOnly && path == journalPath(stateDir)) continue;
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (fd.get() < 0) {
       if (errno == ENOENT) continue;

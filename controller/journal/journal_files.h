@@ -32,7 +32,9 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
 /// Reads the newest `limit` records of the journal and, when it holds fewer, of
 /// journal.jsonl.1, oldest first, reading the files backwards from their ends: only those lines
 /// are parsed. A torn last line is skipped; a bad line met is Errc::Malformed naming its file.
-Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit);
+/// `rotatedOnly` reads journal.jsonl.1 alone.
+Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit,
+                                                  bool rotatedOnly = false);
 
 /// Reads journal.jsonl.1 and journal.jsonl, oldest first (see readJournalFile); a torn last
 /// line is said in `warnings`.

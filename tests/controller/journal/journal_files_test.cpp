@@ -72,6 +72,17 @@ TEST_CASE("earlier boots' records move to journal.jsonl.1 and history still read
     CHECK(dir.read("journal.jsonl.1") == earlier + current);
     CHECK(dir.read("journal.jsonl") == line(6, "b2"));
   }
+  SUBCASE("a journal opened after everything moved continues the ids, never reusing one") {
+    dir.write("journal.jsonl", line(6, "b2"));
+    CHECK(rotateJournal(dir.path, "b3").value() == 1);
+    CHECK(dir.read("journal.jsonl").empty());
+    auto journal = FileJournal::open(dir.path);
+    REQUIRE(journal.has_value());
+    JournalRecord record;
+    record.kind = RecordKind::Resume;
+    record.bootId = "b3";
+    CHECK((*journal)->append(record).value().id == 7);
+  }
   SUBCASE("a journal opened after the move continues the ids") {
     auto journal = FileJournal::open(dir.path);
     REQUIRE(journal.has_value());
