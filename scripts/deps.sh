@@ -14,6 +14,11 @@ packages=(
   strace
   # benchmarks (plots)
   gnuplot-nox
+  # the Debian package (scripts/package.sh) and its test: build, lint, man pages, completion,
+  # systemd-analyze verify
+  debhelper dpkg-dev lintian man-db bash-completion systemd
+  # the Ansible role's test (examples/ansible)
+  ansible-core
 )
 
 missing=()
