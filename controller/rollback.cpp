@@ -271,24 +271,18 @@ RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& 
   return report;
 }
 
-RollbackLock::RollbackLock(RollbackLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-
-RollbackLock::~RollbackLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
-}
-
 Result<RollbackLock> RollbackLock::acquire(const std::string& stateDir, const std::function<void()>& onWait) {
   const auto path = (std::filesystem::path(stateDir) / "rollback.lock").string();
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-  if (fd < 0) return errnoError(errno, "open " + path);
-  RollbackLock lock(fd);
-  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return lock;
-  if (errno != EWOULDBLOCK) return errnoError(errno, "lock " + path);
-  if (onWait) onWait();
-  while (::flock(fd, LOCK_EX) != 0) {
-    if (errno != EINTR) return errnoError(errno, "lock " + path);
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
+  if (!fd) return errnoError(errno, "open " + path);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return errnoError(errno, "lock " + path);
+    if (onWait) onWait();
+    while (::flock(fd.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) return errnoError(errno, "lock " + path);
+    }
   }
-  return lock;
+  return RollbackLock(std::move(fd));
 }
 
 }  // namespace ctpilot::controller

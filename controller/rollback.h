@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "controller/journal/journal.h"
@@ -16,6 +17,7 @@
 #include "policy/observation.h"
 #include "policy/policy.h"
 #include "policy/result.h"
+#include "policy/unique_fd.h"
 #include "sysfs/knob_store.h"
 #include "sysfs/netns.h"
 
@@ -120,16 +122,10 @@ class RollbackLock {
  public:
   /// Takes the lock, waiting while another rollback holds it; `onWait` runs once before waiting.
   static Result<RollbackLock> acquire(const std::string& stateDir, const std::function<void()>& onWait);
-  RollbackLock(RollbackLock&& other) noexcept;
-  RollbackLock(const RollbackLock&) = delete;
-  RollbackLock& operator=(const RollbackLock&) = delete;
-  RollbackLock& operator=(RollbackLock&&) = delete;
-  /// Releases the lock.
-  ~RollbackLock();
 
  private:
-  explicit RollbackLock(int fd) : fd_(fd) {}
-  int fd_ = -1;
+  explicit RollbackLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;  // closing it releases the flock
 };
 
 }  // namespace ctpilot::controller

@@ -11,24 +11,10 @@
 #include <utility>
 
 #include "controller/journal/journal_view.h"
+#include "policy/unique_fd.h"
 
 namespace ctpilot::controller {
 namespace {
-
-// Closes a descriptor at the end of its scope.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
 
@@ -104,7 +90,7 @@ class BackwardLines {
 };
 
 Result<void> syncDir(const std::string& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return errnoError(errno, "open " + dir);
   if (::fsync(fd.get()) != 0) return errnoError(errno, "fsync " + dir);
   return {};
@@ -114,7 +100,7 @@ Result<void> syncDir(const std::string& dir) {
 Result<void> replaceFile(const std::string& path, const std::string& data, mode_t mode) {
   const std::string tmp = path + ".tmp";
   {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
     if (fd.get() < 0) return errnoError(errno, "create " + tmp);
     for (std::size_t done = 0; done < data.size();) {
       const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
@@ -192,7 +178,7 @@ std::string rotatedJournalPath(const std::string& stateDir) {
 
 Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::string& bootId) {
   const auto path = journalPath(stateDir);
-  Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) return errno == ENOENT ? Result<std::int64_t>(0) : errnoError(errno, "open " + path);
   while (::flock(fd.get(), LOCK_EX) != 0) {
     if (errno != EINTR) return errnoError(errno, "lock " + path);
@@ -210,7 +196,7 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
   if (!moved) return moved.error();
   const auto rotated = rotatedJournalPath(stateDir);
   std::string older;
-  if (Fd old(::open(rotated.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)); old.get() >= 0) {
+  if (UniqueFd old(::open(rotated.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)); old.get() >= 0) {
     struct stat oldSt {};
     if (::fstat(old.get(), &oldSt) != 0) return errnoError(errno, "stat " + rotated);
     auto existing = readRange(old.get(), 0, oldSt.st_size, rotated);
@@ -237,7 +223,7 @@ Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, 
   std::vector<JournalRecord> newestFirst;
   for (const auto& path : {journalPath(stateDir), rotatedJournalPath(stateDir)}) {
     if (rotatedOnly && path == journalPath(stateDir)) continue;
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (fd.get() < 0) {
       if (errno == ENOENT) continue;
       return errnoError(errno, "open " + path);
