@@ -41,23 +41,9 @@ void JournalView::add(const JournalRecord& record) {
         undoable_[record.id] = {record.id, true, *ref, record.oldValue, *record.newValue, record.time, record.reason};
       }
       break;
-    case RecordKind::Applied: {
-      std::optional<std::int64_t> from = record.oldValue;
-      if (record.ref) {
-        if (const auto intent = unfinished_.find(*record.ref); intent != unfinished_.end()) {
-          if (!from) from = intent->second.oldValue;
-          unfinished_.erase(intent);
-        }
-        undoable_.erase(*record.ref);
-      }
-      if (!ref || !record.newValue) break;
-      lastWrites_[*ref] = {*record.newValue, record.id};
-      external_.erase(*ref);
-      newestApplied_[*ref] = applied_.size();
-      applied_.push_back({record.time, *ref, from.value_or(*record.newValue), *record.newValue});
-      undoable_[record.id] = {record.id, false, *ref, from, *record.newValue, record.time, record.reason};
+    case RecordKind::Applied:
+      addApplied(record, ref);
       break;
-    }
     case RecordKind::Failed:
       if (record.ref) {
         // The write did not happen: nothing to undo, unless it is a rollback's step that failed
@@ -91,6 +77,23 @@ void JournalView::add(const JournalRecord& record) {
     case RecordKind::Planned:
       break;
   }
+}
+
+void JournalView::addApplied(const JournalRecord& record, const std::optional<policy::KnobRef>& ref) {
+  std::optional<std::int64_t> from = record.oldValue;
+  if (record.ref) {
+    if (const auto intent = unfinished_.find(*record.ref); intent != unfinished_.end()) {
+      if (!from) from = intent->second.oldValue;
+      unfinished_.erase(intent);
+    }
+    undoable_.erase(*record.ref);
+  }
+  if (!ref || !record.newValue) return;
+  lastWrites_[*ref] = {*record.newValue, record.id};
+  external_.erase(*ref);
+  newestApplied_[*ref] = applied_.size();
+  applied_.push_back({record.time, *ref, from.value_or(*record.newValue), *record.newValue});
+  undoable_[record.id] = {record.id, false, *ref, from, *record.newValue, record.time, record.reason};
 }
 
 std::vector<JournalRecord> JournalView::unfinishedIntents() const {

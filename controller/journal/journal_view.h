@@ -90,6 +90,9 @@ class JournalView {
                             policy::Duration window = policy::Duration::max()) const;
 
  private:
+  /// Folds in an Applied record (it finishes its intent and becomes undoable).
+  void addApplied(const JournalRecord& record, const std::optional<policy::KnobRef>& ref);
+
   std::string bootId_;
   std::int64_t lastId_ = 0;
   std::int64_t otherBootApplied_ = 0;
