@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -156,12 +157,17 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
   // No state lock: rollback must work while the controller runs. The journal's flock keeps
   // the two writers' records whole and their ids increasing; a second rollback waits for the
   // first and then plans from the journal the first one left.
-  auto lock = RollbackLock::acquire(global.stateDir, [] {
-    std::cerr << "ctpilot rollback: another rollback is running in this state directory; waiting for it to finish\n";
-  });
-  if (!lock) {
-    std::cerr << "ctpilot rollback: " << lock.error().what << "\n";
-    return kExitFailure;
+  // A dry run writes nothing and needs no lock (nor write access to the state directory).
+  std::optional<RollbackLock> lock;
+  if (!dryRun) {
+    auto taken = RollbackLock::acquire(global.stateDir, [] {
+      std::cerr << "ctpilot rollback: another rollback is running in this state directory; waiting for it to finish\n";
+    });
+    if (!taken) {
+      std::cerr << "ctpilot rollback: " << taken.error().what << "\n";
+      return kExitFailure;
+    }
+    lock.emplace(std::move(*taken));
   }
   auto journal = FileJournal::open(global.stateDir);
   if (!journal) {
