@@ -366,10 +366,8 @@ Result<void> makeStateDir(const std::string& dir) {
   return {};
 }
 
-// Reads every complete line after state.offset. A torn tail (a last line without its newline,
-// or an unparsable last line: a crash mid-write) is ignored with a warning, and cut away when
-// `repair` (append holds LOCK_EX then) so that the next record starts on a clean line.
-Result<void> readNew(JournalFile& state, bool repair) {
+// Returns the bytes appended after state.offset.
+Result<std::string> readAppended(const JournalFile& state) {
   struct stat st {};
   if (::fstat(state.fd, &st) != 0) return errnoError(errno, "stat " + state.path);
   if (st.st_size < state.offset) {
@@ -387,55 +385,52 @@ Result<void> readNew(JournalFile& state, bool repair) {
     got += static_cast<std::size_t>(n);
   }
   data.resize(got);
+  return data;
+}
 
+// A last line without its newline is a crash mid-write (torn): ignored with a warning (once),
+// and cut away when `repair` (append holds LOCK_EX then) so the next record starts cleanly.
+Result<void> tornTail(JournalFile& state, bool repair, const std::string& line) {
+  const std::string where = state.path + ":" + std::to_string(state.lines + 1);
+  const std::string why = " a torn last line (no newline at the end; a crash while writing?): " + excerpt(line);
+  if (repair) {
+    if (::ftruncate(state.fd, state.offset) != 0) return errnoError(errno, "truncate torn last line of " + state.path);
+    state.warnings.push_back(where + ": removed" + why);
+    state.warnedTornAt = -1;
+  } else if (state.warnedTornAt != state.offset) {
+    state.warnings.push_back(where + ": ignored" + why);
+    state.warnedTornAt = state.offset;
+  }
+  return {};
+}
+
+// Reads every complete line after state.offset. Only a last line without newline is torn; a
+// whole line that fails (a kind from a newer version, 1e400, ...) was written on purpose: it is
+// an error naming its line, never cut away, and its id never reused.
+Result<void> readNew(JournalFile& state, bool repair) {
+  auto data = readAppended(state);
+  if (!data) return data.error();
   std::size_t pos = 0;
-  while (pos < data.size()) {
+  while (pos < data->size()) {
+    const auto newline = data->find('\n', pos);
+    if (newline == std::string::npos) return tornTail(state, repair, data->substr(pos));
+    const std::string line = data->substr(pos, newline - pos);
     const std::int64_t lineNo = state.lines + 1;
-    const auto newline = data.find('\n', pos);
-    const bool complete = newline != std::string::npos;
-    const std::string line = data.substr(pos, complete ? newline - pos : std::string::npos);
-    const std::size_t next = complete ? newline + 1 : data.size();
-    std::string problem;
-    if (!complete) {
-      problem = "no newline at the end";
-    } else if (blank(line)) {
-      state.offset += static_cast<off_t>(next - pos);
-      state.lines = lineNo;
-      pos = next;
-      continue;
-    } else {
+    if (!blank(line)) {
       auto record = parseJournalLine(line);
-      if (!record) {
-        problem = record.error().what;
-      } else if (!state.records.empty() && record->id <= state.records.back().id) {
-        problem = "id " + std::to_string(record->id) + " is not greater than the previous id " +
-                  std::to_string(state.records.back().id);
-      } else {
-        state.records.push_back(std::move(*record));
-        state.offset += static_cast<off_t>(next - pos);
-        state.lines = lineNo;
-        pos = next;
-        continue;
+      if (record && !state.records.empty() && record->id <= state.records.back().id) {
+        record = Error{Errc::Malformed, "id " + std::to_string(record->id) + " is not greater than the previous id " +
+                                            std::to_string(state.records.back().id)};
       }
+      if (!record) {
+        return Error{Errc::Malformed, state.path + ":" + std::to_string(lineNo) + ": " + record.error().what +
+                                          "; only a torn last line (no newline) is tolerated: fix or remove this line"};
+      }
+      state.records.push_back(std::move(*record));
     }
-    if (complete) {
-      // A whole line (newline included) was written on purpose, if not by this version: never
-      // cut away, and its id never reused. Only a last line without newline is a torn write.
-      return Error{Errc::Malformed, state.path + ":" + std::to_string(lineNo) + ": " + problem +
-                                        "; only a torn last line (no newline) is tolerated: fix or remove this line"};
-    }
-    // The torn tail: everything from `pos` to the end.
-    if (repair) {
-      if (::ftruncate(state.fd, state.offset) != 0) return errnoError(errno, "truncate torn last line of " + state.path);
-      state.warnings.push_back(state.path + ":" + std::to_string(lineNo) + ": removed a torn last line (" + problem +
-                               "; a crash while writing?): " + excerpt(line));
-      state.warnedTornAt = -1;
-    } else if (state.warnedTornAt != state.offset) {
-      state.warnings.push_back(state.path + ":" + std::to_string(lineNo) + ": ignored a torn last line (" + problem +
-                               "; a crash while writing?): " + excerpt(line));
-      state.warnedTornAt = state.offset;
-    }
-    break;
+    state.offset += static_cast<off_t>(newline + 1 - pos);
+    state.lines = lineNo;
+    pos = newline + 1;
   }
   return {};
 }
