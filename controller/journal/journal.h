@@ -103,7 +103,9 @@ class FileJournal final : public Journal {
   std::unique_ptr<State> state_;
 };
 
-/// A journal in memory (tests, simulate). `failAppends` makes every append fail with Errc::Io.
+/// A journal in memory (tests, simulate, plan). `failAppends` makes every append fail with
+/// Errc::Io. A record whose id is above the last one keeps it (plan loads the file's records,
+/// whose refs name ids); any other gets the next id.
 class MemoryJournal final : public Journal {
  public:
   Result<JournalRecord> append(JournalRecord record) override;

@@ -472,7 +472,13 @@ TEST_CASE("the memory journal assigns ids and can be made to fail") {
   MemoryJournal journal;
   CHECK(journal.append(applied(1, 2))->id == 1);
   CHECK(journal.append(applied(2, 3))->id == 2);
+  // Records loaded from a file whose first ids moved to journal.jsonl.1 keep theirs (refs name them).
+  auto loaded = applied(3, 4);
+  loaded.id = 40;
+  CHECK(journal.append(loaded)->id == 40);
+  loaded.id = 7;  // not above the last: the next id
+  CHECK(journal.append(loaded)->id == 41);
   journal.failAppends = true;
   CHECK_FALSE(journal.append(applied(3, 4)).has_value());
-  CHECK(journal.records().size() == 2);
+  CHECK(journal.records().size() == 4);
 }
