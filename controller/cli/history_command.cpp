@@ -9,6 +9,7 @@
 
 #include "controller/cli/cli.h"
 #include "controller/journal/journal.h"
+#include "controller/state_dir.h"
 
 namespace po = boost::program_options;
 
@@ -84,9 +85,14 @@ int historyCommand(const GlobalOptions& global, const std::vector<std::string>& 
 
   const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
   std::vector<JournalRecord> records;
-  std::error_code ec;
-  // No journal yet is an empty history, not a reason to create the state directory.
-  if (std::filesystem::exists(path, ec) || ec) {
+  // No journal yet is an empty history, not a reason to create the state directory; a
+  // --state-dir that is not a directory, or is unsafe, is an error.
+  auto exists = stateFileExists(global.stateDir, "journal.jsonl");
+  if (!exists) {
+    std::cerr << "ctpilot history: " << exists.error().what << "\n";
+    return kExitFailure;
+  }
+  if (*exists) {
     auto journal = FileJournal::open(global.stateDir);
     if (!journal) {
       std::cerr << "ctpilot history: " << journal.error().what << "\n";

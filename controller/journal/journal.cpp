@@ -12,6 +12,8 @@
 #include <limits>
 #include <utility>
 
+#include "controller/state_dir.h"
+
 namespace ctpilot::controller {
 namespace {
 
@@ -292,28 +294,6 @@ std::string parseMessage(const std::string& what) {
   return close == std::string::npos ? what : what.substr(close + 2);
 }
 
-Error stateDirError(int err, const std::string& what) {
-  const Error base = errnoError(err, what);
-  const char* hint = base.code == Errc::Refused ? "; run as root or pass --state-dir" : "; pass --state-dir";
-  return Error{base.code, base.what + hint};
-}
-
-// Creates `dir` and its missing parents with mode 0750 (the journal says what the host runs).
-Result<void> makeStateDir(const std::string& dir) {
-  std::filesystem::path partial;
-  for (const auto& part : std::filesystem::path(dir)) {
-    partial /= part;
-    if (part.empty() || part == "/") continue;
-    if (::mkdir(partial.c_str(), 0750) != 0 && errno != EEXIST) {
-      return stateDirError(errno, "cannot create state directory " + dir);
-    }
-  }
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return stateDirError(errno, "cannot create state directory " + dir);
-  if (!S_ISDIR(st.st_mode)) return stateDirError(ENOTDIR, "cannot create state directory " + dir);
-  return {};
-}
-
 // Reads every complete line after state.offset. A torn tail (a last line without its newline,
 // or an unparsable last line: a crash mid-write) is ignored with a warning, and cut away when
 // `repair` (append holds LOCK_EX then) so that the next record starts on a clean line.
@@ -408,28 +388,15 @@ FileJournal::~FileJournal() {
 }
 
 Result<std::unique_ptr<FileJournal>> FileJournal::open(const std::string& stateDir) {
-  if (auto made = makeStateDir(stateDir); !made) return made.error();
   std::unique_ptr<FileJournal> journal(new FileJournal());
   JournalFile& state = journal->state_->file;
   state.dir = stateDir;
   state.path = (std::filesystem::path(stateDir) / "journal.jsonl").string();
-
-  const bool existed = ::access(state.path.c_str(), F_OK) == 0;
-  state.fd = ::open(state.path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  state.writable = state.fd >= 0;
-  if (state.fd < 0 && existed && errcFromErrno(errno) == Errc::Refused) {
-    // Reading history needs no write access; append() says so if it is ever tried.
-    state.fd = ::open(state.path.c_str(), O_RDONLY | O_CLOEXEC);
-  }
-  if (state.fd < 0) return stateDirError(errno, "cannot open journal " + state.path);
-  if (!existed) {
-    // Make the new directory entry durable too, or a crash could lose the whole file.
-    const int dirFd = ::open(stateDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirFd >= 0) {
-      ::fsync(dirFd);
-      ::close(dirFd);
-    }
-  }
+  // No symlink followed, modes and owner checked (README Safety promise 12).
+  auto opened = openStateFile(stateDir, "journal.jsonl", StateAccess::AppendOrRead);
+  if (!opened) return opened.error();
+  state.fd = opened->fd;
+  state.writable = opened->writable;
   auto lock = FileLock::take(state.fd, LOCK_SH, state.path);
   if (!lock) return lock.error();
   if (auto read = readNew(state, /*repair=*/false); !read) return read.error();

@@ -1,7 +1,11 @@
 #include "controller/journal/journal_view.h"
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
+
+#include "controller/state_dir.h"
 
 namespace ctpilot::controller {
 
@@ -139,11 +143,14 @@ policy::History historyAt(const std::vector<JournalRecord>& records, const std::
 }
 
 Result<std::vector<JournalRecord>> readJournalFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return std::vector<JournalRecord>{};
-    return errnoError(errno, "open " + path);
+  // No symlink followed, modes and owner checked (README Safety promise 12).
+  const std::filesystem::path file(path);
+  auto text = readStateFile(file.parent_path().string(), file.filename().string());
+  if (!text) {
+    if (text.error().code == Errc::Missing) return std::vector<JournalRecord>{};
+    return text.error();
   }
+  std::istringstream in(*text);
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   // A line without its newline at the very end is a crash mid-write (torn), not damage.
