@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "sysfs/knob_registry.h"
+#include "sysfs/open_file.h"
 
 namespace ctpilot::sysfs {
 namespace {
@@ -79,9 +80,10 @@ Result<void> writeFd(int fd, std::int64_t value, const std::string& path, const 
 
 Result<void> writePath(const std::string& path, std::int64_t value, const std::string& root) {
   // O_TRUNC as `echo > file` does: harmless on /proc/sys, needed for a plain file in a fake tree.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  const int fd = openNonBlocking(path, O_WRONLY | O_TRUNC);
   if (fd < 0) return knobError(errno, "write", path, root);
-  auto written = writeFd(fd, value, path, root);
+  auto regular = requireRegular(fd, path);
+  auto written = regular ? writeFd(fd, value, path, root) : Result<void>(regular.error());
   ::close(fd);
   return written;
 }
@@ -118,8 +120,12 @@ struct ProcKnobStore::State {
       ::close(found->second);
       initial.erase(found);
     }
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = openNonBlocking(path, O_RDONLY);
     if (fd < 0) return knobError(errno, "read", path, root);
+    if (auto regular = requireRegular(fd, path); !regular) {
+      ::close(fd);
+      return regular.error();
+    }
     initial.emplace(knob, fd);
     return readFd(fd, path, root);
   }
@@ -133,15 +139,19 @@ struct ProcKnobStore::State {
     int openErrno = 0;
     auto entered = runInNetns(netns, [&] {
       if (wantWrite) {
-        opened.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+        opened.fd = openNonBlocking(path, O_RDWR);
         opened.writable = opened.fd >= 0;
       }
       // Not writable for us here (e.g. a netns owned by another user namespace): still readable.
-      if (opened.fd < 0) opened.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (opened.fd < 0) opened.fd = openNonBlocking(path, O_RDONLY);
       if (opened.fd < 0) openErrno = errno;
     });
     if (!entered) return entered.error();
     if (opened.fd < 0) return knobError(openErrno, "open", path + " in netns " + netns.name, root);
+    if (auto regular = requireRegular(opened.fd, path + " in netns " + netns.name); !regular) {
+      ::close(opened.fd);
+      return regular.error();
+    }
     // Without an inode there is no identity to cache under: the caller closes it.
     if (netns.inode != 0) held.emplace(key, opened);
     return opened;

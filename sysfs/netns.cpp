@@ -18,6 +18,8 @@
 #include <system_error>
 #include <thread>
 
+#include "sysfs/open_file.h"
+
 namespace ctpilot::sysfs {
 namespace {
 
@@ -139,7 +141,8 @@ Result<void> runInNetns(const Netns& netns, const std::function<void()>& fn) {
     fn();
     return {};
   }
-  const int fd = ::open(netns.path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking: under --root a FIFO could stand where a netns file should; setns refuses it.
+  const int fd = openNonBlocking(netns.path, O_RDONLY);
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT) return Error{Errc::Missing, "netns " + netns.name + " is gone: " + netns.path + " does not exist"};

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <utility>
 
+#include "sysfs/open_file.h"
+
 namespace ctpilot::sysfs {
 namespace {
 
@@ -52,13 +54,17 @@ std::vector<std::string> fields(const std::string& line) {
 }
 
 Result<std::string> readWholeFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = openNonBlocking(path, O_RDONLY);
   if (fd < 0) {
     Error error = errnoError(errno, "read " + path);
     if (error.code == Errc::Missing) {
       error.what += " (nf_conntrack is not loaded, or the kernel lacks CONFIG_NF_CONNTRACK_PROCFS)";
     }
     return error;
+  }
+  if (auto regular = requireRegular(fd, path); !regular) {
+    ::close(fd);
+    return regular.error();
   }
   std::string text;
   std::array<char, 4096> buf{};

@@ -1,11 +1,16 @@
 #include "sysfs/system_facts.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
 #include <cerrno>
 #include <charconv>
-#include <fstream>
 #include <optional>
 #include <sstream>
 #include <vector>
+
+#include "sysfs/open_file.h"
 
 namespace ctpilot::sysfs {
 namespace {
@@ -29,12 +34,29 @@ std::string underRoot(const std::string& root, const std::string& path) {
   return joined + path;
 }
 
+// Reads a whole (regular) file; a FIFO under --root is refused, never waited on.
 Result<std::string> readText(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return errnoError(errno != 0 ? errno : ENOENT, "read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  const int fd = openNonBlocking(path, O_RDONLY);
+  if (fd < 0) return errnoError(errno, "read " + path);
+  if (auto regular = requireRegular(fd, path); !regular) {
+    ::close(fd);
+    return regular.error();
+  }
+  std::string text;
+  std::array<char, 4096> buf{};
+  for (;;) {
+    const auto n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return errnoError(err, "read " + path);
+    }
+    if (n == 0) break;
+    text.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return text;
 }
 
 std::optional<std::int64_t> toInt(const std::string& text) {

@@ -1,0 +1,21 @@
+#pragma once
+// Opening kernel files without ever hanging. Under --root the tree is only files someone put
+// there; a FIFO in place of a knob, boot_id or meminfo would block a plain open(2) or read(2)
+// forever. Every /proc and /sys file ctpilot reads is a regular file, so anything else is
+// refused.
+
+#include <string>
+
+#include "policy/result.h"
+
+namespace ctpilot::sysfs {
+
+/// open(2) with O_CLOEXEC that cannot block: O_NONBLOCK while opening (a FIFO without a
+/// writer opens at once), cleared again afterwards. -1 with errno set on failure.
+int openNonBlocking(const std::string& path, int flags);
+
+/// Succeeds when `fd` is a regular file; otherwise Errc::Malformed "PATH is not a regular file
+/// (a FIFO or device?); ..." so a FIFO is never read or written.
+Result<void> requireRegular(int fd, const std::string& path);
+
+}  // namespace ctpilot::sysfs
