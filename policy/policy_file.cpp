@@ -16,6 +16,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "policy/result.h"
 #include "policy/units.h"
 
 namespace po = boost::program_options;
@@ -464,7 +465,8 @@ std::string prefix(std::string_view section, std::string_view key) {
 }  // namespace
 
 std::string PolicyProblem::str() const {
-  return file + ":" + std::to_string(line) + ": " + message;
+  // The file's own bytes are quoted in messages; a control byte among them stays inert.
+  return ctpilot::printable(file + ":" + std::to_string(line) + ": " + message);
 }
 
 PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
