@@ -12,6 +12,8 @@ packages=(
   iproute2 nftables conntrack procps util-linux kmod bc mawk python3
   # benchmarks (plots)
   gnuplot-nox
+  # fuzz targets (scripts/fuzz.sh): clang and its libFuzzer/sanitizer runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()
