@@ -18,13 +18,16 @@
 
 namespace {
 
+// One state directory for the whole run (never destroyed, so the exit handler can remove it).
 const std::string& stateDir() {
-  static const std::string dir = [] {
+  static const std::string* const dir = [] {
     std::string pattern = (std::filesystem::temp_directory_path() / "ctpilot-fuzz-journal-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    return pattern;
+    return new std::string(pattern);
   }();
-  return dir;
+  static const bool cleanup = std::atexit([] { std::filesystem::remove_all(*dir); }) == 0;
+  (void)cleanup;
+  return *dir;
 }
 
 void checkRoundTrip(const ctpilot::controller::JournalRecord& record) {
