@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <string>
 
+#include "policy/unique_fd.h"
+
 namespace ctpilot::controller {
 namespace {
 
@@ -68,31 +70,25 @@ Result<void> makeDirs(const std::string& dir) {
 }
 
 // Opens the directory itself, not a link to it, and checks it. Errc::Missing when absent.
-Result<int> openDir(const std::string& dir, bool create) {
+Result<UniqueFd> openDir(const std::string& dir, bool create) {
   if (create) {
     if (auto made = makeDirs(dir); !made) return made.error();
   }
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
     const int err = errno;
     struct stat st {};
-    if (err == ENOTDIR && ::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) return linkError(dir, true);
-    if (err == ELOOP) return linkError(dir, true);
+    if (err == ELOOP || (err == ENOTDIR && ::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode))) {
+      return linkError(dir, true);
+    }
     if (err == ENOTDIR) {
       return Error{Errc::Refused, "state directory " + dir + " is not a directory; pass --state-dir DIR"};
     }
     return withHint(err, "cannot open state directory " + dir);
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return withHint(err, "stat state directory " + dir);
-  }
-  if (auto safe = checkSafe(st, dir, true); !safe) {
-    ::close(fd);
-    return safe.error();
-  }
+  if (::fstat(fd.get(), &st) != 0) return withHint(errno, "stat state directory " + dir);
+  if (auto safe = checkSafe(st, dir, true); !safe) return safe.error();
   return fd;
 }
 
@@ -154,15 +150,13 @@ Result<StateFile> openStateFile(const std::string& dir, const std::string& name,
     }
     return dirFd.error();
   }
-  auto file = openChecked(*dirFd, dir, name, access);
-  ::close(*dirFd);
-  return file;
+  return openChecked(dirFd->get(), dir, name, access);
 }
 
 Result<bool> stateFileExists(const std::string& dir, const std::string& name) {
   auto file = openStateFile(dir, name, StateAccess::Read);
   if (file) {
-    ::close(file->fd);
+    ::close(file->fd);  // only its existence was asked
     return true;
   }
   if (file.error().code == Errc::Missing) return false;
@@ -172,20 +166,16 @@ Result<bool> stateFileExists(const std::string& dir, const std::string& name) {
 Result<std::string> readStateFile(const std::string& dir, const std::string& name) {
   auto file = openStateFile(dir, name, StateAccess::Read);
   if (!file) return file.error();
+  const UniqueFd fd(file->fd);
   std::string text;
   char buffer[65536];
   for (;;) {
-    const ssize_t n = ::read(file->fd, buffer, sizeof(buffer));
+    const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(file->fd);
-      return errnoError(err, "read " + joined(dir, name));
-    }
+    if (n < 0) return errnoError(errno, "read " + joined(dir, name));
     if (n == 0) break;
     text.append(buffer, static_cast<std::size_t>(n));
   }
-  ::close(file->fd);
   return text;
 }
 

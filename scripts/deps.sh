@@ -14,6 +14,11 @@ packages=(
   gnuplot-nox
   # fuzz targets (scripts/fuzz.sh): clang and its libFuzzer/sanitizer runtimes
   clang libclang-rt-14-dev
+  # the Debian package (scripts/package.sh) and its test: build, lint, man pages, completion,
+  # systemd-analyze verify
+  debhelper dpkg-dev lintian man-db bash-completion systemd
+  # the Ansible role's test (examples/ansible)
+  ansible-core
 )
 
 missing=()

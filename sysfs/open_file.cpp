@@ -8,11 +8,11 @@
 
 namespace ctpilot::sysfs {
 
-int openNonBlocking(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return fd;
-  const int status = ::fcntl(fd, F_GETFL);
-  if (status >= 0) ::fcntl(fd, F_SETFL, status & ~O_NONBLOCK);
+UniqueFd openNonBlocking(const std::string& path, int flags) {
+  UniqueFd fd(::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return fd;
+  const int status = ::fcntl(fd.get(), F_GETFL);
+  if (status >= 0) ::fcntl(fd.get(), F_SETFL, status & ~O_NONBLOCK);
   return fd;
 }
 

@@ -7,15 +7,16 @@
 #include <string>
 
 #include "policy/result.h"
+#include "policy/unique_fd.h"
 
 namespace ctpilot::sysfs {
 
 /// open(2) with O_CLOEXEC that cannot block: O_NONBLOCK while opening (a FIFO without a
-/// writer opens at once), cleared again afterwards. -1 with errno set on failure.
-int openNonBlocking(const std::string& path, int flags);
+/// writer opens at once), cleared again afterwards. Owns nothing, errno set, on failure.
+UniqueFd openNonBlocking(const std::string& path, int flags);
 
 /// Succeeds when `fd` is a regular file; otherwise Errc::Malformed "PATH is not a regular file
-/// (a FIFO or device?); ..." so a FIFO is never read or written.
+/// (a FIFO?); check --root", so a FIFO is never read or written.
 Result<void> requireRegular(int fd, const std::string& path);
 
 }  // namespace ctpilot::sysfs

@@ -10,13 +10,15 @@
 #include <sstream>
 #include <vector>
 
+#include "policy/unique_fd.h"
 #include "sysfs/open_file.h"
+#include "sysfs/root_path.h"
 
 namespace ctpilot::sysfs {
 namespace {
 
 // Used when /proc/slabinfo cannot tell: the nf_conntrack object on 64-bit kernels of the 5.x
-// and 6.x series (KERNEL.md measured 256 B on 6.18).
+// and 6.x series (256 B measured in /proc/slabinfo on Linux 6.18).
 constexpr std::int64_t kDefaultSlabObjectBytes = 256;
 // Extensions (NAT, accounting, timestamps, labels, ecache) live in one kmalloc block beside
 // the entry, allocated only for entries that need them; a NAT gateway with accounting fills
@@ -27,35 +29,20 @@ constexpr std::int64_t kExtensionAllowanceBytes = 64;
 constexpr std::int64_t kBucketBytes = 8;
 constexpr std::int64_t kEntriesPerBucket = 4;
 
-std::string underRoot(const std::string& root, const std::string& path) {
-  if (root.empty() || root == "/") return path;
-  std::string joined = root;
-  while (!joined.empty() && joined.back() == '/') joined.pop_back();
-  return joined + path;
-}
-
 // Reads a whole (regular) file; a FIFO under --root is refused, never waited on.
 Result<std::string> readText(const std::string& path) {
-  const int fd = openNonBlocking(path, O_RDONLY);
-  if (fd < 0) return errnoError(errno, "read " + path);
-  if (auto regular = requireRegular(fd, path); !regular) {
-    ::close(fd);
-    return regular.error();
-  }
+  const UniqueFd fd = openNonBlocking(path, O_RDONLY);
+  if (!fd) return errnoError(errno, "read " + path);
+  if (auto regular = requireRegular(fd.get(), path); !regular) return regular.error();
   std::string text;
   std::array<char, 4096> buf{};
   for (;;) {
-    const auto n = ::read(fd, buf.data(), buf.size());
+    const auto n = ::read(fd.get(), buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return errnoError(err, "read " + path);
-    }
+    if (n < 0) return errnoError(errno, "read " + path);
     if (n == 0) break;
     text.append(buf.data(), static_cast<std::size_t>(n));
   }
-  ::close(fd);
   return text;
 }
 
