@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds ctpilot and its tests with ASan+UBSan (gcc, -O1, stop at the first report) in
-# ./build-asan and runs the unit and command-line tests there (`ctest -LE kernel`): the
-# real-kernel tests change machine-wide knobs and run from scripts/test.sh only.
+# ./build-asan and runs the unit and command-line tests there (`ctest -L 'unit|cli'`): the
+# real-kernel, package and Ansible tests change the machine and run from scripts/test.sh only.
 # Extra arguments go to ctest (e.g. -R journal).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +10,8 @@ launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCTPILOT_SANITIZE=ON \
   "${launcher[@]}" >/dev/null
-# Only what `ctest -LE kernel` runs: the three unit-test binaries and the ctpilot binary.
+# Only what the unit and cli tests run: the three unit-test binaries and the ctpilot binary.
 cmake --build build-asan -j "$(nproc)" --target ctpilot policy_tests sysfs_tests controller_tests
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -LE kernel "$@"
+ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -L '^(unit|cli)$' "$@"
