@@ -10,8 +10,8 @@ launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCTPILOT_SANITIZE=ON \
   "${launcher[@]}" >/dev/null
-# Only what the unit and cli tests run: the three unit-test binaries and the ctpilot binary.
-cmake --build build-asan -j "$(nproc)" --target ctpilot policy_tests sysfs_tests controller_tests
+# Only what the unit and cli tests use: the three unit-test binaries, ctpilot and its man pages.
+cmake --build build-asan -j "$(nproc)" --target ctpilot ctpilot_man policy_tests sysfs_tests controller_tests
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -L '^(unit|cli)$' "$@"
