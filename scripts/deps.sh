@@ -10,8 +10,10 @@ packages=(
   libspdlog-dev doctest-dev nlohmann-json3-dev
   # real-kernel tests and benchmarks
   iproute2 nftables conntrack procps util-linux kmod bc mawk python3
-  # benchmarks (plots)
+  # benchmarks and simulate --trace (plots)
   gnuplot-nox
+  # the Prometheus import test: a real node_exporter scraped by a real Prometheus
+  prometheus prometheus-node-exporter curl
 )
 
 missing=()
