@@ -75,7 +75,8 @@ check_bad() {
 check_bad "$tmp/bad.jsonl" "ctpilot simulate: $tmp/bad.jsonl:3: \"count\" is \"many\", want a non-negative integer"
 { head -3 "$tmp/trace.jsonl"; echo '{"time":'; } >"$tmp/torn.jsonl"
 check_bad "$tmp/torn.jsonl" "$tmp/torn.jsonl:4: not JSON"
-sed 's/"1795987631","[0-9]*"/"1795987631","lots"/' "$fixture" | sed '0,/\[1795987631,"[0-9]*"\]/s//[1795987631,"lots"]/' >"$tmp/bad.json"
+# The second value of the first series becomes "lots".
+sed '0,/\],\[\([0-9.]*\),"[0-9]*"\]/s//],[\1,"lots"]/' "$fixture" >"$tmp/bad.json"
 check_bad "$tmp/bad.json" "$tmp/bad.json: \$.data.result[0].values[1][1]: \"lots\" is not a number"
 echo '{"status":"success","data":{"resultType":"vector","result":[]}}' >"$tmp/vector.json"
 check_bad "$tmp/vector.json" "$tmp/vector.json: \$.data.resultType: vector, want \"matrix\""
