@@ -72,18 +72,25 @@ Result<bool> collectAnswer(const PrometheusAnswer& answer, Collected& out) {
   } catch (const json::parse_error& e) {
     return bad(answer.file, std::string("not JSON (") + e.what() + "); want the answer of /api/v1/query_range");
   }
-  if (!j.is_object() || !j.contains("status")) return bad(answer.file + ": $", "not a Prometheus API answer (no \"status\")");
-  if (j["status"] != "success") return bad(answer.file + ": $.status", j["status"].dump() + ", want \"success\" (" + j.value("error", std::string("no error text")) + ")");
-  if (!j.contains("data") || !j["data"].is_object()) return bad(answer.file + ": $.data", "missing");
-  const auto& data = j["data"];
-  if (data.value("resultType", std::string()) != "matrix") {
-    return bad(answer.file + ": $.data.resultType", data.value("resultType", std::string("missing")) +
-                                                       ", want \"matrix\" (use /api/v1/query_range, not /api/v1/query)");
+  // `promtool query range -o json` prints the matrix alone; the HTTP API wraps it in status and data.
+  const json* resultPtr = &j;
+  std::string base = "$";
+  if (!j.is_array()) {
+    if (!j.is_object() || !j.contains("status")) return bad(answer.file + ": $", "not a Prometheus API answer (no \"status\")");
+    if (j["status"] != "success") return bad(answer.file + ": $.status", j["status"].dump() + ", want \"success\" (" + j.value("error", std::string("no error text")) + ")");
+    if (!j.contains("data") || !j["data"].is_object()) return bad(answer.file + ": $.data", "missing");
+    const auto& data = j["data"];
+    if (data.value("resultType", std::string()) != "matrix") {
+      return bad(answer.file + ": $.data.resultType", data.value("resultType", std::string("missing")) +
+                                                         ", want \"matrix\" (use /api/v1/query_range, not /api/v1/query)");
+    }
+    if (!data.contains("result") || !data["result"].is_array()) return bad(answer.file + ": $.data.result", "missing or not an array");
+    resultPtr = &data["result"];
+    base = "$.data.result";
   }
-  if (!data.contains("result") || !data["result"].is_array()) return bad(answer.file + ": $.data.result", "missing or not an array");
-  const auto& result = data["result"];
+  const auto& result = *resultPtr;
   for (std::size_t i = 0; i < result.size(); ++i) {
-    const std::string where = answer.file + ": $.data.result[" + std::to_string(i) + "]";
+    const std::string where = answer.file + ": " + base + "[" + std::to_string(i) + "]";
     const auto& series = result[i];
     if (!series.is_object() || !series.contains("metric") || !series["metric"].is_object()) return bad(where + ".metric", "missing");
     const auto& metric = series["metric"];

@@ -2,7 +2,7 @@
 // Builds a trace from Prometheus history: the JSON answers of the HTTP API's
 // /api/v1/query_range (resultType "matrix") holding node_exporter's node_nf_conntrack_entries,
 // node_nf_conntrack_entries_limit and node_nf_conntrack_stat_* series for one instance, in one
-// answer or several. Nothing is interpolated: instants missing from a required series are left
+// answer or several; or the bare matrix that `promtool query range -o json` prints. Nothing is interpolated: instants missing from a required series are left
 // out, gaps and differing steps are reported in Trace::notes.
 
 #include <string>

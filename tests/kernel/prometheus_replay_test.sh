@@ -81,6 +81,15 @@ ctp_check "$replayed_drops" -le "$recorded_drops" "replayed drops must not excee
 
 # A second range query per metric family, as several files: the same replay.
 ctp_log "replayed one answer"
+
+# The same with promtool (it prints the matrix alone).
+if command -v promtool >/dev/null; then
+  ip netns exec "$ns" promtool query range -o json --start="$start" --end="$end" --step=1s http://127.0.0.1:9090 \
+    '{__name__=~"node_nf_conntrack_.*",instance="127.0.0.1:9100"}' > "$CTP_TMP/promtool.json" || ctp_fail "promtool query range failed"
+  "$CTPILOT" simulate --policy "$policy" --trace "$CTP_TMP/promtool.json" > "$CTP_TMP/promtool.out" 2>&1 ||
+    ctp_fail "simulate --trace on promtool's output failed: $(cat "$CTP_TMP/promtool.out")"
+  grep -q "^recorded *drops $recorded_drops," "$CTP_TMP/promtool.out" || ctp_fail "promtool's answer: $(cat "$CTP_TMP/promtool.out")"
+fi
 for m in entries entries_limit stat_drop stat_early_drop stat_insert; do
   ip netns exec "$ns" curl -sf http://127.0.0.1:9090/api/v1/query_range \
     --data-urlencode "query=node_nf_conntrack_$m{instance=\"127.0.0.1:9100\"}" \
