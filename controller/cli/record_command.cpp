@@ -89,6 +89,13 @@ struct RecordLoop {
   }
 };
 
+void writeHeader(std::ostream& out, const GlobalOptions& global, const policy::Policy& policy) {
+  Trace header;
+  header.interval = policy.controller.interval;
+  if (const auto memory = sysfs::readMemoryFacts(global.root)) header.memTotalBytes = memory->memTotalBytes;
+  writeTraceHeader(out, header);
+}
+
 }  // namespace
 
 int recordCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
@@ -134,10 +141,7 @@ int recordCommand(const GlobalOptions& global, const std::vector<std::string>& a
     std::cerr << "ctpilot record: cannot write " << outPath << "; check the directory exists and is writable\n";
     return kExitFailure;
   }
-  Trace header;
-  header.interval = policy->controller.interval;
-  if (const auto memory = sysfs::readMemoryFacts(global.root)) header.memTotalBytes = memory->memTotalBytes;
-  writeTraceHeader(out, header);
+  writeHeader(out, global, *policy);
 
   // A const store: recording has no way to write a knob (README Safety promise 5 in spirit).
   const sysfs::ProcKnobStore knobs(global.root);

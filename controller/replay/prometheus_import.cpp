@@ -65,6 +65,26 @@ struct Collected {
   int nanPoints = 0;
 };
 
+// Finds the matrix in an answer: $.data.result of the HTTP API, or the bare array that
+// `promtool query range -o json` prints. Sets `base` to its JSON path.
+Result<const json*> matrixOf(const json& j, const std::string& file, std::string& base) {
+  base = "$";
+  if (j.is_array()) return &j;
+  if (!j.is_object() || !j.contains("status")) return bad(file + ": $", "not a Prometheus API answer (no \"status\")");
+  if (j["status"] != "success") {
+    return bad(file + ": $.status", j["status"].dump() + ", want \"success\" (" + j.value("error", std::string("no error text")) + ")");
+  }
+  if (!j.contains("data") || !j["data"].is_object()) return bad(file + ": $.data", "missing");
+  const auto& data = j["data"];
+  if (data.value("resultType", std::string()) != "matrix") {
+    return bad(file + ": $.data.resultType", data.value("resultType", std::string("missing")) +
+                                                ", want \"matrix\" (use /api/v1/query_range, not /api/v1/query)");
+  }
+  if (!data.contains("result") || !data["result"].is_array()) return bad(file + ": $.data.result", "missing or not an array");
+  base = "$.data.result";
+  return &data["result"];
+}
+
 Result<bool> collectAnswer(const PrometheusAnswer& answer, Collected& out) {
   json j;
   try {
@@ -72,23 +92,10 @@ Result<bool> collectAnswer(const PrometheusAnswer& answer, Collected& out) {
   } catch (const json::parse_error& e) {
     return bad(answer.file, std::string("not JSON (") + e.what() + "); want the answer of /api/v1/query_range");
   }
-  // `promtool query range -o json` prints the matrix alone; the HTTP API wraps it in status and data.
-  const json* resultPtr = &j;
-  std::string base = "$";
-  if (!j.is_array()) {
-    if (!j.is_object() || !j.contains("status")) return bad(answer.file + ": $", "not a Prometheus API answer (no \"status\")");
-    if (j["status"] != "success") return bad(answer.file + ": $.status", j["status"].dump() + ", want \"success\" (" + j.value("error", std::string("no error text")) + ")");
-    if (!j.contains("data") || !j["data"].is_object()) return bad(answer.file + ": $.data", "missing");
-    const auto& data = j["data"];
-    if (data.value("resultType", std::string()) != "matrix") {
-      return bad(answer.file + ": $.data.resultType", data.value("resultType", std::string("missing")) +
-                                                         ", want \"matrix\" (use /api/v1/query_range, not /api/v1/query)");
-    }
-    if (!data.contains("result") || !data["result"].is_array()) return bad(answer.file + ": $.data.result", "missing or not an array");
-    resultPtr = &data["result"];
-    base = "$.data.result";
-  }
-  const auto& result = *resultPtr;
+  std::string base;
+  const auto matrix = matrixOf(j, answer.file, base);
+  if (!matrix) return matrix.error();
+  const auto& result = **matrix;
   for (std::size_t i = 0; i < result.size(); ++i) {
     const std::string where = answer.file + ": " + base + "[" + std::to_string(i) + "]";
     const auto& series = result[i];
@@ -159,13 +166,10 @@ void noteSteps(const Collected& c, Trace& trace) {
 
 }  // namespace
 
-Result<Trace> importPrometheus(const std::vector<PrometheusAnswer>& answers) {
-  Collected c;
-  for (const auto& answer : answers) {
-    auto ok = collectAnswer(answer, c);
-    if (!ok) return ok.error();
-  }
-  const std::string files = answers.size() == 1 ? answers.front().file : answers.front().file + " (and " + std::to_string(answers.size() - 1) + " more)";
+namespace {
+
+// Refuses series of several instances and answers without a required series.
+Result<bool> checkSeries(const Collected& c, const std::string& files) {
   if (c.instances.size() > 1) {
     std::string list;
     for (const auto& i : c.instances) list += (list.empty() ? "" : ", ") + i;
@@ -179,14 +183,15 @@ Result<Trace> importPrometheus(const std::vector<PrometheusAnswer>& answers) {
                                                 " series; query {__name__=~\"node_nf_conntrack_.*\",instance=\"...\"} (README \"Replay your own traffic\")");
     }
   }
+  return true;
+}
 
-  Trace trace;
-  trace.source = "prometheus";
-  noteSteps(c, trace);
-  const auto& count = c.byName["node_nf_conntrack_entries"];
-  const auto& max = c.byName["node_nf_conntrack_entries_limit"];
-  const auto& insert = c.byName["node_nf_conntrack_stat_insert"];
-  const auto& drop = c.byName["node_nf_conntrack_stat_drop"];
+// One sample per instant of node_nf_conntrack_entries where limit, insert and drop have a value too.
+void buildSamples(const Collected& c, Trace& trace) {
+  const auto& count = c.byName.at("node_nf_conntrack_entries");
+  const auto& max = c.byName.at("node_nf_conntrack_entries_limit");
+  const auto& insert = c.byName.at("node_nf_conntrack_stat_insert");
+  const auto& drop = c.byName.at("node_nf_conntrack_stat_drop");
   int leftOut = 0;
   for (const auto& [t, value] : count.values) {
     if (max.values.count(t) == 0U || insert.values.count(t) == 0U || drop.values.count(t) == 0U) {
@@ -208,16 +213,14 @@ Result<Trace> importPrometheus(const std::vector<PrometheusAnswer>& answers) {
     }
     trace.samples.push_back(std::move(s));
   }
-  if (leftOut > 0) trace.notes.push_back(std::to_string(leftOut) + " instant(s) of node_nf_conntrack_entries left out: limit, stat_insert or stat_drop has no value there");
-  if (c.nanPoints > 0) trace.notes.push_back(std::to_string(c.nanPoints) + " NaN value(s) left out");
-  if (!c.ignored.empty()) {
-    std::string list;
-    for (const auto& name : c.ignored) list += (list.empty() ? "" : ", ") + name;
-    trace.notes.push_back("ignored series: " + list);
+  if (leftOut > 0) {
+    trace.notes.push_back(std::to_string(leftOut) +
+                          " instant(s) of node_nf_conntrack_entries left out: limit, stat_insert or stat_drop has no value there");
   }
-  if (trace.samples.size() < 2) return bad(files, "fewer than two instants where every required series has a value; widen the range");
+}
 
-  // The nominal interval is the typical step; a longer one is a gap, replayed as one long step.
+// Sets the nominal interval to the typical step; a longer distance is a gap, reported.
+void noteGaps(Trace& trace) {
   Series kept{"", {}};
   for (const auto& s : trace.samples) kept.values[std::chrono::duration_cast<std::chrono::milliseconds>(s.time.time_since_epoch()).count()] = 0;
   const auto step = stepOf(kept);
@@ -230,6 +233,31 @@ Result<Trace> importPrometheus(const std::vector<PrometheusAnswer>& answers) {
     }
     last = t;
   }
+}
+
+}  // namespace
+
+Result<Trace> importPrometheus(const std::vector<PrometheusAnswer>& answers) {
+  Collected c;
+  for (const auto& answer : answers) {
+    auto ok = collectAnswer(answer, c);
+    if (!ok) return ok.error();
+  }
+  const std::string files = answers.size() == 1 ? answers.front().file
+                                                 : answers.front().file + " (and " + std::to_string(answers.size() - 1) + " more)";
+  if (auto ok = checkSeries(c, files); !ok) return ok.error();
+  Trace trace;
+  trace.source = "prometheus";
+  noteSteps(c, trace);
+  buildSamples(c, trace);
+  if (c.nanPoints > 0) trace.notes.push_back(std::to_string(c.nanPoints) + " NaN value(s) left out");
+  if (!c.ignored.empty()) {
+    std::string list;
+    for (const auto& name : c.ignored) list += (list.empty() ? "" : ", ") + name;
+    trace.notes.push_back("ignored series: " + list);
+  }
+  if (trace.samples.size() < 2) return bad(files, "fewer than two instants where every required series has a value; widen the range");
+  noteGaps(trace);
   if (!trace.samples.front().buckets) {
     trace.notes.push_back("nf_conntrack_buckets is not in node_exporter's metrics: the replay assumes buckets = nf_conntrack_max");
   }

@@ -23,83 +23,95 @@ std::uint64_t increase(const TraceSample& a, const TraceSample& b, const char* n
   return after->second;
 }
 
+// The raw movements of one interval, from two consecutive samples.
+struct Movement {
+  std::int64_t inserts = 0, drops = 0, evictions = 0, departures = 0;
+};
+
+// Derives every interval's movements; `countSeconds` and `leaving` feed Little's law.
+std::vector<Movement> movements(const std::vector<const TraceSample*>& samples, std::vector<std::string>& notes,
+                                double& countSeconds, std::int64_t& leaving) {
+  // Linux 5.x and later keep the insert counter at 0 (measured on 6.18): the rise of the count
+  // then stands in for it.
+  bool insertCounted = false;
+  for (const auto* s : samples) insertCounted = insertCounted || s->counters.at("insert") != samples.front()->counters.at("insert");
+  if (!insertCounted) {
+    notes.push_back("netns " + samples.front()->netns + ": the insert counter did not move (Linux 5.x and later keep it at 0): "
+                    "arrivals are inferred from the rise of the count and early_drop, a lower bound when entries also timed out");
+  }
+  std::vector<Movement> out;
+  std::int64_t carried = 0;  // departures that came out negative (count and counters read apart)
+  for (std::size_t i = 1; i < samples.size(); ++i) {
+    const auto& a = *samples[i - 1];
+    const auto& b = *samples[i];
+    Movement m;
+    m.inserts = static_cast<std::int64_t>(increase(a, b, "insert", notes));
+    m.drops = static_cast<std::int64_t>(increase(a, b, "drop", notes));
+    m.evictions = static_cast<std::int64_t>(increase(a, b, "early_drop", notes));
+    // Without an insert counter, what came in is at least the rise of the count plus what
+    // replaced evicted entries; what timed out is then the fall of the count.
+    if (!insertCounted) m.inserts = std::max<std::int64_t>(0, b.count - a.count) + m.evictions;
+    // The table went from a.count to b.count: what came in minus what was evicted minus what timed out.
+    const auto left = a.count + m.inserts - m.evictions - b.count - carried;
+    carried = left < 0 ? -left : 0;
+    m.departures = std::max<std::int64_t>(0, left);
+    leaving += m.departures + m.evictions;
+    countSeconds += 0.5 * static_cast<double>(a.count + b.count) * std::chrono::duration<double>(b.time - a.time).count();
+    out.push_back(m);
+  }
+  if (carried > 0) {
+    notes.push_back("netns " + samples.front()->netns + ": the count ended " + std::to_string(carried) +
+                    " above what the counters explain (count and counters are read apart)");
+  }
+  return out;
+}
+
 Result<NetnsDemand> netnsDemand(const std::vector<const TraceSample*>& samples, policy::TimePoint start,
                                 std::vector<std::string>& notes, ReplayDemand& out) {
-  NetnsDemand d;
-  d.netns = samples.front()->netns;
-  d.initialCount = samples.front()->count;
   for (const auto* s : samples) {
     if (s->counters.count("insert") == 0U || s->counters.count("drop") == 0U) {
       return Error{Errc::Malformed, "sample at " + formatTime(s->time) + " in netns " + s->netns +
                                         " has no insert or drop counter; the replay needs both"};
     }
   }
-  // Linux 5.x and later keep the insert counter at 0 (measured on 6.18): the rise of the count
-  // then stands in for it.
-  bool insertCounted = false;
-  for (const auto* s : samples) insertCounted = insertCounted || s->counters.at("insert") != samples.front()->counters.at("insert");
-  if (!insertCounted) {
-    notes.push_back("netns " + d.netns + ": the insert counter did not move (Linux 5.x and later keep it at 0): arrivals are "
-                    "inferred from the rise of the count and early_drop, a lower bound when entries also timed out");
-  }
+  NetnsDemand d;
+  d.netns = samples.front()->netns;
+  d.initialCount = samples.front()->count;
   double countSeconds = 0;  // integral of count over time, entry-seconds
-  std::int64_t leftTotal = 0;
-  std::int64_t carried = 0;  // departures that came out negative (count and counters read apart)
-  std::uint64_t drops = 0;
-  struct Raw { std::int64_t inserts, drops, evictions, departures; };
-  std::vector<Raw> raws;
-  for (std::size_t i = 1; i < samples.size(); ++i) {
-    const auto& a = *samples[i - 1];
-    const auto& b = *samples[i];
-    auto ins = static_cast<std::int64_t>(increase(a, b, "insert", notes));
-    const auto drp = static_cast<std::int64_t>(increase(a, b, "drop", notes));
-    const auto evi = static_cast<std::int64_t>(increase(a, b, "early_drop", notes));
-    // Without an insert counter, what came in is at least the rise of the count plus what
-    // replaced evicted entries; what timed out is then the fall of the count.
-    if (!insertCounted) ins = std::max<std::int64_t>(0, b.count - a.count) + evi;
-    // The table went from a.count to b.count: what came in minus what was evicted minus what timed out.
-    auto left = a.count + ins - evi - b.count - carried;
-    carried = left < 0 ? -left : 0;
-    left = std::max<std::int64_t>(0, left);
-    raws.push_back({ins, drp, evi, left});
-    leftTotal += left + evi;
-    countSeconds += 0.5 * static_cast<double>(a.count + b.count) * std::chrono::duration<double>(b.time - a.time).count();
-    drops += static_cast<std::uint64_t>(drp);
-    out.recordedDrops += static_cast<std::uint64_t>(drp);
-    out.recordedEarlyDrops += static_cast<std::uint64_t>(evi);
-    out.recordedInserts += static_cast<std::uint64_t>(ins);
-    out.recordedPeakCount = std::max(out.recordedPeakCount, b.count);
-  }
-  if (carried > 0) notes.push_back("netns " + d.netns + ": the count ended " + std::to_string(carried) +
-                                   " above what the counters explain (count and counters are read apart)");
-  const double seconds = std::chrono::duration<double>(samples.back()->time - samples.front()->time).count();
+  std::int64_t leaving = 0;
+  const auto moves = movements(samples, notes, countSeconds, leaving);
   // Little's law: entries stay on average (mean count) / (entries leaving per second).
-  const double life = leftTotal > 0 ? countSeconds / static_cast<double>(leftTotal) : seconds;
+  const double seconds = std::chrono::duration<double>(samples.back()->time - samples.front()->time).count();
+  const double life = leaving > 0 ? countSeconds / static_cast<double>(leaving) : seconds;
   d.extraLife = sysfs::SimDuration(std::llround(std::max(life, 0.001) * 1000));
-  std::uint64_t allDrops = 0, allEvictions = 0;
-  for (const auto& r : raws) {
-    allDrops += static_cast<std::uint64_t>(r.drops);
-    allEvictions += static_cast<std::uint64_t>(r.evictions);
+  std::int64_t allDrops = 0, allEvictions = 0;
+  for (const auto& m : moves) {
+    allDrops += m.drops;
+    allEvictions += m.evictions;
   }
-  const double overallShare = allDrops + allEvictions > 0 ? static_cast<double>(allEvictions) / static_cast<double>(allDrops + allEvictions) : 0;
+  const auto share = [](std::int64_t evictions, std::int64_t drops, double otherwise) {
+    return drops + evictions > 0 ? static_cast<double>(evictions) / static_cast<double>(drops + evictions) : otherwise;
+  };
+  const double overallShare = share(allEvictions, allDrops, 0);
   std::uint64_t cumulativeDrops = 0;
-  for (std::size_t i = 0; i < raws.size(); ++i) {
-    const auto& r = raws[i];
+  for (std::size_t i = 0; i < moves.size(); ++i) {
+    const auto& m = moves[i];
     const auto& b = *samples[i + 1];
     ReplayStep step;
     step.at = std::chrono::duration_cast<sysfs::SimDuration>(b.time - start);
-    step.demand.arrivals = r.inserts + r.drops;
-    step.demand.recordedInserts = r.inserts;
-    step.demand.departures = r.departures;
-    step.demand.recordedEvictions = r.evictions;
-    step.demand.evictShare = r.drops + r.evictions > 0 ? static_cast<double>(r.evictions) / static_cast<double>(r.drops + r.evictions) : overallShare;
-    step.demand.extraLife = d.extraLife;
-    cumulativeDrops += static_cast<std::uint64_t>(r.drops);
+    step.demand = {.arrivals = m.inserts + m.drops, .recordedInserts = m.inserts, .departures = m.departures,
+                   .recordedEvictions = m.evictions, .evictShare = share(m.evictions, m.drops, overallShare),
+                   .extraLife = d.extraLife};
+    cumulativeDrops += static_cast<std::uint64_t>(m.drops);
     step.recordedCount = b.count;
     step.recordedMax = b.max;
     step.recordedDrops = cumulativeDrops;
+    out.recordedPeakCount = std::max(out.recordedPeakCount, b.count);
     d.steps.push_back(step);
   }
+  out.recordedDrops += static_cast<std::uint64_t>(allDrops);
+  out.recordedEarlyDrops += static_cast<std::uint64_t>(allEvictions);
+  for (const auto& m : moves) out.recordedInserts += static_cast<std::uint64_t>(m.inserts);
   return d;
 }
 
@@ -141,7 +153,10 @@ std::string replayCsvHeader() {
   return "time_s,netns,count,max,buckets,drop,early_drop,insert_failed,recorded_count,recorded_max,recorded_drop";
 }
 
-SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const ReplayOptions& options, ReplayFidelity* fidelity) {
+namespace {
+
+// The machine a replay runs on: the first sample's limit and buckets, the recorded namespaces.
+sysfs::Scenario replayScenario(const ReplayDemand& demand, const ReplayOptions& options) {
   sysfs::Scenario scenario;
   scenario.name = options.name;
   scenario.description = "recorded traffic";
@@ -154,9 +169,46 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
   for (const auto& d : demand.netns) {
     if (d.netns != policy::kInitNetns) scenario.netns.push_back(d.netns);
   }
+  return scenario;
+}
+
+void summarize(const sysfs::SimKernel& kernel, SimulationSummary& summary) {
+  const auto totals = kernel.totals();
+  summary.drops = totals.drop;
+  summary.earlyDrops = totals.earlyDrop;
+  summary.insertFailed = totals.insertFailed;
+  summary.inserts = totals.insert;
+  summary.peakFill = kernel.peakFill();
+  summary.peakCount = kernel.peakCount();
+  summary.peakMemoryBytes = kernel.peakMemoryBytes();
+  summary.finalMax = kernel.max();
+  summary.finalBuckets = kernel.buckets();
+  summary.changes = kernel.changes();
+}
+
+// Feeds every step that ends at `t`, comparing the replayed count with the recorded one.
+void feedSteps(const ReplayDemand& demand, sysfs::SimDuration t, std::vector<std::size_t>& next, sysfs::SimKernel& kernel,
+               const ReplayOptions& options, double& errorSum, ReplayFidelity& fid) {
+  for (std::size_t n = 0; n < demand.netns.size(); ++n) {
+    const auto& d = demand.netns[n];
+    while (next[n] < d.steps.size() && d.steps[next[n]].at == t) {
+      const auto& step = d.steps[next[n]++];
+      kernel.feed(d.netns, step.demand);
+      const auto error = std::llabs(kernel.count(d.netns) - step.recordedCount);
+      errorSum += static_cast<double>(error);
+      fid.maxAbsCountError = std::max<std::int64_t>(fid.maxAbsCountError, error);
+      ++fid.points;
+      if (options.csv != nullptr) writeRow(*options.csv, kernel, d.netns, step);
+    }
+  }
+}
+
+}  // namespace
+
+SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const ReplayOptions& options, ReplayFidelity* fidelity) {
+  const auto scenario = replayScenario(demand, options);
   auto kernel = sysfs::SimKernel::fromScenario(scenario);
   for (const auto& d : demand.netns) kernel->seedRecorded(d.netns, d.initialCount);
-
   SimulationSummary summary;
   summary.scenario = options.name;
   summary.tuner = tuner.name();
@@ -185,18 +237,7 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
     if (t > demand.duration) break;
     kernel->advance(t);
     if (t == nextInstant) {
-      for (std::size_t n = 0; n < demand.netns.size(); ++n) {
-        const auto& d = demand.netns[n];
-        while (next[n] < d.steps.size() && d.steps[next[n]].at == t) {
-          const auto& step = d.steps[next[n]++];
-          kernel->feed(d.netns, step.demand);
-          const auto error = std::llabs(kernel->count(d.netns) - step.recordedCount);
-          errorSum += static_cast<double>(error);
-          fid.maxAbsCountError = std::max<std::int64_t>(fid.maxAbsCountError, error);
-          ++fid.points;
-          if (options.csv != nullptr) writeRow(*options.csv, *kernel, d.netns, step);
-        }
-      }
+      feedSteps(demand, t, next, *kernel, options, errorSum, fid);
       ++instant;
     }
     if (t == nextTick) {
@@ -207,18 +248,7 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
   }
   fid.meanAbsCountError = fid.points > 0 ? errorSum / static_cast<double>(fid.points) : 0;
   if (fidelity != nullptr) *fidelity = fid;
-
-  const auto totals = kernel->totals();
-  summary.drops = totals.drop;
-  summary.earlyDrops = totals.earlyDrop;
-  summary.insertFailed = totals.insertFailed;
-  summary.inserts = totals.insert;
-  summary.peakFill = kernel->peakFill();
-  summary.peakCount = kernel->peakCount();
-  summary.peakMemoryBytes = kernel->peakMemoryBytes();
-  summary.finalMax = kernel->max();
-  summary.finalBuckets = kernel->buckets();
-  summary.changes = kernel->changes();
+  summarize(*kernel, summary);
   return summary;
 }
 
