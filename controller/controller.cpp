@@ -49,7 +49,6 @@ std::string describeAction(const policy::Action& action, std::int64_t to, bool w
     case policy::ActionKind::ResizeBuckets: past = "resized", present = "resize"; break;
     case policy::ActionKind::ShortenTimeout: past = "shortened", present = "shorten"; break;
     case policy::ActionKind::RelaxTimeout: past = "relaxed", present = "relax"; break;
-    case policy::ActionKind::RestoreBaseline: past = "restored", present = "restore"; break;
   }
   std::string text = would ? std::string("would ") + present : std::string(past);
   text += " " + refName(action.ref) + " " + std::to_string(action.from) + " -> " + std::to_string(to);
@@ -498,7 +497,7 @@ void Controller::reload(policy::Policy policy) {
   const bool selectorChanged = policy.controller.netns != policy_.controller.netns;
   policy_ = std::move(policy);
   estimator_.setWindow(windowSamples(policy_));
-  // Only a different policy is the operator's word that knobs changed by hand (promise 7) are
+  // Only a different policy is the operator's word that knobs changed by hand (README Safety promise 7) are
   // to be managed again.
   const auto& records = deps_.journal.records();
   externalSinceId_ = records.empty() ? 0 : records.back().id;

@@ -14,20 +14,14 @@
 
 namespace ctpilot::controller {
 
-std::unique_ptr<sysfs::StatsReader> statsReaderFor(const std::string& root) {
-  if (root.empty() || root == "/") return sysfs::makeStatsReader(root);
-  return std::make_unique<sysfs::ProcfsStats>(root);
-}
-
 Daemon::Daemon(Controller& controller, std::function<Result<policy::Policy>()> loadPolicy)
     : controller_(controller), loadPolicy_(std::move(loadPolicy)) {}
 
-int Daemon::run(bool once) {
+void Daemon::run(bool once) {
   boost::asio::io_context io;
   boost::asio::steady_timer timer(io);
   boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   int samples = 0;
-  int acted = 0;
   bool stopping = false;
 
   std::function<void()> schedule;
@@ -42,7 +36,6 @@ int Daemon::run(bool once) {
         last_ = controller_.observe(now);
       } else {
         last_ = controller_.tick(now);
-        ++acted;
       }
     } catch (const std::exception& e) {
       spdlog::error("tick failed: {}; trying again at the next interval", e.what());
@@ -94,7 +87,6 @@ int Daemon::run(bool once) {
   timer.expires_at(std::chrono::steady_clock::now());
   timer.async_wait(onTimer);
   io.run();
-  return acted;
 }
 
 }  // namespace ctpilot::controller

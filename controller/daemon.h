@@ -13,10 +13,6 @@
 
 namespace ctpilot::controller {
 
-/// Builds the statistics reader for `root`: ctnetlink with the procfs fallback on the real
-/// system; only procfs under a fake --root, since a netlink socket cannot be redirected there.
-std::unique_ptr<sysfs::StatsReader> statsReaderFor(const std::string& root);
-
 /// Runs a Controller on a timer until a signal stops it.
 class Daemon {
  public:
@@ -24,9 +20,9 @@ class Daemon {
   /// keeps the old policy).
   Daemon(Controller& controller, std::function<Result<policy::Policy>()> loadPolicy);
   /// Ticks at the policy's interval until SIGTERM or SIGINT; with `once`, samples
-  /// `kOnceSamples` - 1 times to warm the estimator, ticks once (acts) and returns. Returns
-  /// the number of ticks that acted.
-  int run(bool once);
+  /// `kOnceSamples` - 1 times to warm the estimator, ticks once (acts) and returns;
+  /// lastReport() tells what that tick saw.
+  void run(bool once);
 
   /// Returns what the last tick or sample saw and did.
   const TickReport& lastReport() const { return last_; }

@@ -8,7 +8,6 @@ const char* actionKindName(ActionKind kind) {
     case ActionKind::ResizeBuckets: return "resize-buckets";
     case ActionKind::ShortenTimeout: return "shorten-timeout";
     case ActionKind::RelaxTimeout: return "relax-timeout";
-    case ActionKind::RestoreBaseline: return "restore-baseline";
   }
   return "unknown";
 }

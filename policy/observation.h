@@ -76,9 +76,9 @@ struct History {
   std::map<std::string, TimePoint> calmSince; // netns -> since when fill < relax_below (see updateCalm)
 };
 
-enum class ActionKind { RaiseMax, ResizeBuckets, ShortenTimeout, RelaxTimeout, RestoreBaseline };
+enum class ActionKind { RaiseMax, ResizeBuckets, ShortenTimeout, RelaxTimeout };
 
-/// Returns "raise-max", "resize-buckets", "shorten-timeout", "relax-timeout", "restore-baseline".
+/// Returns "raise-max", "resize-buckets", "shorten-timeout" or "relax-timeout".
 const char* actionKindName(ActionKind kind);
 
 /// One knob change with the reason a person can read.

@@ -16,6 +16,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "policy/unique_fd.h"
 #include "policy/units.h"
 
 namespace po = boost::program_options;
@@ -377,14 +378,70 @@ struct Scan {
   std::string sanitized;  // comments and bad lines removed: what Program_options reads
 };
 
-// Reads the text line by line: finds sections and keys with their line numbers, reports lines
-// that are neither, and drops comments. Program_options only knows "#" comments, and only at the
-// start of a value; DESIGN's example has "; " and inline "# " comments, so strip both here.
-Scan scanLines(std::string_view text, const std::string& file, std::vector<PolicyProblem>& problems) {
-  Scan scan;
+// Where the scan is: the current section and whether it is one we know.
+struct ScanState {
   std::string section;
   bool sectionKnown = false;
   bool sectionSeen = false;
+};
+
+using LineProblem = std::function<void(std::string)>;
+
+// Reads a "[section]" line; returns what Program_options should see for it.
+std::string scanSection(std::string_view line, ScanState& state, const LineProblem& problem) {
+  state.sectionSeen = true;
+  if (line.back() != ']' || line.size() < 3) {
+    problem(quoted(line) + " is not a section header; write [section] on a line of its own");
+    state.section.clear();
+    state.sectionKnown = false;
+    return "\n";
+  }
+  state.section = trim(line.substr(1, line.size() - 2));
+  state.sectionKnown = knownSection(state.section);
+  if (state.sectionKnown) return "[" + state.section + "]\n";
+  std::vector<std::string> names(kSections.begin(), kSections.end());
+  auto message = "[" + state.section + "]: unknown section";
+  if (const auto suggestion = closest(state.section, names); !suggestion.empty()) {
+    message += "; did you mean [" + suggestion + "]?";
+  } else {
+    message += " (sections: [controller], [max], [hashsize], [timeouts], [timeout_floors])";
+  }
+  problem(message);
+  return "\n";
+}
+
+// Reads a "key = value" line (comment already removed); returns what Program_options should
+// see for it and records the entry with its line number.
+std::string scanKey(const std::string& line, int number, const ScanState& state, Scan& scan,
+                    const LineProblem& problem) {
+  const auto equals = line.find('=');
+  if (equals == std::string::npos) {
+    problem(quoted(line) + " is neither \"key = value\" nor \"[section]\"");
+    return "\n";
+  }
+  const auto key = trim(std::string_view(line).substr(0, equals));
+  const auto value = trim(std::string_view(line).substr(equals + 1));
+  if (key.empty()) {
+    problem(quoted(line) + ": missing key before \"=\"");
+    return "\n";
+  }
+  if (!state.sectionSeen) {
+    const auto sections = sectionsWith(key);
+    problem(key + ": key outside any section; put it under " +
+            (sections.empty() ? std::string("a section such as [controller]") : join(sections, " or ")));
+    return "\n";
+  }
+  if (!state.sectionKnown) return "\n";  // reported once, at the section header
+  scan.entries.push_back({state.section, key, number});
+  return key + " = " + value + "\n";
+}
+
+// Reads the text line by line: finds sections and keys with their line numbers, reports lines
+// that are neither, and drops comments. Program_options only knows "#" comments, and only at the
+// start of a value; policy files use "; " too, and "# " after a value, so strip both here.
+Scan scanLines(std::string_view text, const std::string& file, std::vector<PolicyProblem>& problems) {
+  Scan scan;
+  ScanState state;
   int number = 0;
   std::size_t start = 0;
   if (text.substr(0, 3) == "\xEF\xBB\xBF") start = 3;  // UTF-8 byte-order mark from some editors
@@ -396,63 +453,14 @@ Scan scanLines(std::string_view text, const std::string& file, std::vector<Polic
     if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
     const auto comment = raw.find_first_of("#;");
     const auto line = trim(raw.substr(0, comment));
-    auto problem = [&](std::string message) { problems.push_back({file, number, std::move(message)}); };
+    const LineProblem problem = [&](std::string message) { problems.push_back({file, number, std::move(message)}); };
     if (line.empty()) {
       scan.sanitized += "\n";
-      continue;
+    } else if (line.front() == '[') {
+      scan.sanitized += scanSection(line, state, problem);
+    } else {
+      scan.sanitized += scanKey(line, number, state, scan, problem);
     }
-    if (line.front() == '[') {
-      sectionSeen = true;
-      if (line.back() != ']' || line.size() < 3) {
-        problem(quoted(line) + " is not a section header; write [section] on a line of its own");
-        section.clear();
-        sectionKnown = false;
-        scan.sanitized += "\n";
-        continue;
-      }
-      section = trim(line.substr(1, line.size() - 2));
-      sectionKnown = knownSection(section);
-      if (!sectionKnown) {
-        std::vector<std::string> names(kSections.begin(), kSections.end());
-        auto message = "[" + section + "]: unknown section";
-        if (const auto suggestion = closest(section, names); !suggestion.empty()) {
-          message += "; did you mean [" + suggestion + "]?";
-        } else {
-          message += " (sections: [controller], [max], [hashsize], [timeouts], [timeout_floors])";
-        }
-        problem(message);
-        scan.sanitized += "\n";
-        continue;
-      }
-      scan.sanitized += "[" + section + "]\n";
-      continue;
-    }
-    const auto equals = line.find('=');
-    if (equals == std::string::npos) {
-      problem(quoted(line) + " is neither \"key = value\" nor \"[section]\"");
-      scan.sanitized += "\n";
-      continue;
-    }
-    const auto key = trim(std::string_view(line).substr(0, equals));
-    const auto value = trim(std::string_view(line).substr(equals + 1));
-    if (key.empty()) {
-      problem(quoted(line) + ": missing key before \"=\"");
-      scan.sanitized += "\n";
-      continue;
-    }
-    if (!sectionSeen) {
-      const auto sections = sectionsWith(key);
-      problem(key + ": key outside any section; put it under " +
-              (sections.empty() ? std::string("a section such as [controller]") : join(sections, " or ")));
-      scan.sanitized += "\n";
-      continue;
-    }
-    if (!sectionKnown) {  // reported once, at the section header
-      scan.sanitized += "\n";
-      continue;
-    }
-    scan.entries.push_back({section, key, number});
-    scan.sanitized += key + " = " + value + "\n";
   }
   return scan;
 }
@@ -467,12 +475,27 @@ std::string PolicyProblem::str() const {
   return file + ":" + std::to_string(line) + ": " + message;
 }
 
-PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
-  PolicyLoad load;
-  auto& problems = load.problems;
-  Policy& policy = load.policy;
-  const Scan scan = scanLines(text, file, problems);
+namespace {
 
+// What parsePolicy learns about one file as it goes, for the checks that span keys.
+struct FileParse {
+  const std::string& file;
+  PolicyLoad& load;
+  std::map<std::string, int> lines;    // "max.ceiling" -> line where it is set
+  std::set<std::string> failed;        // keys whose value was reported as bad
+  std::map<Knob, int> floorLines;      // floors the file sets -> line
+  std::map<Knob, std::int64_t> floors; // the valid ones, in seconds
+
+  void problem(int line, std::string message) { load.problems.push_back({file, line, std::move(message)}); }
+  int lineOf(const std::string& name) const {
+    const auto found = lines.find(name);
+    return found == lines.end() ? 0 : found->second;
+  }
+};
+
+// Hands the scanned lines to Program_options' config-file parser; nullopt (with the problem
+// recorded) when it disagrees with the scan, which would be a bug rather than a user error.
+std::optional<std::vector<po::option>> readOptions(const Scan& scan, FileParse& parse) {
   po::options_description known;
   for (const auto& spec : keySpecs()) {
     known.add_options()((std::string(spec.section) + "." + std::string(spec.key)).c_str(), po::value<std::string>());
@@ -482,150 +505,138 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
     std::istringstream in(scan.sanitized);
     options = po::parse_config_file(in, known, /*allow_unregistered=*/true).options;
   } catch (const po::error& e) {
-    // The scan hands over only well-formed lines, so this is a bug, not a user error.
-    problems.push_back({file, 0, std::string("cannot parse: ") + e.what()});
-    return load;
+    parse.problem(0, std::string("cannot parse: ") + e.what());
+    return std::nullopt;
   }
   if (options.size() != scan.entries.size()) {
-    problems.push_back({file, 0, "cannot parse: the file's lines and its options do not match"});
-    return load;
+    parse.problem(0, "cannot parse: the file's lines and its options do not match");
+    return std::nullopt;
   }
+  return options;
+}
 
-  std::map<std::string, int> lines;  // "max.ceiling" -> line where it is set
-  std::set<std::string> failed;      // keys whose value was reported as bad
-  std::map<Knob, int> floorLines;                 // floors the file sets -> line
-  std::map<Knob, std::int64_t> floors;            // the valid ones, in seconds
-  for (std::size_t i = 0; i < options.size(); ++i) {
-    const auto& entry = scan.entries[i];
-    const auto& option = options[i];
-    const std::string value = option.value.empty() ? std::string() : option.value.front();
-    const auto name = entry.section + "." + entry.key;
-    auto problem = [&](const std::string& message) {
-      problems.push_back({file, entry.line, prefix(entry.section, entry.key) + message});
-    };
-    if (option.string_key != name) {
-      problems.push_back({file, entry.line, "cannot parse: option " + option.string_key + " is out of step"});
-      continue;
-    }
-    if (entry.section == kFloorsSection) {
-      const auto knob = knobByName(entry.key);
-      if (!knob) {
-        problem(unknownTimeout(entry.key));
-        continue;
-      }
-      if (!isTimeout(*knob)) {
-        problem("not a timeout; floors apply only to timeouts such as tcp_timeout_time_wait");
-        continue;
-      }
-      if (const auto first = floorLines.find(*knob); first != floorLines.end()) {
-        problem("duplicate floor for " + std::string(policyName(*knob)) + "; first set on line " +
-                std::to_string(first->second) + ", keep one");
-        continue;
-      }
-      floorLines[*knob] = entry.line;
-      const auto maxFloor = std::chrono::seconds(kernelDefault(*knob));
-      const auto range = "1s to " + formatDuration(maxFloor) + ", the kernel default";
-      const auto parsed = parseDuration(value);
-      if (!parsed) {
-        problem(notA(value, parseDuration, "a duration", kDurationExamples, range));
-      } else if (parsed->count() % 1000 != 0) {
-        problem(quoted(value) + " is not whole seconds; the kernel keeps timeouts in seconds");
-      } else if (*parsed < 1s) {
-        problem(quoted(value) + " is below 1s; a timeout of 0 would drop entries at once");
-      } else if (*parsed > maxFloor) {
-        problem(quoted(value) + " is above the kernel default " + formatDuration(maxFloor) +
-                "; a floor must be at or below the value the kernel starts with");
-      } else {
-        floors[*knob] = std::chrono::duration_cast<std::chrono::seconds>(*parsed).count();
-      }
-      continue;
-    }
-    if (option.unregistered) {
-      problem(unknownKeyMessage(entry.section, entry.key));
-      continue;
-    }
-    if (const auto first = lines.find(name); first != lines.end()) {
-      problem("duplicate key; first set on line " + std::to_string(first->second) + ", keep one");
-      continue;
-    }
-    lines[name] = entry.line;
-    const auto errors = findSpec(entry.section, entry.key)->apply(value, policy);
-    if (!errors.empty()) failed.insert(name);
-    for (const auto& message : errors) problem(message);
+// Checks one [timeout_floors] line: a known timeout, set once, whole seconds from 1s up to the
+// kernel default.
+void applyFloor(const Entry& entry, const std::string& value, FileParse& parse) {
+  auto problem = [&](const std::string& message) {
+    parse.problem(entry.line, prefix(entry.section, entry.key) + message);
+  };
+  const auto knob = knobByName(entry.key);
+  if (!knob) return problem(unknownTimeout(entry.key));
+  if (!isTimeout(*knob)) return problem("not a timeout; floors apply only to timeouts such as tcp_timeout_time_wait");
+  if (const auto first = parse.floorLines.find(*knob); first != parse.floorLines.end()) {
+    return problem("duplicate floor for " + std::string(policyName(*knob)) + "; first set on line " +
+                   std::to_string(first->second) + ", keep one");
   }
-  for (const auto& [knob, seconds] : floors) policy.timeouts.floors[knob] = seconds;
+  parse.floorLines[*knob] = entry.line;
+  const auto maxFloor = std::chrono::seconds(kernelDefault(*knob));
+  const auto range = "1s to " + formatDuration(maxFloor) + ", the kernel default";
+  const auto parsed = parseDuration(value);
+  if (!parsed) {
+    problem(notA(value, parseDuration, "a duration", kDurationExamples, range));
+  } else if (parsed->count() % 1000 != 0) {
+    problem(quoted(value) + " is not whole seconds; the kernel keeps timeouts in seconds");
+  } else if (*parsed < 1s) {
+    problem(quoted(value) + " is below 1s; a timeout of 0 would drop entries at once");
+  } else if (*parsed > maxFloor) {
+    problem(quoted(value) + " is above the kernel default " + formatDuration(maxFloor) +
+            "; a floor must be at or below the value the kernel starts with");
+  } else {
+    parse.floors[*knob] = std::chrono::duration_cast<std::chrono::seconds>(*parsed).count();
+  }
+}
 
-  // Pairs that must agree; reported at the line of the key the file sets (the later one if both).
-  auto lineOf = [&](const std::string& name) {
-    const auto found = lines.find(name);
-    return found == lines.end() ? 0 : found->second;
+// Applies one "key = value" line to the policy, or records why it cannot.
+void applyEntry(const Entry& entry, const po::option& option, FileParse& parse) {
+  const std::string value = option.value.empty() ? std::string() : option.value.front();
+  const auto name = entry.section + "." + entry.key;
+  auto problem = [&](const std::string& message) {
+    parse.problem(entry.line, prefix(entry.section, entry.key) + message);
   };
-  // Reports `low` >= `high` at the line of the key the file sets (the later one if both), unless
-  // one of them was already reported as bad.
-  auto checkBelow = [&](const std::string& section, const std::string& low, const std::string& lowText,
-                        const std::string& high, const std::string& highText, bool ok, const std::string& why) {
-    if (ok || failed.count(section + "." + low) != 0U || failed.count(section + "." + high) != 0U) return;
-    const int lowLine = lineOf(section + "." + low);
-    const int highLine = lineOf(section + "." + high);
-    if (lowLine == 0 && highLine == 0) return;  // both defaults: the built-in policy is consistent
-    if (lowLine >= highLine) {
-      problems.push_back({file, lowLine, prefix(section, low) + lowText + " must be below " + high + " (" + highText +
-                                             ")" + why});
-    } else {
-      problems.push_back({file, highLine, prefix(section, high) + highText + " must be above " + low + " (" +
-                                              lowText + ")" + why});
-    }
-  };
+  if (option.string_key != name) {
+    return parse.problem(entry.line, "cannot parse: option " + option.string_key + " is out of step");
+  }
+  if (entry.section == kFloorsSection) return applyFloor(entry, value, parse);
+  if (option.unregistered) return problem(unknownKeyMessage(entry.section, entry.key));
+  if (const auto first = parse.lines.find(name); first != parse.lines.end()) {
+    return problem("duplicate key; first set on line " + std::to_string(first->second) + ", keep one");
+  }
+  parse.lines[name] = entry.line;
+  const auto errors = findSpec(entry.section, entry.key)->apply(value, parse.load.policy);
+  if (!errors.empty()) parse.failed.insert(name);
+  for (const auto& message : errors) problem(message);
+}
+
+// Reports `low` >= `high` at the line of the key the file sets (the later one if both), unless
+// one of them was already reported as bad or neither is in the file (the defaults agree).
+void checkBelow(FileParse& parse, const std::string& section, const std::string& low, const std::string& lowText,
+                const std::string& high, const std::string& highText, bool ok, const std::string& why) {
+  if (ok || parse.failed.count(section + "." + low) != 0U || parse.failed.count(section + "." + high) != 0U) return;
+  const int lowLine = parse.lineOf(section + "." + low);
+  const int highLine = parse.lineOf(section + "." + high);
+  if (lowLine == 0 && highLine == 0) return;
+  if (lowLine >= highLine) {
+    parse.problem(lowLine, prefix(section, low) + lowText + " must be below " + high + " (" + highText + ")" + why);
+  } else {
+    parse.problem(highLine, prefix(section, high) + highText + " must be above " + low + " (" + lowText + ")" + why);
+  }
+}
+
+// Checks the pairs of keys that must agree, and that every timeout to shorten has a floor.
+void checkAgreement(FileParse& parse) {
+  const Policy& policy = parse.load.policy;
   const auto& m = policy.max;
-  checkBelow("max", "target_fill", formatRatio(m.targetFill), "high_water", formatRatio(m.highWater),
+  checkBelow(parse, "max", "target_fill", formatRatio(m.targetFill), "high_water", formatRatio(m.highWater),
              m.targetFill.value < m.highWater.value,
              "; fill after a raise must be under the level that triggers the next one");
   const auto& t = policy.timeouts;
-  checkBelow("timeouts", "relax_below", formatRatio(t.relaxBelow), "shorten_at", formatRatio(t.shortenAt),
+  checkBelow(parse, "timeouts", "relax_below", formatRatio(t.relaxBelow), "shorten_at", formatRatio(t.shortenAt),
              t.relaxBelow.value < t.shortenAt.value,
              "; otherwise timeouts would be shortened and relaxed at the same fill");
-  checkBelow("max", "margin", formatCount(m.margin), "ceiling", formatCount(m.ceiling), m.margin < m.ceiling, "");
-  const int orderLine = lineOf("timeouts.order");
-  for (const auto knob : policy.timeouts.order) {
-    if (policy.timeouts.floors.count(knob) == 0U) {
-      problems.push_back({file, orderLine, prefix("timeouts", "order") + std::string(policyName(knob)) +
-                                               " has no floor; add \"" + std::string(policyName(knob)) +
-                                               " = <duration>\" to [timeout_floors]"});
+  checkBelow(parse, "max", "margin", formatCount(m.margin), "ceiling", formatCount(m.ceiling), m.margin < m.ceiling, "");
+  const int orderLine = parse.lineOf("timeouts.order");
+  for (const auto knob : t.order) {
+    if (t.floors.count(knob) == 0U) {
+      parse.problem(orderLine, prefix("timeouts", "order") + std::string(policyName(knob)) + " has no floor; add \"" +
+                                   std::string(policyName(knob)) + " = <duration>\" to [timeout_floors]");
     }
   }
-  if (policy.timeouts.mode == TimeoutsPolicy::Mode::Shorten && policy.timeouts.order.empty() &&
-      lineOf("timeouts.order") != 0) {
-    problems.push_back({file, orderLine, prefix("timeouts", "order") +
-                                             "empty while mode = shorten; list the timeouts to shorten, or set mode = off"});
+  if (t.mode == TimeoutsPolicy::Mode::Shorten && t.order.empty() && orderLine != 0) {
+    parse.problem(orderLine, prefix("timeouts", "order") +
+                                 "empty while mode = shorten; list the timeouts to shorten, or set mode = off");
   }
+}
 
-  std::stable_sort(problems.begin(), problems.end(),
+}  // namespace
+
+PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
+  PolicyLoad load;
+  FileParse parse{file, load, {}, {}, {}, {}};
+  const Scan scan = scanLines(text, file, load.problems);
+  const auto options = readOptions(scan, parse);
+  if (!options) return load;
+  for (std::size_t i = 0; i < options->size(); ++i) applyEntry(scan.entries[i], (*options)[i], parse);
+  for (const auto& [knob, seconds] : parse.floors) load.policy.timeouts.floors[knob] = seconds;
+  checkAgreement(parse);
+  std::stable_sort(load.problems.begin(), load.problems.end(),
                    [](const PolicyProblem& a, const PolicyProblem& b) { return a.line < b.line; });
   return load;
 }
 
 PolicyLoad loadPolicyFile(const std::string& path) {
   auto unreadable = [&](const std::string& why) { return PolicyLoad{{}, {{path, 0, "cannot read policy: " + why}}}; };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return unreadable(std::strerror(errno));
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return unreadable(std::strerror(errno));
   std::string text;
   char buf[8192];
   while (true) {
-    const auto n = ::read(fd, buf, sizeof buf);
+    const auto n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return unreadable(std::strerror(err));
-    }
+    if (n < 0) return unreadable(std::strerror(errno));
     if (n == 0) break;
     text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > kMaxFileBytes) {
-      ::close(fd);
-      return unreadable("larger than 1 MiB; is this the right file?");
-    }
+    if (text.size() > kMaxFileBytes) return unreadable("larger than 1 MiB; is this the right file?");
   }
-  ::close(fd);
   return parsePolicy(text, path);
 }
 

@@ -5,18 +5,6 @@
 
 namespace ctpilot {
 
-const char* errcName(Errc code) {
-  switch (code) {
-    case Errc::Missing: return "missing";
-    case Errc::Refused: return "refused";
-    case Errc::Rejected: return "rejected";
-    case Errc::Malformed: return "malformed";
-    case Errc::Io: return "io";
-    case Errc::Busy: return "busy";
-  }
-  return "io";
-}
-
 Errc errcFromErrno(int err) {
   switch (err) {
     case ENOENT:

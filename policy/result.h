@@ -18,9 +18,6 @@ enum class Errc {
   Busy,       ///< held by someone else (lock) or refused for safety
 };
 
-/// Returns the lowercase name of `code` ("missing", "refused", ...).
-const char* errcName(Errc code);
-
 /// Describes a failure in one line: `what` names the object and the cause.
 struct Error {
   Errc code;

@@ -14,6 +14,11 @@ packages=(
   gnuplot-nox
   # the Prometheus import test: a real node_exporter scraped by a real Prometheus
   prometheus prometheus-node-exporter curl
+  # the Debian package (scripts/package.sh) and its test: build, lint, man pages, completion,
+  # systemd-analyze verify
+  debhelper dpkg-dev lintian man-db bash-completion systemd
+  # the Ansible role's test (examples/ansible)
+  ansible-core
 )
 
 missing=()

@@ -42,6 +42,5 @@ constexpr std::array kRegistry{
 
 const RegistryEntry& registryEntry(Knob knob) { return kRegistry[static_cast<std::size_t>(knob)]; }
 
-std::string_view scopeName(Scope scope) { return scope == Scope::Global ? "global" : "netns"; }
 
 }  // namespace ctpilot::sysfs

@@ -23,7 +23,4 @@ struct RegistryEntry {
 /// Returns the registry entry of `knob`.
 const RegistryEntry& registryEntry(Knob knob);
 
-/// Returns the kernel name of `scope` ("global" or "netns").
-std::string_view scopeName(Scope scope);
-
 }  // namespace ctpilot::sysfs

@@ -11,7 +11,9 @@
 #include <string_view>
 #include <utility>
 
+#include "policy/unique_fd.h"
 #include "sysfs/knob_registry.h"
+#include "sysfs/root_path.h"
 
 namespace ctpilot::sysfs {
 namespace {
@@ -21,13 +23,6 @@ namespace {
 constexpr const char* kHashsizePath = "/sys/module/nf_conntrack/parameters/hashsize";
 // Exists whenever nf_conntrack is loaded; tells "module absent" from "knob absent".
 constexpr const char* kModuleProbePath = "/proc/sys/net/netfilter/nf_conntrack_count";
-
-std::string underRoot(const std::string& root, std::string_view path) {
-  if (root.empty() || root == "/") return std::string(path);
-  std::string joined = root;
-  while (!joined.empty() && joined.back() == '/') joined.pop_back();
-  return joined + std::string(path);
-}
 
 // Turns an errno from open/read/write of a knob into an Error that says what to do.
 Error knobError(int err, const std::string& op, const std::string& path, const std::string& root) {
@@ -79,33 +74,26 @@ Result<void> writeFd(int fd, std::int64_t value, const std::string& path, const 
 
 Result<void> writePath(const std::string& path, std::int64_t value, const std::string& root) {
   // O_TRUNC as `echo > file` does: harmless on /proc/sys, needed for a plain file in a fake tree.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (fd < 0) return knobError(errno, "write", path, root);
-  auto written = writeFd(fd, value, path, root);
-  ::close(fd);
-  return written;
+  const UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  if (!fd) return knobError(errno, "write", path, root);
+  return writeFd(fd.get(), value, path, root);
 }
 
 }  // namespace
 
 struct ProcKnobStore::State {
   struct Held {
-    int fd = -1;
+    UniqueFd fd;
     bool writable = false;
   };
   // Descriptors opened inside a non-initial netns, by (netns inode, knob). They keep reading
-  // and writing that namespace's value after the opening thread has left it (KERNEL.md).
+  // and writing that namespace's value after the opening thread has left it (checked on Linux 6.18 for nf_conntrack_count and a timeout).
   std::map<std::pair<std::uint64_t, Knob>, Held> held;
   // Read-only descriptors of the initial netns's files (and of global knobs, which live there),
   // by knob: a tick reads about eight knobs, and a sysctl re-reads from offset 0 each time, so
   // there is no need to open them anew. Kept apart from `held`: an inode of 0 there means "no
   // identity", and forget() of any namespace must not close these.
-  std::map<Knob, int> initial;
-
-  ~State() {
-    for (auto& [key, h] : held) ::close(h.fd);
-    for (auto& [knob, fd] : initial) ::close(fd);
-  }
+  std::map<Knob, UniqueFd> initial;
 
   // Reads `knob` in the initial netns through a kept descriptor. A file that cannot be opened
   // (module not loaded yet) is not remembered, so it is found once it appears. A kept descriptor
@@ -113,46 +101,55 @@ struct ProcKnobStore::State {
   // the file opened afresh, once, so a reload costs no failed read.
   Result<std::int64_t> readInitial(Knob knob, const std::string& path, const std::string& root) {
     if (const auto found = initial.find(knob); found != initial.end()) {
-      auto value = readFd(found->second, path, root);
+      auto value = readFd(found->second.get(), path, root);
       if (value || value.error().code == Errc::Malformed) return value;
-      ::close(found->second);
       initial.erase(found);
     }
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return knobError(errno, "read", path, root);
-    initial.emplace(knob, fd);
-    return readFd(fd, path, root);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return knobError(errno, "read", path, root);
+    const int raw = fd.get();
+    initial.emplace(knob, std::move(fd));
+    return readFd(raw, path, root);
   }
 
+  // A descriptor for `knob` in a non-initial netns: kept in `held`, or owned here when the
+  // namespace has no inode to cache it under (then it closes when this goes out of scope).
+  struct Opened {
+    int fd = -1;
+    bool writable = false;
+    UniqueFd owned;
+  };
+
   // Returns the descriptor for `knob` in a non-initial `netns`, opening it inside the namespace.
-  Result<Held> open(const Netns& netns, Knob knob, const std::string& path, const std::string& root) {
+  Result<Opened> open(const Netns& netns, Knob knob, const std::string& path, const std::string& root) {
     const auto key = std::make_pair(netns.inode, knob);
-    if (const auto found = held.find(key); found != held.end()) return found->second;
+    if (const auto found = held.find(key); found != held.end()) {
+      return Opened{found->second.fd.get(), found->second.writable, {}};
+    }
     const bool wantWrite = registryEntry(knob).writable;
     Held opened;
     int openErrno = 0;
     auto entered = runInNetns(netns, [&] {
       if (wantWrite) {
-        opened.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-        opened.writable = opened.fd >= 0;
+        opened.fd.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+        opened.writable = static_cast<bool>(opened.fd);
       }
       // Not writable for us here (e.g. a netns owned by another user namespace): still readable.
-      if (opened.fd < 0) opened.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (opened.fd < 0) openErrno = errno;
+      if (!opened.fd) opened.fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!opened.fd) openErrno = errno;
     });
     if (!entered) return entered.error();
-    if (opened.fd < 0) return knobError(openErrno, "open", path + " in netns " + netns.name, root);
-    // Without an inode there is no identity to cache under: the caller closes it.
-    if (netns.inode != 0) held.emplace(key, opened);
-    return opened;
+    if (!opened.fd) return knobError(openErrno, "open", path + " in netns " + netns.name, root);
+    Opened result{opened.fd.get(), opened.writable, {}};
+    if (netns.inode != 0) {
+      held.emplace(key, std::move(opened));
+    } else {
+      result.owned = std::move(opened.fd);
+    }
+    return result;
   }
 
-  void drop(const Netns& netns, Knob knob) {
-    const auto found = held.find({netns.inode, knob});
-    if (found == held.end()) return;
-    ::close(found->second.fd);
-    held.erase(found);
-  }
+  void drop(const Netns& netns, Knob knob) { held.erase({netns.inode, knob}); }
 };
 
 ProcKnobStore::ProcKnobStore(std::string root) : root_(std::move(root)), state_(std::make_unique<State>()) {}
@@ -167,12 +164,8 @@ Result<std::int64_t> ProcKnobStore::read(const Netns& netns, Knob knob) const {
   auto held = state_->open(netns, knob, path, root_);
   if (!held) return held.error();
   auto value = readFd(held->fd, path + " in netns " + netns.name, root_);
-  if (netns.inode == 0) {
-    ::close(held->fd);
-  } else if (!value) {
-    // A stale descriptor (module reloaded): open afresh next time.
-    state_->drop(netns, knob);
-  }
+  // A stale descriptor (module reloaded): open afresh next time.
+  if (!value && netns.inode != 0) state_->drop(netns, knob);
   return value;
 }
 
@@ -202,14 +195,12 @@ Result<std::int64_t> ProcKnobStore::write(const Netns& netns, Knob knob, std::in
     auto written = writeFd(held->fd, value, where, root_);
     kept = written ? readFd(held->fd, where, root_) : Result<std::int64_t>(written.error());
   }
-  if (netns.inode == 0) ::close(held->fd);
   return kept;
 }
 
 void ProcKnobStore::forget(const Netns& netns) {
   for (auto it = state_->held.begin(); it != state_->held.end();) {
     if (it->first.first == netns.inode) {
-      ::close(it->second.fd);
       it = state_->held.erase(it);
     } else {
       ++it;

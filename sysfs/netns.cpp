@@ -18,16 +18,11 @@
 #include <system_error>
 #include <thread>
 
+#include "policy/unique_fd.h"
+#include "sysfs/root_path.h"
+
 namespace ctpilot::sysfs {
 namespace {
-
-// Joins `root` and an absolute kernel path ("/" + "/proc/..." stays "/proc/...").
-std::string underRoot(const std::string& root, const std::string& path) {
-  if (root.empty() || root == "/") return path;
-  std::string joined = root;
-  while (!joined.empty() && joined.back() == '/') joined.pop_back();
-  return joined + path;
-}
 
 // Returns the namespace inode behind `path`. The kernel's /proc/PID/ns/net is a magic link
 // whose text is "net:[INODE]"; a fake tree uses plain symlinks with the same text, so reading
@@ -139,23 +134,22 @@ Result<void> runInNetns(const Netns& netns, const std::function<void()>& fn) {
     fn();
     return {};
   }
-  const int fd = ::open(netns.path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const UniqueFd fd(::open(netns.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     const int err = errno;
     if (err == ENOENT) return Error{Errc::Missing, "netns " + netns.name + " is gone: " + netns.path + " does not exist"};
     return errnoError(err, "open netns " + netns.name + " (" + netns.path + ")");
   }
   // /proc/PID/ns/net of a pid that was reused now names another namespace.
   struct stat st {};
-  if (netns.inode != 0 && ::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_ino) != netns.inode) {
-    ::close(fd);
+  if (netns.inode != 0 && ::fstat(fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_ino) != netns.inode) {
     return Error{Errc::Missing, "netns " + netns.name + " is gone: " + netns.path + " now names another namespace"};
   }
   int setnsErrno = 0;
   std::exception_ptr thrown;
   std::thread worker([&] {
     // setns(CLONE_NEWNET) moves only this thread; it ends with the thread.
-    if (::setns(fd, CLONE_NEWNET) != 0) {
+    if (::setns(fd.get(), CLONE_NEWNET) != 0) {
       setnsErrno = errno;
       return;
     }
@@ -166,7 +160,6 @@ Result<void> runInNetns(const Netns& netns, const std::function<void()>& fn) {
     }
   });
   worker.join();
-  ::close(fd);
   if (thrown) std::rethrow_exception(thrown);
   if (setnsErrno == EPERM) {
     return Error{Errc::Refused, "enter netns " + netns.name + ": Operation not permitted (needs CAP_SYS_ADMIN)"};

@@ -9,17 +9,13 @@
 #include <sstream>
 #include <utility>
 
+#include "policy/unique_fd.h"
+#include "sysfs/root_path.h"
+
 namespace ctpilot::sysfs {
 namespace {
 
 constexpr const char* kProcfsStatsPath = "/proc/net/stat/nf_conntrack";
-
-std::string underRoot(const std::string& root, const std::string& path) {
-  if (root.empty() || root == "/") return path;
-  std::string joined = root;
-  while (!joined.empty() && joined.back() == '/') joined.pop_back();
-  return joined + path;
-}
 
 // Maps a header name of /proc/net/stat/nf_conntrack to the counter it holds. Names are the
 // kernel's: "chainlength" prints the chaintoolong counter, "clashres" clash_resolve,
@@ -52,8 +48,8 @@ std::vector<std::string> fields(const std::string& line) {
 }
 
 Result<std::string> readWholeFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     Error error = errnoError(errno, "read " + path);
     if (error.code == Errc::Missing) {
       error.what += " (nf_conntrack is not loaded, or the kernel lacks CONFIG_NF_CONNTRACK_PROCFS)";
@@ -63,16 +59,11 @@ Result<std::string> readWholeFile(const std::string& path) {
   std::string text;
   std::array<char, 4096> buf{};
   for (;;) {
-    const auto n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return errnoError(err, "read " + path);
-    }
+    const auto n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0) return errnoError(errno, "read " + path);
     if (n == 0) break;
     text.append(buf.data(), static_cast<std::size_t>(n));
   }
-  ::close(fd);
   return text;
 }
 

@@ -96,7 +96,8 @@ class FallbackStats final : public StatsReader {
   std::unique_ptr<StatsReader> fallback_;
 };
 
-/// Builds the production reader: ctnetlink, then /proc/net/stat under `root`.
+/// Builds the production reader: ctnetlink with the /proc/net/stat fallback on the real system;
+/// only procfs under a fake `root`, since a netlink socket cannot be redirected there.
 std::unique_ptr<StatsReader> makeStatsReader(const std::string& root);
 
 }  // namespace ctpilot::sysfs

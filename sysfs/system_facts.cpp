@@ -7,11 +7,13 @@
 #include <sstream>
 #include <vector>
 
+#include "sysfs/root_path.h"
+
 namespace ctpilot::sysfs {
 namespace {
 
 // Used when /proc/slabinfo cannot tell: the nf_conntrack object on 64-bit kernels of the 5.x
-// and 6.x series (KERNEL.md measured 256 B on 6.18).
+// and 6.x series (256 B measured in /proc/slabinfo on Linux 6.18).
 constexpr std::int64_t kDefaultSlabObjectBytes = 256;
 // Extensions (NAT, accounting, timestamps, labels, ecache) live in one kmalloc block beside
 // the entry, allocated only for entries that need them; a NAT gateway with accounting fills
@@ -21,13 +23,6 @@ constexpr std::int64_t kExtensionAllowanceBytes = 64;
 // each entry carries a quarter of one.
 constexpr std::int64_t kBucketBytes = 8;
 constexpr std::int64_t kEntriesPerBucket = 4;
-
-std::string underRoot(const std::string& root, const std::string& path) {
-  if (root.empty() || root == "/") return path;
-  std::string joined = root;
-  while (!joined.empty() && joined.back() == '/') joined.pop_back();
-  return joined + path;
-}
 
 Result<std::string> readText(const std::string& path) {
   std::ifstream in(path);

@@ -6,6 +6,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "controller/build_info.h"
 #include "controller/cli/logging.h"
 #include "policy/policy_file.h"
 
@@ -52,11 +53,6 @@ void printUsage(std::ostream& out, const po::options_description& globals) {
 
 }  // namespace
 
-std::string underRoot(const GlobalOptions& global, const std::string& path) {
-  if (global.root.empty() || global.root == "/") return path;
-  return (std::filesystem::path(global.root) / std::filesystem::path(path).relative_path()).string();
-}
-
 bool parseCommandArgs(const std::vector<std::string>& args, const po::options_description& options,
                       po::variables_map& vm) {
   // An empty positional description makes a stray word an error instead of ignoring it.
@@ -92,17 +88,19 @@ Result<policy::Policy> loadEffectivePolicy(const GlobalOptions& global, std::str
 int runCli(int argc, char** argv) {
   GlobalOptions global;
   po::options_description globals("global options");
+  // Defaults are written into the descriptions rather than shown as "(=VALUE)": the option
+  // column stays narrow and no path is cut in two at 80 columns.
   globals.add_options()
       ("help,h", "print this help")
-      ("version", "print the version")
+      ("version,V", "print the version, source revision and build date")
       ("policy", po::value(&global.policyPath)->value_name("FILE"),
        "policy file (default /etc/ctpilot/policy.conf if it exists, else built-in defaults)")
-      ("state-dir", po::value(&global.stateDir)->value_name("DIR")->default_value(global.stateDir),
-       "journal and lock directory")
-      ("root", po::value(&global.root)->value_name("DIR")->default_value(global.root),
-       "prefix of every /proc and /sys path (tests)")
-      ("log-level", po::value(&global.logLevel)->value_name("LEVEL")->default_value(global.logLevel),
-       "trace, debug, info, warn, error, critical or off");
+      ("state-dir", po::value(&global.stateDir)->value_name("DIR"),
+       "journal and lock directory (default /var/lib/ctpilot)")
+      ("root", po::value(&global.root)->value_name("DIR"),
+       "prefix of every /proc and /sys path (default /; tests use a fake tree)")
+      ("log-level", po::value(&global.logLevel)->value_name("LEVEL"),
+       "trace, debug, info (default), warn, error, critical or off");
   // Global options come before the command; everything after the command is the command's
   // own (so `ctpilot rollback --help` is rollback's help, and simulate has its own --policy).
   std::vector<std::string> globalTokens;
@@ -134,7 +132,7 @@ int runCli(int argc, char** argv) {
     return kExitOk;
   }
   if (vm.count("version") != 0U) {
-    std::cout << "ctpilot " << CTPILOT_VERSION << "\n";
+    std::cout << versionLine() << "\n";
     return kExitOk;
   }
   if (command.empty()) {

@@ -38,9 +38,6 @@ Result<policy::Policy> loadEffectivePolicy(const GlobalOptions& global, std::str
 bool parseCommandArgs(const std::vector<std::string>& args, const boost::program_options::options_description& options,
                       boost::program_options::variables_map& vm);
 
-/// Returns `path` under the --root prefix.
-std::string underRoot(const GlobalOptions& global, const std::string& path);
-
 // Commands: each takes the arguments after its name and returns an exit code.
 int statusCommand(const GlobalOptions& global, const std::vector<std::string>& args);
 int checkPolicyCommand(const GlobalOptions& global, const std::vector<std::string>& args);

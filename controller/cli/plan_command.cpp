@@ -11,6 +11,7 @@
 #include "controller/cli/cli.h"
 #include "controller/controller.h"
 #include "controller/daemon.h"
+#include "sysfs/stats.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_view.h"
 #include "policy/decide.h"
@@ -152,7 +153,7 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
   }
 
   sysfs::ProcKnobStore knobs(global.root);
-  auto stats = statsReaderFor(global.root);
+  auto stats = sysfs::makeStatsReader(global.root);
   const std::string root = global.root;
   Controller controller(policy, ControllerDeps{
                                     .knobs = knobs,

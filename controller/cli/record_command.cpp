@@ -10,7 +10,6 @@
 #include <boost/program_options.hpp>
 
 #include "controller/cli/cli.h"
-#include "controller/daemon.h"
 #include "controller/replay/recorder.h"
 #include "controller/replay/trace.h"
 #include "policy/units.h"
@@ -145,7 +144,7 @@ int recordCommand(const GlobalOptions& global, const std::vector<std::string>& a
 
   // A const store: recording has no way to write a knob (README Safety promise 5 in spirit).
   const sysfs::ProcKnobStore knobs(global.root);
-  auto stats = statsReaderFor(global.root);
+  auto stats = sysfs::makeStatsReader(global.root);
   const std::string root = global.root;
   Recorder recorder(knobs, *stats, [root](const policy::NetnsSelector& s) { return sysfs::discoverNetns(root, s); },
                     policy->controller.netns);

@@ -21,7 +21,7 @@ namespace po = boost::program_options;
 namespace ctpilot::controller {
 namespace {
 
-// The opt-in of promise 9: undo this boot's changes when the daemon stops. A knob changed by
+// The opt-in of README Safety promise 9: undo this boot's changes when the daemon stops. A knob changed by
 // someone else makes the whole rollback refuse (as `ctpilot rollback` without --force does).
 void rollbackOnExit(Journal& journal, sysfs::KnobStore& knobs, const std::string& bootId, const std::string& root) {
   if (auto refreshed = journal.refresh(); !refreshed) {
@@ -124,7 +124,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   }
 
   sysfs::ProcKnobStore knobs(global.root);
-  auto stats = statsReaderFor(global.root);
+  auto stats = sysfs::makeStatsReader(global.root);
   const std::string root = global.root;
   ControllerDeps deps{
       .knobs = knobs,

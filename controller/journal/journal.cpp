@@ -481,4 +481,18 @@ const std::vector<JournalRecord>& FileJournal::records() const { return state_->
 
 const std::vector<std::string>& FileJournal::warnings() const { return state_->file.warnings; }
 
+JournalRecord knobRecord(RecordKind kind, policy::TimePoint time, const std::string& bootId, const policy::KnobRef& ref,
+                         std::int64_t oldValue, std::int64_t newValue, std::string reason) {
+  JournalRecord record;
+  record.time = time;
+  record.bootId = bootId;
+  record.kind = kind;
+  record.netns = ref.netns;
+  record.knob = ref.knob;
+  record.oldValue = oldValue;
+  record.newValue = newValue;
+  record.reason = std::move(reason);
+  return record;
+}
+
 }  // namespace ctpilot::controller

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ctpilot plan over a fake /proc tree: prints the observation and what run would do, and changes
-# nothing (promise 5): no knob written, no state directory created, an existing journal left
+# nothing (README Safety promise 5): no knob written, no state directory created, an existing journal left
 # byte for byte as it was.
 # shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"

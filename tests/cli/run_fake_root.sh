@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ctpilot run --once over a fake /proc tree: a table at 90% gets nf_conntrack_max raised, the
-# journal holds intent then applied (promise 2); --dry-run then writes nothing and journals a
-# planned record (promise 5); a second instance on the same state directory exits 3 (promise 8);
+# journal holds intent then applied (README Safety promise 2); --dry-run then writes nothing and journals a
+# planned record (Safety promise 5); a second instance on the same state directory exits 3 (Safety promise 8);
 # a bad policy exits 2.
 # shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Promise 10 from the command line: where /proc/sys is read-only (a container, or systemd's
+# README Safety promise 10 from the command line: where /proc/sys is read-only (a container, or systemd's
 # ProtectKernelTunables=), `run` says so once over many ticks, keeps observing, and stops cleanly
 # on SIGTERM. The fake
 # tree is bind-mounted read-only in a private mount namespace (needs root and unshare; else skip).

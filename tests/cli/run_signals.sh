@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ctpilot run as a daemon over a fake /proc tree: SIGHUP with a bad policy keeps the old one and
 # says so; SIGHUP with a good one reloads; SIGTERM stops cleanly (exit 0) and, by default, leaves
-# the tuned value in place (promise 9); with rollback_on_exit = true it restores the baseline.
+# the tuned value in place (README Safety promise 9); with rollback_on_exit = true it restores the baseline.
 # shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
 pid=
@@ -60,7 +60,7 @@ kill -TERM "$pid"
 wait_exit || fail "the daemon did not stop within 10 s of SIGTERM"
 [ "${rc:-}" = 0 ] || fail "SIGTERM: exit ${rc:-?}, want 0"
 grep -q "SIGTERM received; stopping" "$tmp/err" || fail "no stop message: $(cat "$tmp/err")"
-[ "$(cat "$nf/nf_conntrack_max")" = "$raised" ] || fail "stopping changed nf_conntrack_max (promise 9)"
+[ "$(cat "$nf/nf_conntrack_max")" = "$raised" ] || fail "stopping changed nf_conntrack_max (README Safety promise 9)"
 
 # rollback_on_exit = true: stopping restores the baseline of this boot.
 reset_tree

@@ -162,7 +162,7 @@ TEST_CASE("a table near full gets nf_conntrack_max raised, the intent journaled 
   CHECK(report.observation.max == 1000);
   CHECK(report.observation.netns[0].count == 900);
 
-  // Promise 2: at the moment of the write, the newest record is the intent for exactly that write.
+  // README Safety promise 2: at the moment of the write, the newest record is the intent for exactly that write.
   REQUIRE(rig.store.lastRecordAtWrite.size() == rig.knobs.writes().size());
   for (std::size_t i = 0; i < rig.knobs.writes().size(); ++i) {
     CAPTURE(i);

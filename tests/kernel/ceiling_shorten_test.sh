@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4, test 2: the ceiling is too low for the churn, so only shortening timeouts can help.
+# The ceiling is too low for the churn, so only shortening timeouts can help.
 # Two identical NAT gateways, A and B, share the global nf_conntrack_max = ceiling = 4096, and
 # take the same TCP churn at the same time. ctpilot watches each router with the same policy,
 # except that A's has [timeouts] mode = shorten and B's mode = off.

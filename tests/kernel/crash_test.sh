@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4, test 4: kill -9 the daemon during the NAT surge, after it raised nf_conntrack_max;
+# kill -9 the daemon during the NAT surge, after it raised nf_conntrack_max;
 # restart it on the same state directory (the lock of the dead process must not block it);
 # then `rollback --all` still restores the baseline exactly.
 source "$(dirname "$0")/lib.sh"

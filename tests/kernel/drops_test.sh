@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 2: with the global nf_conntrack_max lowered to 2048, a TCP churn inside a netns fills it
+# With the global nf_conntrack_max lowered to 2048, a TCP churn inside a netns fills it
 # with ASSURED TIME_WAIT entries and the kernel drops SYNs; `ctpilot status --json` reports the
 # same drop total, read over ctnetlink, as /proc/net/stat/nf_conntrack shows in that netns
 # (`conntrack -S`, an independent netlink reader, on kernels without that file).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4, test 3: the NAT surge with `ctpilot run --dry-run` watching the router changes no
+# The NAT surge with `ctpilot run --dry-run` watching the router changes no
 # knob (global max and buckets, the router's timeouts) and journals planned records only.
 source "$(dirname "$0")/lib.sh"
 require_root_netns

@@ -172,7 +172,7 @@ ctp_add_netns() {
   ip -n "$ns" link set lo up
 }
 
-# Makes conntrack track in NAME: an nftables rule that needs it (KERNEL.md).
+# Makes conntrack track in NAME: an nftables rule that needs it (conntrack tracks in a netns only once a rule asks for it).
 ctp_add_ct_rule() {
   local ns=$1 hook=${2:-output}
   ip netns exec "$ns" nft add table inet ctp

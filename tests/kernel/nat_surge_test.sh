@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4, test 1: a surge through a real NAT gateway. clients -> router (masquerade,
+# A surge through a real NAT gateway. clients -> router (masquerade,
 # ip_forward) -> servers; ctpilot watches the router netns, as on an ISP gateway. With the
 # global nf_conntrack_max lowered to 4096:
 #   1. a TCP churn from the clients, with nothing acting, produces drops in the router;

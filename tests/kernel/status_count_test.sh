@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 2: in a netns with a `ct state new` rule, a few thousand one-way UDP flows make a few
+# In a netns with a `ct state new` rule, a few thousand one-way UDP flows make a few
 # thousand conntrack entries; `ctpilot status --json` (watching that netns) reports that
 # namespace's count within a few percent of `conntrack -C` there.
 source "$(dirname "$0")/lib.sh"

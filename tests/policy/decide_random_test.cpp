@@ -261,9 +261,6 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
       }
       break;
     }
-    case ActionKind::RestoreBaseline:
-      out.emplace_back("decide() planned a restore-baseline (rollback's job)");
-      break;
   }
   return out;
 }

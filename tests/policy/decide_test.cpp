@@ -777,7 +777,6 @@ TEST_CASE("every action names its kind in the journal's words") {
   CHECK(std::string(actionKindName(ActionKind::ResizeBuckets)) == "resize-buckets");
   CHECK(std::string(actionKindName(ActionKind::ShortenTimeout)) == "shorten-timeout");
   CHECK(std::string(actionKindName(ActionKind::RelaxTimeout)) == "relax-timeout");
-  CHECK(std::string(actionKindName(ActionKind::RestoreBaseline)) == "restore-baseline");
 }
 
 TEST_CASE("relax also undoes earlier shortening after [timeouts] mode is switched off") {

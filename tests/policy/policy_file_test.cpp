@@ -17,8 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The example from DESIGN.md "Policy file", inline comments included.
-constexpr const char* kDesignExample = R"([controller]
+// A complete policy with a comment after every value, as operators and config management write them.
+constexpr const char* kCommentedExample = R"([controller]
 interval = 1s            # sampling period
 netns = init             # init | all | comma-separated names from /run/netns
 dry_run = false
@@ -93,8 +93,8 @@ TEST_CASE("an empty file gives the built-in policy") {
   }
 }
 
-TEST_CASE("the example in DESIGN.md parses, inline comments included") {
-  const auto load = parsePolicy(kDesignExample, "policy.conf");
+TEST_CASE("the documented example policy parses, inline comments included") {
+  const auto load = parsePolicy(kCommentedExample, "policy.conf");
   REQUIRE_MESSAGE(load.ok(), problemsText(load));
   Policy expected;
   expected.timeouts.mode = TimeoutsPolicy::Mode::Shorten;
