@@ -61,6 +61,7 @@ std::string percent(double ratio) {
 struct Outputs {
   std::string csvPath;
   int changesShown = 50;
+  std::string entryLife;  // --entry-life, traces only
 };
 
 Result<std::unique_ptr<std::ofstream>> openCsv(const std::string& path) {
@@ -175,6 +176,11 @@ std::string plotReplay(const std::string& csvPath) {
 }
 
 void printFidelity(const ReplayDemand& d, const SimulationSummary& s, const ReplayFidelity& f) {
+  for (const auto& n : d.netns) {
+    std::cout << "entry life    " << fmt::format("{:.1f}s", static_cast<double>(n.extraLife.count()) / 1000)
+              << (d.netns.size() > 1 ? " in netns " + n.netns : std::string())
+              << " for what the recording could not hold (--entry-life D overrides)\n";
+  }
   std::cout << "recorded      drops " << d.recordedDrops << ", early drops " << d.recordedEarlyDrops << ", inserts "
             << d.recordedInserts << ", peak " << d.recordedPeakCount << " entries, nf_conntrack_max " << d.initialMax
             << " -> " << d.recordedFinalMax << "\n"
@@ -190,7 +196,16 @@ int simulateTrace(const GlobalOptions& global, const policy::Policy& policy, con
     std::cerr << "ctpilot simulate: " << trace.error().what << "\n";
     return trace.error().code == Errc::Missing ? kExitFailure : kExitUsage;
   }
-  const auto demand = demandFromTrace(*trace);
+  std::optional<sysfs::SimDuration> entryLife;
+  if (!out.entryLife.empty()) {
+    const auto parsed = policy::parseDuration(out.entryLife);
+    if (!parsed || parsed->count() <= 0) {
+      std::cerr << "ctpilot simulate: --entry-life " << out.entryLife << " is not a positive duration (120s, 5m)\n";
+      return kExitUsage;
+    }
+    entryLife = std::chrono::duration_cast<sysfs::SimDuration>(*parsed);
+  }
+  const auto demand = demandFromTrace(*trace, entryLife);
   if (!demand) {
     std::cerr << "ctpilot simulate: " << files.front() << ": " << demand.error().what << "\n";
     return kExitUsage;
@@ -236,6 +251,7 @@ int simulateCommand(const GlobalOptions& global, const std::vector<std::string>&
       ("policy", po::value(&policyPath)->value_name("FILE"), "policy to simulate (default: the global --policy, else built-in defaults)")
       ("scenario", po::value(&scenarioArg)->value_name("NAME|FILE"), "a built-in scenario name or a scenario file")
       ("trace", po::value(&traces)->value_name("FILE"), "replay a recorded trace (ctpilot record) or Prometheus query_range answers (repeat for several files)")
+      ("entry-life", po::value(&out.entryLife)->value_name("D"), "with --trace: how long an entry the recording could not hold would have stayed (default: Little's law over the recording)")
       ("csv", po::value(&out.csvPath)->value_name("OUT"), "write time, count, max, buckets, drops and timeouts per step to OUT")
       ("seed", po::value(&seed)->value_name("N"), "random seed (default: the scenario's)")
       ("changes", po::value(&out.changesShown)->value_name("N")->default_value(out.changesShown), "list at most N changes");
@@ -260,6 +276,10 @@ int simulateCommand(const GlobalOptions& global, const std::vector<std::string>&
     return kExitUsage;
   }
 
+  if (!out.entryLife.empty() && traces.empty()) {
+    std::cerr << "ctpilot simulate: --entry-life goes with --trace (a scenario states its lifetimes itself)\n";
+    return kExitUsage;
+  }
   GlobalOptions forPolicy = global;
   if (!policyPath.empty()) forPolicy.policyPath = policyPath;
   std::string policySource;

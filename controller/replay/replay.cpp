@@ -124,7 +124,7 @@ void writeRow(std::ostream& out, const sysfs::SimKernel& kernel, const std::stri
 
 }  // namespace
 
-Result<ReplayDemand> demandFromTrace(const Trace& trace) {
+Result<ReplayDemand> demandFromTrace(const Trace& trace, std::optional<sysfs::SimDuration> entryLife) {
   ReplayDemand demand;
   if (trace.samples.size() < 2) return Error{Errc::Malformed, "fewer than two samples"};
   const auto start = trace.samples.front().time;
@@ -143,6 +143,10 @@ Result<ReplayDemand> demandFromTrace(const Trace& trace) {
     }
     auto d = netnsDemand(samples, start, demand.notes, demand);
     if (!d) return d.error();
+    if (entryLife) {
+      d->extraLife = *entryLife;
+      for (auto& step : d->steps) step.demand.extraLife = *entryLife;
+    }
     demand.recordedPeakCount = std::max(demand.recordedPeakCount, samples.front()->count);
     demand.netns.push_back(std::move(*d));
   }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -45,8 +46,9 @@ struct ReplayDemand {
 };
 
 /// Derives the demand of `trace`; Errc::Malformed (naming the sample) when a sample lacks the
-/// insert or drop counter. A counter that goes down is a reset (reboot): its new value is the increase.
-Result<ReplayDemand> demandFromTrace(const Trace& trace);
+/// insert or drop counter. A counter that goes down is a reset (reboot): its new value is the
+/// increase. `entryLife`, when given, replaces the lifetime estimated by Little's law.
+Result<ReplayDemand> demandFromTrace(const Trace& trace, std::optional<sysfs::SimDuration> entryLife = {});
 
 /// How far the replayed count was from the recorded one, at the recorded instants.
 struct ReplayFidelity {

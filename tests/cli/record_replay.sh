@@ -80,6 +80,10 @@ sed '0,/\],\[\([0-9.]*\),"[0-9]*"\]/s//],[\1,"lots"]/' "$fixture" >"$tmp/bad.jso
 check_bad "$tmp/bad.json" "$tmp/bad.json: \$.data.result[0].values[1][1]: \"lots\" is not a number"
 echo '{"status":"success","data":{"resultType":"vector","result":[]}}' >"$tmp/vector.json"
 check_bad "$tmp/vector.json" "$tmp/vector.json: \$.data.resultType: vector, want \"matrix\""
+"$CTPILOT" simulate --policy "$isp" --trace "$fixture" --entry-life 2s >"$tmp/out" 2>/dev/null || fail "--entry-life 2s: exit $?"
+grep -q '^entry life    2.0s ' "$tmp/out" || fail "--entry-life not applied: $(grep 'entry life' "$tmp/out")"
+"$CTPILOT" simulate --policy "$isp" --scenario flash-crowd --entry-life 2s >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--entry-life with --scenario: want exit 2"
 "$CTPILOT" simulate --policy "$observe" --trace "$tmp/none.jsonl" >/dev/null 2>"$tmp/err"
 [ $? -eq 1 ] || fail "missing trace file: want exit 1"
 "$CTPILOT" simulate --policy "$observe" --trace "$fixture" --scenario flash-crowd >/dev/null 2>"$tmp/err"
