@@ -160,15 +160,16 @@ std::string plotReplay(const std::string& csvPath) {
   const auto script = csvPath + ".gp";
   {
     std::ofstream gp(script);
-    gp << "set terminal png size 1000,500\nset output '" << png << "'\nset datafile separator ','\n"
-       << "set key autotitle columnhead\nset xlabel 'seconds'\nset ylabel 'entries'\nset y2label 'drops'\n"
+    // Entries span from a few thousand to millions: a log scale shows both; the recording dashed.
+    gp << "set terminal pngcairo size 1000,500 noenhanced\nset output '" << png << "'\nset datafile separator ','\n"
+       << "set key top left\nset xlabel 'seconds'\nset ylabel 'entries'\nset logscale y\nset y2label 'drops'\n"
        << "set ytics nomirror\nset y2tics\n"
-       << "plot '" << csvPath << "' using 1:3 with lines title 'count (replay)', "
-       << "'' using 1:4 with lines title 'nf_conntrack_max (replay)', "
-       << "'' using 1:9 with lines dt 2 title 'count (recorded)', "
-       << "'' using 1:10 with lines dt 2 title 'nf_conntrack_max (recorded)', "
-       << "'' using 1:6 axes x1y2 with lines title 'drops (replay)', "
-       << "'' using 1:11 axes x1y2 with lines dt 2 title 'drops (recorded)'\n";
+       << "plot '" << csvPath << "' using 1:3 with lines lw 2 lc 1 title 'count (replay)', "
+       << "'' using 1:9 with lines dt 2 lc 1 title 'count (recorded)', "
+       << "'' using 1:4 with lines lw 2 lc 2 title 'nf_conntrack_max (replay)', "
+       << "'' using 1:10 with lines dt 2 lc 2 title 'nf_conntrack_max (recorded)', "
+       << "'' using 1:6 axes x1y2 with lines lw 2 lc 7 title 'drops (replay)', "
+       << "'' using 1:11 axes x1y2 with lines dt 2 lc 7 title 'drops (recorded)'\n";
   }
   const auto rc = std::system(("gnuplot '" + script + "' 2>/dev/null").c_str());
   std::remove(script.c_str());

@@ -132,6 +132,17 @@ Result<ReplayDemand> demandFromTrace(const Trace& trace, std::optional<sysfs::Si
   demand.initialMax = trace.samples.front().max;
   demand.initialBuckets = trace.samples.front().buckets.value_or(trace.samples.front().max);
   demand.recordedFinalMax = trace.samples.back().max;
+  for (std::size_t i = 1; i < trace.samples.size(); ++i) {
+    const auto& a = trace.samples[i - 1];
+    const auto& b = trace.samples[i];
+    if (a.max != b.max) {
+      // Whoever changed it (an operator, ctpilot itself), the replay's limit is the policy's.
+      demand.notes.push_back("nf_conntrack_max changed in the recording (" + std::to_string(a.max) + " -> " +
+                             std::to_string(b.max) + " at " + formatTime(b.time) +
+                             "); the replay starts from the first sample's and leaves the limit to the policy");
+      break;
+    }
+  }
   for (const auto& name : trace.netns()) {
     std::vector<const TraceSample*> samples;
     for (const auto& s : trace.samples) {

@@ -116,4 +116,6 @@ mkdir -p "$RKB_OUT"
   echo "$live_list"
   echo '```'
 } > "$RKB_OUT/replay.md"
+[[ -s "$CTP_TMP/replay.csv.png" ]] && cp "$CTP_TMP/replay.csv.png" "$RKB_OUT/replay.png" &&
+  printf '\n![replay under the ISP policy: count, max and drops, replayed and recorded](replay.png)\n' >> "$RKB_OUT/replay.md"
 cat "$RKB_OUT/replay.md"
