@@ -190,6 +190,25 @@ void printFidelity(const ReplayDemand& d, const SimulationSummary& s, const Repl
             << f.maxAbsCountError << " at most (" << f.points << " instants)\n\n";
 }
 
+// Warns about recorded namespaces the policy does not watch; false (said why) when the policy
+// names one the trace does not hold: the controller would watch nothing.
+bool netnsAgree(const Trace& trace, const policy::Policy& policy, const std::string& file) {
+  for (const auto& name : unwatchedNetns(trace.netns(), policy)) {
+    std::cerr << "ctpilot simulate: warning: the trace holds netns " << name
+              << " which the policy does not watch; set [controller] netns = all to watch it\n";
+  }
+  if (policy.controller.netns.mode != policy::NetnsSelector::Mode::Named) return true;
+  const auto recorded = trace.netns();
+  for (const auto& name : policy.controller.netns.names) {
+    if (std::find(recorded.begin(), recorded.end(), name) != recorded.end()) continue;
+    std::cerr << "ctpilot simulate: " << file << ": the policy watches netns " << name << " which the trace does not hold (it has:";
+    for (const auto& r : recorded) std::cerr << " " << r;
+    std::cerr << "); point [controller] netns at the recorded names\n";
+    return false;
+  }
+  return true;
+}
+
 int simulateTrace(const GlobalOptions& global, const policy::Policy& policy, const std::string& policySource,
                   const std::vector<std::string>& files, const Outputs& out) {
   const auto trace = loadTrace(files);
@@ -219,6 +238,7 @@ int simulateTrace(const GlobalOptions& global, const policy::Policy& policy, con
     return kExitFailure;
   }
   quietController(global);
+  if (!netnsAgree(*trace, policy, files.front())) return kExitUsage;
   CtpilotTuner tuner(policy);
   ReplayOptions options;
   options.name = files.front();

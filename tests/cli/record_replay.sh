@@ -84,6 +84,10 @@ check_bad "$tmp/vector.json" "$tmp/vector.json: \$.data.resultType: vector, want
 grep -q '^entry life    2.0s ' "$tmp/out" || fail "--entry-life not applied: $(grep 'entry life' "$tmp/out")"
 "$CTPILOT" simulate --policy "$isp" --scenario flash-crowd --entry-life 2s >/dev/null 2>&1
 [ $? -eq 2 ] || fail "--entry-life with --scenario: want exit 2"
+printf '[controller]\nnetns = router\n' >"$tmp/router.conf"
+"$CTPILOT" simulate --policy "$tmp/router.conf" --trace "$fixture" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] || fail "a policy watching a netns the trace lacks: want exit 2"
+grep -q "the policy watches netns router which the trace does not hold (it has: init)" "$tmp/err" || fail "netns mismatch: $(cat "$tmp/err")"
 "$CTPILOT" simulate --policy "$observe" --trace "$tmp/none.jsonl" >/dev/null 2>"$tmp/err"
 [ $? -eq 1 ] || fail "missing trace file: want exit 1"
 "$CTPILOT" simulate --policy "$observe" --trace "$fixture" --scenario flash-crowd >/dev/null 2>"$tmp/err"
