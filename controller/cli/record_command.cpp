@@ -142,7 +142,7 @@ int recordCommand(const GlobalOptions& global, const std::vector<std::string>& a
   }
   writeHeader(out, global, *policy);
 
-  // A const store: recording has no way to write a knob (README Safety promise 5 in spirit).
+  // A const store: record reads knobs and has no way to write one.
   const sysfs::ProcKnobStore knobs(global.root);
   auto stats = sysfs::makeStatsReader(global.root);
   const std::string root = global.root;
