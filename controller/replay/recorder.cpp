@@ -77,4 +77,19 @@ Result<RecordedRound> Recorder::sample(policy::TimePoint now) {
   return round;
 }
 
+Result<TraceSample> Recorder::sampleWith(const sysfs::Netns& netns, const sysfs::ConntrackStats& stats, policy::TimePoint now) {
+  TraceSample s;
+  s.time = now;
+  s.netns = netns.name;
+  const auto count = knobs_.read(netns, policy::Knob::Count);
+  if (!count) return count.error();
+  const auto max = knobs_.read(netns, policy::Knob::ConntrackMax);
+  if (!max) return max.error();
+  s.count = *count;
+  s.max = *max;
+  if (const auto buckets = knobs_.read(netns, policy::Knob::Buckets)) s.buckets = *buckets;
+  addCounters(netns.name, stats, s);
+  return s;
+}
+
 }  // namespace ctpilot::controller

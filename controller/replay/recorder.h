@@ -32,6 +32,9 @@ class Recorder {
   /// Samples every watched netns at `now`. Errc from discovery when no netns can be listed; a
   /// netns whose count or limit cannot be read is left out of the round and named in problems.
   Result<RecordedRound> sample(policy::TimePoint now);
+  /// Builds the sample of `netns` at `now` from statistics read elsewhere (the daemon's own read);
+  /// Errc from reading the count or the limit.
+  Result<TraceSample> sampleWith(const sysfs::Netns& netns, const sysfs::ConntrackStats& stats, policy::TimePoint now);
 
  private:
   struct Totals {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ctpilot record over a fake /proc tree writes a versioned trace and changes nothing, stops on
-# SIGTERM; simulate --trace replays it and a real Prometheus answer (the committed fixture);
+# SIGTERM; run keeps one with [controller] trace_file; simulate --trace replays it and a real Prometheus answer (the committed fixture);
 # malformed traces exit 2 with one line naming FILE:LINE or the JSON path.
 # shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
@@ -39,6 +39,17 @@ rc=$?
 grep -q 'SIGTERM received; stopping' "$tmp/err" || fail "record did not say it stopped: $(cat "$tmp/err")"
 "$CTPILOT" simulate --policy "$observe" --trace "$tmp/long.jsonl" >"$tmp/out" 2>"$tmp/err" || fail "replay of the SIGTERMed recording: exit $?: $(cat "$tmp/err")"
 grep -q '^dropped       0 new flows' "$tmp/out" || fail "replay of a constant table: $(cat "$tmp/out")"
+
+# run keeps the same trace when the policy names trace_file: its own reads, one sample per tick.
+printf '[controller]\ninterval = 100ms\ntrace_file = %s\n' "$tmp/daemon.jsonl" >"$tmp/keep.conf"
+"$CTPILOT" --root "$root" --state-dir "$tmp/state" --policy "$tmp/keep.conf" run --once >"$tmp/out" 2>"$tmp/err" ||
+  fail "run --once with trace_file: exit $?: $(cat "$tmp/err")"
+[ "$(wc -l <"$tmp/daemon.jsonl")" -eq 4 ] || fail "daemon trace: $(wc -l <"$tmp/daemon.jsonl") lines, want 4 (header + 3 ticks)"
+"$CTPILOT" simulate --policy "$observe" --trace "$tmp/daemon.jsonl" >/dev/null 2>"$tmp/err" || fail "the daemon's trace does not replay: $(cat "$tmp/err")"
+printf '[controller]\ntrace_file = trace.jsonl\ntrace_max_size = 1KiB\n' >"$tmp/badkeep.conf"
+"$CTPILOT" check-policy "$tmp/badkeep.conf" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] || fail "relative trace_file and tiny trace_max_size: want exit 2"
+grep -q 'trace_file.*not an absolute path' "$tmp/err" && grep -q 'trace_max_size.*out of range' "$tmp/err" || fail "check-policy: $(cat "$tmp/err")"
 
 "$CTPILOT" record --duration 1s >/dev/null 2>"$tmp/err"
 [ $? -eq 2 ] || fail "record without --out: want exit 2"
