@@ -24,6 +24,7 @@ struct RecordedRound {
   std::vector<std::string> problems;  // a netns that could not be read: "netns r1: ..."
 };
 
+/// Samples the watched namespaces into trace samples, keeping 64-bit counter totals per netns.
 class Recorder {
  public:
   using Discover = std::function<Result<std::vector<sysfs::Netns>>(const policy::NetnsSelector&)>;
@@ -41,6 +42,7 @@ class Recorder {
     std::vector<sysfs::CpuCounters> last;
     std::map<std::string, std::uint64_t> sums;
   };
+  // Adds each CPU's unwrapped increase to the netns' totals and copies them into `sample`.
   void addCounters(const std::string& netns, const sysfs::ConntrackStats& stats, TraceSample& sample);
 
   const sysfs::KnobStore& knobs_;

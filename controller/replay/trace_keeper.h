@@ -17,6 +17,7 @@
 
 namespace ctpilot::controller {
 
+/// A StatsReader that also writes every sample it passes on to a bounded, rotated trace file.
 class TraceKeeper final : public sysfs::StatsReader {
  public:
   using Clock = std::function<policy::TimePoint()>;
@@ -31,8 +32,8 @@ class TraceKeeper final : public sysfs::StatsReader {
   bool keeping() const { return !failed_; }
 
  private:
-  bool open();
-  void fail(const std::string& what);
+  bool open();                         // starts the file with a header (moving an earlier run's to .1)
+  void fail(const std::string& what);  // stops keeping the trace and says why, once
 
   sysfs::StatsReader& inner_;
   Recorder recorder_;
