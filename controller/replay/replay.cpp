@@ -31,12 +31,12 @@ struct Movement {
 // Derives every interval's movements; `countSeconds` and `leaving` feed Little's law.
 std::vector<Movement> movements(const std::vector<const TraceSample*>& samples, std::vector<std::string>& notes,
                                 double& countSeconds, std::int64_t& leaving) {
-  // Linux 5.x and later keep the insert counter at 0 (measured on 6.18): the rise of the count
+  // Recent kernels keep the insert counter at 0 (measured on 6.18): the rise of the count
   // then stands in for it.
   bool insertCounted = false;
   for (const auto* s : samples) insertCounted = insertCounted || s->counters.at("insert") != samples.front()->counters.at("insert");
   if (!insertCounted) {
-    notes.push_back("netns " + samples.front()->netns + ": the insert counter did not move (Linux 5.x and later keep it at 0): "
+    notes.push_back("netns " + samples.front()->netns + ": the insert counter did not move (recent kernels keep it at 0; Linux 6.18 does): "
                     "arrivals are inferred from the rise of the count and early_drop, a lower bound when entries also timed out");
   }
   std::vector<Movement> out;

@@ -27,7 +27,7 @@ policy::Policy examplePolicy(const std::string& name) {
 }
 
 // Records a simulated kernel running `scenarioText` every second, the way `ctpilot record`
-// samples the real one (with a working insert counter, like kernels before 5.x).
+// samples the real one (with a working insert counter, like older kernels).
 Trace recordSimulated(const std::string& scenarioText) {
   const auto load = sysfs::parseScenario(scenarioText, "synthetic.scenario");
   REQUIRE(load.ok());
