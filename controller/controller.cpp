@@ -224,6 +224,7 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
     std::vector<sysfs::CpuCounters> cpus;
     std::optional<std::int64_t> statsEntries;
     if (auto stats = deps_.stats.read(ns); stats) {
+      report.counters[ns.name] = stats->cpus;
       cpus = std::move(stats->cpus);
       statsEntries = stats->entries;
       warned_.erase("stats:" + ns.name);
@@ -462,7 +463,28 @@ TickReport Controller::observeWith(policy::TimePoint now, Reading& reading) {
   report.history.calmSince = calmSince_;
   policy::updateCalm(policy_, report.observation, report.history);
   calmSince_ = report.history.calmSince;
+  for (const auto& [ref, value] : reading.values) report.knobStates[ref] = knobState(ref, report, reading);
   return report;
+}
+
+std::string Controller::knobState(const KnobRef& ref, const TickReport& report, const Reading& reading) const {
+  if (report.history.external.contains(ref)) return "external";
+  if (held(reading.holds, ref)) return "hold";
+  if (unwritable_.contains(ref)) return "unwritable";
+  bool enabled = true;
+  if (ref.knob == Knob::ConntrackMax) {
+    enabled = policy_.max.enabled;
+  } else if (ref.knob == Knob::Buckets) {
+    enabled = policy_.hashsize.mode == policy::HashsizePolicy::Mode::Follow;
+  } else if (policy::isTimeout(ref.knob)) {
+    // A timeout below its baseline is still relaxed back after mode = off or leaving order.
+    const auto& order = policy_.timeouts.order;
+    const auto baseline = reading.baselines.find(ref);
+    const bool belowBaseline = baseline != reading.baselines.end() && reading.values.at(ref) < baseline->second;
+    enabled = belowBaseline || (policy_.timeouts.mode == policy::TimeoutsPolicy::Mode::Shorten &&
+                                std::find(order.begin(), order.end(), ref.knob) != order.end());
+  }
+  return enabled ? "managed" : "disabled";
 }
 
 TickReport Controller::tick(policy::TimePoint now) {

@@ -52,6 +52,10 @@ struct TickReport {
   std::vector<ActionOutcome> failed;          // write failed, or not written for want of a journal record
   std::vector<policy::Action> planned;        // dry-run: what would have been written
   std::vector<policy::Action> skipped;        // held, external, unwritable or backing off
+  std::map<std::string, std::vector<sysfs::CpuCounters>> counters;  // netns -> per-CPU counters read
+  /// Every knob read this tick: "managed", or why ctpilot leaves it alone ("external", "hold",
+  /// "unwritable", "disabled").
+  std::map<policy::KnobRef, std::string> knobStates;
 };
 
 /// Describes a change for logs and `plan`: "raised nf_conntrack_max 65536 -> 131072 (reason)";
@@ -89,6 +93,7 @@ class Controller {
   bool sample(policy::TimePoint now, TickReport& report, Reading& reading);
   TickReport observeWith(policy::TimePoint now, Reading& reading);
   void noticeExternal(policy::TimePoint now, const Reading& reading);
+  std::string knobState(const policy::KnobRef& ref, const TickReport& report, const Reading& reading) const;
   bool journalBaselines(policy::TimePoint now, const Reading& reading, bool force);
   void act(policy::TimePoint now, TickReport& report, const Reading& reading);
   void logNotes(const policy::Plan& plan);

@@ -45,7 +45,7 @@ struct MaxPolicy {
   bool enabled = true;              // false: never write nf_conntrack_max (observe only)
   std::int64_t ceiling = 4 * 1024 * 1024;
   Ratio memoryBudget{0.25};         // share of MemTotal the table may occupy
-  Ratio highWater{0.80};
+  Ratio highWater{0.70};           // below node-mixin's 75% conntrack alert (README "Monitoring")
   Duration lookahead = 60s;
   Ratio targetFill{0.50};
   Duration cooldown = 10s;
@@ -79,12 +79,21 @@ struct TimeoutsPolicy {
   friend bool operator==(const TimeoutsPolicy&, const TimeoutsPolicy&) = default;
 };
 
+/// Where the metrics go; both off unless set.
+struct MetricsPolicy {
+  std::string textfile;     // absolute path, rewritten atomically every tick ("" = off)
+  std::string listenHost;   // numeric IPv4 or IPv6 address ("" = off)
+  int listenPort = 0;
+  friend bool operator==(const MetricsPolicy&, const MetricsPolicy&) = default;
+};
+
 /// Everything a policy file can say, with defaults filled in.
 struct Policy {
   ControllerPolicy controller;
   MaxPolicy max;
   HashsizePolicy hashsize;
   TimeoutsPolicy timeouts;
+  MetricsPolicy metrics;
   friend bool operator==(const Policy&, const Policy&) = default;
 };
 

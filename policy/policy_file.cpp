@@ -1,6 +1,8 @@
 #include "policy/policy_file.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,7 +27,8 @@ namespace ctpilot::policy {
 namespace {
 
 constexpr std::string_view kFloorsSection = "timeout_floors";
-constexpr std::array<std::string_view, 5> kSections{"controller", "max", "hashsize", "timeouts", kFloorsSection};
+constexpr std::array<std::string_view, 6> kSections{"controller", "max", "hashsize", "timeouts", kFloorsSection,
+                                                   "metrics"};
 // A policy file is a few hundred bytes; anything this large is the wrong file.
 constexpr std::size_t kMaxFileBytes = 1024 * 1024;
 
@@ -307,6 +310,45 @@ Errors applyTraceMaxSize(std::string_view value, Policy& policy) {
   return {};
 }
 
+Errors applyTextfile(std::string_view value, Policy& policy) {
+  if (value.empty() || value.front() != '/' || value.back() == '/') {
+    return {quoted(value) + " is not an absolute file path (example: /var/lib/prometheus/node-exporter/ctpilot.prom)"};
+  }
+  if (!value.ends_with(".prom")) {
+    return {quoted(value) + ": node_exporter's textfile collector reads only files ending in .prom"};
+  }
+  policy.metrics.textfile = std::string(value);
+  return {};
+}
+
+// ADDRESS:PORT with a numeric address: 127.0.0.1:9641, [::1]:9641.
+Errors applyListen(std::string_view value, Policy& policy) {
+  const auto colon = value.rfind(':');
+  const std::string usage = quoted(value) + " is not ADDRESS:PORT (examples: 127.0.0.1:9641, [::1]:9641)";
+  if (colon == std::string_view::npos || colon == 0) return {usage};
+  std::string host(value.substr(0, colon));
+  const auto portText = value.substr(colon + 1);
+  int family = AF_INET;
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return {usage};
+    host = host.substr(1, host.size() - 2);
+    family = AF_INET6;
+  }
+  std::array<unsigned char, sizeof(in6_addr)> addr{};
+  if (inet_pton(family, host.c_str(), addr.data()) != 1) {
+    return {quoted(host) + " is not a numeric " + (family == AF_INET ? "IPv4" : "IPv6") +
+            " address (examples: 127.0.0.1:9641, [::1]:9641)"};
+  }
+  int port = 0;
+  const auto [end, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
+  if (ec != std::errc{} || end != portText.data() + portText.size() || port < 1 || port > 65535) {
+    return {quoted(std::string(portText)) + " is not a port (1 to 65535)"};
+  }
+  policy.metrics.listenHost = host;
+  policy.metrics.listenPort = port;
+  return {};
+}
+
 const std::vector<KeySpec>& keySpecs() {
   using Mode = TimeoutsPolicy::Mode;
   using HashMode = HashsizePolicy::Mode;
@@ -344,6 +386,8 @@ const std::vector<KeySpec>& keySpecs() {
       {"timeouts", "relax_after", durationKey([](Policy& p) -> auto& { return p.timeouts.relaxAfter; }, 1min, 24h)},
       {"timeouts", "cooldown", durationKey([](Policy& p) -> auto& { return p.timeouts.cooldown; }, 1s, 1h)},
       {"timeouts", "order", applyOrder},
+      {"metrics", "textfile", applyTextfile},
+      {"metrics", "listen", applyListen},
   };
   return kSpecs;
 }
@@ -425,7 +469,7 @@ std::string scanSection(std::string_view line, ScanState& state, const LineProbl
   if (const auto suggestion = closest(state.section, names); !suggestion.empty()) {
     message += "; did you mean [" + suggestion + "]?";
   } else {
-    message += " (sections: [controller], [max], [hashsize], [timeouts], [timeout_floors])";
+    message += " (sections: [controller], [max], [hashsize], [timeouts], [timeout_floors], [metrics])";
   }
   problem(message);
   return "\n";
@@ -719,6 +763,14 @@ std::string formatPolicy(const Policy& policy) {
       << "# shortening never takes a timeout below its floor\n";
   for (const auto& [knob, seconds] : t.floors) {
     out << policyName(knob) << " = " << formatDuration(std::chrono::seconds(seconds)) << "\n";
+  }
+  const auto& mt = policy.metrics;
+  const bool v6 = mt.listenHost.find(':') != std::string::npos;
+  out << "\n[metrics]\n"
+      << "# Prometheus text format: a file for node_exporter, and/or GET /metrics (each off unless set)\n";
+  if (!mt.textfile.empty()) out << "textfile = " << mt.textfile << "\n";
+  if (!mt.listenHost.empty()) {
+    out << "listen = " << (v6 ? "[" + mt.listenHost + "]" : mt.listenHost) << ":" << mt.listenPort << "\n";
   }
   return out.str();
 }

@@ -8,6 +8,11 @@ packages=(
   libboost-dev libboost-program-options-dev
   libnl-3-dev libnl-nf-3-dev
   libspdlog-dev doctest-dev nlohmann-json3-dev
+  # metrics (families and text format) and systemd notify/journal
+  prometheus-cpp-dev libsystemd-dev
+  # monitoring tests: promtool (check metrics/rules), node_exporter's textfile collector,
+  # systemd-analyze verify on the unit
+  prometheus prometheus-node-exporter systemd
   # real-kernel tests and benchmarks
   iproute2 nftables conntrack procps util-linux kmod bc mawk python3
   # benchmarks and simulate --trace (plots)

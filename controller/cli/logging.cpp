@@ -1,11 +1,52 @@
 #include "controller/cli/logging.h"
 
-#include <cstdlib>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace ctpilot::controller {
+namespace {
+
+// %* in a pattern: the sd-daemon priority prefix of the message's level.
+class PriorityFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string_view prefix = journalPrefix(static_cast<int>(msg.level));
+    dest.append(prefix.data(), prefix.data() + prefix.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<PriorityFlag>(); }
+};
+
+}  // namespace
+
+bool streamIsJournal(const char* journalStream, int fd) {
+  if (journalStream == nullptr) return false;
+  unsigned long long dev = 0;
+  unsigned long long ino = 0;
+  if (std::sscanf(journalStream, "%llu:%llu", &dev, &ino) != 2) return false;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return false;
+  return st.st_dev == dev && st.st_ino == ino;
+}
+
+const char* journalPrefix(int spdlogLevel) {
+  switch (static_cast<spdlog::level::level_enum>(spdlogLevel)) {
+    case spdlog::level::trace:
+    case spdlog::level::debug: return "<7>";
+    case spdlog::level::info: return "<6>";
+    case spdlog::level::warn: return "<4>";
+    case spdlog::level::err: return "<3>";
+    case spdlog::level::critical: return "<2>";
+    default: return "<6>";
+  }
+}
 
 Result<void> setupLogging(const std::string& level) {
   const auto parsed = spdlog::level::from_str(level);
@@ -15,8 +56,14 @@ Result<void> setupLogging(const std::string& level) {
                                      ": not a level (use trace, debug, info, warn, error, critical or off)"};
   }
   auto logger = spdlog::stderr_color_mt("ctpilot");
-  // journald adds its own timestamp; a second one only wastes width.
-  if (std::getenv("JOURNAL_STREAM") != nullptr) {
+  if (streamIsJournal(std::getenv("JOURNAL_STREAM"), STDERR_FILENO)) {
+    // journald reads the <N> prefix as the priority (journalctl -p warning) and adds its own
+    // timestamp.
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<PriorityFlag>('*').set_pattern("%*%l: %v");
+    logger->set_formatter(std::move(formatter));
+  } else if (std::getenv("JOURNAL_STREAM") != nullptr) {
+    // Under systemd but stderr elsewhere (redirected): still no second timestamp.
     logger->set_pattern("%^%l%$: %v");
   } else {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$: %v");

@@ -15,11 +15,13 @@ namespace {
 constexpr std::int64_t kGiB = 1024LL * 1024 * 1024;
 const TimePoint kNow = TimePoint{} + std::chrono::hours(500'000);
 
-// Defaults, but a small ceiling and shortening switched on: ceiling 262144, high_water 0.80,
-// target_fill 0.50, lookahead 60s, margin 1024, cooldown 10s, shorten_at 0.90, factor 0.5.
+// Defaults, but a small ceiling, high_water 0.80 (the rows below were written for it) and
+// shortening switched on: ceiling 262144, high_water 0.80, target_fill 0.50, lookahead 60s,
+// margin 1024, cooldown 10s, shorten_at 0.90, factor 0.5.
 Policy testPolicy() {
   Policy policy;
   policy.max.ceiling = 262'144;
+  policy.max.highWater = Ratio{0.80};
   policy.timeouts.mode = TimeoutsPolicy::Mode::Shorten;
   return policy;
 }

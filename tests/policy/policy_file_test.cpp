@@ -98,6 +98,7 @@ TEST_CASE("the documented example policy parses, inline comments included") {
   REQUIRE_MESSAGE(load.ok(), problemsText(load));
   Policy expected;
   expected.timeouts.mode = TimeoutsPolicy::Mode::Shorten;
+  expected.max.highWater = Ratio{0.80};  // the example writes 80%; the built-in default is 70%
   CHECK(load.policy == expected);
 }
 
@@ -339,7 +340,7 @@ TEST_CASE("the ends of every range are accepted and one step beyond is refused")
       {"max", "memory_budget", "1%", "0.9%", "75%", "75.1%"},
       {"max", "high_water", "51%", "", "99%", "99.5%"},
       {"max", "lookahead", "0s", "", "1h", "61m"},
-      {"max", "target_fill", "10%", "9%", "79%", ""},
+      {"max", "target_fill", "10%", "9%", "79%", "", "high_water = 80%\n"},
       {"max", "cooldown", "1s", "999ms", "1h", "3601s"},
       {"max", "margin", "0", "", "1M", "1048577"},
       {"hashsize", "entries_per_bucket", "1", "0", "64", "65"},
@@ -389,7 +390,7 @@ factor = 2
         "policy.conf:5: [max] ceiling: \"4X\" is not a count (examples: 262144, 256k, 4M)\n"
         "policy.conf:6: [max] memory_budget: \"80%\" is out of range (allowed: 1% to 75%)\n"
         "policy.conf:7: [bogus]: unknown section (sections: [controller], [max], [hashsize], [timeouts], "
-        "[timeout_floors])\n"
+        "[timeout_floors], [metrics])\n"
         "policy.conf:10: [timeouts] factor: \"2\" is out of range (allowed: 0.1 to 0.95; each step multiplies a "
         "timeout by it)\n");
 }
@@ -458,7 +459,7 @@ TEST_CASE("formatPolicy writes every key and parses back to the same policy") {
   }
   SUBCASE("a policy unlike the defaults in every field") {
     Policy p;
-    p.controller = {750ms, {NetnsSelector::Mode::Named, {"init", "r1"}}, true, true, 3, 90s};
+    p.controller = {750ms, {NetnsSelector::Mode::Named, {"init", "r1"}}, true, true, 3, 90s, {}, std::int64_t{64} << 20};
     p.max = {false, 1'000'000, {0.3}, {0.85}, 0s, {0.4}, 2s, 0};
     p.hashsize = {HashsizePolicy::Mode::Fixed, 2, 2h};
     p.timeouts.mode = TimeoutsPolicy::Mode::Shorten;

@@ -1,0 +1,64 @@
+#pragma once
+// GET /metrics over HTTP on the daemon's own Asio loop. Nothing here waits: every read and
+// write is asynchronous, each connection has a deadline, a bounded request buffer and is
+// closed after one response, and at most kMaxConnections are open at once. The body is the
+// text rendered after the last tick, shared by all connections: a scrape never runs a tick,
+// and a tick never waits for a scrape.
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "policy/result.h"
+
+namespace ctpilot::controller::metrics {
+
+/// Serves the latest metrics text at GET /metrics.
+class HttpEndpoint {
+ public:
+  /// Connections open at once; more are accepted and closed at once.
+  static constexpr std::size_t kMaxConnections = 16;
+  /// The largest request head read; a larger one closes the connection.
+  static constexpr std::size_t kMaxRequestBytes = 8192;
+  /// A connection that has not been answered by then is closed.
+  static constexpr std::chrono::seconds kDeadline{5};
+
+  /// Creates an endpoint on `io`; nothing listens until listen().
+  explicit HttpEndpoint(boost::asio::io_context& io);
+  /// Closes the listening socket; open connections finish or time out.
+  ~HttpEndpoint();
+  HttpEndpoint(const HttpEndpoint&) = delete;
+  HttpEndpoint& operator=(const HttpEndpoint&) = delete;
+
+  /// Binds `host` (numeric IPv4 or IPv6) and `port` and starts accepting.
+  Result<void> listen(const std::string& host, int port);
+  /// Stops accepting and closes every open connection now.
+  void stop();
+  /// Replaces the text served from now on.
+  void publish(std::string body);
+  /// Returns "ADDRESS:PORT" the endpoint listens on ("" when not listening).
+  std::string address() const;
+
+ private:
+  void accept();
+
+  boost::asio::io_context& io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_;  // after an accept error (out of descriptors): pause, not spin
+  std::shared_ptr<const std::string> body_;
+  std::shared_ptr<std::size_t> open_;  // shared with the connections, which may outlive this
+  // Closes every open connection; connections register here and remove themselves.
+  std::shared_ptr<std::map<void*, std::function<void()>>> closers_;
+};
+
+/// Tells whether `host` is a loopback address (127.0.0.0/8, ::1).
+bool isLoopback(const std::string& host);
+
+}  // namespace ctpilot::controller::metrics
