@@ -37,7 +37,7 @@ Role roleOf(const std::string& name, std::string* counter) {
     }
     return Role::Ignored;
   }
-  if (name.rfind("ctpilot_", 0) == 0 && name.size() > 21 && name.ends_with("nf_conntrack_buckets")) return Role::Buckets;
+  if (name == "ctpilot_conntrack_buckets") return Role::Buckets;  // ctpilot's own metrics (README "Monitoring")
   return Role::Ignored;
 }
 

@@ -20,8 +20,8 @@ struct PrometheusAnswer {
 };
 
 /// Merges the answers into a trace of netns "init" (node_exporter sees its own netns). Needs
-/// entries, entries_limit, stat_insert and stat_drop; other stat_* counters and
-/// node_memory_MemTotal_bytes are used when present. Errc::Malformed with "FILE: $.json.path:
+/// entries, entries_limit, stat_insert and stat_drop; other stat_* counters,
+/// node_memory_MemTotal_bytes and ctpilot_conntrack_buckets are used when present. Errc::Malformed with "FILE: $.json.path:
 /// message" for a bad answer, a missing required series or series of several instances.
 Result<Trace> importPrometheus(const std::vector<PrometheusAnswer>& answers);
 
