@@ -1,5 +1,6 @@
 #include "controller/actuator.h"
 
+#include <chrono>
 #include <utility>
 
 namespace ctpilot::controller {
@@ -23,10 +24,17 @@ ActionOutcome Actuator::apply(const policy::Action& action, const sysfs::Netns& 
   }
   outcome.intentId = stored->id;
 
+  // A steady clock, not `now`: this measures the write itself (a resize rehashes every entry).
+  const auto started = std::chrono::steady_clock::now();
   auto written = knobs_.write(netns, action.ref.knob, action.to);
+  outcome.writeMicros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
   // Kind and new value follow from the write below.
   auto result = knobRecord(RecordKind::Applied, now, bootId_, action.ref, action.from, action.to, action.reason);
   result.ref = outcome.intentId;
+  result.observation = nlohmann::json{{"write_us", static_cast<std::int64_t>(outcome.writeMicros)}};
+  if (observation.is_object() && observation.contains("entries_total")) {
+    result.observation["entries"] = observation["entries_total"];
+  }
   if (written) {
     // Read back on our own: the kernel may round or clamp (buckets), and the journal must hold
     // the value that is really there, since rollback and external-change detection compare with it.

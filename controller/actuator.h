@@ -29,6 +29,7 @@ struct ActionOutcome {
   std::optional<Error> error;
   std::int64_t intentId = 0;         // 0 when NotJournaled
   bool outcomeJournaled = false;     // the applied/failed record reached the journal
+  double writeMicros = 0;            // how long the write took (a resize: the rehash stall)
 };
 
 /// Writes knobs through a KnobStore, journaling before and after.
@@ -38,6 +39,8 @@ class Actuator {
   Actuator(sysfs::KnobStore& knobs, Journal& journal, std::string bootId);
   /// Applies `action` in `netns` at `now`: Intent record (with `observation`), write, read
   /// back, Applied or Failed record. Never throws; never writes without the intent record.
+  /// The write is timed; the outcome record carries `write_us` and the `entries_total` of
+  /// `observation` (what a resize had to rehash) in its observation.
   ActionOutcome apply(const policy::Action& action, const sysfs::Netns& netns, policy::TimePoint now,
                       const nlohmann::json& observation);
 

@@ -37,7 +37,22 @@ struct ControllerDeps {
   bool dryRun = false;
   /// Called when a watched namespace vanished (close its descriptors); may be empty.
   std::function<void(const sysfs::Netns&)> forget;
+  /// Returns the entries of every namespace together (nf_conntrack slab active objects); may be
+  /// empty, or fail (not root): then the watched namespaces' counts are summed.
+  std::function<Result<std::int64_t>()> totalEntries;
+  /// Returns a value that changes when the named namespaces change (/run/netns's mtime): the
+  /// controller then rediscovers at once instead of at its next periodic scan; may be empty.
+  std::function<std::int64_t()> namespacesStamp;
 };
+
+/// The stall of a hash resize per entry before ctpilot has timed one of its own (ns): above the
+/// 0.4 us measured on Linux 6.18, conservatively.
+inline constexpr double kDefaultResizeNsPerEntry = 500;
+
+/// Returns the stall per entry (ns) learned from the journal's timed resizes of nf_conntrack_buckets
+/// (applied records with write_us and entries): the mean of the newest few that rehashed enough
+/// entries to drown the allocation; kDefaultResizeNsPerEntry when there are none.
+double learnedResizeNsPerEntry(const std::vector<JournalRecord>& records);
 
 /// What one tick saw and did.
 struct TickReport {
@@ -91,6 +106,9 @@ class Controller {
   struct Reading;
   void discover(policy::TimePoint now);
   bool sample(policy::TimePoint now, TickReport& report, Reading& reading);
+  std::optional<policy::NetnsObservation> sampleNetns(const sysfs::Netns& ns, policy::TimePoint now,
+                                                      std::int64_t max, Reading& reading, TickReport& report);
+  std::int64_t readTotalEntries();
   TickReport observeWith(policy::TimePoint now, Reading& reading);
   void noticeExternal(policy::TimePoint now, const Reading& reading);
   std::string knobState(const policy::KnobRef& ref, const TickReport& report, const Reading& reading) const;
@@ -109,6 +127,7 @@ class Controller {
   Actuator actuator_;
   std::vector<sysfs::Netns> watched_;
   std::optional<policy::TimePoint> lastDiscovery_;
+  std::int64_t namespacesStamp_ = 0;                        // namespacesStamp() at the last discovery
   std::map<policy::KnobRef, std::int64_t> lastSeen_;       // value seen at the end of the last tick
   std::set<policy::KnobRef> unwritable_;
   std::set<policy::KnobRef> externalUnjournaled_;           // noticed, but the record could not be written

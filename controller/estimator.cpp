@@ -53,6 +53,7 @@ std::uint32_t counterDelta(std::uint32_t before, std::uint32_t after) {
 void counterRates(const Sample& older, const Sample& newer, Estimate& estimate) {
   estimate.countersKnown = false;
   estimate.dropsPerSec = estimate.earlyDropsPerSec = estimate.insertFailedPerSec = estimate.chainTooLongPerSec = 0;
+  estimate.demandPerSec = 0;
   const double dt = secondsBetween(older.time, newer.time);
   // A CPU that came online starts its counters at zero and one that went away takes its counts
   // with it: the difference of the sums would be meaningless, so start over.
@@ -74,6 +75,10 @@ void counterRates(const Sample& older, const Sample& newer, Estimate& estimate) 
   estimate.earlyDropsPerSec = static_cast<double>(earlyDrop) / dt;
   estimate.insertFailedPerSec = static_cast<double>(insertFailed) / dt;
   estimate.chainTooLongPerSec = static_cast<double>(chainTooLong) / dt;
+  // Each drop is an entry refused and each early_drop an entry evicted for a new one: with the
+  // count's own change they are what the table would have grown without the limit.
+  const double grown = static_cast<double>(newer.count - older.count) + static_cast<double>(drop + earlyDrop);
+  estimate.demandPerSec = std::max(0.0, grown / dt);
 }
 
 Estimate estimateWindow(const std::deque<Sample>& window, std::int64_t max) {

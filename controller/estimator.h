@@ -34,6 +34,8 @@ struct Estimate {
   double earlyDropsPerSec = 0;
   double insertFailedPerSec = 0;
   double chainTooLongPerSec = 0;
+  double demandPerSec = 0;           // newest interval: (count change + drop + early_drop) / s, the
+                                     // growth a full table hides; 0 when counters are unknown
   bool countersKnown = false;        // false: no stats, one sample, or the CPU count changed
   std::optional<double> secondsToFull;  // count reaches max at this growth; 0 when already full;
                                         // nullopt when not growing
@@ -58,7 +60,8 @@ double theilSenSlope(const std::deque<Sample>& window);
 std::uint32_t counterDelta(std::uint32_t before, std::uint32_t after);
 
 /// Fills the counter rates of `estimate` from two samples (per second, summed over CPUs, each
-/// CPU's counters subtracted as uint32). Leaves them 0 and countersKnown false when either
+/// CPU's counters subtracted as uint32), and the demand (count change + drop + early_drop per
+/// second; the kernel's `insert` counter reads 0 on recent kernels). Leaves them 0 and countersKnown false when either
 /// sample has no counters, the CPU count differs (a CPU came or went) or no time passed.
 void counterRates(const Sample& older, const Sample& newer, Estimate& estimate);
 

@@ -63,6 +63,7 @@ void CtpilotTuner::start(sysfs::SimKernel& kernel, const sysfs::Scenario& scenar
       .bootId = "simulated-boot",
       .dryRun = false,
       .forget = {},
+      .totalEntries = [&kernel]() -> Result<std::int64_t> { return kernel.totalCount(); },
   };
   state_->controller = std::make_unique<Controller>(policy_, deps);
 }
@@ -129,6 +130,8 @@ SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner
   summary.peakFill = kernel->peakFill();
   summary.peakCount = kernel->peakCount();
   summary.peakMemoryBytes = kernel->peakMemoryBytes();
+  summary.worstStallMs = kernel->worstStallMs();
+  summary.stalledFlows = kernel->stalledFlows();
   summary.finalMax = kernel->max();
   summary.finalBuckets = kernel->buckets();
   summary.changes = kernel->changes();

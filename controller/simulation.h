@@ -82,6 +82,8 @@ struct SimulationSummary {
   double peakFill = 0;              // highest count / max in any netns
   std::int64_t peakCount = 0;       // highest count in any netns
   std::int64_t peakMemoryBytes = 0; // entries x entry size + buckets x 8, at its highest
+  double worstStallMs = 0;          // the longest hash resize stall (every packet waited)
+  double stalledFlows = 0;          // new flows that arrived during resize stalls
   std::int64_t initialMax = 0, finalMax = 0, peakMax = 0;
   std::int64_t initialBuckets = 0, finalBuckets = 0;
   std::vector<sysfs::SimChange> changes;  // every knob write that changed a value

@@ -21,6 +21,13 @@ constexpr std::int64_t kBucketQuantum = 512;
 // drifted above twice entries_per_bucket. One raise of max (about x1.6 with the default
 // high_water and target_fill) then does not rehash each time; two raises do.
 constexpr double kBucketSlack = 2.0;
+// One hash bucket is an 8-byte list head.
+constexpr std::int64_t kBucketBytes = 8;
+// A raise while the kernel drops is at least this multiple of max: drops are losses now, and
+// the next tick raises again while they go on.
+constexpr double kDropRaiseFactor = 2.0;
+// Namespaces named when the memory budget holds a raise back.
+constexpr std::size_t kHoldersShown = 3;
 
 const KnobRef kMaxRef{kInitNetns, Knob::ConntrackMax};
 const KnobRef kBucketsRef{kInitNetns, Knob::Buckets};
@@ -127,6 +134,7 @@ class Decider {
       note(format("nf_conntrack_max is %lld (nf_conntrack not loaded?): nothing to decide", ll(obs_.max)));
       return std::move(plan_);
     }
+    noteUnwatched();
     const std::int64_t maxAfter = decideMax();
     decideBuckets(maxAfter);
     decideTimeouts();
@@ -197,7 +205,7 @@ class Decider {
 
   std::string ceilingText() const {
     const auto& m = policy_.max;
-    std::string text = format("ceiling %s, memory budget %.0f%% of %s / %lld B", countText(m.ceiling).c_str(),
+    std::string text = format("ceiling %s, memory budget %.4g%% of %s / %lld B", countText(m.ceiling).c_str(),
                               m.memoryBudget.value * 100.0, bytesText(obs_.memTotalBytes).c_str(),
                               ll(obs_.entryBytes));
     if (obs_.memTotalBytes <= 0 || obs_.entryBytes <= 0) text += ", memory unknown";
@@ -215,53 +223,89 @@ class Decider {
     return *best;
   }
 
+  // nf_conntrack_max is global but each namespace counts its own entries: entries outside the
+  // watched namespaces (slab total minus the watched counts) above the fullest watched count
+  // mean some namespace ctpilot does not watch may be the one that fills first.
+  void noteUnwatched() {
+    std::int64_t watched = 0;
+    for (const auto* ns : sorted_) watched += ns->count;
+    const std::int64_t outside = obs_.totalEntries - watched;
+    const NetnsObservation& binding = fullest();
+    if (obs_.totalEntries <= 0 || outside <= binding.count || outside < policy_.max.margin) return;
+    plan_.facts.unwatchedEntries = outside;
+    note(format("namespaces outside the watched set hold %lld entries, more than the fullest watched one (%lld in "
+                "%s): one of them may fill first; [controller] netns = all watches them",
+                ll(outside), ll(binding.count), binding.netns.c_str()));
+  }
+
   // Returns nf_conntrack_max as it will be after this plan.
   std::int64_t decideMax() {
+    const NetnsObservation& binding = fullest();
+    const std::string trigger = maxTrigger(binding);
+    setMaxLimit(binding);
+    if (trigger.empty()) return obs_.max;
+    if (!policy_.max.enabled) {
+      note("not raising nf_conntrack_max (" + trigger + "): [max] enabled = false, observing only");
+      return obs_.max;
+    }
+    if (auto why = leftAlone(kMaxRef)) {
+      note("not raising nf_conntrack_max (" + trigger + "): " + *why);
+      return obs_.max;
+    }
+    return finishRaise(trigger, sizeRaise(binding), binding);
+  }
+
+  // Why max should go up now, from the most urgent signal down; empty when it should not.
+  std::string maxTrigger(const NetnsObservation& binding) {
     const auto& m = policy_.max;
     const std::int64_t current = obs_.max;
-    const NetnsObservation& binding = fullest();
-    const double lookaheadSec = std::chrono::duration<double>(m.lookahead).count();
-
-    // Why max should go up now, from the most urgent signal down.
-    std::string trigger;
-    bool drops = false;
     const NetnsObservation* dropping = nullptr;
     for (const auto* ns : sorted_) {
       if (finiteOrZero(ns->dropsPerSec) > 0 && (!dropping || ns->dropsPerSec > dropping->dropsPerSec)) dropping = ns;
     }
-    const double bindingFill = fillOf(binding.count, current);
     if (dropping) {
-      drops = true;
-      trigger = format("drops %s in %s: table full (count %lld, max %lld, fill %.2f)",
-                       rateText(dropping->dropsPerSec).c_str(), dropping->netns.c_str(), ll(dropping->count),
-                       ll(current), fillOf(dropping->count, current));
-    } else if (bindingFill >= m.highWater.value) {
-      trigger = format("fill %.2f >= high_water %.2f in %s (count %lld, max %lld, growth %s)", bindingFill,
-                       m.highWater.value, binding.netns.c_str(), ll(binding.count), ll(current),
-                       rateText(finiteOrZero(binding.growthPerSec)).c_str());
-    } else {
-      const NetnsObservation* soonest = nullptr;
-      double soonestFill = 0;
-      for (const auto* ns : sorted_) {
-        const double growth = finiteOrZero(ns->growthPerSec);
-        if (growth <= 0) continue;
-        const double predicted = fillOf(ns->count, current) + growth * lookaheadSec / static_cast<double>(current);
-        if (predicted >= m.highWater.value && (!soonest || predicted > soonestFill)) {
-          soonest = ns;
-          soonestFill = predicted;
-        }
-      }
-      if (soonest) {
-        const double growth = finiteOrZero(soonest->growthPerSec);
-        trigger = format("growth %s in %s reaches high_water %.2f within lookahead %s "
-                         "(count %lld + %.0f >= %.0f of max %lld)",
-                         rateText(growth).c_str(), soonest->netns.c_str(), m.highWater.value,
-                         durationText(m.lookahead).c_str(), ll(soonest->count), growth * lookaheadSec,
-                         std::ceil(m.highWater.value * static_cast<double>(current)), ll(current));
+      drops_ = true;
+      dropsNearFull_ = fillOf(dropping->count, current) >= m.highWater.value;
+      return format("drops %s in %s: table full (count %lld, max %lld, fill %.2f)",
+                    rateText(dropping->dropsPerSec).c_str(), dropping->netns.c_str(), ll(dropping->count),
+                    ll(current), fillOf(dropping->count, current));
+    }
+    const double bindingFill = fillOf(binding.count, current);
+    if (bindingFill >= m.highWater.value) {
+      return format("fill %.2f >= high_water %.2f in %s (count %lld, max %lld, growth %s)", bindingFill,
+                    m.highWater.value, binding.netns.c_str(), ll(binding.count), ll(current),
+                    rateText(sizingGrowth(binding)).c_str());
+    }
+    return lookaheadTrigger();
+  }
+
+  std::string lookaheadTrigger() const {
+    const auto& m = policy_.max;
+    const std::int64_t current = obs_.max;
+    const double lookaheadSec = std::chrono::duration<double>(m.lookahead).count();
+    const NetnsObservation* soonest = nullptr;
+    double soonestFill = 0;
+    for (const auto* ns : sorted_) {
+      const double growth = finiteOrZero(ns->growthPerSec);
+      if (growth <= 0) continue;
+      const double predicted = fillOf(ns->count, current) + growth * lookaheadSec / static_cast<double>(current);
+      if (predicted >= m.highWater.value && (!soonest || predicted > soonestFill)) {
+        soonest = ns;
+        soonestFill = predicted;
       }
     }
+    if (!soonest) return {};
+    const double growth = finiteOrZero(soonest->growthPerSec);
+    return format("growth %s in %s reaches high_water %.2f within lookahead %s (count %lld + %.0f >= %.0f of max %lld)",
+                  rateText(growth).c_str(), soonest->netns.c_str(), m.highWater.value,
+                  durationText(m.lookahead).c_str(), ll(soonest->count), growth * lookaheadSec,
+                  std::ceil(m.highWater.value * static_cast<double>(current)), ll(current));
+  }
 
-    // Whether max can still go up at all: the condition under which timeouts may be shortened.
+  // Whether max can still go up at all: the condition under which timeouts may be shortened.
+  void setMaxLimit(const NetnsObservation& binding) {
+    const auto& m = policy_.max;
+    const std::int64_t current = obs_.max;
     if (!m.enabled) {
       maxLimit_ = "[max] enabled = false";
     } else if (obs_.unwritable.count(kMaxRef) != 0) {
@@ -273,52 +317,156 @@ class Decider {
       maxLimit_ = format("effective ceiling %lld (%s) is below count %lld + margin %lld in %s", ll(ceiling_),
                          ceilingText().c_str(), ll(binding.count), ll(m.margin), binding.netns.c_str());
     }
-    if (trigger.empty()) return current;
+  }
 
-    if (!m.enabled) {
-      note("not raising nf_conntrack_max (" + trigger + "): [max] enabled = false, observing only");
-      return current;
-    }
-    if (auto why = leftAlone(kMaxRef)) {
-      note("not raising nf_conntrack_max (" + trigger + "): " + *why);
-      return current;
-    }
+  // A namespace under pressure (dropping, early-dropping or at high_water) has a count censored
+  // at max: its slope reads near zero however fast flows arrive. There the kernel's counters of
+  // the newest interval (count change + drop + early_drop) say what the table would have grown.
+  double sizingGrowth(const NetnsObservation& ns) const {
+    double growth = std::max(0.0, finiteOrZero(ns.growthPerSec));
+    const bool pressed = finiteOrZero(ns.dropsPerSec) > 0 || finiteOrZero(ns.earlyDropsPerSec) > 0 ||
+                         fillOf(ns.count, obs_.max) >= policy_.max.highWater.value;
+    if (pressed) growth = std::max(growth, finiteOrZero(ns.demandPerSec));
+    return growth;
+  }
 
-    // Size the raise so that every netns is back near target_fill after lookahead's growth.
+  struct Sizing {
+    std::int64_t to = 0;
+    std::string text;
+  };
+
+  // Size the raise so that every netns is back near target_fill after lookahead's growth; while
+  // the kernel drops, at least kDropRaiseFactor times max. Then the bounds: count + margin,
+  // baseline, effective ceiling, memory budget across namespaces.
+  Sizing sizeRaise(const NetnsObservation& binding) {
+    const auto& m = policy_.max;
+    const double lookaheadSec = std::chrono::duration<double>(m.lookahead).count();
+    const double target = m.targetFill.value > 0 ? m.targetFill.value : m.highWater.value;
     double wanted = 0;
+    const NetnsObservation* byDemand = nullptr;
     for (const auto* ns : sorted_) {
-      const double growth = std::max(0.0, finiteOrZero(ns->growthPerSec));
-      const double target = m.targetFill.value > 0 ? m.targetFill.value : m.highWater.value;
       if (target <= 0) continue;
+      const double growth = sizingGrowth(*ns);
+      if (growth > std::max(0.0, finiteOrZero(ns->growthPerSec))) byDemand = ns;
       wanted = std::max(wanted, std::ceil((static_cast<double>(ns->count) + growth * lookaheadSec) / target));
     }
-    std::string sizing = format("sized for target_fill %.2f after lookahead %s", m.targetFill.value,
-                                durationText(m.lookahead).c_str());
+    Sizing s{toInt64(std::min(wanted, kInt64Limit)),
+             format("sized for target_fill %.2f after lookahead %s", m.targetFill.value,
+                    durationText(m.lookahead).c_str())};
+    if (byDemand) {
+      s.text += format(" at the demand the kernel counted in %s (%s: count change + drop + early_drop)",
+                       byDemand->netns.c_str(), rateText(byDemand->demandPerSec).c_str());
+    }
+    if (dropsNearFull_) {
+      const std::int64_t doubled = toInt64(static_cast<double>(obs_.max) * kDropRaiseFactor);
+      if (s.to < doubled) {
+        s.to = doubled;
+        s.text = format("x%.0f while the kernel drops", kDropRaiseFactor);
+      }
+    }
     const std::int64_t byCount = binding.count + m.margin;
-    std::int64_t to = toInt64(std::min(wanted, kInt64Limit));
-    if (to < byCount) {
-      to = byCount;
-      sizing = format("count %lld + margin %lld in %s", ll(binding.count), ll(m.margin), binding.netns.c_str());
+    if (s.to < byCount) {
+      s.to = byCount;
+      s.text = format("count %lld + margin %lld in %s", ll(binding.count), ll(m.margin), binding.netns.c_str());
     }
-    if (to < obs_.baselineMax) {
-      to = obs_.baselineMax;
-      sizing = format("baseline %lld", ll(obs_.baselineMax));
+    if (s.to < obs_.baselineMax) {
+      s.to = obs_.baselineMax;
+      s.text = format("baseline %lld", ll(obs_.baselineMax));
     }
-    if (to > ceiling_) {
-      to = ceiling_;
-      sizing += format(", clamped to effective ceiling %lld (%s)", ll(ceiling_), ceilingText().c_str());
+    if (s.to > ceiling_) {
+      s.to = ceiling_;
+      s.text += format(", clamped to effective ceiling %lld (%s)", ll(ceiling_), ceilingText().c_str());
     }
-    if (to <= current) {
-      if (!maxLimit_.empty()) {
+    applyBudget(s);
+    return s;
+  }
+
+  // Every namespace may hold max entries, so the memory budget bounds all of them together
+  // (README "Policy reference", memory_budget): max is held where the projected total (each
+  // netns at min(max, max(count + growth x lookahead, count / target_fill)), plus the entries outside the watched
+  // namespaces) fits the budget.
+  void applyBudget(Sizing& s) {
+    const std::int64_t budget = memoryCapEntries(policy_, obs_);
+    if (budget <= 0) return;  // unknown memory: the effective ceiling is the baseline already
+    const auto& m = policy_.max;
+    const double lookaheadSec = std::chrono::duration<double>(m.lookahead).count();
+    const double target = m.targetFill.value > 0 ? m.targetFill.value : m.highWater.value;
+    std::int64_t watched = 0;
+    std::vector<double> projected;
+    for (const auto* ns : sorted_) {
+      watched += ns->count;
+      // A namespace may also climb back to where a raise sized at target_fill would put it:
+      // one that filled up once and paused is not assumed to stay put.
+      const double atTarget = target > 0 ? static_cast<double>(ns->count) / target : 0.0;
+      projected.push_back(std::max(static_cast<double>(ns->count) + sizingGrowth(*ns) * lookaheadSec, atTarget));
+    }
+    const std::int64_t total = std::max(obs_.totalEntries, watched);
+    plan_.facts.budgetEntries = budget;
+    plan_.facts.totalEntries = total;
+    const double outside = static_cast<double>(total - watched);
+    const std::int64_t fits = largestMaxWithin(projected, static_cast<double>(budget) - outside);
+    if (s.to <= fits) return;
+    s.to = std::max(fits, obs_.baselineMax);  // never below the baseline (README Safety promise 3)
+    // A few entries more is not worth a change: the budget is spent.
+    if (s.to < obs_.max + m.margin) s.to = std::min(s.to, obs_.max);
+    plan_.facts.raiseLimitedByBudget = true;
+    plan_.facts.budgetHolders = budgetHolders();
+    budgetLimit_ = format("memory budget %lld entries for all namespaces together (%s): %lld held now (%s)",
+                          ll(budget), ceilingText().c_str(), ll(total), holdersText(total - watched).c_str());
+    s.text += ", held back by the " + budgetLimit_;
+  }
+
+  // The largest m with sum(min(m, p)) <= room, over the projections p; kInt64Limit when every
+  // projection fits whatever m is.
+  static std::int64_t largestMaxWithin(std::vector<double> projected, double room) {
+    std::sort(projected.begin(), projected.end());
+    double below = 0;  // sum of the projections under the current segment
+    for (std::size_t k = 0; k < projected.size(); ++k) {
+      const double m = (room - below) / static_cast<double>(projected.size() - k);
+      if (m <= projected[k]) return toInt64(std::floor(m));
+      below += projected[k];
+    }
+    return below <= room ? static_cast<std::int64_t>(kInt64Limit) : 0;
+  }
+
+  std::vector<std::string> budgetHolders() const {
+    std::vector<const NetnsObservation*> byCount(sorted_.begin(), sorted_.end());
+    std::stable_sort(byCount.begin(), byCount.end(),
+                     [](const auto* a, const auto* b) { return a->count > b->count; });
+    std::vector<std::string> names;
+    for (const auto* ns : byCount) {
+      if (ns->count > 0 && names.size() < kHoldersShown) names.push_back(ns->netns);
+    }
+    return names;
+  }
+
+  std::string holdersText(std::int64_t outside) const {
+    std::string text;
+    for (const auto& name : plan_.facts.budgetHolders) {
+      for (const auto* ns : sorted_) {
+        if (ns->netns == name) text += (text.empty() ? "" : ", ") + format("%s %lld", name.c_str(), ll(ns->count));
+      }
+    }
+    if (outside > 0) text += (text.empty() ? "" : ", ") + format("unwatched namespaces %lld", ll(outside));
+    return text.empty() ? std::string("no entries") : text;
+  }
+
+  std::int64_t finishRaise(const std::string& trigger, const Sizing& s, const NetnsObservation& binding) {
+    const std::int64_t current = obs_.max;
+    if (s.to <= current) {
+      if (!budgetLimit_.empty()) {
+        maxLimit_ = "the " + budgetLimit_;
+        note("not raising nf_conntrack_max (" + trigger + "): the " + budgetLimit_);
+      } else if (!maxLimit_.empty()) {
         note("not raising nf_conntrack_max (" + trigger + "): " + maxLimit_);
       } else {
         note(format("not raising nf_conntrack_max (%s): %lld already covers what is needed (%s)", trigger.c_str(),
-                    ll(current), sizing.c_str()));
+                    ll(current), s.text.c_str()));
       }
       return current;
     }
-    if (to < byCount) {  // only when the ceiling is below count + margin: never set max that low
-      note("not raising nf_conntrack_max (" + trigger + "): " + maxLimit_);
+    if (s.to < binding.count + policy_.max.margin) {  // a ceiling below count + margin: never set max that low
+      note("not raising nf_conntrack_max (" + trigger + "): " + (maxLimit_.empty() ? budgetLimit_ : maxLimit_));
       return current;
     }
     if (auto why = tooOften(kMaxRef)) {
@@ -326,23 +474,34 @@ class Decider {
       return current;
     }
     // Drops are packets lost now: they do not wait for the cooldown (the change window still holds).
-    if (!drops) {
-      if (auto why = inCooldown(lastChange(kMaxRef), m.cooldown, "cooldown")) {
+    if (!drops_) {
+      if (auto why = inCooldown(lastChange(kMaxRef), policy_.max.cooldown, "cooldown")) {
         note("not raising nf_conntrack_max yet (" + trigger + "): " + *why);
         return current;
       }
     }
-    act(ActionKind::RaiseMax, kMaxRef, current, to, trigger + "; " + sizing);
-    return to;
+    act(ActionKind::RaiseMax, kMaxRef, current, s.to, trigger + "; " + s.text);
+    return s.to;
   }
 
-  void decideBuckets(std::int64_t maxAfter) {
-    const auto& h = policy_.hashsize;
+  const NetnsObservation* worstChains() const {
     const NetnsObservation* chains = nullptr;
     for (const auto* ns : sorted_) {
       const double rate = finiteOrZero(ns->chainTooLongPerSec) + finiteOrZero(ns->insertFailedPerSec);
       if (rate > 0 && (!chains || rate > chains->chainTooLongPerSec + chains->insertFailedPerSec)) chains = ns;
     }
+    return chains;
+  }
+
+  struct BucketWant {
+    std::int64_t to = 0;
+    std::string trigger;
+    bool emergency = false;  // chaintoolong / insert_failed
+  };
+
+  void decideBuckets(std::int64_t maxAfter) {
+    const auto& h = policy_.hashsize;
+    const NetnsObservation* chains = worstChains();
     if (h.mode == HashsizePolicy::Mode::Fixed) {
       if (chains) {
         note(format("chaintoolong %s, insert_failed %s in %s, but [hashsize] mode = fixed: not resizing",
@@ -356,31 +515,10 @@ class Decider {
       note(format("nf_conntrack_buckets is %lld (unknown): not resizing", ll(current)));
       return;
     }
-    const std::int64_t perBucket = std::max<std::int64_t>(1, h.entriesPerBucket);
-    const double ratio = static_cast<double>(maxAfter) / static_cast<double>(current);
-    const bool drift = ratio > kBucketSlack * static_cast<double>(perBucket);
-    if (!drift && !chains) return;
-
-    std::int64_t to = (maxAfter + perBucket - 1) / perBucket;
-    std::string trigger;
-    if (chains) {
-      to = std::max(to, current * 2);
-      trigger = format("chaintoolong %s, insert_failed %s in %s: hash chains too long, at least doubling",
-                       rateText(chains->chainTooLongPerSec).c_str(), rateText(chains->insertFailedPerSec).c_str(),
-                       chains->netns.c_str());
-    } else {
-      trigger = format("nf_conntrack_max %lld / buckets %lld = %.1f > %.0f x entries_per_bucket %lld: "
-                       "sized to max / %lld",
-                       ll(maxAfter), ll(current), ratio, kBucketSlack, ll(perBucket), ll(perBucket));
-    }
-    to = roundUp(std::max(to, obs_.baselineBuckets), kBucketQuantum);
-    // More buckets than entries buys nothing: cap at one bucket per entry of max (never shrinking).
-    const std::int64_t cap = std::max({roundUp(maxAfter, kBucketQuantum), current, obs_.baselineBuckets});
-    if (to > cap) {
-      to = cap;
-      trigger += format(", capped at one bucket per entry (%lld)", ll(cap));
-    }
-    if (to <= current) {
+    const auto want = bucketWant(maxAfter, chains);
+    if (!want) return;
+    const std::string& trigger = want->trigger;
+    if (want->to <= current) {
       note(format("not resizing nf_conntrack_buckets (%s): already %lld", trigger.c_str(), ll(current)));
       return;
     }
@@ -396,9 +534,87 @@ class Decider {
       note("not resizing nf_conntrack_buckets yet (" + trigger + "): " + *why);
       return;
     }
-    act(ActionKind::ResizeBuckets, kBucketsRef, current, to, trigger);
+    std::string reason = trigger;
+    if (!stallFits(*want, reason)) return;
+    act(ActionKind::ResizeBuckets, kBucketsRef, current, want->to, reason);
   }
 
+  // The buckets wanted: presize for the effective ceiling, or follow max once it drifted; at
+  // least double on chaintoolong/insert_failed; never below the baseline, never above one per
+  // entry of max nor above max_memory. nullopt when nothing calls for a resize.
+  std::optional<BucketWant> bucketWant(std::int64_t maxAfter, const NetnsObservation* chains) const {
+    const auto& h = policy_.hashsize;
+    const std::int64_t current = obs_.buckets;
+    const std::int64_t perBucket = std::max<std::int64_t>(1, h.entriesPerBucket);
+    const bool presize = h.mode == HashsizePolicy::Mode::Presize;
+    const std::int64_t sizedFor = presize ? std::max(ceiling_, maxAfter) : maxAfter;
+    const std::int64_t memoryCap =
+        std::max({current, obs_.baselineBuckets, h.maxMemory / kBucketBytes / kBucketQuantum * kBucketQuantum});
+    const std::int64_t sized = std::min(roundUp((sizedFor + perBucket - 1) / perBucket, kBucketQuantum), memoryCap);
+    const double ratio = static_cast<double>(maxAfter) / static_cast<double>(current);
+    const bool drift = presize ? sized > current : ratio > kBucketSlack * static_cast<double>(perBucket);
+    if (!drift && !chains) return std::nullopt;
+
+    BucketWant want{(sizedFor + perBucket - 1) / perBucket, {}, chains != nullptr};
+    if (chains) {
+      want.to = std::max(want.to, current * 2);
+      want.trigger = format("chaintoolong %s, insert_failed %s in %s: hash chains too long, at least doubling",
+                            rateText(chains->chainTooLongPerSec).c_str(), rateText(chains->insertFailedPerSec).c_str(),
+                            chains->netns.c_str());
+    } else if (presize) {
+      want.trigger = format("presized for effective ceiling %lld / entries_per_bucket %lld while the table is small",
+                            ll(sizedFor), ll(perBucket));
+    } else {
+      want.trigger = format("nf_conntrack_max %lld / buckets %lld = %.1f > %.0f x entries_per_bucket %lld: "
+                            "sized to max / %lld",
+                            ll(maxAfter), ll(current), ratio, kBucketSlack, ll(perBucket), ll(perBucket));
+    }
+    want.to = roundUp(std::max(want.to, obs_.baselineBuckets), kBucketQuantum);
+    // More buckets than entries buys nothing: cap at one bucket per entry of max (never shrinking).
+    const std::int64_t cap = std::max({roundUp(sizedFor, kBucketQuantum), current, obs_.baselineBuckets});
+    if (want.to > cap) {
+      want.to = cap;
+      want.trigger += format(", capped at one bucket per entry (%lld)", ll(cap));
+    }
+    if (want.to > memoryCap) {
+      want.to = memoryCap;
+      want.trigger += format(", bounded by max_memory %s (%lld buckets of 8 B)",
+                             bytesText(policy_.hashsize.maxMemory).c_str(), ll(memoryCap));
+    }
+    return want;
+  }
+
+  // A resize rehashes every entry of every namespace under every bucket lock: every packet
+  // through conntrack waits (README Safety promise 11). Estimate that stall from the entries and
+  // the cost per entry ctpilot measured; over max_stall, no resize (an emergency only when the
+  // policy allows it).
+  bool stallFits(const BucketWant& want, std::string& reason) {
+    std::int64_t watched = 0;
+    for (const auto* ns : sorted_) watched += ns->count;
+    const std::int64_t entries = std::max(obs_.totalEntries, watched);
+    const double nsPerEntry = std::max(0.0, finiteOrZero(obs_.resizeNsPerEntry));
+    const double stallMs = static_cast<double>(entries) * nsPerEntry / 1e6;
+    const auto& h = policy_.hashsize;
+    const double boundMs = std::chrono::duration<double, std::milli>(h.maxStall).count();
+    plan_.facts.resizeEntries = entries;
+    plan_.facts.resizeStallMs = stallMs;
+    const std::string estimate = format("estimated stall %.1f ms (%lld entries x %.2f us)", stallMs, ll(entries),
+                                        nsPerEntry / 1000.0);
+    if (stallMs <= boundMs) {
+      reason += "; " + estimate + " <= max_stall " + durationText(h.maxStall);
+      return true;
+    }
+    if (want.emergency && h.emergencyMayStall) {
+      reason += "; " + estimate + " > max_stall " + durationText(h.maxStall) + ", allowed by emergency_may_stall";
+      return true;
+    }
+    plan_.facts.resizeBlockedByStall = true;
+    note(format("not resizing nf_conntrack_buckets %lld -> %lld (%s): %s > max_stall %s; every packet through "
+                "conntrack would wait that long%s",
+                ll(obs_.buckets), ll(want.to), want.trigger.c_str(), estimate.c_str(),
+                durationText(h.maxStall).c_str(), want.emergency ? " (emergency_may_stall = false)" : ""));
+    return false;
+  }
   void decideTimeouts() {
     const auto& t = policy_.timeouts;
     for (const auto* ns : sorted_) {
@@ -519,6 +735,9 @@ class Decider {
   const std::int64_t ceiling_;
   std::vector<const NetnsObservation*> sorted_;
   std::string maxLimit_;  // non-empty when nf_conntrack_max cannot go up any further, and why
+  std::string budgetLimit_;  // non-empty when the memory budget across namespaces held a raise back
+  bool drops_ = false;       // some namespace drops packets now
+  bool dropsNearFull_ = false;  // ...and its count is at high_water or above (not a stale counter)
   Plan plan_;
 };
 
@@ -529,14 +748,14 @@ class Decider {
 // ctpilot does not raise: it never grows the table without knowing what that costs. The
 // result never falls below the baseline, because ctpilot never lowers max under the value the
 // machine started with; if the machine already sits above the ceiling, ctpilot simply does not raise.
-std::int64_t effectiveCeiling(const Policy& policy, const Observation& obs) {
-  std::int64_t memoryCap = 0;
+std::int64_t memoryCapEntries(const Policy& policy, const Observation& obs) {
   const double budget = policy.max.memoryBudget.value;
-  if (obs.memTotalBytes > 0 && obs.entryBytes > 0 && budget > 0) {
-    memoryCap = toInt64(std::floor(static_cast<double>(obs.memTotalBytes) * budget /
-                                   static_cast<double>(obs.entryBytes)));
-  }
-  return std::max(std::min(policy.max.ceiling, memoryCap), obs.baselineMax);
+  if (obs.memTotalBytes <= 0 || obs.entryBytes <= 0 || !(budget > 0)) return 0;
+  return toInt64(std::floor(static_cast<double>(obs.memTotalBytes) * budget / static_cast<double>(obs.entryBytes)));
+}
+
+std::int64_t effectiveCeiling(const Policy& policy, const Observation& obs) {
+  return std::max(std::min(policy.max.ceiling, memoryCapEntries(policy, obs)), obs.baselineMax);
 }
 
 Plan decide(const Policy& policy, const Observation& obs, const History& history) {

@@ -18,4 +18,8 @@ void updateCalm(const Policy& policy, const Observation& obs, History& history);
 /// but never below the baseline.
 std::int64_t effectiveCeiling(const Policy& policy, const Observation& obs);
 
+/// Returns the entries memory_budget of MemTotal holds at obs.entryBytes each, in all namespaces
+/// together; 0 when MemTotal or the entry size is unknown.
+std::int64_t memoryCapEntries(const Policy& policy, const Observation& obs);
+
 }  // namespace ctpilot::policy

@@ -37,6 +37,8 @@ struct NetnsObservation {
   double earlyDropsPerSec = 0;       // `early_drop`: unassured entries evicted to make room
   double insertFailedPerSec = 0;
   double chainTooLongPerSec = 0;
+  double demandPerSec = 0;           // uncensored growth over the newest interval: count change +
+                                     // drop + early_drop per second (0 when counters are unknown)
   std::map<Knob, std::int64_t> timeouts;          // current values, seconds
   std::map<Knob, std::int64_t> baselineTimeouts;  // values before ctpilot's first change this boot
 };
@@ -51,6 +53,9 @@ struct Observation {
   std::int64_t entryBytes = 320;     // memory per entry: slab object + extensions + bucket share
   std::int64_t memTotalBytes = 0;    // MemTotal
   std::vector<NetnsObservation> netns;
+  std::int64_t totalEntries = 0;     // entries of every netns, watched or not (nf_conntrack slab
+                                     // active objects); 0 when unknown: the watched counts are summed
+  double resizeNsPerEntry = 500;     // stall of a hash resize per entry it rehashes (learned)
   std::set<KnobRef> unwritable;      // knobs known not to be writable (EROFS, non-initial netns, ...)
 };
 
@@ -90,10 +95,24 @@ struct Action {
   std::string reason;  // "fill 0.91 >= high_water 0.80 in gw, growth 850/s"
 };
 
+/// Facts about limits that held decide() back this tick, for status and metrics.
+struct PlanFacts {
+  std::int64_t resizeEntries = 0;     // entries a resize considered this tick would rehash
+  double resizeStallMs = 0;           // its estimated stall; 0 when no resize was considered
+  bool resizeBlockedByStall = false;  // that stall exceeded [hashsize] max_stall
+  bool raiseLimitedByBudget = false;  // the memory budget across namespaces held a raise back
+  std::int64_t budgetEntries = 0;     // entries the memory budget allows in all namespaces together
+  std::int64_t totalEntries = 0;      // entries in all namespaces now
+  std::vector<std::string> budgetHolders;  // namespaces holding most of the budget, fullest first
+  std::int64_t unwatchedEntries = 0;  // entries outside the watched namespaces when they exceed the
+                                      // fullest watched count (an unwatched netns may fill first)
+};
+
 /// What decide() wants done now, plus notes on what it would have done but could not.
 struct Plan {
   std::vector<Action> actions;
   std::vector<std::string> notes;  // "nf_conntrack_max at ceiling 4194304: cannot raise"
+  PlanFacts facts;
 };
 
 }  // namespace ctpilot::policy

@@ -24,7 +24,7 @@ struct Ratio {
 /// Which network namespaces the controller watches.
 struct NetnsSelector {
   enum class Mode { Init, All, Named };
-  Mode mode = Mode::Init;
+  Mode mode = Mode::All;    // the limit is global: a namespace left unwatched can fill unseen
   std::vector<std::string> names;  // Mode::Named: names from /run/netns ("init" allowed)
   friend bool operator==(const NetnsSelector&, const NetnsSelector&) = default;
 };
@@ -44,7 +44,7 @@ struct ControllerPolicy {
 struct MaxPolicy {
   bool enabled = true;              // false: never write nf_conntrack_max (observe only)
   std::int64_t ceiling = 4 * 1024 * 1024;
-  Ratio memoryBudget{0.25};         // share of MemTotal the table may occupy
+  Ratio memoryBudget{0.25};         // share of MemTotal the tables of all namespaces together may occupy
   Ratio highWater{0.70};           // below node-mixin's 75% conntrack alert (README "Monitoring")
   Duration lookahead = 60s;
   Ratio targetFill{0.50};
@@ -54,10 +54,16 @@ struct MaxPolicy {
 };
 
 struct HashsizePolicy {
-  enum class Mode { Follow, Fixed };
-  Mode mode = Mode::Follow;
+  /// Presize: size the hash for the effective ceiling while the table is small (a resize
+  /// rehashes every entry under every bucket lock, README Safety promise 11). Follow: resize as
+  /// nf_conntrack_max grows. Fixed: never resize.
+  enum class Mode { Presize, Follow, Fixed };
+  Mode mode = Mode::Presize;
   std::int64_t entriesPerBucket = 4;
   Duration minInterval = 10min;
+  std::int64_t maxMemory = 16LL * 1024 * 1024;  // bytes of buckets (8 B each) presize may allocate
+  Duration maxStall = 5ms;          // no resize whose estimated stall of the data plane exceeds this
+  bool emergencyMayStall = false;   // chaintoolong/insert_failed may resize beyond max_stall
   friend bool operator==(const HashsizePolicy&, const HashsizePolicy&) = default;
 };
 

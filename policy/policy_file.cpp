@@ -180,6 +180,27 @@ Apply ratioKey(Get get, double lo, double hi) {
 }
 
 template <class Get>
+Apply sizeKey(Get get, std::int64_t lo, std::int64_t hi) {
+  return [=](std::string_view value, Policy& policy) -> Errors {
+    const auto range = formatSize(lo) + " to " + formatSize(hi);
+    const auto parsed = parseSize(value);
+    if (!parsed) return {notA(value, parseSize, "a size", "(examples: 16MiB, 1GiB)", range)};
+    if (*parsed < lo || *parsed > hi) return {quoted(value) + " is out of range (allowed: " + range + ")"};
+    get(policy) = *parsed;
+    return {};
+  };
+}
+
+const char* hashModeName(HashsizePolicy::Mode mode) {
+  switch (mode) {
+    case HashsizePolicy::Mode::Presize: return "presize";
+    case HashsizePolicy::Mode::Follow: return "follow";
+    case HashsizePolicy::Mode::Fixed: return "fixed";
+  }
+  return "presize";
+}
+
+template <class Get>
 Apply boolKey(Get get) {
   return [=](std::string_view value, Policy& policy) -> Errors {
     static const std::set<std::string_view> kTrue{"true", "yes", "on"};
@@ -364,7 +385,7 @@ const std::vector<KeySpec>& keySpecs() {
       {"controller", "trace_max_size", applyTraceMaxSize},
       {"max", "enabled", boolKey([](Policy& p) -> auto& { return p.max.enabled; })},
       {"max", "ceiling", countKey([](Policy& p) -> auto& { return p.max.ceiling; }, 1024, 2147483647)},
-      {"max", "memory_budget", ratioKey([](Policy& p) -> auto& { return p.max.memoryBudget; }, 0.01, 0.75)},
+      {"max", "memory_budget", ratioKey([](Policy& p) -> auto& { return p.max.memoryBudget; }, 0.0001, 0.75)},
       {"max", "high_water", ratioKey([](Policy& p) -> auto& { return p.max.highWater; }, 0.10, 0.99)},
       {"max", "lookahead", durationKey([](Policy& p) -> auto& { return p.max.lookahead; }, 0s, 1h)},
       {"max", "target_fill", ratioKey([](Policy& p) -> auto& { return p.max.targetFill; }, 0.10, 0.95)},
@@ -372,11 +393,16 @@ const std::vector<KeySpec>& keySpecs() {
       {"max", "margin", countKey([](Policy& p) -> auto& { return p.max.margin; }, 0, 1024 * 1024)},
       {"hashsize", "mode",
        choiceKey([](Policy& p) -> auto& { return p.hashsize.mode; },
-                 std::vector<std::pair<std::string_view, HashMode>>{{"follow", HashMode::Follow},
-                                                                    {"fixed", HashMode::Fixed}})},
+                 std::vector<std::pair<std::string_view, HashMode>>{
+                     {"presize", HashMode::Presize}, {"follow", HashMode::Follow}, {"fixed", HashMode::Fixed}})},
       {"hashsize", "entries_per_bucket",
        countKey([](Policy& p) -> auto& { return p.hashsize.entriesPerBucket; }, 1, 64)},
       {"hashsize", "min_interval", durationKey([](Policy& p) -> auto& { return p.hashsize.minInterval; }, 1min, 168h)},
+      {"hashsize", "max_memory",
+       sizeKey([](Policy& p) -> auto& { return p.hashsize.maxMemory; }, 64LL * 1024, 4LL * 1024 * 1024 * 1024)},
+      {"hashsize", "max_stall", durationKey([](Policy& p) -> auto& { return p.hashsize.maxStall; }, 0ms, 10s)},
+      {"hashsize", "emergency_may_stall",
+       boolKey([](Policy& p) -> auto& { return p.hashsize.emergencyMayStall; })},
       {"timeouts", "mode",
        choiceKey([](Policy& p) -> auto& { return p.timeouts.mode; },
                  std::vector<std::pair<std::string_view, Mode>>{{"shorten", Mode::Shorten}, {"off", Mode::Off}})},
@@ -745,10 +771,13 @@ std::string formatPolicy(const Policy& policy) {
       << "margin = " << formatCount(m.margin) << "\n";
   const auto& h = policy.hashsize;
   out << "\n[hashsize]\n"
-      << "# nf_conntrack_buckets: keep nf_conntrack_max / buckets near entries_per_bucket\n"
-      << "mode = " << (h.mode == HashsizePolicy::Mode::Follow ? "follow" : "fixed") << "\n"
+      << "# nf_conntrack_buckets: ceiling / entries_per_bucket, resized only while the stall fits max_stall\n"
+      << "mode = " << hashModeName(h.mode) << "\n"
       << "entries_per_bucket = " << h.entriesPerBucket << "\n"
-      << "min_interval = " << formatDuration(h.minInterval) << "\n";
+      << "min_interval = " << formatDuration(h.minInterval) << "\n"
+      << "max_memory = " << formatSize(h.maxMemory) << "\n"
+      << "max_stall = " << formatDuration(h.maxStall) << "\n"
+      << "emergency_may_stall = " << boolText(h.emergencyMayStall) << "\n";
   const auto& t = policy.timeouts;
   out << "\n[timeouts]\n"
       << "# the last resort: shorten timeouts at the ceiling, relax them when pressure passes\n"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Real-kernel benchmarks (about 10 minutes; run as root on a machine with nf_conntrack):
 #   tests/bench/kernel/surge.sh      drops during TCP surges through a NAT router at several
-#                                    rates, without and with `ctpilot run`, and the reaction time
+#                                    rates, without and with `ctpilot run` (interval 100ms and 1s),
+#                                    the reaction time and the time from the first to the last drop
+#   tests/bench/kernel/stall.sh      the worst packet delay through conntrack while a table grows
+#                                    to ~1M entries under ctpilot, hash presized vs following max
 #   tests/bench/kernel/tick_cost.sh  CPU and wall time per sampling cycle with 1, 16 and 64
 #                                    watched namespaces, netlink vs procfs; the daemon's memory
 #   tests/bench/kernel/resize.sh     time of a hashsize resize, empty and at 100k and 1M entries
@@ -32,9 +35,14 @@ mkdir -p "$out"
 
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load=$(cut -d' ' -f1-3 /proc/loadavg)
-rm -f "$out"/kernel-surge.md "$out"/kernel-cost.md "$out"/kernel-resize.md
+rm -f "$out"/kernel-surge*.md "$out"/kernel-cost.md "$out"/kernel-resize.md "$out"/kernel-stall.md
 status=0
-for bench in surge tick_cost resize; do
+for interval in 100ms 1s; do
+  echo "== surge at interval $interval" >&2
+  RKB_INTERVAL=$interval RKB_FRAGMENT_SUFFIX=-$interval bash tests/bench/kernel/surge.sh >/dev/null ||
+    { status=$?; echo "bench-kernel.sh: surge ($interval) failed (status $status)" >&2; }
+done
+for bench in stall tick_cost resize; do
   echo "== $bench" >&2
   bash "tests/bench/kernel/$bench.sh" >/dev/null || { status=$?; echo "bench-kernel.sh: $bench failed (status $status)" >&2; }
 done
@@ -46,7 +54,7 @@ done
   echo "MemTotal $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), load average before the run:"
   echo "$load. Numbers from a shared machine vary from run to run; rerun the command to compare."
   echo
-  for name in surge cost resize; do
+  for name in surge-100ms surge-1s stall cost resize; do
     [[ -f "$out/kernel-$name.md" ]] && cat "$out/kernel-$name.md"
   done
 } > "$out/kernel.md"

@@ -128,6 +128,12 @@ Result<std::vector<Netns>> discoverNetns(const std::string& root, const policy::
   return found;
 }
 
+std::int64_t namedNetnsStamp(const std::string& root) {
+  struct stat st {};
+  if (::stat(underRoot(root, "/run/netns").c_str(), &st) != 0) return 0;
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
 Result<void> runInNetns(const Netns& netns, const std::function<void()>& fn) {
   // The process itself lives in the initial netns; only helper threads ever leave it.
   if (netns.initial()) {

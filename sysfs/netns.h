@@ -29,6 +29,10 @@ Netns initNetns();
 /// with Errc::Missing naming the first absent name; Mode::All never fails for a vanished pid.
 Result<std::vector<Netns>> discoverNetns(const std::string& root, const policy::NetnsSelector& selector);
 
+/// Returns the modification time (ns since the epoch) of /run/netns under `root`, 0 when it does
+/// not exist: it changes whenever `ip netns add` or `ip netns del` runs. One stat, no scan.
+std::int64_t namedNetnsStamp(const std::string& root);
+
 /// Runs `fn` on a new thread that has entered `netns`, and waits for it. Errors: Missing
 /// (netns gone), Refused (no CAP_SYS_ADMIN).
 Result<void> runInNetns(const Netns& netns, const std::function<void()>& fn);

@@ -39,18 +39,23 @@ std::optional<std::int64_t> toInt(const std::string& text) {
   return value;
 }
 
-// Finds the object size of the nf_conntrack cache in slabinfo 2.x:
+// Finds the nf_conntrack row of slabinfo 2.x:
 // "name active_objs num_objs objsize objperslab pagesperslab : tunables ...". The cache may
-// be merged into another one (SLUB) and then does not appear: 0, unknown.
-std::int64_t slabObjectBytes(const std::string& slabinfo) {
+// be merged into another one (SLUB) and then does not appear: empty.
+std::vector<std::string> conntrackSlabRow(const std::string& slabinfo) {
   std::istringstream in(slabinfo);
   for (std::string line; std::getline(in, line);) {
     std::istringstream fields(line);
     std::vector<std::string> row;
     for (std::string field; fields >> field && row.size() < 4;) row.push_back(field);
-    if (row.size() == 4 && row[0] == "nf_conntrack") return toInt(row[3]).value_or(0);
+    if (row.size() == 4 && row[0] == "nf_conntrack") return row;
   }
-  return 0;
+  return {};
+}
+
+std::int64_t slabObjectBytes(const std::string& slabinfo) {
+  const auto row = conntrackSlabRow(slabinfo);
+  return row.empty() ? 0 : toInt(row[3]).value_or(0);
 }
 
 }  // namespace
@@ -82,6 +87,21 @@ Result<MemoryFacts> readMemoryFacts(const std::string& root) {
   // slabinfo is readable only by root; without it the entry size falls back to the default.
   if (auto slabinfo = readText(underRoot(root, "/proc/slabinfo")); slabinfo) facts.slabObjectBytes = slabObjectBytes(*slabinfo);
   return facts;
+}
+
+std::optional<std::int64_t> parseSlabEntries(const std::string& slabinfo) {
+  const auto row = conntrackSlabRow(slabinfo);
+  if (row.empty()) return std::nullopt;
+  return toInt(row[1]);
+}
+
+Result<std::int64_t> readSlabEntries(const std::string& root) {
+  const std::string path = underRoot(root, "/proc/slabinfo");
+  auto slabinfo = readText(path);
+  if (!slabinfo) return slabinfo.error();
+  const auto entries = parseSlabEntries(*slabinfo);
+  if (!entries) return Error{Errc::Missing, path + ": no nf_conntrack cache (module not loaded, or merged)"};
+  return *entries;
 }
 
 Result<std::string> readBootId(const std::string& root) {

@@ -2,6 +2,7 @@
 // Facts about the machine that turn a memory budget into a ceiling, and the boot id.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "policy/result.h"
@@ -20,6 +21,13 @@ struct MemoryFacts {
 /// Reads MemTotal and the nf_conntrack slab object size under `root`. MemTotal is required
 /// (Errc::Missing/Malformed); slabinfo is optional (unreadable without root).
 Result<MemoryFacts> readMemoryFacts(const std::string& root);
+
+/// Returns the active objects of the nf_conntrack slab in slabinfo text: the entries of every
+/// network namespace together (plus a few allocated but not yet in a table); nullopt when absent.
+std::optional<std::int64_t> parseSlabEntries(const std::string& slabinfo);
+
+/// Reads the nf_conntrack slab's active objects from /proc/slabinfo under `root` (root only).
+Result<std::int64_t> readSlabEntries(const std::string& root);
 
 /// Reads /proc/sys/kernel/random/boot_id under `root`.
 Result<std::string> readBootId(const std::string& root);

@@ -53,6 +53,25 @@ std::string humanBytes(std::int64_t bytes) {
   return fmt::format("{:.0f} MiB", static_cast<double>(bytes) / (1024.0 * 1024));
 }
 
+// The limits every namespace shares: the memory budget for all of them together and the stall
+// a hash resize would cause now.
+void printLimits(std::ostream& out, const policy::Policy& policy, const policy::Observation& obs,
+                 const policy::PlanFacts& facts) {
+  std::int64_t watched = 0;
+  for (const auto& n : obs.netns) watched += n.count;
+  const std::int64_t all = std::max(obs.totalEntries, watched);
+  if (const auto cap = policy::memoryCapEntries(policy, obs); cap > 0) {
+    out << fmt::format("entries in every netns together: {} of the memory budget's {} ({:.1f}%){}\n", all, cap,
+                       100.0 * static_cast<double>(all) / static_cast<double>(cap),
+                       facts.raiseLimitedByBudget ? "; the budget holds nf_conntrack_max back" : "");
+  }
+  const double stallMs = static_cast<double>(all) * obs.resizeNsPerEntry / 1e6;
+  out << fmt::format("a hash resize now would stall every packet through conntrack ~{:.1f} ms ({} entries x {:.2f} us; "
+                     "max_stall {}){}\n",
+                     stallMs, all, obs.resizeNsPerEntry / 1000.0, policy::formatDuration(policy.hashsize.maxStall),
+                     facts.resizeBlockedByStall ? ": too long, not resizing" : "");
+}
+
 void printReport(std::ostream& out, const policy::Policy& policy, const TickReport& report) {
   const auto& obs = report.observation;
   out << fmt::format("{:<20} {:>9} {:>9} {:>6} {:>10} {:>8} {:>12} {:>13}  {}\n", "NETNS", "COUNT", "MAX", "FILL",
@@ -79,6 +98,7 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
     out << fmt::format("baseline of this boot: nf_conntrack_max {}, nf_conntrack_buckets {}\n", obs.baselineMax,
                        obs.baselineBuckets);
   }
+  printLimits(out, policy, obs, report.plan.facts);
   for (const auto& hold : report.history.holds) {
     out << "hold: " << (hold.ref ? std::string(policy::kernelName(hold.ref->knob)) + " in " + hold.ref->netns
                                  : std::string("every knob"))
@@ -167,6 +187,7 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
                                     .bootId = *bootId,
                                     .dryRun = true,
                                     .forget = {},
+                                    .totalEntries = [root] { return sysfs::readSlabEntries(root); },
                                 });
 
   const auto interval = policy.controller.interval;

@@ -147,6 +147,8 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
       .bootId = *bootId,
       .dryRun = dryRunFlag,
       .forget = [&knobs](const sysfs::Netns& netns) { knobs.forget(netns); },
+      .totalEntries = [root] { return sysfs::readSlabEntries(root); },
+      .namespacesStamp = [root] { return sysfs::namedNetnsStamp(root); },
   };
   spdlog::info("policy: {}; state: {}", source, global.stateDir);
   Controller controller(std::move(policy), std::move(deps));

@@ -22,6 +22,7 @@
 #include "sysfs/knob_store.h"
 #include "sysfs/netns.h"
 #include "sysfs/stats.h"
+#include "policy/decide.h"
 #include "sysfs/system_facts.h"
 
 namespace po = boost::program_options;
@@ -62,6 +63,9 @@ struct Status {
   std::vector<JournalRecord> holds;   // active Hold records
   std::map<policy::KnobRef, std::int64_t> baselines;  // this boot's values before ctpilot's first change
   bool anythingRead = false;
+  std::optional<std::int64_t> allEntries;     // every netns together (nf_conntrack slab active objects)
+  std::optional<std::int64_t> budgetEntries;  // what memory_budget holds, for all namespaces together
+  std::optional<JournalRecord> lastResize;    // the newest applied resize of nf_conntrack_buckets
 };
 
 // Reads a knob; on failure notes the problem once, prefixed with `who`.
@@ -133,6 +137,12 @@ void readJournal(const GlobalOptions& global, Status& status) {
     }
   }
   status.holds = activeHoldRecords(*records, status.bootId);
+  for (auto it = records->rbegin(); it != records->rend(); ++it) {
+    if (it->kind == RecordKind::Applied && it->knob == Knob::Buckets) {
+      status.lastResize = *it;
+      break;
+    }
+  }
   status.baselines = baselines(*records, status.bootId);
 }
 
@@ -156,6 +166,13 @@ Status gather(const GlobalOptions& global, const policy::Policy& policy, std::st
     status.problems.push_back("cannot read memory facts: " + memory.error().what);
   }
   if (auto boot = sysfs::readBootId(global.root); boot) status.bootId = *boot;
+  if (auto all = sysfs::readSlabEntries(global.root); all) status.allEntries = *all;
+  if (status.memory) {
+    policy::Observation facts;
+    facts.memTotalBytes = status.memory->memTotalBytes;
+    facts.entryBytes = status.memory->entryBytes();
+    if (const auto cap = policy::memoryCapEntries(policy, facts); cap > 0) status.budgetEntries = cap;
+  }
   status.anythingRead = status.max || status.buckets || status.memory;
 
   for (auto& netns : watchedNetns(global, policy.controller.netns, status.problems)) {
@@ -234,6 +251,19 @@ Json statsJson(const sysfs::ConntrackStats& stats) {
   return out;
 }
 
+// Entries in namespaces outside the watched set (slab total minus the watched counts), and the
+// fullest watched count; nullopt when the slab is unreadable.
+std::optional<std::pair<std::int64_t, std::int64_t>> outsideWatched(const Status& status) {
+  if (!status.allEntries) return std::nullopt;
+  std::int64_t watched = 0;
+  std::int64_t fullest = 0;
+  for (const auto& ns : status.namespaces) {
+    watched += ns.count.value_or(0);
+    fullest = std::max(fullest, ns.count.value_or(0));
+  }
+  return std::make_pair(std::max<std::int64_t>(*status.allEntries - watched, 0), fullest);
+}
+
 Json toStatusJson(const Status& status, const GlobalOptions& global) {
   Json out = Json::object();
   out["version"] = kStatusJsonVersion;
@@ -250,6 +280,13 @@ Json toStatusJson(const Status& status, const GlobalOptions& global) {
   g["slab_object_bytes"] =
       status.memory && status.memory->slabObjectBytes > 0 ? Json(status.memory->slabObjectBytes) : Json(nullptr);
   g["entry_bytes"] = status.memory ? Json(status.memory->entryBytes()) : Json(nullptr);
+  g["entries_all_namespaces"] = orNull(status.allEntries);
+  g["memory_budget_entries"] = orNull(status.budgetEntries);
+  const auto outside = outsideWatched(status);
+  g["entries_outside_watched"] = outside ? Json(outside->first) : Json(nullptr);
+  g["last_resize"] = status.lastResize && status.lastResize->observation.is_object()
+                         ? Json::parse(status.lastResize->observation.dump())
+                         : Json(nullptr);
   out["global"] = g;
   Json namespaces = Json::array();
   for (const auto& ns : status.namespaces) {
@@ -370,6 +407,27 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
     }
   } else {
     globals.push_back({"MemTotal", "?", ""});
+  }
+  if (status.allEntries) {
+    std::string share;
+    if (status.budgetEntries) {
+      share = "(every netns together; memory budget " + std::to_string(*status.budgetEntries) + " entries: " +
+              fixed(100.0 * static_cast<double>(*status.allEntries) / static_cast<double>(*status.budgetEntries), 1,
+                    "%") +
+              ")";
+    }
+    globals.push_back({"entries, all netns", std::to_string(*status.allEntries), share});
+    // A slab always has some objects allocated but unused (per-CPU caches): ignore a handful.
+    constexpr std::int64_t kSlabSlack = 1024;
+    if (const auto outside = outsideWatched(status); outside && outside->first > std::max(outside->second, kSlabSlack)) {
+      globals.push_back({"outside watched netns", std::to_string(outside->first),
+                         "(more than the fullest watched one: an unwatched netns may fill first; netns = all watches it)"});
+    }
+  }
+  if (status.lastResize && status.lastResize->observation.contains("write_us")) {
+    const auto& o = status.lastResize->observation;
+    globals.push_back({"last resize took", fixed(o["write_us"].get<double>() / 1000.0, 1, " ms"),
+                       o.contains("entries") ? "(rehashed " + o["entries"].dump() + " entries; every packet waited)" : ""});
   }
   out << "global\n";
   // Names left-aligned, values right-aligned, notes left-aligned after them.

@@ -118,6 +118,13 @@ Result<std::int64_t> SimKernel::write(const Netns& netns, Knob knob, std::int64_
     if (value < 0 || value > kMaxTimeoutSeconds) return Error{Errc::Rejected, "write " + path + ": Invalid argument"};
     target = &ns.timeouts[knob];
   }
+  if (knob == Knob::Buckets && *target != kept) {
+    // Every packet through conntrack waits while the table is rehashed; new flows arriving
+    // meanwhile are delayed by up to the whole stall.
+    const double stallMs = static_cast<double>(totalCount_) * kResizeNsPerEntry / 1e6;
+    worstStallMs_ = std::max(worstStallMs_, stallMs);
+    stalledFlows_ += arrivalsPerSec_ * stallMs / 1000.0;
+  }
   if (*target != kept) {
     changes_.push_back({now_, entry.scope == Scope::Global ? std::string(policy::kInitNetns) : ns.id.name, knob, *target, kept});
   }
@@ -233,6 +240,8 @@ void SimKernel::warmUp(SimDuration length) {
     ns.totals = {};
   }
   changes_.clear();
+  worstStallMs_ = 0;
+  stalledFlows_ = 0;
   peakMemory_ = 0;
   peakFill_ = 0;
   peakCount_ = 0;
@@ -262,6 +271,7 @@ void SimKernel::tick(SimDuration to) {
     source.live -= closing;
   }
 
+  std::int64_t offered = 0;
   for (std::size_t n = 0; n < netns_.size(); ++n) {
     std::vector<std::pair<std::size_t, std::int64_t>> arrivals;
     for (std::size_t i = 0; i < sources_.size(); ++i) {
@@ -272,11 +282,13 @@ void SimKernel::tick(SimDuration to) {
       std::poisson_distribution<std::int64_t> poisson(mean);
       const auto k = poisson(rng_);
       if (k > 0) arrivals.emplace_back(i, k);
+      offered += k;
     }
     if (arrivals.empty()) continue;
     const auto admitted = admit(n, arrivals);
     for (std::size_t a = 0; a < arrivals.size(); ++a) place(arrivals[a].first, admitted[a], nowMs);
   }
+  if (dtMs > 0) arrivalsPerSec_ = static_cast<double>(offered) * 1000.0 / dtMs;
   notePeaks();
 }
 

@@ -185,8 +185,9 @@ int main(int argc, char** argv) {
   if (!outDir.empty()) fs::create_directories(fs::path(outDir) / "csv");
 
   std::ostringstream md;
-  md << "| scenario | contender | drops | early drops | insert failed | peak fill | peak memory (MiB) | max: start -> end | changes |\n"
-        "|---|---|---:|---:|---:|---:|---:|---|---:|\n";
+  md << "| scenario | contender | drops | early drops | insert failed | worst resize stall (ms) | flows in stalls | "
+        "peak fill | peak memory (MiB) | max: start -> end | changes |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|\n";
   std::ostringstream notes;
   for (const auto& name : names) {
     const auto load = sysfs::loadScenarioFile((fs::path(scenariosDir) / (name + ".scenario")).string());
@@ -206,7 +207,8 @@ int main(int argc, char** argv) {
       }
       const auto s = controller::runSimulation(load.scenario, *tuner, options);
       md << "| " << name << " | " << contender.name << " | " << withThousands(s.drops) << " | " << withThousands(s.earlyDrops)
-         << " | " << withThousands(s.insertFailed) << " | " << fixed(s.peakFill * 100, 1) << "% | "
+         << " | " << withThousands(s.insertFailed) << " | " << fixed(s.worstStallMs, 1) << " | "
+         << withThousands(static_cast<std::uint64_t>(s.stalledFlows)) << " | " << fixed(s.peakFill * 100, 1) << "% | "
          << fixed(static_cast<double>(s.peakMemoryBytes) / (1024.0 * 1024.0), 1) << " | " << withThousands(static_cast<std::uint64_t>(s.initialMax))
          << " -> " << withThousands(static_cast<std::uint64_t>(s.finalMax)) << " | " << s.changes.size() << " |\n";
       std::cerr << "  " << name << " / " << contender.name << ": drops " << s.drops << "\n";

@@ -39,7 +39,7 @@ for _ in $(seq 50); do [ -S "$tmp/notify" ] && break; sleep 0.1; done
 
 root=$tmp/root
 make_fake_root "$root" 900
-printf '[controller]\ninterval = 100ms\n' >"$tmp/policy.conf"
+printf '[controller]\ninterval = 100ms\n[hashsize]\nmode = fixed\n' >"$tmp/policy.conf"  # one change: the raise
 NOTIFY_SOCKET=$tmp/notify WATCHDOG_USEC=30000000 \
   "$CTPILOT" --root "$root" --state-dir "$tmp/state" --policy "$tmp/policy.conf" run 2>"$tmp/err" &
 pid=$!
@@ -57,7 +57,7 @@ printf '[max]\nceiling = lots\n' >"$tmp/policy.conf"
 kill -HUP "$pid"
 wait_for 'RELOADING=1' "$tmp/messages" || fail "no RELOADING=1 on SIGHUP"
 wait_for 'READY=1 | STATUS=policy reload failed' "$tmp/messages" || fail "no READY=1 after a failed reload: $(tail -3 "$tmp/messages")"
-printf '[controller]\ninterval = 100ms\n' >"$tmp/policy.conf"
+printf '[controller]\ninterval = 100ms\n[hashsize]\nmode = fixed\n' >"$tmp/policy.conf"  # one change: the raise
 kill -HUP "$pid"
 wait_for 'READY=1 | STATUS=init' "$tmp/messages" || fail "no READY=1 with the status after a good reload"
 kill -TERM "$pid"

@@ -81,3 +81,19 @@ TEST_CASE("a refused write is journaled as failed with the kernel's error") {
   CHECK(journal.records()[1].ref == journal.records()[0].id);
   CHECK(journal.records()[1].error.find("Read-only") != std::string::npos);
 }
+
+TEST_CASE("every write is timed and the outcome record carries its duration and the entries it rehashed") {
+  MemoryKnobStore knobs;
+  knobs.set("init", Knob::Buckets, 16'384);
+  MemoryJournal journal;
+  Actuator actuator(knobs, journal, "boot-1");
+  const Action resize{ActionKind::ResizeBuckets, {"init", Knob::Buckets}, 16'384, 65'536, "presized"};
+  const auto outcome = actuator.apply(resize, kInit, kT0, {{"count", 900}, {"entries_total", 1'200}});
+  REQUIRE(outcome.status == ActionOutcome::Status::Applied);
+  CHECK(outcome.writeMicros >= 0);
+  const auto& applied = journal.records().back();
+  CHECK(applied.kind == RecordKind::Applied);
+  REQUIRE(applied.observation.contains("write_us"));
+  CHECK(applied.observation["write_us"].get<std::int64_t>() >= 0);
+  CHECK(applied.observation["entries"] == 1'200);
+}

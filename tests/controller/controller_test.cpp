@@ -129,9 +129,11 @@ struct Rig {
   }
 };
 
+// Buckets follow max: the presize mode has tests of its own.
 Policy testPolicy() {
   Policy policy;
   policy.max.ceiling = 1 << 20;
+  policy.hashsize.mode = ctpilot::policy::HashsizePolicy::Mode::Follow;
   return policy;
 }
 
@@ -468,14 +470,18 @@ TEST_CASE("with named namespaces, one that is deleted is forgotten and the other
     }
     return out;
   };
+  std::int64_t stamp = 1;  // /run/netns's mtime: `ip netns del` changes it
+  deps.namespacesStamp = [&stamp] { return stamp; };
   auto policy = testPolicy();
   policy.controller.netns = {ctpilot::policy::NetnsSelector::Mode::Named, {"init", "gw"}};
   Controller controller(policy, deps);
   CHECK(controller.tick(kT0).observation.netns.size() == 2);
 
   rig.namespaces.pop_back();  // ip netns del gw
+  ++stamp;
   for (int i = 1; i <= 3; ++i) {
-    const auto report = controller.tick(kT0 + std::chrono::seconds(5 * i));
+    // Noticed at the next tick, well before the periodic rescan.
+    const auto report = controller.tick(kT0 + std::chrono::seconds(i));
     REQUIRE(report.observation.netns.size() == 1);
     CHECK(report.observation.netns[0].netns == "init");
   }
@@ -532,4 +538,44 @@ TEST_CASE("growth is estimated across ticks and reaches decide()") {
   REQUIRE(report.estimates.at("init").secondsToFull.has_value());
   CHECK(*report.estimates.at("init").secondsToFull == doctest::Approx((1000 - 140) / 10.0));
   CHECK(report.plan.actions.empty());  // observe() never decides
+}
+
+namespace {
+
+JournalRecord timedResize(std::int64_t writeUs, std::int64_t entries) {
+  JournalRecord r;
+  r.kind = RecordKind::Applied;
+  r.knob = Knob::Buckets;
+  r.observation = {{"write_us", writeUs}, {"entries", entries}};
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("the stall per entry is learned from the journal's timed resizes that rehashed enough entries") {
+  using ctpilot::controller::learnedResizeNsPerEntry;
+  CHECK(learnedResizeNsPerEntry({}) == ctpilot::controller::kDefaultResizeNsPerEntry);
+  // 7 ms for an empty table is the allocation, not the rehash: it teaches nothing.
+  CHECK(learnedResizeNsPerEntry({timedResize(7'000, 10)}) == ctpilot::controller::kDefaultResizeNsPerEntry);
+  // 400 ms for 1M entries and 100 ms for 200k: 0.4 and 0.5 us per entry.
+  CHECK(learnedResizeNsPerEntry({timedResize(400'000, 1'000'000), timedResize(100'000, 200'000)}) ==
+        doctest::Approx(450));
+}
+
+TEST_CASE("the entries of every namespace and the learned stall per entry reach decide()") {
+  Rig rig;
+  MemoryJournal& journal = rig.journal;
+  auto record = timedResize(50'000, 100'000);  // 50 ms for 100,000 entries: 500 ns per entry
+  record.bootId = rig.bootId;
+  record.time = kT0 - 1h;
+  record.netns = "init";
+  record.oldValue = 1000;
+  record.newValue = 1000;
+  REQUIRE(journal.append(record).has_value());
+  auto deps = rig.deps(/*dryRun=*/true);
+  deps.totalEntries = []() -> Result<std::int64_t> { return 4'321; };
+  Controller controller(testPolicy(), std::move(deps));
+  const auto report = controller.observe(kT0);
+  CHECK(report.observation.totalEntries == 4'321);
+  CHECK(report.observation.resizeNsPerEntry == doctest::Approx(500));
 }

@@ -182,3 +182,21 @@ TEST_CASE("the window spans a quarter of the lookahead, within bounds") {
     CHECK(windowSamples(policy) == row.samples);
   }
 }
+
+TEST_CASE("demand adds the count's change and what the kernel refused or evicted in the newest interval") {
+  // A full table: the count moves by 4 in the newest second, while 9,000 flows were dropped and
+  // 1,000 unassured entries evicted for new ones (the kernel's insert counter reads 0 on 6.x).
+  std::deque<Sample> window{
+      at(0, 4'000, {drops(0, 0)}),
+      at(1, 4'092, {drops(100, 50)}),
+      at(2, 4'096, {drops(9'100, 1'050)}),
+  };
+  const auto estimate = estimateWindow(window, 4'096);
+  CHECK(estimate.demandPerSec == doctest::Approx(4.0 + 9'000 + 1'000));
+  CHECK(estimate.growthPerSec < 100);  // the censored slope alone would miss the surge
+
+  SUBCASE("a shrinking table with nothing refused has no demand") {
+    std::deque<Sample> shrinking{at(0, 4'000, {drops(7)}), at(1, 3'000, {drops(7)})};
+    CHECK(estimateWindow(shrinking, 4'096).demandPerSec == 0);
+  }
+}

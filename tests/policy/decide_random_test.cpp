@@ -72,7 +72,11 @@ Policy randomPolicy(Random& r) {
   p.max.lookahead = r.seconds(0, 600);
   p.max.cooldown = r.seconds(0, 120);
   p.max.margin = r.chance(0.2) ? 0 : r.between(0, 100'000);
-  p.hashsize.mode = r.chance(0.8) ? HashsizePolicy::Mode::Follow : HashsizePolicy::Mode::Fixed;
+  p.hashsize.mode = r.chance(0.8) ? (r.chance(0.5) ? HashsizePolicy::Mode::Follow : HashsizePolicy::Mode::Presize)
+                                  : HashsizePolicy::Mode::Fixed;
+  p.hashsize.maxStall = Duration(r.between(0, 100));
+  p.hashsize.emergencyMayStall = r.chance(0.3);
+  p.hashsize.maxMemory = r.logBetween(64LL << 10, 1LL << 30);
   p.hashsize.entriesPerBucket = r.between(1, 16);
   p.hashsize.minInterval = r.seconds(0, 3600);
   p.timeouts.mode = r.chance(0.7) ? TimeoutsPolicy::Mode::Shorten : TimeoutsPolicy::Mode::Off;
@@ -120,6 +124,7 @@ Observation randomObservation(Random& r, const Policy& policy) {
     ns.earlyDropsPerSec = r.chance(0.7) ? 0 : r.real(0.1, 500);
     ns.insertFailedPerSec = r.chance(0.9) ? 0 : r.real(0.1, 50);
     ns.chainTooLongPerSec = r.chance(0.85) ? 0 : r.real(0.1, 50);
+    ns.demandPerSec = r.chance(0.5) ? 0 : r.real(0, 50'000);
     if (!r.chance(0.05)) {
       for (const Knob knob : kTimeouts) {
         if (r.chance(0.2)) continue;
@@ -133,6 +138,10 @@ Observation randomObservation(Random& r, const Policy& policy) {
   for (int i = 0, n = static_cast<int>(r.between(0, 2)); i < n; ++i) {
     if (r.chance(0.5)) obs.unwritable.insert(randomRef(r, obs));
   }
+  std::int64_t watched = 0;
+  for (const auto& ns : obs.netns) watched += ns.count;
+  obs.totalEntries = r.chance(0.5) ? 0 : watched + r.logBetween(1, 4 * 1024 * 1024);
+  obs.resizeNsPerEntry = r.real(20, 2'000);
   (void)policy;
   return obs;
 }
@@ -186,7 +195,35 @@ const NetnsObservation* findNetns(const Observation& obs, const std::string& nam
 }
 
 // Returns every broken promise of one planned action, one line each.
-std::vector<std::string> violations(const Policy& p, const Observation& obs, const History& h, const Action& a) {
+// Every namespace may hold max entries: a raise to `to` lets them hold sum(min(to, count)) at
+// least, plus the entries outside the watched ones; that must fit the memory budget.
+bool raiseFitsBudget(const Policy& p, const Observation& obs, std::int64_t to) {
+  const std::int64_t budget = memoryCapEntries(p, obs);
+  if (budget <= 0 || to <= obs.baselineMax) return true;
+  std::int64_t watched = 0;
+  std::int64_t held = 0;
+  for (const auto& ns : obs.netns) {
+    watched += ns.count;
+    held += std::min(to, ns.count);
+  }
+  return held + std::max<std::int64_t>(obs.totalEntries - watched, 0) <= budget;
+}
+
+// A resize's estimated stall is within max_stall, or it is an emergency the policy lets stall.
+bool resizeStallAllowed(const Policy& p, const Observation& obs) {
+  std::int64_t watched = 0;
+  bool emergency = false;
+  for (const auto& ns : obs.netns) {
+    watched += ns.count;
+    emergency = emergency || ns.chainTooLongPerSec > 0 || ns.insertFailedPerSec > 0;
+  }
+  const double stallMs = static_cast<double>(std::max(obs.totalEntries, watched)) * obs.resizeNsPerEntry / 1e6;
+  return stallMs <= std::chrono::duration<double, std::milli>(p.hashsize.maxStall).count() ||
+         (emergency && p.hashsize.emergencyMayStall);
+}
+
+std::vector<std::string> violations(const Policy& p, const Observation& obs, const History& h, const Action& a,
+                                    const PlanFacts& facts) {
   std::vector<std::string> out;
   auto expect = [&](bool ok, const char* promise) {
     if (!ok) out.emplace_back(promise);
@@ -217,11 +254,14 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
       expect(p.max.ceiling < obs.baselineMax || a.to <= p.max.ceiling, "max above [max] ceiling");
       expect(a.to >= maxCount + p.max.margin, "max below count + margin");
       expect(a.to >= obs.baselineMax, "max below the baseline");
+      expect(raiseFitsBudget(p, obs, a.to), "raise lets the namespaces together exceed the memory budget");
       expect(drops || sinceLast(h, obs.now, sameRef) >= p.max.cooldown, "raise-max inside its cooldown");
       break;
     case ActionKind::ResizeBuckets:
       expect(a.ref == KnobRef{kInitNetns, Knob::Buckets}, "resize-buckets names another knob");
-      expect(p.hashsize.mode == HashsizePolicy::Mode::Follow, "resizes buckets in mode fixed");
+      expect(p.hashsize.mode != HashsizePolicy::Mode::Fixed, "resizes buckets in mode fixed");
+      expect(resizeStallAllowed(p, obs), "resize whose estimated stall exceeds max_stall");
+      expect(a.to <= std::max({p.hashsize.maxMemory / 8, a.from, obs.baselineBuckets}), "buckets above max_memory");
       expect(a.from == obs.buckets, "resize-buckets from is not the current buckets");
       expect(a.to > a.from, "buckets shrink");
       expect(a.to >= obs.baselineBuckets, "buckets below the baseline");
@@ -247,7 +287,7 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
         expect(p.timeouts.floors.count(a.ref.knob) && a.to >= p.timeouts.floors.at(a.ref.knob),
                "timeout below its floor");
         expect(!p.max.enabled || obs.unwritable.count(KnobRef{kInitNetns, Knob::ConntrackMax}) ||
-                   obs.max >= ceiling || ceiling < maxCount + p.max.margin,
+                   obs.max >= ceiling || ceiling < maxCount + p.max.margin || facts.raiseLimitedByBudget,
                "shortens while max can still be raised");
         expect(fill >= p.timeouts.shortenAt.value || ns->dropsPerSec > 0, "shortens without pressure");
       } else {
@@ -316,7 +356,7 @@ TEST_CASE("no planned action breaks a safety promise over 120,000 random observa
     withNotes += plan.notes.empty() ? 0 : 1;
     for (const auto& action : plan.actions) {
       ++planned[static_cast<std::size_t>(action.kind)];
-      for (const auto& what : violations(policy, obs, history, action)) {
+      for (const auto& what : violations(policy, obs, history, action, plan.facts)) {
         if (broken.size() < 20) broken.push_back(describe(round, policy, obs, action, what));
       }
     }

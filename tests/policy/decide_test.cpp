@@ -18,11 +18,14 @@ const TimePoint kNow = TimePoint{} + std::chrono::hours(500'000);
 // Defaults, but a small ceiling, high_water 0.80 (the rows below were written for it) and
 // shortening switched on: ceiling 262144, high_water 0.80, target_fill 0.50, lookahead 60s,
 // margin 1024, cooldown 10s, shorten_at 0.90, factor 0.5.
+// Buckets follow max with no stall bound: the presize mode and max_stall have tests of their own.
 Policy testPolicy() {
   Policy policy;
   policy.max.ceiling = 262'144;
   policy.max.highWater = Ratio{0.80};
   policy.timeouts.mode = TimeoutsPolicy::Mode::Shorten;
+  policy.hashsize.mode = HashsizePolicy::Mode::Follow;
+  policy.hashsize.maxStall = 10s;
   return policy;
 }
 
@@ -791,4 +794,174 @@ TEST_CASE("relax also undoes earlier shortening after [timeouts] mode is switche
   const auto relax = find(decide(policy, observe(262'144, {gw}), history), ActionKind::RelaxTimeout);
   REQUIRE(relax.has_value());
   CHECK(relax->to == 60);
+}
+
+// --- hash presizing and the stall bound (README Safety promise 11) ---------------------------
+
+Policy presizePolicy() {
+  Policy policy = testPolicy();
+  policy.hashsize.mode = HashsizePolicy::Mode::Presize;
+  policy.hashsize.maxStall = 5ms;
+  return policy;
+}
+
+TEST_CASE("presize sizes the buckets for the effective ceiling at the first tick while the table is small") {
+  auto obs = observe(65'536, {ns("gw", 2'000)});
+  obs.buckets = 16'384;
+  const auto plan = decide(presizePolicy(), obs, {});
+  const auto resize = find(plan, ActionKind::ResizeBuckets);
+  REQUIRE(resize.has_value());
+  CHECK(resize->to == 262'144 / 4);  // effective ceiling 262144 at entries_per_bucket 4
+  CHECK(resize->reason.find("presized for effective ceiling 262144") != std::string::npos);
+  CHECK(resize->reason.find("estimated stall 1.0 ms (2000 entries x 0.50 us)") != std::string::npos);
+  CHECK(plan.facts.resizeEntries == 2'000);
+  CHECK_FALSE(plan.facts.resizeBlockedByStall);
+
+  SUBCASE("once presized, nothing more to do as max grows") {
+    obs.buckets = 65'536;
+    obs.netns = {ns("gw", 60'000, 500)};
+    const auto later = decide(presizePolicy(), obs, {});
+    CHECK(find(later, ActionKind::RaiseMax).has_value());
+    CHECK_FALSE(find(later, ActionKind::ResizeBuckets).has_value());
+  }
+  SUBCASE("max_memory bounds the buckets: 8 bytes each") {
+    auto policy = presizePolicy();
+    policy.hashsize.maxMemory = 256 * 1024;  // 32768 buckets
+    const auto bounded = find(decide(policy, obs, {}), ActionKind::ResizeBuckets);
+    REQUIRE(bounded.has_value());
+    CHECK(bounded->to == 32'768);
+    CHECK(bounded->reason.find("bounded by max_memory") != std::string::npos);
+  }
+}
+
+TEST_CASE("no resize whose estimated stall exceeds max_stall: a note and the facts say so") {
+  auto obs = observe(65'536, {ns("gw", 2'000)});
+  obs.buckets = 16'384;
+  obs.totalEntries = 200'000;  // the slab: other namespaces hold entries too; the rehash covers them all
+  const auto plan = decide(presizePolicy(), obs, {});
+  CHECK_FALSE(find(plan, ActionKind::ResizeBuckets).has_value());
+  CHECK(noteContains(plan, "estimated stall 100.0 ms (200000 entries x 0.50 us) > max_stall 5ms"));
+  CHECK(plan.facts.resizeBlockedByStall);
+  CHECK(plan.facts.resizeStallMs == doctest::Approx(100.0));
+
+  SUBCASE("a cost per entry learned from timed resizes changes the estimate") {
+    obs.totalEntries = 20'000;
+    obs.resizeNsPerEntry = 200;  // 4 ms
+    CHECK(find(decide(presizePolicy(), obs, {}), ActionKind::ResizeBuckets).has_value());
+    obs.resizeNsPerEntry = 400;  // 8 ms
+    CHECK_FALSE(find(decide(presizePolicy(), obs, {}), ActionKind::ResizeBuckets).has_value());
+  }
+  SUBCASE("follow mode is bounded the same way") {
+    auto policy = presizePolicy();
+    policy.hashsize.mode = HashsizePolicy::Mode::Follow;
+    obs.buckets = 4'096;
+    obs.netns = {ns("gw", 60'000, 500)};
+    const auto followed = decide(policy, obs, {});
+    CHECK(find(followed, ActionKind::RaiseMax).has_value());
+    CHECK_FALSE(find(followed, ActionKind::ResizeBuckets).has_value());
+    CHECK(noteContains(followed, "> max_stall 5ms"));
+  }
+}
+
+TEST_CASE("a chaintoolong emergency exceeds max_stall only when emergency_may_stall allows it") {
+  auto obs = observe(65'536, {ns("gw", 40'000)});
+  obs.buckets = 65'536;
+  obs.netns[0].chainTooLongPerSec = 30;
+  auto policy = presizePolicy();
+  const auto refused = decide(policy, obs, {});
+  CHECK_FALSE(find(refused, ActionKind::ResizeBuckets).has_value());
+  CHECK(noteContains(refused, "(emergency_may_stall = false)"));
+
+  policy.hashsize.emergencyMayStall = true;
+  const auto resize = find(decide(policy, obs, {}), ActionKind::ResizeBuckets);
+  REQUIRE(resize.has_value());
+  CHECK(resize->to == 131'072);
+  CHECK(resize->reason.find("allowed by emergency_may_stall") != std::string::npos);
+}
+
+// --- drops within one tick --------------------------------------------------------------------
+
+TEST_CASE("a full, dropping table is sized from the demand the kernel counted, not the censored slope") {
+  // 18,000 new connections/s into a full 4096 table: the count cannot grow, so its slope is ~0.
+  auto full = ns("gw", 4'096, /*growth=*/0, /*drops=*/17'000);
+  full.earlyDropsPerSec = 0;
+  full.demandPerSec = 17'000;  // count change 0 + drops + early drops over the newest interval
+  auto obs = observe(4'096, {full});
+  obs.baselineMax = 4'096;
+  const auto raise = find(decide(testPolicy(), obs, {}), ActionKind::RaiseMax);
+  REQUIRE(raise.has_value());
+  CHECK(raise->to == 262'144);  // (4096 + 17000 x 60) / 0.5 is far above: clamped to the ceiling
+  CHECK(raise->reason.find("demand the kernel counted in gw") != std::string::npos);
+
+  SUBCASE("without the counters' demand only doubling while dropping remains") {
+    full.demandPerSec = 0;
+    obs.netns = {full};
+    const auto doubled = find(decide(testPolicy(), obs, {}), ActionKind::RaiseMax);
+    REQUIRE(doubled.has_value());
+    CHECK(doubled->to == 8'192);
+  }
+}
+
+TEST_CASE("while drops continue each tick raises again, inside the cooldown, up to max_changes") {
+  auto dropping = ns("gw", 8'192, 0, /*drops=*/500);
+  auto obs = observe(8'192, {dropping});
+  obs.baselineMax = 4'096;
+  History h;
+  h.changes = {changed(Knob::ConntrackMax, 100ms)};
+  const auto raise = find(decide(testPolicy(), obs, h), ActionKind::RaiseMax);
+  REQUIRE(raise.has_value());
+  CHECK(raise->to == 16'384);
+  CHECK(raise->reason.find("drops 500/s in gw") != std::string::npos);
+  for (int i = 0; i < testPolicy().controller.maxChanges; ++i) h.changes.push_back(changed(Knob::ConntrackMax, 1s));
+  CHECK_FALSE(find(decide(testPolicy(), obs, h), ActionKind::RaiseMax).has_value());
+}
+
+// --- the memory budget bounds every namespace together ----------------------------------------
+
+TEST_CASE("the memory budget bounds the namespaces together: each may hold max entries") {
+  // 1 GiB x 10% / 320 B = 335,544 entries for all namespaces; ceiling 262144 per namespace.
+  auto policy = testPolicy();
+  policy.max.memoryBudget = {0.10};
+  auto obs = observe(65'536, {ns("a", 60'000, 2'000), ns("b", 60'000, 2'000), ns("c", 60'000, 2'000)});
+  obs.memTotalBytes = kGiB;
+  const auto plan = decide(policy, obs, {});
+  const auto raise = find(plan, ActionKind::RaiseMax);
+  REQUIRE(raise.has_value());
+  CHECK(raise->to == 335'544 / 3);  // three growing namespaces at max each fit the budget
+  CHECK(raise->reason.find("memory budget 335544 entries for all namespaces together") != std::string::npos);
+  CHECK(plan.facts.raiseLimitedByBudget);
+  CHECK(plan.facts.budgetEntries == 335'544);
+  CHECK(plan.facts.budgetHolders == std::vector<std::string>{"a", "b", "c"});
+
+  SUBCASE("a paused namespace counts with what it may climb back to, entries outside the watched ones too") {
+    obs.netns = {ns("a", 60'000, 4'000), ns("idle", 20'000)};
+    obs.totalEntries = 120'000;  // 40,000 entries in namespaces ctpilot does not watch
+    const auto limited = find(decide(policy, obs, {}), ActionKind::RaiseMax);
+    REQUIRE(limited.has_value());
+    CHECK(limited->to == 335'544 - 20'000 / 0.5 - 40'000);  // idle at count / target_fill
+    CHECK(limited->reason.find("unwatched namespaces 40000") != std::string::npos);
+  }
+  SUBCASE("when the budget is held already, no raise: a note names the namespaces, and timeouts may shorten") {
+    obs.max = 120'000;
+    obs.netns = {ns("a", 110'000, 100), ns("b", 110'000, 100), ns("c", 110'000, 100)};
+    const auto held = decide(policy, obs, {});
+    CHECK_FALSE(find(held, ActionKind::RaiseMax).has_value());
+    CHECK(noteContains(held, "330000 held now (a 110000, b 110000, c 110000)"));
+    CHECK(held.facts.raiseLimitedByBudget);
+    CHECK(find(held, ActionKind::ShortenTimeout).has_value());
+  }
+}
+
+TEST_CASE("a note says when namespaces outside the watched set hold more than the fullest watched one") {
+  auto obs = observe(65'536, {ns("init", 2'000)});
+  obs.totalEntries = 52'000;  // 50,000 entries in namespaces ctpilot does not watch
+  const auto plan = decide(testPolicy(), obs, {});
+  CHECK(noteContains(plan, "namespaces outside the watched set hold 50000 entries, more than the fullest watched "
+                           "one (2000 in init)"));
+  CHECK(plan.facts.unwatchedEntries == 50'000);
+
+  obs.totalEntries = 3'000;  // a few outside: no news
+  CHECK_FALSE(noteContains(decide(testPolicy(), obs, {}), "outside the watched set"));
+  obs.totalEntries = 0;  // unknown
+  CHECK_FALSE(noteContains(decide(testPolicy(), obs, {}), "outside the watched set"));
 }

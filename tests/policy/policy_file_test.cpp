@@ -99,6 +99,8 @@ TEST_CASE("the documented example policy parses, inline comments included") {
   Policy expected;
   expected.timeouts.mode = TimeoutsPolicy::Mode::Shorten;
   expected.max.highWater = Ratio{0.80};  // the example writes 80%; the built-in default is 70%
+  expected.hashsize.mode = HashsizePolicy::Mode::Follow;
+  expected.controller.netns.mode = NetnsSelector::Mode::Init;
   CHECK(load.policy == expected);
 }
 
@@ -262,20 +264,22 @@ TEST_CASE("each kind of problem is reported at its line with a message that says
       {"bad ratio", "[max]\nhigh_water = high\n", 2, "[max] high_water: \"high\" is not a ratio (examples: 80%, 0.8)"},
       {"ratio without percent sign", "[max]\nhigh_water = 80\n", 2,
        "[max] high_water: \"80\" is out of range (allowed: 10% to 99%); write 80% for a percentage"},
-      {"memory budget too large", "[max]\nmemory_budget = 90%\n", 2, "out of range (allowed: 1% to 75%)"},
+      {"memory budget too large", "[max]\nmemory_budget = 90%\n", 2, "out of range (allowed: 0.01% to 75%)"},
       {"high water too high", "[max]\nhigh_water = 100%\n", 2, "out of range (allowed: 10% to 99%)"},
       {"target fill too low", "[max]\ntarget_fill = 5%\n", 2, "out of range (allowed: 10% to 95%)"},
       {"factor of 1", "[timeouts]\nfactor = 1\n", 2, "[timeouts] factor: \"1\" is out of range (allowed: 0.1 to 0.95"},
       {"factor of 0", "[timeouts]\nfactor = 0\n", 2, "out of range"},
       {"bad boolean", "[controller]\ndry_run = maybe\n", 2,
        "\"maybe\" is not a boolean (allowed: true, false, yes, no, on, off)"},
-      {"bad mode", "[hashsize]\nmode = auto\n", 2, "[hashsize] mode: \"auto\" is not a mode (allowed: follow, fixed)"},
+      {"bad mode", "[hashsize]\nmode = auto\n", 2,
+       "[hashsize] mode: \"auto\" is not a mode (allowed: presize, follow, fixed)"},
       {"entries per bucket too high", "[hashsize]\nentries_per_bucket = 100\n", 2, "out of range (allowed: 1 to 64)"},
       {"unknown section", "[maxx]\nceiling = 1M\n", 1, "[maxx]: unknown section; did you mean [max]?"},
       {"unknown key with a typo", "[max]\ncelling = 1M\n", 2, "[max] celling: unknown key; did you mean ceiling?"},
       {"key in the wrong section", "[controller]\nceiling = 1M\n", 2, "[controller] ceiling: unknown key in [controller]; ceiling belongs in [max]"},
       {"unknown key listing the known ones", "[hashsize]\nbuckets = 1M\n", 2,
-       "unknown key (keys in [hashsize]: mode, entries_per_bucket, min_interval)"},
+       "unknown key (keys in [hashsize]: mode, entries_per_bucket, min_interval, max_memory, max_stall, "
+       "emergency_may_stall)"},
       {"duplicate key", "[max]\nceiling = 1M\n\nceiling = 2M\n", 4, "[max] ceiling: duplicate key; first set on line 2"},
       {"duplicate key across a reopened section", "[max]\ncooldown = 5s\n[timeouts]\n[max]\ncooldown = 6s\n", 5,
        "duplicate key; first set on line 2"},
@@ -337,7 +341,7 @@ TEST_CASE("the ends of every range are accepted and one step beyond is refused")
       {"controller", "max_changes", "1", "0", "1000", "1001"},
       {"controller", "change_window", "1m", "59s", "1d", "86401s"},
       {"max", "ceiling", "1024", "1023", "2147483647", "2147483648", "margin = 0\n"},
-      {"max", "memory_budget", "1%", "0.9%", "75%", "75.1%"},
+      {"max", "memory_budget", "0.01%", "0.009%", "75%", "75.1%"},
       {"max", "high_water", "51%", "", "99%", "99.5%"},
       {"max", "lookahead", "0s", "", "1h", "61m"},
       {"max", "target_fill", "10%", "9%", "79%", "", "high_water = 80%\n"},
@@ -388,7 +392,7 @@ factor = 2
         "policy.conf:2: [controller] interval: \"5\" is not a duration (examples: 500ms, 30s, 5m, 2h, 5d)\n"
         "policy.conf:3: [controller] dry_run: \"perhaps\" is not a boolean (allowed: true, false, yes, no, on, off)\n"
         "policy.conf:5: [max] ceiling: \"4X\" is not a count (examples: 262144, 256k, 4M)\n"
-        "policy.conf:6: [max] memory_budget: \"80%\" is out of range (allowed: 1% to 75%)\n"
+        "policy.conf:6: [max] memory_budget: \"80%\" is out of range (allowed: 0.01% to 75%)\n"
         "policy.conf:7: [bogus]: unknown section (sections: [controller], [max], [hashsize], [timeouts], "
         "[timeout_floors], [metrics])\n"
         "policy.conf:10: [timeouts] factor: \"2\" is out of range (allowed: 0.1 to 0.95; each step multiplies a "
@@ -447,10 +451,11 @@ TEST_CASE("formatPolicy writes every key and parses back to the same policy") {
     const auto load = parsePolicy(text, "formatted");
     REQUIRE_MESSAGE(load.ok(), problemsText(load));
     CHECK(load.policy == Policy{});
-    for (const char* key : {"interval =", "netns = init", "dry_run =", "rollback_on_exit =", "max_changes =",
+    for (const char* key : {"interval =", "netns = all", "dry_run =", "rollback_on_exit =", "max_changes =",
                             "change_window =", "enabled =", "ceiling = 4M", "memory_budget = 25%", "high_water =",
-                            "lookahead =", "target_fill =", "cooldown =", "margin =", "mode = follow",
-                            "entries_per_bucket =", "min_interval =", "mode = off", "shorten_at =", "factor = 0.5",
+                            "lookahead =", "target_fill =", "cooldown =", "margin =", "mode = presize",
+                            "entries_per_bucket =", "min_interval =", "max_memory = 16MiB", "max_stall = 5ms",
+                            "emergency_may_stall = false", "mode = off", "shorten_at =", "factor = 0.5",
                             "relax_below =", "relax_after =", "order = tcp_timeout_time_wait, ",
                             "tcp_timeout_established = 1h"}) {
       CAPTURE(key);
@@ -461,7 +466,7 @@ TEST_CASE("formatPolicy writes every key and parses back to the same policy") {
     Policy p;
     p.controller = {750ms, {NetnsSelector::Mode::Named, {"init", "r1"}}, true, true, 3, 90s, {}, std::int64_t{64} << 20};
     p.max = {false, 1'000'000, {0.3}, {0.85}, 0s, {0.4}, 2s, 0};
-    p.hashsize = {HashsizePolicy::Mode::Fixed, 2, 2h};
+    p.hashsize = {HashsizePolicy::Mode::Fixed, 2, 2h, 1024 * 1024, 20ms, true};
     p.timeouts.mode = TimeoutsPolicy::Mode::Shorten;
     p.timeouts.shortenAt = {0.875};
     p.timeouts.factor = 0.3;

@@ -88,3 +88,14 @@ TEST_CASE("readBootId returns the boot id without its newline") {
     CHECK(id.error().code == Errc::Missing);
   }
 }
+
+TEST_CASE("readSlabEntries counts the entries of every namespace from the nf_conntrack slab") {
+  TempRoot tree;
+  tree.write("/proc/slabinfo", kSlabinfo);
+  const auto entries = sysfs::readSlabEntries(tree.root.string());
+  REQUIRE(entries.has_value());
+  CHECK(*entries == 1024);
+  CHECK_FALSE(sysfs::parseSlabEntries("slabinfo - version: 2.1\nkmalloc-64 10 10 64 64 1\n").has_value());
+  TempRoot empty;
+  CHECK_FALSE(sysfs::readSlabEntries(empty.root.string()).has_value());
+}

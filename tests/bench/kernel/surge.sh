@@ -10,18 +10,22 @@
 # estimator has samples). Before each run the router's table is flushed, nf_conntrack_max set
 # back to 4096 and nf_conntrack_buckets to its saved value.
 #
-# RKB_RATES (default "2000 5000 10000", connections/s), RKB_SURGE_SECONDS (default 20).
+# RKB_RATES (default "5000 10000 20000", connections/s), RKB_SURGE_SECONDS (default 10),
+# RKB_INTERVAL (default 100ms: ctpilot's sampling interval). The router's drop counter is sampled
+# every 20 ms throughout: "first to last drop" is the time from its first to its last increase.
 # Writes $RKB_OUT/kernel-surge.md. Needs root; holds /tmp/ctpilot-kernel.lock throughout.
 CTP_DEADLINE=${CTP_DEADLINE:-600}
 source "$(dirname "$0")/common.sh"
 require_root_netns
 
-rates=${RKB_RATES:-2000 5000 10000}
-seconds=${RKB_SURGE_SECONDS:-20}
+rates=${RKB_RATES:-5000 10000 20000}
+seconds=${RKB_SURGE_SECONDS:-10}
+interval=${RKB_INTERVAL:-100ms}
+interval_s=$(awk -v t="$interval" 'BEGIN { if (t ~ /ms$/) print substr(t, 1, length(t) - 2) / 1000; else print substr(t, 1, length(t) - 1) }')
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 1 && "$seconds" -le 120 ]] || ctp_fail "RKB_SURGE_SECONDS: 1..120"
 
 # The tests' topology and policy, sampling every 100 ms as in the cost benchmark.
-ctp_surge_setup 100ms
+ctp_surge_setup "$interval"
 lowered=$CTP_SURGE_LOWERED
 buckets=$(cat $CTP_PROC/nf_conntrack_buckets)
 
@@ -41,6 +45,29 @@ churn() {
   ctp_log "churn $rate/s: $(cat "$file")"
 }
 
+# Samples the router's drop counter every 20 ms in the background; appends "<epoch> <value>"
+# to FILE whenever it moves. Sets WATCH_PID.
+watch_drops() {
+  local file=$1
+  ( exec 9>&-
+    last=""
+    while true; do
+      v=$(ctp_proc_stat "$CTP_ROUTER" drop)
+      [[ "$v" != "$last" ]] && echo "$EPOCHREALTIME $v" >> "$file"
+      last=$v
+      sleep 0.02
+    done ) &
+  WATCH_PID=$!
+  CTP_PIDS+=("$WATCH_PID")
+}
+
+# Prints "SECONDS / TICKS" from the first to the last increase of the drop counter in FILE,
+# or "none" when it never moved.
+drop_span() {
+  awk -v iv="$interval_s" 'NR == 1 { base = $2; next } $2 > base { if (!first) first = $1; last = $1 }
+    END { if (!first) print "none"; else printf "%.2f s / %.1f ticks\n", last - first, (last - first) / iv }' "$1"
+}
+
 rows=()
 for rate in $rates; do
   [[ "$rate" =~ ^[0-9]+$ ]] || ctp_fail "RKB_RATES: $rate is not a number"
@@ -48,7 +75,10 @@ for rate in $rates; do
   reset_table
   drop0=$(ctp_proc_stat "$CTP_ROUTER" drop)
   early0=$(ctp_proc_stat "$CTP_ROUTER" early_drop)
+  watch_drops "$CTP_TMP/drops-without-$rate.txt"
   churn "$rate" "$CTP_TMP/without-$rate.json"
+  kill "$WATCH_PID" 2>/dev/null || true
+  span_without=$(drop_span "$CTP_TMP/drops-without-$rate.txt")
   drops_without=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop0 ))
   early_without=$(( $(ctp_proc_stat "$CTP_ROUTER" early_drop) - early0 ))
   achieved_without=$(ctp_json /rate_achieved < "$CTP_TMP/without-$rate.json")
@@ -63,7 +93,10 @@ for rate in $rates; do
   drop1=$(ctp_proc_stat "$CTP_ROUTER" drop)
   early1=$(ctp_proc_stat "$CTP_ROUTER" early_drop)
   surge_start=$(rkb_now)
+  watch_drops "$CTP_TMP/drops-with-$rate.txt"
   churn "$rate" "$CTP_TMP/with-$rate.json"
+  kill "$WATCH_PID" 2>/dev/null || true
+  span_with=$(drop_span "$CTP_TMP/drops-with-$rate.txt")
   drops_with=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop1 ))
   early_with=$(( $(ctp_proc_stat "$CTP_ROUTER" early_drop) - early1 ))
   peak_max=$(ctp_global_max)
@@ -84,7 +117,8 @@ for rate in $rates; do
   fi
   ctp_measure "drops_with_${rate}" "$drops_with"
   ctp_measure "reaction_s_${rate}" "$reaction"
-  rows+=("| $rate | $(printf '%.0f' "$achieved_without") | $drops_without | $early_without | $completed_without / $failed_without | $(printf '%.0f' "$achieved_with") | $drops_with | $early_with | $completed_with / $failed_with | $reaction | $raises | $peak_max |")
+  ctp_measure "first_to_last_drop_with_${rate}" "$span_with"
+  rows+=("| $rate | $interval | $(printf '%.0f' "$achieved_without") | $drops_without | $completed_without / $failed_without | $span_without | $(printf '%.0f' "$achieved_with") | $drops_with | $completed_with / $failed_with | $span_with | $reaction | $raises | $peak_max |")
 done
 
 {
@@ -94,16 +128,17 @@ done
   echo "connection is closed by the server and leaves an ASSURED TIME_WAIT entry in the router."
   echo "Global nf_conntrack_max lowered to $lowered; ${seconds} s of churn per run; drops and early drops"
   echo "from /proc/net/stat/nf_conntrack in the router netns. With ctpilot: \`ctpilot run\` watching the"
-  echo "router (interval 100ms, high_water 60%, lookahead 10s, target_fill 40%, cooldown 1s), started 1.5 s"
-  echo "before the surge; reaction = time of the first \`applied\` raise in the journal minus the surge start."
+  echo "router (interval $interval, high_water 60%, lookahead 10s, target_fill 40%, cooldown 1s), started 1.5 s"
+  echo "before the surge; reaction = time of the first \`applied\` raise in the journal minus the surge start;"
+  echo "first to last drop = from the first to the last increase of the router's drop counter (sampled every 20 ms),"
+  echo "in seconds and in ctpilot's ticks. Failed connections needed more than their SYN retransmissions (2 s timeout)."
   echo
-  echo "| requested conn/s | achieved conn/s (without) | drops without | early drops without | completed / failed without | achieved conn/s (with) | drops with ctpilot | early drops with | completed / failed with | reaction (s) | raises | nf_conntrack_max at end |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| requested conn/s | interval | achieved conn/s (without) | drops without | completed / failed without | first to last drop without | achieved conn/s (with) | drops with ctpilot | completed / failed with | first to last drop with | reaction (s) | raises | nf_conntrack_max at end |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Without ctpilot the generator cannot keep the requested rate once the table is full: its 4096"
   echo "concurrent connections wait on SYNs that the router drops (each failed connection counts the SYN and"
-  echo "its retransmission) until the 2 s connect timeout. With ctpilot every connection completed: the few"
-  echo "SYNs dropped at 5k and 10k conn/s got through when retransmitted."
+  echo "its retransmission) until the 2 s connect timeout."
   echo
-} | rkb_write_fragment surge
+} | rkb_write_fragment "surge${RKB_FRAGMENT_SUFFIX:-}"

@@ -1,6 +1,6 @@
 // ctpilot-bench-tick: the cost of one sampling cycle on the real kernel, netlink against procfs.
 //
-//   ctpilot-bench-tick --stats netlink|procfs --netns NAME[,NAME...] [--ticks N] [--reads N]
+//   ctpilot-bench-tick --stats netlink|procfs --netns all|NAME[,NAME...] [--ticks N] [--reads N]
 //                      [--interval D_MS] [--paced]
 //
 // Builds the real Controller (ProcKnobStore on "/", a FileJournal in a temporary directory,
@@ -133,7 +133,11 @@ std::unique_ptr<sysfs::StatsReader> readerFor(const std::string& stats) {
 
 int run(const Args& args) {
   spdlog::set_level(spdlog::level::warn);  // the daemon's default (info) adds nothing per tick
-  const policy::NetnsSelector selector{policy::NetnsSelector::Mode::Named, args.netns};
+  // "--netns all": every distinct namespace found in /proc/*/ns/net, rediscovered as the daemon does.
+  const bool all = args.netns.size() == 1 && args.netns[0] == "all";
+  const policy::NetnsSelector selector =
+      all ? policy::NetnsSelector{policy::NetnsSelector::Mode::All, {}}
+          : policy::NetnsSelector{policy::NetnsSelector::Mode::Named, args.netns};
   auto watched = sysfs::discoverNetns("/", selector);
   if (!watched) {
     std::cerr << "ctpilot-bench-tick: " << watched.error().what << "\n";

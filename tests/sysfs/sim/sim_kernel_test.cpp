@@ -287,3 +287,18 @@ TEST_CASE("300k one-way UDP flows into a 256k table early-drop the excess as the
 }
 
 }  // namespace ctpilot::sysfs
+
+namespace ctpilot::sysfs {
+
+TEST_CASE("a hash resize stalls the table for every entry it rehashes; an unchanged value does not") {
+  SimKernel kernel(smallTable(1'000'000));
+  CHECK(kernel.offer("init", FlowClass::TcpShort, 100'000) == 100'000);
+  REQUIRE(kernel.write(initNetns(), Knob::Buckets, 1024).has_value());
+  CHECK(kernel.worstStallMs() == doctest::Approx(100'000 * kResizeNsPerEntry / 1e6));  // 40 ms
+  REQUIRE(kernel.write(initNetns(), Knob::Buckets, 1024).has_value());  // same value: no rehash
+  CHECK(kernel.offer("init", FlowClass::TcpShort, 100'000) == 100'000);
+  REQUIRE(kernel.write(initNetns(), Knob::Buckets, 2048).has_value());
+  CHECK(kernel.worstStallMs() == doctest::Approx(200'000 * kResizeNsPerEntry / 1e6));
+}
+
+}  // namespace ctpilot::sysfs

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Real-kernel benchmark: the worst packet delay through conntrack while ctpilot runs a growth of
+# one namespace's table from ~0 to about 1M entries, with the ISP example policy as shipped
+# (`[hashsize] mode = presize`, max_stall 5ms) and with the old behaviour (the same policy with
+# `mode = follow` and no stall bound).
+#
+# A netns of ours fills with one-way UDP flows (ctpilot-loadgen udp-flows; an input rule drops
+# them, the UDP timeout is raised so nothing expires); `ctpilot run` watches it at interval 1s;
+# meanwhile a UDP echo every 2 ms (udp_rtt.py) runs over loopback in a second netns whose conntrack tracks it (a
+# `ct state new` rule), so every echo goes through the shared hash table. A resize holds every
+# bucket lock: the echo's worst round trip shows the stall. The global knobs are restored between
+# the runs and at exit (lib.sh).
+#
+# RKB_STALL_ENTRIES (default 1000000), RKB_STALL_RATE (default 50000 flows/s).
+# Writes $RKB_OUT/kernel-stall.md. Needs root; holds /tmp/ctpilot-kernel.lock throughout.
+CTP_DEADLINE=${CTP_DEADLINE:-400}
+source "$(dirname "$0")/common.sh"
+require_root_netns
+
+entries=${RKB_STALL_ENTRIES:-1000000}
+rate=${RKB_STALL_RATE:-50000}
+seconds=$(( entries / rate + 4 ))
+source_dir="$RKB_SOURCE_DIR"
+
+pinger="$CTP_ID-ping"
+ctp_make_ct_netns "$pinger"
+
+# The ISP example policy watching the fill netns; "old" resizes as max grows, without a bound.
+make_policy() {
+  local mode=$1 fill=$2 file=$3
+  sed -e "s/^netns = .*/netns = $fill/" "$source_dir/examples/policies/isp-nat-gateway.conf" > "$file"
+  if [[ "$mode" == old ]]; then
+    sed -i -e 's/^mode = presize .*/mode = follow/' -e 's/^max_stall = .*/max_stall = 10s/' "$file"
+  fi
+  "$CTPILOT" check-policy "$file" >/dev/null || ctp_fail "policy $file is invalid"
+}
+
+rows=()
+run() {
+  local mode=$1 fill="$CTP_ID-fill-$1" state="$CTP_TMP/state-$1" ping_out="$CTP_TMP/ping-$1.txt"
+  ctp_make_ct_netns "$fill"
+  ip netns exec "$fill" nft add chain inet ctp c_input '{ type filter hook input priority 0; }'
+  ip netns exec "$fill" nft add rule inet ctp c_input udp dport 9000-9999 drop
+  ip netns exec "$fill" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=3600
+  make_policy "$mode" "$fill" "$CTP_TMP/policy-$mode.conf"
+
+  ctp_start_ctpilot "$CTP_TMP/policy-$mode.conf" "$state"
+  sleep 2
+  ctp_bg ip netns exec "$pinger" python3 "$source_dir/tests/bench/kernel/udp_rtt.py" $((seconds + 2)) > "$ping_out" 2>&1
+  local ping_pid=$CTP_LAST_PID
+  "$LOADGEN" --netns "$fill" udp-flows --target "127.0.0.1:9000-9022" --rate "${rate}/s" --count "$entries" \
+    --duration "${seconds}s" > "$CTP_TMP/fill-$mode.json"
+  ctp_log "fill ($mode): $(cat "$CTP_TMP/fill-$mode.json")"
+  wait "$ping_pid" 2>/dev/null || true
+  local count drops
+  count=$(ctp_netns_knob "$fill" nf_conntrack_count)
+  drops=$(ctp_proc_stat "$fill" drop)
+  ctp_stop "$CTP_CTPILOT_PID"
+  local worst resizes
+  worst=$(awk '{ print $4 " (p99 " $6 ", median " $8 ")" }' "$ping_out")
+  resizes=$(grep '"kind":"applied"' "$state/journal.jsonl" | grep '"knob":"nf_conntrack_buckets"' |
+            sed -n 's/.*"old":\([0-9]*\).*"new":\([0-9]*\).*"entries":\([0-9]*\).*"write_us":\([0-9]*\).*/\1 -> \2 (\4 us, \3 entries)/p' |
+            paste -sd ';' - || true)
+  ctp_measure "worst_ping_ms_$mode" "${worst:-none}"
+  rows+=("| $mode | $(grep -m1 '^mode' "$CTP_TMP/policy-$mode.conf" | cut -d' ' -f3) | $count | $drops | ${resizes:-none} | ${worst:-?} |")
+  # Empty the table before the next run: deleting the netns frees its entries.
+  ip netns del "$fill"
+  CTP_NETNS=("${CTP_NETNS[@]/$fill}")
+  for _ in $(seq 100); do (( $(awk '$1 == "nf_conntrack" {print $2}' /proc/slabinfo) < 50000 )) && break; sleep 0.2; done
+  ctp_restore_globals_keep
+}
+
+# Puts the saved knobs back between runs, keeping the lock.
+ctp_restore_globals_keep() {
+  [[ "$(cat $CTP_PROC/nf_conntrack_buckets)" == "$CTP_SAVED_BUCKETS" ]] || echo "$CTP_SAVED_BUCKETS" > $CTP_PROC/nf_conntrack_buckets
+  [[ "$(ctp_global_max)" == "$CTP_SAVED_MAX" ]] || echo "$CTP_SAVED_MAX" > $CTP_PROC/nf_conntrack_max
+}
+
+run old
+run new
+
+{
+  echo "### Worst packet delay through conntrack while a table grows to ~1M entries (real kernel)"
+  echo
+  echo "One netns fills with $entries one-way UDP flows at $rate/s while \`ctpilot run\` (ISP example policy,"
+  echo "interval 1s) watches it; a UDP echo every 2 ms over conntrack in another netns (tests/bench/kernel/udp_rtt.py)"
+  echo "records the worst round trip. old: \`mode = follow\`, no stall bound; new: the policy as shipped"
+  echo "(\`mode = presize\`, \`max_stall = 5ms\`). Resizes from ctpilot's journal: buckets, measured write time,"
+  echo "entries rehashed."
+  echo
+  echo "| behaviour | hashsize mode | entries at the end | drops | resizes (journal) | worst echo RTT (ms) |"
+  echo "|---|---|---:|---:|---|---:|"
+  printf '%s\n' "${rows[@]}"
+  echo
+} | rkb_write_fragment stall
