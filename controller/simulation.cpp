@@ -139,9 +139,13 @@ SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner
 }
 
 std::vector<std::string> unwatchedNetns(const sysfs::Scenario& scenario, const policy::Policy& policy) {
-  using Mode = policy::NetnsSelector::Mode;
   std::set<std::string> busy;
   for (const auto& phase : scenario.phases) busy.insert(phase.netns);
+  return unwatchedNetns(std::vector<std::string>(busy.begin(), busy.end()), policy);
+}
+
+std::vector<std::string> unwatchedNetns(const std::vector<std::string>& busy, const policy::Policy& policy) {
+  using Mode = policy::NetnsSelector::Mode;
   std::vector<std::string> out;
   for (const auto& name : busy) {
     const auto& sel = policy.controller.netns;

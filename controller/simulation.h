@@ -104,5 +104,7 @@ SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner
 
 /// Returns the scenario namespaces that receive traffic but that `policy` does not watch.
 std::vector<std::string> unwatchedNetns(const sysfs::Scenario& scenario, const policy::Policy& policy);
+/// Returns the names in `busy` that `policy` does not watch.
+std::vector<std::string> unwatchedNetns(const std::vector<std::string>& busy, const policy::Policy& policy);
 
 }  // namespace ctpilot::controller

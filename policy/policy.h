@@ -41,6 +41,8 @@ struct ControllerPolicy {
   bool rollbackOnExit = false;   // opt-in: restore baselines when the daemon stops
   int maxChanges = 6;            // at most this many changes of one knob...
   Duration changeWindow = 10min; // ...within this window (no oscillation)
+  std::string traceFile;         // `run` keeps a trace of every sample here ("": none)
+  std::int64_t traceMaxBytes = std::int64_t{64} << 20;  // rotate into traceFile.1 beyond this
   friend bool operator==(const ControllerPolicy&, const ControllerPolicy&) = default;
 };
 

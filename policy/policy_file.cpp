@@ -306,6 +306,25 @@ Errors applyOrder(std::string_view value, Policy& policy) {
   return errors;
 }
 
+Errors applyTraceFile(std::string_view value, Policy& policy) {
+  if (!value.empty() && value.front() != '/') return {quoted(value) + " is not an absolute path (example: /var/log/ctpilot/trace.jsonl); leave it empty for no trace"};
+  for (const char c : value) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return {"the path holds a control character"};
+  }
+  policy.controller.traceFile = std::string(value);
+  return {};
+}
+
+Errors applyTraceMaxSize(std::string_view value, Policy& policy) {
+  constexpr std::int64_t kLo = std::int64_t{1} << 20;
+  constexpr std::int64_t kHi = std::int64_t{16} << 30;
+  const auto parsed = parseSize(value);
+  if (!parsed) return {quoted(value) + " is not a size (examples: 64MiB, 1GiB)"};
+  if (*parsed < kLo || *parsed > kHi) return {quoted(value) + " is out of range (allowed: 1MiB to 16GiB)"};
+  policy.controller.traceMaxBytes = *parsed;
+  return {};
+}
+
 Errors applyTextfile(std::string_view value, Policy& policy) {
   if (value.empty() || value.front() != '/' || value.back() == '/') {
     return {quoted(value) + " is not an absolute file path (example: /var/lib/prometheus/node-exporter/ctpilot.prom)"};
@@ -356,6 +375,8 @@ const std::vector<KeySpec>& keySpecs() {
       {"controller", "max_changes", countKey([](Policy& p) -> auto& { return p.controller.maxChanges; }, 1, 1000)},
       {"controller", "change_window",
        durationKey([](Policy& p) -> auto& { return p.controller.changeWindow; }, 1min, 24h)},
+      {"controller", "trace_file", applyTraceFile},
+      {"controller", "trace_max_size", applyTraceMaxSize},
       {"max", "enabled", boolKey([](Policy& p) -> auto& { return p.max.enabled; })},
       {"max", "ceiling", countKey([](Policy& p) -> auto& { return p.max.ceiling; }, 1024, 2147483647)},
       {"max", "memory_budget", ratioKey([](Policy& p) -> auto& { return p.max.memoryBudget; }, 0.0001, 0.75)},
@@ -729,7 +750,9 @@ std::string formatPolicy(const Policy& policy) {
       << "dry_run = " << boolText(c.dryRun) << "\n"
       << "rollback_on_exit = " << boolText(c.rollbackOnExit) << "\n"
       << "max_changes = " << c.maxChanges << "\n"
-      << "change_window = " << formatDuration(c.changeWindow) << "\n";
+      << "change_window = " << formatDuration(c.changeWindow) << "\n"
+      << (c.traceFile.empty() ? "trace_file =" : "trace_file = " + c.traceFile) << "\n"
+      << "trace_max_size = " << formatSize(c.traceMaxBytes) << "\n";
   const auto& m = policy.max;
   out << "\n[max]\n"
       << "# nf_conntrack_max: when to raise it and how far\n"

@@ -17,13 +17,15 @@ packages=(
   iproute2 nftables conntrack procps util-linux kmod bc mawk python3
   # crash injection (tests/cli/crash_injection.sh)
   strace
-  # benchmarks (plots)
+  # benchmarks and simulate --trace (plots)
   gnuplot-nox
   # fuzz targets (scripts/fuzz.sh): clang and its libFuzzer/sanitizer runtimes
   clang libclang-rt-14-dev
+  # the Prometheus import test (a real node_exporter scraped by a real Prometheus, above) queries with curl
+  curl
   # the Debian package (scripts/package.sh) and its test: build, lint, man pages, completion,
-  # systemd-analyze verify
-  debhelper dpkg-dev lintian man-db bash-completion systemd
+  # systemd-analyze verify (systemd, above)
+  debhelper dpkg-dev lintian man-db bash-completion
   # the Ansible role's test (examples/ansible)
   ansible-core
 )

@@ -47,5 +47,6 @@ int historyCommand(const GlobalOptions& global, const std::vector<std::string>& 
 int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>& args);
 int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& args);
 int simulateCommand(const GlobalOptions& global, const std::vector<std::string>& args);
+int recordCommand(const GlobalOptions& global, const std::vector<std::string>& args);
 
 }  // namespace ctpilot::controller

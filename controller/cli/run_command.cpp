@@ -10,6 +10,7 @@
 #include "controller/daemon.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
+#include "controller/replay/trace_keeper.h"
 #include "controller/rollback.h"
 #include "controller/state_lock.h"
 #include "sysfs/knob_store.h"
@@ -83,6 +84,16 @@ Result<void> rotateEarlierBoots(const std::string& stateDir, const std::string& 
   return {};
 }
 
+// [controller] trace_file: the controller's own reads, also written as a trace for
+// `simulate --trace`; nothing when the policy names no file.
+std::unique_ptr<TraceKeeper> traceKeeper(const policy::Policy& policy, sysfs::StatsReader& stats, const sysfs::KnobStore& knobs) {
+  const auto& c = policy.controller;
+  if (c.traceFile.empty()) return nullptr;
+  spdlog::info("keeping a trace in {} (rotated into {}.1 beyond {} bytes)", c.traceFile, c.traceFile, c.traceMaxBytes);
+  return std::make_unique<TraceKeeper>(stats, knobs, c.traceFile, c.traceMaxBytes, c.interval, [] { return policy::Clock::now(); },
+                                       [](const std::string& what) { spdlog::warn("trace: {}", what); });
+}
+
 }  // namespace
 
 int runCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
@@ -142,10 +153,11 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
 
   sysfs::ProcKnobStore knobs(global.root);
   auto stats = sysfs::makeStatsReader(global.root);
+  auto trace = traceKeeper(policy, *stats, knobs);
   const std::string root = global.root;
   ControllerDeps deps{
       .knobs = knobs,
-      .stats = *stats,
+      .stats = trace ? static_cast<sysfs::StatsReader&>(*trace) : *stats,
       .journal = **journal,
       .discover = [root](const policy::NetnsSelector& selector) { return sysfs::discoverNetns(root, selector); },
       .memory = *memory,

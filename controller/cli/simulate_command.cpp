@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -8,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include "controller/cli/cli.h"
+#include "controller/replay/replay.h"
+#include "controller/replay/trace.h"
 #include "controller/simulation.h"
 #include "policy/policy_file.h"
 #include "policy/units.h"
@@ -53,54 +57,63 @@ std::string percent(double ratio) {
   return text;
 }
 
-}  // namespace
-
-int simulateCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
-  std::string policyPath;
-  std::string scenarioArg;
+// Where the simulated run's output goes and how much of it to show.
+struct Outputs {
   std::string csvPath;
-  std::uint64_t seed = 0;
   int changesShown = 50;
-  po::options_description options("simulate options");
-  options.add_options()
-      ("help,h", "print this help")
-      ("policy", po::value(&policyPath)->value_name("FILE"), "policy to simulate (default: the global --policy, else built-in defaults)")
-      ("scenario", po::value(&scenarioArg)->value_name("NAME|FILE"), "a built-in scenario name or a scenario file")
-      ("csv", po::value(&csvPath)->value_name("OUT"), "write time, count, max, buckets, drops and timeouts per step to OUT")
-      ("seed", po::value(&seed)->value_name("N"), "random seed (default: the scenario's)")
-      ("changes", po::value(&changesShown)->value_name("N")->default_value(changesShown), "list at most N changes");
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
-  po::notify(vm);
+  std::string entryLife;  // --entry-life, traces only
+};
 
-  const auto dirs = scenarioDirs();
-  if (vm.count("help") != 0U) {
-    std::cout << "usage: ctpilot simulate --policy FILE --scenario NAME|FILE [--csv OUT] [--seed N]\n"
-                 "Runs the controller (the same decide, estimator and actuator as `run`, journal in memory)\n"
-                 "against a simulated conntrack table in virtual time, and prints what happened.\n"
-                 "Nothing on this machine is read or changed.\n\n"
-              << options << "\nbuilt-in scenarios:";
-    for (const auto& name : sysfs::listScenarios(dirs)) std::cout << " " << name;
+Result<std::unique_ptr<std::ofstream>> openCsv(const std::string& path) {
+  if (path.empty()) return std::unique_ptr<std::ofstream>();
+  auto csv = std::make_unique<std::ofstream>(path);
+  if (!*csv) return Error{Errc::Io, "cannot write " + path + "; check the directory exists and is writable"};
+  return csv;
+}
+
+bool closeCsv(std::unique_ptr<std::ofstream>& csv, const std::string& path) {
+  if (!csv) return true;
+  csv->close();
+  if (!*csv) {
+    std::cerr << "ctpilot simulate: writing " << path << " failed\n";
+    return false;
+  }
+  return true;
+}
+
+void printResults(const SimulationSummary& s, const CtpilotTuner& tuner, const Outputs& out) {
+  std::cout << "dropped       " << s.drops << " new flows (drop: table full)\n"
+            << "early drops   " << s.earlyDrops << " unassured entries evicted (early_drop)\n"
+            << "insert failed " << s.insertFailed << " (chaintoolong: hash too small)\n"
+            << "peak fill     " << percent(s.peakFill) << " (" << s.peakCount << " entries at most)\n"
+            << "peak memory   " << mib(s.peakMemoryBytes) << "\n"
+            << "nf_conntrack_max     " << s.initialMax << " -> " << s.finalMax << " (highest " << s.peakMax << ")\n"
+            << "nf_conntrack_buckets " << s.initialBuckets << " -> " << s.finalBuckets << "\n";
+  const auto changes = tuner.explainedChanges();
+  std::cout << "changes       " << changes.size() << "\n";
+  int shown = 0;
+  for (const auto& c : changes) {
+    if (shown++ == out.changesShown) {
+      std::cout << "  ... " << changes.size() - static_cast<std::size_t>(out.changesShown) << " more (--changes N)\n";
+      break;
+    }
+    std::cout << "  " << formatTime(c.at) << "  " << policy::kernelName(c.knob)
+              << (c.netns == policy::kInitNetns ? std::string() : " in " + c.netns) << " " << c.from << " -> " << c.to;
+    if (!c.reason.empty()) std::cout << "  (" << c.reason << ")";
     std::cout << "\n";
-    return kExitOk;
   }
-  if (scenarioArg.empty()) {
-    std::cerr << "ctpilot simulate: no scenario; give --scenario NAME|FILE (built-in:";
-    for (const auto& name : sysfs::listScenarios(dirs)) std::cerr << " " << name;
-    std::cerr << ")\n";
-    return kExitUsage;
-  }
+  if (!out.csvPath.empty()) std::cout << "csv           " << out.csvPath << "\n";
+}
 
-  GlobalOptions forPolicy = global;
-  if (!policyPath.empty()) forPolicy.policyPath = policyPath;
-  std::string policySource;
-  const auto policy = loadEffectivePolicy(forPolicy, &policySource);
-  if (!policy) {
-    std::cerr << "ctpilot simulate: " << policy.error().what << "\n";
-    return kExitUsage;
-  }
+// The controller logs each change at info with the real clock's time stamp, which means
+// nothing in virtual time: the summary lists the changes instead.
+void quietController(const GlobalOptions& global) {
+  if (global.logLevel == "info") spdlog::set_level(spdlog::level::warn);
+}
 
-  const auto scenarioPath = sysfs::resolveScenario(scenarioArg, dirs);
+int simulateScenario(const GlobalOptions& global, const policy::Policy& policy, const std::string& policySource,
+                     const std::string& scenarioArg, std::optional<std::uint64_t> seed, const Outputs& out) {
+  const auto scenarioPath = sysfs::resolveScenario(scenarioArg, scenarioDirs());
   if (!scenarioPath) {
     std::cerr << "ctpilot simulate: " << scenarioPath.error().what << "\n";
     return kExitUsage;
@@ -113,63 +126,193 @@ int simulateCommand(const GlobalOptions& global, const std::vector<std::string>&
     return kExitUsage;
   }
   const auto& scenario = load.scenario;
-
-  std::ofstream csv;
-  if (!csvPath.empty()) {
-    csv.open(csvPath);
-    if (!csv) {
-      std::cerr << "ctpilot simulate: cannot write " << csvPath << "; check the directory exists and is writable\n";
-      return kExitFailure;
-    }
+  auto csv = openCsv(out.csvPath);
+  if (!csv) {
+    std::cerr << "ctpilot simulate: " << csv.error().what << "\n";
+    return kExitFailure;
   }
-
-  // The controller logs each change at info with the real clock's time stamp, which means
-  // nothing in virtual time: the summary below lists the changes instead.
-  if (global.logLevel == "info") spdlog::set_level(spdlog::level::warn);
-  for (const auto& name : unwatchedNetns(scenario, *policy)) {
+  quietController(global);
+  for (const auto& name : unwatchedNetns(scenario, policy)) {
     std::cerr << "ctpilot simulate: warning: the scenario sends traffic in netns " << name
               << " which the policy does not watch; set [controller] netns = all to watch it\n";
   }
-
-  CtpilotTuner tuner(*policy);
+  CtpilotTuner tuner(policy);
   SimulationOptions simOptions;
-  if (vm.count("seed") != 0U) simOptions.seed = seed;
-  if (csv.is_open()) simOptions.csv = &csv;
+  simOptions.seed = seed;
+  simOptions.csv = csv->get();
   const auto s = runSimulation(scenario, tuner, simOptions);
-  if (csv.is_open()) {
-    csv.close();
-    if (!csv) {
-      std::cerr << "ctpilot simulate: writing " << csvPath << " failed\n";
-      return kExitFailure;
-    }
-  }
-
+  if (!closeCsv(*csv, out.csvPath)) return kExitFailure;
   std::cout << "scenario      " << scenario.name << ": " << scenario.description << "\n"
             << "              " << policy::formatDuration(std::chrono::duration_cast<policy::Duration>(scenario.duration))
             << " of virtual time, seed " << s.seed << "\n"
-            << "policy        " << policySource << "\n\n"
-            << "dropped       " << s.drops << " new flows (drop: table full)\n"
-            << "early drops   " << s.earlyDrops << " unassured entries evicted (early_drop)\n"
-            << "insert failed " << s.insertFailed << " (chaintoolong: hash too small)\n"
-            << "peak fill     " << percent(s.peakFill) << " (" << s.peakCount << " entries at most)\n"
-            << "peak memory   " << mib(s.peakMemoryBytes) << "\n"
-            << "nf_conntrack_max     " << s.initialMax << " -> " << s.finalMax << " (highest " << s.peakMax << ")\n"
-            << "nf_conntrack_buckets " << s.initialBuckets << " -> " << s.finalBuckets << "\n";
-  const auto changes = tuner.explainedChanges();
-  std::cout << "changes       " << changes.size() << "\n";
-  int shown = 0;
-  for (const auto& c : changes) {
-    if (shown++ == changesShown) {
-      std::cout << "  ... " << changes.size() - static_cast<std::size_t>(changesShown) << " more (--changes N)\n";
-      break;
-    }
-    std::cout << "  " << formatTime(c.at) << "  " << policy::kernelName(c.knob)
-              << (c.netns == policy::kInitNetns ? std::string() : " in " + c.netns) << " " << c.from << " -> " << c.to;
-    if (!c.reason.empty()) std::cout << "  (" << c.reason << ")";
-    std::cout << "\n";
-  }
-  if (!csvPath.empty()) std::cout << "csv           " << csvPath << "\n";
+            << "policy        " << policySource << "\n\n";
+  printResults(s, tuner, out);
   return kExitOk;
+}
+
+// Plots count, max and drops of a replay's CSV into PNG with gnuplot; says why when it cannot.
+std::string plotReplay(const std::string& csvPath) {
+  if (csvPath.empty()) return "no plot: give --csv OUT for a plot in OUT.png";
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    return "no plot: gnuplot is not installed (apt-get install gnuplot-nox); " + csvPath + " holds the same data";
+  }
+  const auto png = csvPath + ".png";
+  const auto script = csvPath + ".gp";
+  {
+    std::ofstream gp(script);
+    // Entries span from a few thousand to millions: a log scale shows both; the recording dashed.
+    gp << "set terminal pngcairo size 1000,500 noenhanced\nset output '" << png << "'\nset datafile separator ','\n"
+       << "set key top left\nset xlabel 'seconds'\nset ylabel 'entries'\nset logscale y\nset y2label 'drops'\n"
+       << "set ytics nomirror\nset y2tics\n"
+       << "plot '" << csvPath << "' using 1:3 with lines lw 2 lc 1 title 'count (replay)', "
+       << "'' using 1:9 with lines dt 2 lc 1 title 'count (recorded)', "
+       << "'' using 1:4 with lines lw 2 lc 2 title 'nf_conntrack_max (replay)', "
+       << "'' using 1:10 with lines dt 2 lc 2 title 'nf_conntrack_max (recorded)', "
+       << "'' using 1:6 axes x1y2 with lines lw 2 lc 7 title 'drops (replay)', "
+       << "'' using 1:11 axes x1y2 with lines dt 2 lc 7 title 'drops (recorded)'\n";
+  }
+  const auto rc = std::system(("gnuplot '" + script + "' 2>/dev/null").c_str());
+  std::remove(script.c_str());
+  return rc == 0 ? png : "no plot: gnuplot failed on " + csvPath;
+}
+
+void printFidelity(const ReplayDemand& d, const SimulationSummary& s, const ReplayFidelity& f) {
+  for (const auto& n : d.netns) {
+    std::cout << "entry life    " << fmt::format("{:.1f}s", static_cast<double>(n.extraLife.count()) / 1000)
+              << (d.netns.size() > 1 ? " in netns " + n.netns : std::string())
+              << " for what the recording could not hold (--entry-life D overrides)\n";
+  }
+  std::cout << "recorded      drops " << d.recordedDrops << ", early drops " << d.recordedEarlyDrops << ", inserts "
+            << d.recordedInserts << ", peak " << d.recordedPeakCount << " entries, nf_conntrack_max " << d.initialMax
+            << " -> " << d.recordedFinalMax << "\n"
+            << "replayed      drops " << s.drops << ", early drops " << s.earlyDrops << ", inserts " << s.inserts
+            << "; count off the recording by " << fmt::format("{:.1f}", f.meanAbsCountError) << " entries on average, "
+            << f.maxAbsCountError << " at most (" << f.points << " instants)\n\n";
+}
+
+// Warns about recorded namespaces the policy does not watch; false (said why) when the policy
+// names one the trace does not hold: the controller would watch nothing.
+bool netnsAgree(const Trace& trace, const policy::Policy& policy, const std::string& file) {
+  for (const auto& name : unwatchedNetns(trace.netns(), policy)) {
+    std::cerr << "ctpilot simulate: warning: the trace holds netns " << name
+              << " which the policy does not watch; set [controller] netns = all to watch it\n";
+  }
+  if (policy.controller.netns.mode != policy::NetnsSelector::Mode::Named) return true;
+  const auto recorded = trace.netns();
+  for (const auto& name : policy.controller.netns.names) {
+    if (std::find(recorded.begin(), recorded.end(), name) != recorded.end()) continue;
+    std::cerr << "ctpilot simulate: " << file << ": the policy watches netns " << name << " which the trace does not hold (it has:";
+    for (const auto& r : recorded) std::cerr << " " << r;
+    std::cerr << "); point [controller] netns at the recorded names\n";
+    return false;
+  }
+  return true;
+}
+
+int simulateTrace(const GlobalOptions& global, const policy::Policy& policy, const std::string& policySource,
+                  const std::vector<std::string>& files, const Outputs& out) {
+  const auto trace = loadTrace(files);
+  if (!trace) {
+    std::cerr << "ctpilot simulate: " << trace.error().what << "\n";
+    return trace.error().code == Errc::Missing ? kExitFailure : kExitUsage;
+  }
+  std::optional<sysfs::SimDuration> entryLife;
+  if (!out.entryLife.empty()) {
+    const auto parsed = policy::parseDuration(out.entryLife);
+    if (!parsed || parsed->count() <= 0) {
+      std::cerr << "ctpilot simulate: --entry-life " << out.entryLife << " is not a positive duration (120s, 5m)\n";
+      return kExitUsage;
+    }
+    entryLife = std::chrono::duration_cast<sysfs::SimDuration>(*parsed);
+  }
+  const auto demand = demandFromTrace(*trace, entryLife);
+  if (!demand) {
+    std::cerr << "ctpilot simulate: " << files.front() << ": " << demand.error().what << "\n";
+    return kExitUsage;
+  }
+  for (const auto& note : trace->notes) std::cerr << "ctpilot simulate: note: " << note << "\n";
+  for (const auto& note : demand->notes) std::cerr << "ctpilot simulate: note: " << note << "\n";
+  auto csv = openCsv(out.csvPath);
+  if (!csv) {
+    std::cerr << "ctpilot simulate: " << csv.error().what << "\n";
+    return kExitFailure;
+  }
+  quietController(global);
+  if (!netnsAgree(*trace, policy, files.front())) return kExitUsage;
+  CtpilotTuner tuner(policy);
+  ReplayOptions options;
+  options.name = files.front();
+  if (trace->memTotalBytes) options.memTotalBytes = *trace->memTotalBytes;
+  options.csv = csv->get();
+  ReplayFidelity fidelity;
+  const auto s = runReplay(*demand, tuner, options, &fidelity);
+  if (!closeCsv(*csv, out.csvPath)) return kExitFailure;
+  std::cout << "trace         " << files.front() << (files.size() > 1 ? " (+" + std::to_string(files.size() - 1) + " files)" : "")
+            << ": " << trace->source << ", " << trace->samples.size() << " samples, "
+            << policy::formatDuration(std::chrono::duration_cast<policy::Duration>(demand->duration)) << " every "
+            << policy::formatDuration(trace->interval) << "\n"
+            << "policy        " << policySource << "\n\n";
+  printFidelity(*demand, s, fidelity);
+  printResults(s, tuner, out);
+  std::cout << "plot          " << plotReplay(out.csvPath) << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int simulateCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
+  std::string policyPath;
+  std::string scenarioArg;
+  std::vector<std::string> traces;
+  Outputs out;
+  std::uint64_t seed = 0;
+  po::options_description options("simulate options");
+  options.add_options()
+      ("help,h", "print this help")
+      ("policy", po::value(&policyPath)->value_name("FILE"), "policy to simulate (default: the global --policy, else built-in defaults)")
+      ("scenario", po::value(&scenarioArg)->value_name("NAME|FILE"), "a built-in scenario name or a scenario file")
+      ("trace", po::value(&traces)->value_name("FILE"), "replay a recorded trace (ctpilot record) or Prometheus query_range answers (repeat for several files)")
+      ("entry-life", po::value(&out.entryLife)->value_name("D"), "with --trace: how long an entry the recording could not hold would have stayed (default: Little's law over the recording)")
+      ("csv", po::value(&out.csvPath)->value_name("OUT"), "write time, count, max, buckets, drops and timeouts per step to OUT")
+      ("seed", po::value(&seed)->value_name("N"), "random seed (default: the scenario's)")
+      ("changes", po::value(&out.changesShown)->value_name("N")->default_value(out.changesShown), "list at most N changes");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
+  po::notify(vm);
+
+  if (vm.count("help") != 0U) {
+    std::cout << "usage: ctpilot simulate --policy FILE (--scenario NAME|FILE | --trace FILE...) [--csv OUT] [--seed N]\n"
+                 "Runs the controller (the same decide, estimator and actuator as `run`, journal in memory)\n"
+                 "against a simulated conntrack table in virtual time, and prints what happened.\n"
+                 "Nothing on this machine is read or changed.\n\n"
+              << options << "\nbuilt-in scenarios:";
+    for (const auto& name : sysfs::listScenarios(scenarioDirs())) std::cout << " " << name;
+    std::cout << "\n";
+    return kExitOk;
+  }
+  if (scenarioArg.empty() == traces.empty()) {
+    std::cerr << "ctpilot simulate: give one of --scenario NAME|FILE or --trace FILE (built-in scenarios:";
+    for (const auto& name : sysfs::listScenarios(scenarioDirs())) std::cerr << " " << name;
+    std::cerr << ")\n";
+    return kExitUsage;
+  }
+
+  if (!out.entryLife.empty() && traces.empty()) {
+    std::cerr << "ctpilot simulate: --entry-life goes with --trace (a scenario states its lifetimes itself)\n";
+    return kExitUsage;
+  }
+  GlobalOptions forPolicy = global;
+  if (!policyPath.empty()) forPolicy.policyPath = policyPath;
+  std::string policySource;
+  const auto policy = loadEffectivePolicy(forPolicy, &policySource);
+  if (!policy) {
+    std::cerr << "ctpilot simulate: " << policy.error().what << "\n";
+    return kExitUsage;
+  }
+  if (!traces.empty()) return simulateTrace(global, *policy, policySource, traces, out);
+  std::optional<std::uint64_t> seedOption;
+  if (vm.count("seed") != 0U) seedOption = seed;
+  return simulateScenario(global, *policy, policySource, scenarioArg, seedOption, out);
 }
 
 }  // namespace ctpilot::controller

@@ -502,3 +502,88 @@ std::int64_t SimKernel::binomial(std::int64_t n, double p) {
 }
 
 }  // namespace ctpilot::sysfs
+
+namespace ctpilot::sysfs {
+
+void SimKernel::seedRecorded(const std::string& netns, std::int64_t n) {
+  const auto idx = netnsIndex(netns);
+  if (idx == kNpos || n <= 0) return;
+  replay_[idx].recorded += n;
+  netns_[idx].count += n;
+  totalCount_ += n;
+  notePeaks();
+}
+
+std::int64_t SimKernel::takeFromPool(NetnsState& ns, ReplayPool& pool, std::int64_t n) {
+  // Recorded entries first (the recording says nothing about which ones leave), then the oldest extra.
+  auto taken = std::min(n, pool.recorded);
+  pool.recorded -= taken;
+  while (taken < n && !pool.extra.empty()) {
+    auto& [expiry, entries] = pool.extra.front();
+    const auto take = std::min(entries, n - taken);
+    entries -= take;
+    taken += take;
+    if (entries == 0) pool.extra.pop_front();
+  }
+  ns.count -= taken;
+  totalCount_ -= taken;
+  return taken;
+}
+
+void SimKernel::keepExtra(ReplayPool& pool, std::int64_t n, std::int64_t expiryMs) {
+  if (n <= 0) return;
+  if (!pool.extra.empty() && pool.extra.back().first == expiryMs) {
+    pool.extra.back().second += n;
+  } else {
+    pool.extra.emplace_back(expiryMs, n);
+  }
+}
+
+std::int64_t SimKernel::feed(const std::string& netns, const DemandStep& step) {
+  const auto idx = netnsIndex(netns);
+  if (idx == kNpos) return 0;
+  auto& ns = netns_[idx];
+  auto& pool = replay_[idx];
+  const auto nowMs = now_.count();
+  while (!pool.extra.empty() && pool.extra.front().first <= nowMs) {
+    ns.count -= pool.extra.front().second;
+    totalCount_ -= pool.extra.front().second;
+    pool.extra.pop_front();
+  }
+  // Departures come first: the slots they free within the interval are there for its arrivals.
+  const auto departed = std::min(std::max<std::int64_t>(0, step.departures), pool.recorded);
+  pool.recorded -= departed;
+  ns.count -= departed;
+  totalCount_ -= departed;
+
+  const auto arrivals = std::max<std::int64_t>(0, step.arrivals);
+  const std::int64_t room = max_ == 0 ? arrivals : std::max<std::int64_t>(0, max_ - ns.count);
+  auto admitted = std::min(arrivals, room);
+  const auto refused = arrivals - admitted;
+  const auto wantEvict = std::llround(static_cast<double>(refused) * std::clamp(step.evictShare, 0.0, 1.0));
+  const auto evicted = takeFromPool(ns, pool, wantEvict);
+  admitted += evicted;
+  // Entries the recording evicted but this table had room to keep: they leave after a lifetime.
+  const auto kept = std::min(pool.recorded, std::max<std::int64_t>(0, step.recordedEvictions - evicted));
+  pool.recorded -= kept;
+  keepExtra(pool, kept, nowMs + step.extraLife.count());
+
+  const double failShare = chainTooLongShare();
+  const auto failed = failShare > 0 ? binomial(admitted, failShare) : 0;
+  admitted -= failed;
+  const auto followRecording = std::min(admitted, std::max<std::int64_t>(0, step.recordedInserts));
+  pool.recorded += followRecording;
+  keepExtra(pool, admitted - followRecording, nowMs + step.extraLife.count());
+  ns.count += admitted;
+  totalCount_ += admitted;
+
+  bump(ns, &CpuCounters::earlyDrop, &SimTotals::earlyDrop, static_cast<std::uint64_t>(evicted));
+  bump(ns, &CpuCounters::drop, &SimTotals::drop, static_cast<std::uint64_t>(refused - evicted));
+  bump(ns, &CpuCounters::chainTooLong, &SimTotals::chainTooLong, static_cast<std::uint64_t>(failed));
+  bump(ns, &CpuCounters::insertFailed, &SimTotals::insertFailed, static_cast<std::uint64_t>(failed));
+  bump(ns, &CpuCounters::insert, &SimTotals::insert, static_cast<std::uint64_t>(admitted));
+  notePeaks();
+  return admitted;
+}
+
+}  // namespace ctpilot::sysfs

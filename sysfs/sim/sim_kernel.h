@@ -36,6 +36,17 @@ struct SimConfig {
   SimDuration tick = std::chrono::milliseconds(100);  // internal resolution of advance()
 };
 
+/// One interval of recorded demand in one netns (`simulate --trace`): what arrived, and what the
+/// recording says left the table by itself.
+struct DemandStep {
+  std::int64_t arrivals = 0;           // new flows: inserted + refused (drop) in the recording
+  std::int64_t recordedInserts = 0;    // inserted in the recording: at most this many follow its departures
+  std::int64_t departures = 0;         // recorded entries that timed out in the interval
+  std::int64_t recordedEvictions = 0;  // early_drop in the recording
+  double evictShare = 0;               // share of refused arrivals that evict an unassured entry
+  SimDuration extraLife{0};            // how long an entry the recording never held stays
+};
+
 /// A knob value the simulated kernel changed because someone wrote it.
 struct SimChange {
   SimDuration at{0};
@@ -88,6 +99,14 @@ class SimKernel final : public KnobStore, public StatsReader {
   /// Closes up to `n` flows opened with offer(): they enter their timeout state now with the
   /// CURRENT timeout value. Returns how many closed.
   std::int64_t closeFlows(const std::string& netns, FlowClass flow, std::int64_t n);
+
+  /// Starts a replay in `netns` with `n` entries that leave as the recording says (see feed()).
+  void seedRecorded(const std::string& netns, std::int64_t n);
+  /// Applies one interval of recorded demand in `netns` now: recorded departures leave, arrivals
+  /// go through admission (room, early_drop at step.evictShare, drop, chaintoolong); admitted
+  /// flows beyond the recorded inserts, and entries the recording evicted but this table kept,
+  /// stay step.extraLife. Returns how many were admitted.
+  std::int64_t feed(const std::string& netns, const DemandStep& step);
 
   /// Returns nf_conntrack_count of `netns` (0 for an unknown one).
   std::int64_t count(const std::string& netns) const;
@@ -143,6 +162,14 @@ class SimKernel final : public KnobStore, public StatsReader {
     SimTotals totals;
   };
 
+  // A replayed netns: entries that follow the recording's departures, and the others.
+  struct ReplayPool {
+    std::int64_t recorded = 0;
+    std::deque<std::pair<std::int64_t, std::int64_t>> extra;  // (expiry ms, entries)
+  };
+  std::int64_t takeFromPool(NetnsState& ns, ReplayPool& pool, std::int64_t n);
+  void keepExtra(ReplayPool& pool, std::int64_t n, std::int64_t expiryMs);
+
   std::size_t netnsIndex(const std::string& name) const;  // npos when unknown
   std::size_t manualSource(std::size_t netns, FlowClass flow);
   void tick(SimDuration to);
@@ -174,6 +201,7 @@ class SimKernel final : public KnobStore, public StatsReader {
   std::vector<SimChange> changes_;
   std::mt19937_64 rng_;
   unsigned cpuRotor_ = 0;
+  std::map<std::size_t, ReplayPool> replay_;  // netns index -> replay state
 };
 
 }  // namespace ctpilot::sysfs

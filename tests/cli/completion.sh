@@ -32,7 +32,7 @@ spec=$(bash -c '. "$1"; complete -p ctpilot' _ "$completion") || fail "complete 
 [[ $spec == *"-F _ctpilot"* ]] || fail "complete -p ctpilot: '$spec'"
 
 expect "status" ctpilot st
-expect "check-policy history plan resume rollback run simulate status" ctpilot ""
+expect "check-policy history plan record resume rollback run simulate status" ctpilot ""
 expect "--policy" ctpilot --pol
 expect "--dry-run --help --once" ctpilot run --
 expect "--scenario --seed" ctpilot --policy x.conf simulate --s

@@ -464,7 +464,7 @@ TEST_CASE("formatPolicy writes every key and parses back to the same policy") {
   }
   SUBCASE("a policy unlike the defaults in every field") {
     Policy p;
-    p.controller = {750ms, {NetnsSelector::Mode::Named, {"init", "r1"}}, true, true, 3, 90s};
+    p.controller = {750ms, {NetnsSelector::Mode::Named, {"init", "r1"}}, true, true, 3, 90s, {}, std::int64_t{64} << 20};
     p.max = {false, 1'000'000, {0.3}, {0.85}, 0s, {0.4}, 2s, 0};
     p.hashsize = {HashsizePolicy::Mode::Fixed, 2, 2h, 1024 * 1024, 20ms, true};
     p.timeouts.mode = TimeoutsPolicy::Mode::Shorten;

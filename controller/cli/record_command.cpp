@@ -1,0 +1,165 @@
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/program_options.hpp>
+
+#include "controller/cli/cli.h"
+#include "controller/replay/recorder.h"
+#include "controller/replay/trace.h"
+#include "policy/units.h"
+#include "sysfs/knob_store.h"
+#include "sysfs/system_facts.h"
+
+namespace po = boost::program_options;
+
+namespace ctpilot::controller {
+namespace {
+
+// Samples at `interval` until `duration` has passed (when given) or SIGINT/SIGTERM arrives;
+// each round is written and flushed at once, so a stop at any moment leaves a readable trace.
+struct RecordLoop {
+  Recorder& recorder;
+  std::ofstream& out;
+  policy::Duration interval;
+  std::optional<policy::Duration> duration;
+  std::size_t rounds = 0;
+  std::size_t samples = 0;
+  std::optional<std::string> failure{};
+  std::string lastProblem{};
+  bool stopping = false;
+
+  void run() {
+    boost::asio::io_context io;
+    boost::asio::steady_timer timer(io);
+    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      std::cerr << "ctpilot record: " << (signo == SIGTERM ? "SIGTERM" : "SIGINT") << " received; stopping\n";
+      stopping = true;
+      timer.cancel();
+    });
+    const auto started = policy::Clock::now();
+    const auto step = std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+    std::function<void(const boost::system::error_code&)> onTimer = [&](const boost::system::error_code& ec) {
+      if (ec || stopping) return;
+      const auto now = policy::Clock::now();
+      if (!round(now)) {
+        signals.cancel();
+        return;
+      }
+      if (duration && now - started + interval > *duration + interval / 2) {
+        signals.cancel();
+        return;
+      }
+      timer.expires_at(timer.expiry() + step);
+      timer.async_wait(onTimer);
+    };
+    timer.expires_at(std::chrono::steady_clock::now());
+    timer.async_wait(onTimer);
+    io.run();
+  }
+
+  bool round(policy::TimePoint now) {
+    auto sampled = recorder.sample(now);
+    if (!sampled) {
+      failure = sampled.error().what;
+      return false;
+    }
+    for (const auto& problem : sampled->problems) {
+      // Say each kind of trouble once, not every interval.
+      if (problem != lastProblem) std::cerr << "ctpilot record: warning: " << problem << "\n";
+      lastProblem = problem;
+    }
+    for (const auto& s : sampled->samples) writeTraceSample(out, s);
+    out.flush();
+    if (!out) {
+      failure = "writing the trace failed (disk full?)";
+      return false;
+    }
+    ++rounds;
+    samples += sampled->samples.size();
+    return true;
+  }
+};
+
+void writeHeader(std::ostream& out, const GlobalOptions& global, const policy::Policy& policy) {
+  Trace header;
+  header.interval = policy.controller.interval;
+  if (const auto memory = sysfs::readMemoryFacts(global.root)) header.memTotalBytes = memory->memTotalBytes;
+  writeTraceHeader(out, header);
+}
+
+}  // namespace
+
+int recordCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
+  std::string outPath;
+  std::string durationText;
+  po::options_description options("record options");
+  options.add_options()
+      ("help,h", "print this help")
+      ("out", po::value(&outPath)->value_name("FILE"), "write the trace (JSON Lines) to FILE")
+      ("duration", po::value(&durationText)->value_name("D"), "stop after D (30s, 10m, 2h); default: at SIGINT or SIGTERM");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);
+  po::notify(vm);
+  if (vm.count("help") != 0U) {
+    std::cout << "usage: ctpilot record --out FILE [--duration D]\n"
+                 "Samples the watched namespaces at the policy's interval into a trace for\n"
+                 "`ctpilot simulate --trace FILE`. Reads only: no knob, no journal is written.\n\n"
+              << options;
+    return kExitOk;
+  }
+  if (outPath.empty()) {
+    std::cerr << "ctpilot record: no output; give --out FILE\n";
+    return kExitUsage;
+  }
+  std::optional<policy::Duration> duration;
+  if (!durationText.empty()) {
+    const auto parsed = policy::parseDuration(durationText);
+    if (!parsed || parsed->count() <= 0) {
+      std::cerr << "ctpilot record: --duration " << durationText << " is not a positive duration (30s, 10m, 2h)\n";
+      return kExitUsage;
+    }
+    duration = *parsed;
+  }
+  std::string source;
+  const auto policy = loadEffectivePolicy(global, &source);
+  if (!policy) {
+    std::cerr << "ctpilot record: " << policy.error().what << "\n";
+    return kExitUsage;
+  }
+
+  std::ofstream out(outPath, std::ios::trunc);
+  if (!out) {
+    std::cerr << "ctpilot record: cannot write " << outPath << "; check the directory exists and is writable\n";
+    return kExitFailure;
+  }
+  writeHeader(out, global, *policy);
+
+  // A const store: record reads knobs and has no way to write one.
+  const sysfs::ProcKnobStore knobs(global.root);
+  auto stats = sysfs::makeStatsReader(global.root);
+  const std::string root = global.root;
+  Recorder recorder(knobs, *stats, [root](const policy::NetnsSelector& s) { return sysfs::discoverNetns(root, s); },
+                    policy->controller.netns);
+  std::cerr << "ctpilot record: sampling every " << policy::formatDuration(policy->controller.interval) << " into " << outPath
+            << (duration ? " for " + policy::formatDuration(*duration) : std::string(" until SIGINT or SIGTERM")) << " (policy "
+            << source << ")\n";
+  RecordLoop loop{.recorder = recorder, .out = out, .interval = policy->controller.interval, .duration = duration};
+  loop.run();
+  if (loop.failure) {
+    std::cerr << "ctpilot record: " << *loop.failure << "; " << loop.rounds << " round(s) are in " << outPath << "\n";
+    return kExitFailure;
+  }
+  std::cerr << "ctpilot record: wrote " << loop.samples << " sample(s) in " << loop.rounds << " round(s) to " << outPath
+            << (loop.rounds < 2 ? "; a replay needs at least two rounds" : "") << "\n";
+  return kExitOk;
+}
+
+}  // namespace ctpilot::controller
