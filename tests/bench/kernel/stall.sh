@@ -47,22 +47,24 @@ make_policy() {
   "$CTPILOT" check-policy "$file" >/dev/null || ctp_fail "policy $file is invalid"
 }
 
-# Prints the worst echo round trip (ms) that overlapped one of ctpilot's knob writes: from the
-# applied record's time minus the measured write time, 50 ms either side; "none" without writes.
+# Prints the worst echo round trip (ms) that overlapped one of ctpilot's ticks with knob writes:
+# from the tick's journal time (the sample, before its writes) to 250 ms after the sum of its
+# writes' measured durations; "none" without writes.
 during_writes() {
   python3 - "$1" "$2" <<'PY'
-import datetime, json, sys
-spans = []
+import collections, datetime, json, sys
+ticks = collections.defaultdict(float)
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    if r.get("kind") != "applied":
-        continue
-    end = datetime.datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp()
-    write_s = r.get("observation", {}).get("write_us", 0) / 1e6
-    spans.append((end - write_s - 0.05, end + 0.05))
+    if r.get("kind") == "applied":
+        ticks[r["time"]] += r.get("observation", {}).get("write_us", 0) / 1e6
+spans = []
+for time, write_s in ticks.items():
+    start = datetime.datetime.fromisoformat(time.replace("Z", "+00:00")).timestamp()
+    spans.append((start, start + write_s + 0.25))
 hits = [float(ms) for at, ms in (l.split() for l in open(sys.argv[2]))
         if any(float(at) <= b and float(at) + float(ms) / 1000 >= a for a, b in spans)]
-print(f"{max(hits):.2f} ({len(spans)} writes)" if hits else f"none ({len(spans)} writes)")
+print(f"{max(hits):.2f} ({len(spans)} ticks with writes)" if hits else f"none ({len(spans)} ticks with writes)")
 PY
 }
 
@@ -126,7 +128,8 @@ done
   echo
   echo "One netns fills with $entries one-way UDP flows at $rate/s while \`ctpilot run\` (ISP example policy"
   echo "watching that netns, interval 1s; or the built-in defaults: empty policy file, netns = all) watches it; a UDP echo every 2 ms over conntrack in another netns (tests/bench/kernel/udp_rtt.py)"
-  echo "records the worst round trip, overall and while one of ctpilot's knob writes ran (50 ms either side)."
+  echo "records the worst round trip, overall and during ctpilot's ticks that wrote a knob (from the tick to"
+  echo "250 ms after its writes' measured time)."
   echo "old: \`mode = follow\`, no stall bound; new: the policy as shipped"
   echo "(\`mode = presize\`, \`max_stall = 5ms\`); defaults-old: an empty policy but \`[hashsize] mode = follow\`"
   echo "and no stall bound; defaults: an empty policy file. Resizes from ctpilot's journal: buckets, measured write time,"
