@@ -16,6 +16,7 @@
 #include "controller/actuator.h"
 #include "controller/estimator.h"
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_view.h"
 #include "policy/observation.h"
 #include "policy/policy.h"
 #include "policy/result.h"
@@ -111,6 +112,7 @@ class Controller {
   std::int64_t readTotalEntries();
   TickReport observeWith(policy::TimePoint now, Reading& reading);
   void noticeExternal(policy::TimePoint now, const Reading& reading);
+  void finishCrashedIntents(policy::TimePoint now, const Reading& reading);
   std::string knobState(const policy::KnobRef& ref, const TickReport& report, const Reading& reading) const;
   bool journalBaselines(policy::TimePoint now, const Reading& reading, bool force);
   void act(policy::TimePoint now, TickReport& report, const Reading& reading);
@@ -125,6 +127,7 @@ class Controller {
   ControllerDeps deps_;
   Estimator estimator_;
   Actuator actuator_;
+  JournalView view_;                                        // the journal so far, fed new records each tick
   std::vector<sysfs::Netns> watched_;
   std::optional<policy::TimePoint> lastDiscovery_;
   std::int64_t namespacesStamp_ = 0;                        // namespacesStamp() at the last discovery

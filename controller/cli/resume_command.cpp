@@ -8,6 +8,7 @@
 
 #include "controller/cli/cli.h"
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_view.h"
 #include "controller/rollback.h"
 #include "sysfs/system_facts.h"
 
@@ -32,6 +33,12 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
     std::cerr << "ctpilot resume: cannot tell which boot this is: " << bootId.error().what << "\n";
     return kExitFailure;
   }
+  // Resume appends too: not while `run` moves earlier boots' records aside.
+  auto lock = RollbackLock::acquire(global.stateDir, nullptr);
+  if (!lock) {
+    std::cerr << "ctpilot resume: " << lock.error().what << "\n";
+    return kExitFailure;
+  }
   auto journal = FileJournal::open(global.stateDir);
   if (!journal) {
     std::cerr << "ctpilot resume: " << journal.error().what << "\n";
@@ -40,7 +47,7 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
   for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
 
   const auto now = policy::Clock::now();
-  const auto holds = activeHoldRecords((*journal)->records(), *bootId, now);
+  const auto holds = viewOf((*journal)->records(), *bootId).activeHoldRecords(now);
   if (holds.empty()) {
     std::cout << "no holds to lift: a running controller is already free to act\n";
     return kExitOk;
