@@ -259,16 +259,22 @@ class Decider {
   std::string maxTrigger(const NetnsObservation& binding) {
     const auto& m = policy_.max;
     const std::int64_t current = obs_.max;
+    // Early drops are flows lost as well: the kernel evicted an unreplied entry to admit a new one.
+    const auto lost = [](const NetnsObservation* ns) {
+      return finiteOrZero(ns->dropsPerSec) + finiteOrZero(ns->earlyDropsPerSec);
+    };
     const NetnsObservation* dropping = nullptr;
     for (const auto* ns : sorted_) {
-      if (finiteOrZero(ns->dropsPerSec) > 0 && (!dropping || ns->dropsPerSec > dropping->dropsPerSec)) dropping = ns;
+      if (lost(ns) > 0 && (!dropping || lost(ns) > lost(dropping))) dropping = ns;
     }
     if (dropping) {
       drops_ = true;
       dropsNearFull_ = fillOf(dropping->count, current) >= m.highWater.value;
-      return format("drops %s in %s: table full (count %lld, max %lld, fill %.2f)",
-                    rateText(dropping->dropsPerSec).c_str(), dropping->netns.c_str(), ll(dropping->count),
-                    ll(current), fillOf(dropping->count, current));
+      const double early = finiteOrZero(dropping->earlyDropsPerSec);
+      return format("drops %s%s in %s: table full (count %lld, max %lld, fill %.2f)",
+                    rateText(finiteOrZero(dropping->dropsPerSec)).c_str(),
+                    early > 0 ? (", early drops " + rateText(early)).c_str() : "", dropping->netns.c_str(),
+                    ll(dropping->count), ll(current), fillOf(dropping->count, current));
     }
     const double bindingFill = fillOf(binding.count, current);
     if (bindingFill >= m.highWater.value) {

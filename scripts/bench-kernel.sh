@@ -4,7 +4,8 @@
 #                                    rates, without and with `ctpilot run` (interval 100ms and 1s),
 #                                    the reaction time and the time from the first to the last drop
 #   tests/bench/kernel/stall.sh      the worst packet delay through conntrack while a table grows
-#                                    to ~1M entries under ctpilot, hash presized vs following max
+#                                    to ~1M entries under ctpilot (ISP example policy and built-in
+#                                    defaults), hash presized vs following max
 #   tests/bench/kernel/tick_cost.sh  CPU and wall time per sampling cycle with 1, 16 and 64
 #                                    watched namespaces, netlink vs procfs; the daemon's memory
 #   tests/bench/kernel/resize.sh     time of a hashsize resize, empty and at 100k and 1M entries

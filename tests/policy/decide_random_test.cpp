@@ -238,7 +238,7 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
   bool drops = false;
   for (const auto& ns : obs.netns) {
     maxCount = std::max(maxCount, ns.count);
-    drops = drops || ns.dropsPerSec > 0;
+    drops = drops || ns.dropsPerSec > 0 || ns.earlyDropsPerSec > 0;
   }
   const std::int64_t ceiling = effectiveCeiling(p, obs);
   const auto sameRef = [&](const KnobRef& ref) { return ref == a.ref; };

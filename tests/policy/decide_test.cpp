@@ -902,6 +902,26 @@ TEST_CASE("a full, dropping table is sized from the demand the kernel counted, n
   }
 }
 
+TEST_CASE("early drops at a full table raise again inside the cooldown, as drops do") {
+  // A table of one-way flows that is full early-drops (evicts unreplied entries) instead of dropping.
+  auto evicting = ns("fill", 65'536, 20'000);
+  evicting.earlyDropsPerSec = 20'000;
+  const auto obs = observe(65'536, {evicting});
+  History h;
+  h.changes = {changed(Knob::ConntrackMax, 2s)};
+  const auto raise = find(decide(testPolicy(), obs, h), ActionKind::RaiseMax);
+  REQUIRE(raise.has_value());
+  CHECK(raise->to > 65'536);
+  CHECK(raise->reason.find("drops 0/s, early drops 20000/s in fill") != std::string::npos);
+
+  SUBCASE("without early drops the same full table waits for the cooldown") {
+    evicting.earlyDropsPerSec = 0;
+    const auto plan = decide(testPolicy(), observe(65'536, {evicting}), h);
+    CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
+    CHECK(noteContains(plan, "cooldown 10s"));
+  }
+}
+
 TEST_CASE("while drops continue each tick raises again, inside the cooldown, up to max_changes") {
   auto dropping = ns("gw", 8'192, 0, /*drops=*/500);
   auto obs = observe(8'192, {dropping});
