@@ -36,6 +36,10 @@ struct ControllerPolicy {
   bool rollbackOnExit = false;   // opt-in: restore baselines when the daemon stops
   int maxChanges = 6;            // at most this many changes of one knob...
   Duration changeWindow = 10min; // ...within this window (no oscillation)
+  /// What a knob changed by someone else becomes: Yield leaves it to them until `ctpilot resume`
+  /// or a policy change; Adopt takes their value as the knob's baseline and keeps managing it.
+  enum class OnExternal { Yield, Adopt };
+  OnExternal onExternal = OnExternal::Yield;
   friend bool operator==(const ControllerPolicy&, const ControllerPolicy&) = default;
 };
 

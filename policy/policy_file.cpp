@@ -362,6 +362,10 @@ const std::vector<KeySpec>& keySpecs() {
       {"controller", "max_changes", countKey([](Policy& p) -> auto& { return p.controller.maxChanges; }, 1, 1000)},
       {"controller", "change_window",
        durationKey([](Policy& p) -> auto& { return p.controller.changeWindow; }, 1min, 24h)},
+      {"controller", "on_external",
+       choiceKey([](Policy& p) -> auto& { return p.controller.onExternal; },
+                 std::vector<std::pair<std::string_view, ControllerPolicy::OnExternal>>{
+                     {"yield", ControllerPolicy::OnExternal::Yield}, {"adopt", ControllerPolicy::OnExternal::Adopt}})},
       {"max", "enabled", boolKey([](Policy& p) -> auto& { return p.max.enabled; })},
       {"max", "ceiling", countKey([](Policy& p) -> auto& { return p.max.ceiling; }, 1024, 2147483647)},
       {"max", "memory_budget", ratioKey([](Policy& p) -> auto& { return p.max.memoryBudget; }, 0.0001, 0.75)},
@@ -734,7 +738,8 @@ std::string formatPolicy(const Policy& policy) {
       << "dry_run = " << boolText(c.dryRun) << "\n"
       << "rollback_on_exit = " << boolText(c.rollbackOnExit) << "\n"
       << "max_changes = " << c.maxChanges << "\n"
-      << "change_window = " << formatDuration(c.changeWindow) << "\n";
+      << "change_window = " << formatDuration(c.changeWindow) << "\n"
+      << "on_external = " << (c.onExternal == ControllerPolicy::OnExternal::Adopt ? "adopt" : "yield") << "\n";
   const auto& m = policy.max;
   out << "\n[max]\n"
       << "# nf_conntrack_max: when to raise it and how far\n"

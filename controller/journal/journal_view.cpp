@@ -15,7 +15,15 @@ std::map<policy::KnobRef, std::int64_t> baselines(const std::vector<JournalRecor
   std::map<policy::KnobRef, std::int64_t> out;
   for (const auto& record : records) {
     if (record.bootId != bootId || record.kind != RecordKind::Baseline || !record.newValue) continue;
-    if (const auto ref = recordRef(record)) out.emplace(*ref, *record.newValue);
+    const auto ref = recordRef(record);
+    if (!ref) continue;
+    // A baseline is taken once (old = new); one with old != new adopted a value someone else wrote.
+    const bool adopted = record.oldValue && *record.oldValue != *record.newValue;
+    if (adopted) {
+      out[*ref] = *record.newValue;
+    } else {
+      out.emplace(*ref, *record.newValue);
+    }
   }
   return out;
 }
@@ -26,7 +34,15 @@ std::map<policy::KnobRef, std::int64_t> lastWritten(const std::vector<JournalRec
   for (const auto& record : records) {
     if (record.bootId != bootId || !record.newValue) continue;
     if (record.kind != RecordKind::Applied && record.kind != RecordKind::Rollback) continue;
-    if (const auto ref = recordRef(record)) out[*ref] = *record.newValue;
+    const auto ref = recordRef(record);
+    if (!ref) continue;
+    // A baseline is taken once (old = new); one with old != new adopted a value someone else wrote.
+    const bool adopted = record.oldValue && *record.oldValue != *record.newValue;
+    if (adopted) {
+      out[*ref] = *record.newValue;
+    } else {
+      out.emplace(*ref, *record.newValue);
+    }
   }
   return out;
 }
@@ -91,20 +107,33 @@ bool held(const std::vector<policy::Hold>& holds, const policy::KnobRef& ref) {
   return false;
 }
 
-std::set<policy::KnobRef> externalKnobs(const std::vector<JournalRecord>& records, const std::string& bootId,
-                                        std::int64_t sinceId) {
-  std::set<policy::KnobRef> out;
+std::map<policy::KnobRef, std::int64_t> externalRecordIds(const std::vector<JournalRecord>& records,
+                                                          const std::string& bootId, std::int64_t sinceId) {
+  std::map<policy::KnobRef, std::int64_t> out;
   for (const auto& record : records) {
     if (record.bootId != bootId) continue;
     const auto ref = recordRef(record);
+    if (record.kind == RecordKind::Resume) {
+      // `ctpilot resume` hands knobs changed by someone else back to ctpilot.
+      if (!ref) out.clear();
+      if (ref) out.erase(*ref);
+      continue;
+    }
     if (!ref) continue;
     if (record.kind == RecordKind::External && record.id > sinceId) {
-      out.insert(*ref);
+      out[*ref] = record.id;
     } else if (record.kind == RecordKind::Applied || record.kind == RecordKind::Rollback) {
       // ctpilot (or an operator's rollback) wrote it since: the value is ours again.
       out.erase(*ref);
     }
   }
+  return out;
+}
+
+std::set<policy::KnobRef> externalKnobs(const std::vector<JournalRecord>& records, const std::string& bootId,
+                                        std::int64_t sinceId) {
+  std::set<policy::KnobRef> out;
+  for (const auto& [ref, id] : externalRecordIds(records, bootId, sinceId)) out.insert(ref);
   return out;
 }
 

@@ -17,7 +17,9 @@ namespace ctpilot::controller {
 /// Returns the KnobRef a record is about; nullopt when it names no knob.
 std::optional<policy::KnobRef> recordRef(const JournalRecord& record);
 
-/// Returns KnobRef -> value from the Baseline records of boot `bootId` (the first one wins).
+/// Returns KnobRef -> value from the Baseline records of boot `bootId`: the first one wins, except
+/// that a later one with old != new (a value someone else wrote, adopted under
+/// [controller] on_external = adopt) replaces it.
 std::map<policy::KnobRef, std::int64_t> baselines(const std::vector<JournalRecord>& records,
                                                   const std::string& bootId);
 
@@ -41,9 +43,13 @@ std::vector<policy::Hold> activeHolds(const std::vector<JournalRecord>& records,
 /// Tells whether `ref` is covered by one of `holds`.
 bool held(const std::vector<policy::Hold>& holds, const policy::KnobRef& ref);
 
-/// Returns the knobs changed by someone else: refs whose newest External record of boot
-/// `bootId` has an id above `sinceId` (the last policy change) and is not followed by an
-/// Applied or Rollback record of the same ref.
+/// Returns the knobs changed by someone else, each with the id of its newest External record of
+/// boot `bootId`: ids above `sinceId` (the last policy change) not followed by an Applied or
+/// Rollback record of the same ref, nor by a Resume (without knob: every knob; with one: that knob).
+std::map<policy::KnobRef, std::int64_t> externalRecordIds(const std::vector<JournalRecord>& records,
+                                                          const std::string& bootId, std::int64_t sinceId);
+
+/// Returns the knobs of externalRecordIds().
 std::set<policy::KnobRef> externalKnobs(const std::vector<JournalRecord>& records, const std::string& bootId,
                                         std::int64_t sinceId);
 
