@@ -276,6 +276,13 @@ std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Net
     cpus = std::move(stats->cpus);
     statsEntries = stats->entries;
     warned_.erase("stats:" + ns.name);
+    // A netlink receive that timed out (or failed) leaves this tick to procfs: said once per episode.
+    if (!stats->fallbackReason.empty()) {
+      warnOnce("fallback:" + ns.name, "conntrack statistics of netns " + ns.name + " read from procfs (" +
+                                          stats->fallbackReason + ")");
+    } else {
+      warned_.erase("fallback:" + ns.name);
+    }
   } else {
     warnOnce("stats:" + ns.name, "no conntrack statistics for netns " + ns.name + " (" + stats.error().what +
                                      "); drop rates unknown there");

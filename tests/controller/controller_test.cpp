@@ -45,10 +45,12 @@ class FakeStats final : public ctpilot::sysfs::StatsReader {
     stats.source = ctpilot::sysfs::StatsSource::Simulated;
     stats.cpus.resize(2);
     stats.cpus[0].drop = drops[netns.name];
+    stats.fallbackReason = fallbackReason;
     return stats;
   }
   std::map<std::string, std::uint32_t> drops;
   std::set<std::string> failing;
+  std::string fallbackReason;  // as FallbackStats sets it when netlink failed
 };
 
 /// A MemoryKnobStore that remembers which journal record was last when each write happened.
@@ -567,6 +569,23 @@ TEST_CASE("a netns whose statistics cannot be read is still watched, said once")
     CHECK_FALSE(report.estimates.at("init").countersKnown);
   }
   CHECK(log.count(spdlog::level::warn, "no conntrack statistics for netns init") == 1);
+}
+
+TEST_CASE("statistics read from procfs because netlink timed out are used, and said once per episode") {
+  LogCapture log;
+  Rig rig;
+  rig.stats.fallbackReason = "ctnetlink IPCTNL_MSG_CT_GET_STATS_CPU: no reply within the receive timeout";
+  Controller controller(testPolicy(), rig.deps());
+  for (int i = 0; i < 3; ++i) {
+    const auto report = controller.tick(kT0 + std::chrono::seconds(i));
+    CHECK(report.estimates.at("init").countersKnown == (i > 0));  // counters still feed the rates
+  }
+  CHECK(log.count(spdlog::level::warn, "conntrack statistics of netns init read from procfs") == 1);
+  rig.stats.fallbackReason.clear();
+  controller.tick(kT0 + 3s);
+  rig.stats.fallbackReason = "ctnetlink IPCTNL_MSG_CT_GET_STATS_CPU: no reply within the receive timeout";
+  controller.tick(kT0 + 4s);
+  CHECK(log.count(spdlog::level::warn, "conntrack statistics of netns init read from procfs") == 2);
 }
 
 TEST_CASE("without nf_conntrack the tick reports the problem and the next one tries again") {
