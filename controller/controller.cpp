@@ -103,9 +103,7 @@ nlohmann::json observationJson(const policy::Observation& obs, const std::string
 
 struct Controller::Reading {
   std::map<KnobRef, std::int64_t> values;  // every managed knob read this tick
-  std::map<KnobRef, std::int64_t> baselines;
-  std::map<KnobRef, std::int64_t> lastWritten;
-  std::map<KnobRef, std::int64_t> unfinished;
+  std::map<KnobRef, std::int64_t> baselines;  // the view's, as of this tick
   std::vector<policy::Hold> holds;
 };
 
@@ -113,7 +111,8 @@ Controller::Controller(policy::Policy policy, ControllerDeps deps)
     : policy_(std::move(policy)),
       deps_(std::move(deps)),
       estimator_(windowSamples(policy_)),
-      actuator_(deps_.knobs, deps_.journal, deps_.bootId) {}
+      actuator_(deps_.knobs, deps_.journal, deps_.bootId),
+      view_(deps_.bootId) {}
 
 void Controller::warnOnce(const std::string& key, const std::string& message) {
   if (warned_.insert(key).second) {
@@ -220,11 +219,10 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
     warnOnce("refresh", "cannot re-read the journal (" + refreshed.error().what +
                             "); holds placed by a rollback from now on may be missed");
   }
-  const auto& records = deps_.journal.records();
-  reading.baselines = baselines(records, deps_.bootId);
-  reading.lastWritten = lastWritten(records, deps_.bootId);
-  reading.unfinished = pendingIntentValues(records, deps_.bootId);
-  reading.holds = activeHolds(records, deps_.bootId, now);
+  // Only the records new since the last tick: the work follows the journal's growth, not its size.
+  view_.addNew(deps_.journal.records());
+  reading.baselines = view_.baselines();
+  reading.holds = view_.activeHolds(now);
 
   discover(now);
 
@@ -260,7 +258,7 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
   }
   obs.unwritable = unwritable_;
   obs.totalEntries = readTotalEntries();
-  obs.resizeNsPerEntry = learnedResizeNsPerEntry(records);
+  obs.resizeNsPerEntry = learnedResizeNsPerEntry(view_.timedResizes());
   return true;
 }
 
@@ -344,20 +342,19 @@ std::int64_t Controller::readTotalEntries() {
 }
 
 void Controller::noticeExternal(policy::TimePoint now, Reading& reading, policy::Observation& obs) {
-  const auto external = externalKnobs(deps_.journal.records(), deps_.bootId, externalSinceId_);
+  const auto external = view_.externalKnobs(externalSinceId_);
   const bool adopt = policy_.controller.onExternal == policy::ControllerPolicy::OnExternal::Adopt;
   for (const auto& [ref, value] : reading.values) {
     const auto seen = lastSeen_.find(ref);
-    const auto written = reading.lastWritten.find(ref);
-    const auto unfinished = reading.unfinished.find(ref);
+    const auto written = view_.lastWrites().find(ref);
     const auto baseline = reading.baselines.find(ref);
     const bool wasSeen = seen != lastSeen_.end();
-    const bool wasWritten = written != reading.lastWritten.end();
+    const bool wasWritten = written != view_.lastWrites().end();
     const std::int64_t previous = wasSeen ? seen->second : value;  // before lastSeen_ is updated below
     // A crash between the write and its applied record leaves an intent alone in the journal;
     // the value it names is ours, not someone else's. An adopted value is ours as well.
-    const bool ours = (wasWritten && value == written->second) ||
-                      (unfinished != reading.unfinished.end() && value == unfinished->second) ||
+    const auto mine = view_.ourValues(ref);
+    const bool ours = std::find(mine.begin(), mine.end(), value) != mine.end() ||
                       (adopt && !wasSeen && baseline != reading.baselines.end() && value == baseline->second);
     // A rollback in another process writes under its hold: its values are not someone else's.
     const bool changed = !held(reading.holds, ref) && !ours &&
@@ -365,7 +362,7 @@ void Controller::noticeExternal(policy::TimePoint now, Reading& reading, policy:
     lastSeen_[ref] = value;
     if (!changed || external.contains(ref) || externalUnjournaled_.contains(ref)) continue;
 
-    const std::int64_t expected = wasWritten ? written->second : previous;
+    const std::int64_t expected = wasWritten ? written->second.value : previous;
     if (adopt) {
       adoptExternal(now, ref, expected, value, reading, obs);
     } else {
@@ -384,6 +381,7 @@ void Controller::yieldExternal(policy::TimePoint now, const KnobRef& ref, std::i
     externalUnjournaled_.insert(ref);
     return;
   }
+  view_.addNew(deps_.journal.records());
   spdlog::warn("{} changed by someone else {} -> {} (journal #{}); leaving it alone: `ctpilot resume` hands it "
                "back, [controller] on_external = adopt keeps managing from such values",
                refName(ref), expected, value, stored->id);
@@ -400,6 +398,7 @@ void Controller::adoptExternal(policy::TimePoint now, const KnobRef& ref, std::i
     externalUnjournaled_.insert(ref);  // without its record the value is not ours to move
     return;
   }
+  view_.addNew(deps_.journal.records());
   spdlog::warn("{} changed by someone else {} -> {} (journal #{}); adopted as its baseline, still managed",
                refName(ref), expected, value, stored->id);
   reading.baselines[ref] = value;
@@ -410,11 +409,37 @@ void Controller::adoptExternal(policy::TimePoint now, const KnobRef& ref, std::i
   }
 }
 
+void Controller::finishCrashedIntents(policy::TimePoint now, const Reading& reading) {
+  // This process journals each outcome right after its write, so an intent of its own still
+  // open at a tick is from a process that died between the write and the record (or whose
+  // outcome could not be journaled). The knob tells which: at the intent's new value the write
+  // happened, at its old value it did not. A rollback's intent (it names a change) is left to
+  // rollback, and a knob at a third value to the external-change check.
+  for (const auto& intent : view_.unfinishedIntents()) {
+    if (intent.ref) continue;
+    const auto ref = *recordRef(intent);
+    const auto value = reading.values.find(ref);
+    if (value == reading.values.end()) continue;
+    const bool written = value->second == *intent.newValue;
+    if (!written && value->second != intent.oldValue) continue;
+    auto record = knobRecord(written ? RecordKind::Applied : RecordKind::Failed, now, deps_.bootId, ref,
+                             intent.oldValue.value_or(value->second), *intent.newValue, intent.reason);
+    record.ref = intent.id;
+    if (!written) record.error = "not written: the process stopped between the intent and the write";
+    spdlog::warn("intent #{} ({} -> {} of {}) had no outcome (a crash?); the knob holds {}: journaling it as {}",
+                 intent.id, intent.oldValue.value_or(0), *intent.newValue, refName(ref), value->second,
+                 written ? "applied" : "not written");
+    if (!appendOk(deps_.journal.append(std::move(record)), "outcome of intent #" + std::to_string(intent.id))) return;
+  }
+  view_.addNew(deps_.journal.records());
+}
+
 bool Controller::journalBaselines(policy::TimePoint now, const Reading& reading, bool force) {
   // Baselines are taken just before ctpilot's first change of this boot (the values it is about
   // to move away from). Once the boot has them, a knob seen for the first time (a netns that
   // appeared, a timeout added to the order) gets its own as soon as it is seen.
-  const auto existing = baselines(deps_.journal.records(), deps_.bootId);
+  view_.addNew(deps_.journal.records());
+  const auto& existing = view_.baselines();
   if (existing.empty() && !force) return true;
   for (const auto& [ref, value] : reading.values) {
     if (existing.contains(ref)) continue;
@@ -557,11 +582,13 @@ TickReport Controller::observeWith(policy::TimePoint now, Reading& reading) {
   report.now = now;
   report.sampled = sample(now, report, reading);
   if (!report.sampled) return report;
+  if (!dryRun()) finishCrashedIntents(now, reading);
   noticeExternal(now, reading, report.observation);
   // Not in dry-run: a baseline names a value ctpilot moved away from, and a dry run moves nothing.
   if (!dryRun()) journalBaselines(now, reading, /*force=*/false);
 
-  report.history = historyAt(deps_.journal.records(), deps_.bootId, now, externalSinceId_);
+  view_.addNew(deps_.journal.records());
+  report.history = view_.historyAt(now, externalSinceId_, policy_.controller.changeWindow);
   report.history.external.insert(externalUnjournaled_.begin(), externalUnjournaled_.end());
   report.history.calmSince = calmSince_;
   policy::updateCalm(policy_, report.observation, report.history);
@@ -624,8 +651,8 @@ void Controller::reload(policy::Policy policy) {
   estimator_.setWindow(windowSamples(policy_));
   // Only a different policy is the operator's word that knobs changed by hand (README Safety promise 7) are
   // to be managed again.
-  const auto& records = deps_.journal.records();
-  externalSinceId_ = records.empty() ? 0 : records.back().id;
+  view_.addNew(deps_.journal.records());
+  externalSinceId_ = view_.lastId();
   externalUnjournaled_.clear();
   lastPlanned_.clear();
   if (selectorChanged) lastDiscovery_.reset();

@@ -16,6 +16,7 @@
 #include "controller/actuator.h"
 #include "controller/estimator.h"
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_view.h"
 #include "policy/observation.h"
 #include "policy/policy.h"
 #include "policy/result.h"
@@ -114,6 +115,7 @@ class Controller {
   void yieldExternal(policy::TimePoint now, const policy::KnobRef& ref, std::int64_t expected, std::int64_t value);
   void adoptExternal(policy::TimePoint now, const policy::KnobRef& ref, std::int64_t expected, std::int64_t value,
                      Reading& reading, policy::Observation& obs);
+  void finishCrashedIntents(policy::TimePoint now, const Reading& reading);
   std::string knobState(const policy::KnobRef& ref, const TickReport& report, const Reading& reading) const;
   bool journalBaselines(policy::TimePoint now, const Reading& reading, bool force);
   void act(policy::TimePoint now, TickReport& report, const Reading& reading);
@@ -128,6 +130,7 @@ class Controller {
   ControllerDeps deps_;
   Estimator estimator_;
   Actuator actuator_;
+  JournalView view_;                                        // the journal so far, fed new records each tick
   std::vector<sysfs::Netns> watched_;
   std::optional<policy::TimePoint> lastDiscovery_;
   std::int64_t namespacesStamp_ = 0;                        // namespacesStamp() at the last discovery

@@ -1,88 +1,49 @@
 #include "controller/rollback.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <filesystem>
 #include <set>
+#include <utility>
 
 #include "policy/units.h"
 
 namespace ctpilot::controller {
 namespace {
 
-std::optional<policy::KnobRef> refOf(const JournalRecord& record) {
-  if (!record.knob) return std::nullopt;
-  return policy::KnobRef{record.netns.empty() ? std::string(policy::kInitNetns) : record.netns, *record.knob};
-}
+using Status = StepOutcome::Status;
 
 std::string describe(const policy::KnobRef& ref) {
   return std::string(policy::kernelName(ref.knob)) + " in " + ref.netns;
+}
+
+bool selected(const RollbackSelection& selection, std::size_t planned, std::int64_t id) {
+  if (selection.mode == RollbackSelection::Mode::Last) return static_cast<std::int64_t>(planned) < selection.value;
+  if (selection.mode == RollbackSelection::Mode::To) return id > selection.value;
+  return true;
 }
 
 }  // namespace
 
 Result<std::vector<RollbackStep>> planRollback(const std::vector<JournalRecord>& records, const std::string& bootId,
                                                const RollbackSelection& selection) {
-  std::map<std::int64_t, std::int64_t> intentOld;
-  std::set<std::int64_t> rolledBack;
-  std::vector<const JournalRecord*> applied;
-  for (const auto& record : records) {
-    if (record.bootId != bootId) continue;
-    if (record.kind == RecordKind::Intent && record.oldValue) intentOld[record.id] = *record.oldValue;
-    if (record.kind == RecordKind::Rollback && record.ref) rolledBack.insert(*record.ref);
-    if (record.kind == RecordKind::Applied && record.knob && record.newValue) applied.push_back(&record);
-  }
-
+  const auto changes = viewOf(records, bootId).undoable();
   std::vector<RollbackStep> steps;
-  for (auto it = applied.rbegin(); it != applied.rend(); ++it) {
-    const JournalRecord& record = **it;
-    if (rolledBack.contains(record.id)) continue;
-    if (selection.mode == RollbackSelection::Mode::Last &&
-        static_cast<std::int64_t>(steps.size()) >= selection.value) {
-      break;
-    }
-    if (selection.mode == RollbackSelection::Mode::To && record.id <= selection.value) break;
-    std::optional<std::int64_t> old = record.oldValue;
-    if (!old && record.ref) {
-      if (const auto found = intentOld.find(*record.ref); found != intentOld.end()) old = found->second;
-    }
-    const auto ref = *refOf(record);
-    if (!old) {
-      return Error{Errc::Malformed, "journal record #" + std::to_string(record.id) + " (applied " + describe(ref) +
+  for (auto it = changes.rbegin(); it != changes.rend() && selected(selection, steps.size(), it->id); ++it) {
+    const UndoableChange& change = *it;
+    if (!change.from) {
+      return Error{Errc::Malformed, "journal record #" + std::to_string(change.id) + " (" +
+                                        (change.intentOnly ? "intent" : "applied") + " " + describe(change.ref) +
                                         ") has no old value, so it cannot be undone; use --to " +
-                                        std::to_string(record.id) + " to undo only the changes after it"};
+                                        std::to_string(change.id) + " to undo only the changes after it"};
     }
-    steps.push_back({record.id, ref, *record.newValue, *old, record.time, record.reason});
+    steps.push_back({change.id, change.ref, change.to, *change.from, change.time, change.reason, change.intentOnly});
   }
   return steps;
-}
-
-std::map<policy::KnobRef, LastWrite> lastWrites(const std::vector<JournalRecord>& records,
-                                                const std::string& bootId) {
-  std::map<policy::KnobRef, LastWrite> out;
-  for (const auto& record : records) {
-    if (record.bootId != bootId || !record.newValue) continue;
-    if (record.kind != RecordKind::Applied && record.kind != RecordKind::Rollback) continue;
-    if (const auto ref = refOf(record)) out[*ref] = {*record.newValue, record.id};
-  }
-  return out;
-}
-
-std::vector<JournalRecord> activeHoldRecords(const std::vector<JournalRecord>& records, const std::string& bootId,
-                                             policy::TimePoint now) {
-  std::vector<JournalRecord> holds;
-  for (const auto& record : records) {
-    if (record.bootId != bootId) continue;
-    if (record.kind == RecordKind::Hold && record.until) {
-      holds.push_back(record);
-    } else if (record.kind == RecordKind::Resume) {
-      const auto ref = refOf(record);
-      std::erase_if(holds, [&](const JournalRecord& hold) {
-        const auto holdRef = refOf(hold);
-        return !ref || !holdRef || *holdRef == *ref;
-      });
-    }
-  }
-  std::erase_if(holds, [&](const JournalRecord& hold) { return *hold.until <= now; });
-  return holds;
 }
 
 NetnsResolver systemNetnsResolver(const std::string& root) {
@@ -94,6 +55,10 @@ NetnsResolver systemNetnsResolver(const std::string& root) {
       return found->front();
     }
     if (name.rfind("netns:", 0) == 0) {
+      const auto inode = name.substr(6);
+      if (inode.empty() || !std::all_of(inode.begin(), inode.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return Error{Errc::Malformed, "netns name \"" + name + "\" from the journal is not netns:<inode>; not touched"};
+      }
       // Unnamed: it lives only as long as some process holds it.
       auto found = sysfs::discoverNetns(root, {Mode::All, {}});
       if (!found) return found.error();
@@ -102,96 +67,191 @@ NetnsResolver systemNetnsResolver(const std::string& root) {
       }
       return Error{Errc::Missing, "netns " + name + " no longer exists (no process holds it)"};
     }
+    if (!policy::isPlainNetnsName(name)) {
+      // A damaged or hostile journal must not steer a write outside /run/netns.
+      return Error{Errc::Malformed, "netns name from the journal is not a plain name (letters, digits, \".\", "
+                                    "\"_\", \"-\"); not touched"};
+    }
     auto found = sysfs::discoverNetns(root, {Mode::Named, {name}});
     if (!found) return found.error();
     return found->front();
   };
 }
 
-std::vector<JournalRecord> unfinishedIntents(const std::vector<JournalRecord>& records, const std::string& bootId) {
-  std::set<std::int64_t> finished;
-  for (const auto& record : records) {
-    if (record.bootId != bootId || !record.ref) continue;
-    if (record.kind == RecordKind::Applied || record.kind == RecordKind::Failed) finished.insert(*record.ref);
-  }
-  // A rollback's intent is finished by a Rollback record naming the same undone change.
-  std::vector<JournalRecord> out;
-  for (const auto& record : records) {
-    if (record.bootId != bootId) continue;
-    if (record.kind == RecordKind::Rollback && record.ref) {
-      std::erase_if(out, [&](const JournalRecord& intent) { return intent.ref == record.ref; });
-    }
-    if (record.kind != RecordKind::Intent || !record.knob || !record.newValue || finished.contains(record.id)) continue;
-    out.push_back(record);
-  }
-  return out;
-}
-
 int RollbackReport::exitCode() const {
   if (refused) return 3;
   if (!journalError.empty()) return 1;
   for (const auto& outcome : steps) {
-    if (outcome.status != StepOutcome::Status::Restored && outcome.status != StepOutcome::Status::WouldRestore) {
-      return 1;
-    }
+    if (outcome.status != Status::Restored && outcome.status != Status::WouldRestore) return 1;
   }
   return 0;
 }
 
+namespace {
+
+// One rollback in progress: the journal's view when it started, the namespaces resolved and
+// what each knob holds after the steps done so far.
+class RollbackRun {
+ public:
+  RollbackRun(Journal& journal, sysfs::KnobStore& store, const NetnsResolver& resolve, const RollbackOptions& options)
+      : journal_(journal), store_(store), resolve_(resolve), options_(options),
+        view_(viewOf(journal.records(), options.bootId)) {}
+
+  // Checks every knob before writing any: a rollback is refused whole, not half done. Only the
+  // newest step of a knob meets its current value; older ones follow from the newer ones.
+  void check(RollbackReport& report) {
+    std::map<policy::KnobRef, std::int64_t> next;  // what a knob holds once the newer steps ran
+    std::map<policy::KnobRef, StepOutcome> unusable;  // knobs whose namespace or value cannot be had
+    for (auto& outcome : report.steps) {
+      const auto& step = outcome.step;
+      if (const auto found = next.find(step.ref); found != next.end()) {
+        outcome.before = found->second;
+      } else if (auto problem = readCurrent(step, outcome.before)) {
+        unusable[step.ref] = std::move(*problem);
+      } else if (!ours(step, outcome.before)) {
+        const auto last = lastFor(step);
+        report.conflicts.push_back({step.ref, outcome.before, last.value, last.recordId});
+      }
+      next[step.ref] = step.to;
+      if (const auto found = unusable.find(step.ref); found != unusable.end()) {
+        outcome.status = found->second.status;
+        outcome.error = found->second.error;
+      } else if (const auto range = policy::validRange(step.ref.knob); step.to < range.min || step.to > range.max) {
+        // Even under --force: a journaled value no kernel would hold means a damaged journal.
+        fail(outcome, "the journaled old value " + std::to_string(step.to) + " is outside " +
+                          std::to_string(range.min) + ".." + std::to_string(range.max) +
+                          " for this knob; not written (is the journal damaged?)");
+      }
+    }
+  }
+
+  // Journals a hold before the first write: a running controller reads it on its next tick and
+  // leaves every knob alone, so it cannot redo a change between our write and our last record.
+  bool placeHold(RollbackReport& report) {
+    JournalRecord hold;
+    hold.time = options_.now;
+    hold.bootId = options_.bootId;
+    hold.kind = RecordKind::Hold;
+    hold.until = options_.now + options_.hold;
+    hold.reason = "placed by " + options_.command + " for " + policy::formatDuration(options_.hold) +
+                  "; lift with ctpilot resume";
+    auto stored = journal_.append(hold);
+    if (!stored) {
+      report.journalError = stored.error().what;
+      return false;
+    }
+    report.hold = *stored;
+    return true;
+  }
+
+  // Restores one step: re-reads the knob, journals the intent, writes, journals the outcome.
+  // Returns false when the journal failed (everything stops).
+  bool restore(StepOutcome& outcome, RollbackReport& report) {
+    const auto& step = outcome.step;
+    const auto& ref = step.ref;
+    if (broken_.contains(ref)) return fail(outcome, "not attempted: an earlier step of " + describe(ref) + " failed");
+    const auto& netns = *namespaces_.at(ref.netns);
+    const auto before = store_.read(netns, ref.knob);
+    if (!before) return fail(outcome, before.error().what);
+    outcome.before = *before;
+    const auto done = restored_.find(ref);
+    const auto last = done != restored_.end() ? done->second : lastFor(step);
+    const bool unchanged = done != restored_.end() ? *before == last.value : ours(step, *before);
+    if (!unchanged && !options_.force) {
+      // Changed since the check (a running controller or an operator): do not overwrite it.
+      report.conflicts.push_back({ref, *before, last.value, last.recordId});
+      report.refused = true;
+      broken_.insert(ref);
+      return true;
+    }
+    auto intent = knobRecord(RecordKind::Intent, options_.now, options_.bootId, ref, *before, step.to,
+                             "rollback of #" + std::to_string(step.appliedId));
+    intent.ref = step.appliedId;
+    auto intentStored = journal_.append(intent);
+    if (!intentStored) {
+      report.journalError = intentStored.error().what;
+      return false;
+    }
+    JournalRecord result = intent;
+    const auto kept = store_.write(netns, ref.knob, step.to);
+    if (!kept) {
+      fail(outcome, kept.error().what);
+      result.kind = RecordKind::Failed;
+      result.ref = intentStored->id;
+      result.error = kept.error().what;
+    } else {
+      outcome.kept = *kept;
+      outcome.status = Status::Restored;
+      if (*kept != step.to) {
+        fail(outcome, "the kernel kept " + std::to_string(*kept) + " instead of " + std::to_string(step.to));
+      }
+      result.kind = RecordKind::Rollback;
+      result.newValue = *kept;
+    }
+    auto resultStored = journal_.append(result);
+    if (!resultStored) {
+      report.journalError = resultStored.error().what;
+      return false;
+    }
+    if (kept) restored_[ref] = {*kept, resultStored->id};
+    return true;
+  }
+
+ private:
+  // Reads the knob a step is about into `value`; the outcome to give its steps when it cannot.
+  std::optional<StepOutcome> readCurrent(const RollbackStep& step, std::int64_t& value) {
+    auto netns = namespaces_.find(step.ref.netns);
+    if (netns == namespaces_.end()) netns = namespaces_.emplace(step.ref.netns, resolve_(step.ref.netns)).first;
+    if (!netns->second) {
+      const auto& error = netns->second.error();
+      return StepOutcome{{}, error.code == Errc::Missing ? Status::NetnsGone : Status::Failed, 0, 0, error.what};
+    }
+    const auto current = store_.read(*netns->second, step.ref.knob);
+    if (!current) return StepOutcome{{}, Status::Failed, 0, 0, current.error().what};
+    value = *current;
+    return std::nullopt;
+  }
+
+  LastWrite lastFor(const RollbackStep& step) const {
+    const auto found = view_.lastWrites().find(step.ref);
+    return found != view_.lastWrites().end() ? found->second : LastWrite{step.from, step.appliedId};
+  }
+
+  // ctpilot's own values: what it last wrote, what an intent newer than that was about to write
+  // when the process died, and for an intent alone the value it found (the write never happened).
+  bool ours(const RollbackStep& step, std::int64_t value) const {
+    if (value == lastFor(step).value || (step.intentOnly && value == step.to)) return true;
+    const auto mine = view_.ourValues(step.ref);
+    return std::find(mine.begin(), mine.end(), value) != mine.end();
+  }
+
+  bool fail(StepOutcome& outcome, std::string error) {
+    outcome.status = Status::Failed;
+    outcome.error = std::move(error);
+    broken_.insert(outcome.step.ref);
+    return true;
+  }
+
+  Journal& journal_;
+  sysfs::KnobStore& store_;
+  const NetnsResolver& resolve_;
+  const RollbackOptions& options_;
+  JournalView view_;
+  std::map<std::string, Result<sysfs::Netns>> namespaces_;
+  std::map<policy::KnobRef, LastWrite> restored_;  // after a step: what it restored
+  std::set<policy::KnobRef> broken_;               // a step of this knob failed: older ones would build on it
+};
+
+}  // namespace
+
 RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& journal, sysfs::KnobStore& store,
                                const NetnsResolver& resolve, const RollbackOptions& options) {
-  using Status = StepOutcome::Status;
   RollbackReport report;
   for (const auto& step : steps) report.steps.push_back({step, Status::NotRun, 0, 0, {}});
   if (steps.empty()) return report;
 
-  // What each knob must hold now: what ctpilot last wrote.
-  const auto written = lastWrites(journal.records(), options.bootId);
-  const auto lastFor = [&](const RollbackStep& step) {
-    const auto found = written.find(step.ref);
-    return found != written.end() ? found->second : LastWrite{step.from, step.appliedId};
-  };
-  const auto unfinished = unfinishedIntents(journal.records(), options.bootId);
-  // ctpilot's own values: what it last wrote, or what an intent newer than that was about to
-  // write when the process died (the write may or may not have happened).
-  const auto ours = [&](const RollbackStep& step, std::int64_t value) {
-    const auto last = lastFor(step);
-    if (value == last.value) return true;
-    for (const auto& intent : unfinished) {
-      if (intent.id > last.recordId && refOf(intent) == step.ref && intent.newValue == value) return true;
-    }
-    return false;
-  };
-  std::map<std::string, Result<sysfs::Netns>> namespaces;
-  std::map<policy::KnobRef, StepOutcome> unusable;  // knobs whose namespace or value cannot be had
-
-  // Check every knob before writing any: a rollback is refused whole, not half done. Only the
-  // newest step of a knob meets its current value; older ones follow from the newer ones.
-  std::map<policy::KnobRef, std::int64_t> next;  // what a knob holds once the newer steps ran
-  for (auto& outcome : report.steps) {
-    const auto& ref = outcome.step.ref;
-    if (const auto found = next.find(ref); found != next.end()) {
-      outcome.before = found->second;
-    } else {
-      auto netns = namespaces.find(ref.netns);
-      if (netns == namespaces.end()) netns = namespaces.emplace(ref.netns, resolve(ref.netns)).first;
-      if (!netns->second) {
-        const auto& error = netns->second.error();
-        unusable[ref] = {{}, error.code == Errc::Missing ? Status::NetnsGone : Status::Failed, 0, 0, error.what};
-      } else if (const auto current = store.read(*netns->second, ref.knob); !current) {
-        unusable[ref] = {{}, Status::Failed, 0, 0, current.error().what};
-      } else {
-        outcome.before = *current;
-        const auto last = lastFor(outcome.step);
-        if (!ours(outcome.step, *current)) report.conflicts.push_back({ref, *current, last.value, last.recordId});
-      }
-    }
-    next[ref] = outcome.step.to;
-    if (const auto found = unusable.find(ref); found != unusable.end()) {
-      outcome.status = found->second.status;
-      outcome.error = found->second.error;
-    }
-  }
+  RollbackRun run(journal, store, resolve, options);
+  run.check(report);
   if (!report.conflicts.empty() && !options.force) {
     report.refused = true;
     return report;
@@ -202,94 +262,27 @@ RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& 
     }
     return report;
   }
-
   const bool anyToRun = std::any_of(report.steps.begin(), report.steps.end(),
                                     [](const StepOutcome& o) { return o.status == Status::NotRun; });
-  if (anyToRun && options.hold > policy::Duration::zero()) {
-    // Placed before the first write: a running controller reads it on its next tick and leaves
-    // every knob alone, so it cannot redo a change between our write and our last record.
-    JournalRecord hold;
-    hold.time = options.now;
-    hold.bootId = options.bootId;
-    hold.kind = RecordKind::Hold;
-    hold.until = options.now + options.hold;
-    hold.reason = "placed by " + options.command + " for " + policy::formatDuration(options.hold) +
-                  "; lift with ctpilot resume";
-    auto stored = journal.append(hold);
-    if (!stored) {
-      report.journalError = stored.error().what;
-      return report;
-    }
-    report.hold = *stored;
-  }
-
-  std::map<policy::KnobRef, LastWrite> expected;  // after a step: what it restored
-  std::set<policy::KnobRef> broken;  // a step of this knob failed: older ones would build on it
+  if (anyToRun && options.hold > policy::Duration::zero() && !run.placeHold(report)) return report;
   for (auto& outcome : report.steps) {
-    if (outcome.status != Status::NotRun) continue;
-    const auto& step = outcome.step;
-    const auto& ref = step.ref;
-    if (broken.contains(ref)) {
-      outcome.status = Status::Failed;
-      outcome.error = "not attempted: an earlier step of " + describe(ref) + " failed";
-      continue;
-    }
-    const auto& netns = *namespaces.at(ref.netns);
-    const auto before = store.read(netns, ref.knob);
-    if (!before) {
-      outcome.status = Status::Failed;
-      outcome.error = before.error().what;
-      broken.insert(ref);
-      continue;
-    }
-    outcome.before = *before;
-    const auto last = expected.contains(ref) ? expected.at(ref) : lastFor(step);
-    const bool unchanged = expected.contains(ref) ? *before == last.value : ours(step, *before);
-    if (!unchanged && !options.force) {
-      // Changed since the check (a running controller or an operator): do not overwrite it.
-      report.conflicts.push_back({ref, *before, last.value, last.recordId});
-      report.refused = true;
-      broken.insert(ref);
-      continue;
-    }
-    const std::string reason = "rollback of #" + std::to_string(step.appliedId);
-
-    auto intent = knobRecord(RecordKind::Intent, options.now, options.bootId, ref, *before, step.to, reason);
-    intent.ref = step.appliedId;
-    auto intentStored = journal.append(intent);
-    if (!intentStored) {
-      report.journalError = intentStored.error().what;
-      return report;
-    }
-
-    JournalRecord result = intent;
-    const auto kept = store.write(netns, ref.knob, step.to);
-    if (!kept) {
-      outcome.status = Status::Failed;
-      outcome.error = kept.error().what;
-      broken.insert(ref);
-      result.kind = RecordKind::Failed;
-      result.ref = intentStored->id;
-      result.error = kept.error().what;
-    } else {
-      outcome.kept = *kept;
-      outcome.status = Status::Restored;
-      if (*kept != step.to) {
-        outcome.status = Status::Failed;
-        outcome.error = "the kernel kept " + std::to_string(*kept) + " instead of " + std::to_string(step.to);
-        broken.insert(ref);
-      }
-      result.kind = RecordKind::Rollback;
-      result.newValue = *kept;
-    }
-    auto resultStored = journal.append(result);
-    if (!resultStored) {
-      report.journalError = resultStored.error().what;
-      return report;
-    }
-    if (kept) expected[ref] = {*kept, resultStored->id};
+    if (outcome.status == Status::NotRun && !run.restore(outcome, report)) return report;
   }
   return report;
+}
+
+Result<RollbackLock> RollbackLock::acquire(const std::string& stateDir, const std::function<void()>& onWait) {
+  const auto path = (std::filesystem::path(stateDir) / "rollback.lock").string();
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
+  if (!fd) return errnoError(errno, "open " + path);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return errnoError(errno, "lock " + path);
+    if (onWait) onWait();
+    while (::flock(fd.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) return errnoError(errno, "lock " + path);
+    }
+  }
+  return RollbackLock(std::move(fd));
 }
 
 }  // namespace ctpilot::controller

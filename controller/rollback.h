@@ -9,12 +9,15 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_view.h"
 #include "policy/observation.h"
 #include "policy/policy.h"
 #include "policy/result.h"
+#include "policy/unique_fd.h"
 #include "sysfs/knob_store.h"
 #include "sysfs/netns.h"
 
@@ -35,42 +38,25 @@ struct RollbackStep {
   std::int64_t to = 0;         // what it replaced (the applied record's old): restored
   policy::TimePoint time{};    // when the change was applied
   std::string reason;          // why it was applied
+  bool intentOnly = false;     // an intent without outcome: the write may or may not have happened
 };
 
-/// Returns the steps that undo the selected applied changes of boot `bootId`, newest first.
-/// Records of other boots are ignored (the kernel forgot them at reboot), and so are changes a
-/// Rollback record already undid. Errc::Malformed when a selected change has no old value
-/// (neither in the applied record nor in its intent).
+/// Returns the steps that undo the selected changes of boot `bootId`, newest first: applied
+/// changes, and intents without outcome (a crash between the write and its record: the write
+/// may have happened, and writing the old value back is right either way). Records of other
+/// boots are ignored (the kernel forgot them at reboot), and so are changes a Rollback record
+/// already undid. Errc::Malformed when a selected change has no old value (neither in the
+/// applied record nor in its intent).
 Result<std::vector<RollbackStep>> planRollback(const std::vector<JournalRecord>& records, const std::string& bootId,
                                                const RollbackSelection& selection);
-
-/// The value ctpilot last put in a knob and the record that says so.
-struct LastWrite {
-  std::int64_t value = 0;
-  std::int64_t recordId = 0;
-};
-
-/// Returns, per knob, what ctpilot last wrote in boot `bootId`: the `new` of the newest
-/// Applied or Rollback record.
-std::map<policy::KnobRef, LastWrite> lastWrites(const std::vector<JournalRecord>& records,
-                                                const std::string& bootId);
-
-/// Returns the Intent records of boot `bootId` that no Applied, Failed or Rollback record
-/// finished: the process died between journaling the intent and journaling the outcome, so the
-/// knob may hold either value.
-std::vector<JournalRecord> unfinishedIntents(const std::vector<JournalRecord>& records, const std::string& bootId);
-
-/// Returns the Hold records of boot `bootId` still in force at `now`: until > now and not
-/// lifted by a later Resume (a Resume without knob lifts every earlier hold).
-std::vector<JournalRecord> activeHoldRecords(const std::vector<JournalRecord>& records, const std::string& bootId,
-                                             policy::TimePoint now);
 
 /// Maps a journal netns name ("init", a /run/netns name, "netns:<inode>") to the namespace;
 /// Errc::Missing when it has vanished.
 using NetnsResolver = std::function<Result<sysfs::Netns>(const std::string& name)>;
 
 /// Returns the resolver of the real system under `root`: "init", /run/netns names and the
-/// "netns:<inode>" names of unnamed namespaces (found through /proc/PID/ns/net).
+/// "netns:<inode>" names of unnamed namespaces (found through /proc/PID/ns/net). A name that is
+/// none of these (say "../../proc/1/ns/net" from a damaged journal) is Errc::Malformed.
 NetnsResolver systemNetnsResolver(const std::string& root);
 
 /// How to roll back.
@@ -119,12 +105,27 @@ struct RollbackReport {
 };
 
 /// Checks that every affected knob still holds what ctpilot last wrote, or what an unfinished
-/// intent newer than that was writing (else refuses unless `force`), places a hold (before the first write, so a running controller cannot redo a
-/// change in between), then for each step: journals an intent, writes the old value, reads it
-/// back and journals a Rollback or Failed record. Nothing is written that was not journaled
-/// first; the first journal failure stops everything.
-/// What ctpilot last wrote comes from journal.records() (refresh it first).
+/// intent newer than that was writing, or for an intent alone its old value (else refuses
+/// unless `force`); a value outside the knob's valid range is never written, `force` or not.
+/// Then places a hold (before the first write, so a running controller cannot redo a change in
+/// between), and for each step journals an intent, writes the old value, reads it back and
+/// journals a Rollback or Failed record. Nothing is written that was not journaled first; the
+/// first journal failure stops everything. What ctpilot last wrote comes from
+/// journal.records() (refresh it first).
 RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& journal, sysfs::KnobStore& store,
                                const NetnsResolver& resolve, const RollbackOptions& options);
+
+/// One rollback at a time per state directory: an exclusive flock on STATE_DIR/rollback.lock,
+/// held until destroyed. Two rollbacks planned from the same journal would both find the other's
+/// writes unexpected.
+class RollbackLock {
+ public:
+  /// Takes the lock, waiting while another rollback holds it; `onWait` runs once before waiting.
+  static Result<RollbackLock> acquire(const std::string& stateDir, const std::function<void()>& onWait);
+
+ private:
+  explicit RollbackLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;  // closing it releases the flock
+};
 
 }  // namespace ctpilot::controller

@@ -63,4 +63,10 @@ bool isTimeout(Knob knob) { return knobInfo(knob).timeout; }
 
 std::int64_t kernelDefault(Knob knob) { return knobInfo(knob).kernelDefault; }
 
+ValueRange validRange(Knob knob) {
+  constexpr std::int64_t kIntMax = 2147483647;
+  if (isTimeout(knob)) return {1, kIntMax / 1000};
+  return {1, kIntMax};
+}
+
 }  // namespace ctpilot::policy

@@ -70,4 +70,15 @@ bool isTimeout(Knob knob);
 /// Returns the kernel's default for a timeout in seconds (0 for non-timeouts).
 std::int64_t kernelDefault(Knob knob);
 
+/// The values a knob can sensibly hold, both ends included.
+struct ValueRange {
+  std::int64_t min = 0;
+  std::int64_t max = 0;
+};
+
+/// Returns the values ctpilot may ever write to `knob`: nf_conntrack_max and the buckets
+/// 1..2^31-1 (the kernel's int), timeouts 1..2147483 seconds (jiffies must fit an int at
+/// HZ=1000).
+ValueRange validRange(Knob knob);
+
 }  // namespace ctpilot::policy

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/knob.h"
@@ -28,6 +29,10 @@ struct NetnsSelector {
   std::vector<std::string> names;  // Mode::Named: names from /run/netns ("init" allowed)
   friend bool operator==(const NetnsSelector&, const NetnsSelector&) = default;
 };
+
+/// Tells whether `name` is a plain namespace name as /run/netns holds them: letters, digits,
+/// ".", "_", "-", at most 255 characters, not "." or "..".
+bool isPlainNetnsName(std::string_view name);
 
 struct ControllerPolicy {
   Duration interval = 1s;

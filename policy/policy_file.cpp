@@ -231,13 +231,6 @@ Apply choiceKey(Get get, std::vector<std::pair<std::string_view, Enum>> choices)
   };
 }
 
-bool isPlainName(std::string_view name) {
-  if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '-';
-  });
-}
 
 Errors applyNetns(std::string_view value, Policy& policy) {
   if (value.empty()) return {"no value; expected init, all, or a comma-separated list of names from /run/netns"};
@@ -252,7 +245,7 @@ Errors applyNetns(std::string_view value, Policy& policy) {
       errors.push_back("empty name in " + quoted(value) + "; separate names with single commas");
     } else if (name == "all") {
       errors.push_back("\"all\" cannot be combined with names; write netns = all alone");
-    } else if (!isPlainName(name)) {
+    } else if (!isPlainNetnsName(name)) {
       errors.push_back(quoted(name) +
                        " is not a plain namespace name (letters, digits, \".\", \"_\", \"-\"; at most 255 characters; "
                        "not \".\" or \"..\")");
@@ -784,6 +777,14 @@ std::string formatPolicy(const Policy& policy) {
     out << "listen = " << (v6 ? "[" + mt.listenHost + "]" : mt.listenHost) << ":" << mt.listenPort << "\n";
   }
   return out.str();
+}
+
+bool isPlainNetnsName(std::string_view name) {
+  if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
 }
 
 }  // namespace ctpilot::policy

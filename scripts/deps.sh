@@ -15,6 +15,8 @@ packages=(
   prometheus prometheus-node-exporter systemd
   # real-kernel tests and benchmarks
   iproute2 nftables conntrack procps util-linux kmod bc mawk python3
+  # crash injection (tests/cli/crash_injection.sh)
+  strace
   # benchmarks (plots)
   gnuplot-nox
   # the Debian package (scripts/package.sh) and its test: build, lint, man pages, completion,

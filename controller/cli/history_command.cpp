@@ -9,6 +9,7 @@
 
 #include "controller/cli/cli.h"
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_files.h"
 
 namespace po = boost::program_options;
 
@@ -82,22 +83,17 @@ int historyCommand(const GlobalOptions& global, const std::vector<std::string>& 
     return kExitUsage;
   }
 
-  const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
-  std::vector<JournalRecord> records;
-  std::error_code ec;
-  // No journal yet is an empty history, not a reason to create the state directory.
-  if (std::filesystem::exists(path, ec) || ec) {
-    auto journal = FileJournal::open(global.stateDir);
-    if (!journal) {
-      std::cerr << "ctpilot history: " << journal.error().what << "\n";
-      return kExitFailure;
-    }
-    for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
-    records = (*journal)->records();
+  const auto path = journalPath(global.stateDir);
+  // Read-only, no lock, nothing created: journal.jsonl.1 (earlier boots) then journal.jsonl.
+  // With --limit only the newest lines are read, backwards from the end.
+  std::vector<std::string> warnings;
+  auto read = limit > 0 ? readJournalTail(global.stateDir, limit) : readAllJournals(global.stateDir, warnings);
+  if (!read) {
+    std::cerr << "ctpilot history: " << read.error().what << "\n";
+    return kExitFailure;
   }
-  if (limit > 0 && static_cast<std::int64_t>(records.size()) > limit) {
-    records.erase(records.begin(), records.end() - limit);
-  }
+  for (const auto& warning : warnings) spdlog::warn("{}", warning);
+  const std::vector<JournalRecord>& records = *read;
 
   if (json) {
     // One record per line, each exactly as its journal line: still valid JSON, and grep-able.

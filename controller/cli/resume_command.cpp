@@ -34,6 +34,12 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
     std::cerr << "ctpilot resume: cannot tell which boot this is: " << bootId.error().what << "\n";
     return kExitFailure;
   }
+  // Resume appends too: not while `run` moves earlier boots' records aside.
+  auto lock = RollbackLock::acquire(global.stateDir, nullptr);
+  if (!lock) {
+    std::cerr << "ctpilot resume: " << lock.error().what << "\n";
+    return kExitFailure;
+  }
   auto journal = FileJournal::open(global.stateDir);
   if (!journal) {
     std::cerr << "ctpilot resume: " << journal.error().what << "\n";
@@ -42,9 +48,9 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
   for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
 
   const auto now = policy::Clock::now();
-  const auto& records = (*journal)->records();
-  const auto holds = activeHoldRecords(records, *bootId, now);
-  const auto external = externalRecordIds(records, *bootId, 0);
+  const auto view = viewOf((*journal)->records(), *bootId);
+  const auto holds = view.activeHoldRecords(now);
+  const auto external = view.externalRecordIds(0);
   if (holds.empty() && external.empty()) {
     std::cout << "no holds to lift and no knob changed by someone else: a running controller is already free to act\n";
     return kExitOk;

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ namespace po = boost::program_options;
 namespace ctpilot::controller {
 namespace {
 
+// Longer holds are a policy decision, and far longer ones overflow the clock (year 2262).
+constexpr policy::Duration kMaxHold = std::chrono::hours(24 * 365);
+
 constexpr const char* kSynopsis = "ctpilot rollback (--last N | --to ID | --all) [--dry-run] [--force] [--hold DURATION]";
 
 std::string knobText(const policy::KnobRef& ref) {
@@ -26,7 +30,7 @@ std::string knobText(const policy::KnobRef& ref) {
 }
 
 std::string stepText(const RollbackStep& step) {
-  return "#" + std::to_string(step.appliedId) + " of " + formatTime(step.time) +
+  return (step.intentOnly ? "intent #" : "#") + std::to_string(step.appliedId) + " of " + formatTime(step.time) +
          (step.reason.empty() ? "" : ": " + step.reason);
 }
 
@@ -126,6 +130,11 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
     std::cerr << "ctpilot rollback: --hold " << hold << ": not a duration (use 30m, 1h, 1d, or 0 for no hold)\n";
     return kExitUsage;
   }
+  if (*holdFor > kMaxHold) {
+    std::cerr << "ctpilot rollback: --hold " << hold << ": at most " << policy::formatDuration(kMaxHold)
+              << " (to keep ctpilot off the knobs for good, stop it or set enabled = false in the policy)\n";
+    return kExitUsage;
+  }
   rollback.hold = *holdFor;
   rollback.force = force;
   rollback.dryRun = dryRun;
@@ -146,7 +155,20 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
     return kExitOk;
   }
   // No state lock: rollback must work while the controller runs. The journal's flock keeps
-  // the two writers' records whole and their ids increasing.
+  // the two writers' records whole and their ids increasing; a second rollback waits for the
+  // first and then plans from the journal the first one left.
+  // A dry run writes nothing and needs no lock (nor write access to the state directory).
+  std::optional<RollbackLock> lock;
+  if (!dryRun) {
+    auto taken = RollbackLock::acquire(global.stateDir, [] {
+      std::cerr << "ctpilot rollback: another rollback is running in this state directory; waiting for it to finish\n";
+    });
+    if (!taken) {
+      std::cerr << "ctpilot rollback: " << taken.error().what << "\n";
+      return kExitFailure;
+    }
+    lock.emplace(std::move(*taken));
+  }
   auto journal = FileJournal::open(global.stateDir);
   if (!journal) {
     std::cerr << "ctpilot rollback: " << journal.error().what << "\n";
@@ -162,9 +184,7 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
   }
   if (steps->empty()) {
     std::cout << "nothing to roll back: no change of this boot is left to undo";
-    const auto otherBoots = std::count_if(records.begin(), records.end(), [&](const JournalRecord& r) {
-      return r.kind == RecordKind::Applied && r.bootId != rollback.bootId;
-    });
+    const auto otherBoots = viewOf(records, rollback.bootId).otherBootApplied();
     if (otherBoots > 0) std::cout << " (" << otherBoots << " from earlier boots are gone: the kernel reset them at reboot)";
     std::cout << "\n";
     return kExitOk;

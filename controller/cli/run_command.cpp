@@ -9,6 +9,7 @@
 #include "controller/controller.h"
 #include "controller/daemon.h"
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_files.h"
 #include "controller/rollback.h"
 #include "controller/state_lock.h"
 #include "sysfs/knob_store.h"
@@ -23,7 +24,13 @@ namespace {
 
 // The opt-in of README Safety promise 9: undo this boot's changes when the daemon stops. A knob changed by
 // someone else makes the whole rollback refuse (as `ctpilot rollback` without --force does).
-void rollbackOnExit(Journal& journal, sysfs::KnobStore& knobs, const std::string& bootId, const std::string& root) {
+void rollbackOnExit(Journal& journal, sysfs::KnobStore& knobs, const std::string& bootId, const GlobalOptions& global) {
+  const auto& root = global.root;
+  auto lock = RollbackLock::acquire(global.stateDir, [] { spdlog::info("rollback_on_exit: waiting for a running rollback"); });
+  if (!lock) {
+    spdlog::error("rollback_on_exit: {}; tuned values stay in place", lock.error().what);
+    return;
+  }
   if (auto refreshed = journal.refresh(); !refreshed) {
     spdlog::error("rollback_on_exit: cannot re-read the journal: {}; tuned values stay in place", refreshed.error().what);
     return;
@@ -65,6 +72,17 @@ void rollbackOnExit(Journal& journal, sysfs::KnobStore& knobs, const std::string
   spdlog::info("stopped; rolled back {} of {} change(s)", restored, report.steps.size());
 }
 
+// Keeps journal.jsonl to this boot (README: History and rollback), so that start-up and every
+// tick read this boot's records only. No rollback or resume appends meanwhile.
+Result<void> rotateEarlierBoots(const std::string& stateDir, const std::string& bootId) {
+  auto lock = RollbackLock::acquire(stateDir, [] { spdlog::info("waiting for a running rollback to finish"); });
+  if (!lock) return lock.error();
+  auto moved = rotateJournal(stateDir, bootId);
+  if (!moved) return moved.error();
+  if (*moved > 0) spdlog::info("moved {} record(s) of earlier boots to journal.jsonl.1", *moved);
+  return {};
+}
+
 }  // namespace
 
 int runCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
@@ -104,6 +122,16 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
               << (lock.error().code == Errc::Busy ? "" : "; run as root or pass --state-dir DIR") << "\n";
     return lock.error().code == Errc::Busy ? kExitRefused : kExitFailure;
   }
+  auto bootId = sysfs::readBootId(global.root);
+  if (!bootId) {
+    std::cerr << "ctpilot run: cannot read the boot id: " << bootId.error().what << "\n";
+    return kExitFailure;
+  }
+  if (auto rotated = rotateEarlierBoots(global.stateDir, *bootId); !rotated) {
+    std::cerr << "ctpilot run: cannot move earlier boots' records to journal.jsonl.1: " << rotated.error().what
+              << "\n";
+    return kExitFailure;
+  }
   auto journal = FileJournal::open(global.stateDir);
   if (!journal) {
     std::cerr << "ctpilot run: cannot open the journal in " << global.stateDir << ": " << journal.error().what
@@ -112,11 +140,6 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   }
   for (const auto& warning : (*journal)->warnings()) spdlog::warn("journal: {}", warning);
 
-  auto bootId = sysfs::readBootId(global.root);
-  if (!bootId) {
-    std::cerr << "ctpilot run: cannot read the boot id: " << bootId.error().what << "\n";
-    return kExitFailure;
-  }
   auto memory = sysfs::readMemoryFacts(global.root);
   if (!memory) {
     std::cerr << "ctpilot run: cannot read the memory size: " << memory.error().what << "\n";
@@ -147,7 +170,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
     if (once) {
       spdlog::info("rollback_on_exit is ignored with --once (it would undo what this run just did)");
     } else {
-      rollbackOnExit(**journal, knobs, *bootId, global.root);
+      rollbackOnExit(**journal, knobs, *bootId, global);
       return kExitOk;
     }
   }

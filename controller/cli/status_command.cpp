@@ -108,21 +108,6 @@ std::vector<sysfs::Netns> watchedNetns(const GlobalOptions& global, const policy
   return found;
 }
 
-// The Hold records behind the holds the controller honours (journal_view's activeHolds), so
-// that status shows exactly what a running controller leaves alone, with ids and reasons.
-std::vector<JournalRecord> activeHoldRecords(const std::vector<JournalRecord>& records, const std::string& bootId) {
-  const auto active = activeHolds(records, bootId, policy::Clock::now());
-  std::vector<JournalRecord> out;
-  for (const auto& record : records) {
-    if (record.kind != RecordKind::Hold || record.bootId != bootId || !record.until) continue;
-    const bool isActive = std::any_of(active.begin(), active.end(), [&](const policy::Hold& hold) {
-      return hold.until == *record.until && hold.ref == recordRef(record);
-    });
-    if (isActive) out.push_back(record);
-  }
-  return out;
-}
-
 void readJournal(const GlobalOptions& global, Status& status) {
   const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
   // Read-only: no lock, no write access needed, and no state directory created.
@@ -137,10 +122,13 @@ void readJournal(const GlobalOptions& global, Status& status) {
       status.recent.insert(status.recent.begin(), *it);
     }
   }
-  status.holds = activeHoldRecords(*records, status.bootId);
+  // The same view a running controller keeps: status shows exactly what it leaves alone.
+  const auto view = viewOf(*records, status.bootId);
+  status.holds = view.activeHoldRecords(policy::Clock::now());
+  status.baselines = view.baselines();
   // The External records a running controller honours (since its start: a policy change also
   // hands knobs back, which only the running controller knows).
-  for (const auto& [ref, id] : externalRecordIds(*records, status.bootId, 0)) {
+  for (const auto& [ref, id] : view.externalRecordIds(0)) {
     const auto found = std::find_if(records->begin(), records->end(), [&](const JournalRecord& r) { return r.id == id; });
     if (found != records->end()) status.unmanaged.push_back(*found);
   }
@@ -150,7 +138,6 @@ void readJournal(const GlobalOptions& global, Status& status) {
       break;
     }
   }
-  status.baselines = baselines(*records, status.bootId);
 }
 
 std::optional<std::int64_t> baselineOf(const Status& status, const std::string& netns, Knob knob) {
@@ -570,7 +557,7 @@ int statusCommand(const GlobalOptions& global, const std::vector<std::string>& a
   }
   const auto status = gather(global, *policy, source);
   if (json) {
-    std::cout << toStatusJson(status, global).dump(2) << "\n";
+    std::cout << toStatusJson(status, global).dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
   } else {
     printHuman(std::cout, status, global);
   }

@@ -1,5 +1,7 @@
 #include "controller/journal/journal.h"
 
+#include "controller/journal/journal_files.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -16,6 +18,10 @@ namespace ctpilot::controller {
 namespace {
 
 using Json = nlohmann::json;
+
+// Years a journal time may name: system_clock's 64-bit nanoseconds cover 1677..2262.
+constexpr int kFirstYear = 1970;
+constexpr int kLastYear = 2200;
 using OrderedJson = nlohmann::ordered_json;
 
 constexpr std::array<std::pair<RecordKind, const char*>, 9> kKindNames{{
@@ -80,7 +86,10 @@ Result<std::optional<policy::TimePoint>> optionalTime(const Json& json, const ch
   if (!text) return text.error();
   if (text->empty()) return std::optional<policy::TimePoint>{};
   const auto parsed = parseTime(*text);
-  if (!parsed) return malformedField(field, "not an RFC 3339 time: \"" + *text + "\"");
+  if (!parsed) {
+    return malformedField(field, "not an RFC 3339 time between " + std::to_string(kFirstYear) + " and " +
+                                     std::to_string(kLastYear) + ": \"" + *text + "\"");
+  }
   return std::optional<policy::TimePoint>{*parsed};
 }
 
@@ -136,6 +145,8 @@ std::optional<policy::TimePoint> parseTime(const std::string& text) {
   }
   const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  // The clock counts nanoseconds since 1970 in 64 bits: beyond these years it would wrap.
+  if (y < kFirstYear || y > kLastYear) return std::nullopt;
   std::size_t pos = 19;
   nanoseconds fraction{0};
   if (pos < text.size() && text[pos] == '.') {
@@ -171,6 +182,52 @@ std::optional<policy::TimePoint> parseTime(const std::string& text) {
 }
 
 nlohmann::json toJson(const JournalRecord& record) { return buildJson<Json>(record); }
+
+namespace {
+
+// Deeper JSON is no journal record: refused before nlohmann's recursive parser sees it.
+constexpr int kMaxDepth = 64;
+
+// Tells whether `line` nests arrays and objects deeper than kMaxDepth (brackets inside strings
+// do not count).
+bool tooDeep(const std::string& line) {
+  int depth = 0;
+  bool inString = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (inString) {
+      if (c == '\\') ++i;
+      else if (c == '"') inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+// nlohmann's messages start with "[json.exception.parse_error.101] "; the tag helps nobody.
+std::string parseMessage(const std::string& what) {
+  const auto close = what.find("] ");
+  return close == std::string::npos ? what : what.substr(close + 2);
+}
+
+}  // namespace
+
+Result<JournalRecord> parseJournalLine(const std::string& line) {
+  if (tooDeep(line)) return Error{Errc::Malformed, "nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+  Json json;
+  try {
+    json = Json::parse(line);
+  } catch (const Json::exception& e) {
+    // parse_error, and out_of_range for numbers no double holds (1e400).
+    return Error{Errc::Malformed, "invalid JSON: " + parseMessage(e.what())};
+  }
+  return recordFromJson(json);
+}
 
 std::string toJsonLine(const JournalRecord& record) {
   // replace: a reason with invalid UTF-8 must not make the journal unwritable.
@@ -254,6 +311,7 @@ struct JournalFile {
   off_t warnedTornAt = -1;  // a torn tail already reported (refresh runs every tick)
   std::vector<JournalRecord> records;
   std::vector<std::string> warnings;
+  std::int64_t rotatedLastId = 0;  // the newest id in journal.jsonl.1: ids continue after it
 };
 
 // Holds an flock for one scope; flock(2) locks belong to the open file description, so two
@@ -286,12 +344,6 @@ std::string excerpt(const std::string& text) {
   return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
 }
 
-// nlohmann's messages start with "[json.exception.parse_error.101] "; the tag helps nobody.
-std::string parseMessage(const std::string& what) {
-  const auto close = what.find("] ");
-  return close == std::string::npos ? what : what.substr(close + 2);
-}
-
 Error stateDirError(int err, const std::string& what) {
   const Error base = errnoError(err, what);
   const char* hint = base.code == Errc::Refused ? "; run as root or pass --state-dir" : "; pass --state-dir";
@@ -314,10 +366,8 @@ Result<void> makeStateDir(const std::string& dir) {
   return {};
 }
 
-// Reads every complete line after state.offset. A torn tail (a last line without its newline,
-// or an unparsable last line: a crash mid-write) is ignored with a warning, and cut away when
-// `repair` (append holds LOCK_EX then) so that the next record starts on a clean line.
-Result<void> readNew(JournalFile& state, bool repair) {
+// Returns the bytes appended after state.offset.
+Result<std::string> readAppended(const JournalFile& state) {
   struct stat st {};
   if (::fstat(state.fd, &st) != 0) return errnoError(errno, "stat " + state.path);
   if (st.st_size < state.offset) {
@@ -335,62 +385,52 @@ Result<void> readNew(JournalFile& state, bool repair) {
     got += static_cast<std::size_t>(n);
   }
   data.resize(got);
+  return data;
+}
 
+// A last line without its newline is a crash mid-write (torn): ignored with a warning (once),
+// and cut away when `repair` (append holds LOCK_EX then) so the next record starts cleanly.
+Result<void> tornTail(JournalFile& state, bool repair, const std::string& line) {
+  const std::string where = state.path + ":" + std::to_string(state.lines + 1);
+  const std::string why = " a torn last line (no newline at the end; a crash while writing?): " + excerpt(line);
+  if (repair) {
+    if (::ftruncate(state.fd, state.offset) != 0) return errnoError(errno, "truncate torn last line of " + state.path);
+    state.warnings.push_back(where + ": removed" + why);
+    state.warnedTornAt = -1;
+  } else if (state.warnedTornAt != state.offset) {
+    state.warnings.push_back(where + ": ignored" + why);
+    state.warnedTornAt = state.offset;
+  }
+  return {};
+}
+
+// Reads every complete line after state.offset. Only a last line without newline is torn; a
+// whole line that fails (a kind from a newer version, 1e400, ...) was written on purpose: it is
+// an error naming its line, never cut away, and its id never reused.
+Result<void> readNew(JournalFile& state, bool repair) {
+  auto data = readAppended(state);
+  if (!data) return data.error();
   std::size_t pos = 0;
-  while (pos < data.size()) {
+  while (pos < data->size()) {
+    const auto newline = data->find('\n', pos);
+    if (newline == std::string::npos) return tornTail(state, repair, data->substr(pos));
+    const std::string line = data->substr(pos, newline - pos);
     const std::int64_t lineNo = state.lines + 1;
-    const auto newline = data.find('\n', pos);
-    const bool complete = newline != std::string::npos;
-    const std::string line = data.substr(pos, complete ? newline - pos : std::string::npos);
-    const std::size_t next = complete ? newline + 1 : data.size();
-    const bool last = next == data.size();
-    std::string problem;
-    if (!complete) {
-      problem = "no newline at the end";
-    } else if (blank(line)) {
-      state.offset += static_cast<off_t>(next - pos);
-      state.lines = lineNo;
-      pos = next;
-      continue;
-    } else {
-      Json json;
-      try {
-        json = Json::parse(line);
-      } catch (const Json::parse_error& e) {
-        problem = "invalid JSON: " + parseMessage(e.what());
+    if (!blank(line)) {
+      auto record = parseJournalLine(line);
+      if (record && !state.records.empty() && record->id <= state.records.back().id) {
+        record = Error{Errc::Malformed, "id " + std::to_string(record->id) + " is not greater than the previous id " +
+                                            std::to_string(state.records.back().id)};
       }
-      if (problem.empty()) {
-        auto record = recordFromJson(json);
-        if (!record) {
-          problem = record.error().what;
-        } else if (!state.records.empty() && record->id <= state.records.back().id) {
-          problem = "id " + std::to_string(record->id) + " is not greater than the previous id " +
-                    std::to_string(state.records.back().id);
-        } else {
-          state.records.push_back(std::move(*record));
-          state.offset += static_cast<off_t>(next - pos);
-          state.lines = lineNo;
-          pos = next;
-          continue;
-        }
+      if (!record) {
+        return Error{Errc::Malformed, state.path + ":" + std::to_string(lineNo) + ": " + record.error().what +
+                                          "; only a torn last line (no newline) is tolerated: fix or remove this line"};
       }
+      state.records.push_back(std::move(*record));
     }
-    if (!last) {
-      return Error{Errc::Malformed, state.path + ":" + std::to_string(lineNo) + ": " + problem +
-                                        "; only a torn last line is tolerated: fix or remove this line"};
-    }
-    // The torn tail: everything from `pos` to the end.
-    if (repair) {
-      if (::ftruncate(state.fd, state.offset) != 0) return errnoError(errno, "truncate torn last line of " + state.path);
-      state.warnings.push_back(state.path + ":" + std::to_string(lineNo) + ": removed a torn last line (" + problem +
-                               "; a crash while writing?): " + excerpt(line));
-      state.warnedTornAt = -1;
-    } else if (state.warnedTornAt != state.offset) {
-      state.warnings.push_back(state.path + ":" + std::to_string(lineNo) + ": ignored a torn last line (" + problem +
-                               "; a crash while writing?): " + excerpt(line));
-      state.warnedTornAt = state.offset;
-    }
-    break;
+    state.offset += static_cast<off_t>(newline + 1 - pos);
+    state.lines = lineNo;
+    pos = newline + 1;
   }
   return {};
 }
@@ -433,6 +473,10 @@ Result<std::unique_ptr<FileJournal>> FileJournal::open(const std::string& stateD
   auto lock = FileLock::take(state.fd, LOCK_SH, state.path);
   if (!lock) return lock.error();
   if (auto read = readNew(state, /*repair=*/false); !read) return read.error();
+  // Earlier boots moved to journal.jsonl.1 keep their ids: new records never reuse one.
+  auto rotated = readJournalTail(stateDir, 1, /*rotatedOnly=*/true);
+  if (!rotated) return rotated.error();
+  if (!rotated->empty()) state.rotatedLastId = rotated->back().id;
   return journal;
 }
 
@@ -446,7 +490,7 @@ Result<JournalRecord> FileJournal::append(JournalRecord record) {
   // Another process (a rollback, a running controller) may have appended since we last read.
   if (auto read = readNew(state, /*repair=*/true); !read) return read.error();
 
-  record.id = state.records.empty() ? 1 : state.records.back().id + 1;
+  record.id = std::max(state.records.empty() ? 0 : state.records.back().id, state.rotatedLastId) + 1;
   if (record.time == policy::TimePoint{}) record.time = policy::Clock::now();
   const std::string line = toJsonLine(record) + "\n";
 

@@ -59,6 +59,10 @@ JournalRecord knobRecord(RecordKind kind, policy::TimePoint time, const std::str
 nlohmann::json toJson(const JournalRecord& record);
 /// Parses a record from JSON; Errc::Malformed naming the bad field.
 Result<JournalRecord> recordFromJson(const nlohmann::json& json);
+/// Parses one journal line (without its newline) into a record: Errc::Malformed saying why for
+/// anything else, never an exception: invalid JSON, numbers beyond 64 bits (1e400), nesting
+/// deeper than 64 levels (checked before parsing, so no deep recursion), a bad field.
+Result<JournalRecord> parseJournalLine(const std::string& line);
 /// Formats a record as one journal line: keys in a fixed order, no trailing newline.
 std::string toJsonLine(const JournalRecord& record);
 /// Formats a time as RFC 3339 UTC with milliseconds: "2026-11-27T03:05:47.123Z".
@@ -99,7 +103,9 @@ class FileJournal final : public Journal {
   std::unique_ptr<State> state_;
 };
 
-/// A journal in memory (tests, simulate). `failAppends` makes every append fail with Errc::Io.
+/// A journal in memory (tests, simulate, plan). `failAppends` makes every append fail with
+/// Errc::Io. A record whose id is above the last one keeps it (plan loads the file's records,
+/// whose refs name ids); any other gets the next id.
 class MemoryJournal final : public Journal {
  public:
   Result<JournalRecord> append(JournalRecord record) override;

@@ -1,7 +1,9 @@
 #include "controller/journal/journal_view.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <utility>
 
 namespace ctpilot::controller {
 
@@ -10,94 +12,180 @@ std::optional<policy::KnobRef> recordRef(const JournalRecord& record) {
   return policy::KnobRef{record.netns.empty() ? std::string(policy::kInitNetns) : record.netns, *record.knob};
 }
 
-std::map<policy::KnobRef, std::int64_t> baselines(const std::vector<JournalRecord>& records,
-                                                  const std::string& bootId) {
-  std::map<policy::KnobRef, std::int64_t> out;
-  for (const auto& record : records) {
-    if (record.bootId != bootId || record.kind != RecordKind::Baseline || !record.newValue) continue;
-    const auto ref = recordRef(record);
-    if (!ref) continue;
-    // A baseline is taken once (old = new); one with old != new adopted a value someone else wrote.
-    const bool adopted = record.oldValue && *record.oldValue != *record.newValue;
-    if (adopted) {
-      out[*ref] = *record.newValue;
-    } else {
-      out.emplace(*ref, *record.newValue);
-    }
-  }
-  return out;
+JournalView::JournalView(std::string bootId) : bootId_(std::move(bootId)) {}
+
+void JournalView::addNew(const std::vector<JournalRecord>& records) {
+  // Records are sorted by id: find the first unseen one without looking at the others.
+  auto first = std::upper_bound(records.begin(), records.end(), lastId_,
+                                [](std::int64_t id, const JournalRecord& record) { return id < record.id; });
+  for (; first != records.end(); ++first) add(*first);
 }
 
-std::map<policy::KnobRef, std::int64_t> lastWritten(const std::vector<JournalRecord>& records,
-                                                    const std::string& bootId) {
-  std::map<policy::KnobRef, std::int64_t> out;
-  for (const auto& record : records) {
-    if (record.bootId != bootId || !record.newValue) continue;
-    if (record.kind != RecordKind::Applied && record.kind != RecordKind::Rollback) continue;
-    const auto ref = recordRef(record);
-    if (!ref) continue;
-    // A baseline is taken once (old = new); one with old != new adopted a value someone else wrote.
-    const bool adopted = record.oldValue && *record.oldValue != *record.newValue;
-    if (adopted) {
-      out[*ref] = *record.newValue;
-    } else {
-      out.emplace(*ref, *record.newValue);
-    }
+void JournalView::add(const JournalRecord& record) {
+  lastId_ = std::max(lastId_, record.id);
+  // A resize's cost per entry is the machine's, whichever boot measured it.
+  if (record.kind == RecordKind::Applied && record.knob == policy::Knob::Buckets && record.observation.is_object() &&
+      record.observation.contains("write_us")) {
+    timedResizes_.push_back(record);
+    if (timedResizes_.size() > kTimedResizes) timedResizes_.erase(timedResizes_.begin());
   }
-  return out;
-}
-
-std::map<policy::KnobRef, std::int64_t> pendingIntentValues(const std::vector<JournalRecord>& records,
-                                                            const std::string& bootId) {
-  struct Pending {
-    std::int64_t id;
-    std::optional<std::int64_t> ref;  // a rollback's intent names the applied record it undoes
-    std::int64_t value;
-  };
-  std::map<policy::KnobRef, Pending> pending;
-  for (const auto& record : records) {
-    if (record.bootId != bootId) continue;
-    const auto ref = recordRef(record);
-    if (!ref) continue;
-    const auto found = pending.find(*ref);
-    if (record.kind == RecordKind::Intent && record.newValue) {
-      pending.insert_or_assign(*ref, Pending{record.id, record.ref, *record.newValue});
-    } else if (found != pending.end() &&
-               (record.kind == RecordKind::Applied || record.kind == RecordKind::Failed ||
-                record.kind == RecordKind::Rollback)) {
-      // An outcome for this knob finishes its intent: ours (ref = intent id) or a rollback's
-      // (ref = the applied record both name); a later write supersedes it either way.
-      pending.erase(found);
-    }
+  if (record.bootId != bootId_) {
+    if (record.kind == RecordKind::Applied) ++otherBootApplied_;
+    return;
   }
-  std::map<policy::KnobRef, std::int64_t> out;
-  for (const auto& [ref, p] : pending) out[ref] = p.value;
-  return out;
-}
-
-std::vector<policy::Hold> activeHolds(const std::vector<JournalRecord>& records, const std::string& bootId,
-                                      policy::TimePoint now) {
-  struct Pending {
-    policy::Hold hold;
-    bool lifted = false;
-  };
-  std::vector<Pending> holds;
-  for (const auto& record : records) {
-    if (record.bootId != bootId) continue;
-    if (record.kind == RecordKind::Hold && record.until) {
-      holds.push_back({{*record.until, recordRef(record)}, false});
-    } else if (record.kind == RecordKind::Resume) {
-      const auto ref = recordRef(record);
-      for (auto& pending : holds) {
-        if (!ref || (pending.hold.ref && *pending.hold.ref == *ref)) pending.lifted = true;
+  const auto ref = recordRef(record);
+  switch (record.kind) {
+    case RecordKind::Baseline:
+      if (!ref || !record.newValue) break;
+      // A baseline is taken once (old = new); a later one with old != new adopted a value
+      // someone else wrote ([controller] on_external = adopt) and replaces it.
+      if (record.oldValue && *record.oldValue != *record.newValue) {
+        baselines_[*ref] = *record.newValue;
+      } else {
+        baselines_.emplace(*ref, *record.newValue);
       }
-    }
+      break;
+    case RecordKind::Intent:
+      if (!ref || !record.newValue) break;
+      unfinished_[record.id] = record;
+      // ctpilot's own intent (a rollback's names the change it undoes): until its outcome is
+      // journaled, the write may have happened, so rollback must be able to undo it.
+      if (!record.ref) {
+        undoable_[record.id] = {record.id, true, *ref, record.oldValue, *record.newValue, record.time, record.reason};
+      }
+      break;
+    case RecordKind::Applied:
+      addApplied(record, ref);
+      break;
+    case RecordKind::Failed:
+      if (record.ref) {
+        // The write did not happen: nothing to undo, unless it is a rollback's step that failed
+        // (its intent names the change, which stays undoable).
+        unfinished_.erase(*record.ref);
+        if (const auto found = undoable_.find(*record.ref); found != undoable_.end() && found->second.intentOnly) {
+          undoable_.erase(found);
+        }
+      }
+      break;
+    case RecordKind::Rollback:
+      if (record.ref) {
+        const auto undone = *record.ref;
+        std::erase_if(unfinished_, [&](const auto& kv) { return kv.second.ref == undone || kv.first == undone; });
+        undoable_.erase(undone);
+      }
+      if (ref && record.newValue) {
+        lastWrites_[*ref] = {*record.newValue, record.id};
+        external_.erase(*ref);
+      }
+      break;
+    case RecordKind::External:
+      if (ref) external_[*ref] = record.id;
+      break;
+    case RecordKind::Hold:
+      if (record.until) holds_.push_back(record);
+      break;
+    case RecordKind::Resume:
+      std::erase_if(holds_, [&](const JournalRecord& hold) { return !ref || recordRef(hold) == ref; });
+      // `ctpilot resume` also hands knobs changed by someone else back to ctpilot.
+      if (ref) {
+        external_.erase(*ref);
+      } else {
+        external_.clear();
+      }
+      break;
+    case RecordKind::Planned:
+      break;
   }
-  std::vector<policy::Hold> out;
-  for (const auto& pending : holds) {
-    if (!pending.lifted && pending.hold.until > now) out.push_back(pending.hold);
+}
+
+void JournalView::addApplied(const JournalRecord& record, const std::optional<policy::KnobRef>& ref) {
+  std::optional<std::int64_t> from = record.oldValue;
+  if (record.ref) {
+    if (const auto intent = unfinished_.find(*record.ref); intent != unfinished_.end()) {
+      if (!from) from = intent->second.oldValue;
+      unfinished_.erase(intent);
+    }
+    undoable_.erase(*record.ref);
+  }
+  if (!ref || !record.newValue) return;
+  lastWrites_[*ref] = {*record.newValue, record.id};
+  external_.erase(*ref);
+  newestApplied_[*ref] = applied_.size();
+  applied_.push_back({record.time, *ref, from.value_or(*record.newValue), *record.newValue});
+  undoable_[record.id] = {record.id, false, *ref, from, *record.newValue, record.time, record.reason};
+}
+
+std::vector<JournalRecord> JournalView::unfinishedIntents() const {
+  std::vector<JournalRecord> out;
+  for (const auto& [id, intent] : unfinished_) out.push_back(intent);
+  return out;
+}
+
+std::vector<std::int64_t> JournalView::ourValues(const policy::KnobRef& ref) const {
+  std::vector<std::int64_t> out;
+  std::int64_t since = 0;
+  if (const auto last = lastWrites_.find(ref); last != lastWrites_.end()) {
+    out.push_back(last->second.value);
+    since = last->second.recordId;
+  }
+  for (const auto& [id, intent] : unfinished_) {
+    if (id > since && recordRef(intent) == ref) out.push_back(*intent.newValue);
   }
   return out;
+}
+
+std::vector<JournalRecord> JournalView::activeHoldRecords(policy::TimePoint now) const {
+  std::vector<JournalRecord> out;
+  for (const auto& hold : holds_) {
+    if (*hold.until > now) out.push_back(hold);
+  }
+  return out;
+}
+
+std::vector<policy::Hold> JournalView::activeHolds(policy::TimePoint now) const {
+  std::vector<policy::Hold> out;
+  for (const auto& hold : activeHoldRecords(now)) out.push_back({*hold.until, recordRef(hold)});
+  return out;
+}
+
+std::map<policy::KnobRef, std::int64_t> JournalView::externalRecordIds(std::int64_t sinceId) const {
+  std::map<policy::KnobRef, std::int64_t> out;
+  for (const auto& [ref, id] : external_) {
+    if (id > sinceId) out.emplace(ref, id);
+  }
+  return out;
+}
+
+std::set<policy::KnobRef> JournalView::externalKnobs(std::int64_t sinceId) const {
+  std::set<policy::KnobRef> out;
+  for (const auto& [ref, id] : external_) {
+    if (id > sinceId) out.insert(ref);
+  }
+  return out;
+}
+
+std::vector<UndoableChange> JournalView::undoable() const {
+  std::vector<UndoableChange> out;
+  for (const auto& [id, change] : undoable_) out.push_back(change);
+  return out;
+}
+
+policy::History JournalView::historyAt(policy::TimePoint now, std::int64_t externalSinceId,
+                                       policy::Duration window) const {
+  policy::History history;
+  // Newest first until one is older than the window (records are appended in time order).
+  std::set<std::size_t> picked;
+  const bool all = window == policy::Duration::max() ||
+                   std::chrono::duration_cast<policy::Duration>(now.time_since_epoch()) < window;
+  for (std::size_t i = applied_.size(); i > 0; --i) {
+    if (!all && applied_[i - 1].time <= now - window) break;
+    picked.insert(i - 1);
+  }
+  for (const auto& [ref, index] : newestApplied_) picked.insert(index);
+  for (const auto index : picked) history.changes.push_back(applied_[index]);
+  history.holds = activeHolds(now);
+  history.external = externalKnobs(externalSinceId);
+  return history;
 }
 
 bool held(const std::vector<policy::Hold>& holds, const policy::KnobRef& ref) {
@@ -107,88 +195,40 @@ bool held(const std::vector<policy::Hold>& holds, const policy::KnobRef& ref) {
   return false;
 }
 
-std::map<policy::KnobRef, std::int64_t> externalRecordIds(const std::vector<JournalRecord>& records,
-                                                          const std::string& bootId, std::int64_t sinceId) {
-  std::map<policy::KnobRef, std::int64_t> out;
-  for (const auto& record : records) {
-    if (record.bootId != bootId) continue;
-    const auto ref = recordRef(record);
-    if (record.kind == RecordKind::Resume) {
-      // `ctpilot resume` hands knobs changed by someone else back to ctpilot.
-      if (!ref) out.clear();
-      if (ref) out.erase(*ref);
-      continue;
-    }
-    if (!ref) continue;
-    if (record.kind == RecordKind::External && record.id > sinceId) {
-      out[*ref] = record.id;
-    } else if (record.kind == RecordKind::Applied || record.kind == RecordKind::Rollback) {
-      // ctpilot (or an operator's rollback) wrote it since: the value is ours again.
-      out.erase(*ref);
-    }
-  }
-  return out;
+JournalView viewOf(const std::vector<JournalRecord>& records, const std::string& bootId) {
+  JournalView view(bootId);
+  for (const auto& record : records) view.add(record);
+  return view;
 }
 
-std::set<policy::KnobRef> externalKnobs(const std::vector<JournalRecord>& records, const std::string& bootId,
-                                        std::int64_t sinceId) {
-  std::set<policy::KnobRef> out;
-  for (const auto& [ref, id] : externalRecordIds(records, bootId, sinceId)) out.insert(ref);
-  return out;
-}
-
-std::vector<policy::PastChange> appliedChanges(const std::vector<JournalRecord>& records,
-                                               const std::string& bootId) {
-  std::map<std::int64_t, std::int64_t> intentOld;
-  std::vector<policy::PastChange> out;
-  for (const auto& record : records) {
-    if (record.bootId != bootId) continue;
-    if (record.kind == RecordKind::Intent && record.oldValue) intentOld[record.id] = *record.oldValue;
-    if (record.kind != RecordKind::Applied || !record.newValue) continue;
-    const auto ref = recordRef(record);
-    if (!ref) continue;
-    std::int64_t from = *record.newValue;
-    if (record.oldValue) {
-      from = *record.oldValue;
-    } else if (record.ref) {
-      if (const auto found = intentOld.find(*record.ref); found != intentOld.end()) from = found->second;
-    }
-    out.push_back({record.time, *ref, from, *record.newValue});
-  }
-  return out;
-}
-
-policy::History historyAt(const std::vector<JournalRecord>& records, const std::string& bootId,
-                          policy::TimePoint now, std::int64_t externalSinceId) {
-  policy::History history;
-  history.changes = appliedChanges(records, bootId);
-  history.holds = activeHolds(records, bootId, now);
-  history.external = externalKnobs(records, bootId, externalSinceId);
-  return history;
-}
-
-Result<std::vector<JournalRecord>> readJournalFile(const std::string& path) {
-  std::ifstream in(path);
+Result<std::vector<JournalRecord>> readJournalFile(const std::string& path, std::vector<std::string>* warnings) {
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (errno == ENOENT) return std::vector<JournalRecord>{};
     return errnoError(errno, "open " + path);
   }
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  // A line without its newline at the very end is a crash mid-write (torn), not damage.
-  in.clear();
-  in.seekg(-1, std::ios::end);
-  const bool endsWithNewline = in && in.get() == '\n';
   std::vector<JournalRecord> records;
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (lines[i].empty()) continue;
-    const bool last = i + 1 == lines.size();
-    const auto json = nlohmann::json::parse(lines[i], nullptr, /*allow_exceptions=*/false);
-    Result<JournalRecord> record = Error{Errc::Malformed, "not JSON"};
-    if (!json.is_discarded()) record = recordFromJson(json);
+  std::int64_t lineNo = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lineNo;
+    // getline stops at the end of the file too: a last line without newline is a crash
+    // mid-write (torn), not damage.
+    const bool torn = in.eof();
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto record = parseJournalLine(line);
+    if (record && !records.empty() && record->id <= records.back().id) {
+      record = Error{Errc::Malformed, "id " + std::to_string(record->id) + " is not greater than the previous id " +
+                                          std::to_string(records.back().id)};
+    }
     if (!record) {
-      if (last && !endsWithNewline) break;
-      return Error{Errc::Malformed, path + ":" + std::to_string(i + 1) + ": " + record.error().what};
+      if (torn) {
+        if (warnings) {
+          warnings->push_back(path + ":" + std::to_string(lineNo) + ": ignored a torn last line (" +
+                              record.error().what + "; a crash while writing?)");
+        }
+        break;
+      }
+      return Error{Errc::Malformed, path + ":" + std::to_string(lineNo) + ": " + record.error().what};
     }
     records.push_back(std::move(record.value()));
   }

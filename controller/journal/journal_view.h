@@ -1,6 +1,9 @@
 #pragma once
-// Pure views over journal records of one boot: the baselines, the History decide() needs,
-// and what ctpilot last wrote. Records of other boots are ignored: the kernel forgot them.
+// The one home for every question asked of the journal: baselines, what ctpilot last wrote,
+// unfinished intents, active holds, knobs changed by someone else and the changes rollback can
+// undo. A JournalView folds records of one boot in, oldest first; the controller feeds it only
+// the records that are new since its last tick, the commands feed it the whole file once.
+// Records of other boots are ignored: the kernel forgot them.
 
 #include <cstdint>
 #include <map>
@@ -11,60 +14,120 @@
 
 #include "controller/journal/journal.h"
 #include "policy/observation.h"
+#include "policy/policy.h"
 
 namespace ctpilot::controller {
 
 /// Returns the KnobRef a record is about; nullopt when it names no knob.
 std::optional<policy::KnobRef> recordRef(const JournalRecord& record);
 
-/// Returns KnobRef -> value from the Baseline records of boot `bootId`: the first one wins, except
-/// that a later one with old != new (a value someone else wrote, adopted under
-/// [controller] on_external = adopt) replaces it.
-std::map<policy::KnobRef, std::int64_t> baselines(const std::vector<JournalRecord>& records,
-                                                  const std::string& bootId);
+/// The value ctpilot last put in a knob and the record that says so.
+struct LastWrite {
+  std::int64_t value = 0;
+  std::int64_t recordId = 0;
+};
 
-/// Returns KnobRef -> the value ctpilot last put there in boot `bootId`: `new` of Applied
-/// records and of Rollback records (a rollback restored it).
-std::map<policy::KnobRef, std::int64_t> lastWritten(const std::vector<JournalRecord>& records,
-                                                    const std::string& bootId);
+/// A change of this boot that rollback can undo: an Applied record not rolled back yet, or an
+/// Intent record that no outcome followed (the process died between the write and the record,
+/// so the write may have happened).
+struct UndoableChange {
+  std::int64_t id = 0;                   // the applied record, or the intent alone
+  bool intentOnly = false;               // no applied record: the write may or may not have happened
+  policy::KnobRef ref;
+  std::optional<std::int64_t> from;      // what was there before (old); nullopt when not journaled
+  std::int64_t to = 0;                   // what the change wrote (new)
+  policy::TimePoint time{};
+  std::string reason;
+};
 
-/// Returns KnobRef -> `new` of the newest Intent record of boot `bootId` for that knob when no
-/// Applied, Failed or Rollback record of the knob follows it (a crash between write and
-/// record): the knob may hold that value now.
-std::map<policy::KnobRef, std::int64_t> pendingIntentValues(const std::vector<JournalRecord>& records,
-                                                          const std::string& bootId);
+/// Everything the journal says about one boot, kept up to date record by record.
+class JournalView {
+ public:
+  /// An empty view of boot `bootId`.
+  explicit JournalView(std::string bootId);
+  /// Folds `record` in; records must come oldest first (ids increasing). Other boots' records
+  /// only count in lastId() and otherBootApplied().
+  void add(const JournalRecord& record);
+  /// Folds in every record of `records` with an id above lastId() (the ones not seen yet).
+  void addNew(const std::vector<JournalRecord>& records);
+  /// Returns the boot this view is about.
+  const std::string& bootId() const { return bootId_; }
+  /// Returns the newest record id folded in (any boot); 0 when none.
+  std::int64_t lastId() const { return lastId_; }
 
-/// Returns the holds of boot `bootId` still active at `now`: Hold records with until > now
-/// and not lifted by a later Resume (a Resume without knob lifts every earlier hold, one with a
-/// knob only the earlier holds on that knob).
-std::vector<policy::Hold> activeHolds(const std::vector<JournalRecord>& records, const std::string& bootId,
-                                      policy::TimePoint now);
+  /// Returns KnobRef -> value of this boot's Baseline records: the first one wins, except that a
+  /// later one with old != new (a value someone else wrote, adopted under
+  /// [controller] on_external = adopt) replaces it.
+  const std::map<policy::KnobRef, std::int64_t>& baselines() const { return baselines_; }
+  /// Returns KnobRef -> what ctpilot last wrote: `new` of the newest Applied or Rollback record.
+  const std::map<policy::KnobRef, LastWrite>& lastWrites() const { return lastWrites_; }
+  /// Returns the Intent records no outcome finished yet, oldest first: an Applied or Failed
+  /// record naming the intent (ref) finishes it, and a Rollback record finishes both the
+  /// rollback's own intent (same ref) and the intent alone it undid (ref = the intent's id).
+  std::vector<JournalRecord> unfinishedIntents() const;
+  /// Returns the values ctpilot may have put in a knob: what it last wrote, and the `new` of
+  /// every unfinished intent newer than that.
+  std::vector<std::int64_t> ourValues(const policy::KnobRef& ref) const;
+  /// Returns the Hold records in force at `now`: until > now and not lifted by a later Resume
+  /// (a Resume without knob lifts every earlier hold, one naming a knob only the earlier holds
+  /// on that knob: a hold on every knob stays).
+  std::vector<JournalRecord> activeHoldRecords(policy::TimePoint now) const;
+  /// Returns activeHoldRecords(now) as decide() wants them.
+  std::vector<policy::Hold> activeHolds(policy::TimePoint now) const;
+  /// Returns the knobs changed by someone else: refs whose newest External record has an id
+  /// above `sinceId` (the last policy change) and no Applied, Rollback or Resume (without knob:
+  /// every knob; with one: that knob) record after it.
+  std::set<policy::KnobRef> externalKnobs(std::int64_t sinceId) const;
+  /// Returns externalKnobs(sinceId), each with the id of its External record.
+  std::map<policy::KnobRef, std::int64_t> externalRecordIds(std::int64_t sinceId) const;
+  /// Returns the applied changes of this boot, oldest first (`from` = old, or the intent's old
+  /// when the applied record lacks it).
+  const std::vector<policy::PastChange>& appliedChanges() const { return applied_; }
+  /// Returns the changes rollback can undo, oldest first.
+  std::vector<UndoableChange> undoable() const;
+  /// Returns the newest timed resizes (Applied nf_conntrack_buckets records whose observation
+  /// carries write_us), of any boot, oldest first; at most kTimedResizes.
+  const std::vector<JournalRecord>& timedResizes() const { return timedResizes_; }
+  /// How many timed resizes the view keeps: enough to learn the cost per entry from.
+  static constexpr std::size_t kTimedResizes = 16;
+  /// Returns how many Applied records of other boots were seen (the kernel reset those).
+  std::int64_t otherBootApplied() const { return otherBootApplied_; }
+  /// Builds decide()'s History at `now` (calmSince left empty: the controller keeps it). Its
+  /// changes are those applied within `window` before `now` plus the newest of each knob: all
+  /// decide() looks at (max_changes within change_window, the last change for cooldowns), so a
+  /// tick costs the same after a million changes.
+  policy::History historyAt(policy::TimePoint now, std::int64_t externalSinceId,
+                            policy::Duration window = policy::Duration::max()) const;
+
+ private:
+  /// Folds in an Applied record (it finishes its intent and becomes undoable).
+  void addApplied(const JournalRecord& record, const std::optional<policy::KnobRef>& ref);
+
+  std::string bootId_;
+  std::int64_t lastId_ = 0;
+  std::int64_t otherBootApplied_ = 0;
+  std::vector<JournalRecord> timedResizes_;
+  std::map<policy::KnobRef, std::int64_t> baselines_;
+  std::map<policy::KnobRef, LastWrite> lastWrites_;
+  std::map<std::int64_t, JournalRecord> unfinished_;       // intent id -> intent
+  std::vector<JournalRecord> holds_;                        // not lifted (maybe expired)
+  std::map<policy::KnobRef, std::int64_t> external_;        // ref -> newest External id still standing
+  std::vector<policy::PastChange> applied_;
+  std::map<policy::KnobRef, std::size_t> newestApplied_;  // ref -> index in applied_
+  std::map<std::int64_t, UndoableChange> undoable_;         // id -> change not rolled back
+};
 
 /// Tells whether `ref` is covered by one of `holds`.
 bool held(const std::vector<policy::Hold>& holds, const policy::KnobRef& ref);
 
-/// Returns the knobs changed by someone else, each with the id of its newest External record of
-/// boot `bootId`: ids above `sinceId` (the last policy change) not followed by an Applied or
-/// Rollback record of the same ref, nor by a Resume (without knob: every knob; with one: that knob).
-std::map<policy::KnobRef, std::int64_t> externalRecordIds(const std::vector<JournalRecord>& records,
-                                                          const std::string& bootId, std::int64_t sinceId);
+/// Returns a view of boot `bootId` over `records`.
+JournalView viewOf(const std::vector<JournalRecord>& records, const std::string& bootId);
 
-/// Returns the knobs of externalRecordIds().
-std::set<policy::KnobRef> externalKnobs(const std::vector<JournalRecord>& records, const std::string& bootId,
-                                        std::int64_t sinceId);
-
-/// Returns the applied changes of boot `bootId`, oldest first (`from` = old, or the intent's
-/// old when the applied record lacks it).
-std::vector<policy::PastChange> appliedChanges(const std::vector<JournalRecord>& records,
-                                               const std::string& bootId);
-
-/// Builds decide()'s History at `now` (calmSince left empty: the controller keeps it).
-policy::History historyAt(const std::vector<JournalRecord>& records, const std::string& bootId,
-                          policy::TimePoint now, std::int64_t externalSinceId);
-
-/// Reads a journal file without creating, locking or changing it (plan): every record, oldest
-/// first; a missing file is an empty journal. A torn last line is skipped; any other bad line is
-/// Errc::Malformed naming its line number.
-Result<std::vector<JournalRecord>> readJournalFile(const std::string& path);
+/// Reads a journal file without creating, locking or changing it (plan, status): every record,
+/// oldest first; a missing file is an empty journal. A torn last line (no newline at the end)
+/// is skipped (and said in `warnings` when given); any other bad line is Errc::Malformed naming
+/// its line number.
+Result<std::vector<JournalRecord>> readJournalFile(const std::string& path,
+                                                   std::vector<std::string>* warnings = nullptr);
 
 }  // namespace ctpilot::controller

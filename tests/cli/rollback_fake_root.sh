@@ -125,6 +125,23 @@ rc=$?
 [ "$(knob nf_conntrack_max)" = 262144 ] || fail "unopenable journal: max changed"
 rmdir "$state/journal.jsonl" && mv "$tmp/j" "$state/journal.jsonl"
 
+# Two rollbacks at once: while one holds STATE_DIR/rollback.lock (flock(1) stands in for it),
+# a second says it waits, waits, and then rolls back from the journal as the first left it.
+if command -v flock >/dev/null; then
+  setup
+  : >"$state/rollback.lock"
+  flock "$state/rollback.lock" sleep 1 &
+  holder=$!
+  sleep 0.2
+  ctp rollback --all --hold 0 >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  wait "$holder"
+  [ "$rc" -eq 0 ] || fail "second rollback: exit $rc, want 0: $(cat "$tmp/err")"
+  grep -q 'another rollback is running in this state directory; waiting for it to finish' "$tmp/err" ||
+    fail "second rollback: did not say it waits: $(cat "$tmp/err")"
+  [ "$(knob nf_conntrack_max)" = 65536 ] || fail "second rollback: max is $(knob nf_conntrack_max), want 65536"
+fi
+
 # No boot id: exit 1 with a message.
 rm "$root/proc/sys/kernel/random/boot_id"
 ctp rollback --all >/dev/null 2>"$tmp/err"

@@ -342,7 +342,7 @@ TEST_CASE("baselines are journaled once per boot, before the first change, and r
   CHECK(baselines.size() == 2 + Policy{}.timeouts.order.size());
   const auto firstIntent = rig.ofKind(RecordKind::Intent).at(0);
   for (const auto& b : baselines) CHECK(b.id < firstIntent.id);
-  CHECK(cc::baselines(rig.journal.records(), "boot-1").at(kMax) == 1000);
+  CHECK(cc::viewOf(rig.journal.records(), "boot-1").baselines().at(kMax) == 1000);
 
   rig.knobs.set("init", Knob::Count, rig.max() * 95 / 100);
   controller.tick(kT0 + 5min);
@@ -448,6 +448,54 @@ TEST_CASE("with on_external = adopt a value written by someone else becomes the 
     CHECK(again.observation.baselineMax == 5000);
     CHECK(rig.ofKind(RecordKind::Baseline).size() == baselines.size());
   }
+}
+
+TEST_CASE("a restarted controller journals the outcome of an intent left alone by a crash, from the knob's value") {
+  for (const bool written : {true, false}) {
+    CAPTURE(written);
+    Rig rig;
+    rig.knobs.set("init", Knob::Count, 100);  // calm: the restarted controller changes nothing itself
+    auto baseline = cc::knobRecord(RecordKind::Baseline, kT0, "boot-1", kMax, 1000, 1000, "");
+    REQUIRE(rig.journal.append(baseline));
+    const auto intent = rig.journal.append(cc::knobRecord(RecordKind::Intent, kT0, "boot-1", kMax, 1000, 1900, "raise"));
+    REQUIRE(intent);
+    if (written) rig.knobs.set("init", Knob::ConntrackMax, 1900);
+
+    Controller restarted(testPolicy(), rig.deps());
+    restarted.tick(kT0 + 1min);
+    const auto outcomes = rig.ofKind(written ? RecordKind::Applied : RecordKind::Failed);
+    REQUIRE(outcomes.size() == 1);
+    CHECK(outcomes[0].ref == intent->id);
+    CHECK(outcomes[0].oldValue == 1000);
+    CHECK(outcomes[0].newValue == 1900);
+    const auto view = cc::viewOf(rig.journal.records(), "boot-1");
+    CHECK(view.unfinishedIntents().empty());
+    CHECK(view.undoable().size() == (written ? 1U : 0U));
+    CHECK(rig.ofKind(RecordKind::External).empty());
+    // The next tick has nothing more to say about it.
+    const auto count = rig.journal.records().size();
+    restarted.tick(kT0 + 2min);
+    CHECK(rig.ofKind(written ? RecordKind::Applied : RecordKind::Failed).size() == 1);
+    CHECK(rig.journal.records().size() >= count);
+  }
+}
+
+TEST_CASE("a controller's view fed record by record agrees with one built from the whole journal") {
+  Rig rig;
+  rig.knobs.set("init", Knob::Count, 900);
+  Controller controller(testPolicy(), rig.deps());
+  cc::JournalView incremental("boot-1");
+  for (int i = 0; i < 20; ++i) {
+    controller.tick(kT0 + std::chrono::minutes(i));
+    incremental.addNew(rig.journal.records());
+    if (i == 5) REQUIRE(rig.journal.append(holdRecord("boot-1", kT0 + 8min)));
+  }
+  const auto whole = cc::viewOf(rig.journal.records(), "boot-1");
+  CHECK(incremental.lastId() == whole.lastId());
+  CHECK(incremental.baselines() == whole.baselines());
+  CHECK(incremental.appliedChanges().size() == whole.appliedChanges().size());
+  CHECK(incremental.undoable().size() == whole.undoable().size());
+  CHECK(incremental.activeHoldRecords(kT0 + 7min).size() == whole.activeHoldRecords(kT0 + 7min).size());
 }
 
 TEST_CASE("a hold journaled by another process stops changes at the next tick, and resume lifts it") {

@@ -1,6 +1,13 @@
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "controller/journal/journal.h"
@@ -200,7 +207,7 @@ TEST_CASE("rollback --all restores the exact old values newest first and journal
     CHECK(planRollback(f.journal.records(), "b1", {RollbackSelection::Mode::All, 0})->empty());
   }
   SUBCASE("what ctpilot last wrote is now the restored value") {
-    CHECK(lastWrites(f.journal.records(), "b1").at({"init", Knob::ConntrackMax}).value == 65536);
+    CHECK(viewOf(f.journal.records(), "b1").lastWrites().at({"init", Knob::ConntrackMax}).value == 65536);
   }
 }
 
@@ -333,18 +340,18 @@ TEST_CASE("a hold is active until it expires or a later resume lifts it") {
   hold.kind = RecordKind::Hold;
   hold.until = kT0 + 1h;
   REQUIRE(journal.append(hold).has_value());
-  CHECK(activeHoldRecords(journal.records(), "b1", kT0 + 59min).size() == 1);
-  CHECK(activeHoldRecords(journal.records(), "b1", kT0 + 1h).empty());
-  CHECK(activeHoldRecords(journal.records(), "b2", kT0).empty());
+  CHECK(viewOf(journal.records(), "b1").activeHoldRecords(kT0 + 59min).size() == 1);
+  CHECK(viewOf(journal.records(), "b1").activeHoldRecords(kT0 + 1h).empty());
+  CHECK(viewOf(journal.records(), "b2").activeHoldRecords(kT0).empty());
 
   JournalRecord resume;
   resume.time = kT0 + 1min;
   resume.bootId = "b1";
   resume.kind = RecordKind::Resume;
   REQUIRE(journal.append(resume).has_value());
-  CHECK(activeHoldRecords(journal.records(), "b1", kT0 + 2min).empty());
+  CHECK(viewOf(journal.records(), "b1").activeHoldRecords(kT0 + 2min).empty());
   REQUIRE(journal.append(hold).has_value());
-  CHECK(activeHoldRecords(journal.records(), "b1", kT0 + 2min).size() == 1);
+  CHECK(viewOf(journal.records(), "b1").activeHoldRecords(kT0 + 2min).size() == 1);
 }
 
 TEST_CASE("after a crash between an intent and its outcome, the intent's value counts as ctpilot's own") {
@@ -364,7 +371,7 @@ TEST_CASE("after a crash between an intent and its outcome, the intent's value c
   SUBCASE("the controller died after writing: the value it was writing is accepted, the baseline restored") {
     intentOf(262144, 524288, std::nullopt);
     f.store.set("init", Knob::ConntrackMax, 524288);
-    CHECK(unfinishedIntents(f.journal.records(), "b1").size() == 1);
+    CHECK(viewOf(f.journal.records(), "b1").unfinishedIntents().size() == 1);
     const auto report = f.run({RollbackSelection::Mode::All, 0});
     CHECK(report.exitCode() == 0);
     CHECK(f.store.read(sysfs::Netns{"init", "", 1}, Knob::ConntrackMax).value() == 65536);
@@ -380,7 +387,7 @@ TEST_CASE("after a crash between an intent and its outcome, the intent's value c
     f.store.set("init", Knob::ConntrackMax, 131072);
     CHECK(f.run({RollbackSelection::Mode::All, 0}).exitCode() == 0);
     CHECK(f.store.read(sysfs::Netns{"init", "", 1}, Knob::ConntrackMax).value() == 65536);
-    CHECK(unfinishedIntents(f.journal.records(), "b1").empty());
+    CHECK(viewOf(f.journal.records(), "b1").unfinishedIntents().empty());
   }
   SUBCASE("any other value is still someone else's") {
     intentOf(262144, 524288, std::nullopt);
@@ -388,8 +395,90 @@ TEST_CASE("after a crash between an intent and its outcome, the intent's value c
     CHECK(f.run({RollbackSelection::Mode::All, 0}).exitCode() == 3);
   }
   SUBCASE("finished intents are not unfinished") {
-    CHECK(unfinishedIntents(f.journal.records(), "b1").empty());
+    CHECK(viewOf(f.journal.records(), "b1").unfinishedIntents().empty());
     REQUIRE(f.run({RollbackSelection::Mode::Last, 1}).exitCode() == 0);
-    CHECK(unfinishedIntents(f.journal.records(), "b1").empty());
+    CHECK(viewOf(f.journal.records(), "b1").unfinishedIntents().empty());
   }
+}
+
+TEST_CASE("an intent without outcome is undone by rollback --all whether or not its write happened (README: Rollback)") {
+  // A crash after the knob write and before the applied record: baseline 1000, intent
+  // 1000 -> 1900, no outcome.
+  MemoryJournal journal;
+  auto baseline = knobRecord(RecordKind::Baseline, kT0, "b1", {"init", Knob::ConntrackMax}, 1000, 1000, "");
+  REQUIRE(journal.append(baseline).has_value());
+  auto intent = knobRecord(RecordKind::Intent, kT0, "b1", {"init", Knob::ConntrackMax}, 1000, 1900, "raise");
+  const auto intentId = journal.append(intent)->id;
+  sysfs::MemoryKnobStore store;
+  const NetnsResolver resolve = [](const std::string&) -> Result<sysfs::Netns> { return sysfs::Netns{"init", "", 1}; };
+  RollbackOptions options;
+  options.bootId = "b1";
+  options.now = kT0 + 1min;
+  const auto rollbackAll = [&] {
+    auto steps = planRollback(journal.records(), "b1", {RollbackSelection::Mode::All, 0});
+    REQUIRE(steps.has_value());
+    return std::make_pair(*steps, executeRollback(*steps, journal, store, resolve, options));
+  };
+  for (const std::int64_t found : {1900, 1000}) {
+    CAPTURE(found);
+    store.set("init", Knob::ConntrackMax, found);
+    const auto [steps, report] = rollbackAll();
+    REQUIRE(steps.size() == 1);
+    CHECK(steps[0].intentOnly);
+    CHECK(steps[0].appliedId == intentId);
+    CHECK(steps[0].to == 1000);
+    CHECK(report.exitCode() == 0);
+    CHECK(store.read(sysfs::Netns{"init", "", 1}, Knob::ConntrackMax).value() == 1000);
+    CHECK(journal.records().back().kind == RecordKind::Rollback);
+    CHECK(journal.records().back().ref == intentId);
+    // Undone: nothing is left, and the intent is finished.
+    CHECK(planRollback(journal.records(), "b1", {RollbackSelection::Mode::All, 0})->empty());
+    CHECK(viewOf(journal.records(), "b1").unfinishedIntents().empty());
+    journal = MemoryJournal{};
+    REQUIRE(journal.append(baseline).has_value());
+    REQUIRE(journal.append(intent).has_value());
+  }
+}
+
+TEST_CASE("rollback never writes a journaled value outside the knob's valid range, not even with --force") {
+  for (const std::int64_t bad : {std::int64_t{0}, std::int64_t{-5}, std::numeric_limits<std::int64_t>::max()}) {
+    CAPTURE(bad);
+    Fixture f;
+    f.options.force = true;
+    change(f.journal, "b1", "gw", Knob::TcpTimeoutTimeWait, bad, 30);
+    f.store.set("gw", Knob::TcpTimeoutTimeWait, 30);
+    const auto report = f.run({RollbackSelection::Mode::Last, 1});
+    REQUIRE(report.steps.size() == 1);
+    CHECK(report.steps[0].status == Status::Failed);
+    CHECK(report.steps[0].error.find("outside") != std::string::npos);
+    CHECK(report.exitCode() == 1);
+    CHECK(f.store.read(sysfs::Netns{"gw", "/run/netns/gw", 2}, Knob::TcpTimeoutTimeWait).value() == 30);
+  }
+}
+
+TEST_CASE("netns names read from the journal must be plain names before they touch the file system") {
+  const auto resolve = systemNetnsResolver("/nonexistent-root");
+  for (const std::string name : {"../../proc/1/ns/net", "a/b", "..", "netns:12x", "netns:"}) {
+    CAPTURE(name);
+    const auto found = resolve(name);
+    REQUIRE_FALSE(found);
+    CHECK(found.error().code == Errc::Malformed);
+  }
+}
+
+TEST_CASE("two rollbacks at once: the second waits for the first") {
+  const auto dir = std::filesystem::temp_directory_path() / ("ctpilot-rbl-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    auto first = RollbackLock::acquire(dir.string(), nullptr);
+    REQUIRE(first.has_value());
+    // A second holder from another open file description would block: LOCK_NB tells.
+    const int fd = ::open((dir / "rollback.lock").c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK(::flock(fd, LOCK_EX | LOCK_NB) != 0);
+    ::close(fd);
+  }
+  auto again = RollbackLock::acquire(dir.string(), [] { FAIL("waited for a lock nobody holds"); });
+  CHECK(again.has_value());
+  std::filesystem::remove_all(dir);
 }

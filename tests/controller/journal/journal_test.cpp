@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_view.h"
 
 using namespace ctpilot;
 using namespace ctpilot::controller;
@@ -75,6 +76,12 @@ JournalRecord applied(std::int64_t from, std::int64_t to) {
 std::string line(std::int64_t id, const std::string& kind = "applied") {
   return R"({"id":)" + std::to_string(id) + R"(,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":")" +
          kind + R"(","netns":"init","knob":"nf_conntrack_max","old":1,"new":2})";
+}
+
+// readJournalFile's error text ("" when it read the file).
+std::string readJournalFileForTest(const std::string& path) {
+  const auto records = readJournalFile(path);
+  return records ? std::string() : records.error().what;
 }
 
 }  // namespace
@@ -244,7 +251,6 @@ TEST_CASE("the file journal creates its directory and appends records with incre
 TEST_CASE("a torn last line is ignored with a warning and removed by the next append") {
   const std::vector<std::pair<std::string, std::string>> rows{
       {"a last line cut before its newline", line(1) + "\n" + line(2) + "\n" + R"({"id":3,"time":"2026-11)"},
-      {"an unparsable last line", line(1) + "\n" + line(2) + "\n" + "{\"id\":3,\"ti\n"},
       {"a complete record without its newline", line(1) + "\n" + line(2) + "\n" + line(3)},
   };
   for (const auto& [name, text] : rows) {
@@ -294,6 +300,57 @@ TEST_CASE("a bad line before the last is Malformed and names its line number") {
     CAPTURE(journal.error().what);
     CHECK(journal.error().what.find(expected) != std::string::npos);
   }
+}
+
+TEST_CASE("a complete last line that fails validation is an error naming it, never cut away, its id never reused") {
+  const std::vector<std::pair<std::string, std::string>> rows{
+      {"a kind from a newer version", line(3, "compacted")},
+      {"an unparsable line with its newline", "{\"id\":3,\"ti"},
+  };
+  for (const auto& [name, last] : rows) {
+    CAPTURE(name);
+    TempDir tmp;
+    const auto path = tmp.sub("journal.jsonl");
+    const std::string text = line(1) + "\n" + line(2) + "\n" + last + "\n";
+    writeFile(path, text);
+    auto journal = FileJournal::open(tmp.path);
+    REQUIRE_FALSE(journal.has_value());
+    CHECK(journal.error().code == Errc::Malformed);
+    CHECK(journal.error().what.find("journal.jsonl:3: ") != std::string::npos);
+    CHECK(readFile(path) == text);
+    const auto read = readJournalFileForTest(path);
+    CHECK(read.find("journal.jsonl:3: ") != std::string::npos);
+  }
+}
+
+TEST_CASE("lines no journal record has are errors with their line number, never a crash") {
+  const std::string deep = R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"planned","observation":)" +
+                           std::string(100000, '[') + std::string(100000, ']') + "}";
+  const std::string deepInString = R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"planned","reason":")" +
+                                   std::string(1000, '[') + "\"}";
+  const std::vector<std::tuple<std::string, std::string, std::string>> rows{
+      {"a number beyond a double", R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"planned","observation":{"x":1e400}})",
+       "journal.jsonl:2: invalid JSON"},
+      {"an integer beyond 64 bits", R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"applied","new":99999999999999999999})",
+       "journal.jsonl:2: field 'new'"},
+      {"100,000 levels of nesting", deep, "journal.jsonl:2: nested deeper than 64 levels"},
+      {"a time in year 0", R"({"id":2,"time":"0000-01-01T00:00:00Z","boot_id":"b1","kind":"planned"})",
+       "journal.jsonl:2: field 'time': not an RFC 3339 time between 1970 and 2200"},
+      {"a hold until 9999", R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"hold","until":"9999-12-31T23:59:59Z"})",
+       "journal.jsonl:2: field 'until'"},
+  };
+  for (const auto& [name, bad, expected] : rows) {
+    CAPTURE(name);
+    TempDir tmp;
+    writeFile(tmp.sub("journal.jsonl"), line(1) + "\n" + bad + "\n" + line(3) + "\n");
+    auto journal = FileJournal::open(tmp.path);
+    REQUIRE_FALSE(journal.has_value());
+    CAPTURE(journal.error().what);
+    CHECK(journal.error().what.find(expected) != std::string::npos);
+    CHECK(readJournalFileForTest(tmp.sub("journal.jsonl")).find(expected) != std::string::npos);
+  }
+  // Brackets inside a string are text, not nesting.
+  CHECK(parseJournalLine(deepInString).has_value());
 }
 
 TEST_CASE("two journals on one file append alternately with increasing ids and see each other's records") {
@@ -415,7 +472,13 @@ TEST_CASE("the memory journal assigns ids and can be made to fail") {
   MemoryJournal journal;
   CHECK(journal.append(applied(1, 2))->id == 1);
   CHECK(journal.append(applied(2, 3))->id == 2);
+  // Records loaded from a file whose first ids moved to journal.jsonl.1 keep theirs (refs name them).
+  auto loaded = applied(3, 4);
+  loaded.id = 40;
+  CHECK(journal.append(loaded)->id == 40);
+  loaded.id = 7;  // not above the last: the next id
+  CHECK(journal.append(loaded)->id == 41);
   journal.failAppends = true;
   CHECK_FALSE(journal.append(applied(3, 4)).has_value());
-  CHECK(journal.records().size() == 2);
+  CHECK(journal.records().size() == 4);
 }

@@ -50,34 +50,34 @@ TEST_CASE("baselines come from this boot's baseline records, the first one winni
   b.add(RecordKind::Baseline, "init", Knob::ConntrackMax, 1000, 1000);
   b.add(RecordKind::Baseline, "gw", Knob::TcpTimeoutTimeWait, 120, 120);
   b.add(RecordKind::Baseline, "init", Knob::ConntrackMax, 5000, 5000);  // a later one never replaces it
-  const auto base = cc::baselines(b.records, "b1");
+  const auto base = cc::viewOf(b.records, "b1").baselines();
   CHECK(base.size() == 2);
   CHECK(base.at(kMax) == 1000);
   CHECK(base.at(kTimeWaitGw) == 120);
-  CHECK(cc::baselines(b.records, "old-boot").at(kMax) == 1);
-  CHECK(cc::baselines(b.records, "unknown").empty());
+  CHECK(cc::viewOf(b.records, "old-boot").baselines().at(kMax) == 1);
+  CHECK(cc::viewOf(b.records, "unknown").baselines().empty());
 }
 
 TEST_CASE("a baseline record that adopted someone else's value (old differs from new) replaces the baseline") {
   Builder b;
   b.add(RecordKind::Baseline, "init", Knob::ConntrackMax, 1000, 1000);
   b.add(RecordKind::Baseline, "init", Knob::ConntrackMax, 4000, 3000);  // on_external = adopt
-  CHECK(cc::baselines(b.records, "b1").at(kMax) == 3000);
+  CHECK(cc::viewOf(b.records, "b1").baselines().at(kMax) == 3000);
 }
 
 TEST_CASE("a knob changed by someone else stays external, with its record's id, until written or resumed") {
   Builder b;
   b.add(RecordKind::External, "init", Knob::ConntrackMax, 2000, 1500);
   b.add(RecordKind::External, "gw", Knob::TcpTimeoutTimeWait, 120, 60);
-  const auto ids = cc::externalRecordIds(b.records, "b1", 0);
+  const auto ids = cc::viewOf(b.records, "b1").externalRecordIds(0);
   REQUIRE(ids.size() == 2);
   CHECK(ids.at(kMax) == b.records[0].id);
   CHECK(ids.at(kTimeWaitGw) == b.records[1].id);
-  CHECK(cc::externalRecordIds(b.records, "b1", b.records[0].id).size() == 1);  // a policy change came between
+  CHECK(cc::viewOf(b.records, "b1").externalRecordIds(b.records[0].id).size() == 1);  // a policy change came between
 
   SUBCASE("a resume naming one knob hands back that knob") {
     b.add(RecordKind::Resume, "gw", Knob::TcpTimeoutTimeWait, 0, 0);
-    CHECK(cc::externalKnobs(b.records, "b1", 0) == std::set<KnobRef>{kMax});
+    CHECK(cc::viewOf(b.records, "b1").externalKnobs(0) == std::set<KnobRef>{kMax});
   }
   SUBCASE("a resume without knob hands back every knob") {
     JournalRecord resume;
@@ -85,7 +85,7 @@ TEST_CASE("a knob changed by someone else stays external, with its record's id, 
     resume.bootId = "b1";
     resume.kind = RecordKind::Resume;
     b.records.push_back(resume);
-    CHECK(cc::externalRecordIds(b.records, "b1", 0).empty());
+    CHECK(cc::viewOf(b.records, "b1").externalRecordIds(0).empty());
   }
 }
 
@@ -96,25 +96,34 @@ TEST_CASE("what ctpilot last wrote comes from applied and rollback records") {
   b.add(RecordKind::Intent, "init", Knob::ConntrackMax, 2000, 4000);
   b.add(RecordKind::Failed, "init", Knob::ConntrackMax, 2000, 4000);
   b.add(RecordKind::External, "gw", Knob::TcpTimeoutTimeWait, 120, 30);
-  auto written = cc::lastWritten(b.records, "b1");
-  CHECK(written.at(kMax) == 2000);
+  auto written = cc::viewOf(b.records, "b1").lastWrites();
+  CHECK(written.at(kMax).value == 2000);
+  CHECK(written.at(kMax).recordId == 2);
   CHECK_FALSE(written.contains(kTimeWaitGw));
   b.add(RecordKind::Rollback, "init", Knob::ConntrackMax, 2000, 1000);
-  CHECK(cc::lastWritten(b.records, "b1").at(kMax) == 1000);
+  CHECK(cc::viewOf(b.records, "b1").lastWrites().at(kMax).value == 1000);
 }
 
 TEST_CASE("an intent without applied or failed record is unfinished") {
   Builder b;
   b.add(RecordKind::Intent, "init", Knob::ConntrackMax, 1000, 2000);
   b.add(RecordKind::Applied, "init", Knob::ConntrackMax, 1000, 2000).ref = 1;
-  CHECK(cc::pendingIntentValues(b.records, "b1").empty());
+  CHECK(cc::viewOf(b.records, "b1").unfinishedIntents().empty());
   b.add(RecordKind::Intent, "init", Knob::ConntrackMax, 2000, 4000);
-  const auto open = cc::pendingIntentValues(b.records, "b1");
-  REQUIRE(open.contains(kMax));
-  CHECK(open.at(kMax) == 4000);
+  const auto open = cc::viewOf(b.records, "b1").unfinishedIntents();
+  REQUIRE(open.size() == 1);
+  CHECK(open[0].id == 3);
+  CHECK(cc::viewOf(b.records, "b1").ourValues(kMax) == std::vector<std::int64_t>{2000, 4000});
   SUBCASE("a rollback's outcome finishes a rollback's intent") {
+    b.add(RecordKind::Intent, "init", Knob::ConntrackMax, 4000, 1000).ref = 2;
     b.add(RecordKind::Rollback, "init", Knob::ConntrackMax, 4000, 1000).ref = 2;
-    CHECK(cc::pendingIntentValues(b.records, "b1").empty());
+    CHECK(cc::viewOf(b.records, "b1").unfinishedIntents().size() == 1);  // #3 is not the rollback's
+  }
+  SUBCASE("a rollback undoing the intent alone finishes it") {
+    b.add(RecordKind::Intent, "init", Knob::ConntrackMax, 4000, 2000).ref = 3;
+    b.add(RecordKind::Rollback, "init", Knob::ConntrackMax, 4000, 2000).ref = 3;
+    CHECK(cc::viewOf(b.records, "b1").unfinishedIntents().empty());
+    CHECK(cc::viewOf(b.records, "b1").undoable().size() == 1);  // only the applied #2
   }
 }
 
@@ -125,28 +134,28 @@ TEST_CASE("holds are active until they expire or a later resume lifts them") {
   b.add(RecordKind::Hold, "", std::nullopt, std::nullopt, std::nullopt, "old-boot").until = kT0 + 9h;
 
   SUBCASE("both active before the first expires") {
-    const auto holds = cc::activeHolds(b.records, "b1", kT0 + 30min);
+    const auto holds = cc::viewOf(b.records, "b1").activeHolds(kT0 + 30min);
     CHECK(holds.size() == 2);
     CHECK(cc::held(holds, kMax));
     CHECK(cc::held(holds, kTimeWaitGw));
   }
   SUBCASE("an expired hold no longer counts") {
-    const auto holds = cc::activeHolds(b.records, "b1", kT0 + 90min);
+    const auto holds = cc::viewOf(b.records, "b1").activeHolds(kT0 + 90min);
     CHECK(holds.size() == 1);
     CHECK_FALSE(cc::held(holds, kMax));
     CHECK(cc::held(holds, kTimeWaitGw));
   }
   SUBCASE("a resume without knob lifts every earlier hold") {
     b.add(RecordKind::Resume, "", std::nullopt, std::nullopt, std::nullopt);
-    CHECK(cc::activeHolds(b.records, "b1", kT0 + 30min).empty());
+    CHECK(cc::viewOf(b.records, "b1").activeHolds(kT0 + 30min).empty());
     b.add(RecordKind::Hold, "", std::nullopt, std::nullopt, std::nullopt).until = kT0 + 1h;
-    CHECK(cc::activeHolds(b.records, "b1", kT0 + 30min).size() == 1);
+    CHECK(cc::viewOf(b.records, "b1").activeHolds(kT0 + 30min).size() == 1);
   }
   SUBCASE("a resume of one knob lifts that knob's hold only") {
     b.add(RecordKind::Resume, "gw", Knob::TcpTimeoutTimeWait, std::nullopt, std::nullopt);
-    const auto holds = cc::activeHolds(b.records, "b1", kT0 + 90min);
+    const auto holds = cc::viewOf(b.records, "b1").activeHolds(kT0 + 90min);
     CHECK(holds.empty());
-    const auto early = cc::activeHolds(b.records, "b1", kT0 + 30min);
+    const auto early = cc::viewOf(b.records, "b1").activeHolds(kT0 + 30min);
     REQUIRE(early.size() == 1);
     CHECK_FALSE(early[0].ref.has_value());  // the hold on every knob stays
   }
@@ -156,10 +165,10 @@ TEST_CASE("knobs changed by someone else stay external until the policy changes 
   Builder b;
   b.add(RecordKind::External, "init", Knob::ConntrackMax, 2000, 1500);
   b.add(RecordKind::External, "gw", Knob::TcpTimeoutTimeWait, 120, 30, "old-boot");
-  CHECK(cc::externalKnobs(b.records, "b1", 0) == std::set<KnobRef>{kMax});
-  CHECK(cc::externalKnobs(b.records, "b1", 1).empty());  // the policy changed after record 1
+  CHECK(cc::viewOf(b.records, "b1").externalKnobs(0) == std::set<KnobRef>{kMax});
+  CHECK(cc::viewOf(b.records, "b1").externalKnobs(1).empty());  // the policy changed after record 1
   b.add(RecordKind::Applied, "init", Knob::ConntrackMax, 1500, 3000);
-  CHECK(cc::externalKnobs(b.records, "b1", 0).empty());
+  CHECK(cc::viewOf(b.records, "b1").externalKnobs(0).empty());
 }
 
 TEST_CASE("history lists this boot's applied changes with their old values") {
@@ -168,7 +177,7 @@ TEST_CASE("history lists this boot's applied changes with their old values") {
   auto& applied = b.add(RecordKind::Applied, "init", Knob::ConntrackMax, std::nullopt, 2048);
   applied.ref = 1;
   b.add(RecordKind::Applied, "init", Knob::ConntrackMax, 1, 2, "old-boot");
-  const auto history = cc::historyAt(b.records, "b1", kT0, 0);
+  const auto history = cc::viewOf(b.records, "b1").historyAt(kT0, 0);
   REQUIRE(history.changes.size() == 1);
   CHECK(history.changes[0].ref == kMax);
   CHECK(history.changes[0].from == 1000);
@@ -201,4 +210,19 @@ TEST_CASE("a journal file is read without changing it, tolerating only a torn la
     CHECK(records->empty());
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("history holds the changes within the window and the newest of each knob, whatever the journal's length") {
+  Builder b;
+  for (int i = 0; i < 1000; ++i) b.add(RecordKind::Applied, "init", Knob::ConntrackMax, i, i + 1);
+  b.add(RecordKind::Applied, "gw", Knob::TcpTimeoutTimeWait, 120, 60);  // at kT0 + 1001s
+  for (int i = 0; i < 3; ++i) b.add(RecordKind::Applied, "init", Knob::ConntrackMax, 2000 + i, 2001 + i);
+  const auto view = cc::viewOf(b.records, "b1");
+  const auto now = kT0 + 1004s;
+  const auto history = view.historyAt(now, 0, 2s);  // changes after kT0 + 1002s, and the newest per knob
+  REQUIRE(history.changes.size() == 3);
+  CHECK(history.changes[0].ref == kTimeWaitGw);  // the newest of its knob, though older than the window
+  CHECK(history.changes[1].to == 2002);
+  CHECK(history.changes[2].to == 2003);
+  CHECK(view.historyAt(now, 0).changes.size() == 1004);
 }

@@ -1,0 +1,270 @@
+#include "controller/journal/journal_files.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <utility>
+
+#include "controller/journal/journal_view.h"
+#include "policy/unique_fd.h"
+
+namespace ctpilot::controller {
+namespace {
+
+bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
+
+Result<std::string> readRange(int fd, off_t from, off_t length, const std::string& path) {
+  std::string data(static_cast<std::size_t>(length), '\0');
+  std::size_t got = 0;
+  while (got < data.size()) {
+    const ssize_t n = ::pread(fd, data.data() + got, data.size() - got, from + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errnoError(errno, "read " + path);
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  data.resize(got);
+  return data;
+}
+
+// Returns the offset just past the file's last newline: a last line without one is torn.
+Result<off_t> completeEnd(int fd, off_t size, const std::string& path) {
+  constexpr off_t kChunk = 64 * 1024;
+  for (off_t end = size; end > 0;) {
+    const off_t from = std::max<off_t>(0, end - kChunk);
+    auto chunk = readRange(fd, from, end - from, path);
+    if (!chunk) return chunk.error();
+    if (const auto nl = chunk->rfind('\n'); nl != std::string::npos) return from + static_cast<off_t>(nl) + 1;
+    end = from;
+  }
+  return off_t{0};
+}
+
+// Gives a file's complete lines from the last to the first, reading 64 KiB at a time.
+class BackwardLines {
+ public:
+  // `end`: just past the last newline to consider.
+  BackwardLines(int fd, off_t end, std::string path) : fd_(fd), pos_(end), path_(std::move(path)) {
+    if (end > 0) {
+      pos_ = end - 1;  // drop the last newline: buf_ covers [pos_, lineEnd) of the next line
+    } else {
+      done_ = true;
+    }
+  }
+  // Sets `line` (without newline) and `start` (its offset); false before the first line.
+  Result<bool> next(std::string& line, off_t& start) {
+    if (done_) return false;
+    constexpr off_t kChunk = 64 * 1024;
+    for (;;) {
+      if (const auto nl = buf_.rfind('\n'); nl != std::string::npos) {
+        line = buf_.substr(nl + 1);
+        start = pos_ + static_cast<off_t>(nl) + 1;
+        buf_.resize(nl);
+        return true;
+      }
+      if (pos_ == 0) {
+        line = std::move(buf_);
+        start = 0;
+        done_ = true;
+        return true;
+      }
+      const off_t from = std::max<off_t>(0, pos_ - kChunk);
+      auto chunk = readRange(fd_, from, pos_ - from, path_);
+      if (!chunk) return chunk.error();
+      buf_ = *chunk + buf_;
+      pos_ = from;
+    }
+  }
+
+ private:
+  int fd_;
+  off_t pos_;  // file offset of buf_[0]
+  std::string path_;
+  std::string buf_;
+  bool done_ = false;
+};
+
+Result<void> syncDir(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return errnoError(errno, "open " + dir);
+  if (::fsync(fd.get()) != 0) return errnoError(errno, "fsync " + dir);
+  return {};
+}
+
+// Replaces `path` with `data` so that a crash leaves the old file or the new one, never half.
+Result<void> replaceFile(const std::string& path, const std::string& data, mode_t mode) {
+  const std::string tmp = path + ".tmp";
+  {
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
+    if (fd.get() < 0) return errnoError(errno, "create " + tmp);
+    for (std::size_t done = 0; done < data.size();) {
+      const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errnoError(errno, "write " + tmp);
+      done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) return errnoError(errno, "fsync " + tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return errnoError(errno, "rename " + tmp);
+  return syncDir(std::filesystem::path(path).parent_path().string());
+}
+
+// Returns where the current boot's records begin (0 when the journal holds no other boot's
+// record before them): the lines are parsed from the end back to the newest of another boot.
+Result<off_t> currentBootStart(int fd, off_t end, const std::string& bootId, const std::string& path) {
+  BackwardLines lines(fd, end, path);
+  std::string line;
+  off_t start = 0;
+  off_t boundary = end;
+  for (;;) {
+    auto more = lines.next(line, start);
+    if (!more) return more.error();
+    if (!*more) return off_t{0};
+    if (blank(line)) continue;
+    auto record = parseJournalLine(line);
+    if (!record) return record.error();  // leave it to the journal's reader to name the line
+    if (record->bootId != bootId) return boundary;
+    boundary = start;
+  }
+}
+
+// Returns the id of the last record in `text` (a journal file's contents); 0 when none.
+std::int64_t lastId(const std::string& text) {
+  std::size_t end = text.size();
+  while (end > 0) {
+    const auto nl = end >= 2 ? text.rfind('\n', end - 2) : std::string::npos;
+    const std::size_t begin = nl == std::string::npos ? 0 : nl + 1;
+    const std::string line = text.substr(begin, end - begin - (text[end - 1] == '\n' ? 1 : 0));
+    if (!blank(line)) {
+      const auto record = parseJournalLine(line);
+      return record ? record->id : 0;
+    }
+    end = begin;
+  }
+  return 0;
+}
+
+// Drops the leading lines of `text` whose id is at most `upTo` (moved by a rotation that
+// crashed before replacing the journal), then, beyond `maxBytes`, the oldest lines.
+void trimFront(std::string& text, std::int64_t upTo, std::size_t maxBytes) {
+  std::size_t begin = 0;
+  while (begin < text.size() && upTo > 0) {
+    const auto nl = text.find('\n', begin);
+    const auto record = parseJournalLine(text.substr(begin, nl - begin));
+    if (record && record->id > upTo) break;
+    begin = nl == std::string::npos ? text.size() : nl + 1;
+  }
+  if (text.size() - begin > maxBytes) {
+    const auto nl = text.find('\n', text.size() - maxBytes);
+    begin = nl == std::string::npos ? text.size() : nl + 1;
+  }
+  text.erase(0, begin);
+}
+
+}  // namespace
+
+std::string journalPath(const std::string& stateDir) {
+  return (std::filesystem::path(stateDir) / "journal.jsonl").string();
+}
+
+std::string rotatedJournalPath(const std::string& stateDir) {
+  return (std::filesystem::path(stateDir) / "journal.jsonl.1").string();
+}
+
+Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::string& bootId) {
+  const auto path = journalPath(stateDir);
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0) return errno == ENOENT ? Result<std::int64_t>(0) : errnoError(errno, "open " + path);
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return errnoError(errno, "lock " + path);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errnoError(errno, "stat " + path);
+  auto end = completeEnd(fd.get(), st.st_size, path);
+  if (!end) return end.error();
+  auto boundary = currentBootStart(fd.get(), *end, bootId, path);
+  // A line that cannot be parsed is left for the journal's reader to name: no rotation then.
+  if (!boundary || *boundary == 0) return std::int64_t{0};
+
+  const auto maxBytes = static_cast<off_t>(kRotatedMaxBytes);
+  auto moved = readRange(fd.get(), std::max<off_t>(0, *boundary - maxBytes), std::min(*boundary, maxBytes), path);
+  if (!moved) return moved.error();
+  const auto rotated = rotatedJournalPath(stateDir);
+  std::string older;
+  if (UniqueFd old(::open(rotated.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)); old.get() >= 0) {
+    struct stat oldSt {};
+    if (::fstat(old.get(), &oldSt) != 0) return errnoError(errno, "stat " + rotated);
+    auto existing = readRange(old.get(), 0, oldSt.st_size, rotated);
+    if (!existing) return existing.error();
+    older = std::move(*existing);
+  } else if (errno != ENOENT) {
+    return errnoError(errno, "open " + rotated);
+  }
+  if (*boundary > maxBytes) moved->erase(0, std::min(moved->size(), moved->find('\n') + 1));  // a partial first line
+  trimFront(*moved, lastId(older), moved->size());
+  const auto lines = std::count(moved->begin(), moved->end(), '\n');
+  std::string combined = older + *moved;
+  trimFront(combined, 0, static_cast<std::size_t>(kRotatedMaxBytes));
+  if (auto written = replaceFile(rotated, combined, 0640); !written) return written.error();
+
+  auto current = readRange(fd.get(), *boundary, st.st_size - *boundary, path);
+  if (!current) return current.error();
+  if (auto written = replaceFile(path, *current, st.st_mode & 0777); !written) return written.error();
+  return static_cast<std::int64_t>(lines);
+}
+
+Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit,
+                                                  bool rotatedOnly) {
+  std::vector<JournalRecord> newestFirst;
+  for (const auto& path : {journalPath(stateDir), rotatedJournalPath(stateDir)}) {
+    if (rotatedOnly && path == journalPath(stateDir)) continue;
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (fd.get() < 0) {
+      if (errno == ENOENT) continue;
+      return errnoError(errno, "open " + path);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return errnoError(errno, "stat " + path);
+    auto end = completeEnd(fd.get(), st.st_size, path);
+    if (!end) return end.error();
+    BackwardLines lines(fd.get(), *end, path);
+    std::string line;
+    off_t start = 0;
+    std::int64_t fromEnd = 0;
+    while (static_cast<std::int64_t>(newestFirst.size()) < limit) {
+      auto more = lines.next(line, start);
+      if (!more) return more.error();
+      if (!*more) break;
+      ++fromEnd;
+      if (blank(line)) continue;
+      auto record = parseJournalLine(line);
+      if (!record) {
+        return Error{Errc::Malformed, path + ": line " + std::to_string(fromEnd) + " from the end: " + record.error().what};
+      }
+      // A rotation cut short leaves records in both files: each once.
+      if (!newestFirst.empty() && record->id >= newestFirst.back().id) continue;
+      newestFirst.push_back(std::move(*record));
+    }
+  }
+  return std::vector<JournalRecord>(newestFirst.rbegin(), newestFirst.rend());
+}
+
+Result<std::vector<JournalRecord>> readAllJournals(const std::string& stateDir, std::vector<std::string>& warnings) {
+  auto older = readJournalFile(rotatedJournalPath(stateDir), &warnings);
+  if (!older) return older.error();
+  auto current = readJournalFile(journalPath(stateDir), &warnings);
+  if (!current) return current.error();
+  if (!current->empty()) {
+    const auto first = current->front().id;
+    std::erase_if(*older, [&](const JournalRecord& record) { return record.id >= first; });
+  }
+  older->insert(older->end(), std::make_move_iterator(current->begin()), std::make_move_iterator(current->end()));
+  return std::move(*older);
+}
+
+}  // namespace ctpilot::controller

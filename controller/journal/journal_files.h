@@ -1,0 +1,43 @@
+#pragma once
+// The journal's files over time: STATE_DIR/journal.jsonl holds the records of the current boot
+// (and of earlier boots until the next `run` starts); journal.jsonl.1 holds the records of
+// earlier boots, at most kRotatedMaxBytes of the newest of them. `history` reads both.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controller/journal/journal.h"
+#include "policy/result.h"
+
+namespace ctpilot::controller {
+
+/// The most journal.jsonl.1 keeps: older boots' oldest records are dropped beyond it.
+constexpr std::int64_t kRotatedMaxBytes = 64LL * 1024 * 1024;
+
+/// Returns STATE_DIR/journal.jsonl.
+std::string journalPath(const std::string& stateDir);
+/// Returns STATE_DIR/journal.jsonl.1 (earlier boots).
+std::string rotatedJournalPath(const std::string& stateDir);
+
+/// Moves the records of boots other than `bootId` at the front of the journal to
+/// journal.jsonl.1 (appended to what it holds, kept within kRotatedMaxBytes), leaving the
+/// current boot's records in journal.jsonl. Each file is replaced whole (write, fsync, rename),
+/// .1 first: a crash in between leaves records in both, and the next rotation skips the ids
+/// .1 has. Only the current boot's lines are parsed. The caller holds the state lock and the
+/// rollback lock (no other writer). Returns how many lines moved.
+Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::string& bootId);
+
+/// Reads the newest `limit` records of the journal and, when it holds fewer, of
+/// journal.jsonl.1, oldest first, reading the files backwards from their ends: only those lines
+/// are parsed. A torn last line is skipped; a bad line met is Errc::Malformed naming its file.
+/// `rotatedOnly` reads journal.jsonl.1 alone.
+Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit,
+                                                  bool rotatedOnly = false);
+
+/// Reads journal.jsonl.1 and journal.jsonl, oldest first (see readJournalFile); a torn last
+/// line is said in `warnings`.
+Result<std::vector<JournalRecord>> readAllJournals(const std::string& stateDir, std::vector<std::string>& warnings);
+
+}  // namespace ctpilot::controller

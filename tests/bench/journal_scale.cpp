@@ -1,0 +1,130 @@
+// ctpilot-bench-journal: what a long journal costs. For N records (default 100 and 1,000,000):
+//   start-up:  FileJournal::open of a journal of N records of this boot (every line parsed),
+//              and of N records of earlier boots after `run`'s rotation moved them aside;
+//   tick:      Controller::tick on the simulated kernel with that journal, wall time per tick
+//              (mean of --ticks ticks after one warm-up tick; one thread), the journal
+//              refreshed each tick;
+//   history:   readJournalTail(5) on the rotated state directory (what `history --limit 5` reads).
+// Prints one JSON line per N. A benchmark, not a test: it measures and prints, it judges nothing.
+//
+//   ctpilot-bench-journal [--records N[,N...]] [--ticks T]
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "controller/controller.h"
+#include "controller/journal/journal.h"
+#include "controller/journal/journal_files.h"
+#include "sysfs/sim/sim_kernel.h"
+
+namespace {
+
+using namespace ctpilot;
+using SteadyClock = std::chrono::steady_clock;
+
+double msSince(SteadyClock::time_point start) {
+  return std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
+}
+
+// Writes `n` records like a busy controller's (intent, applied pairs of max and a timeout, with
+// an observation each) of boot `boot`, ids from 1.
+void writeJournal(const std::string& path, std::int64_t n, const std::string& boot) {
+  std::ofstream out(path, std::ios::trunc);
+  const auto t0 = std::chrono::system_clock::now() - std::chrono::hours(24 * 30);
+  for (std::int64_t id = 1; id <= n; ++id) {
+    const bool intent = id % 2 == 1;
+    auto record = controller::knobRecord(intent ? controller::RecordKind::Intent : controller::RecordKind::Applied,
+                                         t0 + std::chrono::seconds(id), boot,
+                                         {"init", (id / 2) % 2 == 0 ? policy::Knob::ConntrackMax
+                                                                     : policy::Knob::TcpTimeoutTimeWait},
+                                         1000 + id, 1001 + id, "fill 0.91 >= high_water 0.80");
+    record.id = id;
+    if (!intent) record.ref = id - 1;
+    if (intent) record.observation = nlohmann::json{{"max", 262144}, {"count", 240000}, {"fill", 0.91}};
+    out << controller::toJsonLine(record) << "\n";
+  }
+}
+
+double tickCpuMs(controller::Journal& journal, int ticks) {
+  sysfs::SimConfig config;
+  sysfs::SimKernel kernel(config);
+  controller::ControllerDeps deps{
+      .knobs = kernel,
+      .stats = kernel,
+      .journal = journal,
+      .discover = [&kernel](const policy::NetnsSelector& selector) { return kernel.discover(selector); },
+      .memory = {.memTotalBytes = 16LL << 30, .slabObjectBytes = 256},
+      .bootId = "b-now",
+      .dryRun = false,
+      .forget = {},
+  };
+  controller::Controller controller(policy::Policy{}, deps);
+  auto now = std::chrono::system_clock::now();
+  controller.tick(now);
+  const auto start = SteadyClock::now();
+  for (int i = 0; i < ticks; ++i) controller.tick(now += std::chrono::seconds(1));
+  return msSince(start) / ticks;
+}
+
+}  // namespace
+
+
+int main(int argc, char** argv) {
+  std::vector<std::int64_t> sizes{100, 1000000};
+  int ticks = 1000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string arg = argv[i];
+    if (arg == "--records") {
+      sizes.clear();
+      std::stringstream list(argv[i + 1]);
+      for (std::string item; std::getline(list, item, ',');) sizes.push_back(std::stoll(item));
+    } else if (arg == "--ticks") {
+      ticks = std::atoi(argv[i + 1]);
+    }
+  }
+  spdlog::set_level(spdlog::level::off);
+  for (const auto n : sizes) {
+    const auto dir = std::filesystem::temp_directory_path() / ("ctpilot-bench-journal-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    nlohmann::json out{{"records", n}};
+
+    // This boot: every record must be read.
+    writeJournal(ctpilot::controller::journalPath(dir), n, "b-now");
+    auto start = SteadyClock::now();
+    auto same = ctpilot::controller::FileJournal::open(dir);
+    out["open_same_boot_ms"] = msSince(start);
+    if (!same) return 1;
+    out["tick_ms_same_boot"] = tickCpuMs(**same, ticks);
+    same->reset();
+
+    // Earlier boots: rotated aside at start-up, then opened.
+    writeJournal(ctpilot::controller::journalPath(dir), n, "b-before");
+    start = SteadyClock::now();
+    const auto moved = ctpilot::controller::rotateJournal(dir, "b-now");
+    auto rotated = ctpilot::controller::FileJournal::open(dir);
+    out["rotate_and_open_ms"] = msSince(start);
+    out["rotated_records"] = moved.value_or(-1);
+    if (!rotated) return 1;
+    out["tick_ms_after_rotation"] = tickCpuMs(**rotated, ticks);
+    rotated->reset();
+
+    start = SteadyClock::now();
+    const auto tail = ctpilot::controller::readJournalTail(dir, 5);
+    out["history_limit_5_ms"] = msSince(start);
+    out["history_limit_5_records"] = tail ? tail->size() : 0;
+    std::filesystem::remove_all(dir);
+    std::cout << out.dump() << std::endl;
+  }
+  return 0;
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Crash injection (README: Safety promises, History and rollback): on a fake --root tree, kill
+# `run --once` and then `rollback --all` at every write, fsync, openat, ftruncate and rename
+# they make, in turn (strace -e inject=SYSCALL:signal=KILL:when=N), and check that a
+# `rollback --all` afterwards restores every knob to its value before ctpilot, exactly, and that
+# the journal stays readable. Skipped (77) without strace or where ptrace is not allowed.
+# shellcheck source-path=SCRIPTDIR source=lib.bash
+. "$(dirname "$0")/lib.bash"
+
+command -v strace >/dev/null || { echo "skipped: no strace"; exit 77; }
+strace -f -qq -o /dev/null true 2>/dev/null || { echo "skipped: ptrace not allowed here"; exit 77; }
+
+root=$tmp/root
+state=$tmp/state
+nf=$root/proc/sys/net/netfilter
+knobs="nf_conntrack_max nf_conntrack_buckets nf_conntrack_tcp_timeout_time_wait nf_conntrack_tcp_timeout_close_wait
+  nf_conntrack_tcp_timeout_fin_wait nf_conntrack_udp_timeout_stream nf_conntrack_tcp_timeout_established"
+printf '[controller]\ninterval = 100ms\nnetns = init\n[max]\nceiling = 1M\n' >"$tmp/policy.conf"
+
+# A machine at 90% fill (run --once raises max and shortens timeouts) whose journal holds a
+# record of an earlier boot (run --once moves it to journal.jsonl.1: the rename path).
+setup() {
+  rm -rf "$root" "$state"
+  make_fake_root "$root" 900
+  mkdir -p "$root/run/netns" "$state"
+  echo '{"id":1,"time":"2026-11-26T10:00:00.000Z","boot_id":"earlier","kind":"planned","netns":"init","knob":"nf_conntrack_max","old":1,"new":2}' \
+    >"$state/journal.jsonl"
+}
+snapshot() {
+  local k
+  for k in $knobs; do printf '%s=%s ' "$k" "$(cat "$nf/$k" 2>/dev/null)"; done
+}
+ctp() { "$CTPILOT" --root "$root" --state-dir "$state" --policy "$tmp/policy.conf" "$@"; }
+# killed_at SYSCALL N CMD...: runs CMD killed at its Nth SYSCALL; false when CMD made fewer.
+killed_at() {
+  local syscall=$1 n=$2
+  shift 2
+  # In a subshell with stderr closed, so that bash's "Killed" notice stays quiet.
+  (strace -f -qq -o /dev/null -e trace="$syscall" -e inject="$syscall":signal=KILL:when="$n" \
+    "$CTPILOT" --root "$root" --state-dir "$state" --policy "$tmp/policy.conf" "$@" >/dev/null 2>&1; exit $?) 2>/dev/null
+  [ $? -ge 128 ]
+}
+# check WHAT: rollback --all must restore the baseline exactly and leave a readable journal.
+check() {
+  ctp rollback --all --hold 0 >"$tmp/out" 2>&1 || { fail "$1: rollback --all: exit $?: $(cat "$tmp/out")"; return; }
+  [ "$(snapshot)" = "$baseline" ] || fail "$1: after rollback --all: $(snapshot), want $baseline"
+  ctp history >/dev/null 2>"$tmp/err" || fail "$1: history: exit $?: $(cat "$tmp/err")"
+}
+
+setup
+baseline=$(snapshot)
+ctp run --once >/dev/null 2>&1 || fail "run --once without crash: exit $?"
+[ "$(snapshot)" != "$baseline" ] || fail "run --once changed nothing: the test would prove nothing"
+check "no crash"
+
+runs=0
+for syscall in write fsync openat ftruncate rename; do
+  # run --once killed at its Nth call, until it makes fewer than N.
+  for ((n = 1; ; n++)); do
+    setup
+    killed_at "$syscall" "$n" run --once || break
+    runs=$((runs + 1))
+    echo "$syscall" >>"$tmp/kills"
+    check "run --once killed at $syscall #$n"
+  done
+  # rollback --all killed at its Nth call, after a complete run --once.
+  for ((n = 1; ; n++)); do
+    setup
+    ctp run --once >/dev/null 2>&1
+    killed_at "$syscall" "$n" rollback --all || break
+    runs=$((runs + 1))
+    check "rollback --all killed at $syscall #$n"
+  done
+done
+echo "crash injection: $runs kills ($(sort "$tmp/kills" | uniq -c | tr -s ' \n' ' ')of run --once), $failures failures"
+[ "$runs" -gt 20 ] || fail "only $runs kills: strace injection did not work"
+exit "$failures"
