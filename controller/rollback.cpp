@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "controller/state_dir.h"
 #include "policy/units.h"
 
 namespace ctpilot::controller {
@@ -273,8 +274,10 @@ RollbackReport executeRollback(const std::vector<RollbackStep>& steps, Journal& 
 
 Result<RollbackLock> RollbackLock::acquire(const std::string& stateDir, const std::function<void()>& onWait) {
   const auto path = (std::filesystem::path(stateDir) / "rollback.lock").string();
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
-  if (!fd) return errnoError(errno, "open " + path);
+  // No symlink followed, modes and owner checked (README Safety promise 12).
+  auto opened = openStateFile(stateDir, "rollback.lock", StateAccess::Create);
+  if (!opened) return opened.error();
+  UniqueFd fd(opened->fd);
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) return errnoError(errno, "lock " + path);
     if (onWait) onWait();

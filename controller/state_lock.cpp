@@ -8,6 +8,8 @@
 #include <string>
 #include <utility>
 
+#include "controller/state_dir.h"
+
 namespace ctpilot::controller {
 namespace {
 
@@ -40,8 +42,10 @@ StateLock::~StateLock() {
 
 Result<StateLock> StateLock::acquire(const std::string& stateDir) {
   const std::string path = (stateDir.empty() || stateDir.back() == '/' ? stateDir : stateDir + "/") + "lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return errnoError(errno, "open " + path);
+  // No symlink followed, modes and owner checked (README Safety promise 12).
+  auto opened = openStateFile(stateDir, "lock", StateAccess::Create);
+  if (!opened) return opened.error();
+  const int fd = opened->fd;
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     if (err == EWOULDBLOCK) {

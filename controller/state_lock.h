@@ -12,9 +12,10 @@ namespace ctpilot::controller {
 /// An exclusive lock on a state directory, held until destroyed.
 class StateLock {
  public:
-  /// Takes the lock on `stateDir`/lock (created 0644) and writes our pid in it. Errc::Busy
-  /// when another process holds it: "another ctpilot (pid N) holds DIR/lock; stop it first";
-  /// Refused/Missing/Io when the file cannot be opened.
+  /// Takes the lock on `stateDir`/lock (the directory created 0750, the file 0640, no symlink
+  /// followed: see state_dir.h) and writes our pid in it. Errc::Busy when another process
+  /// holds it: "another ctpilot (pid N) holds DIR/lock; stop it first"; Refused/Missing/Io
+  /// (a message that says what to do) when the file cannot be opened safely.
   static Result<StateLock> acquire(const std::string& stateDir);
   StateLock(StateLock&& other) noexcept;
   StateLock& operator=(StateLock&& other) noexcept;

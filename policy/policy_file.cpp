@@ -18,6 +18,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "policy/result.h"
 #include "policy/unique_fd.h"
 #include "policy/units.h"
 
@@ -539,7 +540,8 @@ std::string prefix(std::string_view section, std::string_view key) {
 }  // namespace
 
 std::string PolicyProblem::str() const {
-  return file + ":" + std::to_string(line) + ": " + message;
+  // The file's own bytes are quoted in messages; a control byte among them stays inert.
+  return ctpilot::printable(file + ":" + std::to_string(line) + ": " + message);
 }
 
 namespace {

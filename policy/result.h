@@ -3,6 +3,7 @@
 // shaped like std::expected (which GCC 12 does not have).
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -29,6 +30,10 @@ Errc errcFromErrno(int err);
 
 /// Builds an Error from an errno value: "<context>: <strerror(err)>".
 Error errnoError(int err, const std::string& context);
+
+/// Returns `text` with control bytes written as escapes ("\n", "\t", "\x1b", "\x7f"), so a
+/// message quoting a hostile file can never drive the operator's terminal.
+std::string printable(std::string_view text);
 
 template <class T>
 class [[nodiscard]] Result {

@@ -19,6 +19,8 @@ packages=(
   strace
   # benchmarks (plots)
   gnuplot-nox
+  # fuzz targets (scripts/fuzz.sh): clang and its libFuzzer/sanitizer runtimes
+  clang libclang-rt-14-dev
   # the Debian package (scripts/package.sh) and its test: build, lint, man pages, completion,
   # systemd-analyze verify
   debhelper dpkg-dev lintian man-db bash-completion systemd

@@ -13,6 +13,7 @@
 
 #include "policy/unique_fd.h"
 #include "sysfs/knob_registry.h"
+#include "sysfs/open_file.h"
 #include "sysfs/root_path.h"
 
 namespace ctpilot::sysfs {
@@ -74,8 +75,9 @@ Result<void> writeFd(int fd, std::int64_t value, const std::string& path, const 
 
 Result<void> writePath(const std::string& path, std::int64_t value, const std::string& root) {
   // O_TRUNC as `echo > file` does: harmless on /proc/sys, needed for a plain file in a fake tree.
-  const UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  const UniqueFd fd = openNonBlocking(path, O_WRONLY | O_TRUNC);
   if (!fd) return knobError(errno, "write", path, root);
+  if (auto regular = requireRegular(fd.get(), path); !regular) return regular.error();
   return writeFd(fd.get(), value, path, root);
 }
 
@@ -105,8 +107,9 @@ struct ProcKnobStore::State {
       if (value || value.error().code == Errc::Malformed) return value;
       initial.erase(found);
     }
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd = openNonBlocking(path, O_RDONLY);
     if (!fd) return knobError(errno, "read", path, root);
+    if (auto regular = requireRegular(fd.get(), path); !regular) return regular.error();
     const int raw = fd.get();
     initial.emplace(knob, std::move(fd));
     return readFd(raw, path, root);
@@ -131,15 +134,18 @@ struct ProcKnobStore::State {
     int openErrno = 0;
     auto entered = runInNetns(netns, [&] {
       if (wantWrite) {
-        opened.fd.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+        opened.fd = openNonBlocking(path, O_RDWR);
         opened.writable = static_cast<bool>(opened.fd);
       }
       // Not writable for us here (e.g. a netns owned by another user namespace): still readable.
-      if (!opened.fd) opened.fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!opened.fd) opened.fd = openNonBlocking(path, O_RDONLY);
       if (!opened.fd) openErrno = errno;
     });
     if (!entered) return entered.error();
     if (!opened.fd) return knobError(openErrno, "open", path + " in netns " + netns.name, root);
+    if (auto regular = requireRegular(opened.fd.get(), path + " in netns " + netns.name); !regular) {
+      return regular.error();
+    }
     Opened result{opened.fd.get(), opened.writable, {}};
     if (netns.inode != 0) {
       held.emplace(key, std::move(opened));

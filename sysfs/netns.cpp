@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "policy/unique_fd.h"
+#include "sysfs/open_file.h"
 #include "sysfs/root_path.h"
 
 namespace ctpilot::sysfs {
@@ -140,7 +141,8 @@ Result<void> runInNetns(const Netns& netns, const std::function<void()>& fn) {
     fn();
     return {};
   }
-  const UniqueFd fd(::open(netns.path.c_str(), O_RDONLY | O_CLOEXEC));
+  // Non-blocking: under --root a FIFO could stand where a netns file should; setns refuses it.
+  const UniqueFd fd = openNonBlocking(netns.path, O_RDONLY);
   if (!fd) {
     const int err = errno;
     if (err == ENOENT) return Error{Errc::Missing, "netns " + netns.name + " is gone: " + netns.path + " does not exist"};

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "policy/unique_fd.h"
+#include "sysfs/open_file.h"
 #include "sysfs/root_path.h"
 
 namespace ctpilot::sysfs {
@@ -48,7 +49,7 @@ std::vector<std::string> fields(const std::string& line) {
 }
 
 Result<std::string> readWholeFile(const std::string& path) {
-  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  const UniqueFd fd = openNonBlocking(path, O_RDONLY);
   if (!fd) {
     Error error = errnoError(errno, "read " + path);
     if (error.code == Errc::Missing) {
@@ -56,6 +57,7 @@ Result<std::string> readWholeFile(const std::string& path) {
     }
     return error;
   }
+  if (auto regular = requireRegular(fd.get(), path); !regular) return regular.error();
   std::string text;
   std::array<char, 4096> buf{};
   for (;;) {

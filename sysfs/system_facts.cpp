@@ -1,12 +1,17 @@
 #include "sysfs/system_facts.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
 #include <cerrno>
 #include <charconv>
-#include <fstream>
 #include <optional>
 #include <sstream>
 #include <vector>
 
+#include "policy/unique_fd.h"
+#include "sysfs/open_file.h"
 #include "sysfs/root_path.h"
 
 namespace ctpilot::sysfs {
@@ -24,12 +29,21 @@ constexpr std::int64_t kExtensionAllowanceBytes = 64;
 constexpr std::int64_t kBucketBytes = 8;
 constexpr std::int64_t kEntriesPerBucket = 4;
 
+// Reads a whole (regular) file; a FIFO under --root is refused, never waited on.
 Result<std::string> readText(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return errnoError(errno != 0 ? errno : ENOENT, "read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  const UniqueFd fd = openNonBlocking(path, O_RDONLY);
+  if (!fd) return errnoError(errno, "read " + path);
+  if (auto regular = requireRegular(fd.get(), path); !regular) return regular.error();
+  std::string text;
+  std::array<char, 4096> buf{};
+  for (;;) {
+    const auto n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errnoError(errno, "read " + path);
+    if (n == 0) break;
+    text.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  return text;
 }
 
 std::optional<std::int64_t> toInt(const std::string& text) {

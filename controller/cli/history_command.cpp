@@ -10,6 +10,7 @@
 #include "controller/cli/cli.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
+#include "controller/state_dir.h"
 
 namespace po = boost::program_options;
 
@@ -84,6 +85,11 @@ int historyCommand(const GlobalOptions& global, const std::vector<std::string>& 
   }
 
   const auto path = journalPath(global.stateDir);
+  // A --state-dir that is not a directory, or is unsafe, is an error, not an empty history.
+  if (auto exists = stateFileExists(global.stateDir, "journal.jsonl"); !exists) {
+    std::cerr << "ctpilot history: " << exists.error().what << "\n";
+    return kExitFailure;
+  }
   // Read-only, no lock, nothing created: journal.jsonl.1 (earlier boots) then journal.jsonl.
   // With --limit only the newest lines are read, backwards from the end.
   std::vector<std::string> warnings;

@@ -109,17 +109,11 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   }
   policy::Policy policy = std::move(loaded.value());
 
-  std::error_code ec;
-  std::filesystem::create_directories(global.stateDir, ec);
-  if (ec) {
-    std::cerr << "ctpilot run: cannot create the state directory " << global.stateDir << ": " << ec.message()
-              << "; run as root or pass --state-dir DIR\n";
-    return kExitFailure;
-  }
+  // StateLock creates the state directory 0750 and refuses an unsafe one (README Safety
+  // promise 12); its messages say what to do.
   auto lock = StateLock::acquire(global.stateDir);
   if (!lock) {
-    std::cerr << "ctpilot run: " << lock.error().what
-              << (lock.error().code == Errc::Busy ? "" : "; run as root or pass --state-dir DIR") << "\n";
+    std::cerr << "ctpilot run: " << lock.error().what << "\n";
     return lock.error().code == Errc::Busy ? kExitRefused : kExitFailure;
   }
   auto bootId = sysfs::readBootId(global.root);

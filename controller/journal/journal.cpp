@@ -14,6 +14,8 @@
 #include <limits>
 #include <utility>
 
+#include "controller/state_dir.h"
+#include "policy/unique_fd.h"
 namespace ctpilot::controller {
 namespace {
 
@@ -304,7 +306,7 @@ namespace {
 struct JournalFile {
   std::string dir;
   std::string path;
-  int fd = -1;
+  UniqueFd fd;
   bool writable = false;
   off_t offset = 0;         // end of the last complete, valid line read
   std::int64_t lines = 0;   // lines up to `offset`, for line numbers
@@ -344,32 +346,10 @@ std::string excerpt(const std::string& text) {
   return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
 }
 
-Error stateDirError(int err, const std::string& what) {
-  const Error base = errnoError(err, what);
-  const char* hint = base.code == Errc::Refused ? "; run as root or pass --state-dir" : "; pass --state-dir";
-  return Error{base.code, base.what + hint};
-}
-
-// Creates `dir` and its missing parents with mode 0750 (the journal says what the host runs).
-Result<void> makeStateDir(const std::string& dir) {
-  std::filesystem::path partial;
-  for (const auto& part : std::filesystem::path(dir)) {
-    partial /= part;
-    if (part.empty() || part == "/") continue;
-    if (::mkdir(partial.c_str(), 0750) != 0 && errno != EEXIST) {
-      return stateDirError(errno, "cannot create state directory " + dir);
-    }
-  }
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return stateDirError(errno, "cannot create state directory " + dir);
-  if (!S_ISDIR(st.st_mode)) return stateDirError(ENOTDIR, "cannot create state directory " + dir);
-  return {};
-}
-
 // Returns the bytes appended after state.offset.
 Result<std::string> readAppended(const JournalFile& state) {
   struct stat st {};
-  if (::fstat(state.fd, &st) != 0) return errnoError(errno, "stat " + state.path);
+  if (::fstat(state.fd.get(), &st) != 0) return errnoError(errno, "stat " + state.path);
   if (st.st_size < state.offset) {
     return Error{Errc::Malformed, state.path + ": shrank from " + std::to_string(state.offset) + " to " +
                                       std::to_string(st.st_size) +
@@ -378,7 +358,7 @@ Result<std::string> readAppended(const JournalFile& state) {
   std::string data(static_cast<std::size_t>(st.st_size - state.offset), '\0');
   std::size_t got = 0;
   while (got < data.size()) {
-    const ssize_t n = ::pread(state.fd, data.data() + got, data.size() - got, state.offset + static_cast<off_t>(got));
+    const ssize_t n = ::pread(state.fd.get(), data.data() + got, data.size() - got, state.offset + static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errnoError(errno, "read " + state.path);
     if (n == 0) break;
@@ -394,7 +374,7 @@ Result<void> tornTail(JournalFile& state, bool repair, const std::string& line) 
   const std::string where = state.path + ":" + std::to_string(state.lines + 1);
   const std::string why = " a torn last line (no newline at the end; a crash while writing?): " + excerpt(line);
   if (repair) {
-    if (::ftruncate(state.fd, state.offset) != 0) return errnoError(errno, "truncate torn last line of " + state.path);
+    if (::ftruncate(state.fd.get(), state.offset) != 0) return errnoError(errno, "truncate torn last line of " + state.path);
     state.warnings.push_back(where + ": removed" + why);
     state.warnedTornAt = -1;
   } else if (state.warnedTornAt != state.offset) {
@@ -443,34 +423,21 @@ struct FileJournal::State {
 
 FileJournal::FileJournal() : state_(std::make_unique<State>()) {}
 
-FileJournal::~FileJournal() {
-  if (state_ && state_->file.fd >= 0) ::close(state_->file.fd);
-}
+FileJournal::~FileJournal() = default;
 
 Result<std::unique_ptr<FileJournal>> FileJournal::open(const std::string& stateDir) {
-  if (auto made = makeStateDir(stateDir); !made) return made.error();
   std::unique_ptr<FileJournal> journal(new FileJournal());
   JournalFile& state = journal->state_->file;
   state.dir = stateDir;
-  state.path = (std::filesystem::path(stateDir) / "journal.jsonl").string();
-
-  const bool existed = ::access(state.path.c_str(), F_OK) == 0;
-  state.fd = ::open(state.path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  state.writable = state.fd >= 0;
-  if (state.fd < 0 && existed && errcFromErrno(errno) == Errc::Refused) {
-    // Reading history needs no write access; append() says so if it is ever tried.
-    state.fd = ::open(state.path.c_str(), O_RDONLY | O_CLOEXEC);
-  }
-  if (state.fd < 0) return stateDirError(errno, "cannot open journal " + state.path);
-  if (!existed) {
-    // Make the new directory entry durable too, or a crash could lose the whole file.
-    const int dirFd = ::open(stateDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirFd >= 0) {
-      ::fsync(dirFd);
-      ::close(dirFd);
-    }
-  }
-  auto lock = FileLock::take(state.fd, LOCK_SH, state.path);
+  state.path = journalPath(stateDir);
+  // No symlink followed, modes and owner checked (README Safety promise 12); a journal we may
+  // not write is opened read-only: reading history needs no write access, and append() says so
+  // if it is ever tried.
+  auto opened = openStateFile(stateDir, "journal.jsonl", StateAccess::AppendOrRead);
+  if (!opened) return opened.error();
+  state.fd = UniqueFd(opened->fd);
+  state.writable = opened->writable;
+  auto lock = FileLock::take(state.fd.get(), LOCK_SH, state.path);
   if (!lock) return lock.error();
   if (auto read = readNew(state, /*repair=*/false); !read) return read.error();
   // Earlier boots moved to journal.jsonl.1 keep their ids: new records never reuse one.
@@ -485,7 +452,7 @@ Result<JournalRecord> FileJournal::append(JournalRecord record) {
   if (!state.writable) {
     return Error{Errc::Refused, "append to " + state.path + ": opened read-only (Permission denied); run as root"};
   }
-  auto lock = FileLock::take(state.fd, LOCK_EX, state.path);
+  auto lock = FileLock::take(state.fd.get(), LOCK_EX, state.path);
   if (!lock) return lock.error();
   // Another process (a rollback, a running controller) may have appended since we last read.
   if (auto read = readNew(state, /*repair=*/true); !read) return read.error();
@@ -495,17 +462,17 @@ Result<JournalRecord> FileJournal::append(JournalRecord record) {
   const std::string line = toJsonLine(record) + "\n";
 
   // One write() of the whole line: with O_APPEND it lands at the end in one piece.
-  const ssize_t written = ::write(state.fd, line.data(), line.size());
+  const ssize_t written = ::write(state.fd.get(), line.data(), line.size());
   const int writeErr = errno;
   if (written != static_cast<ssize_t>(line.size())) {
     // Take back a partial line so the file stays valid; nothing is considered written.
-    if (written > 0) (void)::ftruncate(state.fd, state.offset);
+    if (written > 0) (void)::ftruncate(state.fd.get(), state.offset);
     return written < 0 ? errnoError(writeErr, "append to " + state.path)
                        : Error{Errc::Io, "append to " + state.path + ": short write (disk full?)"};
   }
-  if (::fsync(state.fd) != 0) {
+  if (::fsync(state.fd.get()) != 0) {
     const int syncErr = errno;
-    (void)::ftruncate(state.fd, state.offset);
+    (void)::ftruncate(state.fd.get(), state.offset);
     return errnoError(syncErr, "fsync " + state.path);
   }
   state.offset += static_cast<off_t>(line.size());
@@ -516,7 +483,7 @@ Result<JournalRecord> FileJournal::append(JournalRecord record) {
 
 Result<void> FileJournal::refresh() {
   JournalFile& state = state_->file;
-  auto lock = FileLock::take(state.fd, LOCK_SH, state.path);
+  auto lock = FileLock::take(state.fd.get(), LOCK_SH, state.path);
   if (!lock) return lock.error();
   return readNew(state, /*repair=*/false);
 }

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "controller/journal/journal_view.h"
+#include "controller/state_dir.h"
 #include "policy/unique_fd.h"
 
 namespace ctpilot::controller {
@@ -88,6 +89,17 @@ class BackwardLines {
   std::string buf_;
   bool done_ = false;
 };
+
+// Opens STATE_DIR/`name` for reading as every state file is opened: no symlink followed, modes
+// and owner checked (README Safety promise 12). An empty UniqueFd when the file does not exist.
+Result<UniqueFd> openForRead(const std::string& stateDir, const std::string& name) {
+  auto opened = openStateFile(stateDir, name, StateAccess::Read);
+  if (!opened) {
+    if (opened.error().code == Errc::Missing) return UniqueFd();
+    return opened.error();
+  }
+  return UniqueFd(opened->fd);
+}
 
 Result<void> syncDir(const std::string& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -178,8 +190,10 @@ std::string rotatedJournalPath(const std::string& stateDir) {
 
 Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::string& bootId) {
   const auto path = journalPath(stateDir);
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
-  if (fd.get() < 0) return errno == ENOENT ? Result<std::int64_t>(0) : errnoError(errno, "open " + path);
+  auto journal = openForRead(stateDir, "journal.jsonl");
+  if (!journal) return journal.error();
+  if (!*journal) return std::int64_t{0};
+  const UniqueFd fd = std::move(*journal);
   while (::flock(fd.get(), LOCK_EX) != 0) {
     if (errno != EINTR) return errnoError(errno, "lock " + path);
   }
@@ -196,14 +210,14 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
   if (!moved) return moved.error();
   const auto rotated = rotatedJournalPath(stateDir);
   std::string older;
-  if (UniqueFd old(::open(rotated.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)); old.get() >= 0) {
+  auto old = openForRead(stateDir, "journal.jsonl.1");
+  if (!old) return old.error();
+  if (*old) {
     struct stat oldSt {};
-    if (::fstat(old.get(), &oldSt) != 0) return errnoError(errno, "stat " + rotated);
-    auto existing = readRange(old.get(), 0, oldSt.st_size, rotated);
+    if (::fstat(old->get(), &oldSt) != 0) return errnoError(errno, "stat " + rotated);
+    auto existing = readRange(old->get(), 0, oldSt.st_size, rotated);
     if (!existing) return existing.error();
     older = std::move(*existing);
-  } else if (errno != ENOENT) {
-    return errnoError(errno, "open " + rotated);
   }
   if (*boundary > maxBytes) moved->erase(0, std::min(moved->size(), moved->find('\n') + 1));  // a partial first line
   trimFront(*moved, lastId(older), moved->size());
@@ -223,11 +237,10 @@ Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, 
   std::vector<JournalRecord> newestFirst;
   for (const auto& path : {journalPath(stateDir), rotatedJournalPath(stateDir)}) {
     if (rotatedOnly && path == journalPath(stateDir)) continue;
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (fd.get() < 0) {
-      if (errno == ENOENT) continue;
-      return errnoError(errno, "open " + path);
-    }
+    auto opened = openForRead(stateDir, std::filesystem::path(path).filename().string());
+    if (!opened) return opened.error();
+    if (!*opened) continue;
+    const UniqueFd fd = std::move(*opened);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return errnoError(errno, "stat " + path);
     auto end = completeEnd(fd.get(), st.st_size, path);

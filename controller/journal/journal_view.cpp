@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <utility>
+
+#include "controller/state_dir.h"
 
 namespace ctpilot::controller {
 
@@ -202,11 +206,14 @@ JournalView viewOf(const std::vector<JournalRecord>& records, const std::string&
 }
 
 Result<std::vector<JournalRecord>> readJournalFile(const std::string& path, std::vector<std::string>* warnings) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return std::vector<JournalRecord>{};
-    return errnoError(errno, "open " + path);
+  // No symlink followed, modes and owner checked (README Safety promise 12).
+  const std::filesystem::path file(path);
+  auto text = readStateFile(file.parent_path().string(), file.filename().string());
+  if (!text) {
+    if (text.error().code == Errc::Missing) return std::vector<JournalRecord>{};
+    return text.error();
   }
+  std::istringstream in(*text);
   std::vector<JournalRecord> records;
   std::int64_t lineNo = 0;
   for (std::string line; std::getline(in, line);) {

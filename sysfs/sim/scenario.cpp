@@ -1,10 +1,12 @@
 #include "sysfs/sim/scenario.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <numbers>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -14,6 +16,13 @@ namespace ctpilot::sysfs {
 namespace {
 
 using namespace std::chrono_literals;
+
+// Bounds that keep a scenario's numbers far from overflow in the simulated kernel.
+constexpr SimDuration kMaxSpan = std::chrono::days(31);      // duration, warmup, step, life
+constexpr double kMaxRate = 10e6;                            // flows per second
+constexpr std::int64_t kMaxTable = 2147483647;               // max, buckets: the kernel's int
+constexpr std::int64_t kMaxMemory = 1024LL << 40;            // 1024 TiB
+constexpr std::int64_t kMaxTimeoutSeconds = 2147483;         // INT_MAX jiffies at HZ=1000
 
 struct FlowName {
   FlowClass flow;
@@ -58,7 +67,10 @@ std::optional<double> leadingNumber(std::string_view text, std::string_view& res
   }
   if (i == 0 || (i == 1 && dot)) return std::nullopt;
   rest = text.substr(i);
-  return std::stod(std::string(text.substr(0, i)));
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + i, value, std::chars_format::fixed);
+  if (ec != std::errc{} || end != text.data() + i) return std::nullopt;  // e.g. 400 digits: out of range
+  return value;
 }
 
 // A duration as in policy files; scenarios also take a bare 0 (e.g. "phase 0..10m").
@@ -81,10 +93,11 @@ std::optional<double> parseRate(std::string_view text) {
     v *= rest.front() == 'k' ? 1e3 : 1e6;
     rest.remove_prefix(1);
   }
-  if (rest == "/s") return v;
-  if (rest == "/m") return v / 60;
-  if (rest == "/h") return v / 3600;
-  return std::nullopt;
+  if (rest == "/m") v /= 60;
+  else if (rest == "/h") v /= 3600;
+  else if (rest != "/s") return std::nullopt;
+  if (!(v <= kMaxRate)) return std::nullopt;
+  return v;
 }
 
 // "A..B" -> (A, B); "A" -> (A, A).
@@ -128,13 +141,15 @@ class Parser {
  private:
   void problem(const std::string& message) { problemAt(line_, message); }
   void problemAt(int line, const std::string& message) {
-    load_.problems.push_back(file_ + ":" + std::to_string(line) + ": " + message);
+    // The file's own bytes are quoted in messages; a control byte among them stays inert.
+    load_.problems.push_back(printable(file_ + ":" + std::to_string(line) + ": " + message));
   }
 
   void statement(std::string_view content) {
     const auto w = words(content);
     const std::string key(w[0]);
     auto& s = load_.scenario;
+    if (!firstSeen(key)) return;
     auto one = [&]() -> std::optional<std::string_view> {
       if (w.size() != 2) {
         problem("'" + key + "' takes one value, e.g. " + example(key));
@@ -147,43 +162,10 @@ class Parser {
       else if (v) s.name = std::string(*v);
     } else if (key == "description") {
       s.description = std::string(trim(content.substr(key.size())));
-    } else if (key == "duration" || key == "step") {
-      if (auto v = one()) {
-        const auto d = parseDur(*v);
-        if (!d || d->count() <= 0) problem(key + " '" + std::string(*v) + "' is not a positive duration (examples: 500ms, 30s, 10m, 24h)");
-        else (key == "duration" ? s.duration : s.step) = *d;
-        if (key == "duration") durationLine_ = line_;
-      }
-    } else if (key == "warmup") {
-      if (auto v = one()) {
-        const auto d = parseDur(*v);
-        if (!d) problem("warmup '" + std::string(*v) + "' is not a duration (examples: 0s, 10m, 2h)");
-        else s.warmup = *d;
-      }
-    } else if (key == "seed") {
-      if (auto v = one()) {
-        const auto n = policy::parseCount(*v);
-        if (!n || v->find_first_not_of("0123456789") != std::string_view::npos) problem("seed '" + std::string(*v) + "' is not a non-negative integer");
-        else s.seed = static_cast<std::uint64_t>(*n);
-      }
-    } else if (key == "max" || key == "buckets") {
-      if (auto v = one()) {
-        const auto n = policy::parseCount(*v);
-        if (!n || *n <= 0) problem(key + " '" + std::string(*v) + "' is not a positive count (examples: 65536, 256k, 1M)");
-        else (key == "max" ? s.max : s.buckets) = *n;
-      }
-    } else if (key == "memory") {
-      if (auto v = one()) {
-        const auto n = policy::parseSize(*v);
-        if (!n || *n <= 0) problem("memory '" + std::string(*v) + "' is not a size (examples: 2GiB, 512MiB)");
-        else s.memTotalBytes = *n;
-      }
-    } else if (key == "cpus") {
-      if (auto v = one()) {
-        const auto n = policy::parseCount(*v);
-        if (!n || *n < 1 || *n > 256) problem("cpus '" + std::string(*v) + "' is not a count between 1 and 256");
-        else s.cpus = static_cast<int>(*n);
-      }
+    } else if (key == "duration" || key == "step" || key == "warmup") {
+      if (auto v = one()) spanStatement(key, *v);
+    } else if (key == "seed" || key == "max" || key == "buckets" || key == "memory" || key == "cpus") {
+      if (auto v = one()) machineStatement(key, *v);
     } else if (key == "netns") {
       if (auto v = one()) {
         const std::string name(*v);
@@ -199,6 +181,58 @@ class Parser {
     } else {
       problem("unknown statement '" + key +
               "' (expected name, description, duration, step, warmup, seed, max, buckets, memory, cpus, netns, timeout or phase)");
+    }
+  }
+
+  // A statement that sets one value may be given once: a second one is a mistake, not an update.
+  bool firstSeen(const std::string& key) {
+    static const std::set<std::string> kOnce{"name",    "description", "duration", "step", "warmup",
+                                             "seed",    "max",         "buckets",  "memory", "cpus"};
+    if (kOnce.count(key) == 0) return true;
+    const auto [it, inserted] = seen_.emplace(key, line_);
+    if (!inserted) problem("'" + key + "' is given twice (first on line " + std::to_string(it->second) + "); keep one");
+    return inserted;
+  }
+
+  // duration, step, warmup: bounded so that simulated time stays far from overflow.
+  void spanStatement(const std::string& key, std::string_view v) {
+    auto& s = load_.scenario;
+    const auto d = parseDur(v);
+    const bool positive = key != "warmup";
+    if (!d || (positive ? d->count() <= 0 : d->count() < 0)) {
+      problem(key + " '" + std::string(v) + "' is not a " + (positive ? "positive " : "") +
+              "duration (examples: 500ms, 30s, 10m, 24h)");
+    } else if (*d > kMaxSpan) {
+      problem(key + " '" + std::string(v) + "' is longer than " + policy::formatDuration(kMaxSpan) +
+              ", the longest a simulation may span");
+    } else {
+      (key == "duration" ? s.duration : key == "step" ? s.step : s.warmup) = *d;
+    }
+    if (key == "duration") durationLine_ = line_;
+  }
+
+  // seed, max, buckets, memory, cpus.
+  void machineStatement(const std::string& key, std::string_view v) {
+    auto& s = load_.scenario;
+    const std::string text(v);
+    if (key == "seed") {
+      const auto n = policy::parseCount(v);
+      if (!n || v.find_first_not_of("0123456789") != std::string_view::npos) problem("seed '" + text + "' is not a non-negative integer");
+      else s.seed = static_cast<std::uint64_t>(*n);
+    } else if (key == "max" || key == "buckets") {
+      const auto n = policy::parseCount(v);
+      if (!n || *n <= 0) problem(key + " '" + text + "' is not a positive count (examples: 65536, 256k, 1M)");
+      else if (*n > kMaxTable) problem(key + " '" + text + "' is above " + std::to_string(kMaxTable) + ", the kernel's largest");
+      else (key == "max" ? s.max : s.buckets) = *n;
+    } else if (key == "memory") {
+      const auto n = policy::parseSize(v);
+      if (!n || *n <= 0) problem("memory '" + text + "' is not a size (examples: 2GiB, 512MiB)");
+      else if (*n > kMaxMemory) problem("memory '" + text + "' is above 1024TiB");
+      else s.memTotalBytes = *n;
+    } else {
+      const auto n = policy::parseCount(v);
+      if (!n || *n < 1 || *n > 256) problem("cpus '" + text + "' is not a count between 1 and 256");
+      else s.cpus = static_cast<int>(*n);
     }
   }
 
@@ -228,9 +262,16 @@ class Parser {
     auto d = parseDur(w[3]);
     // A bare number is seconds, as the kernel writes timeouts.
     if (!d && w[3].find_first_not_of("0123456789") == std::string_view::npos) d = parseDur(std::string(w[3]) + "s");
-    if (!d || d->count() % 1000 != 0 || d->count() <= 0) {
-      problem("timeout value '" + std::string(w[3]) + "' is not a whole number of seconds (examples: 120, 120s, 2m)");
+    if (!d || d->count() % 1000 != 0 || d->count() <= 0 || d->count() / 1000 > kMaxTimeoutSeconds) {
+      problem("timeout value '" + std::string(w[3]) + "' is not a whole number of seconds up to " +
+              std::to_string(kMaxTimeoutSeconds) + " (examples: 120, 120s, 2m)");
       return;
+    }
+    for (const auto& given : load_.scenario.timeouts) {
+      if (given.netns == w[1] && given.knob == *knob) {
+        problem("timeout " + std::string(w[1]) + " " + std::string(w[2]) + " is given twice; keep one");
+        return;
+      }
     }
     load_.scenario.timeouts.push_back({std::string(w[1]), *knob, d->count() / 1000});
     netnsUses_.push_back({line_, std::string(w[1])});
@@ -282,7 +323,8 @@ class Parser {
         const auto ra = parseRate(a);
         const auto rb = parseRate(b);
         if (!ra || !rb) {
-          problem("rate '" + std::string(value) + "' is not a rate or ramp (examples: 2000/s, 120/m, 2k/s..20k/s)");
+          problem("rate '" + std::string(value) +
+                  "' is not a rate or ramp up to 10M/s (examples: 2000/s, 120/m, 2k/s..20k/s)");
           ok = false;
         } else {
           phase.rateFrom = *ra;
@@ -291,8 +333,8 @@ class Parser {
         }
       } else if (key == "life") {
         const auto d = parseDur(value);
-        if (!d) {
-          problem("life '" + std::string(value) + "' is not a duration (examples: 5s, 10m)");
+        if (!d || *d > kMaxSpan) {
+          problem("life '" + std::string(value) + "' is not a duration up to 31d (examples: 5s, 10m)");
           ok = false;
         } else {
           phase.life = *d;
@@ -360,6 +402,7 @@ class Parser {
   std::string file_;
   int line_ = 0;
   int durationLine_ = 0;
+  std::map<std::string, int> seen_;  // statements given once, by the line they were on
   std::vector<std::pair<int, std::string>> netnsUses_;
   ScenarioLoad load_;
 };
@@ -416,7 +459,7 @@ ScenarioLoad loadScenarioFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     ScenarioLoad load;
-    load.problems.push_back(path + ": cannot read the scenario file; check the path");
+    load.problems.push_back(printable(path) + ": cannot read the scenario file; check the path");
     return load;
   }
   std::stringstream buffer;

@@ -522,3 +522,13 @@ TEST_CASE("every file in the bad-policy corpus has the problem its first line ex
     for (const auto& problem : load.problems) CHECK(problem.line > 0);
   }
 }
+
+TEST_CASE("control bytes from a policy file are escaped in problems") {
+  const auto load = parsePolicy("[max]\nceiling = 4\x1b[2J\x07\x7f\n", "p\x1b.conf");
+  REQUIRE(load.problems.size() == 1);
+  const auto text = load.problems[0].str();
+  CHECK(text.find('\x1b') == std::string::npos);
+  CHECK(text.find('\x07') == std::string::npos);
+  CHECK(text.find('\x7f') == std::string::npos);
+  CHECK(text.rfind("p\\x1b.conf:2: [max] ceiling: \"4\\x1b[2J\\x07\\x7f\"", 0) == 0);
+}

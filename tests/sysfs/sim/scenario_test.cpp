@@ -128,6 +128,55 @@ TEST_CASE("scenario errors name the file and line and every one is reported") {
   }
 }
 
+TEST_CASE("a statement given twice is refused, naming the first line") {
+  const auto load = parseScenario("duration 10m\nduration 20m\nphase 0s..1m tcp_short rate=1/s\n", "s.scenario");
+  CHECK_FALSE(load.ok());
+  CHECK(mentions(load.problems, "s.scenario:2: 'duration' is given twice (first on line 1); keep one"));
+  const auto timeouts = parseScenario(
+      "timeout init tcp_timeout_time_wait 60\ntimeout init tcp_timeout_time_wait 120\nphase 0s..1m tcp_short rate=1/s\n",
+      "s.scenario");
+  CHECK(mentions(timeouts.problems, "s.scenario:2: timeout init tcp_timeout_time_wait is given twice"));
+}
+
+TEST_CASE("scenario numbers are bounded so that simulated time and rates cannot overflow") {
+  struct Row {
+    const char* text;
+    const char* expected;
+  };
+  const Row rows[] = {
+      {"duration 100000000000d\n", "s.scenario:1: duration '100000000000d' is longer than 31d"},
+      {"duration 32d\n", "s.scenario:1: duration '32d' is longer than 31d"},
+      {"warmup 9999999999d\n", "s.scenario:1: warmup '9999999999d' is longer than 31d"},
+      {"phase 0s..1m tcp_short rate=1e30/s\n", "s.scenario:1: rate '1e30/s' is not a rate"},
+      {"phase 0s..1m tcp_short rate=20M/s\n", "s.scenario:1: rate '20M/s' is not a rate or ramp up to 10M/s"},
+      {"phase 0s..1m tcp_short rate=1/s..1000000000000000000000000000000000000000000000000000000000000000000000000000000"
+       "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+       "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+       "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000/s\n",
+       "s.scenario:1: rate '1/s..1000"},
+      {"phase 0s..1m tcp_short rate=1/s life=100000d\n", "s.scenario:1: life '100000d' is not a duration up to 31d"},
+      {"max 4G\n", "s.scenario:1: max '4G' is above 2147483647"},
+      {"timeout init tcp_timeout_time_wait 9999999999\n", "s.scenario:1: timeout value '9999999999' is not a whole"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.text);
+    const auto load = parseScenario(row.text, "s.scenario");
+    for (const auto& p : load.problems) CAPTURE(p);
+    CHECK(mentions(load.problems, row.expected));
+  }
+  SUBCASE("the bounds themselves are accepted") {
+    const auto load = parseScenario("duration 31d\nwarmup 31d\nphase 0s..31d tcp_short rate=10M/s life=31d\n", "s.scenario");
+    for (const auto& p : load.problems) CAPTURE(p);
+    CHECK(load.ok());
+  }
+}
+
+TEST_CASE("control bytes from a scenario file are escaped in messages") {
+  const auto load = parseScenario("duration 10\x1b[2J\nphase 0s..1m tcp_short rate=1/s\n", "s\n.scenario");
+  REQUIRE(load.problems.size() == 1);
+  CHECK(load.problems[0] == "s\\n.scenario:1: duration '10\\x1b[2J' is not a positive duration (examples: 500ms, 30s, 10m, 24h)");
+}
+
 TEST_CASE("scenario units are those of policy files, with decimal rates on top") {
   const auto load = parseScenario(
       "duration 10m\nwarmup 0\nmax 64k\nmemory 512MiB\ntimeout init udp_timeout 30\n"

@@ -1,0 +1,41 @@
+#pragma once
+// The state directory is ctpilot's alone (README Safety promise 12): the directory and every
+// file in it (journal.jsonl, lock) are opened without following a symbolic link, created
+// 0750 (directory) and 0640 (files), and refused when they are writable by group or others or
+// owned by someone other than the running user or root. Anyone who could write the journal
+// could make `rollback` write registry knobs.
+
+#include <string>
+
+#include "policy/result.h"
+
+namespace ctpilot::controller {
+
+/// How a state file is opened.
+enum class StateAccess {
+  Read,       ///< read only; a missing file is Errc::Missing
+  Create,     ///< read and write, creating the directory (parents too) and the file
+  AppendOrRead,  ///< like Create with O_APPEND; an existing file we may not write is opened read-only
+};
+
+/// An open file of the state directory. The caller owns (closes) `fd`.
+struct StateFile {
+  int fd = -1;            ///< the open file descriptor (O_CLOEXEC)
+  bool created = false;   ///< this call created the file
+  bool writable = false;  ///< opened for writing
+};
+
+/// Opens `dir`/`name` with no symlink followed (the directory with O_DIRECTORY|O_NOFOLLOW, the
+/// file with openat and O_NOFOLLOW) after checking both are safe: right type, owned by us or
+/// root, not writable by group or others. A new file's directory entry is fsync'd. Errors say
+/// what to do in one line ("...; run chmod 0640 DIR/journal.jsonl").
+Result<StateFile> openStateFile(const std::string& dir, const std::string& name, StateAccess access);
+
+/// Says whether `dir`/`name` exists, checking the directory as openStateFile does. A missing
+/// directory is false; a `dir` that is not a directory or is unsafe is an error.
+Result<bool> stateFileExists(const std::string& dir, const std::string& name);
+
+/// Reads the whole of `dir`/`name` (opened as openStateFile does). Errc::Missing when absent.
+Result<std::string> readStateFile(const std::string& dir, const std::string& name);
+
+}  // namespace ctpilot::controller
