@@ -274,6 +274,13 @@ std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Net
     cpus = std::move(stats->cpus);
     statsEntries = stats->entries;
     warned_.erase("stats:" + ns.name);
+    // A netlink receive that timed out (or failed) leaves this tick to procfs: said once per episode.
+    if (!stats->fallbackReason.empty()) {
+      warnOnce("fallback:" + ns.name, "conntrack statistics of netns " + ns.name + " read from procfs (" +
+                                          stats->fallbackReason + ")");
+    } else {
+      warned_.erase("fallback:" + ns.name);
+    }
   } else {
     warnOnce("stats:" + ns.name, "no conntrack statistics for netns " + ns.name + " (" + stats.error().what +
                                      "); drop rates unknown there");
@@ -334,31 +341,71 @@ std::int64_t Controller::readTotalEntries() {
   return *total;
 }
 
-void Controller::noticeExternal(policy::TimePoint now, const Reading& reading) {
+void Controller::noticeExternal(policy::TimePoint now, Reading& reading, policy::Observation& obs) {
   const auto external = view_.externalKnobs(externalSinceId_);
+  const bool adopt = policy_.controller.onExternal == policy::ControllerPolicy::OnExternal::Adopt;
   for (const auto& [ref, value] : reading.values) {
     const auto seen = lastSeen_.find(ref);
     const auto written = view_.lastWrites().find(ref);
+    const auto baseline = reading.baselines.find(ref);
     const bool wasSeen = seen != lastSeen_.end();
     const bool wasWritten = written != view_.lastWrites().end();
+    const std::int64_t previous = wasSeen ? seen->second : value;  // before lastSeen_ is updated below
     // A crash between the write and its applied record leaves an intent alone in the journal;
-    // the value it names is ours, not someone else's.
+    // the value it names is ours, not someone else's. An adopted value is ours as well.
     const auto mine = view_.ourValues(ref);
-    const bool ours = std::find(mine.begin(), mine.end(), value) != mine.end();
+    const bool ours = std::find(mine.begin(), mine.end(), value) != mine.end() ||
+                      (adopt && !wasSeen && baseline != reading.baselines.end() && value == baseline->second);
     // A rollback in another process writes under its hold: its values are not someone else's.
     const bool changed = !held(reading.holds, ref) && !ours &&
                          (wasSeen ? value != seen->second : wasWritten);
     lastSeen_[ref] = value;
     if (!changed || external.contains(ref) || externalUnjournaled_.contains(ref)) continue;
 
-    const std::int64_t expected = wasWritten ? written->second.value : seen->second;
-    auto record = knobRecord(RecordKind::External, now, deps_.bootId, ref, expected, value,
-                             "changed by someone else; not fought until the policy changes");
-    spdlog::info("{} changed by someone else {} -> {}; leaving it alone until the policy changes", refName(ref),
-                 expected, value);
-    if (!appendOk(deps_.journal.append(std::move(record)), "external change of " + refName(ref))) {
-      externalUnjournaled_.insert(ref);
+    const std::int64_t expected = wasWritten ? written->second.value : previous;
+    if (adopt) {
+      adoptExternal(now, ref, expected, value, reading, obs);
+    } else {
+      yieldExternal(now, ref, expected, value);
     }
+  }
+}
+
+// [controller] on_external = yield: the knob is the operator's until `ctpilot resume` or a
+// policy change; said once at warn, journaled so status names the record.
+void Controller::yieldExternal(policy::TimePoint now, const KnobRef& ref, std::int64_t expected, std::int64_t value) {
+  auto record = knobRecord(RecordKind::External, now, deps_.bootId, ref, expected, value,
+                           "changed by someone else; left alone until `ctpilot resume` or a policy change");
+  auto stored = deps_.journal.append(std::move(record));
+  if (!appendOk(stored, "external change of " + refName(ref))) {
+    externalUnjournaled_.insert(ref);
+    return;
+  }
+  view_.addNew(deps_.journal.records());
+  spdlog::warn("{} changed by someone else {} -> {} (journal #{}); leaving it alone: `ctpilot resume` hands it "
+               "back, [controller] on_external = adopt keeps managing from such values",
+               refName(ref), expected, value, stored->id);
+}
+
+// [controller] on_external = adopt: the new value becomes the knob's baseline (README Safety
+// promises 3 and 4 count from it) and ctpilot keeps managing the knob from there.
+void Controller::adoptExternal(policy::TimePoint now, const KnobRef& ref, std::int64_t expected, std::int64_t value,
+                               Reading& reading, policy::Observation& obs) {
+  auto record = knobRecord(RecordKind::Baseline, now, deps_.bootId, ref, expected, value,
+                           "changed by someone else; adopted as the baseline ([controller] on_external = adopt)");
+  auto stored = deps_.journal.append(std::move(record));
+  if (!appendOk(stored, "adopted baseline of " + refName(ref))) {
+    externalUnjournaled_.insert(ref);  // without its record the value is not ours to move
+    return;
+  }
+  view_.addNew(deps_.journal.records());
+  spdlog::warn("{} changed by someone else {} -> {} (journal #{}); adopted as its baseline, still managed",
+               refName(ref), expected, value, stored->id);
+  reading.baselines[ref] = value;
+  if (ref.knob == Knob::ConntrackMax) obs.baselineMax = value;
+  if (ref.knob == Knob::Buckets) obs.baselineBuckets = value;
+  for (auto& n : obs.netns) {
+    if (n.netns == ref.netns && n.baselineTimeouts.contains(ref.knob)) n.baselineTimeouts[ref.knob] = value;
   }
 }
 
@@ -536,7 +583,7 @@ TickReport Controller::observeWith(policy::TimePoint now, Reading& reading) {
   report.sampled = sample(now, report, reading);
   if (!report.sampled) return report;
   if (!dryRun()) finishCrashedIntents(now, reading);
-  noticeExternal(now, reading);
+  noticeExternal(now, reading, report.observation);
   // Not in dry-run: a baseline names a value ctpilot moved away from, and a dry run moves nothing.
   if (!dryRun()) journalBaselines(now, reading, /*force=*/false);
 

@@ -111,7 +111,10 @@ class Controller {
                                                       std::int64_t max, Reading& reading, TickReport& report);
   std::int64_t readTotalEntries();
   TickReport observeWith(policy::TimePoint now, Reading& reading);
-  void noticeExternal(policy::TimePoint now, const Reading& reading);
+  void noticeExternal(policy::TimePoint now, Reading& reading, policy::Observation& obs);
+  void yieldExternal(policy::TimePoint now, const policy::KnobRef& ref, std::int64_t expected, std::int64_t value);
+  void adoptExternal(policy::TimePoint now, const policy::KnobRef& ref, std::int64_t expected, std::int64_t value,
+                     Reading& reading, policy::Observation& obs);
   void finishCrashedIntents(policy::TimePoint now, const Reading& reading);
   std::string knobState(const policy::KnobRef& ref, const TickReport& report, const Reading& reading) const;
   bool journalBaselines(policy::TimePoint now, const Reading& reading, bool force);

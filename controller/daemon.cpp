@@ -73,6 +73,7 @@ void Daemon::run(bool once) {
     }
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
     lastChange = lastChangeOf(last_, lastChange);
+    sendChangesToJournal(last_);
     exporter.afterTick(last_, controller_.policy(), unixSeconds(std::chrono::system_clock::now()), took.count(),
                        controller_.dryRun());
     notifier.tickDone(statusLine(last_, lastChange));

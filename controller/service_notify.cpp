@@ -1,6 +1,10 @@
 #include "controller/service_notify.h"
 
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+#include <sys/uio.h>
+
+#include <filesystem>
 
 #include <cmath>
 #include <cstdint>
@@ -67,5 +71,33 @@ void ServiceNotifier::reloading() { send("RELOADING=1\nSTATUS=reloading the poli
 void ServiceNotifier::reloaded(const std::string& status) { send("READY=1\nSTATUS=" + status + "\n"); }
 
 void ServiceNotifier::stopping() { send("STOPPING=1\nSTATUS=stopping\n"); }
+
+std::vector<std::string> changeJournalFields(const ActionOutcome& outcome) {
+  const auto& action = outcome.action;
+  return {
+      "MESSAGE=" + describeAction(action, outcome.kept, /*would=*/false),
+      "PRIORITY=6",
+      "CTPILOT_KNOB=" + std::string(policy::kernelName(action.ref.knob)),
+      "CTPILOT_NETNS=" + action.ref.netns,
+      "CTPILOT_OLD=" + std::to_string(action.from),
+      "CTPILOT_NEW=" + std::to_string(outcome.kept),
+      "CTPILOT_JOURNAL_ID=" + std::to_string(outcome.intentId),
+  };
+}
+
+void sendChangesToJournal(const TickReport& report, const std::string& socketPath) {
+  if (report.applied.empty()) return;
+  std::error_code ec;
+  if (!std::filesystem::exists(socketPath, ec)) return;
+  for (const auto& outcome : report.applied) {
+    const auto fields = changeJournalFields(outcome);
+    std::vector<iovec> iov;
+    iov.reserve(fields.size());
+    for (const auto& field : fields) iov.push_back({const_cast<char*>(field.data()), field.size()});
+    if (const int rc = sd_journal_sendv(iov.data(), static_cast<int>(iov.size())); rc < 0) {
+      spdlog::debug("sd_journal_sendv failed: {}", rc);
+    }
+  }
+}
 
 }  // namespace ctpilot::controller

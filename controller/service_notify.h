@@ -6,6 +6,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "controller/controller.h"
 
@@ -15,6 +16,14 @@ namespace ctpilot::controller {
 /// last change (`lastChange` empty: none yet), e.g.
 /// "gw 45.2% full, full in 3m 10s; last change 21:04:05 raised nf_conntrack_max 65536 -> 131072".
 std::string statusLine(const TickReport& report, const std::string& lastChange);
+
+/// Returns the systemd journal fields (FIELD=value) of one applied change: MESSAGE, PRIORITY,
+/// CTPILOT_KNOB, CTPILOT_NETNS, CTPILOT_OLD, CTPILOT_NEW, CTPILOT_JOURNAL_ID (its intent record).
+std::vector<std::string> changeJournalFields(const ActionOutcome& outcome);
+
+/// Sends each applied change of `report` to the systemd journal (sd_journal_sendv) when
+/// `socketPath` (journald's native socket) exists; does nothing otherwise.
+void sendChangesToJournal(const TickReport& report, const std::string& socketPath = "/run/systemd/journal/socket");
 
 /// Sends service state to systemd's notification socket.
 class ServiceNotifier {

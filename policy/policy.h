@@ -43,6 +43,10 @@ struct ControllerPolicy {
   Duration changeWindow = 10min; // ...within this window (no oscillation)
   std::string traceFile;         // `run` keeps a trace of every sample here ("": none)
   std::int64_t traceMaxBytes = std::int64_t{64} << 20;  // rotate into traceFile.1 beyond this
+  /// What a knob changed by someone else becomes: Yield leaves it to them until `ctpilot resume`
+  /// or a policy change; Adopt takes their value as the knob's baseline and keeps managing it.
+  enum class OnExternal { Yield, Adopt };
+  OnExternal onExternal = OnExternal::Yield;
   friend bool operator==(const ControllerPolicy&, const ControllerPolicy&) = default;
 };
 

@@ -377,6 +377,10 @@ const std::vector<KeySpec>& keySpecs() {
        durationKey([](Policy& p) -> auto& { return p.controller.changeWindow; }, 1min, 24h)},
       {"controller", "trace_file", applyTraceFile},
       {"controller", "trace_max_size", applyTraceMaxSize},
+      {"controller", "on_external",
+       choiceKey([](Policy& p) -> auto& { return p.controller.onExternal; },
+                 std::vector<std::pair<std::string_view, ControllerPolicy::OnExternal>>{
+                     {"yield", ControllerPolicy::OnExternal::Yield}, {"adopt", ControllerPolicy::OnExternal::Adopt}})},
       {"max", "enabled", boolKey([](Policy& p) -> auto& { return p.max.enabled; })},
       {"max", "ceiling", countKey([](Policy& p) -> auto& { return p.max.ceiling; }, 1024, 2147483647)},
       {"max", "memory_budget", ratioKey([](Policy& p) -> auto& { return p.max.memoryBudget; }, 0.0001, 0.75)},
@@ -752,7 +756,8 @@ std::string formatPolicy(const Policy& policy) {
       << "max_changes = " << c.maxChanges << "\n"
       << "change_window = " << formatDuration(c.changeWindow) << "\n"
       << (c.traceFile.empty() ? "trace_file =" : "trace_file = " + c.traceFile) << "\n"
-      << "trace_max_size = " << formatSize(c.traceMaxBytes) << "\n";
+      << "trace_max_size = " << formatSize(c.traceMaxBytes) << "\n"
+      << "on_external = " << (c.onExternal == ControllerPolicy::OnExternal::Adopt ? "adopt" : "yield") << "\n";
   const auto& m = policy.max;
   out << "\n[max]\n"
       << "# nf_conntrack_max: when to raise it and how far\n"

@@ -12,8 +12,10 @@
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -54,7 +56,13 @@ struct Collector {
   ConntrackStats* stats = nullptr;
   ctnetlink::GlobalStatsReply global;
   std::optional<Error> error;
+  bool complete = false;  // the dump's NLMSG_DONE, or the single reply, arrived
 };
+
+int onDumpDone(nl_msg* /*msg*/, void* arg) {
+  static_cast<Collector*>(arg)->complete = true;
+  return NL_STOP;
+}
 
 int onCpuMessage(nl_msg* msg, void* arg) {
   auto* collector = static_cast<Collector*>(arg);
@@ -79,27 +87,65 @@ int onGlobalMessage(nl_msg* msg, void* arg) {
     return NL_STOP;
   }
   collector->global = *decoded;
+  collector->complete = true;
   // The kernel flags this single reply NLM_F_MULTI but sends no NLMSG_DONE after it: stop here
   // or libnl would wait for the end of a dump forever.
   return NL_STOP;
 }
 
-// Sends one ctnetlink request and feeds every reply to `handler` until the kernel is done.
-Result<void> request(nl_sock* sock, int subtype, int flags, nl_recvmsg_msg_cb_t handler, Collector& collector,
-                     const char* what) {
+// Feeds every reply on `sock` to `handler` until the kernel is done.
+Result<void> receiveReply(nl_sock* sock, nl_recvmsg_msg_cb_t handler, Collector& collector, const char* what) {
+  nl_socket_modify_cb(sock, NL_CB_VALID, NL_CB_CUSTOM, handler, &collector);
+  nl_socket_modify_cb(sock, NL_CB_FINISH, NL_CB_CUSTOM, onDumpDone, &collector);
+  const int received = nl_recvmsgs_default(sock);
+  // A receive timeout (SO_RCVTIMEO) is EAGAIN: libnl 3.7 returns it as NLE_AGAIN, older libnl
+  // as a read of nothing (nl_recvmsgs then returns 0 as for a finished reply: only the missing
+  // end of the reply tells them apart).
+  if (received == -NLE_AGAIN) return Error{Errc::Io, std::string(what) + ": no reply within the receive timeout"};
+  if (received < 0) return nlError(received, what);
+  if (collector.error) return *collector.error;
+  if (!collector.complete) return Error{Errc::Io, std::string(what) + ": no complete reply within the receive timeout"};
+  return {};
+}
+
+// Sends one ctnetlink request without payload.
+Result<void> send(nl_sock* sock, int subtype, int flags, const char* what) {
   nl_msg* msg = nfnlmsg_alloc_simple(NFNL_SUBSYS_CTNETLINK, static_cast<std::uint8_t>(subtype), flags, AF_UNSPEC, 0);
   if (msg == nullptr) return Error{Errc::Io, std::string(what) + ": out of memory"};
   const int sent = nl_send_auto(sock, msg);
   nlmsg_free(msg);
   if (sent < 0) return nlError(sent, what);
-  nl_socket_modify_cb(sock, NL_CB_VALID, NL_CB_CUSTOM, handler, &collector);
-  const int received = nl_recvmsgs_default(sock);
-  if (received < 0) return nlError(received, what);
-  if (collector.error) return *collector.error;
   return {};
 }
 
+// Sends one ctnetlink request and feeds every reply to `handler` until the kernel is done.
+Result<void> request(nl_sock* sock, int subtype, int flags, nl_recvmsg_msg_cb_t handler, Collector& collector,
+                     const char* what) {
+  if (auto sent = send(sock, subtype, flags, what); !sent) return sent.error();
+  return receiveReply(sock, handler, collector, what);
+}
+
+constexpr const char* kCpuStatsWhat = "ctnetlink IPCTNL_MSG_CT_GET_STATS_CPU";
+
 }  // namespace
+
+Result<void> setReceiveTimeout(nl_sock* sock, std::chrono::milliseconds timeout) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  if (::setsockopt(nl_socket_get_fd(sock), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+    return errnoError(errno, "netlink socket receive timeout");
+  }
+  return {};
+}
+
+Result<ConntrackStats> receiveCpuStats(nl_sock* sock) {
+  ConntrackStats stats;
+  stats.source = StatsSource::Netlink;
+  Collector collector{&stats, {}, {}};
+  if (auto received = receiveReply(sock, onCpuMessage, collector, kCpuStatsWhat); !received) return received.error();
+  return stats;
+}
 
 struct CtnetlinkStats::State {
   // One socket per netns (key: inode; 0 for the initial netns): a netlink socket talks to the
@@ -118,6 +164,9 @@ struct CtnetlinkStats::State {
     auto entered = runInNetns(netns, [&] { connected = nfnl_connect(sock.get()); });
     if (!entered) return entered.error();
     if (connected < 0) return nlError(connected, "connect ctnetlink in netns " + netns.name);
+    // A receive that never returns would freeze the loop: a timeout makes it an error instead,
+    // and FallbackStats then reads procfs for the tick.
+    if (auto timed = setReceiveTimeout(sock.get(), kNetlinkReceiveTimeout); !timed) return timed.error();
     return sockets.emplace(key(netns), std::move(sock)).first->second.get();
   }
 };
@@ -129,18 +178,16 @@ CtnetlinkStats::~CtnetlinkStats() = default;
 Result<ConntrackStats> CtnetlinkStats::read(const Netns& netns) {
   auto sock = state_->socketFor(netns);
   if (!sock) return sock.error();
-  ConntrackStats stats;
-  stats.source = StatsSource::Netlink;
-  Collector cpuCollector{&stats, {}, {}};
   // The kernel answers the per-CPU request as a dump: one message per possible CPU, the CPU id
   // in nfgenmsg.res_id, ended by NLMSG_DONE.
-  auto cpus = request(*sock, IPCTNL_MSG_CT_GET_STATS_CPU, NLM_F_DUMP, onCpuMessage, cpuCollector,
-                      "ctnetlink IPCTNL_MSG_CT_GET_STATS_CPU");
+  const auto sent = send(*sock, IPCTNL_MSG_CT_GET_STATS_CPU, NLM_F_DUMP, kCpuStatsWhat);
+  auto cpus = sent ? receiveCpuStats(*sock) : Result<ConntrackStats>(sent.error());
   if (!cpus) {
     // A half-read dump would leave messages behind: start over with a fresh socket next time.
     forget(netns);
     return Error{cpus.error().code, cpus.error().what + " (netns " + netns.name + ")"};
   }
+  auto stats = std::move(cpus.value());
   Collector globalCollector{&stats, {}, {}};
   auto global = request(*sock, IPCTNL_MSG_CT_GET_STATS, 0, onGlobalMessage, globalCollector,
                         "ctnetlink IPCTNL_MSG_CT_GET_STATS");

@@ -171,7 +171,10 @@ Result<ConntrackStats> FallbackStats::read(const Netns& netns) {
   auto first = primary_->read(netns);
   if (first) return first;
   auto second = fallback_->read(netns);
-  if (second) return second;
+  if (second) {
+    second->fallbackReason = first.error().what;
+    return second;
+  }
   return Error{second.error().code, first.error().what + "; fallback: " + second.error().what};
 }
 

@@ -3,6 +3,7 @@
 // and the table-wide entries/max (IPCTNL_MSG_CT_GET_STATS), with /proc/net/stat/nf_conntrack
 // as the fallback. Counters are 32-bit in the kernel and wrap.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -11,6 +12,8 @@
 
 #include "policy/result.h"
 #include "sysfs/netns.h"
+
+struct nl_sock;  // libnl
 
 namespace ctpilot::sysfs {
 
@@ -40,6 +43,7 @@ struct ConntrackStats {
   std::vector<CpuCounters> cpus;       // indexed by CPU id
   std::optional<std::int64_t> entries; // CTA_STATS_GLOBAL_ENTRIES (netlink) / entries column
   std::optional<std::int64_t> maxEntries;  // CTA_STATS_GLOBAL_MAX_ENTRIES (netlink only)
+  std::string fallbackReason;          // FallbackStats: why the primary failed (empty: it did not)
   /// Sums the per-CPU counters into 64-bit totals (for display, not for rates).
   struct Totals {
     std::uint64_t found = 0, invalid = 0, insert = 0, insertFailed = 0, drop = 0, earlyDrop = 0,
@@ -70,6 +74,18 @@ class CtnetlinkStats final : public StatsReader {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+/// The longest CtnetlinkStats waits for one ctnetlink reply; after it the read is an error and
+/// FallbackStats reads procfs for that tick.
+inline constexpr std::chrono::milliseconds kNetlinkReceiveTimeout{1000};
+
+/// Sets the receive timeout (SO_RCVTIMEO) of a libnl socket.
+Result<void> setReceiveTimeout(nl_sock* sock, std::chrono::milliseconds timeout);
+
+/// Waits on `sock` (a connected libnl NETLINK_NETFILTER socket) for the reply to a per-CPU
+/// statistics dump already requested and decodes it. A receive timeout before the dump's end is
+/// Errc::Io, never an empty reply (libnl reports a timeout as a read of nothing).
+Result<ConntrackStats> receiveCpuStats(nl_sock* sock);
 
 /// Reads /proc/net/stat/nf_conntrack (under a root prefix), columns found by header name.
 class ProcfsStats final : public StatsReader {

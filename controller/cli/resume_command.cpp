@@ -17,7 +17,8 @@ namespace po = boost::program_options;
 namespace ctpilot::controller {
 
 int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
-  po::options_description options("ctpilot resume: lift the holds rollback placed, so a running controller acts again");
+  po::options_description options("ctpilot resume: lift the holds rollback placed and hand back knobs changed by someone else, so a "
+      "running controller manages them again (the policy file is not touched)");
   options.add_options()("help,h", "print this help");
   po::variables_map vm;
   if (!parseCommandArgs(args, options, vm)) return kExitOk;
@@ -47,19 +48,22 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
   for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
 
   const auto now = policy::Clock::now();
-  const auto holds = viewOf((*journal)->records(), *bootId).activeHoldRecords(now);
-  if (holds.empty()) {
-    std::cout << "no holds to lift: a running controller is already free to act\n";
+  const auto view = viewOf((*journal)->records(), *bootId);
+  const auto holds = view.activeHoldRecords(now);
+  const auto external = view.externalRecordIds(0);
+  if (holds.empty() && external.empty()) {
+    std::cout << "no holds to lift and no knob changed by someone else: a running controller is already free to act\n";
     return kExitOk;
   }
   JournalRecord resume;
   resume.time = now;
   resume.bootId = *bootId;
   resume.kind = RecordKind::Resume;
-  resume.reason = "ctpilot resume lifted " + std::to_string(holds.size()) + " hold(s)";
+  resume.reason = "ctpilot resume lifted " + std::to_string(holds.size()) + " hold(s) and handed back " +
+                  std::to_string(external.size()) + " knob(s) changed by someone else";
   auto stored = (*journal)->append(resume);
   if (!stored) {
-    std::cerr << "ctpilot resume: journal unwritable, the holds stay: " << stored.error().what << "\n";
+    std::cerr << "ctpilot resume: journal unwritable, nothing lifted or handed back: " << stored.error().what << "\n";
     return kExitFailure;
   }
   for (const auto& hold : holds) {
@@ -67,6 +71,10 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
     if (hold.knob) std::cout << " on " << policy::kernelName(*hold.knob) << " in " << hold.netns;
     if (!hold.reason.empty()) std::cout << " (" << hold.reason << ")";
     std::cout << "\n";
+  }
+  for (const auto& [ref, id] : external) {
+    std::cout << "handed back " << policy::kernelName(ref.knob) << " in " << ref.netns << " (changed by someone else, #"
+              << id << "); its value now is ctpilot's to manage\n";
   }
   std::cout << "journaled resume #" << stored->id << ": a running controller acts again from its next tick\n";
   return kExitOk;

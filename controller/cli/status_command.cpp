@@ -61,6 +61,7 @@ struct Status {
   bool journalRead = false;
   std::vector<JournalRecord> recent;  // newest last
   std::vector<JournalRecord> holds;   // active Hold records
+  std::vector<JournalRecord> unmanaged;  // External records of knobs left to someone else
   std::map<policy::KnobRef, std::int64_t> baselines;  // this boot's values before ctpilot's first change
   bool anythingRead = false;
   std::optional<std::int64_t> allEntries;     // every netns together (nf_conntrack slab active objects)
@@ -125,6 +126,12 @@ void readJournal(const GlobalOptions& global, Status& status) {
   const auto view = viewOf(*records, status.bootId);
   status.holds = view.activeHoldRecords(policy::Clock::now());
   status.baselines = view.baselines();
+  // The External records a running controller honours (since its start: a policy change also
+  // hands knobs back, which only the running controller knows).
+  for (const auto& [ref, id] : view.externalRecordIds(0)) {
+    const auto found = std::find_if(records->begin(), records->end(), [&](const JournalRecord& r) { return r.id == id; });
+    if (found != records->end()) status.unmanaged.push_back(*found);
+  }
   for (auto it = records->rbegin(); it != records->rend(); ++it) {
     if (it->kind == RecordKind::Applied && it->knob == Knob::Buckets) {
       status.lastResize = *it;
@@ -303,6 +310,17 @@ Json toStatusJson(const Status& status, const GlobalOptions& global) {
   Json holds = Json::array();
   for (const auto& record : status.holds) holds.push_back(Json::parse(toJsonLine(record)));
   out["holds"] = status.journalRead ? holds : Json(nullptr);
+  Json unmanaged = Json::array();
+  for (const auto& record : status.unmanaged) {
+    unmanaged.push_back({{"netns", record.netns.empty() ? std::string(policy::kInitNetns) : record.netns},
+                         {"knob", std::string(policy::kernelName(*record.knob))},
+                         {"reason", "external"},
+                         {"journal_id", record.id},
+                         {"expected", orNull(record.oldValue)},
+                         {"value", orNull(record.newValue)},
+                         {"time", formatTime(record.time)}});
+  }
+  out["unmanaged"] = status.journalRead ? unmanaged : Json(nullptr);
   out["problems"] = status.problems;
   return out;
 }
@@ -493,6 +511,10 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
     out << "  none\n";
   } else {
     for (const auto& record : status.holds) out << "  " << recordText(record) << "\n";
+  }
+  if (status.journalRead && !status.unmanaged.empty()) {
+    out << "\nunmanaged (changed by someone else; `ctpilot resume` hands them back)\n";
+    for (const auto& record : status.unmanaged) out << "  " << recordText(record) << "\n";
   }
 
   bool header = false;

@@ -40,7 +40,14 @@ void JournalView::add(const JournalRecord& record) {
   const auto ref = recordRef(record);
   switch (record.kind) {
     case RecordKind::Baseline:
-      if (ref && record.newValue) baselines_.emplace(*ref, *record.newValue);
+      if (!ref || !record.newValue) break;
+      // A baseline is taken once (old = new); a later one with old != new adopted a value
+      // someone else wrote ([controller] on_external = adopt) and replaces it.
+      if (record.oldValue && *record.oldValue != *record.newValue) {
+        baselines_[*ref] = *record.newValue;
+      } else {
+        baselines_.emplace(*ref, *record.newValue);
+      }
       break;
     case RecordKind::Intent:
       if (!ref || !record.newValue) break;
@@ -83,6 +90,12 @@ void JournalView::add(const JournalRecord& record) {
       break;
     case RecordKind::Resume:
       std::erase_if(holds_, [&](const JournalRecord& hold) { return !ref || recordRef(hold) == ref; });
+      // `ctpilot resume` also hands knobs changed by someone else back to ctpilot.
+      if (ref) {
+        external_.erase(*ref);
+      } else {
+        external_.clear();
+      }
       break;
     case RecordKind::Planned:
       break;
@@ -136,6 +149,14 @@ std::vector<JournalRecord> JournalView::activeHoldRecords(policy::TimePoint now)
 std::vector<policy::Hold> JournalView::activeHolds(policy::TimePoint now) const {
   std::vector<policy::Hold> out;
   for (const auto& hold : activeHoldRecords(now)) out.push_back({*hold.until, recordRef(hold)});
+  return out;
+}
+
+std::map<policy::KnobRef, std::int64_t> JournalView::externalRecordIds(std::int64_t sinceId) const {
+  std::map<policy::KnobRef, std::int64_t> out;
+  for (const auto& [ref, id] : external_) {
+    if (id > sinceId) out.emplace(ref, id);
+  }
   return out;
 }
 

@@ -55,7 +55,9 @@ class JournalView {
   /// Returns the newest record id folded in (any boot); 0 when none.
   std::int64_t lastId() const { return lastId_; }
 
-  /// Returns KnobRef -> value of this boot's Baseline records (the first one wins).
+  /// Returns KnobRef -> value of this boot's Baseline records: the first one wins, except that a
+  /// later one with old != new (a value someone else wrote, adopted under
+  /// [controller] on_external = adopt) replaces it.
   const std::map<policy::KnobRef, std::int64_t>& baselines() const { return baselines_; }
   /// Returns KnobRef -> what ctpilot last wrote: `new` of the newest Applied or Rollback record.
   const std::map<policy::KnobRef, LastWrite>& lastWrites() const { return lastWrites_; }
@@ -73,8 +75,11 @@ class JournalView {
   /// Returns activeHoldRecords(now) as decide() wants them.
   std::vector<policy::Hold> activeHolds(policy::TimePoint now) const;
   /// Returns the knobs changed by someone else: refs whose newest External record has an id
-  /// above `sinceId` (the last policy change) and no Applied or Rollback record after it.
+  /// above `sinceId` (the last policy change) and no Applied, Rollback or Resume (without knob:
+  /// every knob; with one: that knob) record after it.
   std::set<policy::KnobRef> externalKnobs(std::int64_t sinceId) const;
+  /// Returns externalKnobs(sinceId), each with the id of its External record.
+  std::map<policy::KnobRef, std::int64_t> externalRecordIds(std::int64_t sinceId) const;
   /// Returns the applied changes of this boot, oldest first (`from` = old, or the intent's old
   /// when the applied record lacks it).
   const std::vector<policy::PastChange>& appliedChanges() const { return applied_; }

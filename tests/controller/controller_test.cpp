@@ -45,10 +45,12 @@ class FakeStats final : public ctpilot::sysfs::StatsReader {
     stats.source = ctpilot::sysfs::StatsSource::Simulated;
     stats.cpus.resize(2);
     stats.cpus[0].drop = drops[netns.name];
+    stats.fallbackReason = fallbackReason;
     return stats;
   }
   std::map<std::string, std::uint32_t> drops;
   std::set<std::string> failing;
+  std::string fallbackReason;  // as FallbackStats sets it when netlink failed
 };
 
 /// A MemoryKnobStore that remembers which journal record was last when each write happened.
@@ -251,7 +253,7 @@ TEST_CASE("a dry run writes no knob and journals each planned change once") {
   }
 }
 
-TEST_CASE("a knob changed by someone else is journaled once and not fought until the policy changes") {
+TEST_CASE("a knob changed by someone else is journaled and warned about once, and not fought until the policy changes") {
   LogCapture log;
   Rig rig;
   rig.knobs.set("init", Knob::Count, 900);
@@ -273,8 +275,9 @@ TEST_CASE("a knob changed by someone else is journaled once and not fought until
   REQUIRE(external.size() == 1);
   CHECK(external[0].oldValue == raised);
   CHECK(external[0].newValue == 950);
-  CHECK(log.count(spdlog::level::info, "nf_conntrack_max changed by someone else " + std::to_string(raised) +
-                                           " -> 950; leaving it alone") == 1);
+  CHECK(log.count(spdlog::level::warn, "nf_conntrack_max changed by someone else " + std::to_string(raised) +
+                                           " -> 950 (journal #" + std::to_string(external[0].id) +
+                                           "); leaving it alone") == 1);
 
   SUBCASE("reloading the same policy changes nothing") {
     controller.reload(testPolicy());
@@ -387,6 +390,64 @@ TEST_CASE("after a crash between the write and its applied record, a restart doe
   CHECK(report.sampled);
   CHECK(rig.ofKind(RecordKind::External).empty());
   CHECK_FALSE(report.history.external.contains(kMax));
+}
+
+TEST_CASE("a resume journaled by another process hands a knob changed by someone else back without a policy change") {
+  Rig rig;
+  rig.knobs.set("init", Knob::Count, 900);
+  Controller controller(testPolicy(), rig.deps());
+  controller.tick(kT0);
+  rig.knobs.set("init", Knob::ConntrackMax, 950);
+  controller.tick(kT0 + 1min);
+  REQUIRE(rig.ofKind(RecordKind::External).size() == 1);
+  CHECK(rig.max() == 950);
+
+  // `ctpilot resume` appends one Resume record without knob.
+  JournalRecord resume;
+  resume.time = kT0 + 2min;
+  resume.bootId = "boot-1";
+  resume.kind = RecordKind::Resume;
+  REQUIRE(rig.journal.append(resume));
+  const auto report = controller.tick(kT0 + 3min);
+  CHECK_FALSE(report.history.external.contains(kMax));
+  CHECK(report.knobStates.at(kMax) == "managed");
+  CHECK(rig.max() > 950);
+  CHECK(rig.ofKind(RecordKind::External).size() == 1);  // 950 was the starting point, not a new change
+}
+
+TEST_CASE("with on_external = adopt a value written by someone else becomes the baseline and stays managed") {
+  LogCapture log;
+  Rig rig;
+  auto policy = testPolicy();
+  policy.controller.onExternal = ctpilot::policy::ControllerPolicy::OnExternal::Adopt;
+  Controller controller(policy, rig.deps());
+  controller.tick(kT0);  // count 100 of 1000: nothing to do
+
+  // kube-proxy raises max to 5000 at start-up; later the table needs more than that.
+  rig.knobs.set("init", Knob::ConntrackMax, 5000);
+  auto report = controller.tick(kT0 + 1min);
+  CHECK(report.knobStates.at(kMax) == "managed");
+  CHECK(rig.ofKind(RecordKind::External).empty());
+  const auto baselines = rig.ofKind(RecordKind::Baseline);
+  const auto adopted = std::find_if(baselines.begin(), baselines.end(),
+                                    [](const JournalRecord& r) { return r.knob == Knob::ConntrackMax; });
+  REQUIRE(adopted != baselines.end());
+  CHECK(adopted->oldValue.value_or(-1) == 1000);
+  CHECK(adopted->newValue.value_or(-1) == 5000);
+  CHECK(report.observation.baselineMax == 5000);
+  CHECK(log.count(spdlog::level::warn, "adopted as its baseline") == 1);
+
+  rig.knobs.set("init", Knob::Count, 4800);
+  report = controller.tick(kT0 + 2min);
+  CHECK(rig.max() > 5000);
+  CHECK(report.observation.baselineMax == 5000);
+
+  SUBCASE("a restart keeps the adopted baseline and does not adopt again") {
+    Controller restarted(policy, rig.deps());
+    const auto again = restarted.tick(kT0 + 10min);
+    CHECK(again.observation.baselineMax == 5000);
+    CHECK(rig.ofKind(RecordKind::Baseline).size() == baselines.size());
+  }
 }
 
 TEST_CASE("a restarted controller journals the outcome of an intent left alone by a crash, from the knob's value") {
@@ -556,6 +617,23 @@ TEST_CASE("a netns whose statistics cannot be read is still watched, said once")
     CHECK_FALSE(report.estimates.at("init").countersKnown);
   }
   CHECK(log.count(spdlog::level::warn, "no conntrack statistics for netns init") == 1);
+}
+
+TEST_CASE("statistics read from procfs because netlink timed out are used, and said once per episode") {
+  LogCapture log;
+  Rig rig;
+  rig.stats.fallbackReason = "ctnetlink IPCTNL_MSG_CT_GET_STATS_CPU: no reply within the receive timeout";
+  Controller controller(testPolicy(), rig.deps());
+  for (int i = 0; i < 3; ++i) {
+    const auto report = controller.tick(kT0 + std::chrono::seconds(i));
+    CHECK(report.estimates.at("init").countersKnown == (i > 0));  // counters still feed the rates
+  }
+  CHECK(log.count(spdlog::level::warn, "conntrack statistics of netns init read from procfs") == 1);
+  rig.stats.fallbackReason.clear();
+  controller.tick(kT0 + 3s);
+  rig.stats.fallbackReason = "ctnetlink IPCTNL_MSG_CT_GET_STATS_CPU: no reply within the receive timeout";
+  controller.tick(kT0 + 4s);
+  CHECK(log.count(spdlog::level::warn, "conntrack statistics of netns init read from procfs") == 2);
 }
 
 TEST_CASE("without nf_conntrack the tick reports the problem and the next one tries again") {

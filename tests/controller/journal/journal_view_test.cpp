@@ -58,6 +58,37 @@ TEST_CASE("baselines come from this boot's baseline records, the first one winni
   CHECK(cc::viewOf(b.records, "unknown").baselines().empty());
 }
 
+TEST_CASE("a baseline record that adopted someone else's value (old differs from new) replaces the baseline") {
+  Builder b;
+  b.add(RecordKind::Baseline, "init", Knob::ConntrackMax, 1000, 1000);
+  b.add(RecordKind::Baseline, "init", Knob::ConntrackMax, 4000, 3000);  // on_external = adopt
+  CHECK(cc::viewOf(b.records, "b1").baselines().at(kMax) == 3000);
+}
+
+TEST_CASE("a knob changed by someone else stays external, with its record's id, until written or resumed") {
+  Builder b;
+  b.add(RecordKind::External, "init", Knob::ConntrackMax, 2000, 1500);
+  b.add(RecordKind::External, "gw", Knob::TcpTimeoutTimeWait, 120, 60);
+  const auto ids = cc::viewOf(b.records, "b1").externalRecordIds(0);
+  REQUIRE(ids.size() == 2);
+  CHECK(ids.at(kMax) == b.records[0].id);
+  CHECK(ids.at(kTimeWaitGw) == b.records[1].id);
+  CHECK(cc::viewOf(b.records, "b1").externalRecordIds(b.records[0].id).size() == 1);  // a policy change came between
+
+  SUBCASE("a resume naming one knob hands back that knob") {
+    b.add(RecordKind::Resume, "gw", Knob::TcpTimeoutTimeWait, 0, 0);
+    CHECK(cc::viewOf(b.records, "b1").externalKnobs(0) == std::set<KnobRef>{kMax});
+  }
+  SUBCASE("a resume without knob hands back every knob") {
+    JournalRecord resume;
+    resume.id = 99;
+    resume.bootId = "b1";
+    resume.kind = RecordKind::Resume;
+    b.records.push_back(resume);
+    CHECK(cc::viewOf(b.records, "b1").externalRecordIds(0).empty());
+  }
+}
+
 TEST_CASE("what ctpilot last wrote comes from applied and rollback records") {
   Builder b;
   b.add(RecordKind::Intent, "init", Knob::ConntrackMax, 1000, 2000);
