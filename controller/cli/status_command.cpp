@@ -128,8 +128,9 @@ void readJournal(const GlobalOptions& global, Status& status) {
   status.baselines = view.baselines();
   // The External records a running controller honours (since its start: a policy change also
   // hands knobs back, which only the running controller knows).
-  for (const auto& [ref, id] : view.externalRecordIds(0)) {
-    const auto found = std::find_if(records->begin(), records->end(), [&](const JournalRecord& r) { return r.id == id; });
+  for (const auto& entry : view.externalRecordIds(0)) {
+    const auto id = entry.second;
+    const auto found = std::find_if(records->begin(), records->end(), [id](const JournalRecord& r) { return r.id == id; });
     if (found != records->end()) status.unmanaged.push_back(*found);
   }
   for (auto it = records->rbegin(); it != records->rend(); ++it) {

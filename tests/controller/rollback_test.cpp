@@ -104,7 +104,8 @@ TEST_CASE("rollback selects applied changes of the current boot, newest first") 
       {"--all", {RollbackSelection::Mode::All, 0}, {f.maxSecond, f.timeWait, f.maxFirst}},
   };
   for (const auto& [name, selection, expected] : rows) {
-    CAPTURE(name);
+    const auto& label = name;  // clang 14 cannot capture a structured binding
+    CAPTURE(label);
     const auto steps = planRollback(f.journal.records(), "b1", selection);
     REQUIRE(steps.has_value());
     CHECK(ids(*steps) == expected);

@@ -211,8 +211,10 @@ TEST_CASE("values are read whatever the layout: comments, spacing, CRLF, byte-or
 }
 
 TEST_CASE("booleans are true, false, yes, no, on or off") {
-  for (const auto& [text, value] : std::vector<std::pair<std::string, bool>>{
+  for (const auto& row : std::vector<std::pair<std::string, bool>>{
            {"true", true}, {"yes", true}, {"on", true}, {"false", false}, {"no", false}, {"off", false}}) {
+    const std::string& text = row.first;
+    const bool value = row.second;
     CAPTURE(text);
     const auto load = parsePolicy("[controller]\ndry_run = " + text + "\n", "p.conf");
     REQUIRE(load.ok());

@@ -93,7 +93,8 @@ TEST_CASE("every record kind has a journal name that parses back to it") {
       {RecordKind::Rollback, "rollback"}, {RecordKind::Hold, "hold"},         {RecordKind::Resume, "resume"},
   };
   for (const auto& [kind, name] : rows) {
-    CAPTURE(name);
+    const auto& label = name;  // clang 14 cannot capture a structured binding
+    CAPTURE(label);
     CHECK(std::string(recordKindName(kind)) == name);
     CHECK(recordKindByName(name) == kind);
   }
@@ -198,7 +199,8 @@ TEST_CASE("a record that cannot be understood is Malformed and names the field")
       {R"({"id":1,"time":"2026-11-27T03:05:47Z","kind":"hold","until":"soon"})", "field 'until'"},
   };
   for (const auto& [text, expected] : rows) {
-    CAPTURE(text);
+    const auto& label = text;  // clang 14 cannot capture a structured binding
+    CAPTURE(label);
     const auto record = recordFromJson(nlohmann::json::parse(text));
     REQUIRE_FALSE(record.has_value());
     CHECK(record.error().code == Errc::Malformed);
@@ -254,7 +256,8 @@ TEST_CASE("a torn last line is ignored with a warning and removed by the next ap
       {"a complete record without its newline", line(1) + "\n" + line(2) + "\n" + line(3)},
   };
   for (const auto& [name, text] : rows) {
-    CAPTURE(name);
+    const auto& label = name;  // clang 14 cannot capture a structured binding
+    CAPTURE(label);
     TempDir tmp;
     std::filesystem::create_directories(tmp.sub("state"));
     const auto path = tmp.sub("state/journal.jsonl");
@@ -291,7 +294,8 @@ TEST_CASE("a bad line before the last is Malformed and names its line number") {
       {"a line after a blank one", line(1) + "\n\n" + "{\"id\":2}\n" + line(3) + "\n", "journal.jsonl:3: missing field 'time'"},
   };
   for (const auto& [name, text, expected] : rows) {
-    CAPTURE(name);
+    const auto& label = name;  // clang 14 cannot capture a structured binding
+    CAPTURE(label);
     TempDir tmp;
     writeFile(tmp.sub("journal.jsonl"), text);
     auto journal = FileJournal::open(tmp.path);
@@ -308,7 +312,8 @@ TEST_CASE("a complete last line that fails validation is an error naming it, nev
       {"an unparsable line with its newline", "{\"id\":3,\"ti"},
   };
   for (const auto& [name, last] : rows) {
-    CAPTURE(name);
+    const auto& label = name;  // clang 14 cannot capture a structured binding
+    CAPTURE(label);
     TempDir tmp;
     const auto path = tmp.sub("journal.jsonl");
     const std::string text = line(1) + "\n" + line(2) + "\n" + last + "\n";
@@ -340,7 +345,8 @@ TEST_CASE("lines no journal record has are errors with their line number, never 
        "journal.jsonl:2: field 'until'"},
   };
   for (const auto& [name, bad, expected] : rows) {
-    CAPTURE(name);
+    const auto& label = name;  // clang 14 cannot capture a structured binding
+    CAPTURE(label);
     TempDir tmp;
     writeFile(tmp.sub("journal.jsonl"), line(1) + "\n" + bad + "\n" + line(3) + "\n");
     auto journal = FileJournal::open(tmp.path);
