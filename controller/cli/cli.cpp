@@ -1,6 +1,5 @@
 #include "controller/cli/cli.h"
 
-#include <filesystem>
 #include <iostream>
 #include <map>
 
@@ -8,14 +7,11 @@
 
 #include "controller/build_info.h"
 #include "controller/cli/logging.h"
-#include "policy/policy_file.h"
 
 namespace po = boost::program_options;
 
 namespace ctpilot::controller {
 namespace {
-
-constexpr const char* kDefaultPolicyPath = "/etc/ctpilot/policy.conf";
 
 using CommandFn = int (*)(const GlobalOptions&, const std::vector<std::string>&);
 
@@ -52,38 +48,6 @@ void printUsage(std::ostream& out, const po::options_description& globals) {
 }
 
 }  // namespace
-
-bool parseCommandArgs(const std::vector<std::string>& args, const po::options_description& options,
-                      po::variables_map& vm) {
-  // An empty positional description makes a stray word an error instead of ignoring it.
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << options;
-    return false;
-  }
-  return true;
-}
-
-Result<policy::Policy> loadEffectivePolicy(const GlobalOptions& global, std::string* source) {
-  std::string path = global.policyPath;
-  if (path.empty()) {
-    std::error_code ec;
-    if (!std::filesystem::exists(kDefaultPolicyPath, ec)) {
-      if (source != nullptr) *source = "built-in defaults";
-      return policy::Policy{};
-    }
-    path = kDefaultPolicyPath;
-  }
-  if (source != nullptr) *source = path;
-  auto load = policy::loadPolicyFile(path);
-  if (!load.ok()) {
-    for (const auto& problem : load.problems) std::cerr << problem.str() << "\n";
-    return Error{Errc::Malformed, path + ": " + std::to_string(load.problems.size()) +
-                                      " problem(s); fix them and try again"};
-  }
-  return load.policy;
-}
 
 int runCli(int argc, char** argv) {
   GlobalOptions global;

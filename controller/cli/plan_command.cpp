@@ -8,11 +8,12 @@
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/controller.h"
 #include "controller/daemon.h"
 #include "sysfs/stats.h"
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_files.h"
 #include "controller/journal/journal_view.h"
 #include "policy/decide.h"
 #include "policy/units.h"
@@ -128,31 +129,21 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
   po::options_description options("plan options");
   options.add_options()("help,h", "print this help");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << "usage: ctpilot plan\n\nSamples for " << kPlanSamples
-              << " intervals and prints what `ctpilot run` would do now. Changes nothing: no knob, no journal.\n\n"
-              << options;
-    return kExitOk;
-  }
+  CommandSyntax syntax;
+  syntax.usage = "usage: ctpilot plan\n\nSamples for " + std::to_string(kPlanSamples) +
+                 " intervals and prints what `ctpilot run` would do now. Changes nothing: no knob, no journal.\n\n";
+  if (!parseCommandArgs(args, options, vm, syntax)) return kExitOk;
 
   std::string source;
-  auto loaded = loadEffectivePolicy(global, &source);
-  if (!loaded) {
-    std::cerr << "ctpilot plan: " << loaded.error().what << "\n";
-    return kExitUsage;
-  }
-  const policy::Policy policy = std::move(loaded.value());
+  auto loaded = commandPolicy(global, "plan", &source);
+  if (!loaded) return kExitUsage;
+  const policy::Policy policy = std::move(*loaded);
 
   // The controller logs what it would do; plan prints it itself, so keep the log to problems.
   if (global.logLevel == "info") spdlog::set_level(spdlog::level::warn);
 
-  auto bootId = sysfs::readBootId(global.root);
-  if (!bootId) {
-    std::cerr << "ctpilot plan: cannot read the boot id: " << bootId.error().what << "\n";
-    return kExitFailure;
-  }
+  const auto bootId = commandBootId(global, "plan", "cannot read the boot id");
+  if (!bootId) return kExitFailure;
   auto memory = sysfs::readMemoryFacts(global.root);
   if (!memory) {
     std::cerr << "ctpilot plan: cannot read the memory size: " << memory.error().what << "\n";
@@ -162,8 +153,7 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
   // Read the journal (baselines, holds, knobs changed by hand) without creating or locking
   // anything: plan must work on a fresh machine and beside a running controller.
   MemoryJournal journal;
-  const std::string journalPath = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
-  if (auto records = readJournalFile(journalPath); records) {
+  if (auto records = readJournalFile(journalPath(global.stateDir)); records) {
     for (auto& record : *records) {
       if (!journal.append(std::move(record))) break;
     }

@@ -8,7 +8,7 @@
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/journal/journal.h"
 #include "controller/rollback.h"
 #include "policy/units.h"
@@ -142,15 +142,10 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
                          : (vm.count("last") != 0U ? "rollback --last " + std::to_string(last)
                                                    : "rollback --to " + std::to_string(to));
 
-  auto bootId = sysfs::readBootId(global.root);
-  if (!bootId) {
-    std::cerr << "ctpilot rollback: cannot tell which boot this is: " << bootId.error().what << "\n";
-    return kExitFailure;
-  }
+  const auto bootId = commandBootId(global, "rollback", "cannot tell which boot this is");
+  if (!bootId) return kExitFailure;
   rollback.bootId = *bootId;
-  const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec) && !ec) {
+  if (journalAbsent(global)) {
     std::cout << "nothing to roll back: no journal in " << global.stateDir << "\n";
     return kExitOk;
   }
@@ -169,14 +164,10 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
     }
     lock.emplace(std::move(*taken));
   }
-  auto journal = FileJournal::open(global.stateDir);
-  if (!journal) {
-    std::cerr << "ctpilot rollback: " << journal.error().what << "\n";
-    return kExitFailure;
-  }
-  for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
+  const auto journal = commandJournal(global, "rollback", "", "");
+  if (!journal) return kExitFailure;
 
-  const auto& records = (*journal)->records();
+  const auto& records = journal->records();
   auto steps = planRollback(records, rollback.bootId, selection);
   if (!steps) {
     std::cerr << "ctpilot rollback: " << steps.error().what << "\n";
@@ -192,7 +183,7 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
 
   rollback.now = policy::Clock::now();
   sysfs::ProcKnobStore store(global.root);
-  const auto report = executeRollback(*steps, **journal, store, systemNetnsResolver(global.root), rollback);
+  const auto report = executeRollback(*steps, *journal, store, systemNetnsResolver(global.root), rollback);
   printReport(report, rollback);
   return report.exitCode();
 }

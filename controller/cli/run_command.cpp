@@ -5,7 +5,7 @@
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/controller.h"
 #include "controller/daemon.h"
 #include "controller/journal/journal.h"
@@ -105,20 +105,14 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
       ("dry-run", po::bool_switch(&dryRunFlag), "never write a knob; journal planned changes only")
       ("once", po::bool_switch(&once), "sample 3 times at the policy interval, act once, exit");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << "usage: ctpilot run [--dry-run] [--once]\n\n" << options;
-    return kExitOk;
-  }
+  CommandSyntax syntax;
+  syntax.usage = "usage: ctpilot run [--dry-run] [--once]\n\n";
+  if (!parseCommandArgs(args, options, vm, syntax)) return kExitOk;
 
   std::string source;
-  auto loaded = loadEffectivePolicy(global, &source);
-  if (!loaded) {
-    std::cerr << "ctpilot run: " << loaded.error().what << "\n";
-    return kExitUsage;
-  }
-  policy::Policy policy = std::move(loaded.value());
+  auto loaded = commandPolicy(global, "run", &source);
+  if (!loaded) return kExitUsage;
+  policy::Policy policy = std::move(*loaded);
 
   // StateLock creates the state directory 0750 and refuses an unsafe one (README Safety
   // promise 12); its messages say what to do.
@@ -127,23 +121,15 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
     std::cerr << "ctpilot run: " << lock.error().what << "\n";
     return lock.error().code == Errc::Busy ? kExitRefused : kExitFailure;
   }
-  auto bootId = sysfs::readBootId(global.root);
-  if (!bootId) {
-    std::cerr << "ctpilot run: cannot read the boot id: " << bootId.error().what << "\n";
-    return kExitFailure;
-  }
+  const auto bootId = commandBootId(global, "run", "cannot read the boot id");
+  if (!bootId) return kExitFailure;
   if (auto rotated = rotateEarlierBoots(global.stateDir, *bootId); !rotated) {
     std::cerr << "ctpilot run: cannot move earlier boots' records to journal.jsonl.1: " << rotated.error().what
               << "\n";
     return kExitFailure;
   }
-  auto journal = FileJournal::open(global.stateDir);
-  if (!journal) {
-    std::cerr << "ctpilot run: cannot open the journal in " << global.stateDir << ": " << journal.error().what
-              << "\n";
-    return kExitFailure;
-  }
-  for (const auto& warning : (*journal)->warnings()) spdlog::warn("journal: {}", warning);
+  auto journal = commandJournal(global, "run", "cannot open the journal in " + global.stateDir + ": ", "journal: ");
+  if (!journal) return kExitFailure;
 
   auto memory = sysfs::readMemoryFacts(global.root);
   if (!memory) {
@@ -158,7 +144,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   ControllerDeps deps{
       .knobs = knobs,
       .stats = trace ? static_cast<sysfs::StatsReader&>(*trace) : *stats,
-      .journal = **journal,
+      .journal = *journal,
       .discover = [root](const policy::NetnsSelector& selector) { return sysfs::discoverNetns(root, selector); },
       .memory = *memory,
       .bootId = *bootId,
@@ -176,7 +162,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
     if (once) {
       spdlog::info("rollback_on_exit is ignored with --once (it would undo what this run just did)");
     } else {
-      rollbackOnExit(**journal, knobs, *bootId, global);
+      rollbackOnExit(*journal, knobs, *bootId, global);
       return kExitOk;
     }
   }

@@ -15,8 +15,9 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_files.h"
 #include "controller/journal/journal_view.h"
 #include "policy/knob.h"
 #include "sysfs/knob_store.h"
@@ -109,9 +110,8 @@ std::vector<sysfs::Netns> watchedNetns(const GlobalOptions& global, const policy
 }
 
 void readJournal(const GlobalOptions& global, Status& status) {
-  const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
   // Read-only: no lock, no write access needed, and no state directory created.
-  auto records = readJournalFile(path);
+  auto records = readJournalFile(journalPath(global.stateDir));
   if (!records) {
     status.problems.push_back("cannot read the journal: " + records.error().what);
     return;
@@ -539,23 +539,17 @@ int statusCommand(const GlobalOptions& global, const std::vector<std::string>& a
       ("help,h", "print this help")
       ("json", po::bool_switch(&json), "print one JSON object (see README, \"status --json\")");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << "usage: ctpilot status [--json]\n"
-                 "Shows the conntrack table of every watched netns (policy [controller] netns), the global\n"
-                 "knobs, memory facts, recent changes and active holds. Changes nothing.\n"
-                 "Exits 0 when anything could be read, 1 when nothing could.\n\n"
-              << options;
-    return kExitOk;
-  }
+  CommandSyntax syntax;
+  syntax.usage =
+      "usage: ctpilot status [--json]\n"
+      "Shows the conntrack table of every watched netns (policy [controller] netns), the global\n"
+      "knobs, memory facts, recent changes and active holds. Changes nothing.\n"
+      "Exits 0 when anything could be read, 1 when nothing could.\n\n";
+  if (!parseCommandArgs(args, options, vm, syntax)) return kExitOk;
 
   std::string source;
-  auto policy = loadEffectivePolicy(global, &source);
-  if (!policy) {
-    std::cerr << "ctpilot status: " << policy.error().what << "\n";
-    return kExitUsage;
-  }
+  const auto policy = commandPolicy(global, "status", &source);
+  if (!policy) return kExitUsage;
   const auto status = gather(global, *policy, source);
   if (json) {
     std::cout << toStatusJson(status, global).dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
