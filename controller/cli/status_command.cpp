@@ -353,8 +353,10 @@ std::string bytesText(std::int64_t bytes) {
   return buf;
 }
 
-// Prints rows as columns two spaces apart; numeric columns (all but the first) right-aligned.
-void printColumns(std::ostream& out, const std::vector<std::vector<std::string>>& rows, const std::string& indent = "") {
+// Prints rows as columns two spaces apart; numeric columns (all but the first) right-aligned,
+// and with `noteLast` the last column left-aligned (a note after the numbers).
+void printColumns(std::ostream& out, const std::vector<std::vector<std::string>>& rows, const std::string& indent = "",
+                  bool noteLast = false) {
   std::vector<std::size_t> widths;
   for (const auto& row : rows) {
     widths.resize(std::max(widths.size(), row.size()), 0);
@@ -364,7 +366,8 @@ void printColumns(std::ostream& out, const std::vector<std::vector<std::string>>
     std::string line = indent;
     for (std::size_t c = 0; c < row.size(); ++c) {
       const std::string pad(widths[c] - row[c].size(), ' ');
-      line += c == 0 ? row[c] + pad : pad + row[c];
+      const bool left = c == 0 || (noteLast && c + 1 == row.size());
+      line += left ? row[c] + pad : pad + row[c];
       if (c + 1 < row.size()) line += "  ";
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
@@ -382,77 +385,79 @@ std::string recordText(const JournalRecord& record) {
   return line;
 }
 
-void printHuman(std::ostream& out, const Status& status, const GlobalOptions& global) {
-  out << "policy: " << status.policySource;
-  if (global.root != "/") out << "   root: " << global.root;
-  out << "\n\n";
+using Rows = std::vector<std::vector<std::string>>;
 
-  auto baselineNote = [&](Knob knob, std::optional<std::int64_t> now) -> std::string {
-    const auto baseline = baselineOf(status, policy::kInitNetns, knob);
-    if (!baseline || baseline == now) return "";
-    return "(baseline " + std::to_string(*baseline) + " before ctpilot's first change this boot)";
-  };
+// "(baseline N before ctpilot's first change this boot)" when the knob has moved from it.
+std::string baselineNote(const Status& status, Knob knob, std::optional<std::int64_t> now) {
+  const auto baseline = baselineOf(status, policy::kInitNetns, knob);
+  if (!baseline || baseline == now) return "";
+  return "(baseline " + std::to_string(*baseline) + " before ctpilot's first change this boot)";
+}
+
+// The global knobs: nf_conntrack_max and nf_conntrack_buckets with their notes.
+Rows knobRows(const Status& status) {
   std::string bucketsNote = status.max && status.buckets ? "(" + fixed(perBucket(status.max, status), 2) + " max per bucket)" : "";
-  if (const auto note = baselineNote(Knob::Buckets, status.buckets); !note.empty()) bucketsNote += " " + note;
-  std::vector<std::vector<std::string>> globals{
-      {"nf_conntrack_max", text(status.max), baselineNote(Knob::ConntrackMax, status.max)},
+  if (const auto note = baselineNote(status, Knob::Buckets, status.buckets); !note.empty()) bucketsNote += " " + note;
+  return {
+      {"nf_conntrack_max", text(status.max), baselineNote(status, Knob::ConntrackMax, status.max)},
       {"nf_conntrack_buckets", text(status.buckets), bucketsNote},
   };
-  if (status.memory) {
-    globals.push_back({"MemTotal", bytesText(status.memory->memTotalBytes), ""});
-    const auto perEntry = status.memory->entryBytes();
-    std::string how = status.memory->slabObjectBytes > 0
-                          ? "(slab object " + std::to_string(status.memory->slabObjectBytes) + " B + extensions + bucket share)"
-                          : "(slab object size unknown: 256 B assumed, + extensions + bucket share)";
-    globals.push_back({"entry size", std::to_string(perEntry) + " B", how});
-    if (status.max) {
-      const auto full = *status.max * perEntry;
-      globals.push_back({"table full at max", bytesText(full),
-                         "(" + fixed(100.0 * static_cast<double>(full) / static_cast<double>(status.memory->memTotalBytes), 1, "%") +
-                             " of MemTotal)"});
-    }
-  } else {
-    globals.push_back({"MemTotal", "?", ""});
+}
+
+// MemTotal, the size of one entry and of the table when full.
+Rows memoryRows(const Status& status) {
+  if (!status.memory) return {{"MemTotal", "?", ""}};
+  Rows rows{{"MemTotal", bytesText(status.memory->memTotalBytes), ""}};
+  const auto perEntry = status.memory->entryBytes();
+  std::string how = status.memory->slabObjectBytes > 0
+                        ? "(slab object " + std::to_string(status.memory->slabObjectBytes) + " B + extensions + bucket share)"
+                        : "(slab object size unknown: 256 B assumed, + extensions + bucket share)";
+  rows.push_back({"entry size", std::to_string(perEntry) + " B", how});
+  if (status.max) {
+    const auto full = *status.max * perEntry;
+    rows.push_back({"table full at max", bytesText(full),
+                    "(" + fixed(100.0 * static_cast<double>(full) / static_cast<double>(status.memory->memTotalBytes), 1, "%") +
+                        " of MemTotal)"});
   }
-  if (status.allEntries) {
-    std::string share;
-    if (status.budgetEntries) {
-      share = "(every netns together; memory budget " + std::to_string(*status.budgetEntries) + " entries: " +
-              fixed(100.0 * static_cast<double>(*status.allEntries) / static_cast<double>(*status.budgetEntries), 1,
-                    "%") +
-              ")";
-    }
-    globals.push_back({"entries, all netns", std::to_string(*status.allEntries), share});
-    // A slab always has some objects allocated but unused (per-CPU caches): ignore a handful.
-    constexpr std::int64_t kSlabSlack = 1024;
-    if (const auto outside = outsideWatched(status); outside && outside->first > std::max(outside->second, kSlabSlack)) {
-      globals.push_back({"outside watched netns", std::to_string(outside->first),
-                         "(more than the fullest watched one: an unwatched netns may fill first; netns = all watches it)"});
-    }
+  return rows;
+}
+
+// Entries in every netns together against the memory budget, and those outside the watched set.
+Rows entriesRows(const Status& status) {
+  if (!status.allEntries) return {};
+  std::string share;
+  if (status.budgetEntries) {
+    share = "(every netns together; memory budget " + std::to_string(*status.budgetEntries) + " entries: " +
+            fixed(100.0 * static_cast<double>(*status.allEntries) / static_cast<double>(*status.budgetEntries), 1, "%") +
+            ")";
   }
+  Rows rows{{"entries, all netns", std::to_string(*status.allEntries), share}};
+  // A slab always has some objects allocated but unused (per-CPU caches): ignore a handful.
+  constexpr std::int64_t kSlabSlack = 1024;
+  if (const auto outside = outsideWatched(status); outside && outside->first > std::max(outside->second, kSlabSlack)) {
+    rows.push_back({"outside watched netns", std::to_string(outside->first),
+                    "(more than the fullest watched one: an unwatched netns may fill first; netns = all watches it)"});
+  }
+  return rows;
+}
+
+// Names left-aligned, values right-aligned, notes left-aligned after them.
+void printGlobals(std::ostream& out, const Status& status) {
+  Rows rows = knobRows(status);
+  for (auto& more : {memoryRows(status), entriesRows(status)}) rows.insert(rows.end(), more.begin(), more.end());
   if (status.lastResize && status.lastResize->observation.contains("write_us")) {
     const auto& o = status.lastResize->observation;
-    globals.push_back({"last resize took", fixed(o["write_us"].get<double>() / 1000.0, 1, " ms"),
-                       o.contains("entries") ? "(rehashed " + o["entries"].dump() + " entries; every packet waited)" : ""});
+    rows.push_back({"last resize took", fixed(o["write_us"].get<double>() / 1000.0, 1, " ms"),
+                    o.contains("entries") ? "(rehashed " + o["entries"].dump() + " entries; every packet waited)" : ""});
   }
   out << "global\n";
-  // Names left-aligned, values right-aligned, notes left-aligned after them.
-  std::size_t nameWidth = 0;
-  std::size_t valueWidth = 0;
-  for (const auto& row : globals) {
-    nameWidth = std::max(nameWidth, row[0].size());
-    valueWidth = std::max(valueWidth, row[1].size());
-  }
-  for (const auto& row : globals) {
-    std::string line = "  " + row[0] + std::string(nameWidth - row[0].size(), ' ') + "  " +
-                       std::string(valueWidth - row[1].size(), ' ') + row[1];
-    if (!row[2].empty()) line += "  " + row[2];
-    out << line << "\n";
-  }
+  printColumns(out, rows, "  ", /*noteLast=*/true);
+}
 
+void printNetnsTable(std::ostream& out, const Status& status) {
   out << "\ntable per netns\n";
-  std::vector<std::vector<std::string>> rows{{"NETNS", "COUNT", "MAX", "FILL", "BUCKETS", "PER BUCKET", "DROP", "EARLY_DROP",
-                                              "INSERT_FAILED", "CHAINTOOLONG", "SEARCH_RESTART", "STATS"}};
+  Rows rows{{"NETNS", "COUNT", "MAX", "FILL", "BUCKETS", "PER BUCKET", "DROP", "EARLY_DROP", "INSERT_FAILED",
+             "CHAINTOOLONG", "SEARCH_RESTART", "STATS"}};
   for (const auto& ns : status.namespaces) {
     std::vector<std::string> row{ns.netns.name, text(ns.count), text(status.max), fixed(percent(fillOf(ns, status)), 1, "%"),
                                  text(status.buckets), fixed(perBucket(ns.count, status), 2)};
@@ -471,11 +476,13 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
   } else {
     printColumns(out, rows, "  ");
   }
+}
 
-  // Timeouts: one row per knob any netns could read, one column per netns, the default last.
-  std::vector<std::vector<std::string>> timeoutRows{{"TIMEOUT (s)"}};
-  for (const auto& ns : status.namespaces) timeoutRows[0].push_back(ns.netns.name);
-  timeoutRows[0].push_back("KERNEL DEFAULT");
+// Timeouts: one row per knob any netns could read, one column per netns, the default last.
+void printTimeouts(std::ostream& out, const Status& status) {
+  Rows rows{{"TIMEOUT (s)"}};
+  for (const auto& ns : status.namespaces) rows[0].push_back(ns.netns.name);
+  rows[0].push_back("KERNEL DEFAULT");
   for (const auto& info : policy::allKnobs()) {
     if (!info.timeout) continue;
     std::vector<std::string> row{std::string(policy::policyName(info.knob))};
@@ -488,36 +495,30 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
       row.push_back(has ? std::to_string(*found->value) + (*found->value != info.kernelDefault ? "*" : " ") : "? ");
     }
     row.push_back(std::to_string(info.kernelDefault) + " ");
-    if (any) timeoutRows.push_back(row);
+    if (any) rows.push_back(row);
   }
   out << "\ntimeouts (* differs from the kernel default)\n";
-  if (timeoutRows.size() > 1) {
-    printColumns(out, timeoutRows, "  ");
+  if (rows.size() > 1) {
+    printColumns(out, rows, "  ");
   } else {
     out << "  none could be read\n";
   }
+}
 
-  out << "\nrecent changes\n";
+// One journal section: its records, `none` (what to say when there are none) or unknown.
+void printRecords(std::ostream& out, const Status& status, const std::string& title,
+                  const std::vector<JournalRecord>& records, const std::string& none) {
+  out << "\n" << title << "\n";
   if (!status.journalRead) {
     out << "  unknown (journal unreadable)\n";
-  } else if (status.recent.empty()) {
-    out << "  none in " << global.stateDir << "\n";
+  } else if (records.empty()) {
+    out << "  " << none << "\n";
   } else {
-    for (const auto& record : status.recent) out << "  " << recordText(record) << "\n";
+    for (const auto& record : records) out << "  " << recordText(record) << "\n";
   }
-  out << "\nholds\n";
-  if (!status.journalRead) {
-    out << "  unknown (journal unreadable)\n";
-  } else if (status.holds.empty()) {
-    out << "  none\n";
-  } else {
-    for (const auto& record : status.holds) out << "  " << recordText(record) << "\n";
-  }
-  if (status.journalRead && !status.unmanaged.empty()) {
-    out << "\nunmanaged (changed by someone else; `ctpilot resume` hands them back)\n";
-    for (const auto& record : status.unmanaged) out << "  " << recordText(record) << "\n";
-  }
+}
 
+void printProblems(std::ostream& out, const Status& status) {
   bool header = false;
   auto problem = [&](const std::string& who, const std::string& what) {
     if (!header) out << "\nproblems\n";
@@ -528,6 +529,21 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
   for (const auto& ns : status.namespaces) {
     for (const auto& what : ns.problems) problem(ns.netns.name + ": ", what);
   }
+}
+
+void printHuman(std::ostream& out, const Status& status, const GlobalOptions& global) {
+  out << "policy: " << status.policySource;
+  if (global.root != "/") out << "   root: " << global.root;
+  out << "\n\n";
+  printGlobals(out, status);
+  printNetnsTable(out, status);
+  printTimeouts(out, status);
+  printRecords(out, status, "recent changes", status.recent, "none in " + global.stateDir);
+  printRecords(out, status, "holds", status.holds, "none");
+  if (status.journalRead && !status.unmanaged.empty()) {
+    printRecords(out, status, "unmanaged (changed by someone else; `ctpilot resume` hands them back)", status.unmanaged, "");
+  }
+  printProblems(out, status);
 }
 
 }  // namespace
