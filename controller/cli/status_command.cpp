@@ -147,12 +147,37 @@ std::optional<std::int64_t> baselineOf(const Status& status, const std::string& 
   return found->second;
 }
 
-Status gather(const GlobalOptions& global, const policy::Policy& policy, std::string policySource) {
-  Status status;
-  status.policySource = std::move(policySource);
-  sysfs::ProcKnobStore store(global.root);
-  const auto stats = sysfs::makeStatsReader(global.root);
+// Reads every timeout of `ns`; returns how many could be read. With the module loaded, a
+// missing timeout is one this kernel does not have (GRE, SCTP built out): worth one mention,
+// not a problem per knob.
+std::int64_t readTimeouts(const sysfs::KnobStore& store, NetnsStatus& ns) {
+  std::vector<std::string> timeoutProblems;
+  std::string absent;
+  for (const auto& info : policy::allKnobs()) {
+    if (!info.timeout) continue;
+    auto value = store.read(ns.netns, info.knob);
+    ns.timeouts.push_back({info.knob, value ? std::optional<std::int64_t>(*value) : std::nullopt});
+    if (value) continue;
+    if (ns.count && value.error().code == Errc::Missing) {
+      absent += (absent.empty() ? "" : ", ") + std::string(info.kernelName);
+    } else {
+      timeoutProblems.push_back("cannot read " + std::string(info.kernelName) + ": " + value.error().what);
+    }
+  }
+  const auto readable = std::count_if(ns.timeouts.begin(), ns.timeouts.end(), [](const TimeoutStatus& t) { return t.value.has_value(); });
+  if (readable == 0 && !timeoutProblems.empty()) {
+    // One cause (module not loaded, netns gone) explains them all: say it once.
+    ns.problems.push_back("cannot read any timeout: " + timeoutProblems.front());
+  } else {
+    ns.problems.insert(ns.problems.end(), timeoutProblems.begin(), timeoutProblems.end());
+  }
+  if (!absent.empty()) ns.problems.push_back("this kernel does not have " + absent);
+  return readable;
+}
 
+// The global knobs, the memory facts, the boot id and the entries of every netns together.
+void gatherGlobals(const GlobalOptions& global, const policy::Policy& policy, const sysfs::KnobStore& store,
+                   Status& status) {
   status.max = readKnob(store, sysfs::initNetns(), Knob::ConntrackMax, status.problems);
   status.buckets = readKnob(store, sysfs::initNetns(), Knob::Buckets, status.problems);
   if (auto memory = sysfs::readMemoryFacts(global.root); memory) {
@@ -169,7 +194,14 @@ Status gather(const GlobalOptions& global, const policy::Policy& policy, std::st
     if (const auto cap = policy::memoryCapEntries(policy, facts); cap > 0) status.budgetEntries = cap;
   }
   status.anythingRead = status.max || status.buckets || status.memory;
+}
 
+Status gather(const GlobalOptions& global, const policy::Policy& policy, std::string policySource) {
+  Status status;
+  status.policySource = std::move(policySource);
+  sysfs::ProcKnobStore store(global.root);
+  const auto stats = sysfs::makeStatsReader(global.root);
+  gatherGlobals(global, policy, store, status);
   for (auto& netns : watchedNetns(global, policy.controller.netns, status.problems)) {
     NetnsStatus ns{std::move(netns), {}, {}, {}, {}};
     ns.count = readKnob(store, ns.netns, Knob::Count, ns.problems);
@@ -181,29 +213,7 @@ Status gather(const GlobalOptions& global, const policy::Policy& policy, std::st
       ns.problems.push_back("cannot read statistics: " + read.error().what);
     }
     if (!status.max && ns.stats && ns.stats->maxEntries) status.max = ns.stats->maxEntries;
-    std::vector<std::string> timeoutProblems;
-    std::string absent;
-    for (const auto& info : policy::allKnobs()) {
-      if (!info.timeout) continue;
-      auto value = store.read(ns.netns, info.knob);
-      ns.timeouts.push_back({info.knob, value ? std::optional<std::int64_t>(*value) : std::nullopt});
-      if (value) continue;
-      // With the module loaded, a missing timeout is one this kernel does not have (GRE, SCTP
-      // built out): worth a mention, not a problem per knob.
-      if (ns.count && value.error().code == Errc::Missing) {
-        absent += (absent.empty() ? "" : ", ") + std::string(info.kernelName);
-      } else {
-        timeoutProblems.push_back("cannot read " + std::string(info.kernelName) + ": " + value.error().what);
-      }
-    }
-    const auto readable = std::count_if(ns.timeouts.begin(), ns.timeouts.end(), [](const TimeoutStatus& t) { return t.value.has_value(); });
-    if (readable == 0 && !timeoutProblems.empty()) {
-      // One cause (module not loaded, netns gone) explains them all: say it once.
-      ns.problems.push_back("cannot read any timeout: " + timeoutProblems.front());
-    } else {
-      ns.problems.insert(ns.problems.end(), timeoutProblems.begin(), timeoutProblems.end());
-    }
-    if (!absent.empty()) ns.problems.push_back("this kernel does not have " + absent);
+    const auto readable = readTimeouts(store, ns);
     status.anythingRead = status.anythingRead || ns.count || ns.stats || readable > 0;
     status.namespaces.push_back(std::move(ns));
   }
@@ -259,12 +269,7 @@ std::optional<std::pair<std::int64_t, std::int64_t>> outsideWatched(const Status
   return std::make_pair(std::max<std::int64_t>(*status.allEntries - watched, 0), fullest);
 }
 
-Json toStatusJson(const Status& status, const GlobalOptions& global) {
-  Json out = Json::object();
-  out["version"] = kStatusJsonVersion;
-  out["root"] = global.root;
-  out["policy"] = status.policySource;
-  out["boot_id"] = status.bootId.empty() ? Json(nullptr) : Json(status.bootId);
+Json globalJson(const Status& status) {
   Json g = Json::object();
   g["nf_conntrack_max"] = orNull(status.max);
   g["nf_conntrack_buckets"] = orNull(status.buckets);
@@ -282,35 +287,40 @@ Json toStatusJson(const Status& status, const GlobalOptions& global) {
   g["last_resize"] = status.lastResize && status.lastResize->observation.is_object()
                          ? Json::parse(status.lastResize->observation.dump())
                          : Json(nullptr);
-  out["global"] = g;
-  Json namespaces = Json::array();
-  for (const auto& ns : status.namespaces) {
-    Json n = Json::object();
-    n["name"] = ns.netns.name;
-    n["inode"] = ns.netns.inode;
-    n["count"] = orNull(ns.count);
-    n["max"] = orNull(status.max);
-    n["fill"] = orNull(fillOf(ns, status));
-    n["buckets"] = orNull(status.buckets);
-    n["entries_per_bucket"] = orNull(perBucket(ns.count, status));
-    n["stats"] = ns.stats ? statsJson(*ns.stats) : Json(nullptr);
-    Json timeouts = Json::object();
-    for (const auto& t : ns.timeouts) {
-      timeouts[std::string(policy::kernelName(t.knob))] = {{"value", orNull(t.value)},
-                                                           {"kernel_default", policy::kernelDefault(t.knob)},
-                                                           {"baseline", orNull(baselineOf(status, ns.netns.name, t.knob))}};
-    }
-    n["timeouts"] = timeouts;
-    n["problems"] = ns.problems;
-    namespaces.push_back(n);
+  return g;
+}
+
+Json netnsJson(const NetnsStatus& ns, const Status& status) {
+  Json n = Json::object();
+  n["name"] = ns.netns.name;
+  n["inode"] = ns.netns.inode;
+  n["count"] = orNull(ns.count);
+  n["max"] = orNull(status.max);
+  n["fill"] = orNull(fillOf(ns, status));
+  n["buckets"] = orNull(status.buckets);
+  n["entries_per_bucket"] = orNull(perBucket(ns.count, status));
+  n["stats"] = ns.stats ? statsJson(*ns.stats) : Json(nullptr);
+  Json timeouts = Json::object();
+  for (const auto& t : ns.timeouts) {
+    timeouts[std::string(policy::kernelName(t.knob))] = {{"value", orNull(t.value)},
+                                                         {"kernel_default", policy::kernelDefault(t.knob)},
+                                                         {"baseline", orNull(baselineOf(status, ns.netns.name, t.knob))}};
   }
-  out["namespaces"] = namespaces;
-  Json recent = Json::array();
-  for (const auto& record : status.recent) recent.push_back(Json::parse(toJsonLine(record)));
-  out["recent_changes"] = status.journalRead ? recent : Json(nullptr);
-  Json holds = Json::array();
-  for (const auto& record : status.holds) holds.push_back(Json::parse(toJsonLine(record)));
-  out["holds"] = status.journalRead ? holds : Json(nullptr);
+  n["timeouts"] = timeouts;
+  n["problems"] = ns.problems;
+  return n;
+}
+
+// Journal records exactly as journaled; null when the journal could not be read.
+Json recordsJson(const Status& status, const std::vector<JournalRecord>& records) {
+  if (!status.journalRead) return nullptr;
+  Json out = Json::array();
+  for (const auto& record : records) out.push_back(Json::parse(toJsonLine(record)));
+  return out;
+}
+
+Json unmanagedJson(const Status& status) {
+  if (!status.journalRead) return nullptr;
   Json unmanaged = Json::array();
   for (const auto& record : status.unmanaged) {
     unmanaged.push_back({{"netns", record.netns.empty() ? std::string(policy::kInitNetns) : record.netns},
@@ -321,7 +331,22 @@ Json toStatusJson(const Status& status, const GlobalOptions& global) {
                          {"value", orNull(record.newValue)},
                          {"time", formatTime(record.time)}});
   }
-  out["unmanaged"] = status.journalRead ? unmanaged : Json(nullptr);
+  return unmanaged;
+}
+
+Json toStatusJson(const Status& status, const GlobalOptions& global) {
+  Json out = Json::object();
+  out["version"] = kStatusJsonVersion;
+  out["root"] = global.root;
+  out["policy"] = status.policySource;
+  out["boot_id"] = status.bootId.empty() ? Json(nullptr) : Json(status.bootId);
+  out["global"] = globalJson(status);
+  Json namespaces = Json::array();
+  for (const auto& ns : status.namespaces) namespaces.push_back(netnsJson(ns, status));
+  out["namespaces"] = namespaces;
+  out["recent_changes"] = recordsJson(status, status.recent);
+  out["holds"] = recordsJson(status, status.holds);
+  out["unmanaged"] = unmanagedJson(status);
   out["problems"] = status.problems;
   return out;
 }
