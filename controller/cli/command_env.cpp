@@ -7,7 +7,6 @@
 
 #include "controller/journal/journal_files.h"
 #include "policy/policy_file.h"
-#include "sysfs/system_facts.h"
 
 namespace po = boost::program_options;
 
@@ -70,6 +69,15 @@ std::optional<std::string> commandBootId(const GlobalOptions& global, std::strin
     return std::nullopt;
   }
   return *bootId;
+}
+
+std::optional<sysfs::MemoryFacts> commandMemoryFacts(const GlobalOptions& global, std::string_view command) {
+  auto memory = sysfs::readMemoryFacts(global.root);
+  if (!memory) {
+    std::cerr << "ctpilot " << command << ": cannot read the memory size: " << memory.error().what << "\n";
+    return std::nullopt;
+  }
+  return *memory;
 }
 
 std::unique_ptr<FileJournal> commandJournal(const GlobalOptions& global, std::string_view command,

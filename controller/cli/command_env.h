@@ -17,6 +17,7 @@
 #include "controller/journal/journal.h"
 #include "policy/policy.h"
 #include "policy/result.h"
+#include "sysfs/system_facts.h"
 
 namespace ctpilot::controller {
 
@@ -50,6 +51,10 @@ std::optional<policy::Policy> commandPolicy(const GlobalOptions& global, std::st
 /// Reads this boot's id; on failure prints "ctpilot COMMAND: WHY: what" and returns nullopt
 /// (the command then exits kExitFailure).
 std::optional<std::string> commandBootId(const GlobalOptions& global, std::string_view command, std::string_view why);
+
+/// Reads the memory facts; on failure prints "ctpilot COMMAND: cannot read the memory size: what"
+/// and returns nullopt (the command then exits kExitFailure).
+std::optional<sysfs::MemoryFacts> commandMemoryFacts(const GlobalOptions& global, std::string_view command);
 
 /// Opens the journal of the state directory for appending and logs what it warns of, each
 /// warning after `warningPrefix`; on failure prints "ctpilot COMMAND: FAILUREPREFIXwhat" and

@@ -123,6 +123,37 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
   }
 }
 
+// Reads the journal (baselines, holds, knobs changed by hand) into `journal` without creating or
+// locking anything: plan must work on a fresh machine and beside a running controller.
+void copyJournal(const GlobalOptions& global, MemoryJournal& journal) {
+  auto records = readJournalFile(journalPath(global.stateDir));
+  if (!records) {
+    std::cerr << "ctpilot plan: ignoring the journal (" << records.error().what
+              << "); baselines and holds are unknown\n";
+    return;
+  }
+  for (auto& record : *records) {
+    if (!journal.append(std::move(record))) break;
+  }
+}
+
+// Samples kPlanSamples times at `interval` and decides on the last; stops at a failed sample.
+TickReport sample(Controller& controller, policy::Duration interval) {
+  // Growth needs time between samples: say why the command is waiting when it is noticeable.
+  if (interval * (kPlanSamples - 1) >= std::chrono::seconds(3)) {
+    std::cerr << "ctpilot plan: sampling " << kPlanSamples << " times at the policy's interval of "
+              << policy::formatDuration(interval) << "...\n";
+  }
+  TickReport report;
+  for (int i = 1; i <= kPlanSamples; ++i) {
+    const auto now = policy::Clock::now();
+    report = i < kPlanSamples ? controller.observe(now) : controller.tick(now);
+    if (!report.sampled) break;
+    if (i < kPlanSamples) std::this_thread::sleep_for(interval);
+  }
+  return report;
+}
+
 }  // namespace
 
 int planCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
@@ -144,23 +175,11 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
 
   const auto bootId = commandBootId(global, "plan", "cannot read the boot id");
   if (!bootId) return kExitFailure;
-  auto memory = sysfs::readMemoryFacts(global.root);
-  if (!memory) {
-    std::cerr << "ctpilot plan: cannot read the memory size: " << memory.error().what << "\n";
-    return kExitFailure;
-  }
+  const auto memory = commandMemoryFacts(global, "plan");
+  if (!memory) return kExitFailure;
 
-  // Read the journal (baselines, holds, knobs changed by hand) without creating or locking
-  // anything: plan must work on a fresh machine and beside a running controller.
   MemoryJournal journal;
-  if (auto records = readJournalFile(journalPath(global.stateDir)); records) {
-    for (auto& record : *records) {
-      if (!journal.append(std::move(record))) break;
-    }
-  } else {
-    std::cerr << "ctpilot plan: ignoring the journal (" << records.error().what
-              << "); baselines and holds are unknown\n";
-  }
+  copyJournal(global, journal);
 
   sysfs::ProcKnobStore knobs(global.root);
   auto stats = sysfs::makeStatsReader(global.root);
@@ -178,22 +197,12 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
                                     .dryRun = true,
                                     .forget = {},
                                     .totalEntries = [root] { return sysfs::readSlabEntries(root); },
+                                    .namespacesStamp = {},  // plan looks for a few seconds only
                                 });
 
   const auto interval = policy.controller.interval;
-  // Growth needs time between samples: say why the command is waiting when it is noticeable.
-  if (interval * (kPlanSamples - 1) >= std::chrono::seconds(3)) {
-    std::cerr << "ctpilot plan: sampling " << kPlanSamples << " times at the policy's interval of "
-              << policy::formatDuration(interval) << "...\n";
-  }
   const auto started = std::chrono::steady_clock::now();
-  TickReport report;
-  for (int i = 1; i <= kPlanSamples; ++i) {
-    const auto now = policy::Clock::now();
-    report = i < kPlanSamples ? controller.observe(now) : controller.tick(now);
-    if (!report.sampled) break;
-    if (i < kPlanSamples) std::this_thread::sleep_for(interval);
-  }
+  const TickReport report = sample(controller, interval);
   if (!report.sampled) {
     std::cerr << "ctpilot plan: cannot sample conntrack"
               << (report.error ? " (" + report.error->what + ")" : std::string())

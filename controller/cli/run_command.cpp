@@ -131,11 +131,8 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   auto journal = commandJournal(global, "run", "cannot open the journal in " + global.stateDir + ": ", "journal: ");
   if (!journal) return kExitFailure;
 
-  auto memory = sysfs::readMemoryFacts(global.root);
-  if (!memory) {
-    std::cerr << "ctpilot run: cannot read the memory size: " << memory.error().what << "\n";
-    return kExitFailure;
-  }
+  const auto memory = commandMemoryFacts(global, "run");
+  if (!memory) return kExitFailure;
 
   sysfs::ProcKnobStore knobs(global.root);
   auto stats = sysfs::makeStatsReader(global.root);
