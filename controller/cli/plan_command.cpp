@@ -185,20 +185,17 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
   auto stats = sysfs::makeStatsReader(global.root);
   const std::string root = global.root;
   Controller controller(policy, ControllerDeps{
-                                    .knobs = knobs,
-                                    .stats = *stats,
-                                    .journal = journal,
-                                    .discover =
-                                        [root](const policy::NetnsSelector& selector) {
-                                          return sysfs::discoverNetns(root, selector);
-                                        },
-                                    .memory = *memory,
-                                    .bootId = *bootId,
-                                    .dryRun = true,
-                                    .forget = {},
-                                    .totalEntries = [root] { return sysfs::readSlabEntries(root); },
-                                    .namespacesStamp = {},  // plan looks for a few seconds only
-                                });
+      .knobs = knobs,
+      .stats = *stats,
+      .journal = journal,
+      .discover = [root](const policy::NetnsSelector& selector) { return sysfs::discoverNetns(root, selector); },
+      .memory = *memory,
+      .bootId = *bootId,
+      .dryRun = true,
+      .forget = {},
+      .totalEntries = [root] { return sysfs::readSlabEntries(root); },
+      .namespacesStamp = {},  // plan looks for a few seconds only
+  });
 
   const auto interval = policy.controller.interval;
   const auto started = std::chrono::steady_clock::now();

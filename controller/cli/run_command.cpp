@@ -94,6 +94,61 @@ std::unique_ptr<TraceKeeper> traceKeeper(const policy::Policy& policy, sysfs::St
                                        [](const std::string& what) { spdlog::warn("trace: {}", what); });
 }
 
+// What `run` holds while its loop runs.
+struct RunState {
+  std::optional<StateLock> lock;
+  std::string bootId;
+  std::unique_ptr<FileJournal> journal;
+  sysfs::MemoryFacts memory;
+};
+
+// Takes the state lock, reads the boot id, moves earlier boots' records aside, opens the journal
+// and reads the memory facts; returns kExitOk, or the exit code after saying why not.
+int startUp(const GlobalOptions& global, RunState& state) {
+  // StateLock creates the state directory 0750 and refuses an unsafe one (README Safety
+  // promise 12); its messages say what to do.
+  auto lock = StateLock::acquire(global.stateDir);
+  if (!lock) {
+    std::cerr << "ctpilot run: " << lock.error().what << "\n";
+    return lock.error().code == Errc::Busy ? kExitRefused : kExitFailure;
+  }
+  state.lock.emplace(std::move(*lock));
+  const auto bootId = commandBootId(global, "run", "cannot read the boot id");
+  if (!bootId) return kExitFailure;
+  state.bootId = *bootId;
+  if (auto rotated = rotateEarlierBoots(global.stateDir, state.bootId); !rotated) {
+    std::cerr << "ctpilot run: cannot move earlier boots' records to journal.jsonl.1: " << rotated.error().what
+              << "\n";
+    return kExitFailure;
+  }
+  state.journal = commandJournal(global, "run", "cannot open the journal in " + global.stateDir + ": ", "journal: ");
+  if (!state.journal) return kExitFailure;
+  const auto memory = commandMemoryFacts(global, "run");
+  if (!memory) return kExitFailure;
+  state.memory = *memory;
+  return kExitOk;
+}
+
+// After the loop: rollback_on_exit, or why --once could not sample; returns the exit code.
+int stop(const Controller& controller, const TickReport& last, RunState& state, sysfs::KnobStore& knobs,
+         const GlobalOptions& global, bool once) {
+  if (controller.policy().controller.rollbackOnExit && !controller.dryRun()) {
+    if (once) {
+      spdlog::info("rollback_on_exit is ignored with --once (it would undo what this run just did)");
+    } else {
+      rollbackOnExit(*state.journal, knobs, state.bootId, global);
+      return kExitOk;
+    }
+  }
+  if (once && !last.sampled) {
+    std::cerr << "ctpilot run: could not sample conntrack" << (last.error ? ": " + last.error->what : std::string())
+              << "; is nf_conntrack loaded (modprobe nf_conntrack)?\n";
+    return kExitFailure;
+  }
+  spdlog::info(controller.dryRun() ? "stopped (dry run: nothing was changed)" : "stopped; tuned values stay in place");
+  return kExitOk;
+}
+
 }  // namespace
 
 int runCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
@@ -114,26 +169,9 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   if (!loaded) return kExitUsage;
   policy::Policy policy = std::move(*loaded);
 
-  // StateLock creates the state directory 0750 and refuses an unsafe one (README Safety
-  // promise 12); its messages say what to do.
-  auto lock = StateLock::acquire(global.stateDir);
-  if (!lock) {
-    std::cerr << "ctpilot run: " << lock.error().what << "\n";
-    return lock.error().code == Errc::Busy ? kExitRefused : kExitFailure;
-  }
-  const auto bootId = commandBootId(global, "run", "cannot read the boot id");
-  if (!bootId) return kExitFailure;
-  if (auto rotated = rotateEarlierBoots(global.stateDir, *bootId); !rotated) {
-    std::cerr << "ctpilot run: cannot move earlier boots' records to journal.jsonl.1: " << rotated.error().what
-              << "\n";
-    return kExitFailure;
-  }
-  auto journal = commandJournal(global, "run", "cannot open the journal in " + global.stateDir + ": ", "journal: ");
-  if (!journal) return kExitFailure;
-
-  const auto memory = commandMemoryFacts(global, "run");
-  if (!memory) return kExitFailure;
-
+  RunState state;
+  if (const int code = startUp(global, state); code != kExitOk) return code;
+  const std::string& bootId = state.bootId;
   sysfs::ProcKnobStore knobs(global.root);
   auto stats = sysfs::makeStatsReader(global.root);
   auto trace = traceKeeper(policy, *stats, knobs);
@@ -141,10 +179,10 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   ControllerDeps deps{
       .knobs = knobs,
       .stats = trace ? static_cast<sysfs::StatsReader&>(*trace) : *stats,
-      .journal = *journal,
+      .journal = *state.journal,
       .discover = [root](const policy::NetnsSelector& selector) { return sysfs::discoverNetns(root, selector); },
-      .memory = *memory,
-      .bootId = *bootId,
+      .memory = state.memory,
+      .bootId = bootId,
       .dryRun = dryRunFlag,
       .forget = [&knobs](const sysfs::Netns& netns) { knobs.forget(netns); },
       .totalEntries = [root] { return sysfs::readSlabEntries(root); },
@@ -154,23 +192,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   Controller controller(std::move(policy), std::move(deps));
   Daemon daemon(controller, [&global] { return loadEffectivePolicy(global); });
   daemon.run(once);
-
-  if (controller.policy().controller.rollbackOnExit && !controller.dryRun()) {
-    if (once) {
-      spdlog::info("rollback_on_exit is ignored with --once (it would undo what this run just did)");
-    } else {
-      rollbackOnExit(*journal, knobs, *bootId, global);
-      return kExitOk;
-    }
-  }
-  if (once && !daemon.lastReport().sampled) {
-    const auto& error = daemon.lastReport().error;
-    std::cerr << "ctpilot run: could not sample conntrack" << (error ? ": " + error->what : std::string())
-              << "; is nf_conntrack loaded (modprobe nf_conntrack)?\n";
-    return kExitFailure;
-  }
-  spdlog::info(controller.dryRun() ? "stopped (dry run: nothing was changed)" : "stopped; tuned values stay in place");
-  return kExitOk;
+  return stop(controller, daemon.lastReport(), state, knobs, global, once);
 }
 
 }  // namespace ctpilot::controller
