@@ -4,8 +4,8 @@
 # they make, in turn (strace -e inject=SYSCALL:signal=KILL:when=N), and check that a
 # `rollback --all` afterwards restores every knob to its value before ctpilot, exactly, and that
 # the journal stays readable. Skipped (77) without strace or where ptrace is not allowed.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 command -v strace >/dev/null || { echo "skipped: no strace"; exit 77; }
 strace -f -qq -o /dev/null true 2>/dev/null || { echo "skipped: ptrace not allowed here"; exit 77; }

@@ -2,8 +2,8 @@
 # `run` moves earlier boots' records to journal.jsonl.1 at start (README: History and rollback):
 # journal.jsonl keeps the current boot, history shows both files in order, --limit reads the
 # newest across them, new records continue the ids, and rollback still finds this boot's changes.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 root=$tmp/root
 state=$tmp/state
