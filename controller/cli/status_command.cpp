@@ -3,6 +3,7 @@
 // Read-only: it never writes a knob and never creates the state directory.
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -236,6 +237,28 @@ Json orNull(const std::optional<T>& value) {
   return value ? Json(*value) : Json(nullptr);
 }
 
+using Totals = sysfs::ConntrackStats::Totals;
+
+// The counters status shows, in its order: the JSON key (the column head is the same in capitals)
+// and the total. The table shows the first kCountersInTable; the JSON all of them.
+struct CounterField {
+  const char* key;
+  std::uint64_t Totals::*total;
+};
+constexpr CounterField kCounters[] = {
+    {"drop", &Totals::drop},
+    {"early_drop", &Totals::earlyDrop},
+    {"insert_failed", &Totals::insertFailed},
+    {"chaintoolong", &Totals::chainTooLong},
+    {"search_restart", &Totals::searchRestart},
+    {"clash_resolve", &Totals::clashResolve},
+    {"insert", &Totals::insert},
+    {"found", &Totals::found},
+    {"invalid", &Totals::invalid},
+    {"error", &Totals::error},
+};
+constexpr std::size_t kCountersInTable = 5;
+
 Json statsJson(const sysfs::ConntrackStats& stats) {
   const auto t = stats.totals();
   Json out = Json::object();
@@ -243,16 +266,7 @@ Json statsJson(const sysfs::ConntrackStats& stats) {
   out["cpus"] = stats.cpus.size();
   out["entries"] = orNull(stats.entries);
   out["max_entries"] = orNull(stats.maxEntries);
-  out["drop"] = t.drop;
-  out["early_drop"] = t.earlyDrop;
-  out["insert_failed"] = t.insertFailed;
-  out["chaintoolong"] = t.chainTooLong;
-  out["search_restart"] = t.searchRestart;
-  out["clash_resolve"] = t.clashResolve;
-  out["insert"] = t.insert;
-  out["found"] = t.found;
-  out["invalid"] = t.invalid;
-  out["error"] = t.error;
+  for (const auto& counter : kCounters) out[counter.key] = t.*counter.total;
   return out;
 }
 
@@ -412,6 +426,11 @@ std::string recordText(const JournalRecord& record) {
 
 using Rows = std::vector<std::vector<std::string>>;
 
+std::string upper(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return text;
+}
+
 // "(baseline N before ctpilot's first change this boot)" when the knob has moved from it.
 std::string baselineNote(const Status& status, Knob knob, std::optional<std::int64_t> now) {
   const auto baseline = baselineOf(status, policy::kInitNetns, knob);
@@ -481,19 +500,15 @@ void printGlobals(std::ostream& out, const Status& status) {
 
 void printNetnsTable(std::ostream& out, const Status& status) {
   out << "\ntable per netns\n";
-  Rows rows{{"NETNS", "COUNT", "MAX", "FILL", "BUCKETS", "PER BUCKET", "DROP", "EARLY_DROP", "INSERT_FAILED",
-             "CHAINTOOLONG", "SEARCH_RESTART", "STATS"}};
+  Rows rows{{"NETNS", "COUNT", "MAX", "FILL", "BUCKETS", "PER BUCKET"}};
+  for (std::size_t i = 0; i < kCountersInTable; ++i) rows[0].push_back(upper(kCounters[i].key));
+  rows[0].push_back("STATS");
   for (const auto& ns : status.namespaces) {
     std::vector<std::string> row{ns.netns.name, text(ns.count), text(status.max), fixed(percent(fillOf(ns, status)), 1, "%"),
                                  text(status.buckets), fixed(perBucket(ns.count, status), 2)};
-    if (ns.stats) {
-      const auto t = ns.stats->totals();
-      for (const auto v : {t.drop, t.earlyDrop, t.insertFailed, t.chainTooLong, t.searchRestart}) row.push_back(std::to_string(v));
-      row.push_back(sysfs::statsSourceName(ns.stats->source));
-    } else {
-      for (int i = 0; i < 5; ++i) row.push_back("?");
-      row.push_back("none");
-    }
+    const auto t = ns.stats ? ns.stats->totals() : Totals{};
+    for (std::size_t i = 0; i < kCountersInTable; ++i) row.push_back(ns.stats ? std::to_string(t.*kCounters[i].total) : "?");
+    row.push_back(ns.stats ? sysfs::statsSourceName(ns.stats->source) : "none");
     rows.push_back(row);
   }
   if (status.namespaces.empty()) {
