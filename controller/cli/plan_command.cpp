@@ -1,7 +1,6 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
-#include <filesystem>
 #include <iostream>
 #include <thread>
 

@@ -1,16 +1,13 @@
-#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include <boost/program_options.hpp>
-#include <spdlog/spdlog.h>
 
 #include "controller/cli/command_env.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_view.h"
 #include "controller/rollback.h"
-#include "sysfs/system_facts.h"
 
 namespace po = boost::program_options;
 

@@ -1,19 +1,16 @@
 #include <algorithm>
-#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/program_options.hpp>
-#include <spdlog/spdlog.h>
 
 #include "controller/cli/command_env.h"
 #include "controller/journal/journal.h"
 #include "controller/rollback.h"
 #include "policy/units.h"
 #include "sysfs/knob_store.h"
-#include "sysfs/system_facts.h"
 
 namespace po = boost::program_options;
 
