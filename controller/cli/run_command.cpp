@@ -1,5 +1,7 @@
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
