@@ -126,9 +126,27 @@ Result<void> replaceFile(const std::string& path, const std::string& data, mode_
   return syncDir(std::filesystem::path(path).parent_path().string());
 }
 
+// Tells whether the journal's first record is of boot `bootId`: then all are (records are
+// appended in time order, and every command journals its own boot), and nothing is to move.
+Result<bool> startsWithBoot(int fd, off_t end, const std::string& bootId, const std::string& path) {
+  constexpr off_t kChunk = 64 * 1024;
+  std::string head;
+  for (off_t from = 0; from < end && head.find('\n') == std::string::npos; from += kChunk) {
+    auto chunk = readRange(fd, from, std::min(kChunk, end - from), path);
+    if (!chunk) return chunk.error();
+    head += *chunk;
+  }
+  const auto record = parseJournalLine(head.substr(0, head.find('\n')));
+  return record && record->bootId == bootId;
+}
+
 // Returns where the current boot's records begin (0 when the journal holds no other boot's
-// record before them): the lines are parsed from the end back to the newest of another boot.
+// record before them): the lines are parsed from the end back to the newest of another boot,
+// unless the first one is of this boot already (a long boot's journal is not read at all).
 Result<off_t> currentBootStart(int fd, off_t end, const std::string& bootId, const std::string& path) {
+  auto current = startsWithBoot(fd, end, bootId, path);
+  if (!current) return current.error();
+  if (*current) return off_t{0};
   BackwardLines lines(fd, end, path);
   std::string line;
   off_t start = 0;
