@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <string_view>
 #include <utility>
 
 #include "controller/journal/journal_view.h"
@@ -251,7 +252,8 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
 }
 
 Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit,
-                                                  bool rotatedOnly) {
+                                                  bool rotatedOnly, const std::function<bool(const JournalRecord&)>& keep,
+                                                  std::int64_t maxLines) {
   std::vector<JournalRecord> newestFirst;
   for (const auto& path : {journalPath(stateDir), rotatedJournalPath(stateDir)}) {
     if (rotatedOnly && path == journalPath(stateDir)) continue;
@@ -267,7 +269,7 @@ Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, 
     std::string line;
     off_t start = 0;
     std::int64_t fromEnd = 0;
-    while (static_cast<std::int64_t>(newestFirst.size()) < limit) {
+    while (static_cast<std::int64_t>(newestFirst.size()) < limit && (maxLines <= 0 || fromEnd < maxLines)) {
       auto more = lines.next(line, start);
       if (!more) return more.error();
       if (!*more) break;
@@ -279,6 +281,7 @@ Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, 
       }
       // A rotation cut short leaves records in both files: each once.
       if (!newestFirst.empty() && record->id >= newestFirst.back().id) continue;
+      if (keep && !keep(*record)) continue;
       newestFirst.push_back(std::move(*record));
     }
   }
@@ -296,6 +299,34 @@ Result<std::vector<JournalRecord>> readAllJournals(const std::string& stateDir, 
   }
   older->insert(older->end(), std::make_move_iterator(current->begin()), std::make_move_iterator(current->end()));
   return std::move(*older);
+}
+
+Result<std::int64_t> rotatedAppliedCount(const std::string& stateDir, const std::string& bootId, std::int64_t beforeId) {
+  auto opened = openForRead(stateDir, "journal.jsonl.1");
+  if (!opened) return opened.error();
+  if (!*opened) return std::int64_t{0};
+  const UniqueFd fd = std::move(*opened);
+  const auto path = rotatedJournalPath(stateDir);
+  constexpr off_t kChunk = 1024 * 1024;
+  std::int64_t count = 0;
+  std::string pending;
+  for (off_t from = 0;; from += kChunk) {
+    auto chunk = readRange(fd.get(), from, kChunk, path);
+    if (!chunk) return chunk.error();
+    pending += *chunk;
+    std::size_t begin = 0;
+    for (auto nl = pending.find('\n'); nl != std::string::npos; begin = nl + 1, nl = pending.find('\n', begin)) {
+      const std::string_view line(pending.data() + begin, nl - begin);
+      if (line.find("\"applied\"") == std::string_view::npos) continue;
+      const auto record = parseJournalLine(std::string(line));
+      if (record && record->kind == RecordKind::Applied && record->bootId != bootId &&
+          (beforeId <= 0 || record->id < beforeId)) {
+        ++count;
+      }
+    }
+    pending.erase(0, begin);
+    if (chunk->size() < static_cast<std::size_t>(kChunk)) return count;
+  }
 }
 
 }  // namespace ctpilot::controller
