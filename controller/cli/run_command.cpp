@@ -88,6 +88,21 @@ Result<void> rotateEarlierBoots(const std::string& stateDir, const std::string& 
   return {};
 }
 
+// From journal.checkpoint and the records after it when it matches the journal (README "History
+// and rollback"), else the whole journal; says why a checkpoint was not used.
+Result<ControllerJournal> openJournal(const std::string& stateDir, const std::string& bootId) {
+  auto opened = openControllerJournal(stateDir, bootId);
+  if (!opened) return opened.error();
+  if (opened->checkpointOffset > 0) {
+    spdlog::info("journal: started from {} (up to record #{}), then {} record(s) after it", kCheckpointName,
+                 opened->view.lastId(), opened->journal->records().size());
+  }
+  for (const auto& note : opened->notes) spdlog::info("journal: {}", note);
+  for (const auto& warning : opened->warnings) spdlog::warn("journal: {}", warning);
+  for (const auto& warning : opened->journal->warnings()) spdlog::warn("journal: {}", warning);
+  return opened;
+}
+
 // [controller] trace_file: the controller's own reads, also written as a trace for
 // `simulate --trace`; nothing when the policy names no file.
 std::unique_ptr<TraceKeeper> traceKeeper(const policy::Policy& policy, sysfs::StatsReader& stats, const sysfs::KnobStore& knobs) {
@@ -141,18 +156,13 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
               << "\n";
     return kExitFailure;
   }
-  // From journal.checkpoint and the records after it when it matches the journal (README "A
-  // long journal"), else the whole journal.
-  auto opened = openControllerJournal(global.stateDir, *bootId);
+  auto opened = openJournal(global.stateDir, *bootId);
   if (!opened) {
     std::cerr << "ctpilot run: cannot open the journal in " << global.stateDir << ": " << opened.error().what
               << "\n";
     return kExitFailure;
   }
-  for (const auto& note : opened->notes) spdlog::info("journal: {}", note);
-  for (const auto& warning : opened->warnings) spdlog::warn("journal: {}", warning);
   auto& journal = opened->journal;
-  for (const auto& warning : journal->warnings()) spdlog::warn("journal: {}", warning);
   Checkpointer checkpointer(global.stateDir, *journal, opened->checkpointOffset);
 
   auto memory = sysfs::readMemoryFacts(global.root);
