@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # journal.checkpoint (README: History and rollback): `run` writes it once journal.jsonl holds
 # 1 MiB past the last one (0640, no temporary file left), starts from it at the next start
-# (knowing this boot's baselines: none journaled again), and a damaged, symlinked or stale one is
+# (knowing this boot's baselines: none journaled again; a rollback's hold appended after it
+# holds), and a damaged, symlinked or stale one is
 # removed and the whole journal read, with one warning line; the journal stays the truth.
 # shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
@@ -33,6 +34,16 @@ grep -q 'journal: started from journal.checkpoint (up to record #' "$tmp/err" ||
   fail "second run did not start from the checkpoint: $(cat "$tmp/err")"
 grep -q 'not using' "$tmp/err" && fail "second run: $(cat "$tmp/err")"
 [ "$(baselines)" = "$before" ] || fail "baselines journaled again after a start from the checkpoint: $before -> $(baselines)"
+
+# A rollback appends after the checkpoint: the next start reads its records (the hold it placed
+# keeps run from changing anything).
+ctp rollback --all --hold 1h >"$tmp/out" 2>&1 || fail "rollback --all --hold 1h: exit $?: $(cat "$tmp/out")"
+knobs_before=$(cat "$root/proc/sys/net/netfilter/"nf_conntrack_{max,buckets,tcp_timeout_time_wait})
+ctp run --once >/dev/null 2>"$tmp/err" || fail "run --once after the rollback: exit $?: $(cat "$tmp/err")"
+grep -q 'started from journal.checkpoint .* record(s) after it' "$tmp/err" || fail "run after rollback: $(cat "$tmp/err")"
+[ "$(cat "$root/proc/sys/net/netfilter/"nf_conntrack_{max,buckets,tcp_timeout_time_wait})" = "$knobs_before" ] ||
+  fail "run changed knobs under the rollback's hold: it missed records appended after the checkpoint"
+ctp resume >/dev/null 2>&1 || fail "resume: exit $?"
 
 # Damaged: one warning line, the whole journal read, the same state; a new checkpoint follows.
 sed -i 's/"last_id":/"last_id":1/' "$checkpoint"
