@@ -97,6 +97,7 @@ struct JournalPosition {
   std::int64_t lastId = 0;   ///< id of the record whose line ends at `offset`; 0 when none
   std::int64_t firstId = 0;  ///< id of the file's first record; 0 when none
   std::uint64_t inode = 0;   ///< the file's inode (a rotation or a restore replaces the file)
+  /// Positions are equal when every field is.
   bool operator==(const JournalPosition&) const = default;
 };
 
