@@ -102,31 +102,6 @@ Result<UniqueFd> openForRead(const std::string& stateDir, const std::string& nam
   return UniqueFd(opened->fd);
 }
 
-Result<void> syncDir(const std::string& dir) {
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return errnoError(errno, "open " + dir);
-  if (::fsync(fd.get()) != 0) return errnoError(errno, "fsync " + dir);
-  return {};
-}
-
-// Replaces `path` with `data` so that a crash leaves the old file or the new one, never half.
-Result<void> replaceFile(const std::string& path, const std::string& data, mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
-    if (fd.get() < 0) return errnoError(errno, "create " + tmp);
-    for (std::size_t done = 0; done < data.size();) {
-      const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errnoError(errno, "write " + tmp);
-      done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) return errnoError(errno, "fsync " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return errnoError(errno, "rename " + tmp);
-  return syncDir(std::filesystem::path(path).parent_path().string());
-}
-
 // Tells whether the journal's first record is of boot `bootId`: then all are (records are
 // appended in time order, and every command journals its own boot), and nothing is to move.
 Result<bool> startsWithBoot(int fd, off_t end, const std::string& bootId, const std::string& path) {
@@ -243,11 +218,14 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
   const auto lines = std::count(moved->begin(), moved->end(), '\n');
   std::string combined = older + *moved;
   trimFront(combined, 0, static_cast<std::size_t>(kRotatedMaxBytes));
-  if (auto written = replaceFile(rotated, combined, 0640); !written) return written.error();
+  // Each file replaced whole (temp, fsync, rename, fsync of the directory), no symlink followed.
+  if (auto written = replaceStateFile(stateDir, "journal.jsonl.1", combined, 0640); !written) return written.error();
 
   auto current = readRange(fd.get(), *boundary, st.st_size - *boundary, path);
   if (!current) return current.error();
-  if (auto written = replaceFile(path, *current, st.st_mode & 0777); !written) return written.error();
+  if (auto written = replaceStateFile(stateDir, "journal.jsonl", *current, st.st_mode & 0777); !written) {
+    return written.error();
+  }
   return static_cast<std::int64_t>(lines);
 }
 
