@@ -80,14 +80,13 @@ std::optional<sysfs::MemoryFacts> commandMemoryFacts(const GlobalOptions& global
   return *memory;
 }
 
-std::unique_ptr<FileJournal> commandJournal(const GlobalOptions& global, std::string_view command,
-                                            std::string_view failurePrefix, std::string_view warningPrefix) {
+std::unique_ptr<FileJournal> commandJournal(const GlobalOptions& global, std::string_view command) {
   auto journal = FileJournal::open(global.stateDir);
   if (!journal) {
-    std::cerr << "ctpilot " << command << ": " << failurePrefix << journal.error().what << "\n";
+    std::cerr << "ctpilot " << command << ": " << journal.error().what << "\n";
     return nullptr;
   }
-  for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}{}", warningPrefix, warning);
+  for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
   return std::move(*journal);
 }
 

@@ -56,11 +56,10 @@ std::optional<std::string> commandBootId(const GlobalOptions& global, std::strin
 /// and returns nullopt (the command then exits kExitFailure).
 std::optional<sysfs::MemoryFacts> commandMemoryFacts(const GlobalOptions& global, std::string_view command);
 
-/// Opens the journal of the state directory for appending and logs what it warns of, each
-/// warning after `warningPrefix`; on failure prints "ctpilot COMMAND: FAILUREPREFIXwhat" and
-/// returns nullptr (the command then exits kExitFailure).
-std::unique_ptr<FileJournal> commandJournal(const GlobalOptions& global, std::string_view command,
-                                            std::string_view failurePrefix, std::string_view warningPrefix);
+/// Opens the journal of the state directory for appending (all of it: rollback and resume) and
+/// logs what it warns of; on failure prints "ctpilot COMMAND: what" and returns nullptr (the
+/// command then exits kExitFailure).
+std::unique_ptr<FileJournal> commandJournal(const GlobalOptions& global, std::string_view command);
 
 /// True when the state directory certainly holds no journal.jsonl (an unreadable directory is
 /// not "no journal": opening it then says why).

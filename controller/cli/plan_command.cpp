@@ -194,6 +194,8 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
       .forget = {},
       .totalEntries = [root] { return sysfs::readSlabEntries(root); },
       .namespacesStamp = {},  // plan looks for a few seconds only
+      .journalView = {},      // built from the records read above
+      .journalFolded = {},    // plan writes nothing: no checkpoint
   });
 
   const auto interval = policy.controller.interval;

@@ -32,7 +32,7 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
     std::cerr << "ctpilot resume: " << lock.error().what << "\n";
     return kExitFailure;
   }
-  const auto journal = commandJournal(global, "resume", "", "");
+  const auto journal = commandJournal(global, "resume");
   if (!journal) return kExitFailure;
 
   const auto now = policy::Clock::now();
