@@ -14,8 +14,17 @@
 # RKB_INTERVAL (default 100ms: ctpilot's sampling interval), RKB_LOADGEN_PROCS (default 1: generator
 # processes in parallel, each at rate / N; helps only with idle CPUs: on a shared 2-CPU machine
 # both CPUs were busy at ~12k conn/s, and 2 or 4 processes went no faster than 1).
+# RKB_GENERATOR (default loadgen): loadgen runs real TCP connections (ctpilot-loadgen tcp-churn,
+# each closed by the server: a TIME_WAIT entry); hping3 sends bare SYNs at a fixed rate
+# (apt-get install hping3; `-S -i uN`, source port counting up from 1024, one destination port
+# per process, a closed port on the servers so they answer RST): each SYN is one new entry in
+# the router (CLOSE, 10 s, after the RST), for a fraction of the CPU a full connection costs.
+# With hping3 RKB_LOADGEN_PROCS is how many hping3 processes share the rate (default: one per
+# 50,000 SYNs of the run, so that no source port repeats); "completed / failed" then reads
+# "answered / unanswered" SYNs (an unanswered SYN is a connection attempt the client retries).
 # The router's drop counter is sampled every 20 ms throughout: "first to last drop" is the time
-# from its first to its last increase.
+# from its first to its last increase. With hping3 the entries are never assured, so a full table
+# evicts them (early_drop) rather than refusing new ones: there the span is of drop + early_drop.
 # Writes $RKB_OUT/kernel-surge.md. Needs root; holds /tmp/ctpilot-kernel.lock throughout.
 CTP_DEADLINE=${CTP_DEADLINE:-600}
 source "$(dirname "$0")/common.sh"
@@ -26,6 +35,9 @@ seconds=${RKB_SURGE_SECONDS:-10}
 interval=${RKB_INTERVAL:-100ms}
 interval_s=$(awk -v t="$interval" 'BEGIN { if (t ~ /ms$/) print substr(t, 1, length(t) - 2) / 1000; else print substr(t, 1, length(t) - 1) }')
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 1 && "$seconds" -le 120 ]] || ctp_fail "RKB_SURGE_SECONDS: 1..120"
+generator=${RKB_GENERATOR:-loadgen}
+[[ "$generator" =~ ^(loadgen|hping3)$ ]] || ctp_fail "RKB_GENERATOR: loadgen or hping3"
+[[ "$generator" == loadgen ]] || command -v hping3 >/dev/null || ctp_skip "RKB_GENERATOR=hping3 needs hping3 (apt-get install hping3)"
 procs=${RKB_LOADGEN_PROCS:-1}
 [[ "$procs" =~ ^[0-9]+$ && "$procs" -ge 1 && "$procs" -le 16 ]] || ctp_fail "RKB_LOADGEN_PROCS: 1..16"
 
@@ -45,6 +57,7 @@ reset_table() {
 # Runs the churn at RATE for $seconds from $procs generator processes in parallel (RATE/procs
 # each); prints nothing, leaves one report in FILE (counters and achieved rates summed).
 churn() {
+  [[ "$generator" == hping3 ]] && { syn_flood "$@"; return; }
   local rate=$1 file=$2 k pids=()
   for k in $(seq "$procs"); do
     "$LOADGEN" --netns "$CTP_CLIENTS" tcp-churn --target "$CTP_SERVER_IP:8000-8007" \
@@ -60,6 +73,47 @@ print(json.dumps({k: (max if k.endswith("_s") else sum)(r[k] for r in reports)
   ctp_log "churn $rate/s ($procs processes): $(cat "$file")"
 }
 
+# Prints the new connections the router's conntrack saw: packets of state new that it forwarded
+# (the topology's `ct state new counter` rule) plus those it refused (drop; an early drop evicts
+# an older entry and forwards the new one, so the counter has it).
+router_new_entries() {
+  local forwarded
+  forwarded=$(ip netns exec "$CTP_ROUTER" nft list chain inet ctp c_forward | sed -n 's/.*ct state new counter packets \([0-9]*\).*/\1/p')
+  echo $(( ${forwarded:-0} + $(ctp_proc_stat "$CTP_ROUTER" drop) ))
+}
+
+# Sends RATE SYNs/s for $seconds from hping3 processes in the clients' netns, each to its own
+# closed port on the servers (9001, 9002, ...) from source ports 1024 up; leaves a report in FILE
+# with the fields churn() reports: completed = answered SYNs, failed = unanswered ones,
+# rate_sent = SYNs sent / sending time (wall time of the slowest process - the 1 s hping3 waits
+# for late replies after its last SYN); rate_achieved = new connections the router's conntrack saw
+# (forwarded in state new or dropped) / sending time.
+syn_flood() {
+  local rate=$1 file=$2 k n=${RKB_LOADGEN_PROCS:-$(( (rate * seconds + 49999) / 50000 ))} pids=() start
+  local per=$(( rate / n )) count=$(( rate * seconds / n ))
+  local gap=$(( 1000000 / per )) seen0 seen1
+  seen0=$(router_new_entries)
+  start=$(rkb_now)
+  for k in $(seq "$n"); do
+    ip netns exec "$CTP_CLIENTS" timeout $(( seconds * 4 + 10 )) \
+      hping3 -q -S -p $(( 9000 + k )) -s 1024 -i "u$gap" -c "$count" "$CTP_SERVER_IP" > "$file.$k" 2>&1 &
+    pids+=("$!")
+  done
+  wait "${pids[@]}" || true
+  local elapsed; elapsed=$(rkb_sub "$(rkb_now)" "$start")
+  seen1=$(router_new_entries)
+  python3 -c 'import json, re, sys
+sent = answered = 0
+for f in sys.argv[3:]:
+    m = re.search(r"(\d+) packets tr\w*mitted, (\d+) packets received", open(f).read())
+    if m:
+        sent += int(m.group(1)); answered += int(m.group(2))
+sending = max(float(sys.argv[1]) - 1, 0.1)
+print(json.dumps({"sent": sent, "completed": answered, "failed": sent - answered, "rate_sent": sent / sending,
+                  "rate_achieved": float(sys.argv[2]) / sending}))' "$elapsed" "$((seen1 - seen0))" "$file".* > "$file"
+  ctp_log "syn flood $rate/s ($n hping3 processes, -i u$gap each): $(cat "$file")"
+}
+
 # Samples the router's drop counter every 20 ms in the background; appends "<epoch> <value>"
 # to FILE whenever it moves. Sets WATCH_PID.
 watch_drops() {
@@ -68,6 +122,7 @@ watch_drops() {
     last=""
     while true; do
       v=$(ctp_proc_stat "$CTP_ROUTER" drop)
+      [[ "$generator" == hping3 ]] && v=$(( v + $(ctp_proc_stat "$CTP_ROUTER" early_drop) ))
       [[ "$v" != "$last" ]] && echo "$EPOCHREALTIME $v" >> "$file"
       last=$v
       sleep 0.02
@@ -133,14 +188,30 @@ for rate in $rates; do
   ctp_measure "drops_with_${rate}" "$drops_with"
   ctp_measure "reaction_s_${rate}" "$reaction"
   ctp_measure "first_to_last_drop_with_${rate}" "$span_with"
+  if [[ "$generator" == hping3 ]]; then
+    drops_without="$drops_without / $early_without"
+    drops_with="$drops_with / $early_with"
+  fi
   rows+=("| $rate | $interval | $(printf '%.0f' "$achieved_without") | $drops_without | $completed_without / $failed_without | $span_without | $(printf '%.0f' "$achieved_with") | $drops_with | $completed_with / $failed_with | $span_with | $reaction | $raises | $peak_max |")
 done
 
 {
-  echo "### Drops during TCP surges through a NAT router (real kernel)"
-  echo
-  echo "clients -> router (nftables masquerade) -> servers in three network namespaces; each"
-  echo "connection is closed by the server and leaves an ASSURED TIME_WAIT entry in the router."
+  if [[ "$generator" == hping3 ]]; then
+    echo "### Drops during SYN surges through a NAT router (real kernel, hping3)"
+    echo
+    echo "clients -> router (nftables masquerade) -> servers in three network namespaces; hping3 in the"
+    echo "clients sends bare SYNs at a fixed rate (source ports counting up, one closed server port per"
+    echo "process): each is a new entry in the router, closed by the servers' RST (CLOSE, 10 s)."
+    echo "Achieved = new connections the router's conntrack saw (forwarded in state new, or dropped)"
+    echo "per second of sending. \"completed / failed\" = answered / unanswered SYNs. The entries are never"
+    echo "assured, so a full table early-drops (evicts) one of them for each new SYN rather than dropping it:"
+    echo "drops below are drop / early_drop, and \"first to last drop\" spans both counters."
+  else
+    echo "### Drops during TCP surges through a NAT router (real kernel)"
+    echo
+    echo "clients -> router (nftables masquerade) -> servers in three network namespaces; each"
+    echo "connection is closed by the server and leaves an ASSURED TIME_WAIT entry in the router."
+  fi
   echo "Global nf_conntrack_max lowered to $lowered; ${seconds} s of churn per run; drops and early drops"
   echo "from /proc/net/stat/nf_conntrack in the router netns. With ctpilot: \`ctpilot run\` watching the"
   echo "router (interval $interval, high_water 60%, lookahead 10s, target_fill 40%, cooldown 1s), started 1.5 s"
@@ -152,8 +223,10 @@ done
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "Without ctpilot the generator cannot keep the requested rate once the table is full: its 4096"
-  echo "concurrent connections wait on SYNs that the router drops (each failed connection counts the SYN and"
-  echo "its retransmission) until the 2 s connect timeout."
-  echo
+  if [[ "$generator" == loadgen ]]; then
+    echo "Without ctpilot the generator cannot keep the requested rate once the table is full: its 4096"
+    echo "concurrent connections wait on SYNs that the router drops (each failed connection counts the SYN and"
+    echo "its retransmission) until the 2 s connect timeout."
+    echo
+  fi
 } | rkb_write_fragment "surge${RKB_FRAGMENT_SUFFIX:-}"
