@@ -16,12 +16,17 @@
 # both CPUs were busy at ~12k conn/s, and 2 or 4 processes went no faster than 1).
 # RKB_GENERATOR (default loadgen): loadgen runs real TCP connections (ctpilot-loadgen tcp-churn,
 # each closed by the server: a TIME_WAIT entry); hping3 sends bare SYNs at a fixed rate
-# (apt-get install hping3; `-S -i uN`, source port counting up from 1024, one destination port
-# per process, a closed port on the servers so they answer RST): each SYN is one new entry in
-# the router (CLOSE, 10 s, after the RST), for a fraction of the CPU a full connection costs.
-# With hping3 RKB_LOADGEN_PROCS is how many hping3 processes share the rate (default: one per
-# 50,000 SYNs of the run, so that no source port repeats); "completed / failed" then reads
-# "answered / unanswered" SYNs (an unanswered SYN is a connection attempt the client retries).
+# (apt-get install hping3; `-S -i uN`, source port counting up from 1024, one of the servers'
+# listening ports per process: the server answers SYN-ACK, the client's kernel RST, and the
+# router keeps the entry in CLOSE for 10 s; a SYN answered only by RST would leave no entry, the
+# kernel deletes those at once): each SYN is one new entry, for a fraction of the CPU a full
+# connection costs. With hping3 RKB_LOADGEN_PROCS is how many hping3 processes share the rate
+# (default: one per 50,000 SYNs of the run, so that no source port repeats) and
+# RKB_HPING_GAP_US overrides their -i u gap (default 1e6 / per-process rate; hping3 sends
+# slower than that gap says, so measure); "completed / failed" then reads "answered /
+# unanswered" SYNs. RKB_HPING_SILENT=1 sends them to ports 9000-9007 that the servers drop
+# without an answer (a SYN flood at a filtered port: the router keeps SYN_SENT entries, 120 s;
+# cheaper still: no SYN-ACK, no RST).
 # The router's drop counter is sampled every 20 ms throughout: "first to last drop" is the time
 # from its first to its last increase. With hping3 the entries are never assured, so a full table
 # evicts them (early_drop) rather than refusing new ones: there the span is of drop + early_drop.
@@ -82,8 +87,8 @@ router_new_entries() {
   echo $(( ${forwarded:-0} + $(ctp_proc_stat "$CTP_ROUTER" drop) ))
 }
 
-# Sends RATE SYNs/s for $seconds from hping3 processes in the clients' netns, each to its own
-# closed port on the servers (9001, 9002, ...) from source ports 1024 up; leaves a report in FILE
+# Sends RATE SYNs/s for $seconds from hping3 processes in the clients' netns, each to one of
+# the servers' listening ports (8000, 8001, ...) from source ports 1024 up; leaves a report in FILE
 # with the fields churn() reports: completed = answered SYNs, failed = unanswered ones,
 # rate_sent = SYNs sent / sending time (wall time of the slowest process - the 1 s hping3 waits
 # for late replies after its last SYN); rate_achieved = new connections the router's conntrack saw
@@ -91,12 +96,22 @@ router_new_entries() {
 syn_flood() {
   local rate=$1 file=$2 k n=${RKB_LOADGEN_PROCS:-$(( (rate * seconds + 49999) / 50000 ))} pids=() start
   local per=$(( rate / n )) count=$(( rate * seconds / n ))
-  local gap=$(( 1000000 / per )) seen0 seen1
+  local gap=${RKB_HPING_GAP_US:-$(( 1000000 / per ))} seen0 seen1
+  (( n <= 8 )) || ctp_fail "hping3: at most 8 processes (one per server port), not $n"
+  local port=8000
+  if [[ "${RKB_HPING_SILENT:-0}" == 1 ]]; then
+    port=9000
+    ip netns exec "$CTP_SERVERS" nft list chain inet ctpsilent c_in >/dev/null 2>&1 || {
+      ip netns exec "$CTP_SERVERS" nft add table inet ctpsilent
+      ip netns exec "$CTP_SERVERS" nft add chain inet ctpsilent c_in '{ type filter hook input priority 0; }'
+      ip netns exec "$CTP_SERVERS" nft add rule inet ctpsilent c_in tcp dport 9000-9007 drop
+    }
+  fi
   seen0=$(router_new_entries)
   start=$(rkb_now)
   for k in $(seq "$n"); do
     ip netns exec "$CTP_CLIENTS" timeout $(( seconds * 4 + 10 )) \
-      hping3 -q -S -p $(( 9000 + k )) -s 1024 -i "u$gap" -c "$count" "$CTP_SERVER_IP" > "$file.$k" 2>&1 &
+      hping3 -q -S -p $(( port + (k - 1) % 8 )) -s 1024 -i "u$gap" -c "$count" "$CTP_SERVER_IP" > "$file.$k" 2>&1 &
     pids+=("$!")
   done
   wait "${pids[@]}" || true
@@ -200,8 +215,8 @@ done
     echo "### Drops during SYN surges through a NAT router (real kernel, hping3)"
     echo
     echo "clients -> router (nftables masquerade) -> servers in three network namespaces; hping3 in the"
-    echo "clients sends bare SYNs at a fixed rate (source ports counting up, one closed server port per"
-    echo "process): each is a new entry in the router, closed by the servers' RST (CLOSE, 10 s)."
+    echo "clients sends bare SYNs at a fixed rate (source ports counting up, one listening server port per"
+    echo "process): each is a new entry in the router, closed by the client's RST to the SYN-ACK (CLOSE, 10 s)."
     echo "Achieved = new connections the router's conntrack saw (forwarded in state new, or dropped)"
     echo "per second of sending. \"completed / failed\" = answered / unanswered SYNs. The entries are never"
     echo "assured, so a full table early-drops (evicts) one of them for each new SYN rather than dropping it:"
