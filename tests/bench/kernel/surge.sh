@@ -98,6 +98,7 @@ syn_flood() {
   local per=$(( rate / n )) count=$(( rate * seconds / n ))
   local gap=${RKB_HPING_GAP_US:-$(( 1000000 / per ))} seen0 seen1
   (( n <= 8 )) || ctp_fail "hping3: at most 8 processes (one per server port), not $n"
+  hping_desc="$n hping3 processes (-i u$gap each)"
   local port=8000
   if [[ "${RKB_HPING_SILENT:-0}" == 1 ]]; then
     port=9000
@@ -214,13 +215,17 @@ done
   if [[ "$generator" == hping3 ]]; then
     echo "### Drops during SYN surges through a NAT router (real kernel, hping3)"
     echo
-    echo "clients -> router (nftables masquerade) -> servers in three network namespaces; hping3 in the"
-    echo "clients sends bare SYNs at a fixed rate (source ports counting up, one listening server port per"
-    echo "process): each is a new entry in the router, closed by the client's RST to the SYN-ACK (CLOSE, 10 s)."
+    echo "clients -> router (nftables masquerade) -> servers in three network namespaces; $hping_desc"
+    echo "in the clients send bare SYNs (source ports counting up),"
+    if [[ "${RKB_HPING_SILENT:-0}" == 1 ]]; then
+      echo "to ports the servers drop without an answer: each SYN is a new SYN_SENT entry in the router (120 s)."
+    else
+      echo "to listening ports: each SYN is a new entry in the router, closed by the client's RST to the SYN-ACK (CLOSE, 10 s)."
+    fi
     echo "Achieved = new connections the router's conntrack saw (forwarded in state new, or dropped)"
     echo "per second of sending. \"completed / failed\" = answered / unanswered SYNs. The entries are never"
-    echo "assured, so a full table early-drops (evicts) one of them for each new SYN rather than dropping it:"
-    echo "drops below are drop / early_drop, and \"first to last drop\" spans both counters."
+    echo "assured, so a full table evicts some of them (early_drop) and refuses the rest (drop): drops below"
+    echo "are drop / early_drop, and \"first to last drop\" spans both counters."
   else
     echo "### Drops during TCP surges through a NAT router (real kernel)"
     echo
@@ -232,7 +237,8 @@ done
   echo "router (interval $interval, high_water 60%, lookahead 10s, target_fill 40%, cooldown 1s), started 1.5 s"
   echo "before the surge; reaction = time of the first \`applied\` raise in the journal minus the surge start;"
   echo "first to last drop = from the first to the last increase of the router's drop counter (sampled every 20 ms),"
-  echo "in seconds and in ctpilot's ticks. Failed connections needed more than their SYN retransmissions (2 s timeout)."
+  echo "in seconds and in ctpilot's ticks."
+  [[ "$generator" == hping3 ]] || echo "Failed connections needed more than their SYN retransmissions (2 s timeout)."
   echo
   echo "| requested conn/s | interval | achieved conn/s (without) | drops without | completed / failed without | first to last drop without | achieved conn/s (with) | drops with ctpilot | completed / failed with | first to last drop with | reaction (s) | raises | nf_conntrack_max at end |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
