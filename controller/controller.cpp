@@ -16,6 +16,7 @@ namespace {
 
 using policy::Knob;
 using policy::KnobRef;
+using policy::refName;
 
 // Scanning /proc/*/ns/net for `netns = all` costs a readlink per process (measured: ~15 ms of
 // CPU with 2,100 processes in 200 namespaces): rescan at most this often, and at once when
@@ -33,13 +34,6 @@ constexpr std::int64_t kLearnFromEntries = 100'000;
 constexpr std::size_t kLearnFromResizes = 5;
 
 std::string knobName(Knob knob) { return std::string(policy::kernelName(knob)); }
-
-std::string where(const KnobRef& ref) {
-  const bool global = sysfs::registryEntry(ref.knob).scope == sysfs::Scope::Global;
-  return global || ref.netns == policy::kInitNetns ? std::string() : " in netns " + ref.netns;
-}
-
-std::string refName(const KnobRef& ref) { return knobName(ref.knob) + where(ref); }
 
 bool isGlobal(Knob knob) { return sysfs::registryEntry(knob).scope == sysfs::Scope::Global; }
 
@@ -291,7 +285,7 @@ std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Net
   } else {
     count = statsEntries;
     if (!count) {
-      warnOnce("count:" + ns.name, "cannot read nf_conntrack_count in netns " + ns.name + " (" +
+      warnOnce("count:" + ns.name, "cannot read " + refName({ns.name, Knob::Count}) + " (" +
                                        knob.error().what + "); skipping it");
       return std::nullopt;
     }

@@ -110,12 +110,6 @@ double fillOf(std::int64_t count, std::int64_t max) {
   return max > 0 ? static_cast<double>(count) / static_cast<double>(max) : 0.0;
 }
 
-std::string refName(const KnobRef& ref) {
-  std::string name(kernelName(ref.knob));
-  if (isTimeout(ref.knob)) name += " in " + ref.netns;
-  return name;
-}
-
 class Decider {
  public:
   Decider(const Policy& policy, const Observation& obs, const History& history)
