@@ -65,6 +65,7 @@ struct ConntrackStats {
   std::optional<std::int64_t> entries; // CTA_STATS_GLOBAL_ENTRIES (netlink) / entries column
   std::optional<std::int64_t> maxEntries;  // CTA_STATS_GLOBAL_MAX_ENTRIES (netlink only)
   std::string fallbackReason;          // FallbackStats: why the primary failed (empty: it did not)
+  /// Names the totals as callers of totals() know them.
   using Totals = CounterTotals;
   /// Sums the per-CPU counters into 64-bit totals (for display, not for rates).
   Totals totals() const { return sumCounters(cpus); }
