@@ -106,7 +106,9 @@ Controller::Controller(policy::Policy policy, ControllerDeps deps)
       deps_(std::move(deps)),
       estimator_(windowSamples(policy_)),
       actuator_(deps_.knobs, deps_.journal, deps_.bootId),
-      view_(deps_.bootId) {}
+      view_(deps_.journalView ? std::move(*deps_.journalView) : JournalView(deps_.bootId, ViewScope::Controller)) {
+  deps_.journalView.reset();
+}
 
 void Controller::warnOnce(const std::string& key, const std::string& message) {
   if (warned_.insert(key).second) {
@@ -613,6 +615,9 @@ TickReport Controller::observeWith(policy::TimePoint now, Reading& reading) {
   if (!dryRun()) journalBaselines(now, reading, /*force=*/false);
 
   view_.addNew(deps_.journal.records());
+  if (deps_.journalFolded) deps_.journalFolded(view_);
+  // Folded: a long-running controller keeps its view, not the journal's records (README "A long journal").
+  deps_.journal.forget(view_.lastId());
   report.history = view_.historyAt(now, externalSinceId_, policy_.controller.changeWindow);
   report.history.external.insert(externalUnjournaled_.begin(), externalUnjournaled_.end());
   report.history.calmSince = calmSince_;

@@ -44,6 +44,12 @@ struct ControllerDeps {
   /// Returns a value that changes when the named namespaces change (/run/netns's mtime): the
   /// controller then rediscovers at once instead of at its next periodic scan; may be empty.
   std::function<std::int64_t()> namespacesStamp;
+  /// What the journal said as of the records `journal` no longer holds (a checkpoint's Controller
+  /// view, README "History and rollback"); empty: the controller folds every record of `journal`.
+  std::optional<JournalView> journalView;
+  /// Called after each tick and sample with the controller's view, which has folded every record
+  /// `journal` holds (`run` checkpoints it); may be empty. The journal then forgets them.
+  std::function<void(const JournalView&)> journalFolded;
 };
 
 /// The stall of a hash resize per entry before ctpilot has timed one of its own (ns): above the

@@ -179,4 +179,36 @@ Result<std::string> readStateFile(const std::string& dir, const std::string& nam
   return text;
 }
 
+Result<void> replaceStateFile(const std::string& dir, const std::string& name, const std::string& data, mode_t mode) {
+  auto dirFd = openDir(dir, /*create=*/false);
+  if (!dirFd) return dirFd.error();
+  const std::string tmpName = name + ".tmp";
+  const std::string tmp = joined(dir, tmpName);
+  // A leftover temporary file (a crash before the rename) is ours to remove, whatever it is.
+  if (::unlinkat(dirFd->get(), tmpName.c_str(), 0) != 0 && errno != ENOENT) return withHint(errno, "remove " + tmp);
+  {
+    const UniqueFd fd(::openat(dirFd->get(), tmpName.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+    if (!fd) return withHint(errno, "create " + tmp);
+    for (std::size_t done = 0; done < data.size();) {
+      const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errnoError(errno, "write " + tmp);
+      done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) return errnoError(errno, "fsync " + tmp);
+  }
+  if (::renameat(dirFd->get(), tmpName.c_str(), dirFd->get(), name.c_str()) != 0) {
+    return errnoError(errno, "rename " + tmp + " to " + name);
+  }
+  if (::fsync(dirFd->get()) != 0) return errnoError(errno, "fsync state directory " + dir);
+  return {};
+}
+
+Result<void> removeStateFile(const std::string& dir, const std::string& name) {
+  auto dirFd = openDir(dir, /*create=*/false);
+  if (!dirFd) return dirFd.error();
+  if (::unlinkat(dirFd->get(), name.c_str(), 0) != 0 && errno != ENOENT) return withHint(errno, "remove " + joined(dir, name));
+  return {};
+}
+
 }  // namespace ctpilot::controller

@@ -1,9 +1,11 @@
 #pragma once
 // The state directory is ctpilot's alone (README Safety promise 12): the directory and every
-// file in it (journal.jsonl, lock) are opened without following a symbolic link, created
+// file in it (journal.jsonl, journal.jsonl.1, journal.checkpoint, lock, rollback.lock) are opened without following a symbolic link, created
 // 0750 (directory) and 0640 (files), and refused when they are writable by group or others or
 // owned by someone other than the running user or root. Anyone who could write the journal
 // could make `rollback` write registry knobs.
+
+#include <sys/types.h>
 
 #include <string>
 
@@ -37,5 +39,15 @@ Result<bool> stateFileExists(const std::string& dir, const std::string& name);
 
 /// Reads the whole of `dir`/`name` (opened as openStateFile does). Errc::Missing when absent.
 Result<std::string> readStateFile(const std::string& dir, const std::string& name);
+
+/// Replaces `dir`/`name` with `data` atomically, so a crash leaves the old file or the new one,
+/// never half of either: writes `name`.tmp (created afresh with `mode`, no symlink followed),
+/// fsyncs it, renames it over `name` (a symlink there is replaced, never followed) and fsyncs
+/// the directory. The directory is checked as openStateFile does.
+Result<void> replaceStateFile(const std::string& dir, const std::string& name, const std::string& data,
+                              mode_t mode = 0640);
+
+/// Removes `dir`/`name` (a symlink there is removed, not followed); absent is no error.
+Result<void> removeStateFile(const std::string& dir, const std::string& name);
 
 }  // namespace ctpilot::controller

@@ -10,6 +10,7 @@
 
 #include "controller/cli/cli.h"
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_files.h"
 #include "controller/rollback.h"
 #include "policy/units.h"
 #include "sysfs/knob_store.h"
@@ -180,7 +181,9 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
   }
   if (steps->empty()) {
     std::cout << "nothing to roll back: no change of this boot is left to undo";
-    const auto otherBoots = viewOf(records, rollback.bootId).otherBootApplied();
+    // Earlier boots' records are in journal.jsonl.1 once `run` moved them (a damaged one only costs the count).
+    auto otherBoots = viewOf(records, rollback.bootId).otherBootApplied();
+    otherBoots += rotatedAppliedCount(global.stateDir, rollback.bootId, records.empty() ? 0 : records.front().id).value_or(0);
     if (otherBoots > 0) std::cout << " (" << otherBoots << " from earlier boots are gone: the kernel reset them at reboot)";
     std::cout << "\n";
     return kExitOk;

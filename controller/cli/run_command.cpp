@@ -8,6 +8,7 @@
 #include "controller/cli/cli.h"
 #include "controller/controller.h"
 #include "controller/daemon.h"
+#include "controller/journal/checkpoint.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
 #include "controller/replay/trace_keeper.h"
@@ -25,17 +26,20 @@ namespace {
 
 // The opt-in of README Safety promise 9: undo this boot's changes when the daemon stops. A knob changed by
 // someone else makes the whole rollback refuse (as `ctpilot rollback` without --force does).
-void rollbackOnExit(Journal& journal, sysfs::KnobStore& knobs, const std::string& bootId, const GlobalOptions& global) {
+// The running controller keeps a view, not the records: rollback reads the whole journal again.
+void rollbackOnExit(sysfs::KnobStore& knobs, const std::string& bootId, const GlobalOptions& global) {
   const auto& root = global.root;
   auto lock = RollbackLock::acquire(global.stateDir, [] { spdlog::info("rollback_on_exit: waiting for a running rollback"); });
   if (!lock) {
     spdlog::error("rollback_on_exit: {}; tuned values stay in place", lock.error().what);
     return;
   }
-  if (auto refreshed = journal.refresh(); !refreshed) {
-    spdlog::error("rollback_on_exit: cannot re-read the journal: {}; tuned values stay in place", refreshed.error().what);
+  auto opened = FileJournal::open(global.stateDir);
+  if (!opened) {
+    spdlog::error("rollback_on_exit: cannot re-read the journal: {}; tuned values stay in place", opened.error().what);
     return;
   }
+  auto& journal = **opened;
   auto steps = planRollback(journal.records(), bootId, RollbackSelection{RollbackSelection::Mode::All, 0});
   if (!steps) {
     spdlog::error("rollback_on_exit: {}; tuned values stay in place", steps.error().what);
@@ -82,6 +86,21 @@ Result<void> rotateEarlierBoots(const std::string& stateDir, const std::string& 
   if (!moved) return moved.error();
   if (*moved > 0) spdlog::info("moved {} record(s) of earlier boots to journal.jsonl.1", *moved);
   return {};
+}
+
+// From journal.checkpoint and the records after it when it matches the journal (README "History
+// and rollback"), else the whole journal; says why a checkpoint was not used.
+Result<ControllerJournal> openJournal(const std::string& stateDir, const std::string& bootId) {
+  auto opened = openControllerJournal(stateDir, bootId);
+  if (!opened) return opened.error();
+  if (opened->checkpointOffset > 0) {
+    spdlog::info("journal: started from {} (up to record #{}), then {} record(s) after it", kCheckpointName,
+                 opened->view.lastId(), opened->journal->records().size());
+  }
+  for (const auto& note : opened->notes) spdlog::info("journal: {}", note);
+  for (const auto& warning : opened->warnings) spdlog::warn("journal: {}", warning);
+  for (const auto& warning : opened->journal->warnings()) spdlog::warn("journal: {}", warning);
+  return opened;
 }
 
 // [controller] trace_file: the controller's own reads, also written as a trace for
@@ -137,13 +156,14 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
               << "\n";
     return kExitFailure;
   }
-  auto journal = FileJournal::open(global.stateDir);
-  if (!journal) {
-    std::cerr << "ctpilot run: cannot open the journal in " << global.stateDir << ": " << journal.error().what
+  auto opened = openJournal(global.stateDir, *bootId);
+  if (!opened) {
+    std::cerr << "ctpilot run: cannot open the journal in " << global.stateDir << ": " << opened.error().what
               << "\n";
     return kExitFailure;
   }
-  for (const auto& warning : (*journal)->warnings()) spdlog::warn("journal: {}", warning);
+  auto& journal = opened->journal;
+  Checkpointer checkpointer(global.stateDir, *journal, opened->checkpointOffset);
 
   auto memory = sysfs::readMemoryFacts(global.root);
   if (!memory) {
@@ -158,7 +178,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   ControllerDeps deps{
       .knobs = knobs,
       .stats = trace ? static_cast<sysfs::StatsReader&>(*trace) : *stats,
-      .journal = **journal,
+      .journal = *journal,
       .discover = [root](const policy::NetnsSelector& selector) { return sysfs::discoverNetns(root, selector); },
       .memory = *memory,
       .bootId = *bootId,
@@ -166,6 +186,14 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
       .forget = [&knobs](const sysfs::Netns& netns) { knobs.forget(netns); },
       .totalEntries = [root] { return sysfs::readSlabEntries(root); },
       .namespacesStamp = [root] { return sysfs::namedNetnsStamp(root); },
+      .journalView = std::move(opened->view),
+      .journalFolded = [&checkpointer, warned = false](const JournalView& view) mutable {
+        if (auto written = checkpointer.maybeWrite(view); !written && !warned) {
+          spdlog::warn("journal: cannot write {} ({}); start-up reads the whole journal", kCheckpointName,
+                       written.error().what);
+          warned = true;
+        }
+      },
   };
   spdlog::info("policy: {}; state: {}", source, global.stateDir);
   Controller controller(std::move(policy), std::move(deps));
@@ -176,7 +204,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
     if (once) {
       spdlog::info("rollback_on_exit is ignored with --once (it would undo what this run just did)");
     } else {
-      rollbackOnExit(**journal, knobs, *bootId, global);
+      rollbackOnExit(knobs, *bootId, global);
       return kExitOk;
     }
   }

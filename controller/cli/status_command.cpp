@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -17,6 +18,7 @@
 
 #include "controller/cli/cli.h"
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_files.h"
 #include "controller/journal/journal_view.h"
 #include "policy/knob.h"
 #include "sysfs/knob_store.h"
@@ -34,6 +36,8 @@ using policy::Knob;
 using Json = nlohmann::ordered_json;
 
 constexpr int kRecentChanges = 5;
+// How far back status looks in journal.jsonl.1 for them (a dry run's planned records can fill it).
+constexpr std::int64_t kRecentLinesRotated = 10000;
 // Bumped only when a key changes meaning or disappears; new keys may appear in any version.
 constexpr int kStatusJsonVersion = 1;
 
@@ -117,9 +121,23 @@ void readJournal(const GlobalOptions& global, Status& status) {
     return;
   }
   status.journalRead = true;
+  const auto isChange = [](const JournalRecord& r) {
+    return r.kind == RecordKind::Applied || r.kind == RecordKind::Rollback || r.kind == RecordKind::External;
+  };
   for (auto it = records->rbegin(); it != records->rend() && status.recent.size() < kRecentChanges; ++it) {
-    if (it->kind == RecordKind::Applied || it->kind == RecordKind::Rollback || it->kind == RecordKind::External) {
-      status.recent.insert(status.recent.begin(), *it);
+    if (isChange(*it)) status.recent.insert(status.recent.begin(), *it);
+  }
+  // Earlier boots' records are in journal.jsonl.1 once `run` moved them: still recent changes of
+  // this state directory (read backwards, at most kRecentLinesRotated lines).
+  if (status.recent.size() < kRecentChanges) {
+    const auto firstId = records->empty() ? std::numeric_limits<std::int64_t>::max() : records->front().id;
+    auto older = readJournalTail(global.stateDir, kRecentChanges - static_cast<std::int64_t>(status.recent.size()),
+                                 /*rotatedOnly=*/true,
+                                 [&](const JournalRecord& r) { return isChange(r) && r.id < firstId; }, kRecentLinesRotated);
+    if (!older) {
+      status.problems.push_back("cannot read the journal of earlier boots: " + older.error().what);
+    } else {
+      status.recent.insert(status.recent.begin(), older->begin(), older->end());
     }
   }
   // The same view a running controller keeps: status shows exactly what it leaves alone.

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -190,9 +191,9 @@ namespace {
 // Deeper JSON is no journal record: refused before nlohmann's recursive parser sees it.
 constexpr int kMaxDepth = 64;
 
-// Tells whether `line` nests arrays and objects deeper than kMaxDepth (brackets inside strings
+// Tells whether `line` nests arrays and objects deeper than `maxDepth` (brackets inside strings
 // do not count).
-bool tooDeep(const std::string& line) {
+bool tooDeep(const std::string& line, int maxDepth) {
   int depth = 0;
   bool inString = false;
   for (std::size_t i = 0; i < line.size(); ++i) {
@@ -203,7 +204,7 @@ bool tooDeep(const std::string& line) {
     } else if (c == '"') {
       inString = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > kMaxDepth) return true;
+      if (++depth > maxDepth) return true;
     } else if (c == ']' || c == '}') {
       --depth;
     }
@@ -219,16 +220,20 @@ std::string parseMessage(const std::string& what) {
 
 }  // namespace
 
-Result<JournalRecord> parseJournalLine(const std::string& line) {
-  if (tooDeep(line)) return Error{Errc::Malformed, "nested deeper than " + std::to_string(kMaxDepth) + " levels"};
-  Json json;
+Result<nlohmann::json> parseBoundedJson(const std::string& text, int maxDepth) {
+  if (tooDeep(text, maxDepth)) return Error{Errc::Malformed, "nested deeper than " + std::to_string(maxDepth) + " levels"};
   try {
-    json = Json::parse(line);
+    return Json::parse(text);
   } catch (const Json::exception& e) {
     // parse_error, and out_of_range for numbers no double holds (1e400).
     return Error{Errc::Malformed, "invalid JSON: " + parseMessage(e.what())};
   }
-  return recordFromJson(json);
+}
+
+Result<JournalRecord> parseJournalLine(const std::string& line) {
+  auto json = parseBoundedJson(line, kMaxDepth);
+  if (!json) return json.error();
+  return recordFromJson(*json);
 }
 
 std::string toJsonLine(const JournalRecord& record) {
@@ -310,6 +315,9 @@ struct JournalFile {
   bool writable = false;
   off_t offset = 0;         // end of the last complete, valid line read
   std::int64_t lines = 0;   // lines up to `offset`, for line numbers
+  std::int64_t lastId = 0;  // id of the last record up to `offset`
+  std::int64_t firstId = 0; // id of the file's first record
+  std::uint64_t inode = 0;
   off_t warnedTornAt = -1;  // a torn tail already reported (refresh runs every tick)
   std::vector<JournalRecord> records;
   std::vector<std::string> warnings;
@@ -398,14 +406,16 @@ Result<void> readNew(JournalFile& state, bool repair) {
     const std::int64_t lineNo = state.lines + 1;
     if (!blank(line)) {
       auto record = parseJournalLine(line);
-      if (record && !state.records.empty() && record->id <= state.records.back().id) {
+      if (record && record->id <= state.lastId) {
         record = Error{Errc::Malformed, "id " + std::to_string(record->id) + " is not greater than the previous id " +
-                                            std::to_string(state.records.back().id)};
+                                            std::to_string(state.lastId)};
       }
       if (!record) {
         return Error{Errc::Malformed, state.path + ":" + std::to_string(lineNo) + ": " + record.error().what +
                                           "; only a torn last line (no newline) is tolerated: fix or remove this line"};
       }
+      state.lastId = record->id;
+      if (state.firstId == 0) state.firstId = record->id;
       state.records.push_back(std::move(*record));
     }
     state.offset += static_cast<off_t>(newline + 1 - pos);
@@ -425,25 +435,124 @@ FileJournal::FileJournal() : state_(std::make_unique<State>()) {}
 
 FileJournal::~FileJournal() = default;
 
-Result<std::unique_ptr<FileJournal>> FileJournal::open(const std::string& stateDir) {
-  std::unique_ptr<FileJournal> journal(new FileJournal());
-  JournalFile& state = journal->state_->file;
+namespace {
+
+// Opens journal.jsonl as every state file is opened: no symlink followed, modes and owner
+// checked (README Safety promise 12); a journal we may not write is opened read-only: reading
+// history needs no write access, and append() says so if it is ever tried.
+Result<void> openFile(JournalFile& state, const std::string& stateDir) {
   state.dir = stateDir;
   state.path = journalPath(stateDir);
-  // No symlink followed, modes and owner checked (README Safety promise 12); a journal we may
-  // not write is opened read-only: reading history needs no write access, and append() says so
-  // if it is ever tried.
   auto opened = openStateFile(stateDir, "journal.jsonl", StateAccess::AppendOrRead);
   if (!opened) return opened.error();
   state.fd = UniqueFd(opened->fd);
   state.writable = opened->writable;
-  auto lock = FileLock::take(state.fd.get(), LOCK_SH, state.path);
-  if (!lock) return lock.error();
+  struct stat st {};
+  if (::fstat(state.fd.get(), &st) != 0) return errnoError(errno, "stat " + state.path);
+  state.inode = st.st_ino;
+  return {};
+}
+
+// Reads the rest of the journal, and the newest id of journal.jsonl.1: earlier boots moved there
+// keep their ids, and new records never reuse one.
+Result<void> readRest(JournalFile& state) {
   if (auto read = readNew(state, /*repair=*/false); !read) return read.error();
-  // Earlier boots moved to journal.jsonl.1 keep their ids: new records never reuse one.
-  auto rotated = readJournalTail(stateDir, 1, /*rotatedOnly=*/true);
+  auto rotated = readJournalTail(state.dir, 1, /*rotatedOnly=*/true);
   if (!rotated) return rotated.error();
   if (!rotated->empty()) state.rotatedLastId = rotated->back().id;
+  return {};
+}
+
+// Returns the id of the record on the line [start, end) of the journal (end: its newline).
+Result<std::int64_t> idOfLine(const JournalFile& state, off_t start, off_t end) {
+  std::string line(static_cast<std::size_t>(end - start), '\0');
+  if (::pread(state.fd.get(), line.data(), line.size(), start) != static_cast<ssize_t>(line.size())) {
+    return errnoError(errno, "read " + state.path);
+  }
+  auto record = parseJournalLine(line);
+  if (!record) return record.error();
+  return record->id;
+}
+
+// Returns where the line ending at `end` (just past its newline) begins.
+Result<off_t> lineStart(const JournalFile& state, off_t end) {
+  constexpr off_t kChunk = 64 * 1024;
+  std::string chunk;
+  for (off_t to = end - 1; to > 0;) {
+    const off_t from = std::max<off_t>(0, to - kChunk);
+    chunk.resize(static_cast<std::size_t>(to - from));
+    if (::pread(state.fd.get(), chunk.data(), chunk.size(), from) != static_cast<ssize_t>(chunk.size())) {
+      return errnoError(errno, "read " + state.path);
+    }
+    if (const auto nl = chunk.rfind('\n'); nl != std::string::npos) return from + static_cast<off_t>(nl) + 1;
+    to = from;
+  }
+  return off_t{0};
+}
+
+// Returns where the line beginning at `start` ends (just past its newline); `limit` when none.
+Result<off_t> lineEnd(const JournalFile& state, off_t start, off_t limit) {
+  constexpr off_t kChunk = 64 * 1024;
+  std::string chunk;
+  for (off_t from = start; from < limit;) {
+    const off_t to = std::min(limit, from + kChunk);
+    chunk.resize(static_cast<std::size_t>(to - from));
+    if (::pread(state.fd.get(), chunk.data(), chunk.size(), from) != static_cast<ssize_t>(chunk.size())) {
+      return errnoError(errno, "read " + state.path);
+    }
+    if (const auto nl = chunk.find('\n'); nl != std::string::npos) return from + static_cast<off_t>(nl) + 1;
+    from = to;
+  }
+  return limit;
+}
+
+// Checks that the journal is still the file `from` describes (see FileJournal::openAfter).
+Result<void> checkPosition(const JournalFile& state, const JournalPosition& from) {
+  const auto differs = [&](const std::string& what) { return Error{Errc::Malformed, state.path + ": " + what}; };
+  struct stat st {};
+  if (::fstat(state.fd.get(), &st) != 0) return errnoError(errno, "stat " + state.path);
+  if (st.st_ino != from.inode) return differs("another file than the checkpoint's (inode changed)");
+  if (from.offset <= 0 || from.offset > st.st_size || from.lastId < 1 || from.firstId < 1) {
+    return differs("shorter than the checkpoint's position " + std::to_string(from.offset));
+  }
+  auto start = lineStart(state, static_cast<off_t>(from.offset));
+  if (!start) return start.error();
+  auto last = idOfLine(state, *start, static_cast<off_t>(from.offset));
+  if (!last || *last != from.lastId) {
+    return differs("the line ending at byte " + std::to_string(from.offset) + " is not record " +
+                   std::to_string(from.lastId));
+  }
+  auto firstEnd = lineEnd(state, 0, static_cast<off_t>(from.offset));
+  if (!firstEnd) return firstEnd.error();
+  auto first = idOfLine(state, 0, *firstEnd);
+  if (!first || *first != from.firstId) return differs("its first line is not record " + std::to_string(from.firstId));
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FileJournal>> FileJournal::open(const std::string& stateDir) {
+  std::unique_ptr<FileJournal> journal(new FileJournal());
+  JournalFile& state = journal->state_->file;
+  if (auto opened = openFile(state, stateDir); !opened) return opened.error();
+  auto lock = FileLock::take(state.fd.get(), LOCK_SH, state.path);
+  if (!lock) return lock.error();
+  if (auto read = readRest(state); !read) return read.error();
+  return journal;
+}
+
+Result<std::unique_ptr<FileJournal>> FileJournal::openAfter(const std::string& stateDir, const JournalPosition& from) {
+  std::unique_ptr<FileJournal> journal(new FileJournal());
+  JournalFile& state = journal->state_->file;
+  if (auto opened = openFile(state, stateDir); !opened) return opened.error();
+  auto lock = FileLock::take(state.fd.get(), LOCK_SH, state.path);
+  if (!lock) return lock.error();
+  if (auto same = checkPosition(state, from); !same) return same.error();
+  state.offset = static_cast<off_t>(from.offset);
+  state.lines = from.lines;
+  state.lastId = from.lastId;
+  state.firstId = from.firstId;
+  if (auto read = readRest(state); !read) return read.error();
   return journal;
 }
 
@@ -457,7 +566,7 @@ Result<JournalRecord> FileJournal::append(JournalRecord record) {
   // Another process (a rollback, a running controller) may have appended since we last read.
   if (auto read = readNew(state, /*repair=*/true); !read) return read.error();
 
-  record.id = std::max(state.records.empty() ? 0 : state.records.back().id, state.rotatedLastId) + 1;
+  record.id = std::max(state.lastId, state.rotatedLastId) + 1;
   if (record.time == policy::TimePoint{}) record.time = policy::Clock::now();
   const std::string line = toJsonLine(record) + "\n";
 
@@ -477,6 +586,8 @@ Result<JournalRecord> FileJournal::append(JournalRecord record) {
   }
   state.offset += static_cast<off_t>(line.size());
   state.lines += 1;
+  state.lastId = record.id;
+  if (state.firstId == 0) state.firstId = record.id;
   state.records.push_back(record);
   return record;
 }
@@ -489,6 +600,18 @@ Result<void> FileJournal::refresh() {
 }
 
 const std::vector<JournalRecord>& FileJournal::records() const { return state_->file.records; }
+
+void FileJournal::forget(std::int64_t throughId) {
+  auto& records = state_->file.records;
+  const auto end = std::upper_bound(records.begin(), records.end(), throughId,
+                                    [](std::int64_t id, const JournalRecord& record) { return id < record.id; });
+  records.erase(records.begin(), end);
+}
+
+JournalPosition FileJournal::position() const {
+  const JournalFile& state = state_->file;
+  return {static_cast<std::int64_t>(state.offset), state.lines, state.lastId, state.firstId, state.inode};
+}
 
 const std::vector<std::string>& FileJournal::warnings() const { return state_->file.warnings; }
 

@@ -63,6 +63,10 @@ Result<JournalRecord> recordFromJson(const nlohmann::json& json);
 /// anything else, never an exception: invalid JSON, numbers beyond 64 bits (1e400), nesting
 /// deeper than 64 levels (checked before parsing, so no deep recursion), a bad field.
 Result<JournalRecord> parseJournalLine(const std::string& line);
+/// Parses JSON text that ctpilot wrote (a journal line, the checkpoint): Errc::Malformed for
+/// invalid JSON, numbers beyond 64 bits or nesting deeper than `maxDepth` (checked before
+/// parsing), never an exception.
+Result<nlohmann::json> parseBoundedJson(const std::string& text, int maxDepth);
 /// Formats a record as one journal line: keys in a fixed order, no trailing newline.
 std::string toJsonLine(const JournalRecord& record);
 /// Formats a time as RFC 3339 UTC with milliseconds: "2026-11-27T03:05:47.123Z".
@@ -79,8 +83,22 @@ class Journal {
   virtual Result<JournalRecord> append(JournalRecord record) = 0;
   /// Reads records appended by other processes since the last call (e.g. a rollback's hold).
   virtual Result<void> refresh() = 0;
-  /// Returns every record known, oldest first.
+  /// Returns the records known and not forgotten, oldest first.
   virtual const std::vector<JournalRecord>& records() const = 0;
+  /// Lets the journal drop the records up to id `throughId` from memory (the caller folded them
+  /// into its view; the file keeps them). MemoryJournal keeps every record.
+  virtual void forget(std::int64_t throughId) { (void)throughId; }
+};
+
+/// Where a FileJournal stands in journal.jsonl: just past the last complete line read.
+struct JournalPosition {
+  std::int64_t offset = 0;   ///< bytes up to and including the newline of the last record read
+  std::int64_t lines = 0;    ///< lines up to `offset` (for line numbers in messages)
+  std::int64_t lastId = 0;   ///< id of the record whose line ends at `offset`; 0 when none
+  std::int64_t firstId = 0;  ///< id of the file's first record; 0 when none
+  std::uint64_t inode = 0;   ///< the file's inode (a rotation or a restore replaces the file)
+  /// Positions are equal when every field is.
+  bool operator==(const JournalPosition&) const = default;
 };
 
 /// The journal file. Appends take an flock on the file, so a `rollback` and a running
@@ -90,10 +108,20 @@ class FileJournal final : public Journal {
   /// Opens (creating) STATE_DIR/journal.jsonl and reads it. A torn last line is ignored and
   /// reported in warnings(); any other bad line is Errc::Malformed naming its line number.
   static Result<std::unique_ptr<FileJournal>> open(const std::string& stateDir);
+  /// Opens STATE_DIR/journal.jsonl and reads only the records after `from` (a checkpoint's
+  /// position), after checking that the file is still the one `from` describes: same inode,
+  /// first record `from.firstId`, and the line ending at `from.offset` is record `from.lastId`.
+  /// Errc::Malformed saying what differs otherwise (read the whole journal then).
+  static Result<std::unique_ptr<FileJournal>> openAfter(const std::string& stateDir, const JournalPosition& from);
   ~FileJournal() override;
   Result<JournalRecord> append(JournalRecord record) override;
   Result<void> refresh() override;
+  /// Returns the records read (after the position opened from) or appended and not forgotten.
   const std::vector<JournalRecord>& records() const override;
+  /// Drops the records up to id `throughId` from memory.
+  void forget(std::int64_t throughId) override;
+  /// Returns where the journal stands after the records read or appended so far.
+  JournalPosition position() const;
   /// Returns warnings found while reading (torn last line).
   const std::vector<std::string>& warnings() const;
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <string_view>
 #include <utility>
 
 #include "controller/journal/journal_view.h"
@@ -101,34 +102,27 @@ Result<UniqueFd> openForRead(const std::string& stateDir, const std::string& nam
   return UniqueFd(opened->fd);
 }
 
-Result<void> syncDir(const std::string& dir) {
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return errnoError(errno, "open " + dir);
-  if (::fsync(fd.get()) != 0) return errnoError(errno, "fsync " + dir);
-  return {};
-}
-
-// Replaces `path` with `data` so that a crash leaves the old file or the new one, never half.
-Result<void> replaceFile(const std::string& path, const std::string& data, mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
-    if (fd.get() < 0) return errnoError(errno, "create " + tmp);
-    for (std::size_t done = 0; done < data.size();) {
-      const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errnoError(errno, "write " + tmp);
-      done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) return errnoError(errno, "fsync " + tmp);
+// Tells whether the journal's first record is of boot `bootId`: then all are (records are
+// appended in time order, and every command journals its own boot), and nothing is to move.
+Result<bool> startsWithBoot(int fd, off_t end, const std::string& bootId, const std::string& path) {
+  constexpr off_t kChunk = 64 * 1024;
+  std::string head;
+  for (off_t from = 0; from < end && head.find('\n') == std::string::npos; from += kChunk) {
+    auto chunk = readRange(fd, from, std::min(kChunk, end - from), path);
+    if (!chunk) return chunk.error();
+    head += *chunk;
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return errnoError(errno, "rename " + tmp);
-  return syncDir(std::filesystem::path(path).parent_path().string());
+  const auto record = parseJournalLine(head.substr(0, head.find('\n')));
+  return record && record->bootId == bootId;
 }
 
 // Returns where the current boot's records begin (0 when the journal holds no other boot's
-// record before them): the lines are parsed from the end back to the newest of another boot.
+// record before them): the lines are parsed from the end back to the newest of another boot,
+// unless the first one is of this boot already (a long boot's journal is not read at all).
 Result<off_t> currentBootStart(int fd, off_t end, const std::string& bootId, const std::string& path) {
+  auto current = startsWithBoot(fd, end, bootId, path);
+  if (!current) return current.error();
+  if (*current) return off_t{0};
   BackwardLines lines(fd, end, path);
   std::string line;
   off_t start = 0;
@@ -224,16 +218,20 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
   const auto lines = std::count(moved->begin(), moved->end(), '\n');
   std::string combined = older + *moved;
   trimFront(combined, 0, static_cast<std::size_t>(kRotatedMaxBytes));
-  if (auto written = replaceFile(rotated, combined, 0640); !written) return written.error();
+  // Each file replaced whole (temp, fsync, rename, fsync of the directory), no symlink followed.
+  if (auto written = replaceStateFile(stateDir, "journal.jsonl.1", combined, 0640); !written) return written.error();
 
   auto current = readRange(fd.get(), *boundary, st.st_size - *boundary, path);
   if (!current) return current.error();
-  if (auto written = replaceFile(path, *current, st.st_mode & 0777); !written) return written.error();
+  if (auto written = replaceStateFile(stateDir, "journal.jsonl", *current, st.st_mode & 0777); !written) {
+    return written.error();
+  }
   return static_cast<std::int64_t>(lines);
 }
 
 Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit,
-                                                  bool rotatedOnly) {
+                                                  bool rotatedOnly, const std::function<bool(const JournalRecord&)>& keep,
+                                                  std::int64_t maxLines) {
   std::vector<JournalRecord> newestFirst;
   for (const auto& path : {journalPath(stateDir), rotatedJournalPath(stateDir)}) {
     if (rotatedOnly && path == journalPath(stateDir)) continue;
@@ -249,7 +247,7 @@ Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, 
     std::string line;
     off_t start = 0;
     std::int64_t fromEnd = 0;
-    while (static_cast<std::int64_t>(newestFirst.size()) < limit) {
+    while (static_cast<std::int64_t>(newestFirst.size()) < limit && (maxLines <= 0 || fromEnd < maxLines)) {
       auto more = lines.next(line, start);
       if (!more) return more.error();
       if (!*more) break;
@@ -261,6 +259,7 @@ Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, 
       }
       // A rotation cut short leaves records in both files: each once.
       if (!newestFirst.empty() && record->id >= newestFirst.back().id) continue;
+      if (keep && !keep(*record)) continue;
       newestFirst.push_back(std::move(*record));
     }
   }
@@ -278,6 +277,34 @@ Result<std::vector<JournalRecord>> readAllJournals(const std::string& stateDir, 
   }
   older->insert(older->end(), std::make_move_iterator(current->begin()), std::make_move_iterator(current->end()));
   return std::move(*older);
+}
+
+Result<std::int64_t> rotatedAppliedCount(const std::string& stateDir, const std::string& bootId, std::int64_t beforeId) {
+  auto opened = openForRead(stateDir, "journal.jsonl.1");
+  if (!opened) return opened.error();
+  if (!*opened) return std::int64_t{0};
+  const UniqueFd fd = std::move(*opened);
+  const auto path = rotatedJournalPath(stateDir);
+  constexpr off_t kChunk = 1024 * 1024;
+  std::int64_t count = 0;
+  std::string pending;
+  for (off_t from = 0;; from += kChunk) {
+    auto chunk = readRange(fd.get(), from, kChunk, path);
+    if (!chunk) return chunk.error();
+    pending += *chunk;
+    std::size_t begin = 0;
+    for (auto nl = pending.find('\n'); nl != std::string::npos; begin = nl + 1, nl = pending.find('\n', begin)) {
+      const std::string_view line(pending.data() + begin, nl - begin);
+      if (line.find("\"applied\"") == std::string_view::npos) continue;
+      const auto record = parseJournalLine(std::string(line));
+      if (record && record->kind == RecordKind::Applied && record->bootId != bootId &&
+          (beforeId <= 0 || record->id < beforeId)) {
+        ++count;
+      }
+    }
+    pending.erase(0, begin);
+    if (chunk->size() < static_cast<std::size_t>(kChunk)) return count;
+  }
 }
 
 }  // namespace ctpilot::controller

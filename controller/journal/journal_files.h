@@ -4,6 +4,7 @@
 // earlier boots, at most kRotatedMaxBytes of the newest of them. `history` reads both.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,8 +34,18 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
 /// journal.jsonl.1, oldest first, reading the files backwards from their ends: only those lines
 /// are parsed. A torn last line is skipped; a bad line met is Errc::Malformed naming its file.
 /// `rotatedOnly` reads journal.jsonl.1 alone.
+/// `keep`, when given, skips the records it refuses; `maxLines`, when above 0, stops after that
+/// many lines read back.
 Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit,
-                                                  bool rotatedOnly = false);
+                                                  bool rotatedOnly = false,
+                                                  const std::function<bool(const JournalRecord&)>& keep = {},
+                                                  std::int64_t maxLines = 0);
+
+/// Counts the Applied records of boots other than `bootId` in journal.jsonl.1 whose id is below
+/// `beforeId` (journal.jsonl's first: a rotation cut short leaves copies), reading it line by line
+/// (only lines that mention "applied" are parsed); 0 when there is none. `rollback` says how
+/// many changes of earlier boots the kernel forgot.
+Result<std::int64_t> rotatedAppliedCount(const std::string& stateDir, const std::string& bootId, std::int64_t beforeId);
 
 /// Reads journal.jsonl.1 and journal.jsonl, oldest first (see readJournalFile); a torn last
 /// line is said in `warnings`.

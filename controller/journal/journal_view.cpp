@@ -16,7 +16,7 @@ std::optional<policy::KnobRef> recordRef(const JournalRecord& record) {
   return policy::KnobRef{record.netns.empty() ? std::string(policy::kInitNetns) : record.netns, *record.knob};
 }
 
-JournalView::JournalView(std::string bootId) : bootId_(std::move(bootId)) {}
+JournalView::JournalView(std::string bootId, ViewScope scope) : bootId_(std::move(bootId)), scope_(scope) {}
 
 void JournalView::addNew(const std::vector<JournalRecord>& records) {
   // Records are sorted by id: find the first unseen one without looking at the others.
@@ -54,7 +54,7 @@ void JournalView::add(const JournalRecord& record) {
       unfinished_[record.id] = record;
       // ctpilot's own intent (a rollback's names the change it undoes): until its outcome is
       // journaled, the write may have happened, so rollback must be able to undo it.
-      if (!record.ref) {
+      if (!record.ref && scope_ == ViewScope::Everything) {
         undoable_[record.id] = {record.id, true, *ref, record.oldValue, *record.newValue, record.time, record.reason};
       }
       break;
@@ -116,7 +116,29 @@ void JournalView::addApplied(const JournalRecord& record, const std::optional<po
   external_.erase(*ref);
   newestApplied_[*ref] = applied_.size();
   applied_.push_back({record.time, *ref, from.value_or(*record.newValue), *record.newValue});
-  undoable_[record.id] = {record.id, false, *ref, from, *record.newValue, record.time, record.reason};
+  if (scope_ == ViewScope::Everything) {
+    undoable_[record.id] = {record.id, false, *ref, from, *record.newValue, record.time, record.reason};
+  } else if (applied_.size() >= 2 * keptApplied_ + 64) {
+    pruneApplied();  // amortized: each change is looked at a bounded number of times
+  }
+}
+
+void JournalView::pruneApplied() {
+  // From the newest time, not the last change's: a clock stepped back must not drop the newer.
+  policy::TimePoint newestTime = applied_.back().time;
+  for (const auto& change : applied_) newestTime = std::max(newestTime, change.time);
+  const auto cutoff = newestTime - kChangeHorizon;
+  std::vector<policy::PastChange> kept;
+  std::map<policy::KnobRef, std::size_t> newest;
+  for (std::size_t i = 0; i < applied_.size(); ++i) {
+    const auto& change = applied_[i];
+    if (change.time <= cutoff && newestApplied_.at(change.ref) != i) continue;
+    newest[change.ref] = kept.size();
+    kept.push_back(change);
+  }
+  applied_ = std::move(kept);
+  newestApplied_ = std::move(newest);
+  keptApplied_ = applied_.size();
 }
 
 std::vector<JournalRecord> JournalView::unfinishedIntents() const {

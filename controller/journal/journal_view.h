@@ -40,11 +40,27 @@ struct UndoableChange {
   std::string reason;
 };
 
+/// What a JournalView keeps.
+enum class ViewScope {
+  Everything,  ///< every applied and undoable change (rollback, status, resume, plan)
+  /// What the running controller asks, in memory bounded by a day's changes rather than by the
+  /// journal: no undoable changes (rollback reads the file), and of the applied changes only
+  /// those within kChangeHorizon of the newest one plus each knob's newest. This is what the
+  /// checkpoint (journal.checkpoint) stores.
+  Controller,
+};
+
+/// How far back a Controller view keeps applied changes: the longest change_window a policy may
+/// set (README policy reference), so historyAt() answers as a full view does.
+inline constexpr policy::Duration kChangeHorizon = std::chrono::hours(24);
+
 /// Everything the journal says about one boot, kept up to date record by record.
 class JournalView {
  public:
   /// An empty view of boot `bootId`.
-  explicit JournalView(std::string bootId);
+  explicit JournalView(std::string bootId, ViewScope scope = ViewScope::Everything);
+  /// Returns what this view keeps.
+  ViewScope scope() const { return scope_; }
   /// Folds `record` in; records must come oldest first (ids increasing). Other boots' records
   /// only count in lastId() and otherBootApplied().
   void add(const JournalRecord& record);
@@ -83,7 +99,7 @@ class JournalView {
   /// Returns the applied changes of this boot, oldest first (`from` = old, or the intent's old
   /// when the applied record lacks it).
   const std::vector<policy::PastChange>& appliedChanges() const { return applied_; }
-  /// Returns the changes rollback can undo, oldest first.
+  /// Returns the changes rollback can undo, oldest first (none in a Controller view).
   std::vector<UndoableChange> undoable() const;
   /// Returns the newest timed resizes (Applied nf_conntrack_buckets records whose observation
   /// carries write_us), of any boot, oldest first; at most kTimedResizes.
@@ -99,11 +115,23 @@ class JournalView {
   policy::History historyAt(policy::TimePoint now, std::int64_t externalSinceId,
                             policy::Duration window = policy::Duration::max()) const;
 
+  /// Returns a Controller view as JSON, the "view" of journal.checkpoint (format in
+  /// checkpoint.cpp). Times are kept to the millisecond, as in the journal.
+  nlohmann::json checkpointJson() const;
+  /// Rebuilds a Controller view of boot `bootId` from checkpointJson(); Errc::Malformed naming
+  /// the first field that is not what checkpointJson() writes.
+  static Result<JournalView> fromCheckpointJson(const nlohmann::json& json, const std::string& bootId);
+
  private:
   /// Folds in an Applied record (it finishes its intent and becomes undoable).
   void addApplied(const JournalRecord& record, const std::optional<policy::KnobRef>& ref);
+  /// Controller view: drops the applied changes older than kChangeHorizon before the newest one,
+  /// except each knob's newest.
+  void pruneApplied();
 
   std::string bootId_;
+  ViewScope scope_ = ViewScope::Everything;
+  std::size_t keptApplied_ = 0;                             // applied_.size() after the last prune
   std::int64_t lastId_ = 0;
   std::int64_t otherBootApplied_ = 0;
   std::vector<JournalRecord> timedResizes_;

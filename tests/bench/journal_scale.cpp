@@ -1,6 +1,9 @@
 // ctpilot-bench-journal: what a long journal costs. For N records (default 100 and 1,000,000):
 //   start-up:  FileJournal::open of a journal of N records of this boot (every line parsed),
 //              and of N records of earlier boots after `run`'s rotation moved them aside;
+//              and openControllerJournal of the N records of this boot from journal.checkpoint
+//              (what `run` does), in a fresh process (this program again, --start-from DIR), so
+//              its peak RSS is its own;
 //   tick:      Controller::tick on the simulated kernel with that journal, wall time per tick
 //              (mean of --ticks ticks after one warm-up tick; one thread), the journal
 //              refreshed each tick;
@@ -8,12 +11,16 @@
 // Prints one JSON line per N. A benchmark, not a test: it measures and prints, it judges nothing.
 //
 //   ctpilot-bench-journal [--records N[,N...]] [--ticks T]
+//   ctpilot-bench-journal --start-from DIR     (the start-up measure above, one JSON line)
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -24,6 +31,7 @@
 #include <spdlog/spdlog.h>
 
 #include "controller/controller.h"
+#include "controller/journal/checkpoint.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
 #include "sysfs/sim/sim_kernel.h"
@@ -56,7 +64,7 @@ void writeJournal(const std::string& path, std::int64_t n, const std::string& bo
   }
 }
 
-double tickCpuMs(controller::Journal& journal, int ticks) {
+double tickCpuMs(controller::Journal& journal, int ticks, std::optional<controller::JournalView> view = {}) {
   sysfs::SimConfig config;
   sysfs::SimKernel kernel(config);
   controller::ControllerDeps deps{
@@ -68,6 +76,10 @@ double tickCpuMs(controller::Journal& journal, int ticks) {
       .bootId = "b-now",
       .dryRun = false,
       .forget = {},
+      .totalEntries = {},
+      .namespacesStamp = {},
+      .journalView = std::move(view),
+      .journalFolded = {},
   };
   controller::Controller controller(policy::Policy{}, deps);
   auto now = std::chrono::system_clock::now();
@@ -77,10 +89,41 @@ double tickCpuMs(controller::Journal& journal, int ticks) {
   return msSince(start) / ticks;
 }
 
+long maxRssKiB() {
+  struct rusage usage {};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+// What `run` does at start-up with a checkpoint: one JSON line with the time and peak RSS.
+int startFrom(const std::string& dir) {
+  const auto start = SteadyClock::now();
+  auto opened = ctpilot::controller::openControllerJournal(dir, "b-now");
+  if (!opened) return 1;
+  nlohmann::json out{{"start_from_checkpoint_ms", msSince(start)},
+                     {"start_from_checkpoint_max_rss_kib", maxRssKiB()},
+                     {"records_after_checkpoint", opened->journal->records().size()},
+                     {"warnings", opened->warnings}};
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+// Runs this program again with --start-from `dir` and returns its JSON line.
+nlohmann::json startFromChild(const std::string& dir) {
+  const std::string command = "/proc/" + std::to_string(::getpid()) + "/exe --start-from '" + dir + "'";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return nullptr;
+  std::string text;
+  char buffer[4096];
+  while (const auto n = std::fread(buffer, 1, sizeof(buffer), pipe)) text.append(buffer, n);
+  ::pclose(pipe);
+  return nlohmann::json::parse(text, nullptr, false);
+}
+
 }  // namespace
 
-
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--start-from") return startFrom(argv[2]);
   std::vector<std::int64_t> sizes{100, 1000000};
   int ticks = 1000;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -106,7 +149,26 @@ int main(int argc, char** argv) {
     out["open_same_boot_ms"] = msSince(start);
     if (!same) return 1;
     out["tick_ms_same_boot"] = tickCpuMs(**same, ticks);
+
+    // The checkpoint `run` writes of that journal, then start-up from it (another process).
+    start = SteadyClock::now();
+    {
+      ctpilot::controller::JournalView view("b-now", ctpilot::controller::ViewScope::Controller);
+      same = ctpilot::controller::FileJournal::open(dir);
+      if (!same) return 1;
+      view.addNew((*same)->records());
+      if (!ctpilot::controller::writeCheckpoint(dir, {(*same)->position(), view})) return 1;
+    }
+    out["fold_and_write_checkpoint_ms"] = msSince(start);
+    out["checkpoint_bytes"] = std::filesystem::file_size(dir / ctpilot::controller::kCheckpointName);
     same->reset();
+    out["start_from_checkpoint"] = startFromChild(dir.string());
+    {
+      auto opened = ctpilot::controller::openControllerJournal(dir, "b-now");
+      if (!opened) return 1;
+      out["tick_ms_from_checkpoint"] = tickCpuMs(*opened->journal, ticks, std::move(opened->view));
+    }
+    std::filesystem::remove(dir / ctpilot::controller::kCheckpointName);
 
     // Earlier boots: rotated aside at start-up, then opened.
     writeJournal(ctpilot::controller::journalPath(dir), n, "b-before");

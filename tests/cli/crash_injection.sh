@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Crash injection (README: Safety promises, History and rollback): on a fake --root tree, kill
-# `run --once` and then `rollback --all` at every write, fsync, openat, ftruncate and rename
-# they make, in turn (strace -e inject=SYSCALL:signal=KILL:when=N), and check that a
-# `rollback --all` afterwards restores every knob to its value before ctpilot, exactly, and that
-# the journal stays readable. Skipped (77) without strace or where ptrace is not allowed.
+# `run --once` and then `rollback --all` at every write, fsync, openat, ftruncate, rename,
+# renameat and unlinkat they make, in turn (strace -e inject=SYSCALL:signal=KILL:when=N), and
+# check that a `rollback --all` afterwards restores every knob to its value before ctpilot,
+# exactly, and that the journal stays readable. Then the same for `run --once` over a journal
+# of this boot past the checkpoint size (it writes journal.checkpoint: temp, fsync, renameat),
+# at every such call on the state directory and its files: after each kill a second `run --once` (from whatever checkpoint is there) and `rollback --all`
+# must still restore exactly. Skipped (77) without strace or where ptrace is not allowed.
 # shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
@@ -26,17 +29,27 @@ setup() {
   echo '{"id":1,"time":"2026-11-26T10:00:00.000Z","boot_id":"earlier","kind":"planned","netns":"init","knob":"nf_conntrack_max","old":1,"new":2}' \
     >"$state/journal.jsonl"
 }
+# The same machine whose journal already holds 1.1 MiB of this boot's records (planned ones,
+# which change no state): run --once writes journal.checkpoint at its first sample.
+setup_long() {
+  setup
+  awk -v boot="$fake_boot_id" 'BEGIN { for (i = 1; i <= 5000; i++)
+    printf "{\"id\":%d,\"time\":\"2026-11-26T10:00:00.000Z\",\"boot_id\":\"%s\",\"kind\":\"planned\",\"netns\":\"init\",\"knob\":\"nf_conntrack_max\",\"old\":1000,\"new\":2000,\"reason\":\"filler filler filler filler filler filler filler filler\"}\n", i, boot }' \
+    >"$state/journal.jsonl"
+}
 snapshot() {
   local k
   for k in $knobs; do printf '%s=%s ' "$k" "$(cat "$nf/$k" 2>/dev/null)"; done
 }
 ctp() { "$CTPILOT" --root "$root" --state-dir "$state" --policy "$tmp/policy.conf" "$@"; }
 # killed_at SYSCALL N CMD...: runs CMD killed at its Nth SYSCALL; false when CMD made fewer.
+# With only_paths set (strace -P options), only the calls on those paths count.
+only_paths=()
 killed_at() {
   local syscall=$1 n=$2
   shift 2
   # In a subshell with stderr closed, so that bash's "Killed" notice stays quiet.
-  (strace -f -qq -o /dev/null -e trace="$syscall" -e inject="$syscall":signal=KILL:when="$n" \
+  (strace -f -qq -o /dev/null "${only_paths[@]}" -e trace="$syscall" -e inject="$syscall":signal=KILL:when="$n" \
     "$CTPILOT" --root "$root" --state-dir "$state" --policy "$tmp/policy.conf" "$@" >/dev/null 2>&1; exit $?) 2>/dev/null
   [ $? -ge 128 ]
 }
@@ -53,8 +66,9 @@ ctp run --once >/dev/null 2>&1 || fail "run --once without crash: exit $?"
 [ "$(snapshot)" != "$baseline" ] || fail "run --once changed nothing: the test would prove nothing"
 check "no crash"
 
+syscalls="write fsync openat ftruncate rename renameat unlinkat"
 runs=0
-for syscall in write fsync openat ftruncate rename; do
+for syscall in $syscalls; do
   # run --once killed at its Nth call, until it makes fewer than N.
   for ((n = 1; ; n++)); do
     setup
@@ -70,6 +84,26 @@ for syscall in write fsync openat ftruncate rename; do
     killed_at "$syscall" "$n" rollback --all || break
     runs=$((runs + 1))
     check "rollback --all killed at $syscall #$n"
+  done
+done
+# Here only the calls on the state directory and its files count (strace -P: the knob writes
+# were all killed above), which the checkpoint's write adds to.
+setup_long
+only_paths=()
+for path in "$state" "$state/journal.jsonl" "$state/journal.checkpoint" "$state/journal.checkpoint.tmp"; do
+  only_paths+=(-P "$path")
+done
+ctp run --once >/dev/null 2>&1 || fail "run --once over a long journal: exit $?"
+[ -f "$state/journal.checkpoint" ] || fail "run --once over a long journal wrote no journal.checkpoint"
+check "long journal, no crash"
+for syscall in $syscalls; do
+  for ((n = 1; ; n++)); do
+    setup_long
+    killed_at "$syscall" "$n" run --once || break
+    runs=$((runs + 1))
+    echo "$syscall" >>"$tmp/kills"
+    ctp run --once >"$tmp/out" 2>&1 || fail "long journal, run --once killed at $syscall #$n, then run --once: exit $?: $(cat "$tmp/out")"
+    check "long journal, run --once killed at $syscall #$n, then run --once"
   done
 done
 echo "crash injection: $runs kills ($(sort "$tmp/kills" | uniq -c | tr -s ' \n' ' ')of run --once), $failures failures"

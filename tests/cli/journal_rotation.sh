@@ -2,6 +2,7 @@
 # `run` moves earlier boots' records to journal.jsonl.1 at start (README: History and rollback):
 # journal.jsonl keeps the current boot, history shows both files in order, --limit reads the
 # newest across them, new records continue the ids, and rollback still finds this boot's changes.
+# Status's recent changes and rollback's count of earlier boots' changes read journal.jsonl.1 too.
 # shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
@@ -39,5 +40,19 @@ grep -q 'restored nf_conntrack_max in init 1000 -> 900 (undoing #4 ' "$tmp/out" 
 ctp run --once >/dev/null 2>"$tmp/err" || fail "second run --once: exit $?"
 grep -q 'moved' "$tmp/err" && fail "second run --once moved records again"
 [ "$(grep -c . "$state/journal.jsonl.1")" -eq 2 ] || fail "journal.jsonl.1 changed on the second start"
+
+# The earlier boots' changes are still this state directory's recent changes, and rollback
+# still counts them (they were in journal.jsonl before the move).
+ctp status --json >"$tmp/status.json" 2>"$tmp/err" || fail "status --json: exit $?: $(cat "$tmp/err")"
+recent=$(python3 -c 'import json,sys; print(" ".join(str(r["id"]) for r in json.load(open(sys.argv[1]))["recent_changes"]))' "$tmp/status.json")
+case " $recent " in
+  " 1 2 4 "*) ;;
+  *) fail "status recent_changes: ids $recent, want 1 2 4 ... (earlier boots' changes from journal.jsonl.1 first)" ;;
+esac
+ctp status 2>/dev/null | grep -q '#1 2026-11-20T03:00:00.000Z applied init nf_conntrack_max 500 -> 900' ||
+  fail "status does not list #1 of an earlier boot under recent changes: $(ctp status 2>&1)"
+ctp rollback --all --dry-run >"$tmp/out" 2>&1 || fail "rollback --all --dry-run: exit $?"
+grep -q 'nothing to roll back: no change of this boot is left to undo (2 from earlier boots are gone' "$tmp/out" ||
+  fail "rollback does not count the 2 changes of earlier boots in journal.jsonl.1: $(cat "$tmp/out")"
 
 exit "$failures"

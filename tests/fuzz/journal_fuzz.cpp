@@ -1,7 +1,10 @@
 // libFuzzer target: the journal reader. Any file content gives records or one
 // "journal.jsonl:LINE:" error, never a crash (an attacker who can write the journal is refused
 // by the state directory checks; a damaged disk is not). Every record read prints as a line
-// that reads back as the same line.
+// that reads back as the same line. The same bytes are also read as journal.checkpoint: a
+// checkpoint or an error, never a crash, and a checkpoint prints as text that reads back to the
+// same text; its "view" is also read without the checksum (so mutations reach the view's
+// reader), and a view read prints as JSON that reads back to the same JSON.
 #include <unistd.h>
 
 #include <cstddef>
@@ -13,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controller/journal/checkpoint.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_view.h"
 
@@ -38,6 +42,22 @@ void checkRoundTrip(const ctpilot::controller::JournalRecord& record) {
   if (!again || ctpilot::controller::toJsonLine(*again) != line) std::abort();
 }
 
+void checkCheckpoint(const std::string& text) {
+  namespace cc = ctpilot::controller;
+  if (auto checkpoint = cc::parseCheckpoint(text)) {
+    const auto printed = cc::checkpointText(*checkpoint);
+    auto again = cc::parseCheckpoint(printed);
+    if (!again || cc::checkpointText(*again) != printed) std::abort();
+  }
+  auto json = cc::parseBoundedJson(text, 68);
+  if (!json || !json->is_object() || !json->contains("view")) return;
+  if (auto view = cc::JournalView::fromCheckpointJson((*json)["view"], "b1")) {
+    const auto printed = view->checkpointJson();
+    auto again = cc::JournalView::fromCheckpointJson(printed, "b1");
+    if (!again || again->checkpointJson() != printed) std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -56,5 +76,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (records) {
     for (const auto& record : *records) checkRoundTrip(record);
   }
+  checkCheckpoint(std::string(reinterpret_cast<const char*>(data), size));
   return 0;
 }
