@@ -238,6 +238,7 @@ class Decider {
     const std::string trigger = maxTrigger(binding);
     setMaxLimit(binding);
     if (trigger.empty()) return obs_.max;
+    findFullInCooldown();
     if (!policy_.max.enabled) {
       note("not raising nf_conntrack_max (" + trigger + "): [max] enabled = false, observing only");
       return obs_.max;
@@ -319,13 +320,52 @@ class Decider {
     }
   }
 
-  // A namespace under pressure (dropping, early-dropping or at high_water) has a count censored
-  // at max: its slope reads near zero however fast flows arrive. There the kernel's counters of
-  // the newest interval (count change + drop + early_drop) say what the table would have grown.
+  // The faster of the estimator's slope and the newest interval's demand: a slope over the
+  // window lags a ramp that speeds up, the demand does not.
+  static double fastestGrowth(const NetnsObservation& ns) {
+    return std::max({0.0, finiteOrZero(ns.growthPerSec), finiteOrZero(ns.demandPerSec)});
+  }
+
+  // Inside the cooldown, the next raise can come only at the first tick after it ends: up to
+  // one interval later. A namespace whose table reaches max before that tick, at its fastest
+  // growth, would drop (or early-drop) flows while ctpilot waits, so the raise does not wait
+  // (README "Policy reference", [max] cooldown). Max, not high_water: high_water is where a
+  // raise is considered, max is where flows are lost; a table at high_water that grows slowly
+  // still waits for the cooldown. Sets fullInCooldown_ to the namespace that fills first.
+  void findFullInCooldown() {
+    const auto last = lastChange(kMaxRef);
+    if (drops_ || !last) return;
+    const Duration elapsed = since(obs_.now, *last);
+    if (elapsed >= policy_.max.cooldown) return;
+    const Duration horizon = policy_.max.cooldown - elapsed + policy_.controller.interval;
+    const double horizonSec = std::chrono::duration<double>(horizon).count();
+    double soonest = 0;
+    for (const auto* ns : sorted_) {
+      const double growth = fastestGrowth(*ns);
+      if (growth <= 0) continue;
+      const double toFull = static_cast<double>(obs_.max - ns->count) / growth;
+      if (toFull > horizonSec || (fullInCooldown_ && toFull >= soonest)) continue;
+      fullInCooldown_ = ns;
+      soonest = toFull;
+    }
+    if (!fullInCooldown_) return;
+    const double growth = fastestGrowth(*fullInCooldown_);
+    fullInCooldownText_ = format(
+        "growth %s in %s fills the table before a raise after the cooldown could (count %lld + %.0f >= max %lld "
+        "within %s: the rest of cooldown %s plus one interval %s)",
+        rateText(growth).c_str(), fullInCooldown_->netns.c_str(), ll(fullInCooldown_->count), growth * horizonSec,
+        ll(obs_.max), durationText(horizon).c_str(), durationText(policy_.max.cooldown).c_str(),
+        durationText(policy_.controller.interval).c_str());
+  }
+
+  // A namespace under pressure (dropping, early-dropping, at high_water, or filling before the
+  // cooldown ends) has a count censored at max or a slope that lags: its slope reads low however
+  // fast flows arrive. There the kernel's counters of the newest interval (count change + drop +
+  // early_drop) say what the table would have grown.
   double sizingGrowth(const NetnsObservation& ns) const {
     double growth = std::max(0.0, finiteOrZero(ns.growthPerSec));
     const bool pressed = finiteOrZero(ns.dropsPerSec) > 0 || finiteOrZero(ns.earlyDropsPerSec) > 0 ||
-                         fillOf(ns.count, obs_.max) >= policy_.max.highWater.value;
+                         fillOf(ns.count, obs_.max) >= policy_.max.highWater.value || &ns == fullInCooldown_;
     if (pressed) growth = std::max(growth, finiteOrZero(ns.demandPerSec));
     return growth;
   }
@@ -473,14 +513,17 @@ class Decider {
       note("not raising nf_conntrack_max (" + trigger + "): oscillation guard: " + *why);
       return current;
     }
-    // Drops are packets lost now: they do not wait for the cooldown (the change window still holds).
-    if (!drops_) {
+    // Drops are packets lost now, and a table that fills before the cooldown ends would lose them:
+    // neither waits for the cooldown (the change window still holds).
+    if (!drops_ && !fullInCooldown_) {
       if (auto why = inCooldown(lastChange(kMaxRef), policy_.max.cooldown, "cooldown")) {
         note("not raising nf_conntrack_max yet (" + trigger + "): " + *why);
         return current;
       }
     }
-    act(ActionKind::RaiseMax, kMaxRef, current, s.to, trigger + "; " + s.text);
+    std::string reason = trigger + "; " + s.text;
+    if (fullInCooldown_) reason += "; inside the cooldown: " + fullInCooldownText_;
+    act(ActionKind::RaiseMax, kMaxRef, current, s.to, reason);
     return s.to;
   }
 
@@ -741,6 +784,8 @@ class Decider {
   std::string budgetLimit_;  // non-empty when the memory budget across namespaces held a raise back
   bool drops_ = false;       // some namespace drops packets now
   bool dropsNearFull_ = false;  // ...and its count is at high_water or above (not a stale counter)
+  const NetnsObservation* fullInCooldown_ = nullptr;  // fills before a raise after the cooldown could
+  std::string fullInCooldownText_;                    // why, for the raise's reason
   Plan plan_;
 };
 

@@ -2,7 +2,10 @@
 # Real-kernel benchmarks (about 10 minutes; run as root on a machine with nf_conntrack):
 #   tests/bench/kernel/surge.sh      drops during TCP surges through a NAT router at several
 #                                    rates, without and with `ctpilot run` (interval 100ms and 1s),
-#                                    the reaction time and the time from the first to the last drop
+#                                    the reaction time and the time from the first to the last drop;
+#                                    with hping3 installed also 20k SYNs/s at interval 100ms and 1s
+#                                    (bare SYNs cost far less CPU than connections: the machine can
+#                                    generate 20k/s that way; apt-get install hping3)
 #   tests/bench/kernel/stall.sh      the worst packet delay through conntrack while a table grows
 #                                    to ~1M entries under ctpilot (ISP example policy and built-in
 #                                    defaults), hash presized vs following max
@@ -42,6 +45,12 @@ for interval in 100ms 1s; do
   echo "== surge at interval $interval" >&2
   RKB_INTERVAL=$interval RKB_FRAGMENT_SUFFIX=-$interval bash tests/bench/kernel/surge.sh >/dev/null ||
     { status=$?; echo "bench-kernel.sh: surge ($interval) failed (status $status)" >&2; }
+  command -v hping3 >/dev/null || continue
+  echo "== SYN surge (hping3) at interval $interval" >&2
+  RKB_GENERATOR=hping3 RKB_HPING_SILENT=1 RKB_RATES=20000 RKB_SURGE_SECONDS=5 RKB_LOADGEN_PROCS=4 \
+    RKB_HPING_GAP_US=100 RKB_INTERVAL=$interval RKB_FRAGMENT_SUFFIX=-syn-$interval \
+    bash tests/bench/kernel/surge.sh >/dev/null ||
+    { status=$?; echo "bench-kernel.sh: SYN surge ($interval) failed (status $status)" >&2; }
 done
 for bench in stall tick_cost resize; do
   echo "== $bench" >&2
@@ -55,7 +64,7 @@ done
   echo "MemTotal $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), load average before the run:"
   echo "$load. Numbers from a shared machine vary from run to run; rerun the command to compare."
   echo
-  for name in surge-100ms surge-1s stall cost resize; do
+  for name in surge-100ms surge-1s surge-syn-100ms surge-syn-1s stall cost resize; do
     [[ -f "$out/kernel-$name.md" ]] && cat "$out/kernel-$name.md"
   done
 } > "$out/kernel.md"

@@ -15,7 +15,7 @@ packages=(
   prometheus prometheus-node-exporter systemd
   # real-kernel tests and benchmarks
   iproute2 nftables conntrack procps util-linux kmod bc mawk python3
-  # crash injection (tests/cli/crash_injection.sh)
+  # crash injection (tests/cli/crash_injection_test.sh)
   strace
   # benchmarks and simulate --trace (plots)
   gnuplot-nox

@@ -5,7 +5,7 @@ cannot drift: ctpilot(8) from the built binary's `--help`, each `COMMAND --help`
 
     python3 scripts/manpages.py --ctpilot build/ctpilot --readme README.md --out build/man
 
-The build runs it (controller/CMakeLists.txt); tests/cli/man_pages.sh checks the result."""
+The build runs it (controller/CMakeLists.txt); tests/cli/man_pages_test.sh checks the result."""
 
 import argparse
 import pathlib

@@ -2,7 +2,7 @@
 
 #include <boost/program_options.hpp>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "policy/policy_file.h"
 
 namespace po = boost::program_options;
@@ -21,21 +21,15 @@ int checkPolicyCommand(const GlobalOptions&, const std::vector<std::string>& arg
       ("quiet,q", po::bool_switch(&quiet), "print nothing on success; only the exit code tells");
   po::options_description hidden;
   hidden.add_options()("file", po::value(&files));
-  po::options_description all;
-  all.add(options).add(hidden);
-  po::positional_options_description positional;
-  positional.add("file", -1);
+  CommandSyntax syntax;
+  syntax.usage =
+      "usage: ctpilot check-policy [--quiet] FILE...\n"
+      "Validates policy files. Prints every problem as FILE:LINE: message on stderr and exits 2;\n"
+      "on success prints the effective policy (defaults filled in) and exits 0.\n\n";
+  syntax.hidden = &hidden;
+  syntax.positional.add("file", -1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-  po::notify(vm);
-
-  if (vm.count("help") != 0U) {
-    std::cout << "usage: ctpilot check-policy [--quiet] FILE...\n"
-                 "Validates policy files. Prints every problem as FILE:LINE: message on stderr and exits 2;\n"
-                 "on success prints the effective policy (defaults filled in) and exits 0.\n\n"
-              << options;
-    return kExitOk;
-  }
+  if (!parseCommandArgs(args, options, vm, syntax)) return kExitOk;
   if (files.empty()) {
     std::cerr << "ctpilot check-policy: no policy file given; usage: ctpilot check-policy [--quiet] FILE...\n";
     return kExitUsage;

@@ -1,6 +1,5 @@
 #include "controller/cli/cli.h"
 
-#include <filesystem>
 #include <iostream>
 #include <map>
 
@@ -8,14 +7,11 @@
 
 #include "controller/build_info.h"
 #include "controller/cli/logging.h"
-#include "policy/policy_file.h"
 
 namespace po = boost::program_options;
 
 namespace ctpilot::controller {
 namespace {
-
-constexpr const char* kDefaultPolicyPath = "/etc/ctpilot/policy.conf";
 
 using CommandFn = int (*)(const GlobalOptions&, const std::vector<std::string>&);
 
@@ -51,42 +47,8 @@ void printUsage(std::ostream& out, const po::options_description& globals) {
   out << "\n" << globals;
 }
 
-}  // namespace
-
-bool parseCommandArgs(const std::vector<std::string>& args, const po::options_description& options,
-                      po::variables_map& vm) {
-  // An empty positional description makes a stray word an error instead of ignoring it.
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << options;
-    return false;
-  }
-  return true;
-}
-
-Result<policy::Policy> loadEffectivePolicy(const GlobalOptions& global, std::string* source) {
-  std::string path = global.policyPath;
-  if (path.empty()) {
-    std::error_code ec;
-    if (!std::filesystem::exists(kDefaultPolicyPath, ec)) {
-      if (source != nullptr) *source = "built-in defaults";
-      return policy::Policy{};
-    }
-    path = kDefaultPolicyPath;
-  }
-  if (source != nullptr) *source = path;
-  auto load = policy::loadPolicyFile(path);
-  if (!load.ok()) {
-    for (const auto& problem : load.problems) std::cerr << problem.str() << "\n";
-    return Error{Errc::Malformed, path + ": " + std::to_string(load.problems.size()) +
-                                      " problem(s); fix them and try again"};
-  }
-  return load.policy;
-}
-
-int runCli(int argc, char** argv) {
-  GlobalOptions global;
+// The options that come before the command, written into `global`.
+po::options_description globalOptions(GlobalOptions& global) {
   po::options_description globals("global options");
   // Defaults are written into the descriptions rather than shown as "(=VALUE)": the option
   // column stays narrow and no path is cut in two at 80 columns.
@@ -101,26 +63,65 @@ int runCli(int argc, char** argv) {
        "prefix of every /proc and /sys path (default /; tests use a fake tree)")
       ("log-level", po::value(&global.logLevel)->value_name("LEVEL"),
        "trace, debug, info (default), warn, error, critical or off");
-  // Global options come before the command; everything after the command is the command's
-  // own (so `ctpilot rollback --help` is rollback's help, and simulate has its own --policy).
+  return globals;
+}
+
+// The command line split at the command: the global options before it, its own words after.
+struct CommandLine {
   std::vector<std::string> globalTokens;
   std::string command;
   std::vector<std::string> args;
+};
+
+// Global options come before the command; everything after the command is the command's own
+// (so `ctpilot rollback --help` is rollback's help, and simulate has its own --policy).
+CommandLine splitAtCommand(int argc, char** argv) {
+  CommandLine line;
   for (int i = 1; i < argc; ++i) {
     const std::string token = argv[i];
-    if (!command.empty()) {
-      args.push_back(token);
+    if (!line.command.empty()) {
+      line.args.push_back(token);
     } else if (token.rfind('-', 0) == 0) {
-      globalTokens.push_back(token);
+      line.globalTokens.push_back(token);
       const auto name = token.substr(0, token.find('='));
-      if (isGlobalWithValue(name) && token.find('=') == std::string::npos && i + 1 < argc) globalTokens.emplace_back(argv[++i]);
+      if (isGlobalWithValue(name) && token.find('=') == std::string::npos && i + 1 < argc) {
+        line.globalTokens.emplace_back(argv[++i]);
+      }
     } else {
-      command = token;
+      line.command = token;
     }
   }
+  return line;
+}
+
+// Runs the command; a word it does not take is a usage error that names its --help.
+int dispatch(CommandFn fn, const GlobalOptions& global, const std::string& command, const std::vector<std::string>& args) {
+  try {
+    return fn(global, args);
+  } catch (const po::unknown_option& e) {
+    const auto name = e.get_option_name();
+    if (isGlobalWithValue(name)) {
+      std::cerr << "ctpilot " << command << ": " << name << " is a global option: put it before the command ("
+                << "ctpilot " << name << " VALUE " << command << " ...)\n";
+    } else {
+      std::cerr << "ctpilot " << command << ": " << e.what() << "; see ctpilot " << command << " --help\n";
+    }
+    return kExitUsage;
+  } catch (const po::error& e) {
+    std::cerr << "ctpilot " << command << ": " << e.what() << "; see ctpilot " << command << " --help\n";
+    return kExitUsage;
+  }
+}
+
+}  // namespace
+
+int runCli(int argc, char** argv) {
+  GlobalOptions global;
+  const po::options_description globals = globalOptions(global);
+  const CommandLine line = splitAtCommand(argc, argv);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(globalTokens).options(globals).positional({}).run(), vm);
+    po::store(po::command_line_parser(line.globalTokens).options(globals).positional({}).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "ctpilot: " << e.what() << "; see ctpilot --help\n";
@@ -135,34 +136,20 @@ int runCli(int argc, char** argv) {
     std::cout << versionLine() << "\n";
     return kExitOk;
   }
-  if (command.empty()) {
+  if (line.command.empty()) {
     printUsage(std::cerr, globals);
     return kExitUsage;
   }
-  const auto found = commands().find(command);
+  const auto found = commands().find(line.command);
   if (found == commands().end()) {
-    std::cerr << "ctpilot: unknown command '" << command << "'; see ctpilot --help\n";
+    std::cerr << "ctpilot: unknown command '" << line.command << "'; see ctpilot --help\n";
     return kExitUsage;
   }
   if (auto logging = setupLogging(global.logLevel); !logging) {
     std::cerr << "ctpilot: " << logging.error().what << "\n";
     return kExitUsage;
   }
-  try {
-    return found->second.fn(global, args);
-  } catch (const po::unknown_option& e) {
-    const auto name = e.get_option_name();
-    if (isGlobalWithValue(name)) {
-      std::cerr << "ctpilot " << command << ": " << name << " is a global option: put it before the command ("
-                << "ctpilot " << name << " VALUE " << command << " ...)\n";
-    } else {
-      std::cerr << "ctpilot " << command << ": " << e.what() << "; see ctpilot " << command << " --help\n";
-    }
-    return kExitUsage;
-  } catch (const po::error& e) {
-    std::cerr << "ctpilot " << command << ": " << e.what() << "; see ctpilot " << command << " --help\n";
-    return kExitUsage;
-  }
+  return dispatch(found->second.fn, global, line.command, line.args);
 }
 
 }  // namespace ctpilot::controller

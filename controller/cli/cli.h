@@ -1,14 +1,10 @@
 #pragma once
 // The command-line front end: global options, then one command. Each command lives in its own
-// file (status_command.cpp, run_command.cpp, ...) and parses its own arguments.
+// file (status_command.cpp, run_command.cpp, ...); what they share (argument parsing, the
+// policy, the boot id, the journal) is in command_env.h.
 
 #include <string>
 #include <vector>
-
-#include <boost/program_options.hpp>
-
-#include "policy/policy.h"
-#include "policy/result.h"
 
 namespace ctpilot::controller {
 
@@ -28,15 +24,6 @@ struct GlobalOptions {
 
 /// Parses the command line and runs the command; returns the exit code.
 int runCli(int argc, char** argv);
-
-/// Loads the policy GlobalOptions names (or the built-in defaults); prints every problem as
-/// "FILE:LINE: message" on stderr and returns nullopt-like failure when the file is bad.
-Result<policy::Policy> loadEffectivePolicy(const GlobalOptions& global, std::string* source = nullptr);
-
-/// Parses a command's arguments into `vm` (a stray word is an error, thrown as po::error);
-/// on --help prints `options` and returns false: the command then exits 0.
-bool parseCommandArgs(const std::vector<std::string>& args, const boost::program_options::options_description& options,
-                      boost::program_options::variables_map& vm);
 
 // Commands: each takes the arguments after its name and returns an exit code.
 int statusCommand(const GlobalOptions& global, const std::vector<std::string>& args);

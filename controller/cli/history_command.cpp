@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -7,7 +6,7 @@
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
 #include "controller/state_dir.h"

@@ -1,18 +1,18 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
-#include <filesystem>
 #include <iostream>
 #include <thread>
 
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/controller.h"
 #include "controller/daemon.h"
 #include "sysfs/stats.h"
 #include "controller/journal/journal.h"
+#include "controller/journal/journal_files.h"
 #include "controller/journal/journal_view.h"
 #include "policy/decide.h"
 #include "policy/units.h"
@@ -122,81 +122,27 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
   }
 }
 
-}  // namespace
-
-int planCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
-  po::options_description options("plan options");
-  options.add_options()("help,h", "print this help");
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << "usage: ctpilot plan\n\nSamples for " << kPlanSamples
-              << " intervals and prints what `ctpilot run` would do now. Changes nothing: no knob, no journal.\n\n"
-              << options;
-    return kExitOk;
-  }
-
-  std::string source;
-  auto loaded = loadEffectivePolicy(global, &source);
-  if (!loaded) {
-    std::cerr << "ctpilot plan: " << loaded.error().what << "\n";
-    return kExitUsage;
-  }
-  const policy::Policy policy = std::move(loaded.value());
-
-  // The controller logs what it would do; plan prints it itself, so keep the log to problems.
-  if (global.logLevel == "info") spdlog::set_level(spdlog::level::warn);
-
-  auto bootId = sysfs::readBootId(global.root);
-  if (!bootId) {
-    std::cerr << "ctpilot plan: cannot read the boot id: " << bootId.error().what << "\n";
-    return kExitFailure;
-  }
-  auto memory = sysfs::readMemoryFacts(global.root);
-  if (!memory) {
-    std::cerr << "ctpilot plan: cannot read the memory size: " << memory.error().what << "\n";
-    return kExitFailure;
-  }
-
-  // Read the journal (baselines, holds, knobs changed by hand) without creating or locking
-  // anything: plan must work on a fresh machine and beside a running controller.
-  MemoryJournal journal;
-  const std::string journalPath = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
-  if (auto records = readJournalFile(journalPath); records) {
-    for (auto& record : *records) {
-      if (!journal.append(std::move(record))) break;
-    }
-  } else {
+// Reads the journal (baselines, holds, knobs changed by hand) into `journal` without creating or
+// locking anything: plan must work on a fresh machine and beside a running controller.
+void copyJournal(const GlobalOptions& global, MemoryJournal& journal) {
+  auto records = readJournalFile(journalPath(global.stateDir));
+  if (!records) {
     std::cerr << "ctpilot plan: ignoring the journal (" << records.error().what
               << "); baselines and holds are unknown\n";
+    return;
   }
+  for (auto& record : *records) {
+    if (!journal.append(std::move(record))) break;
+  }
+}
 
-  sysfs::ProcKnobStore knobs(global.root);
-  auto stats = sysfs::makeStatsReader(global.root);
-  const std::string root = global.root;
-  Controller controller(policy, ControllerDeps{
-                                    .knobs = knobs,
-                                    .stats = *stats,
-                                    .journal = journal,
-                                    .discover =
-                                        [root](const policy::NetnsSelector& selector) {
-                                          return sysfs::discoverNetns(root, selector);
-                                        },
-                                    .memory = *memory,
-                                    .bootId = *bootId,
-                                    .dryRun = true,
-                                    .forget = {},
-                                    .totalEntries = [root] { return sysfs::readSlabEntries(root); },
-                                });
-
-  const auto interval = policy.controller.interval;
+// Samples kPlanSamples times at `interval` and decides on the last; stops at a failed sample.
+TickReport sample(Controller& controller, policy::Duration interval) {
   // Growth needs time between samples: say why the command is waiting when it is noticeable.
   if (interval * (kPlanSamples - 1) >= std::chrono::seconds(3)) {
     std::cerr << "ctpilot plan: sampling " << kPlanSamples << " times at the policy's interval of "
               << policy::formatDuration(interval) << "...\n";
   }
-  const auto started = std::chrono::steady_clock::now();
   TickReport report;
   for (int i = 1; i <= kPlanSamples; ++i) {
     const auto now = policy::Clock::now();
@@ -204,6 +150,57 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
     if (!report.sampled) break;
     if (i < kPlanSamples) std::this_thread::sleep_for(interval);
   }
+  return report;
+}
+
+}  // namespace
+
+int planCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
+  po::options_description options("plan options");
+  options.add_options()("help,h", "print this help");
+  po::variables_map vm;
+  CommandSyntax syntax;
+  syntax.usage = "usage: ctpilot plan\n\nSamples for " + std::to_string(kPlanSamples) +
+                 " intervals and prints what `ctpilot run` would do now. Changes nothing: no knob, no journal.\n\n";
+  if (!parseCommandArgs(args, options, vm, syntax)) return kExitOk;
+
+  std::string source;
+  auto loaded = commandPolicy(global, "plan", &source);
+  if (!loaded) return kExitUsage;
+  const policy::Policy policy = std::move(*loaded);
+
+  // The controller logs what it would do; plan prints it itself, so keep the log to problems.
+  if (global.logLevel == "info") spdlog::set_level(spdlog::level::warn);
+
+  const auto bootId = commandBootId(global, "plan", "cannot read the boot id");
+  if (!bootId) return kExitFailure;
+  const auto memory = commandMemoryFacts(global, "plan");
+  if (!memory) return kExitFailure;
+
+  MemoryJournal journal;
+  copyJournal(global, journal);
+
+  sysfs::ProcKnobStore knobs(global.root);
+  auto stats = sysfs::makeStatsReader(global.root);
+  const std::string root = global.root;
+  Controller controller(policy, ControllerDeps{
+      .knobs = knobs,
+      .stats = *stats,
+      .journal = journal,
+      .discover = [root](const policy::NetnsSelector& selector) { return sysfs::discoverNetns(root, selector); },
+      .memory = *memory,
+      .bootId = *bootId,
+      .dryRun = true,
+      .forget = {},
+      .totalEntries = [root] { return sysfs::readSlabEntries(root); },
+      .namespacesStamp = {},  // plan looks for a few seconds only
+      .journalView = {},      // built from the records read above
+      .journalFolded = {},    // plan writes nothing: no checkpoint
+  });
+
+  const auto interval = policy.controller.interval;
+  const auto started = std::chrono::steady_clock::now();
+  const TickReport report = sample(controller, interval);
   if (!report.sampled) {
     std::cerr << "ctpilot plan: cannot sample conntrack"
               << (report.error ? " (" + report.error->what + ")" : std::string())

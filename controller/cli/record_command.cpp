@@ -9,7 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/program_options.hpp>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/replay/recorder.h"
 #include "controller/replay/trace.h"
 #include "policy/units.h"
@@ -106,15 +106,12 @@ int recordCommand(const GlobalOptions& global, const std::vector<std::string>& a
       ("out", po::value(&outPath)->value_name("FILE"), "write the trace (JSON Lines) to FILE")
       ("duration", po::value(&durationText)->value_name("D"), "stop after D (30s, 10m, 2h); default: at SIGINT or SIGTERM");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << "usage: ctpilot record --out FILE [--duration D]\n"
-                 "Samples the watched namespaces at the policy's interval into a trace for\n"
-                 "`ctpilot simulate --trace FILE`. Reads only: no knob, no journal is written.\n\n"
-              << options;
-    return kExitOk;
-  }
+  CommandSyntax syntax;
+  syntax.usage =
+      "usage: ctpilot record --out FILE [--duration D]\n"
+      "Samples the watched namespaces at the policy's interval into a trace for\n"
+      "`ctpilot simulate --trace FILE`. Reads only: no knob, no journal is written.\n\n";
+  if (!parseCommandArgs(args, options, vm, syntax)) return kExitOk;
   if (outPath.empty()) {
     std::cerr << "ctpilot record: no output; give --out FILE\n";
     return kExitUsage;
@@ -129,11 +126,8 @@ int recordCommand(const GlobalOptions& global, const std::vector<std::string>& a
     duration = *parsed;
   }
   std::string source;
-  const auto policy = loadEffectivePolicy(global, &source);
-  if (!policy) {
-    std::cerr << "ctpilot record: " << policy.error().what << "\n";
-    return kExitUsage;
-  }
+  const auto policy = commandPolicy(global, "record", &source);
+  if (!policy) return kExitUsage;
 
   std::ofstream out(outPath, std::ios::trunc);
   if (!out) {

@@ -1,16 +1,13 @@
-#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include <boost/program_options.hpp>
-#include <spdlog/spdlog.h>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_view.h"
 #include "controller/rollback.h"
-#include "sysfs/system_facts.h"
 
 namespace po = boost::program_options;
 
@@ -23,32 +20,23 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
   po::variables_map vm;
   if (!parseCommandArgs(args, options, vm)) return kExitOk;
 
-  const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec) && !ec) {
+  if (journalAbsent(global)) {
     std::cout << "no holds to lift: no journal in " << global.stateDir << "\n";
     return kExitOk;
   }
-  auto bootId = sysfs::readBootId(global.root);
-  if (!bootId) {
-    std::cerr << "ctpilot resume: cannot tell which boot this is: " << bootId.error().what << "\n";
-    return kExitFailure;
-  }
+  const auto bootId = commandBootId(global, "resume", "cannot tell which boot this is");
+  if (!bootId) return kExitFailure;
   // Resume appends too: not while `run` moves earlier boots' records aside.
   auto lock = RollbackLock::acquire(global.stateDir, nullptr);
   if (!lock) {
     std::cerr << "ctpilot resume: " << lock.error().what << "\n";
     return kExitFailure;
   }
-  auto journal = FileJournal::open(global.stateDir);
-  if (!journal) {
-    std::cerr << "ctpilot resume: " << journal.error().what << "\n";
-    return kExitFailure;
-  }
-  for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
+  const auto journal = commandJournal(global, "resume");
+  if (!journal) return kExitFailure;
 
   const auto now = policy::Clock::now();
-  const auto view = viewOf((*journal)->records(), *bootId);
+  const auto view = viewOf(journal->records(), *bootId);
   const auto holds = view.activeHoldRecords(now);
   const auto external = view.externalRecordIds(0);
   if (holds.empty() && external.empty()) {
@@ -61,7 +49,7 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
   resume.kind = RecordKind::Resume;
   resume.reason = "ctpilot resume lifted " + std::to_string(holds.size()) + " hold(s) and handed back " +
                   std::to_string(external.size()) + " knob(s) changed by someone else";
-  auto stored = (*journal)->append(resume);
+  auto stored = journal->append(resume);
   if (!stored) {
     std::cerr << "ctpilot resume: journal unwritable, nothing lifted or handed back: " << stored.error().what << "\n";
     return kExitFailure;

@@ -1,20 +1,17 @@
 #include <algorithm>
-#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/program_options.hpp>
-#include <spdlog/spdlog.h>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
 #include "controller/rollback.h"
 #include "policy/units.h"
 #include "sysfs/knob_store.h"
-#include "sysfs/system_facts.h"
 
 namespace po = boost::program_options;
 
@@ -80,74 +77,61 @@ void printReport(const RollbackReport& report, const RollbackOptions& options) {
   if (report.refused && restored == 0) std::cerr << "ctpilot rollback: nothing was changed\n";
 }
 
-}  // namespace
-
-int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
+// The words of `ctpilot rollback`.
+struct RollbackArgs {
   std::int64_t last = 0;
   std::int64_t to = 0;
   std::string hold = "1h";
   bool all = false;
   bool dryRun = false;
   bool force = false;
-  po::options_description options(kSynopsis);
-  options.add_options()
-      ("help,h", "print this help")
-      ("last", po::value(&last)->value_name("N"), "undo the last N changes of this boot")
-      ("to", po::value(&to)->value_name("ID"), "undo every change of this boot with an id above ID")
-      ("all", po::bool_switch(&all), "undo every change of this boot: back to the baseline")
-      ("dry-run", po::bool_switch(&dryRun), "print what would be restored, change nothing")
-      ("force", po::bool_switch(&force), "restore even knobs someone else changed since ctpilot")
-      ("hold", po::value(&hold)->value_name("DURATION")->default_value(hold),
-       "keep a running controller off every knob this long (0: no hold)");
-  po::variables_map vm;
-  if (!parseCommandArgs(args, options, vm)) return kExitOk;
+};
 
-  const int selections = static_cast<int>(vm.count("last") + vm.count("to")) + (all ? 1 : 0);
+// Which changes to undo: exactly one of --last N, --to ID, --all; nullopt after saying why not.
+std::optional<RollbackSelection> selectionOf(const po::variables_map& vm, const RollbackArgs& words) {
+  const int selections = static_cast<int>(vm.count("last") + vm.count("to")) + (words.all ? 1 : 0);
   if (selections != 1) {
     std::cerr << "ctpilot rollback: choose exactly one of --last N, --to ID or --all; usage: " << kSynopsis << "\n";
-    return kExitUsage;
+    return std::nullopt;
   }
-  RollbackSelection selection;
   if (vm.count("last") != 0U) {
-    if (last < 1) {
-      std::cerr << "ctpilot rollback: --last " << last << ": must be at least 1\n";
-      return kExitUsage;
+    if (words.last < 1) {
+      std::cerr << "ctpilot rollback: --last " << words.last << ": must be at least 1\n";
+      return std::nullopt;
     }
-    selection = {RollbackSelection::Mode::Last, last};
-  } else if (vm.count("to") != 0U) {
-    if (to < 0) {
-      std::cerr << "ctpilot rollback: --to " << to << ": must be a journal id (see ctpilot history)\n";
-      return kExitUsage;
-    }
-    selection = {RollbackSelection::Mode::To, to};
+    return RollbackSelection{RollbackSelection::Mode::Last, words.last};
   }
-  RollbackOptions rollback;
+  if (vm.count("to") != 0U) {
+    if (words.to < 0) {
+      std::cerr << "ctpilot rollback: --to " << words.to << ": must be a journal id (see ctpilot history)\n";
+      return std::nullopt;
+    }
+    return RollbackSelection{RollbackSelection::Mode::To, words.to};
+  }
+  return RollbackSelection{};
+}
+
+// --hold: a duration up to kMaxHold, or 0; nullopt after saying why not.
+std::optional<policy::Duration> holdOf(const std::string& hold) {
   const auto holdFor = hold == "0" ? std::optional<policy::Duration>(policy::Duration::zero()) : policy::parseDuration(hold);
   if (!holdFor) {
     std::cerr << "ctpilot rollback: --hold " << hold << ": not a duration (use 30m, 1h, 1d, or 0 for no hold)\n";
-    return kExitUsage;
+    return std::nullopt;
   }
   if (*holdFor > kMaxHold) {
     std::cerr << "ctpilot rollback: --hold " << hold << ": at most " << policy::formatDuration(kMaxHold)
               << " (to keep ctpilot off the knobs for good, stop it or set enabled = false in the policy)\n";
-    return kExitUsage;
+    return std::nullopt;
   }
-  rollback.hold = *holdFor;
-  rollback.force = force;
-  rollback.dryRun = dryRun;
-  rollback.command = all ? "rollback --all"
-                         : (vm.count("last") != 0U ? "rollback --last " + std::to_string(last)
-                                                   : "rollback --to " + std::to_string(to));
+  return holdFor;
+}
 
-  auto bootId = sysfs::readBootId(global.root);
-  if (!bootId) {
-    std::cerr << "ctpilot rollback: cannot tell which boot this is: " << bootId.error().what << "\n";
-    return kExitFailure;
-  }
+// Plans the rollback from the journal and runs it (or, with --dry-run, says what it would do).
+int rollBack(const GlobalOptions& global, const RollbackSelection& selection, RollbackOptions& rollback) {
+  const auto bootId = commandBootId(global, "rollback", "cannot tell which boot this is");
+  if (!bootId) return kExitFailure;
   rollback.bootId = *bootId;
-  const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec) && !ec) {
+  if (journalAbsent(global)) {
     std::cout << "nothing to roll back: no journal in " << global.stateDir << "\n";
     return kExitOk;
   }
@@ -156,7 +140,7 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
   // first and then plans from the journal the first one left.
   // A dry run writes nothing and needs no lock (nor write access to the state directory).
   std::optional<RollbackLock> lock;
-  if (!dryRun) {
+  if (!rollback.dryRun) {
     auto taken = RollbackLock::acquire(global.stateDir, [] {
       std::cerr << "ctpilot rollback: another rollback is running in this state directory; waiting for it to finish\n";
     });
@@ -166,14 +150,10 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
     }
     lock.emplace(std::move(*taken));
   }
-  auto journal = FileJournal::open(global.stateDir);
-  if (!journal) {
-    std::cerr << "ctpilot rollback: " << journal.error().what << "\n";
-    return kExitFailure;
-  }
-  for (const auto& warning : (*journal)->warnings()) spdlog::warn("{}", warning);
+  const auto journal = commandJournal(global, "rollback");
+  if (!journal) return kExitFailure;
 
-  const auto& records = (*journal)->records();
+  const auto& records = journal->records();
   auto steps = planRollback(records, rollback.bootId, selection);
   if (!steps) {
     std::cerr << "ctpilot rollback: " << steps.error().what << "\n";
@@ -191,9 +171,40 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
 
   rollback.now = policy::Clock::now();
   sysfs::ProcKnobStore store(global.root);
-  const auto report = executeRollback(*steps, **journal, store, systemNetnsResolver(global.root), rollback);
+  const auto report = executeRollback(*steps, *journal, store, systemNetnsResolver(global.root), rollback);
   printReport(report, rollback);
   return report.exitCode();
+}
+
+}  // namespace
+
+int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
+  RollbackArgs words;
+  po::options_description options(kSynopsis);
+  options.add_options()
+      ("help,h", "print this help")
+      ("last", po::value(&words.last)->value_name("N"), "undo the last N changes of this boot")
+      ("to", po::value(&words.to)->value_name("ID"), "undo every change of this boot with an id above ID")
+      ("all", po::bool_switch(&words.all), "undo every change of this boot: back to the baseline")
+      ("dry-run", po::bool_switch(&words.dryRun), "print what would be restored, change nothing")
+      ("force", po::bool_switch(&words.force), "restore even knobs someone else changed since ctpilot")
+      ("hold", po::value(&words.hold)->value_name("DURATION")->default_value(words.hold),
+       "keep a running controller off every knob this long (0: no hold)");
+  po::variables_map vm;
+  if (!parseCommandArgs(args, options, vm)) return kExitOk;
+
+  const auto selection = selectionOf(vm, words);
+  if (!selection) return kExitUsage;
+  const auto holdFor = holdOf(words.hold);
+  if (!holdFor) return kExitUsage;
+  RollbackOptions rollback;
+  rollback.hold = *holdFor;
+  rollback.force = words.force;
+  rollback.dryRun = words.dryRun;
+  rollback.command = words.all ? "rollback --all"
+                               : (vm.count("last") != 0U ? "rollback --last " + std::to_string(words.last)
+                                                         : "rollback --to " + std::to_string(words.to));
+  return rollBack(global, *selection, rollback);
 }
 
 }  // namespace ctpilot::controller

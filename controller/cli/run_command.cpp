@@ -1,11 +1,12 @@
-#include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/controller.h"
 #include "controller/daemon.h"
 #include "controller/journal/checkpoint.h"
@@ -113,6 +114,66 @@ std::unique_ptr<TraceKeeper> traceKeeper(const policy::Policy& policy, sysfs::St
                                        [](const std::string& what) { spdlog::warn("trace: {}", what); });
 }
 
+// What `run` holds while its loop runs.
+struct RunState {
+  std::optional<StateLock> lock;
+  std::string bootId;
+  std::optional<ControllerJournal> journal;  // from journal.checkpoint when it matches
+  sysfs::MemoryFacts memory;
+};
+
+// Takes the state lock, reads the boot id, moves earlier boots' records aside, opens the journal
+// and reads the memory facts; returns kExitOk, or the exit code after saying why not.
+int startUp(const GlobalOptions& global, RunState& state) {
+  // StateLock creates the state directory 0750 and refuses an unsafe one (README Safety
+  // promise 12); its messages say what to do.
+  auto lock = StateLock::acquire(global.stateDir);
+  if (!lock) {
+    std::cerr << "ctpilot run: " << lock.error().what << "\n";
+    return lock.error().code == Errc::Busy ? kExitRefused : kExitFailure;
+  }
+  state.lock.emplace(std::move(*lock));
+  const auto bootId = commandBootId(global, "run", "cannot read the boot id");
+  if (!bootId) return kExitFailure;
+  state.bootId = *bootId;
+  if (auto rotated = rotateEarlierBoots(global.stateDir, state.bootId); !rotated) {
+    std::cerr << "ctpilot run: cannot move earlier boots' records to journal.jsonl.1: " << rotated.error().what
+              << "\n";
+    return kExitFailure;
+  }
+  auto opened = openJournal(global.stateDir, state.bootId);
+  if (!opened) {
+    std::cerr << "ctpilot run: cannot open the journal in " << global.stateDir << ": " << opened.error().what
+              << "\n";
+    return kExitFailure;
+  }
+  state.journal.emplace(std::move(*opened));
+  const auto memory = commandMemoryFacts(global, "run");
+  if (!memory) return kExitFailure;
+  state.memory = *memory;
+  return kExitOk;
+}
+
+// After the loop: rollback_on_exit, or why --once could not sample; returns the exit code.
+int stop(const Controller& controller, const TickReport& last, RunState& state, sysfs::KnobStore& knobs,
+         const GlobalOptions& global, bool once) {
+  if (controller.policy().controller.rollbackOnExit && !controller.dryRun()) {
+    if (once) {
+      spdlog::info("rollback_on_exit is ignored with --once (it would undo what this run just did)");
+    } else {
+      rollbackOnExit(knobs, state.bootId, global);
+      return kExitOk;
+    }
+  }
+  if (once && !last.sampled) {
+    std::cerr << "ctpilot run: could not sample conntrack" << (last.error ? ": " + last.error->what : std::string())
+              << "; is nf_conntrack loaded (modprobe nf_conntrack)?\n";
+    return kExitFailure;
+  }
+  spdlog::info(controller.dryRun() ? "stopped (dry run: nothing was changed)" : "stopped; tuned values stay in place");
+  return kExitOk;
+}
+
 }  // namespace
 
 int runCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
@@ -124,53 +185,19 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
       ("dry-run", po::bool_switch(&dryRunFlag), "never write a knob; journal planned changes only")
       ("once", po::bool_switch(&once), "sample 3 times at the policy interval, act once, exit");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << "usage: ctpilot run [--dry-run] [--once]\n\n" << options;
-    return kExitOk;
-  }
+  CommandSyntax syntax;
+  syntax.usage = "usage: ctpilot run [--dry-run] [--once]\n\n";
+  if (!parseCommandArgs(args, options, vm, syntax)) return kExitOk;
 
   std::string source;
-  auto loaded = loadEffectivePolicy(global, &source);
-  if (!loaded) {
-    std::cerr << "ctpilot run: " << loaded.error().what << "\n";
-    return kExitUsage;
-  }
-  policy::Policy policy = std::move(loaded.value());
+  auto loaded = commandPolicy(global, "run", &source);
+  if (!loaded) return kExitUsage;
+  policy::Policy policy = std::move(*loaded);
 
-  // StateLock creates the state directory 0750 and refuses an unsafe one (README Safety
-  // promise 12); its messages say what to do.
-  auto lock = StateLock::acquire(global.stateDir);
-  if (!lock) {
-    std::cerr << "ctpilot run: " << lock.error().what << "\n";
-    return lock.error().code == Errc::Busy ? kExitRefused : kExitFailure;
-  }
-  auto bootId = sysfs::readBootId(global.root);
-  if (!bootId) {
-    std::cerr << "ctpilot run: cannot read the boot id: " << bootId.error().what << "\n";
-    return kExitFailure;
-  }
-  if (auto rotated = rotateEarlierBoots(global.stateDir, *bootId); !rotated) {
-    std::cerr << "ctpilot run: cannot move earlier boots' records to journal.jsonl.1: " << rotated.error().what
-              << "\n";
-    return kExitFailure;
-  }
-  auto opened = openJournal(global.stateDir, *bootId);
-  if (!opened) {
-    std::cerr << "ctpilot run: cannot open the journal in " << global.stateDir << ": " << opened.error().what
-              << "\n";
-    return kExitFailure;
-  }
-  auto& journal = opened->journal;
-  Checkpointer checkpointer(global.stateDir, *journal, opened->checkpointOffset);
-
-  auto memory = sysfs::readMemoryFacts(global.root);
-  if (!memory) {
-    std::cerr << "ctpilot run: cannot read the memory size: " << memory.error().what << "\n";
-    return kExitFailure;
-  }
-
+  RunState state;
+  if (const int code = startUp(global, state); code != kExitOk) return code;
+  const std::string& bootId = state.bootId;
+  Checkpointer checkpointer(global.stateDir, *state.journal->journal, state.journal->checkpointOffset);
   sysfs::ProcKnobStore knobs(global.root);
   auto stats = sysfs::makeStatsReader(global.root);
   auto trace = traceKeeper(policy, *stats, knobs);
@@ -178,15 +205,15 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   ControllerDeps deps{
       .knobs = knobs,
       .stats = trace ? static_cast<sysfs::StatsReader&>(*trace) : *stats,
-      .journal = *journal,
+      .journal = *state.journal->journal,
       .discover = [root](const policy::NetnsSelector& selector) { return sysfs::discoverNetns(root, selector); },
-      .memory = *memory,
-      .bootId = *bootId,
+      .memory = state.memory,
+      .bootId = bootId,
       .dryRun = dryRunFlag,
       .forget = [&knobs](const sysfs::Netns& netns) { knobs.forget(netns); },
       .totalEntries = [root] { return sysfs::readSlabEntries(root); },
       .namespacesStamp = [root] { return sysfs::namedNetnsStamp(root); },
-      .journalView = std::move(opened->view),
+      .journalView = std::move(state.journal->view),
       .journalFolded = [&checkpointer, warned = false](const JournalView& view) mutable {
         if (auto written = checkpointer.maybeWrite(view); !written && !warned) {
           spdlog::warn("journal: cannot write {} ({}); start-up reads the whole journal", kCheckpointName,
@@ -199,23 +226,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   Controller controller(std::move(policy), std::move(deps));
   Daemon daemon(controller, [&global] { return loadEffectivePolicy(global); });
   daemon.run(once);
-
-  if (controller.policy().controller.rollbackOnExit && !controller.dryRun()) {
-    if (once) {
-      spdlog::info("rollback_on_exit is ignored with --once (it would undo what this run just did)");
-    } else {
-      rollbackOnExit(knobs, *bootId, global);
-      return kExitOk;
-    }
-  }
-  if (once && !daemon.lastReport().sampled) {
-    const auto& error = daemon.lastReport().error;
-    std::cerr << "ctpilot run: could not sample conntrack" << (error ? ": " + error->what : std::string())
-              << "; is nf_conntrack loaded (modprobe nf_conntrack)?\n";
-    return kExitFailure;
-  }
-  spdlog::info(controller.dryRun() ? "stopped (dry run: nothing was changed)" : "stopped; tuned values stay in place");
-  return kExitOk;
+  return stop(controller, daemon.lastReport(), state, knobs, global, once);
 }
 
 }  // namespace ctpilot::controller

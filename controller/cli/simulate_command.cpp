@@ -9,7 +9,7 @@
 #include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/replay/replay.h"
 #include "controller/replay/trace.h"
 #include "controller/simulation.h"
@@ -276,19 +276,18 @@ int simulateCommand(const GlobalOptions& global, const std::vector<std::string>&
       ("seed", po::value(&seed)->value_name("N"), "random seed (default: the scenario's)")
       ("changes", po::value(&out.changesShown)->value_name("N")->default_value(out.changesShown), "list at most N changes");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
-  po::notify(vm);
-
-  if (vm.count("help") != 0U) {
-    std::cout << "usage: ctpilot simulate --policy FILE (--scenario NAME|FILE | --trace FILE...) [--csv OUT] [--seed N]\n"
-                 "Runs the controller (the same decide, estimator and actuator as `run`, journal in memory)\n"
-                 "against a simulated conntrack table in virtual time, and prints what happened.\n"
-                 "Nothing on this machine is read or changed.\n\n"
-              << options << "\nbuilt-in scenarios:";
-    for (const auto& name : sysfs::listScenarios(scenarioDirs())) std::cout << " " << name;
-    std::cout << "\n";
-    return kExitOk;
-  }
+  CommandSyntax syntax;
+  syntax.usage =
+      "usage: ctpilot simulate --policy FILE (--scenario NAME|FILE | --trace FILE...) [--csv OUT] [--seed N]\n"
+      "Runs the controller (the same decide, estimator and actuator as `run`, journal in memory)\n"
+      "against a simulated conntrack table in virtual time, and prints what happened.\n"
+      "Nothing on this machine is read or changed.\n\n";
+  syntax.epilogue = [](std::ostream& help) {
+    help << "\nbuilt-in scenarios:";
+    for (const auto& name : sysfs::listScenarios(scenarioDirs())) help << " " << name;
+    help << "\n";
+  };
+  if (!parseCommandArgs(args, options, vm, syntax)) return kExitOk;
   if (scenarioArg.empty() == traces.empty()) {
     std::cerr << "ctpilot simulate: give one of --scenario NAME|FILE or --trace FILE (built-in scenarios:";
     for (const auto& name : sysfs::listScenarios(scenarioDirs())) std::cerr << " " << name;
@@ -303,11 +302,8 @@ int simulateCommand(const GlobalOptions& global, const std::vector<std::string>&
   GlobalOptions forPolicy = global;
   if (!policyPath.empty()) forPolicy.policyPath = policyPath;
   std::string policySource;
-  const auto policy = loadEffectivePolicy(forPolicy, &policySource);
-  if (!policy) {
-    std::cerr << "ctpilot simulate: " << policy.error().what << "\n";
-    return kExitUsage;
-  }
+  const auto policy = commandPolicy(forPolicy, "simulate", &policySource);
+  if (!policy) return kExitUsage;
   if (!traces.empty()) return simulateTrace(global, *policy, policySource, traces, out);
   std::optional<std::uint64_t> seedOption;
   if (vm.count("seed") != 0U) seedOption = seed;

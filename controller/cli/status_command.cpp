@@ -3,9 +3,9 @@
 // Read-only: it never writes a knob and never creates the state directory.
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <limits>
 #include <iostream>
 #include <map>
@@ -16,7 +16,7 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
-#include "controller/cli/cli.h"
+#include "controller/cli/command_env.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
 #include "controller/journal/journal_view.h"
@@ -113,9 +113,8 @@ std::vector<sysfs::Netns> watchedNetns(const GlobalOptions& global, const policy
 }
 
 void readJournal(const GlobalOptions& global, Status& status) {
-  const auto path = (std::filesystem::path(global.stateDir) / "journal.jsonl").string();
   // Read-only: no lock, no write access needed, and no state directory created.
-  auto records = readJournalFile(path);
+  auto records = readJournalFile(journalPath(global.stateDir));
   if (!records) {
     status.problems.push_back("cannot read the journal: " + records.error().what);
     return;
@@ -165,12 +164,37 @@ std::optional<std::int64_t> baselineOf(const Status& status, const std::string& 
   return found->second;
 }
 
-Status gather(const GlobalOptions& global, const policy::Policy& policy, std::string policySource) {
-  Status status;
-  status.policySource = std::move(policySource);
-  sysfs::ProcKnobStore store(global.root);
-  const auto stats = sysfs::makeStatsReader(global.root);
+// Reads every timeout of `ns`; returns how many could be read. With the module loaded, a
+// missing timeout is one this kernel does not have (GRE, SCTP built out): worth one mention,
+// not a problem per knob.
+std::int64_t readTimeouts(const sysfs::KnobStore& store, NetnsStatus& ns) {
+  std::vector<std::string> timeoutProblems;
+  std::string absent;
+  for (const auto& info : policy::allKnobs()) {
+    if (!info.timeout) continue;
+    auto value = store.read(ns.netns, info.knob);
+    ns.timeouts.push_back({info.knob, value ? std::optional<std::int64_t>(*value) : std::nullopt});
+    if (value) continue;
+    if (ns.count && value.error().code == Errc::Missing) {
+      absent += (absent.empty() ? "" : ", ") + std::string(info.kernelName);
+    } else {
+      timeoutProblems.push_back("cannot read " + std::string(info.kernelName) + ": " + value.error().what);
+    }
+  }
+  const auto readable = std::count_if(ns.timeouts.begin(), ns.timeouts.end(), [](const TimeoutStatus& t) { return t.value.has_value(); });
+  if (readable == 0 && !timeoutProblems.empty()) {
+    // One cause (module not loaded, netns gone) explains them all: say it once.
+    ns.problems.push_back("cannot read any timeout: " + timeoutProblems.front());
+  } else {
+    ns.problems.insert(ns.problems.end(), timeoutProblems.begin(), timeoutProblems.end());
+  }
+  if (!absent.empty()) ns.problems.push_back("this kernel does not have " + absent);
+  return readable;
+}
 
+// The global knobs, the memory facts, the boot id and the entries of every netns together.
+void gatherGlobals(const GlobalOptions& global, const policy::Policy& policy, const sysfs::KnobStore& store,
+                   Status& status) {
   status.max = readKnob(store, sysfs::initNetns(), Knob::ConntrackMax, status.problems);
   status.buckets = readKnob(store, sysfs::initNetns(), Knob::Buckets, status.problems);
   if (auto memory = sysfs::readMemoryFacts(global.root); memory) {
@@ -187,7 +211,14 @@ Status gather(const GlobalOptions& global, const policy::Policy& policy, std::st
     if (const auto cap = policy::memoryCapEntries(policy, facts); cap > 0) status.budgetEntries = cap;
   }
   status.anythingRead = status.max || status.buckets || status.memory;
+}
 
+Status gather(const GlobalOptions& global, const policy::Policy& policy, std::string policySource) {
+  Status status;
+  status.policySource = std::move(policySource);
+  sysfs::ProcKnobStore store(global.root);
+  const auto stats = sysfs::makeStatsReader(global.root);
+  gatherGlobals(global, policy, store, status);
   for (auto& netns : watchedNetns(global, policy.controller.netns, status.problems)) {
     NetnsStatus ns{std::move(netns), {}, {}, {}, {}};
     ns.count = readKnob(store, ns.netns, Knob::Count, ns.problems);
@@ -199,29 +230,7 @@ Status gather(const GlobalOptions& global, const policy::Policy& policy, std::st
       ns.problems.push_back("cannot read statistics: " + read.error().what);
     }
     if (!status.max && ns.stats && ns.stats->maxEntries) status.max = ns.stats->maxEntries;
-    std::vector<std::string> timeoutProblems;
-    std::string absent;
-    for (const auto& info : policy::allKnobs()) {
-      if (!info.timeout) continue;
-      auto value = store.read(ns.netns, info.knob);
-      ns.timeouts.push_back({info.knob, value ? std::optional<std::int64_t>(*value) : std::nullopt});
-      if (value) continue;
-      // With the module loaded, a missing timeout is one this kernel does not have (GRE, SCTP
-      // built out): worth a mention, not a problem per knob.
-      if (ns.count && value.error().code == Errc::Missing) {
-        absent += (absent.empty() ? "" : ", ") + std::string(info.kernelName);
-      } else {
-        timeoutProblems.push_back("cannot read " + std::string(info.kernelName) + ": " + value.error().what);
-      }
-    }
-    const auto readable = std::count_if(ns.timeouts.begin(), ns.timeouts.end(), [](const TimeoutStatus& t) { return t.value.has_value(); });
-    if (readable == 0 && !timeoutProblems.empty()) {
-      // One cause (module not loaded, netns gone) explains them all: say it once.
-      ns.problems.push_back("cannot read any timeout: " + timeoutProblems.front());
-    } else {
-      ns.problems.insert(ns.problems.end(), timeoutProblems.begin(), timeoutProblems.end());
-    }
-    if (!absent.empty()) ns.problems.push_back("this kernel does not have " + absent);
+    const auto readable = readTimeouts(store, ns);
     status.anythingRead = status.anythingRead || ns.count || ns.stats || readable > 0;
     status.namespaces.push_back(std::move(ns));
   }
@@ -244,6 +253,28 @@ Json orNull(const std::optional<T>& value) {
   return value ? Json(*value) : Json(nullptr);
 }
 
+using Totals = sysfs::ConntrackStats::Totals;
+
+// The counters status shows, in its order: the JSON key (the column head is the same in capitals)
+// and the total. The table shows the first kCountersInTable; the JSON all of them.
+struct CounterField {
+  const char* key;
+  std::uint64_t Totals::*total;
+};
+constexpr CounterField kCounters[] = {
+    {"drop", &Totals::drop},
+    {"early_drop", &Totals::earlyDrop},
+    {"insert_failed", &Totals::insertFailed},
+    {"chaintoolong", &Totals::chainTooLong},
+    {"search_restart", &Totals::searchRestart},
+    {"clash_resolve", &Totals::clashResolve},
+    {"insert", &Totals::insert},
+    {"found", &Totals::found},
+    {"invalid", &Totals::invalid},
+    {"error", &Totals::error},
+};
+constexpr std::size_t kCountersInTable = 5;
+
 Json statsJson(const sysfs::ConntrackStats& stats) {
   const auto t = stats.totals();
   Json out = Json::object();
@@ -251,16 +282,7 @@ Json statsJson(const sysfs::ConntrackStats& stats) {
   out["cpus"] = stats.cpus.size();
   out["entries"] = orNull(stats.entries);
   out["max_entries"] = orNull(stats.maxEntries);
-  out["drop"] = t.drop;
-  out["early_drop"] = t.earlyDrop;
-  out["insert_failed"] = t.insertFailed;
-  out["chaintoolong"] = t.chainTooLong;
-  out["search_restart"] = t.searchRestart;
-  out["clash_resolve"] = t.clashResolve;
-  out["insert"] = t.insert;
-  out["found"] = t.found;
-  out["invalid"] = t.invalid;
-  out["error"] = t.error;
+  for (const auto& counter : kCounters) out[counter.key] = t.*counter.total;
   return out;
 }
 
@@ -277,12 +299,7 @@ std::optional<std::pair<std::int64_t, std::int64_t>> outsideWatched(const Status
   return std::make_pair(std::max<std::int64_t>(*status.allEntries - watched, 0), fullest);
 }
 
-Json toStatusJson(const Status& status, const GlobalOptions& global) {
-  Json out = Json::object();
-  out["version"] = kStatusJsonVersion;
-  out["root"] = global.root;
-  out["policy"] = status.policySource;
-  out["boot_id"] = status.bootId.empty() ? Json(nullptr) : Json(status.bootId);
+Json globalJson(const Status& status) {
   Json g = Json::object();
   g["nf_conntrack_max"] = orNull(status.max);
   g["nf_conntrack_buckets"] = orNull(status.buckets);
@@ -300,35 +317,40 @@ Json toStatusJson(const Status& status, const GlobalOptions& global) {
   g["last_resize"] = status.lastResize && status.lastResize->observation.is_object()
                          ? Json::parse(status.lastResize->observation.dump())
                          : Json(nullptr);
-  out["global"] = g;
-  Json namespaces = Json::array();
-  for (const auto& ns : status.namespaces) {
-    Json n = Json::object();
-    n["name"] = ns.netns.name;
-    n["inode"] = ns.netns.inode;
-    n["count"] = orNull(ns.count);
-    n["max"] = orNull(status.max);
-    n["fill"] = orNull(fillOf(ns, status));
-    n["buckets"] = orNull(status.buckets);
-    n["entries_per_bucket"] = orNull(perBucket(ns.count, status));
-    n["stats"] = ns.stats ? statsJson(*ns.stats) : Json(nullptr);
-    Json timeouts = Json::object();
-    for (const auto& t : ns.timeouts) {
-      timeouts[std::string(policy::kernelName(t.knob))] = {{"value", orNull(t.value)},
-                                                           {"kernel_default", policy::kernelDefault(t.knob)},
-                                                           {"baseline", orNull(baselineOf(status, ns.netns.name, t.knob))}};
-    }
-    n["timeouts"] = timeouts;
-    n["problems"] = ns.problems;
-    namespaces.push_back(n);
+  return g;
+}
+
+Json netnsJson(const NetnsStatus& ns, const Status& status) {
+  Json n = Json::object();
+  n["name"] = ns.netns.name;
+  n["inode"] = ns.netns.inode;
+  n["count"] = orNull(ns.count);
+  n["max"] = orNull(status.max);
+  n["fill"] = orNull(fillOf(ns, status));
+  n["buckets"] = orNull(status.buckets);
+  n["entries_per_bucket"] = orNull(perBucket(ns.count, status));
+  n["stats"] = ns.stats ? statsJson(*ns.stats) : Json(nullptr);
+  Json timeouts = Json::object();
+  for (const auto& t : ns.timeouts) {
+    timeouts[std::string(policy::kernelName(t.knob))] = {{"value", orNull(t.value)},
+                                                         {"kernel_default", policy::kernelDefault(t.knob)},
+                                                         {"baseline", orNull(baselineOf(status, ns.netns.name, t.knob))}};
   }
-  out["namespaces"] = namespaces;
-  Json recent = Json::array();
-  for (const auto& record : status.recent) recent.push_back(Json::parse(toJsonLine(record)));
-  out["recent_changes"] = status.journalRead ? recent : Json(nullptr);
-  Json holds = Json::array();
-  for (const auto& record : status.holds) holds.push_back(Json::parse(toJsonLine(record)));
-  out["holds"] = status.journalRead ? holds : Json(nullptr);
+  n["timeouts"] = timeouts;
+  n["problems"] = ns.problems;
+  return n;
+}
+
+// Journal records exactly as journaled; null when the journal could not be read.
+Json recordsJson(const Status& status, const std::vector<JournalRecord>& records) {
+  if (!status.journalRead) return nullptr;
+  Json out = Json::array();
+  for (const auto& record : records) out.push_back(Json::parse(toJsonLine(record)));
+  return out;
+}
+
+Json unmanagedJson(const Status& status) {
+  if (!status.journalRead) return nullptr;
   Json unmanaged = Json::array();
   for (const auto& record : status.unmanaged) {
     unmanaged.push_back({{"netns", record.netns.empty() ? std::string(policy::kInitNetns) : record.netns},
@@ -339,7 +361,22 @@ Json toStatusJson(const Status& status, const GlobalOptions& global) {
                          {"value", orNull(record.newValue)},
                          {"time", formatTime(record.time)}});
   }
-  out["unmanaged"] = status.journalRead ? unmanaged : Json(nullptr);
+  return unmanaged;
+}
+
+Json toStatusJson(const Status& status, const GlobalOptions& global) {
+  Json out = Json::object();
+  out["version"] = kStatusJsonVersion;
+  out["root"] = global.root;
+  out["policy"] = status.policySource;
+  out["boot_id"] = status.bootId.empty() ? Json(nullptr) : Json(status.bootId);
+  out["global"] = globalJson(status);
+  Json namespaces = Json::array();
+  for (const auto& ns : status.namespaces) namespaces.push_back(netnsJson(ns, status));
+  out["namespaces"] = namespaces;
+  out["recent_changes"] = recordsJson(status, status.recent);
+  out["holds"] = recordsJson(status, status.holds);
+  out["unmanaged"] = unmanagedJson(status);
   out["problems"] = status.problems;
   return out;
 }
@@ -371,8 +408,10 @@ std::string bytesText(std::int64_t bytes) {
   return buf;
 }
 
-// Prints rows as columns two spaces apart; numeric columns (all but the first) right-aligned.
-void printColumns(std::ostream& out, const std::vector<std::vector<std::string>>& rows, const std::string& indent = "") {
+// Prints rows as columns two spaces apart; numeric columns (all but the first) right-aligned,
+// and with `noteLast` the last column left-aligned (a note after the numbers).
+void printColumns(std::ostream& out, const std::vector<std::vector<std::string>>& rows, const std::string& indent = "",
+                  bool noteLast = false) {
   std::vector<std::size_t> widths;
   for (const auto& row : rows) {
     widths.resize(std::max(widths.size(), row.size()), 0);
@@ -382,7 +421,8 @@ void printColumns(std::ostream& out, const std::vector<std::vector<std::string>>
     std::string line = indent;
     for (std::size_t c = 0; c < row.size(); ++c) {
       const std::string pad(widths[c] - row[c].size(), ' ');
-      line += c == 0 ? row[c] + pad : pad + row[c];
+      const bool left = c == 0 || (noteLast && c + 1 == row.size());
+      line += left ? row[c] + pad : pad + row[c];
       if (c + 1 < row.size()) line += "  ";
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
@@ -400,88 +440,91 @@ std::string recordText(const JournalRecord& record) {
   return line;
 }
 
-void printHuman(std::ostream& out, const Status& status, const GlobalOptions& global) {
-  out << "policy: " << status.policySource;
-  if (global.root != "/") out << "   root: " << global.root;
-  out << "\n\n";
+using Rows = std::vector<std::vector<std::string>>;
 
-  auto baselineNote = [&](Knob knob, std::optional<std::int64_t> now) -> std::string {
-    const auto baseline = baselineOf(status, policy::kInitNetns, knob);
-    if (!baseline || baseline == now) return "";
-    return "(baseline " + std::to_string(*baseline) + " before ctpilot's first change this boot)";
-  };
+std::string upper(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return text;
+}
+
+// "(baseline N before ctpilot's first change this boot)" when the knob has moved from it.
+std::string baselineNote(const Status& status, Knob knob, std::optional<std::int64_t> now) {
+  const auto baseline = baselineOf(status, policy::kInitNetns, knob);
+  if (!baseline || baseline == now) return "";
+  return "(baseline " + std::to_string(*baseline) + " before ctpilot's first change this boot)";
+}
+
+// The global knobs: nf_conntrack_max and nf_conntrack_buckets with their notes.
+Rows knobRows(const Status& status) {
   std::string bucketsNote = status.max && status.buckets ? "(" + fixed(perBucket(status.max, status), 2) + " max per bucket)" : "";
-  if (const auto note = baselineNote(Knob::Buckets, status.buckets); !note.empty()) bucketsNote += " " + note;
-  std::vector<std::vector<std::string>> globals{
-      {"nf_conntrack_max", text(status.max), baselineNote(Knob::ConntrackMax, status.max)},
+  if (const auto note = baselineNote(status, Knob::Buckets, status.buckets); !note.empty()) bucketsNote += " " + note;
+  return {
+      {"nf_conntrack_max", text(status.max), baselineNote(status, Knob::ConntrackMax, status.max)},
       {"nf_conntrack_buckets", text(status.buckets), bucketsNote},
   };
-  if (status.memory) {
-    globals.push_back({"MemTotal", bytesText(status.memory->memTotalBytes), ""});
-    const auto perEntry = status.memory->entryBytes();
-    std::string how = status.memory->slabObjectBytes > 0
-                          ? "(slab object " + std::to_string(status.memory->slabObjectBytes) + " B + extensions + bucket share)"
-                          : "(slab object size unknown: 256 B assumed, + extensions + bucket share)";
-    globals.push_back({"entry size", std::to_string(perEntry) + " B", how});
-    if (status.max) {
-      const auto full = *status.max * perEntry;
-      globals.push_back({"table full at max", bytesText(full),
-                         "(" + fixed(100.0 * static_cast<double>(full) / static_cast<double>(status.memory->memTotalBytes), 1, "%") +
-                             " of MemTotal)"});
-    }
-  } else {
-    globals.push_back({"MemTotal", "?", ""});
+}
+
+// MemTotal, the size of one entry and of the table when full.
+Rows memoryRows(const Status& status) {
+  if (!status.memory) return {{"MemTotal", "?", ""}};
+  Rows rows{{"MemTotal", bytesText(status.memory->memTotalBytes), ""}};
+  const auto perEntry = status.memory->entryBytes();
+  std::string how = status.memory->slabObjectBytes > 0
+                        ? "(slab object " + std::to_string(status.memory->slabObjectBytes) + " B + extensions + bucket share)"
+                        : "(slab object size unknown: 256 B assumed, + extensions + bucket share)";
+  rows.push_back({"entry size", std::to_string(perEntry) + " B", how});
+  if (status.max) {
+    const auto full = *status.max * perEntry;
+    rows.push_back({"table full at max", bytesText(full),
+                    "(" + fixed(100.0 * static_cast<double>(full) / static_cast<double>(status.memory->memTotalBytes), 1, "%") +
+                        " of MemTotal)"});
   }
-  if (status.allEntries) {
-    std::string share;
-    if (status.budgetEntries) {
-      share = "(every netns together; memory budget " + std::to_string(*status.budgetEntries) + " entries: " +
-              fixed(100.0 * static_cast<double>(*status.allEntries) / static_cast<double>(*status.budgetEntries), 1,
-                    "%") +
-              ")";
-    }
-    globals.push_back({"entries, all netns", std::to_string(*status.allEntries), share});
-    // A slab always has some objects allocated but unused (per-CPU caches): ignore a handful.
-    constexpr std::int64_t kSlabSlack = 1024;
-    if (const auto outside = outsideWatched(status); outside && outside->first > std::max(outside->second, kSlabSlack)) {
-      globals.push_back({"outside watched netns", std::to_string(outside->first),
-                         "(more than the fullest watched one: an unwatched netns may fill first; netns = all watches it)"});
-    }
+  return rows;
+}
+
+// Entries in every netns together against the memory budget, and those outside the watched set.
+Rows entriesRows(const Status& status) {
+  if (!status.allEntries) return {};
+  std::string share;
+  if (status.budgetEntries) {
+    share = "(every netns together; memory budget " + std::to_string(*status.budgetEntries) + " entries: " +
+            fixed(100.0 * static_cast<double>(*status.allEntries) / static_cast<double>(*status.budgetEntries), 1, "%") +
+            ")";
   }
+  Rows rows{{"entries, all netns", std::to_string(*status.allEntries), share}};
+  // A slab always has some objects allocated but unused (per-CPU caches): ignore a handful.
+  constexpr std::int64_t kSlabSlack = 1024;
+  if (const auto outside = outsideWatched(status); outside && outside->first > std::max(outside->second, kSlabSlack)) {
+    rows.push_back({"outside watched netns", std::to_string(outside->first),
+                    "(more than the fullest watched one: an unwatched netns may fill first; netns = all watches it)"});
+  }
+  return rows;
+}
+
+// Names left-aligned, values right-aligned, notes left-aligned after them.
+void printGlobals(std::ostream& out, const Status& status) {
+  Rows rows = knobRows(status);
+  for (auto& more : {memoryRows(status), entriesRows(status)}) rows.insert(rows.end(), more.begin(), more.end());
   if (status.lastResize && status.lastResize->observation.contains("write_us")) {
     const auto& o = status.lastResize->observation;
-    globals.push_back({"last resize took", fixed(o["write_us"].get<double>() / 1000.0, 1, " ms"),
-                       o.contains("entries") ? "(rehashed " + o["entries"].dump() + " entries; every packet waited)" : ""});
+    rows.push_back({"last resize took", fixed(o["write_us"].get<double>() / 1000.0, 1, " ms"),
+                    o.contains("entries") ? "(rehashed " + o["entries"].dump() + " entries; every packet waited)" : ""});
   }
   out << "global\n";
-  // Names left-aligned, values right-aligned, notes left-aligned after them.
-  std::size_t nameWidth = 0;
-  std::size_t valueWidth = 0;
-  for (const auto& row : globals) {
-    nameWidth = std::max(nameWidth, row[0].size());
-    valueWidth = std::max(valueWidth, row[1].size());
-  }
-  for (const auto& row : globals) {
-    std::string line = "  " + row[0] + std::string(nameWidth - row[0].size(), ' ') + "  " +
-                       std::string(valueWidth - row[1].size(), ' ') + row[1];
-    if (!row[2].empty()) line += "  " + row[2];
-    out << line << "\n";
-  }
+  printColumns(out, rows, "  ", /*noteLast=*/true);
+}
 
+void printNetnsTable(std::ostream& out, const Status& status) {
   out << "\ntable per netns\n";
-  std::vector<std::vector<std::string>> rows{{"NETNS", "COUNT", "MAX", "FILL", "BUCKETS", "PER BUCKET", "DROP", "EARLY_DROP",
-                                              "INSERT_FAILED", "CHAINTOOLONG", "SEARCH_RESTART", "STATS"}};
+  Rows rows{{"NETNS", "COUNT", "MAX", "FILL", "BUCKETS", "PER BUCKET"}};
+  for (std::size_t i = 0; i < kCountersInTable; ++i) rows[0].push_back(upper(kCounters[i].key));
+  rows[0].push_back("STATS");
   for (const auto& ns : status.namespaces) {
     std::vector<std::string> row{ns.netns.name, text(ns.count), text(status.max), fixed(percent(fillOf(ns, status)), 1, "%"),
                                  text(status.buckets), fixed(perBucket(ns.count, status), 2)};
-    if (ns.stats) {
-      const auto t = ns.stats->totals();
-      for (const auto v : {t.drop, t.earlyDrop, t.insertFailed, t.chainTooLong, t.searchRestart}) row.push_back(std::to_string(v));
-      row.push_back(sysfs::statsSourceName(ns.stats->source));
-    } else {
-      for (int i = 0; i < 5; ++i) row.push_back("?");
-      row.push_back("none");
-    }
+    const auto t = ns.stats ? ns.stats->totals() : Totals{};
+    for (std::size_t i = 0; i < kCountersInTable; ++i) row.push_back(ns.stats ? std::to_string(t.*kCounters[i].total) : "?");
+    row.push_back(ns.stats ? sysfs::statsSourceName(ns.stats->source) : "none");
     rows.push_back(row);
   }
   if (status.namespaces.empty()) {
@@ -489,11 +532,13 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
   } else {
     printColumns(out, rows, "  ");
   }
+}
 
-  // Timeouts: one row per knob any netns could read, one column per netns, the default last.
-  std::vector<std::vector<std::string>> timeoutRows{{"TIMEOUT (s)"}};
-  for (const auto& ns : status.namespaces) timeoutRows[0].push_back(ns.netns.name);
-  timeoutRows[0].push_back("KERNEL DEFAULT");
+// Timeouts: one row per knob any netns could read, one column per netns, the default last.
+void printTimeouts(std::ostream& out, const Status& status) {
+  Rows rows{{"TIMEOUT (s)"}};
+  for (const auto& ns : status.namespaces) rows[0].push_back(ns.netns.name);
+  rows[0].push_back("KERNEL DEFAULT");
   for (const auto& info : policy::allKnobs()) {
     if (!info.timeout) continue;
     std::vector<std::string> row{std::string(policy::policyName(info.knob))};
@@ -506,36 +551,30 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
       row.push_back(has ? std::to_string(*found->value) + (*found->value != info.kernelDefault ? "*" : " ") : "? ");
     }
     row.push_back(std::to_string(info.kernelDefault) + " ");
-    if (any) timeoutRows.push_back(row);
+    if (any) rows.push_back(row);
   }
   out << "\ntimeouts (* differs from the kernel default)\n";
-  if (timeoutRows.size() > 1) {
-    printColumns(out, timeoutRows, "  ");
+  if (rows.size() > 1) {
+    printColumns(out, rows, "  ");
   } else {
     out << "  none could be read\n";
   }
+}
 
-  out << "\nrecent changes\n";
+// One journal section: its records, `none` (what to say when there are none) or unknown.
+void printRecords(std::ostream& out, const Status& status, const std::string& title,
+                  const std::vector<JournalRecord>& records, const std::string& none) {
+  out << "\n" << title << "\n";
   if (!status.journalRead) {
     out << "  unknown (journal unreadable)\n";
-  } else if (status.recent.empty()) {
-    out << "  none in " << global.stateDir << "\n";
+  } else if (records.empty()) {
+    out << "  " << none << "\n";
   } else {
-    for (const auto& record : status.recent) out << "  " << recordText(record) << "\n";
+    for (const auto& record : records) out << "  " << recordText(record) << "\n";
   }
-  out << "\nholds\n";
-  if (!status.journalRead) {
-    out << "  unknown (journal unreadable)\n";
-  } else if (status.holds.empty()) {
-    out << "  none\n";
-  } else {
-    for (const auto& record : status.holds) out << "  " << recordText(record) << "\n";
-  }
-  if (status.journalRead && !status.unmanaged.empty()) {
-    out << "\nunmanaged (changed by someone else; `ctpilot resume` hands them back)\n";
-    for (const auto& record : status.unmanaged) out << "  " << recordText(record) << "\n";
-  }
+}
 
+void printProblems(std::ostream& out, const Status& status) {
   bool header = false;
   auto problem = [&](const std::string& who, const std::string& what) {
     if (!header) out << "\nproblems\n";
@@ -548,6 +587,21 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
   }
 }
 
+void printHuman(std::ostream& out, const Status& status, const GlobalOptions& global) {
+  out << "policy: " << status.policySource;
+  if (global.root != "/") out << "   root: " << global.root;
+  out << "\n\n";
+  printGlobals(out, status);
+  printNetnsTable(out, status);
+  printTimeouts(out, status);
+  printRecords(out, status, "recent changes", status.recent, "none in " + global.stateDir);
+  printRecords(out, status, "holds", status.holds, "none");
+  if (status.journalRead && !status.unmanaged.empty()) {
+    printRecords(out, status, "unmanaged (changed by someone else; `ctpilot resume` hands them back)", status.unmanaged, "");
+  }
+  printProblems(out, status);
+}
+
 }  // namespace
 
 int statusCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
@@ -557,23 +611,17 @@ int statusCommand(const GlobalOptions& global, const std::vector<std::string>& a
       ("help,h", "print this help")
       ("json", po::bool_switch(&json), "print one JSON object (see README, \"status --json\")");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).positional({}).run(), vm);  // a stray word is an error
-  po::notify(vm);
-  if (vm.count("help") != 0U) {
-    std::cout << "usage: ctpilot status [--json]\n"
-                 "Shows the conntrack table of every watched netns (policy [controller] netns), the global\n"
-                 "knobs, memory facts, recent changes and active holds. Changes nothing.\n"
-                 "Exits 0 when anything could be read, 1 when nothing could.\n\n"
-              << options;
-    return kExitOk;
-  }
+  CommandSyntax syntax;
+  syntax.usage =
+      "usage: ctpilot status [--json]\n"
+      "Shows the conntrack table of every watched netns (policy [controller] netns), the global\n"
+      "knobs, memory facts, recent changes and active holds. Changes nothing.\n"
+      "Exits 0 when anything could be read, 1 when nothing could.\n\n";
+  if (!parseCommandArgs(args, options, vm, syntax)) return kExitOk;
 
   std::string source;
-  auto policy = loadEffectivePolicy(global, &source);
-  if (!policy) {
-    std::cerr << "ctpilot status: " << policy.error().what << "\n";
-    return kExitUsage;
-  }
+  const auto policy = commandPolicy(global, "status", &source);
+  if (!policy) return kExitUsage;
   const auto status = gather(global, *policy, source);
   if (json) {
     std::cout << toStatusJson(status, global).dump(2, ' ', false, Json::error_handler_t::replace) << "\n";

@@ -197,4 +197,25 @@ TEST_CASE("ctpilot watching every namespace raises the shared max for a busy non
   CHECK(summary.drops == 0);
 }
 
+TEST_CASE("a ramp to 1M one-way UDP flows loses none while the first raise's cooldown runs (built-in defaults)") {
+  // The real-kernel growth benchmark: the first raise comes 3 s into the ramp, sized from the
+  // slope seen so far (262144 -> 440308); at 50k/s the table is full 6 s later, inside the 10 s
+  // cooldown. The newest interval's demand says so a tick after the first raise.
+  const QuietLogs quiet;
+  const auto scenario = inline_("duration 40s\nmemory 24GiB\nmax 262144\nbuckets 262144\nnetns fill\n"
+                                "timeout fill udp_timeout 3600s\n"
+                                "phase 5s..8s udp_oneway rate=0/s..50000/s netns=fill\n"
+                                "phase 8s..26s udp_oneway rate=50000/s netns=fill\n");
+  CtpilotTuner tuner(policy::Policy{});
+  const auto summary = runSimulation(scenario, tuner);
+  CHECK(summary.drops == 0);
+  CHECK(summary.earlyDrops == 0);
+  CHECK(summary.peakFill < 1.0);
+  const auto changes = tuner.explainedChanges();
+  REQUIRE(changes.size() == 3);  // presize, the first raise, the raise inside its cooldown
+  CHECK(changes[2].knob == policy::Knob::ConntrackMax);
+  CHECK(changes[2].at - changes[1].at < 10s);
+  CHECK(changes[2].reason.find("inside the cooldown") != std::string::npos);
+}
+
 }  // namespace ctpilot::controller

@@ -181,6 +181,16 @@ Duration sinceLast(const History& h, TimePoint now, Match match) {
   return least;
 }
 
+// Some namespace reaches max, at the faster of its slope and its demand, before the first tick
+// after the cooldown (README "Policy reference", [max] cooldown).
+bool fullBeforeCooldownEnds(const Policy& p, const Observation& obs, Duration sinceLastRaise) {
+  const double horizon = std::chrono::duration<double>(p.max.cooldown - sinceLastRaise + p.controller.interval).count();
+  return std::any_of(obs.netns.begin(), obs.netns.end(), [&](const NetnsObservation& ns) {
+    const double growth = std::max({0.0, ns.growthPerSec, ns.demandPerSec});
+    return growth > 0 && static_cast<double>(ns.count) + growth * horizon >= static_cast<double>(obs.max);
+  });
+}
+
 int changesInWindow(const History& h, const KnobRef& ref, TimePoint now, Duration window) {
   return static_cast<int>(std::count_if(h.changes.begin(), h.changes.end(), [&](const PastChange& c) {
     return c.ref == ref && c.time > now - window;
@@ -255,7 +265,9 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
       expect(a.to >= maxCount + p.max.margin, "max below count + margin");
       expect(a.to >= obs.baselineMax, "max below the baseline");
       expect(raiseFitsBudget(p, obs, a.to), "raise lets the namespaces together exceed the memory budget");
-      expect(drops || sinceLast(h, obs.now, sameRef) >= p.max.cooldown, "raise-max inside its cooldown");
+      expect(drops || sinceLast(h, obs.now, sameRef) >= p.max.cooldown ||
+                 fullBeforeCooldownEnds(p, obs, sinceLast(h, obs.now, sameRef)),
+             "raise-max inside its cooldown");
       break;
     case ActionKind::ResizeBuckets:
       expect(a.ref == KnobRef{kInitNetns, Knob::Buckets}, "resize-buckets names another knob");

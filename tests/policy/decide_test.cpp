@@ -914,8 +914,9 @@ TEST_CASE("early drops at a full table raise again inside the cooldown, as drops
   CHECK(raise->to > 65'536);
   CHECK(raise->reason.find("drops 0/s, early drops 20000/s in fill") != std::string::npos);
 
-  SUBCASE("without early drops the same full table waits for the cooldown") {
+  SUBCASE("without early drops a full table that no longer grows waits for the cooldown") {
     evicting.earlyDropsPerSec = 0;
+    evicting.growthPerSec = 0;
     const auto plan = decide(testPolicy(), observe(65'536, {evicting}), h);
     CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
     CHECK(noteContains(plan, "cooldown 10s"));
@@ -934,6 +935,73 @@ TEST_CASE("while drops continue each tick raises again, inside the cooldown, up 
   CHECK(raise->reason.find("drops 500/s in gw") != std::string::npos);
   for (int i = 0; i < testPolicy().controller.maxChanges; ++i) h.changes.push_back(changed(Knob::ConntrackMax, 1s));
   CHECK_FALSE(find(decide(testPolicy(), obs, h), ActionKind::RaiseMax).has_value());
+}
+
+TEST_CASE("a table that fills before the cooldown ends raises inside the cooldown") {
+  // max 100000, raised 3 s ago (cooldown 10s, interval 1s): the next raise after the cooldown
+  // could come 8 s from now. A ramp's slope lags; the newest interval's demand does not.
+  auto ramp = ns("ramp", 82'000, /*growth=*/2'000);
+  ramp.demandPerSec = 20'000;
+  History h;
+  h.changes = {changed(Knob::ConntrackMax, 3s)};
+  const auto policy = testPolicy();
+
+  SUBCASE("82000 + 20000/s x 8 s passes max: raise now, to the effective ceiling") {
+    const auto raise = find(decide(policy, observe(100'000, {ramp}), h), ActionKind::RaiseMax);
+    REQUIRE(raise.has_value());
+    CHECK(raise->to == 262'144);  // (82000 + 20000 x 60) / 0.5, clamped to the ceiling
+    CHECK(raise->reason.find("inside the cooldown: growth 20000/s in ramp fills the table before a raise after "
+                             "the cooldown could (count 82000 + 160000 >= max 100000 within 8s") != std::string::npos);
+  }
+  SUBCASE("a table at high_water that will not be full before then waits: max decides, not high_water") {
+    ramp.growthPerSec = 1'000;
+    ramp.demandPerSec = 2'000;  // 82000 + 16000 < 100000
+    const auto plan = decide(policy, observe(100'000, {ramp}), h);
+    CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
+    CHECK(noteContains(plan, "cooldown 10s"));
+  }
+  SUBCASE("the horizon includes one interval: the first tick after the cooldown may come that much later") {
+    ramp.growthPerSec = 0;
+    ramp.demandPerSec = 2'300;  // 82000 + 2300 x 7 s < 100000 <= 82000 + 2300 x 8 s
+    CHECK(find(decide(policy, observe(100'000, {ramp}), h), ActionKind::RaiseMax).has_value());
+    auto fast = policy;
+    fast.controller.interval = 100ms;  // 82000 + 2300 x 7.1 s < 100000
+    CHECK_FALSE(find(decide(fast, observe(100'000, {ramp}), h), ActionKind::RaiseMax).has_value());
+  }
+  SUBCASE("below high_water the lookahead trigger's raise is sized from the demand that fills the table") {
+    auto roomy = policy;
+    roomy.max.ceiling = 4 * 1024 * 1024;
+    ramp.count = 50'000;         // lookahead: 50000 + 1000 x 60 >= 80000
+    ramp.growthPerSec = 1'000;
+    ramp.demandPerSec = 6'000;  // 50000 + 6000 x 9 s >= 100000 (raised 2 s ago)
+    History two;
+    two.changes = {changed(Knob::ConntrackMax, 2s)};
+    const auto raise = find(decide(roomy, observe(100'000, {ramp}), two), ActionKind::RaiseMax);
+    REQUIRE(raise.has_value());
+    CHECK(raise->to == 820'000);  // (50000 + 6000 x 60) / 0.5, not (50000 + 1000 x 60) / 0.5
+  }
+  SUBCASE("the change window, holds and the memory budget still bound it") {
+    History busy = h;
+    for (int i = 1; i < policy.controller.maxChanges; ++i) busy.changes.push_back(changed(Knob::ConntrackMax, 60s * i));
+    const auto guarded = decide(policy, observe(100'000, {ramp}), busy);
+    CHECK_FALSE(find(guarded, ActionKind::RaiseMax).has_value());
+    CHECK(noteContains(guarded, "oscillation guard"));
+
+    History held = h;
+    held.holds = {Hold{kNow + 1h, KnobRef{kInitNetns, Knob::ConntrackMax}}};
+    const auto holding = decide(policy, observe(100'000, {ramp}), held);
+    CHECK_FALSE(find(holding, ActionKind::RaiseMax).has_value());
+    CHECK(noteContains(holding, "held by rollback"));
+
+    auto tight = policy;
+    tight.max.memoryBudget = {0.0025};  // 16 GiB x 0.25% / 320 B = 134,217 entries
+    const auto obs = observe(100'000, {ramp});
+    const auto budgeted = find(decide(tight, obs, h), ActionKind::RaiseMax);
+    REQUIRE(budgeted.has_value());
+    CHECK(budgeted->to == memoryCapEntries(tight, obs));
+    CHECK(budgeted->reason.find("clamped to effective ceiling 134217 (ceiling 256k, memory budget 0.25%") !=
+          std::string::npos);
+  }
 }
 
 // --- the memory budget bounds every namespace together ----------------------------------------

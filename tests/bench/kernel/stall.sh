@@ -8,7 +8,8 @@
 # A netns of ours fills with one-way UDP flows (ctpilot-loadgen udp-flows; an input rule drops
 # them, the UDP timeout is raised so nothing expires); `ctpilot run` watches it at interval 1s;
 # meanwhile a UDP echo every 2 ms (udp_rtt.py) runs over loopback in a second netns whose conntrack tracks it (a
-# `ct state new` rule), so every echo goes through the shared hash table. A resize holds every
+# `ct state new` rule), so every echo goes through the shared hash table. The echo starts 1 s
+# before ctpilot, so it also crosses the resize ctpilot makes at start (presize). A resize holds every
 # bucket lock: the echo's worst round trip shows the stall. The global knobs are restored between
 # the runs and at exit (lib.sh).
 #
@@ -77,11 +78,13 @@ run() {
   ip netns exec "$fill" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=3600
   make_policy "$mode" "$fill" "$CTP_TMP/policy-$mode.conf"
 
-  ctp_start_ctpilot "$CTP_TMP/policy-$mode.conf" "$state"
-  sleep 2
-  ctp_bg ip netns exec "$pinger" python3 "$source_dir/tests/bench/kernel/udp_rtt.py" $((seconds + 2)) \
+  # The echo starts first, so that it also crosses a resize ctpilot makes at start (presize).
+  ctp_bg ip netns exec "$pinger" python3 "$source_dir/tests/bench/kernel/udp_rtt.py" $((seconds + 4)) \
     "$CTP_TMP/rtt-$mode.txt" > "$ping_out" 2>&1
   local ping_pid=$CTP_LAST_PID
+  sleep 1
+  ctp_start_ctpilot "$CTP_TMP/policy-$mode.conf" "$state"
+  sleep 2
   "$LOADGEN" --netns "$fill" udp-flows --target "127.0.0.1:9000-9022" --rate "${rate}/s" --count "$entries" \
     --duration "${seconds}s" > "$CTP_TMP/fill-$mode.json"
   ctp_log "fill ($mode): $(cat "$CTP_TMP/fill-$mode.json")"

@@ -14,8 +14,22 @@
 # RKB_INTERVAL (default 100ms: ctpilot's sampling interval), RKB_LOADGEN_PROCS (default 1: generator
 # processes in parallel, each at rate / N; helps only with idle CPUs: on a shared 2-CPU machine
 # both CPUs were busy at ~12k conn/s, and 2 or 4 processes went no faster than 1).
+# RKB_GENERATOR (default loadgen): loadgen runs real TCP connections (ctpilot-loadgen tcp-churn,
+# each closed by the server: a TIME_WAIT entry); hping3 sends bare SYNs at a fixed rate
+# (apt-get install hping3; `-S -i uN`, source port counting up from 1024, one of the servers'
+# listening ports per process: the server answers SYN-ACK, the client's kernel RST, and the
+# router keeps the entry in CLOSE for 10 s; a SYN answered only by RST would leave no entry, the
+# kernel deletes those at once): each SYN is one new entry, for a fraction of the CPU a full
+# connection costs. With hping3 RKB_LOADGEN_PROCS is how many hping3 processes share the rate
+# (default: one per 50,000 SYNs of the run, so that no source port repeats) and
+# RKB_HPING_GAP_US overrides their -i u gap (default 1e6 / per-process rate; hping3 sends
+# slower than that gap says, so measure); "completed / failed" then reads "answered /
+# unanswered" SYNs. RKB_HPING_SILENT=1 sends them to ports 9000-9007 that the servers drop
+# without an answer (a SYN flood at a filtered port: the router keeps SYN_SENT entries, 120 s;
+# cheaper still: no SYN-ACK, no RST).
 # The router's drop counter is sampled every 20 ms throughout: "first to last drop" is the time
-# from its first to its last increase.
+# from its first to its last increase. With hping3 the entries are never assured, so a full table
+# evicts them (early_drop) rather than refusing new ones: there the span is of drop + early_drop.
 # Writes $RKB_OUT/kernel-surge.md. Needs root; holds /tmp/ctpilot-kernel.lock throughout.
 CTP_DEADLINE=${CTP_DEADLINE:-600}
 source "$(dirname "$0")/common.sh"
@@ -26,6 +40,9 @@ seconds=${RKB_SURGE_SECONDS:-10}
 interval=${RKB_INTERVAL:-100ms}
 interval_s=$(awk -v t="$interval" 'BEGIN { if (t ~ /ms$/) print substr(t, 1, length(t) - 2) / 1000; else print substr(t, 1, length(t) - 1) }')
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 1 && "$seconds" -le 120 ]] || ctp_fail "RKB_SURGE_SECONDS: 1..120"
+generator=${RKB_GENERATOR:-loadgen}
+[[ "$generator" =~ ^(loadgen|hping3)$ ]] || ctp_fail "RKB_GENERATOR: loadgen or hping3"
+[[ "$generator" == loadgen ]] || command -v hping3 >/dev/null || ctp_skip "RKB_GENERATOR=hping3 needs hping3 (apt-get install hping3)"
 procs=${RKB_LOADGEN_PROCS:-1}
 [[ "$procs" =~ ^[0-9]+$ && "$procs" -ge 1 && "$procs" -le 16 ]] || ctp_fail "RKB_LOADGEN_PROCS: 1..16"
 
@@ -45,6 +62,7 @@ reset_table() {
 # Runs the churn at RATE for $seconds from $procs generator processes in parallel (RATE/procs
 # each); prints nothing, leaves one report in FILE (counters and achieved rates summed).
 churn() {
+  [[ "$generator" == hping3 ]] && { syn_flood "$@"; return; }
   local rate=$1 file=$2 k pids=()
   for k in $(seq "$procs"); do
     "$LOADGEN" --netns "$CTP_CLIENTS" tcp-churn --target "$CTP_SERVER_IP:8000-8007" \
@@ -60,6 +78,58 @@ print(json.dumps({k: (max if k.endswith("_s") else sum)(r[k] for r in reports)
   ctp_log "churn $rate/s ($procs processes): $(cat "$file")"
 }
 
+# Prints the new connections the router's conntrack saw: packets of state new that it forwarded
+# (the topology's `ct state new counter` rule) plus those it refused (drop; an early drop evicts
+# an older entry and forwards the new one, so the counter has it).
+router_new_entries() {
+  local forwarded
+  forwarded=$(ip netns exec "$CTP_ROUTER" nft list chain inet ctp c_forward | sed -n 's/.*ct state new counter packets \([0-9]*\).*/\1/p')
+  echo $(( ${forwarded:-0} + $(ctp_proc_stat "$CTP_ROUTER" drop) ))
+}
+
+# Sends RATE SYNs/s for $seconds from hping3 processes in the clients' netns, each to one of
+# the servers' listening ports (8000, 8001, ...) from source ports 1024 up; leaves a report in FILE
+# with the fields churn() reports: completed = answered SYNs, failed = unanswered ones,
+# rate_sent = SYNs sent / sending time (wall time of the slowest process - the 1 s hping3 waits
+# for late replies after its last SYN); rate_achieved = new connections the router's conntrack saw
+# (forwarded in state new or dropped) / sending time.
+syn_flood() {
+  local rate=$1 file=$2 k n=${RKB_LOADGEN_PROCS:-$(( (rate * seconds + 49999) / 50000 ))} pids=() start
+  local per=$(( rate / n )) count=$(( rate * seconds / n ))
+  local gap=${RKB_HPING_GAP_US:-$(( 1000000 / per ))} seen0 seen1
+  (( n <= 8 )) || ctp_fail "hping3: at most 8 processes (one per server port), not $n"
+  hping_desc="$n hping3 processes (-i u$gap each)"
+  local port=8000
+  if [[ "${RKB_HPING_SILENT:-0}" == 1 ]]; then
+    port=9000
+    ip netns exec "$CTP_SERVERS" nft list chain inet ctpsilent c_in >/dev/null 2>&1 || {
+      ip netns exec "$CTP_SERVERS" nft add table inet ctpsilent
+      ip netns exec "$CTP_SERVERS" nft add chain inet ctpsilent c_in '{ type filter hook input priority 0; }'
+      ip netns exec "$CTP_SERVERS" nft add rule inet ctpsilent c_in tcp dport 9000-9007 drop
+    }
+  fi
+  seen0=$(router_new_entries)
+  start=$(rkb_now)
+  for k in $(seq "$n"); do
+    ip netns exec "$CTP_CLIENTS" timeout $(( seconds * 4 + 10 )) \
+      hping3 -q -S -p $(( port + (k - 1) % 8 )) -s 1024 -i "u$gap" -c "$count" "$CTP_SERVER_IP" > "$file.$k" 2>&1 &
+    pids+=("$!")
+  done
+  wait "${pids[@]}" || true
+  local elapsed; elapsed=$(rkb_sub "$(rkb_now)" "$start")
+  seen1=$(router_new_entries)
+  python3 -c 'import json, re, sys
+sent = answered = 0
+for f in sys.argv[3:]:
+    m = re.search(r"(\d+) packets tr\w*mitted, (\d+) packets received", open(f).read())
+    if m:
+        sent += int(m.group(1)); answered += int(m.group(2))
+sending = max(float(sys.argv[1]) - 1, 0.1)
+print(json.dumps({"sent": sent, "completed": answered, "failed": sent - answered, "rate_sent": sent / sending,
+                  "rate_achieved": float(sys.argv[2]) / sending}))' "$elapsed" "$((seen1 - seen0))" "$file".* > "$file"
+  ctp_log "syn flood $rate/s ($n hping3 processes, -i u$gap each): $(cat "$file")"
+}
+
 # Samples the router's drop counter every 20 ms in the background; appends "<epoch> <value>"
 # to FILE whenever it moves. Sets WATCH_PID.
 watch_drops() {
@@ -68,6 +138,7 @@ watch_drops() {
     last=""
     while true; do
       v=$(ctp_proc_stat "$CTP_ROUTER" drop)
+      [[ "$generator" == hping3 ]] && v=$(( v + $(ctp_proc_stat "$CTP_ROUTER" early_drop) ))
       [[ "$v" != "$last" ]] && echo "$EPOCHREALTIME $v" >> "$file"
       last=$v
       sleep 0.02
@@ -133,27 +204,50 @@ for rate in $rates; do
   ctp_measure "drops_with_${rate}" "$drops_with"
   ctp_measure "reaction_s_${rate}" "$reaction"
   ctp_measure "first_to_last_drop_with_${rate}" "$span_with"
+  if [[ "$generator" == hping3 ]]; then
+    drops_without="$drops_without / $early_without"
+    drops_with="$drops_with / $early_with"
+  fi
   rows+=("| $rate | $interval | $(printf '%.0f' "$achieved_without") | $drops_without | $completed_without / $failed_without | $span_without | $(printf '%.0f' "$achieved_with") | $drops_with | $completed_with / $failed_with | $span_with | $reaction | $raises | $peak_max |")
 done
 
 {
-  echo "### Drops during TCP surges through a NAT router (real kernel)"
-  echo
-  echo "clients -> router (nftables masquerade) -> servers in three network namespaces; each"
-  echo "connection is closed by the server and leaves an ASSURED TIME_WAIT entry in the router."
+  if [[ "$generator" == hping3 ]]; then
+    echo "### Drops during SYN surges through a NAT router (real kernel, hping3)"
+    echo
+    echo "clients -> router (nftables masquerade) -> servers in three network namespaces; $hping_desc"
+    echo "in the clients send bare SYNs (source ports counting up),"
+    if [[ "${RKB_HPING_SILENT:-0}" == 1 ]]; then
+      echo "to ports the servers drop without an answer: each SYN is a new SYN_SENT entry in the router (120 s)."
+    else
+      echo "to listening ports: each SYN is a new entry in the router, closed by the client's RST to the SYN-ACK (CLOSE, 10 s)."
+    fi
+    echo "Achieved = new connections the router's conntrack saw (forwarded in state new, or dropped)"
+    echo "per second of sending. \"completed / failed\" = answered / unanswered SYNs. The entries are never"
+    echo "assured, so a full table evicts some of them (early_drop) and refuses the rest (drop): drops below"
+    echo "are drop / early_drop, and \"first to last drop\" spans both counters."
+  else
+    echo "### Drops during TCP surges through a NAT router (real kernel)"
+    echo
+    echo "clients -> router (nftables masquerade) -> servers in three network namespaces; each"
+    echo "connection is closed by the server and leaves an ASSURED TIME_WAIT entry in the router."
+  fi
   echo "Global nf_conntrack_max lowered to $lowered; ${seconds} s of churn per run; drops and early drops"
   echo "from /proc/net/stat/nf_conntrack in the router netns. With ctpilot: \`ctpilot run\` watching the"
   echo "router (interval $interval, high_water 60%, lookahead 10s, target_fill 40%, cooldown 1s), started 1.5 s"
   echo "before the surge; reaction = time of the first \`applied\` raise in the journal minus the surge start;"
   echo "first to last drop = from the first to the last increase of the router's drop counter (sampled every 20 ms),"
-  echo "in seconds and in ctpilot's ticks. Failed connections needed more than their SYN retransmissions (2 s timeout)."
+  echo "in seconds and in ctpilot's ticks."
+  [[ "$generator" == hping3 ]] || echo "Failed connections needed more than their SYN retransmissions (2 s timeout)."
   echo
   echo "| requested conn/s | interval | achieved conn/s (without) | drops without | completed / failed without | first to last drop without | achieved conn/s (with) | drops with ctpilot | completed / failed with | first to last drop with | reaction (s) | raises | nf_conntrack_max at end |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "Without ctpilot the generator cannot keep the requested rate once the table is full: its 4096"
-  echo "concurrent connections wait on SYNs that the router drops (each failed connection counts the SYN and"
-  echo "its retransmission) until the 2 s connect timeout."
-  echo
+  if [[ "$generator" == loadgen ]]; then
+    echo "Without ctpilot the generator cannot keep the requested rate once the table is full: its 4096"
+    echo "concurrent connections wait on SYNs that the router drops (each failed connection counts the SYN and"
+    echo "its retransmission) until the 2 s connect timeout."
+    echo
+  fi
 } | rkb_write_fragment "surge${RKB_FRAGMENT_SUFFIX:-}"

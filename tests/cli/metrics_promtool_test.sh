@@ -3,8 +3,8 @@
 # `promtool check metrics` (README "Monitoring"), show the fake table, and the endpoint
 # answers only GET /metrics, survives a client that never sends a request and one that sends
 # an endless header, and keeps serving meanwhile.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 command -v promtool >/dev/null || { echo "SKIP: promtool not installed (Debian package prometheus)"; exit 77; }
 command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 77; }
 pid=

@@ -3,8 +3,8 @@
 # records, status, plan, run, rollback and resume agree on the active holds (a resume naming a
 # knob lifts that knob's hold, not a hold on every knob), on the baseline, and on an intent
 # that a crash left without outcome (rollback undoes it; a restarted run journals its outcome).
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 root=$tmp/root
 state=$tmp/state

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Under --root, a FIFO in place of a knob, boot_id or meminfo is refused with a message, never
 # waited on: status, plan and run --once all finish (README Safety promise 10).
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 printf '[controller]\nnetns = init\n' >"$tmp/policy.conf"
 for file in proc/sys/net/netfilter/nf_conntrack_max proc/sys/kernel/random/boot_id proc/meminfo; do

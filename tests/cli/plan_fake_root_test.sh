@@ -2,8 +2,8 @@
 # ctpilot plan over a fake /proc tree: prints the observation and what run would do, and changes
 # nothing (README Safety promise 5): no knob written, no state directory created, an existing journal left
 # byte for byte as it was.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 root=$tmp/root
 make_fake_root "$root"

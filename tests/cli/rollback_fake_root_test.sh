@@ -3,8 +3,8 @@
 # usage errors exit 2; --dry-run changes nothing; a value changed by someone else refuses the
 # whole rollback (exit 3) unless --force; --last and --all restore the journaled old values,
 # journal themselves and place a hold that resume lifts; other boots and vanished namespaces.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 root="$tmp/root"
 state="$tmp/state"

@@ -2,8 +2,8 @@
 # ctpilot history over a hand-written journal: --json prints the records exactly as journaled,
 # --limit keeps the newest, the table shows old -> new, a torn last line is tolerated with a
 # warning, any other bad line fails naming its line, and no journal is an empty history.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 state="$tmp/state"
 mkdir -p "$state"

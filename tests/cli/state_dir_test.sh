@@ -2,8 +2,8 @@
 # README Safety promise 12: `run` creates its state directory 0750 and its files 0640; a
 # symlinked journal or lock is refused (exit 1) and its target left untouched; a world-writable
 # state directory is refused; `history --state-dir FILE` is an error, not an empty history.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 root=$tmp/root
 make_fake_root "$root"

@@ -3,8 +3,8 @@
 # ProtectKernelTunables=), `run` says so once over many ticks, keeps observing, and stops cleanly
 # on SIGTERM. The fake
 # tree is bind-mounted read-only in a private mount namespace (needs root and unshare; else skip).
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "skipped: needs root for a read-only bind mount"; exit 77; }
 command -v unshare >/dev/null || { echo "skipped: no unshare"; exit 77; }
 unshare -m true 2>/dev/null || { echo "skipped: cannot create a mount namespace here"; exit 77; }

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Shared by the tests/cli/*.sh scripts: source it first (`. "$(dirname "$0")/lib.bash"`).
-# Named *.bash so that the *.sh glob in tests/cli/CMakeLists.txt does not register it as a test.
+# Shared by the tests/cli/*_test.sh scripts: source it first (`. "$(dirname "$0")/lib.sh"`).
+# As in tests/kernel: a test is named *_test.sh, a helper is not (tests/CMakeLists.txt).
 #
 # Gives: set -u, $CTPILOT checked, a temporary directory $tmp removed on exit, and a failure
 # counter: fail MESSAGE prints "FAIL: MESSAGE" and counts; each script ends on $failures.

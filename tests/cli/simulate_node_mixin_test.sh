@@ -3,8 +3,8 @@
 # NodeHighNumberConntrackEntriesUsed (entries/limit > 75%, no `for:`) would fire: over the
 # steady-growth scenario (two hours, 30x growth, kernel default limit) the peak fill stays
 # below 75% (README "Monitoring").
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 # Run from an empty directory tree: no /etc/ctpilot/policy.conf is consulted when it is absent.
 "$CTPILOT" simulate --scenario steady-growth >"$tmp/out" 2>&1 || fail "simulate failed: $(cat "$tmp/out")"
 grep -q '^policy *built-in defaults' "$tmp/out" || fail "not simulated with the built-in defaults: $(head -5 "$tmp/out")"

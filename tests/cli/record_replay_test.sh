@@ -2,8 +2,8 @@
 # ctpilot record over a fake /proc tree writes a versioned trace and changes nothing, stops on
 # SIGTERM; run keeps one with [controller] trace_file; simulate --trace replays it and a real Prometheus answer (the committed fixture);
 # malformed traces exit 2 with one line naming FILE:LINE or the JSON path.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
 observe="$CTPILOT_SOURCE_DIR/examples/policies/observe-only.conf"
 isp="$CTPILOT_SOURCE_DIR/examples/policies/isp-nat-gateway.conf"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # ctpilot check-policy: every example is valid (exit 0, effective policy on stdout); every file in
 # the bad-policy corpus is rejected (exit 2) with "FILE:LINE: message" lines on stderr.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
 
 examples=("$CTPILOT_SOURCE_DIR"/examples/policies/*.conf)

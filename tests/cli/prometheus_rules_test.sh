@@ -2,8 +2,8 @@
 # examples/prometheus/ctpilot-rules.yml: `promtool check rules` accepts it and `promtool test
 # rules` fires each alert on the series of tests/prometheus/ctpilot-rules.test.yml (README
 # "Monitoring").
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
 command -v promtool >/dev/null || { echo "SKIP: promtool not installed (Debian package prometheus)"; exit 77; }
 rules=$CTPILOT_SOURCE_DIR/examples/prometheus/ctpilot-rules.yml

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # ctpilot --version / -V print version, source revision and build date on one line;
 # --help fits 80 columns without cutting the default policy path in two.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 line_re='^ctpilot [0-9]+\.[0-9]+\.[0-9]+ \(revision [A-Za-z0-9._+-]+, built [0-9]{4}-[0-9]{2}-[0-9]{2}\)$'
 for flag in --version -V; do

@@ -3,8 +3,8 @@
 # journal.jsonl keeps the current boot, history shows both files in order, --limit reads the
 # newest across them, new records continue the ids, and rollback still finds this boot's changes.
 # Status's recent changes and rollback's count of earlier boots' changes read journal.jsonl.1 too.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 root=$tmp/root
 state=$tmp/state

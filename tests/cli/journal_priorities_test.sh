@@ -2,8 +2,8 @@
 # Under journald (JOURNAL_STREAM names stderr) every stderr line starts with its sd-daemon
 # priority, so `journalctl -p warning` works: <6> info, <4> warn, <3> error. Elsewhere,
 # including a JOURNAL_STREAM that names another file, lines are as before (README "Logs").
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 root=$tmp/root
 make_fake_root "$root" 600
 rm -f "$root/proc/net/stat/nf_conntrack"  # no statistics there: a warning

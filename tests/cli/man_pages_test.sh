@@ -3,8 +3,8 @@
 # `ctpilot --help` and `ctpilot COMMAND --help` print; ctpilot.conf(5) and the README's "Policy
 # reference" name exactly the keys of the effective policy, with the same defaults; the README's
 # "Commands" block is --help's command list; both pages render without warnings.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
 command -v man >/dev/null || { echo "SKIP: man (man-db) not installed"; exit 77; }
 man_dir=$(dirname "$CTPILOT")/man

@@ -2,8 +2,8 @@
 # ctpilot run as a daemon over a fake /proc tree: SIGHUP with a bad policy keeps the old one and
 # says so; SIGHUP with a good one reloads; SIGTERM stops cleanly (exit 0) and, by default, leaves
 # the tuned value in place (README Safety promise 9); with rollback_on_exit = true it restores the baseline.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT

@@ -3,8 +3,8 @@
 # 9999) make every command say journal.jsonl:LINE: and stop, never crash; status --json prints
 # bytes that are not UTF-8 as U+FFFD instead of aborting; rollback refuses a --hold that would
 # overflow the clock (README: History and rollback).
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 root=$tmp/root
 state=$tmp/state

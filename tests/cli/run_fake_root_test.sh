@@ -3,8 +3,8 @@
 # journal holds intent then applied (README Safety promise 2); --dry-run then writes nothing and journals a
 # planned record (Safety promise 5); a second instance on the same state directory exits 3 (Safety promise 8);
 # a bad policy exits 2.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 root=$tmp/root
 nf=$root/proc/sys/net/netfilter

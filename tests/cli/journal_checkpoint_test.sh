@@ -4,8 +4,8 @@
 # (knowing this boot's baselines: none journaled again; a rollback's hold appended after it
 # holds), and a damaged, symlinked or stale one is
 # removed and the whole journal read, with one warning line; the journal stays the truth.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 root=$tmp/root
 state=$tmp/state

@@ -2,8 +2,8 @@
 # ctpilot simulate: a built-in scenario by name runs the controller in virtual time and prints a
 # summary (and a CSV); bad usage, unknown scenarios and bad scenario files exit 2 with one clear
 # line (FILE:LINE for file problems). Nothing on this machine is read or changed.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
 policy="$CTPILOT_SOURCE_DIR/examples/policies/isp-nat-gateway.conf"
 

@@ -7,8 +7,8 @@
 # of this boot past the checkpoint size (it writes journal.checkpoint: temp, fsync, renameat),
 # at every such call on the state directory and its files: after each kill a second `run --once` (from whatever checkpoint is there) and `rollback --all`
 # must still restore exactly. Skipped (77) without strace or where ptrace is not allowed.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 command -v strace >/dev/null || { echo "skipped: no strace"; exit 77; }
 strace -f -qq -o /dev/null true 2>/dev/null || { echo "skipped: ptrace not allowed here"; exit 77; }

@@ -2,8 +2,8 @@
 # ctpilot status over a fake /proc and /sys tree (--root): procfs statistics (a fake tree has no
 # netlink), the knobs, memory facts, recent changes and active holds from the journal, plain
 # problems when the module is missing, and exit 1 when nothing at all can be read.
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
 
 boot=11111111-2222-3333-4444-555555555555

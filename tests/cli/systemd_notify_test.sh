@@ -3,8 +3,8 @@
 # after the first tick, a one-line STATUS=, WATCHDOG=1 per tick, RELOADING=1 then READY=1
 # around SIGHUP; the unit in examples/systemd passes `systemd-analyze verify`, and its
 # ExecReload= fails on a bad policy before any signal is sent (README "As a service").
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
 command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 77; }
 pid=

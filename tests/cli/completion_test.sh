@@ -2,8 +2,8 @@
 # Bash completion (scripts/ctpilot-completion.bash): `ctpilot st<TAB>` completes to status;
 # commands, global and per-command options, scenario names and policy files complete.
 # COMPLETION may name another completion file (the package test passes the installed one).
-# shellcheck source-path=SCRIPTDIR source=lib.bash
-. "$(dirname "$0")/lib.bash"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
 completion=${COMPLETION:-$CTPILOT_SOURCE_DIR/scripts/ctpilot-completion.bash}
 
