@@ -16,6 +16,7 @@ namespace {
 
 using policy::Knob;
 using policy::KnobRef;
+using policy::refName;
 
 // Scanning /proc/*/ns/net for `netns = all` costs a readlink per process (measured: ~15 ms of
 // CPU with 2,100 processes in 200 namespaces): rescan at most this often, and at once when
@@ -33,13 +34,6 @@ constexpr std::int64_t kLearnFromEntries = 100'000;
 constexpr std::size_t kLearnFromResizes = 5;
 
 std::string knobName(Knob knob) { return std::string(policy::kernelName(knob)); }
-
-std::string where(const KnobRef& ref) {
-  const bool global = sysfs::registryEntry(ref.knob).scope == sysfs::Scope::Global;
-  return global || ref.netns == policy::kInitNetns ? std::string() : " in netns " + ref.netns;
-}
-
-std::string refName(const KnobRef& ref) { return knobName(ref.knob) + where(ref); }
 
 bool isGlobal(Knob knob) { return sysfs::registryEntry(knob).scope == sysfs::Scope::Global; }
 
@@ -269,31 +263,14 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
 std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Netns& ns, policy::TimePoint now,
                                                                 std::int64_t max, Reading& reading,
                                                                 TickReport& report) {
-  std::vector<sysfs::CpuCounters> cpus;
-  std::optional<std::int64_t> statsEntries;
-  if (auto stats = deps_.stats.read(ns); stats) {
-    report.counters[ns.name] = stats->cpus;
-    cpus = std::move(stats->cpus);
-    statsEntries = stats->entries;
-    warned_.erase("stats:" + ns.name);
-    // A netlink receive that timed out (or failed) leaves this tick to procfs: said once per episode.
-    if (!stats->fallbackReason.empty()) {
-      warnOnce("fallback:" + ns.name, "conntrack statistics of netns " + ns.name + " read from procfs (" +
-                                          stats->fallbackReason + ")");
-    } else {
-      warned_.erase("fallback:" + ns.name);
-    }
-  } else {
-    warnOnce("stats:" + ns.name, "no conntrack statistics for netns " + ns.name + " (" + stats.error().what +
-                                     "); drop rates unknown there");
-  }
+  auto stats = readStats(ns, report);
   std::optional<std::int64_t> count;
   if (auto knob = deps_.knobs.read(ns, Knob::Count); knob) {
     count = *knob;
   } else {
-    count = statsEntries;
+    count = stats ? stats->entries : std::nullopt;
     if (!count) {
-      warnOnce("count:" + ns.name, "cannot read nf_conntrack_count in netns " + ns.name + " (" +
+      warnOnce("count:" + ns.name, "cannot read " + refName({ns.name, Knob::Count}) + " (" +
                                        knob.error().what + "); skipping it");
       return std::nullopt;
     }
@@ -302,6 +279,42 @@ std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Net
   policy::NetnsObservation n;
   n.netns = ns.name;
   n.count = *count;
+  readTimeouts(ns, reading, n);
+
+  estimator_.add(ns.name, Sample{now, n.count, stats ? std::move(stats->cpus) : std::vector<sysfs::CpuCounters>{}});
+  const auto estimate = estimator_.estimate(ns.name, max);
+  n.growthPerSec = estimate.growthPerSec;
+  n.dropsPerSec = estimate.dropsPerSec;
+  n.earlyDropsPerSec = estimate.earlyDropsPerSec;
+  n.insertFailedPerSec = estimate.insertFailedPerSec;
+  n.chainTooLongPerSec = estimate.chainTooLongPerSec;
+  n.demandPerSec = estimate.demandPerSec;
+  report.estimates[ns.name] = estimate;
+  return n;
+}
+
+// Reads one namespace's statistics into the report; nullopt (said once) when there are none.
+std::optional<sysfs::ConntrackStats> Controller::readStats(const sysfs::Netns& ns, TickReport& report) {
+  auto stats = deps_.stats.read(ns);
+  if (!stats) {
+    warnOnce("stats:" + ns.name, "no conntrack statistics for netns " + ns.name + " (" + stats.error().what +
+                                     "); drop rates unknown there");
+    return std::nullopt;
+  }
+  report.counters[ns.name] = stats->cpus;
+  warned_.erase("stats:" + ns.name);
+  // A netlink receive that timed out (or failed) leaves this tick to procfs: said once per episode.
+  if (!stats->fallbackReason.empty()) {
+    warnOnce("fallback:" + ns.name, "conntrack statistics of netns " + ns.name + " read from procfs (" +
+                                        stats->fallbackReason + ")");
+  } else {
+    warned_.erase("fallback:" + ns.name);
+  }
+  return std::move(*stats);
+}
+
+// Reads the policy's timeouts, and those with a journaled baseline, of one namespace into `n`.
+void Controller::readTimeouts(const sysfs::Netns& ns, Reading& reading, policy::NetnsObservation& n) {
   std::set<Knob> timeouts(policy_.timeouts.order.begin(), policy_.timeouts.order.end());
   for (const auto& [ref, value] : reading.baselines) {
     if (ref.netns == ns.name && policy::isTimeout(ref.knob)) timeouts.insert(ref.knob);
@@ -319,17 +332,6 @@ std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Net
     n.baselineTimeouts[knob] = baseline == reading.baselines.end() ? *value : baseline->second;
     reading.values[ref] = *value;
   }
-
-  estimator_.add(ns.name, Sample{now, n.count, std::move(cpus)});
-  const auto estimate = estimator_.estimate(ns.name, max);
-  n.growthPerSec = estimate.growthPerSec;
-  n.dropsPerSec = estimate.dropsPerSec;
-  n.earlyDropsPerSec = estimate.earlyDropsPerSec;
-  n.insertFailedPerSec = estimate.insertFailedPerSec;
-  n.chainTooLongPerSec = estimate.chainTooLongPerSec;
-  n.demandPerSec = estimate.demandPerSec;
-  report.estimates[ns.name] = estimate;
-  return n;
 }
 
 std::int64_t Controller::readTotalEntries() {
@@ -488,32 +490,14 @@ void Controller::act(policy::TimePoint now, TickReport& report, const Reading& r
   std::set<KnobRef> plannedNow;
   for (const auto& action : report.plan.actions) {
     const auto& ref = action.ref;
-    const auto retry = retryAfter_.find(ref);
-    // decide() already leaves these alone; checking again keeps the promises even if it did not.
-    if (held(reading.holds, ref) || report.history.external.contains(ref) || unwritable_.contains(ref) ||
-        (retry != retryAfter_.end() && now < retry->second)) {
+    if (!mayChange(now, ref, report, reading)) {
       spdlog::debug("not changing {}: held, changed by someone else, unwritable or backing off", refName(ref));
       report.skipped.push_back(action);
       continue;
     }
     if (dry) {
       plannedNow.insert(ref);
-      report.planned.push_back(action);
-      // Journal a plan when it is new or has moved, not on every tick: a dry run never changes
-      // the knob, so decide() asks for the same change again and again, its target following
-      // the count by a few entries each time.
-      const auto last = lastPlanned_.find(ref);
-      if (last != lastPlanned_.end() && last->second.kind == action.kind && last->second.from == action.from &&
-          std::abs(static_cast<double>(action.to - last->second.to)) <=
-              kReplanShare * static_cast<double>(std::max<std::int64_t>(last->second.to, 1))) {
-        continue;
-      }
-      auto record = knobRecord(RecordKind::Planned, now, deps_.bootId, ref, action.from, action.to, action.reason);
-      record.observation = observationJson(report.observation, ref.netns);
-      spdlog::info("dry run: {}", describeAction(action, action.to, /*would=*/true));
-      if (appendOk(deps_.journal.append(std::move(record)), "planned change of " + refName(ref))) {
-        lastPlanned_.insert_or_assign(ref, action);
-      }
+      journalPlan(now, action, report);
       continue;
     }
 
@@ -531,47 +515,88 @@ void Controller::act(policy::TimePoint now, TickReport& report, const Reading& r
       report.skipped.push_back(action);
       continue;
     }
-    auto outcome = actuator_.apply(action, *netns, now, observationJson(report.observation, ref.netns));
-    switch (outcome.status) {
-      case ActionOutcome::Status::NotJournaled:
-        journalFails(*outcome.error, "intent to change " + refName(ref));
-        report.failed.push_back(outcome);
-        // Every later record would fail the same way: change nothing more this tick.
-        return;
-      case ActionOutcome::Status::Applied:
-        journalWorks();
-        lastSeen_[ref] = outcome.kept;
-        spdlog::info("{}", describeAction(action, outcome.kept, /*would=*/false));
-        if (outcome.kept != action.to) {
-          spdlog::warn("the kernel kept {} = {} instead of {}", refName(ref), outcome.kept, action.to);
-        }
-        if (!outcome.outcomeJournaled) {
-          spdlog::error("changed {} but could not journal it as applied; rollback will read the intent record",
-                        refName(ref));
-        }
-        report.applied.push_back(outcome);
-        break;
-      case ActionOutcome::Status::Failed: {
-        const auto& error = *outcome.error;
-        if (error.code == Errc::Refused || error.code == Errc::Missing) {
-          unwritable_.insert(ref);
-          const char* state = error.code == Errc::Refused ? "is read-only here" : "does not exist here";
-          const char* hint = error.code == Errc::Refused ? "read-only /proc/sys, or not the initial netns?"
-                                                         : "module not loaded?";
-          warnOnce("unwritable:" + ref.netns + ":" + knobName(ref.knob),
-                   fmt::format("{} {} ({}: {}); observing only", refName(ref), state, hint, error.what));
-        } else {
-          retryAfter_[ref] = now + kRetryAfter;
-          spdlog::error("failed to set {} {} -> {}: {}; retrying in {} min at the earliest", refName(ref),
-                        action.from, action.to, error.what,
-                        std::chrono::duration_cast<std::chrono::minutes>(kRetryAfter).count());
-        }
-        report.failed.push_back(outcome);
-        break;
-      }
-    }
+    // Every later record would fail the same way: change nothing more this tick.
+    if (!apply(now, action, *netns, report)) return;
   }
   if (dry) std::erase_if(lastPlanned_, [&](const auto& kv) { return !plannedNow.contains(kv.first); });
+}
+
+// decide() already leaves these alone; checking again keeps the promises even if it did not.
+bool Controller::mayChange(policy::TimePoint now, const KnobRef& ref, const TickReport& report,
+                           const Reading& reading) const {
+  const auto retry = retryAfter_.find(ref);
+  return !(held(reading.holds, ref) || report.history.external.contains(ref) || unwritable_.contains(ref) ||
+           (retry != retryAfter_.end() && now < retry->second));
+}
+
+// Dry run: reports the action and journals it as planned when it is new or has moved, not on
+// every tick: a dry run never changes the knob, so decide() asks for the same change again and
+// again, its target following the count by a few entries each time.
+void Controller::journalPlan(policy::TimePoint now, const policy::Action& action, TickReport& report) {
+  const auto& ref = action.ref;
+  report.planned.push_back(action);
+  const auto last = lastPlanned_.find(ref);
+  if (last != lastPlanned_.end() && last->second.kind == action.kind && last->second.from == action.from &&
+      std::abs(static_cast<double>(action.to - last->second.to)) <=
+          kReplanShare * static_cast<double>(std::max<std::int64_t>(last->second.to, 1))) {
+    return;
+  }
+  auto record = knobRecord(RecordKind::Planned, now, deps_.bootId, ref, action.from, action.to, action.reason);
+  record.observation = observationJson(report.observation, ref.netns);
+  spdlog::info("dry run: {}", describeAction(action, action.to, /*would=*/true));
+  if (appendOk(deps_.journal.append(std::move(record)), "planned change of " + refName(ref))) {
+    lastPlanned_.insert_or_assign(ref, action);
+  }
+}
+
+// Journals, writes and reads back one action, and says what came of it. False when the intent
+// could not be journaled.
+bool Controller::apply(policy::TimePoint now, const policy::Action& action, const sysfs::Netns& netns,
+                       TickReport& report) {
+  const auto& ref = action.ref;
+  auto outcome = actuator_.apply(action, netns, now, observationJson(report.observation, ref.netns));
+  switch (outcome.status) {
+    case ActionOutcome::Status::NotJournaled:
+      journalFails(*outcome.error, "intent to change " + refName(ref));
+      report.failed.push_back(outcome);
+      return false;
+    case ActionOutcome::Status::Applied:
+      journalWorks();
+      lastSeen_[ref] = outcome.kept;
+      spdlog::info("{}", describeAction(action, outcome.kept, /*would=*/false));
+      if (outcome.kept != action.to) {
+        spdlog::warn("the kernel kept {} = {} instead of {}", refName(ref), outcome.kept, action.to);
+      }
+      if (!outcome.outcomeJournaled) {
+        spdlog::error("changed {} but could not journal it as applied; rollback will read the intent record",
+                      refName(ref));
+      }
+      report.applied.push_back(outcome);
+      return true;
+    case ActionOutcome::Status::Failed:
+      writeFailed(now, action, *outcome.error);
+      report.failed.push_back(outcome);
+      return true;
+  }
+  return true;
+}
+
+// A knob the kernel refuses or lacks is observed only from now on; any other failure is
+// retried after kRetryAfter.
+void Controller::writeFailed(policy::TimePoint now, const policy::Action& action, const Error& error) {
+  const auto& ref = action.ref;
+  if (error.code == Errc::Refused || error.code == Errc::Missing) {
+    unwritable_.insert(ref);
+    const char* state = error.code == Errc::Refused ? "is read-only here" : "does not exist here";
+    const char* hint = error.code == Errc::Refused ? "read-only /proc/sys, or not the initial netns?"
+                                                   : "module not loaded?";
+    warnOnce("unwritable:" + ref.netns + ":" + knobName(ref.knob),
+             fmt::format("{} {} ({}: {}); observing only", refName(ref), state, hint, error.what));
+    return;
+  }
+  retryAfter_[ref] = now + kRetryAfter;
+  spdlog::error("failed to set {} {} -> {}: {}; retrying in {} min at the earliest", refName(ref), action.from,
+                action.to, error.what, std::chrono::duration_cast<std::chrono::minutes>(kRetryAfter).count());
 }
 
 TickReport Controller::observe(policy::TimePoint now) {

@@ -115,6 +115,8 @@ class Controller {
   bool sample(policy::TimePoint now, TickReport& report, Reading& reading);
   std::optional<policy::NetnsObservation> sampleNetns(const sysfs::Netns& ns, policy::TimePoint now,
                                                       std::int64_t max, Reading& reading, TickReport& report);
+  std::optional<sysfs::ConntrackStats> readStats(const sysfs::Netns& ns, TickReport& report);
+  void readTimeouts(const sysfs::Netns& ns, Reading& reading, policy::NetnsObservation& n);
   std::int64_t readTotalEntries();
   TickReport observeWith(policy::TimePoint now, Reading& reading);
   void noticeExternal(policy::TimePoint now, Reading& reading, policy::Observation& obs);
@@ -125,6 +127,11 @@ class Controller {
   std::string knobState(const policy::KnobRef& ref, const TickReport& report, const Reading& reading) const;
   bool journalBaselines(policy::TimePoint now, const Reading& reading, bool force);
   void act(policy::TimePoint now, TickReport& report, const Reading& reading);
+  bool mayChange(policy::TimePoint now, const policy::KnobRef& ref, const TickReport& report,
+                 const Reading& reading) const;
+  void journalPlan(policy::TimePoint now, const policy::Action& action, TickReport& report);
+  bool apply(policy::TimePoint now, const policy::Action& action, const sysfs::Netns& netns, TickReport& report);
+  void writeFailed(policy::TimePoint now, const policy::Action& action, const Error& error);
   void logNotes(const policy::Plan& plan);
   std::optional<sysfs::Netns> netnsFor(const policy::KnobRef& ref) const;
   bool appendOk(const Result<JournalRecord>& result, const std::string& what);

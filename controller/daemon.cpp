@@ -38,32 +38,46 @@ std::string lastChangeOf(const TickReport& report, const std::string& before) {
   return fmt::format("{:02}:{:02}:{:02} {}", tm.tm_hour, tm.tm_min, tm.tm_sec, text);
 }
 
-}  // namespace
+// One run of the loop: the io_context, its timer and signals, and what the ticks tell
+// systemd and Prometheus. Its handlers are member functions; Daemon::run only starts it.
+class Loop {
+ public:
+  Loop(Controller& controller, const std::function<Result<policy::Policy>()>& loadPolicy, TickReport& last,
+       bool once)
+      : controller_(controller), loadPolicy_(loadPolicy), last_(last), once_(once), exporter_(io_) {
+    exporter_.configure(controller_.policy().metrics);
+  }
 
-Daemon::Daemon(Controller& controller, std::function<Result<policy::Policy>()> loadPolicy)
-    : controller_(controller), loadPolicy_(std::move(loadPolicy)) {}
+  // Says how the loop starts, ticks at once, and returns when a signal (or --once) stops it.
+  void run() {
+    spdlog::info("started: interval {}, {}", policy::formatDuration(controller_.policy().controller.interval),
+                 controller_.dryRun() ? "dry run (no knob is written)" : "acting");
+    warnAboutWatchdog();
+    waitSignal();
+    timer_.expires_at(std::chrono::steady_clock::now());
+    timer_.async_wait([this](const boost::system::error_code& ec) { onTimer(ec); });
+    io_.run();
+  }
 
-void Daemon::run(bool once) {
-  boost::asio::io_context io;
-  boost::asio::steady_timer timer(io);
-  boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
-  metrics::Exporter exporter(io);
-  exporter.configure(controller_.policy().metrics);
-  ServiceNotifier notifier;
-  std::string lastChange;
-  int samples = 0;
-  bool stopping = false;
+ private:
+  void warnAboutWatchdog() const {
+    const auto watchdog = notifier_.watchdog();
+    if (!watchdog || controller_.policy().controller.interval * 2 <= *watchdog) return;
+    spdlog::warn("[controller] interval {} is more than half of the systemd watchdog ({}); systemd may restart "
+                 "ctpilot between two ticks: shorten the interval or raise WatchdogSec=",
+                 policy::formatDuration(controller_.policy().controller.interval),
+                 policy::formatDuration(std::chrono::duration_cast<policy::Duration>(*watchdog)));
+  }
 
-  std::function<void()> schedule;
-  const auto onTimer = [&](const boost::system::error_code& ec) {
-    if (ec || stopping) return;
+  void onTimer(const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
     const auto now = std::chrono::system_clock::now();
     const auto started = std::chrono::steady_clock::now();
-    ++samples;
+    ++samples_;
     try {
       // The loop must outlive anything a tick runs into; errors from the kernel are values,
       // so only a bug (or memory exhaustion) ends up here.
-      if (once && samples < kOnceSamples) {
+      if (once_ && samples_ < Daemon::kOnceSamples) {
         last_ = controller_.observe(now);
       } else {
         last_ = controller_.tick(now);
@@ -72,73 +86,88 @@ void Daemon::run(bool once) {
       spdlog::error("tick failed: {}; trying again at the next interval", e.what());
     }
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
-    lastChange = lastChangeOf(last_, lastChange);
+    lastChange_ = lastChangeOf(last_, lastChange_);
     sendChangesToJournal(last_);
-    exporter.afterTick(last_, controller_.policy(), unixSeconds(std::chrono::system_clock::now()), took.count(),
-                       controller_.dryRun());
-    notifier.tickDone(statusLine(last_, lastChange));
-    if (once && samples >= kOnceSamples) {
-      stopping = true;
-      signals.cancel();
-      exporter.stop();
+    exporter_.afterTick(last_, controller_.policy(), unixSeconds(std::chrono::system_clock::now()), took.count(),
+                        controller_.dryRun());
+    notifier_.tickDone(statusLine(last_, lastChange_));
+    if (once_ && samples_ >= Daemon::kOnceSamples) {
+      stopping_ = true;
+      signals_.cancel();
+      exporter_.stop();
       return;
     }
     schedule();
-  };
-  schedule = [&] {
+  }
+
+  void schedule() {
     const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         controller_.policy().controller.interval);
     // Keep a steady cadence (deadline + interval) unless a tick overran; then skip ahead rather
     // than ticking in a burst.
-    auto next = timer.expiry() + interval;
+    auto next = timer_.expiry() + interval;
     const auto now = std::chrono::steady_clock::now();
     if (next < now) next = now + interval;
-    timer.expires_at(next);
-    timer.async_wait(onTimer);
-  };
-
-  std::function<void()> waitSignal;
-  waitSignal = [&] {
-    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-      if (ec) return;
-      if (signo == SIGHUP) {
-        notifier.reloading();
-        auto loaded = loadPolicy_();
-        exporter.reloaded(static_cast<bool>(loaded));
-        if (!loaded) {
-          spdlog::error("not reloading the policy: {}; keeping the policy in force", loaded.error().what);
-          notifier.reloaded("policy reload failed, old policy in force: " + loaded.error().what);
-        } else {
-          controller_.reload(std::move(loaded.value()));
-          exporter.configure(controller_.policy().metrics);
-          spdlog::info("reloaded the policy (interval {})",
-                       policy::formatDuration(controller_.policy().controller.interval));
-          notifier.reloaded(statusLine(last_, lastChange));
-        }
-        waitSignal();
-        return;
-      }
-      spdlog::info("{} received; stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
-      notifier.stopping();
-      stopping = true;
-      timer.cancel();
-      exporter.stop();
-    });
-  };
-
-  spdlog::info("started: interval {}, {}", policy::formatDuration(controller_.policy().controller.interval),
-               controller_.dryRun() ? "dry run (no knob is written)" : "acting");
-  if (const auto watchdog = notifier.watchdog();
-      watchdog && controller_.policy().controller.interval * 2 > *watchdog) {
-    spdlog::warn("[controller] interval {} is more than half of the systemd watchdog ({}); systemd may restart "
-                 "ctpilot between two ticks: shorten the interval or raise WatchdogSec=",
-                 policy::formatDuration(controller_.policy().controller.interval),
-                 policy::formatDuration(std::chrono::duration_cast<policy::Duration>(*watchdog)));
+    timer_.expires_at(next);
+    timer_.async_wait([this](const boost::system::error_code& ec) { onTimer(ec); });
   }
-  waitSignal();
-  timer.expires_at(std::chrono::steady_clock::now());
-  timer.async_wait(onTimer);
-  io.run();
+
+  void waitSignal() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int signo) { onSignal(ec, signo); });
+  }
+
+  void onSignal(const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    if (signo == SIGHUP) {
+      reload();
+      waitSignal();
+      return;
+    }
+    spdlog::info("{} received; stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    notifier_.stopping();
+    stopping_ = true;
+    timer_.cancel();
+    exporter_.stop();
+  }
+
+  // SIGHUP: a policy that fails to load leaves the one in force.
+  void reload() {
+    notifier_.reloading();
+    auto loaded = loadPolicy_();
+    exporter_.reloaded(static_cast<bool>(loaded));
+    if (!loaded) {
+      spdlog::error("not reloading the policy: {}; keeping the policy in force", loaded.error().what);
+      notifier_.reloaded("policy reload failed, old policy in force: " + loaded.error().what);
+      return;
+    }
+    controller_.reload(std::move(loaded.value()));
+    exporter_.configure(controller_.policy().metrics);
+    spdlog::info("reloaded the policy (interval {})", policy::formatDuration(controller_.policy().controller.interval));
+    notifier_.reloaded(statusLine(last_, lastChange_));
+  }
+
+  Controller& controller_;
+  const std::function<Result<policy::Policy>()>& loadPolicy_;
+  TickReport& last_;
+  const bool once_;
+  boost::asio::io_context io_;
+  boost::asio::steady_timer timer_{io_};
+  boost::asio::signal_set signals_{io_, SIGTERM, SIGINT, SIGHUP};
+  metrics::Exporter exporter_;
+  ServiceNotifier notifier_;
+  std::string lastChange_;
+  int samples_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+Daemon::Daemon(Controller& controller, std::function<Result<policy::Policy>()> loadPolicy)
+    : controller_(controller), loadPolicy_(std::move(loadPolicy)) {}
+
+void Daemon::run(bool once) {
+  Loop loop(controller_, loadPolicy_, last_, once);
+  loop.run();
 }
 
 }  // namespace ctpilot::controller

@@ -50,6 +50,13 @@ std::uint32_t counterDelta(std::uint32_t before, std::uint32_t after) {
   return static_cast<std::uint32_t>(after - before);
 }
 
+void addCounterDeltas(const std::vector<sysfs::CpuCounters>& before, const std::vector<sysfs::CpuCounters>& after,
+                      sysfs::CounterTotals& totals) {
+  for (std::size_t cpu = 0; cpu < after.size() && cpu < before.size(); ++cpu) {
+    for (const auto& f : sysfs::counterFields()) totals.*f.total += counterDelta(before[cpu].*f.perCpu, after[cpu].*f.perCpu);
+  }
+}
+
 void counterRates(const Sample& older, const Sample& newer, Estimate& estimate) {
   estimate.countersKnown = false;
   estimate.dropsPerSec = estimate.earlyDropsPerSec = estimate.insertFailedPerSec = estimate.chainTooLongPerSec = 0;
@@ -58,18 +65,12 @@ void counterRates(const Sample& older, const Sample& newer, Estimate& estimate) 
   // A CPU that came online starts its counters at zero and one that went away takes its counts
   // with it: the difference of the sums would be meaningless, so start over.
   if (older.cpus.empty() || older.cpus.size() != newer.cpus.size() || dt <= 0) return;
-  std::uint64_t drop = 0;
-  std::uint64_t earlyDrop = 0;
-  std::uint64_t insertFailed = 0;
-  std::uint64_t chainTooLong = 0;
-  for (std::size_t cpu = 0; cpu < newer.cpus.size(); ++cpu) {
-    const auto& a = older.cpus[cpu];
-    const auto& b = newer.cpus[cpu];
-    drop += counterDelta(a.drop, b.drop);
-    earlyDrop += counterDelta(a.earlyDrop, b.earlyDrop);
-    insertFailed += counterDelta(a.insertFailed, b.insertFailed);
-    chainTooLong += counterDelta(a.chainTooLong, b.chainTooLong);
-  }
+  sysfs::CounterTotals moved;
+  addCounterDeltas(older.cpus, newer.cpus, moved);
+  const std::uint64_t drop = moved.drop;
+  const std::uint64_t earlyDrop = moved.earlyDrop;
+  const std::uint64_t insertFailed = moved.insertFailed;
+  const std::uint64_t chainTooLong = moved.chainTooLong;
   estimate.countersKnown = true;
   estimate.dropsPerSec = static_cast<double>(drop) / dt;
   estimate.earlyDropsPerSec = static_cast<double>(earlyDrop) / dt;

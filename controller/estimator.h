@@ -59,6 +59,11 @@ double theilSenSlope(const std::deque<Sample>& window);
 /// at most once in between.
 std::uint32_t counterDelta(std::uint32_t before, std::uint32_t after);
 
+/// Adds to `totals` how far each per-CPU counter moved from `before` to `after` (the same CPUs,
+/// in the same order), each by counterDelta.
+void addCounterDeltas(const std::vector<sysfs::CpuCounters>& before, const std::vector<sysfs::CpuCounters>& after,
+                      sysfs::CounterTotals& totals);
+
 /// Fills the counter rates of `estimate` from two samples (per second, summed over CPUs, each
 /// CPU's counters subtracted as uint32), and the demand (count change + drop + early_drop per
 /// second; the kernel's `insert` counter reads 0 on recent kernels). Leaves them 0 and countersKnown false when either

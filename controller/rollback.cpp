@@ -18,10 +18,6 @@ namespace {
 
 using Status = StepOutcome::Status;
 
-std::string describe(const policy::KnobRef& ref) {
-  return std::string(policy::kernelName(ref.knob)) + " in " + ref.netns;
-}
-
 bool selected(const RollbackSelection& selection, std::size_t planned, std::int64_t id) {
   if (selection.mode == RollbackSelection::Mode::Last) return static_cast<std::int64_t>(planned) < selection.value;
   if (selection.mode == RollbackSelection::Mode::To) return id > selection.value;
@@ -38,7 +34,7 @@ Result<std::vector<RollbackStep>> planRollback(const std::vector<JournalRecord>&
     const UndoableChange& change = *it;
     if (!change.from) {
       return Error{Errc::Malformed, "journal record #" + std::to_string(change.id) + " (" +
-                                        (change.intentOnly ? "intent" : "applied") + " " + describe(change.ref) +
+                                        (change.intentOnly ? "intent" : "applied") + " " + policy::refName(change.ref) +
                                         ") has no old value, so it cannot be undone; use --to " +
                                         std::to_string(change.id) + " to undo only the changes after it"};
     }
@@ -150,7 +146,7 @@ class RollbackRun {
   bool restore(StepOutcome& outcome, RollbackReport& report) {
     const auto& step = outcome.step;
     const auto& ref = step.ref;
-    if (broken_.contains(ref)) return fail(outcome, "not attempted: an earlier step of " + describe(ref) + " failed");
+    if (broken_.contains(ref)) return fail(outcome, "not attempted: an earlier step of " + policy::refName(ref) + " failed");
     const auto& netns = *namespaces_.at(ref.netns);
     const auto before = store_.read(netns, ref.knob);
     if (!before) return fail(outcome, before.error().what);

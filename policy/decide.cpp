@@ -110,12 +110,6 @@ double fillOf(std::int64_t count, std::int64_t max) {
   return max > 0 ? static_cast<double>(count) / static_cast<double>(max) : 0.0;
 }
 
-std::string refName(const KnobRef& ref) {
-  std::string name(kernelName(ref.knob));
-  if (isTimeout(ref.knob)) name += " in " + ref.netns;
-  return name;
-}
-
 class Decider {
  public:
   Decider(const Policy& policy, const Observation& obs, const History& history)
@@ -719,25 +713,37 @@ class Decider {
       const std::int64_t to = std::max(
           floor->second, toInt64(std::floor(static_cast<double>(current->second) * t.factor)));
       if (to >= current->second) continue;
-      if (auto why = leftAlone(ref)) {
-        note("not shortening " + refName(ref) + " (" + trigger + "): " + *why);
-        continue;
-      }
-      if (auto why = tooOften(ref)) {
-        note("not shortening " + refName(ref) + " (" + trigger + "): oscillation guard: " + *why);
-        continue;
-      }
-      // One step per netns per cooldown, whichever timeout moved last: give the table time to drain.
-      if (auto why = inCooldown(lastTimeoutChange(ns.netns), t.cooldown, "timeouts cooldown")) {
-        note("not shortening " + refName(ref) + " yet (" + trigger + "): " + *why);
-        return;
-      }
+      const auto wait = timeoutWait(ref, "shortening", trigger);
+      if (wait == Wait::ThisKnob) continue;
+      if (wait == Wait::ThisNetns) return;
       act(ActionKind::ShortenTimeout, ref, current->second, to,
           format("%s: %s %llds x %g = %llds (floor %llds)", trigger.c_str(), std::string(policyName(knob)).c_str(),
                  ll(current->second), t.factor, ll(to), ll(floor->second)));
       return;
     }
     note("not shortening timeouts (" + trigger + "): every timeout in order is at its floor in " + ns.netns);
+  }
+
+  enum class Wait { No, ThisKnob, ThisNetns };
+
+  // Whether a timeout of `ref` may change now (`verb`: "shortening" or "relaxing"), noting why
+  // not: a knob left alone or changed too often waits alone; the cooldown holds its netns.
+  Wait timeoutWait(const KnobRef& ref, const char* verb, const std::string& trigger) {
+    const std::string what = std::string("not ") + verb + " " + refName(ref);
+    if (auto why = leftAlone(ref)) {
+      note(what + " (" + trigger + "): " + *why);
+      return Wait::ThisKnob;
+    }
+    if (auto why = tooOften(ref)) {
+      note(what + " (" + trigger + "): oscillation guard: " + *why);
+      return Wait::ThisKnob;
+    }
+    // One step per netns per cooldown, whichever timeout moved last: give the table time to drain.
+    if (auto why = inCooldown(lastTimeoutChange(ref.netns), policy_.timeouts.cooldown, "timeouts cooldown")) {
+      note(what + " yet (" + trigger + "): " + *why);
+      return Wait::ThisNetns;
+    }
+    return Wait::No;
   }
 
   void relax(const NetnsObservation& ns, const std::string& trigger) {
@@ -758,18 +764,9 @@ class Decider {
       const double stepped = std::ceil(static_cast<double>(current->second) / t.factor);
       const std::int64_t to = std::min(
           baseline->second, std::max(current->second + 1, toInt64(std::min(stepped, kInt64Limit))));
-      if (auto why = leftAlone(ref)) {
-        note("not relaxing " + refName(ref) + " (" + trigger + "): " + *why);
-        continue;
-      }
-      if (auto why = tooOften(ref)) {
-        note("not relaxing " + refName(ref) + " (" + trigger + "): oscillation guard: " + *why);
-        continue;
-      }
-      if (auto why = inCooldown(lastTimeoutChange(ns.netns), t.cooldown, "timeouts cooldown")) {
-        note("not relaxing " + refName(ref) + " yet (" + trigger + "): " + *why);
-        return;
-      }
+      const auto wait = timeoutWait(ref, "relaxing", trigger);
+      if (wait == Wait::ThisKnob) continue;
+      if (wait == Wait::ThisNetns) return;
       act(ActionKind::RelaxTimeout, ref, current->second, to,
           format("%s: %s %llds / %g = %llds toward baseline %llds", trigger.c_str(),
                  std::string(policyName(knob)).c_str(), ll(current->second), t.factor, ll(to),

@@ -2,6 +2,8 @@
 
 namespace ctpilot::policy {
 
+std::string refName(const KnobRef& ref) { return std::string(kernelName(ref.knob)) + " in " + ref.netns; }
+
 const char* actionKindName(ActionKind kind) {
   switch (kind) {
     case ActionKind::RaiseMax: return "raise-max";

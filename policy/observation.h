@@ -28,6 +28,10 @@ struct KnobRef {
   friend auto operator<=>(const KnobRef&, const KnobRef&) = default;
 };
 
+/// Returns how every message names a knob: "<kernel name> in <netns>", e.g.
+/// "nf_conntrack_max in init", "nf_conntrack_udp_timeout in gw".
+std::string refName(const KnobRef& ref);
+
 /// What the estimator saw in one network namespace.
 struct NetnsObservation {
   std::string netns;                 // "init", a /run/netns name, or "netns:<inode>"

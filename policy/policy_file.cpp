@@ -730,23 +730,17 @@ PolicyLoad loadPolicyFile(const std::string& path) {
   return parsePolicy(text, path);
 }
 
-std::string formatPolicy(const Policy& policy) {
-  auto boolText = [](bool b) { return b ? "true" : "false"; };
-  std::array<char, 64> buf{};
-  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), policy.timeouts.factor);
-  const std::string factor = ec == std::errc{} ? std::string(buf.data(), end) : std::to_string(policy.timeouts.factor);
+namespace {
 
+const char* boolText(bool b) { return b ? "true" : "false"; }
+
+void formatController(std::ostream& out, const ControllerPolicy& c) {
   std::string netns;
-  switch (policy.controller.netns.mode) {
+  switch (c.netns.mode) {
     case NetnsSelector::Mode::Init: netns = "init"; break;
     case NetnsSelector::Mode::All: netns = "all"; break;
-    case NetnsSelector::Mode::Named: netns = join(policy.controller.netns.names, ", "); break;
+    case NetnsSelector::Mode::Named: netns = join(c.netns.names, ", "); break;
   }
-  std::vector<std::string> order;
-  for (const auto knob : policy.timeouts.order) order.emplace_back(policyName(knob));
-
-  std::ostringstream out;
-  const auto& c = policy.controller;
   out << "[controller]\n"
       << "# sampling period, watched namespaces, and how often one knob may change\n"
       << "interval = " << formatDuration(c.interval) << "\n"
@@ -758,7 +752,9 @@ std::string formatPolicy(const Policy& policy) {
       << (c.traceFile.empty() ? "trace_file =" : "trace_file = " + c.traceFile) << "\n"
       << "trace_max_size = " << formatSize(c.traceMaxBytes) << "\n"
       << "on_external = " << (c.onExternal == ControllerPolicy::OnExternal::Adopt ? "adopt" : "yield") << "\n";
-  const auto& m = policy.max;
+}
+
+void formatMax(std::ostream& out, const MaxPolicy& m) {
   out << "\n[max]\n"
       << "# nf_conntrack_max: when to raise it and how far\n"
       << "enabled = " << boolText(m.enabled) << "\n"
@@ -769,7 +765,9 @@ std::string formatPolicy(const Policy& policy) {
       << "target_fill = " << formatRatio(m.targetFill) << "\n"
       << "cooldown = " << formatDuration(m.cooldown) << "\n"
       << "margin = " << formatCount(m.margin) << "\n";
-  const auto& h = policy.hashsize;
+}
+
+void formatHashsize(std::ostream& out, const HashsizePolicy& h) {
   out << "\n[hashsize]\n"
       << "# nf_conntrack_buckets: ceiling / entries_per_bucket, resized only while the stall fits max_stall\n"
       << "mode = " << hashModeName(h.mode) << "\n"
@@ -778,7 +776,14 @@ std::string formatPolicy(const Policy& policy) {
       << "max_memory = " << formatSize(h.maxMemory) << "\n"
       << "max_stall = " << formatDuration(h.maxStall) << "\n"
       << "emergency_may_stall = " << boolText(h.emergencyMayStall) << "\n";
-  const auto& t = policy.timeouts;
+}
+
+void formatTimeouts(std::ostream& out, const TimeoutsPolicy& t) {
+  std::array<char, 64> buf{};
+  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), t.factor);
+  const std::string factor = ec == std::errc{} ? std::string(buf.data(), end) : std::to_string(t.factor);
+  std::vector<std::string> order;
+  for (const auto knob : t.order) order.emplace_back(policyName(knob));
   out << "\n[timeouts]\n"
       << "# the last resort: shorten timeouts at the ceiling, relax them when pressure passes\n"
       << "mode = " << (t.mode == TimeoutsPolicy::Mode::Shorten ? "shorten" : "off") << "\n"
@@ -793,7 +798,9 @@ std::string formatPolicy(const Policy& policy) {
   for (const auto& [knob, seconds] : t.floors) {
     out << policyName(knob) << " = " << formatDuration(std::chrono::seconds(seconds)) << "\n";
   }
-  const auto& mt = policy.metrics;
+}
+
+void formatMetrics(std::ostream& out, const MetricsPolicy& mt) {
   const bool v6 = mt.listenHost.find(':') != std::string::npos;
   out << "\n[metrics]\n"
       << "# Prometheus text format: a file for node_exporter, and/or GET /metrics (each off unless set)\n";
@@ -801,6 +808,17 @@ std::string formatPolicy(const Policy& policy) {
   if (!mt.listenHost.empty()) {
     out << "listen = " << (v6 ? "[" + mt.listenHost + "]" : mt.listenHost) << ":" << mt.listenPort << "\n";
   }
+}
+
+}  // namespace
+
+std::string formatPolicy(const Policy& policy) {
+  std::ostringstream out;
+  formatController(out, policy.controller);
+  formatMax(out, policy.max);
+  formatHashsize(out, policy.hashsize);
+  formatTimeouts(out, policy.timeouts);
+  formatMetrics(out, policy.metrics);
   return out.str();
 }
 

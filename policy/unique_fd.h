@@ -1,4 +1,6 @@
 #pragma once
+// An owned file descriptor. It lives in policy/, the lowest module, because every module
+// opens files: the policy loader, the kernel boundary and the journal.
 
 #include <unistd.h>
 

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <span>
 
 #include "sysfs/ctnetlink_decode.h"
 #include "sysfs/stats.h"
@@ -64,14 +65,22 @@ int onDumpDone(nl_msg* /*msg*/, void* arg) {
   return NL_STOP;
 }
 
+// The bytes of one netlink message, header included, as the decoders take them.
+std::span<const std::uint8_t> messageBytes(nl_msg* msg) {
+  const nlmsghdr* nlh = nlmsg_hdr(msg);
+  return {reinterpret_cast<const std::uint8_t*>(nlh), nlh->nlmsg_len};
+}
+
+// Keeps the first error of a reply and returns `verdict` for libnl.
+int keepError(Collector& collector, const Error& error, int verdict) {
+  if (!collector.error) collector.error = error;
+  return verdict;
+}
+
 int onCpuMessage(nl_msg* msg, void* arg) {
   auto* collector = static_cast<Collector*>(arg);
-  const nlmsghdr* nlh = nlmsg_hdr(msg);
-  auto decoded = ctnetlink::decodeCpuStats({reinterpret_cast<const std::uint8_t*>(nlh), nlh->nlmsg_len});
-  if (!decoded) {
-    if (!collector->error) collector->error = decoded.error();
-    return NL_SKIP;
-  }
+  auto decoded = ctnetlink::decodeCpuStats(messageBytes(msg));
+  if (!decoded) return keepError(*collector, decoded.error(), NL_SKIP);
   auto& cpus = collector->stats->cpus;
   if (decoded->cpu >= cpus.size()) cpus.resize(decoded->cpu + 1U);
   cpus[decoded->cpu] = decoded->counters;
@@ -80,12 +89,8 @@ int onCpuMessage(nl_msg* msg, void* arg) {
 
 int onGlobalMessage(nl_msg* msg, void* arg) {
   auto* collector = static_cast<Collector*>(arg);
-  const nlmsghdr* nlh = nlmsg_hdr(msg);
-  auto decoded = ctnetlink::decodeGlobalStats({reinterpret_cast<const std::uint8_t*>(nlh), nlh->nlmsg_len});
-  if (!decoded) {
-    if (!collector->error) collector->error = decoded.error();
-    return NL_STOP;
-  }
+  auto decoded = ctnetlink::decodeGlobalStats(messageBytes(msg));
+  if (!decoded) return keepError(*collector, decoded.error(), NL_STOP);
   collector->global = *decoded;
   collector->complete = true;
   // The kernel flags this single reply NLM_F_MULTI but sends no NLMSG_DONE after it: stop here

@@ -18,25 +18,14 @@ namespace {
 
 constexpr const char* kProcfsStatsPath = "/proc/net/stat/nf_conntrack";
 
-// Maps a header name of /proc/net/stat/nf_conntrack to the counter it holds. Names are the
-// kernel's: "chainlength" prints the chaintoolong counter, "clashres" clash_resolve,
-// "icmp_error" the error counter. Columns not listed here (new, ignore, delete, expect_*,
-// and whatever later kernels add) are ignored.
+// Maps a header name of /proc/net/stat/nf_conntrack to the counter it holds. The kernel names
+// two columns its own way: "chainlength" prints the chaintoolong counter, "clashres"
+// clash_resolve; the others are counterFields()' names. Columns that name no counter (new,
+// ignore, delete, expect_*, and whatever later kernels add) are ignored.
 std::uint32_t CpuCounters::*counterFor(const std::string& column) {
-  static const std::array<std::pair<const char*, std::uint32_t CpuCounters::*>, 10> kColumns{{
-      {"found", &CpuCounters::found},
-      {"invalid", &CpuCounters::invalid},
-      {"insert", &CpuCounters::insert},
-      {"insert_failed", &CpuCounters::insertFailed},
-      {"drop", &CpuCounters::drop},
-      {"early_drop", &CpuCounters::earlyDrop},
-      {"icmp_error", &CpuCounters::error},
-      {"search_restart", &CpuCounters::searchRestart},
-      {"clashres", &CpuCounters::clashResolve},
-      {"chainlength", &CpuCounters::chainTooLong},
-  }};
-  for (const auto& [name, member] : kColumns) {
-    if (column == name) return member;
+  const std::string name = column == "clashres" ? "clash_resolve" : column == "chainlength" ? "chaintoolong" : column;
+  for (const auto& f : counterFields()) {
+    if (name == f.name) return f.perCpu;
   }
   return nullptr;
 }
@@ -80,19 +69,26 @@ const char* statsSourceName(StatsSource source) {
   return "netlink";
 }
 
-ConntrackStats::Totals ConntrackStats::totals() const {
-  Totals t;
-  for (const auto& c : cpus) {
-    t.found += c.found;
-    t.invalid += c.invalid;
-    t.insert += c.insert;
-    t.insertFailed += c.insertFailed;
-    t.drop += c.drop;
-    t.earlyDrop += c.earlyDrop;
-    t.error += c.error;
-    t.searchRestart += c.searchRestart;
-    t.clashResolve += c.clashResolve;
-    t.chainTooLong += c.chainTooLong;
+std::span<const CounterField> counterFields() {
+  static constexpr CounterField kFields[] = {
+      {"found", &CpuCounters::found, &CounterTotals::found},
+      {"invalid", &CpuCounters::invalid, &CounterTotals::invalid},
+      {"insert", &CpuCounters::insert, &CounterTotals::insert},
+      {"insert_failed", &CpuCounters::insertFailed, &CounterTotals::insertFailed},
+      {"drop", &CpuCounters::drop, &CounterTotals::drop},
+      {"early_drop", &CpuCounters::earlyDrop, &CounterTotals::earlyDrop},
+      {"icmp_error", &CpuCounters::error, &CounterTotals::error},
+      {"search_restart", &CpuCounters::searchRestart, &CounterTotals::searchRestart},
+      {"clash_resolve", &CpuCounters::clashResolve, &CounterTotals::clashResolve},
+      {"chaintoolong", &CpuCounters::chainTooLong, &CounterTotals::chainTooLong},
+  };
+  return kFields;
+}
+
+CounterTotals sumCounters(const std::vector<CpuCounters>& cpus) {
+  CounterTotals t;
+  for (const auto& cpu : cpus) {
+    for (const auto& f : counterFields()) t.*f.total += cpu.*f.perCpu;
   }
   return t;
 }

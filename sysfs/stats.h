@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,26 @@ struct CpuCounters {
   friend bool operator==(const CpuCounters&, const CpuCounters&) = default;
 };
 
+/// The per-CPU counters of one netns as 64-bit totals: summed over CPUs, or accumulated
+/// across the 32-bit counters' wraps.
+struct CounterTotals {
+  std::uint64_t found = 0, invalid = 0, insert = 0, insertFailed = 0, drop = 0, earlyDrop = 0, error = 0,
+                searchRestart = 0, clashResolve = 0, chainTooLong = 0;
+};
+
+/// Names one counter of CpuCounters and its field in CounterTotals.
+struct CounterField {
+  const char* name;                          // "insert_failed", "icmp_error", "chaintoolong" (trace names)
+  std::uint32_t CpuCounters::*perCpu;
+  std::uint64_t CounterTotals::*total;
+};
+
+/// Returns every counter of CpuCounters, for code that treats them all alike.
+std::span<const CounterField> counterFields();
+
+/// Sums per-CPU counters into 64-bit totals (for display, not for rates).
+CounterTotals sumCounters(const std::vector<CpuCounters>& cpus);
+
 enum class StatsSource { Netlink, Procfs, Simulated };
 
 /// Returns "netlink", "procfs" or "simulated".
@@ -44,12 +65,10 @@ struct ConntrackStats {
   std::optional<std::int64_t> entries; // CTA_STATS_GLOBAL_ENTRIES (netlink) / entries column
   std::optional<std::int64_t> maxEntries;  // CTA_STATS_GLOBAL_MAX_ENTRIES (netlink only)
   std::string fallbackReason;          // FallbackStats: why the primary failed (empty: it did not)
+  /// Names the totals as callers of totals() know them.
+  using Totals = CounterTotals;
   /// Sums the per-CPU counters into 64-bit totals (for display, not for rates).
-  struct Totals {
-    std::uint64_t found = 0, invalid = 0, insert = 0, insertFailed = 0, drop = 0, earlyDrop = 0,
-                  error = 0, searchRestart = 0, clashResolve = 0, chainTooLong = 0;
-  };
-  Totals totals() const;
+  Totals totals() const { return sumCounters(cpus); }
 };
 
 /// Reads conntrack statistics for a namespace.

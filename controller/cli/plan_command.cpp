@@ -100,17 +100,17 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
   }
   printLimits(out, policy, obs, report.plan.facts);
   for (const auto& hold : report.history.holds) {
-    out << "hold: " << (hold.ref ? std::string(policy::kernelName(hold.ref->knob)) + " in " + hold.ref->netns
+    out << "hold: " << (hold.ref ? policy::refName(*hold.ref)
                                  : std::string("every knob"))
         << " left alone until " << utc(hold.until)
         << " (ctpilot resume lifts it)\n";
   }
   for (const auto& ref : report.history.external) {
-    out << "changed by hand: " << policy::kernelName(ref.knob) << " in " << ref.netns
+    out << "changed by hand: " << policy::refName(ref)
         << " (left alone until the policy changes)\n";
   }
   for (const auto& ref : obs.unwritable) {
-    out << "not writable: " << policy::kernelName(ref.knob) << " in " << ref.netns << "\n";
+    out << "not writable: " << policy::refName(ref) << "\n";
   }
 
   out << "\nwhat `ctpilot run` would do now:\n";

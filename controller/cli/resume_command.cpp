@@ -56,12 +56,12 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
   }
   for (const auto& hold : holds) {
     std::cout << "lifted hold #" << hold.id << " until " << formatTime(*hold.until);
-    if (hold.knob) std::cout << " on " << policy::kernelName(*hold.knob) << " in " << hold.netns;
+    if (hold.knob) std::cout << " on " << policy::refName({hold.netns, *hold.knob});
     if (!hold.reason.empty()) std::cout << " (" << hold.reason << ")";
     std::cout << "\n";
   }
   for (const auto& [ref, id] : external) {
-    std::cout << "handed back " << policy::kernelName(ref.knob) << " in " << ref.netns << " (changed by someone else, #"
+    std::cout << "handed back " << policy::refName(ref) << " (changed by someone else, #"
               << id << "); its value now is ctpilot's to manage\n";
   }
   std::cout << "journaled resume #" << stored->id << ": a running controller acts again from its next tick\n";

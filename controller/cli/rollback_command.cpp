@@ -23,10 +23,6 @@ constexpr policy::Duration kMaxHold = std::chrono::hours(24 * 365);
 
 constexpr const char* kSynopsis = "ctpilot rollback (--last N | --to ID | --all) [--dry-run] [--force] [--hold DURATION]";
 
-std::string knobText(const policy::KnobRef& ref) {
-  return std::string(policy::kernelName(ref.knob)) + " in " + ref.netns;
-}
-
 std::string stepText(const RollbackStep& step) {
   return (step.intentOnly ? "intent #" : "#") + std::to_string(step.appliedId) + " of " + formatTime(step.time) +
          (step.reason.empty() ? "" : ": " + step.reason);
@@ -36,7 +32,7 @@ std::string stepText(const RollbackStep& step) {
 void printReport(const RollbackReport& report, const RollbackOptions& options) {
   using Status = StepOutcome::Status;
   for (const auto& conflict : report.conflicts) {
-    std::cerr << "ctpilot rollback: " << knobText(conflict.ref) << " is " << conflict.found << ", not "
+    std::cerr << "ctpilot rollback: " << policy::refName(conflict.ref) << " is " << conflict.found << ", not "
               << conflict.expected << " as ctpilot last set it (#" << conflict.expectedId << "): someone else changed it; "
               << (options.force ? "overriding because of --force"
                                 : "refusing to roll back (pass --force to restore the journaled values anyway)")
@@ -52,24 +48,24 @@ void printReport(const RollbackReport& report, const RollbackOptions& options) {
     switch (outcome.status) {
       case Status::Restored:
         ++restored;
-        std::cout << "restored " << knobText(step.ref) << " " << outcome.before << " -> " << outcome.kept
+        std::cout << "restored " << policy::refName(step.ref) << " " << outcome.before << " -> " << outcome.kept
                   << " (undoing " << stepText(step) << ")\n";
         break;
       case Status::WouldRestore:
-        std::cout << "would restore " << knobText(step.ref) << " " << outcome.before << " -> " << step.to
+        std::cout << "would restore " << policy::refName(step.ref) << " " << outcome.before << " -> " << step.to
                   << " (undoing " << stepText(step) << ")\n";
         break;
       case Status::NetnsGone:
-        std::cerr << "ctpilot rollback: skipped #" << step.appliedId << " (" << knobText(step.ref)
+        std::cerr << "ctpilot rollback: skipped #" << step.appliedId << " (" << policy::refName(step.ref)
                   << "): the namespace has vanished: " << outcome.error << "\n";
         break;
       case Status::Failed:
-        std::cerr << "ctpilot rollback: could not undo #" << step.appliedId << " (" << knobText(step.ref)
+        std::cerr << "ctpilot rollback: could not undo #" << step.appliedId << " (" << policy::refName(step.ref)
                   << " -> " << step.to << "): " << outcome.error << "\n";
         break;
       case Status::NotRun:
         if (!report.refused && report.journalError.empty()) {
-          std::cerr << "ctpilot rollback: did not undo #" << step.appliedId << " (" << knobText(step.ref) << ")\n";
+          std::cerr << "ctpilot rollback: did not undo #" << step.appliedId << " (" << policy::refName(step.ref) << ")\n";
         }
         break;
     }

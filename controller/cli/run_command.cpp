@@ -60,7 +60,7 @@ void rollbackOnExit(sysfs::KnobStore& knobs, const std::string& bootId, const Gl
     for (const auto& conflict : report.conflicts) {
       spdlog::warn("rollback_on_exit: {} is {}, not the {} ctpilot wrote; refusing to roll back (use ctpilot "
                    "rollback --all --force)",
-                   policy::kernelName(conflict.ref.knob), conflict.found, conflict.expected);
+                   policy::refName(conflict.ref), conflict.found, conflict.expected);
     }
     return;
   }
@@ -68,10 +68,10 @@ void rollbackOnExit(sysfs::KnobStore& knobs, const std::string& bootId, const Gl
   for (const auto& step : report.steps) {
     if (step.status == StepOutcome::Status::Restored) {
       ++restored;
-      spdlog::info("rollback_on_exit: restored {} {} -> {}", policy::kernelName(step.step.ref.knob), step.before,
+      spdlog::info("rollback_on_exit: restored {} {} -> {}", policy::refName(step.step.ref), step.before,
                    step.kept);
     } else if (step.status == StepOutcome::Status::Failed) {
-      spdlog::error("rollback_on_exit: could not restore {}: {}", policy::kernelName(step.step.ref.knob), step.error);
+      spdlog::error("rollback_on_exit: could not restore {}: {}", policy::refName(step.step.ref), step.error);
     }
   }
   if (!report.journalError.empty()) spdlog::error("rollback_on_exit: journal: {}", report.journalError);

@@ -97,8 +97,7 @@ void printResults(const SimulationSummary& s, const CtpilotTuner& tuner, const O
       std::cout << "  ... " << changes.size() - static_cast<std::size_t>(out.changesShown) << " more (--changes N)\n";
       break;
     }
-    std::cout << "  " << formatTime(c.at) << "  " << policy::kernelName(c.knob)
-              << (c.netns == policy::kInitNetns ? std::string() : " in " + c.netns) << " " << c.from << " -> " << c.to;
+    std::cout << "  " << formatTime(c.at) << "  " << policy::refName({c.netns, c.knob}) << " " << c.from << " -> " << c.to;
     if (!c.reason.empty()) std::cout << "  (" << c.reason << ")";
     std::cout << "\n";
   }

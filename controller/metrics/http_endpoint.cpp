@@ -100,8 +100,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 }  // namespace
 
 HttpEndpoint::HttpEndpoint(asio::io_context& io)
-    : io_(io),
-      acceptor_(io),
+    : acceptor_(io),
       retry_(io),
       body_(std::make_shared<const std::string>()),
       open_(std::make_shared<std::size_t>(0)),

@@ -49,7 +49,6 @@ class HttpEndpoint {
  private:
   void accept();
 
-  boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_;  // after an accept error (out of descriptors): pause, not spin
   std::shared_ptr<const std::string> body_;

@@ -9,18 +9,6 @@ namespace {
 
 std::string knobLabel(policy::Knob knob) { return std::string(policy::kernelName(knob)); }
 
-CounterTotals rawSum(const std::vector<sysfs::CpuCounters>& cpus) {
-  CounterTotals sum;
-  for (const auto& cpu : cpus) {
-    sum.drop += cpu.drop;
-    sum.earlyDrop += cpu.earlyDrop;
-    sum.insertFailed += cpu.insertFailed;
-    sum.chainTooLong += cpu.chainTooLong;
-    sum.insert += cpu.insert;
-  }
-  return sum;
-}
-
 void countChanges(MetricsSnapshot& snapshot, const std::vector<policy::KnobRef>& refs, const char* outcome) {
   for (const auto& ref : refs) ++snapshot.changes[{knobLabel(ref.knob), ref.netns, outcome}];
 }
@@ -38,18 +26,10 @@ CounterTotals MetricsRecorder::advance(const std::string& netns, const std::vect
   if (last == lastCpus_.end() || last->second.size() != cpus.size()) {
     // First look, or a CPU came or went: start from the kernel's own sums (a counter reset to
     // Prometheus if they are lower).
-    total = rawSum(cpus);
+    total = sysfs::sumCounters(cpus);
   } else {
     // The kernel's counters are 32-bit per CPU and wrap; add what each moved.
-    for (std::size_t i = 0; i < cpus.size(); ++i) {
-      const auto& a = last->second[i];
-      const auto& b = cpus[i];
-      total.drop += counterDelta(a.drop, b.drop);
-      total.earlyDrop += counterDelta(a.earlyDrop, b.earlyDrop);
-      total.insertFailed += counterDelta(a.insertFailed, b.insertFailed);
-      total.chainTooLong += counterDelta(a.chainTooLong, b.chainTooLong);
-      total.insert += counterDelta(a.insert, b.insert);
-    }
+    addCounterDeltas(last->second, cpus, total);
   }
   lastCpus_[netns] = cpus;
   return total;

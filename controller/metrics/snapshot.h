@@ -17,13 +17,7 @@
 namespace ctpilot::controller::metrics {
 
 /// The kernel's per-CPU counters of one netns as monotonic 64-bit totals.
-struct CounterTotals {
-  std::uint64_t drop = 0;
-  std::uint64_t earlyDrop = 0;
-  std::uint64_t insertFailed = 0;
-  std::uint64_t chainTooLong = 0;
-  std::uint64_t insert = 0;
-};
+using CounterTotals = sysfs::CounterTotals;
 
 /// One watched network namespace.
 struct NetnsMetrics {

@@ -5,49 +5,23 @@
 #include "controller/estimator.h"
 
 namespace ctpilot::controller {
-namespace {
-
-struct CounterField {
-  const char* name;
-  std::uint32_t sysfs::CpuCounters::*field;
-};
-
-constexpr CounterField kFields[] = {
-    {"insert", &sysfs::CpuCounters::insert},
-    {"drop", &sysfs::CpuCounters::drop},
-    {"early_drop", &sysfs::CpuCounters::earlyDrop},
-    {"insert_failed", &sysfs::CpuCounters::insertFailed},
-    {"found", &sysfs::CpuCounters::found},
-    {"invalid", &sysfs::CpuCounters::invalid},
-    {"icmp_error", &sysfs::CpuCounters::error},
-    {"search_restart", &sysfs::CpuCounters::searchRestart},
-    {"clash_resolve", &sysfs::CpuCounters::clashResolve},
-    {"chaintoolong", &sysfs::CpuCounters::chainTooLong},
-};
-
-}  // namespace
 
 Recorder::Recorder(const sysfs::KnobStore& knobs, sysfs::StatsReader& stats, Discover discover, policy::NetnsSelector selector)
     : knobs_(knobs), stats_(stats), discover_(std::move(discover)), selector_(std::move(selector)) {}
 
 void Recorder::addCounters(const std::string& netns, const sysfs::ConntrackStats& stats, TraceSample& sample) {
   auto& t = totals_[netns];
-  if (t.sums.empty() || t.last.size() != stats.cpus.size()) {
-    // First look (or the CPU count changed): start from the kernel's own sums, which is what
-    // /proc/net/stat and node_exporter show; later rounds add each CPU's unwrapped increase.
-    const bool first = t.sums.empty();
-    for (const auto& f : kFields) {
-      std::uint64_t sum = 0;
-      for (const auto& cpu : stats.cpus) sum += cpu.*(f.field);
-      if (first) t.sums[f.name] = sum;
-    }
-  } else {
-    for (std::size_t c = 0; c < stats.cpus.size(); ++c) {
-      for (const auto& f : kFields) t.sums[f.name] += counterDelta(t.last[c].*(f.field), stats.cpus[c].*(f.field));
-    }
+  if (!t.started) {
+    // First look: start from the kernel's own sums, which is what /proc/net/stat and
+    // node_exporter show; later rounds add each CPU's unwrapped increase (none in the round
+    // the CPU count changes).
+    t.sums = stats.totals();
+    t.started = true;
+  } else if (t.last.size() == stats.cpus.size()) {
+    addCounterDeltas(t.last, stats.cpus, t.sums);
   }
   t.last = stats.cpus;
-  sample.counters = t.sums;
+  for (const auto& f : sysfs::counterFields()) sample.counters[f.name] = t.sums.*f.total;
 }
 
 Result<RecordedRound> Recorder::sample(policy::TimePoint now) {

@@ -39,8 +39,9 @@ class Recorder {
 
  private:
   struct Totals {
+    bool started = false;
     std::vector<sysfs::CpuCounters> last;
-    std::map<std::string, std::uint64_t> sums;
+    sysfs::CounterTotals sums;
   };
   // Adds each CPU's unwrapped increase to the netns' totals and copies them into `sample`.
   void addCounters(const std::string& netns, const sysfs::ConntrackStats& stats, TraceSample& sample);

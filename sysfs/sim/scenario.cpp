@@ -284,28 +284,8 @@ class Parser {
     }
     ScenarioPhase phase;
     phase.line = line_;
-    bool ok = true;
-    const auto [from, to] = splitRange(w[1]);
-    const auto start = parseDur(from);
-    const auto end = parseDur(to);
-    if (from == to || !start || !end) {
-      problem("phase time '" + std::string(w[1]) + "' is not START..END (e.g. 0s..10m)");
-      ok = false;
-    } else if (*end <= *start) {
-      problem("phase " + std::string(w[1]) + " ends before it starts");
-      ok = false;
-    } else {
-      phase.start = *start;
-      phase.end = *end;
-    }
-    const auto flow = flowClassByName(w[2]);
-    if (!flow) {
-      problem("unknown flow class '" + std::string(w[2]) + "' (expected tcp_short, tcp_long, udp_stream, udp_oneway or syn_flood)");
-      ok = false;
-    } else {
-      phase.flow = *flow;
-      phase.life = defaultLife(*flow);
-    }
+    bool ok = phaseSpan(w[1], phase);
+    ok = phaseFlow(w[2], phase) && ok;
     phase.netns = load_.scenario.netns.size() > 1 ? load_.scenario.netns[1] : "init";
     bool haveRate = false;
     bool netnsGiven = false;
@@ -317,58 +297,10 @@ class Parser {
         continue;
       }
       const std::string key(w[i].substr(0, eq));
-      const auto value = w[i].substr(eq + 1);
-      if (key == "rate") {
-        const auto [a, b] = splitRange(value);
-        const auto ra = parseRate(a);
-        const auto rb = parseRate(b);
-        if (!ra || !rb) {
-          problem("rate '" + std::string(value) +
-                  "' is not a rate or ramp up to 10M/s (examples: 2000/s, 120/m, 2k/s..20k/s)");
-          ok = false;
-        } else {
-          phase.rateFrom = *ra;
-          phase.rateTo = *rb;
-          haveRate = true;
-        }
-      } else if (key == "life") {
-        const auto d = parseDur(value);
-        if (!d || *d > kMaxSpan) {
-          problem("life '" + std::string(value) + "' is not a duration up to 31d (examples: 5s, 10m)");
-          ok = false;
-        } else {
-          phase.life = *d;
-        }
-      } else if (key == "netns") {
-        phase.netns = std::string(value);
-        netnsGiven = true;
-      } else if (key == "shape") {
-        if (value == "linear") phase.shape = ScenarioPhase::Shape::Linear;
-        else if (value == "diurnal") phase.shape = ScenarioPhase::Shape::Diurnal;
-        else {
-          problem("shape '" + std::string(value) + "' is not linear or diurnal");
-          ok = false;
-        }
-      } else if (key == "peak") {
-        const auto d = parseDur(value);
-        if (!d || *d >= std::chrono::hours(24)) {
-          problem("peak '" + std::string(value) + "' is not a time of day (examples: 21h, 1230m)");
-          ok = false;
-        } else {
-          phase.peak = *d;
-        }
-      } else if (key == "abandon" || key == "rst") {
-        const auto r = policy::parseRatio(value);
-        if (!r) {
-          problem(key + " '" + std::string(value) + "' is not a share (examples: 5%, 0.05)");
-          ok = false;
-        } else {
-          (key == "abandon" ? phase.abandon : phase.rst) = r->value;
-        }
-      } else {
-        problem("unknown phase setting '" + key + "' (expected rate, life, netns, shape, peak, abandon or rst)");
-        ok = false;
-      }
+      const bool good = phaseSetting(key, w[i].substr(eq + 1), phase);
+      haveRate = haveRate || (key == "rate" && good);
+      netnsGiven = netnsGiven || key == "netns";
+      ok = good && ok;
     }
     if (!haveRate) {
       problem("phase needs a rate, e.g. rate=2000/s");
@@ -380,6 +312,99 @@ class Parser {
     }
     if (netnsGiven) netnsUses_.push_back({line_, phase.netns});
     if (ok) load_.scenario.phases.push_back(phase);
+  }
+
+  // START..END of a phase.
+  bool phaseSpan(std::string_view range, ScenarioPhase& phase) {
+    const auto [from, to] = splitRange(range);
+    const auto start = parseDur(from);
+    const auto end = parseDur(to);
+    if (from == to || !start || !end) {
+      problem("phase time '" + std::string(range) + "' is not START..END (e.g. 0s..10m)");
+      return false;
+    }
+    if (*end <= *start) {
+      problem("phase " + std::string(range) + " ends before it starts");
+      return false;
+    }
+    phase.start = *start;
+    phase.end = *end;
+    return true;
+  }
+
+  // The flow class, which also gives the phase its default life.
+  bool phaseFlow(std::string_view name, ScenarioPhase& phase) {
+    const auto flow = flowClassByName(name);
+    if (!flow) {
+      problem("unknown flow class '" + std::string(name) + "' (expected tcp_short, tcp_long, udp_stream, udp_oneway or syn_flood)");
+      return false;
+    }
+    phase.flow = *flow;
+    phase.life = defaultLife(*flow);
+    return true;
+  }
+
+  // One key=value setting of a phase; false (said) when it is not one.
+  bool phaseSetting(const std::string& key, std::string_view value, ScenarioPhase& phase) {
+    if (key == "rate") return phaseRate(value, phase);
+    if (key == "life" || key == "peak") return phaseTime(key, value, phase);
+    if (key == "netns") {
+      phase.netns = std::string(value);
+      return true;
+    }
+    if (key == "shape") {
+      if (value == "linear") phase.shape = ScenarioPhase::Shape::Linear;
+      else if (value == "diurnal") phase.shape = ScenarioPhase::Shape::Diurnal;
+      else {
+        problem("shape '" + std::string(value) + "' is not linear or diurnal");
+        return false;
+      }
+      return true;
+    }
+    if (key == "abandon" || key == "rst") {
+      const auto r = policy::parseRatio(value);
+      if (!r) {
+        problem(key + " '" + std::string(value) + "' is not a share (examples: 5%, 0.05)");
+        return false;
+      }
+      (key == "abandon" ? phase.abandon : phase.rst) = r->value;
+      return true;
+    }
+    problem("unknown phase setting '" + key + "' (expected rate, life, netns, shape, peak, abandon or rst)");
+    return false;
+  }
+
+  // rate=R or a ramp rate=A..B.
+  bool phaseRate(std::string_view value, ScenarioPhase& phase) {
+    const auto [a, b] = splitRange(value);
+    const auto ra = parseRate(a);
+    const auto rb = parseRate(b);
+    if (!ra || !rb) {
+      problem("rate '" + std::string(value) + "' is not a rate or ramp up to 10M/s (examples: 2000/s, 120/m, 2k/s..20k/s)");
+      return false;
+    }
+    phase.rateFrom = *ra;
+    phase.rateTo = *rb;
+    return true;
+  }
+
+  // life=D (up to 31d) or peak=D (a time of day).
+  bool phaseTime(const std::string& key, std::string_view value, ScenarioPhase& phase) {
+    const auto d = parseDur(value);
+    if (key == "life") {
+      if (!d || *d > kMaxSpan) {
+        problem("life '" + std::string(value) + "' is not a duration up to 31d (examples: 5s, 10m)");
+        return false;
+      }
+      phase.life = *d;
+      return true;
+    }
+    if (!d || *d >= std::chrono::hours(24)) {
+      problem("peak '" + std::string(value) + "' is not a time of day (examples: 21h, 1230m)");
+      return false;
+    }
+    phase.peak = *d;
+    return true;
   }
 
   void finish() {

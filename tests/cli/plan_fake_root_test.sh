@@ -15,7 +15,7 @@ before=$(snapshot)
 rc=$?
 [ "$rc" -eq 0 ] || { fail "plan: exit $rc, want 0"; cat "$tmp/err"; }
 grep -Eq '^init +900 +1000 +90\.0%' "$tmp/out" || fail "no observation row for init: $(cat "$tmp/out")"
-grep -q "would raise nf_conntrack_max 1000 -> " "$tmp/out" || fail "plan does not say it would raise max: $(cat "$tmp/out")"
+grep -q "would raise nf_conntrack_max in init 1000 -> " "$tmp/out" || fail "plan does not say it would raise max: $(cat "$tmp/out")"
 [ "$(snapshot)" = "$before" ] || fail "plan changed the fake /proc tree"
 [ -e "$tmp/state" ] && fail "plan created the state directory"
 

@@ -63,7 +63,7 @@ rc=$?
 [ "$rc" -eq 0 ] || { fail "prometheus fixture: exit $rc, want 0"; cat "$tmp/err"; }
 grep -q '^recorded      drops [1-9]' "$tmp/out" || fail "fixture: no recorded drops shown: $(cat "$tmp/out")"
 grep -q '^dropped       0 new flows' "$tmp/out" || fail "fixture under the ISP policy: want 0 drops: $(grep dropped "$tmp/out")"
-grep -q 'raises\|nf_conntrack_max 4096 -> ' "$tmp/out" || fail "fixture: no raise listed: $(cat "$tmp/out")"
+grep -q 'raises\|nf_conntrack_max in init 4096 -> ' "$tmp/out" || fail "fixture: no raise listed: $(cat "$tmp/out")"
 head -1 "$tmp/replay.csv" | grep -q '^time_s,netns,count,max,buckets,drop,early_drop,insert_failed,recorded_count,recorded_max,recorded_drop$' ||
   fail "replay csv header: $(head -1 "$tmp/replay.csv")"
 if command -v gnuplot >/dev/null; then

@@ -40,7 +40,7 @@ rc=$?
 [ "$rc" -eq 0 ] || { fail "run --once: exit $rc, want 0"; cat "$tmp/err"; }
 max=$(cat "$nf/nf_conntrack_max")
 [ "$max" -gt 1000 ] || fail "nf_conntrack_max is $max, want it raised above 1000"
-grep -q "raised nf_conntrack_max 1000 -> $max" "$tmp/err" || fail "no 'raised nf_conntrack_max 1000 -> $max' log line"
+grep -q "raised nf_conntrack_max in init 1000 -> $max" "$tmp/err" || fail "no 'raised nf_conntrack_max in init 1000 -> $max' log line"
 journal=$state/journal.jsonl
 [ -s "$journal" ] || fail "no journal at $journal"
 # The intent for the max comes before its applied record, which names the value kept.

@@ -23,7 +23,7 @@ grep -q "SIGTERM received; stopping" "$tmp/err" || fail "did not stop cleanly: $
 ticks=$(grep -c "tick: netns init" "$tmp/err")
 [ "$ticks" -ge 5 ] || fail "only $ticks ticks logged; the loop should have kept observing"
 [ "$(cat "$nf/nf_conntrack_max")" = 1000 ] || fail "nf_conntrack_max changed on a read-only tree"
-n=$(grep -v "debug" "$tmp/err" | grep -c "nf_conntrack_max is read-only here")
+n=$(grep -v "debug" "$tmp/err" | grep -c "nf_conntrack_max in init is read-only here")
 [ "$n" -eq 1 ] || fail "read-only said $n times, want once: $(cat "$tmp/err")"
 grep -q "observing only" "$tmp/err" || fail "no 'observing only' in: $(cat "$tmp/err")"
 grep -q '"kind":"failed"' "$tmp/state/journal.jsonl" || fail "the refused write is not journaled as failed"

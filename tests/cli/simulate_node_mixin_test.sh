@@ -11,5 +11,5 @@ grep -q '^policy *built-in defaults' "$tmp/out" || fail "not simulated with the 
 peak=$(awk '/^peak fill/ { sub("%", "", $3); print $3 }' "$tmp/out")
 [ -n "$peak" ] || fail "no peak fill in: $(cat "$tmp/out")"
 awk -v p="$peak" 'BEGIN { exit !(p < 75.0) }' || fail "peak fill $peak% reaches node-mixin's 75% alert"
-grep -q 'nf_conntrack_max 65536 -> ' "$tmp/out" || fail "ctpilot never raised the limit: $(cat "$tmp/out")"
+grep -q 'nf_conntrack_max in init 65536 -> ' "$tmp/out" || fail "ctpilot never raised the limit: $(cat "$tmp/out")"
 exit "$failures"

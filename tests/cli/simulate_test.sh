@@ -11,7 +11,7 @@ policy="$CTPILOT_SOURCE_DIR/examples/policies/isp-nat-gateway.conf"
 rc=$?
 [ "$rc" -eq 0 ] || { fail "flash-crowd: exit $rc, want 0"; cat "$tmp/err"; }
 grep -q '^dropped       0 new flows' "$tmp/out" || fail "flash-crowd with the ISP policy: want 0 drops: $(grep dropped "$tmp/out")"
-grep -q 'nf_conntrack_max 65536 -> ' "$tmp/out" || fail "flash-crowd: no raise of nf_conntrack_max listed"
+grep -q 'nf_conntrack_max in init 65536 -> ' "$tmp/out" || fail "flash-crowd: no raise of nf_conntrack_max listed"
 grep -q 'growth .* reaches high_water' "$tmp/out" || fail "flash-crowd: changes listed without their reasons"
 head -1 "$tmp/run.csv" | grep -q '^time_s,netns,count,max,buckets,drop,early_drop,insert_failed,' || fail "csv header: $(head -1 "$tmp/run.csv")"
 [ "$(wc -l <"$tmp/run.csv")" -eq 1802 ] || fail "csv: $(wc -l <"$tmp/run.csv") lines, want 1802 (header + 30 min at 1 s + t=0)"

@@ -179,7 +179,7 @@ TEST_CASE("a table near full gets nf_conntrack_max raised, the intent journaled 
   REQUIRE(applied.size() == report.applied.size());
   CHECK(applied[0].newValue == rig.max());
   CHECK(applied[0].reason.find("high_water") != std::string::npos);
-  CHECK(log.count(spdlog::level::info, "raised nf_conntrack_max 1000 -> " + std::to_string(rig.max())) == 1);
+  CHECK(log.count(spdlog::level::info, "raised nf_conntrack_max in init 1000 -> " + std::to_string(rig.max())) == 1);
 }
 
 TEST_CASE("when the journal cannot be written nothing is changed, and that is said once") {
@@ -275,7 +275,7 @@ TEST_CASE("a knob changed by someone else is journaled and warned about once, an
   REQUIRE(external.size() == 1);
   CHECK(external[0].oldValue == raised);
   CHECK(external[0].newValue == 950);
-  CHECK(log.count(spdlog::level::warn, "nf_conntrack_max changed by someone else " + std::to_string(raised) +
+  CHECK(log.count(spdlog::level::warn, "nf_conntrack_max in init changed by someone else " + std::to_string(raised) +
                                            " -> 950 (journal #" + std::to_string(external[0].id) +
                                            "); leaving it alone") == 1);
 
@@ -317,14 +317,14 @@ TEST_CASE("a read-only knob is reported once and the loop keeps observing") {
   }
   CHECK(rig.max() == 1000);
   CHECK(rig.ofKind(RecordKind::Failed).size() == 1);
-  CHECK(log.count(spdlog::level::warn, "nf_conntrack_max is read-only here") == 1);
+  CHECK(log.count(spdlog::level::warn, "nf_conntrack_max in init is read-only here") == 1);
 
   SUBCASE("a reload, even of the same policy, tries again") {
     controller.reload(testPolicy());
     const auto report = controller.tick(kT0 + 10min);
     CHECK_FALSE(report.observation.unwritable.contains(kMax));
     CHECK(rig.ofKind(RecordKind::Failed).size() == 2);  // still read-only: one more attempt, said again
-    CHECK(log.count(spdlog::level::warn, "nf_conntrack_max is read-only here") == 2);
+    CHECK(log.count(spdlog::level::warn, "nf_conntrack_max in init is read-only here") == 2);
   }
 }
 

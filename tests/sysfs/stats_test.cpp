@@ -121,6 +121,24 @@ TEST_CASE("counters stay 32-bit per CPU and totals() sums them into 64 bits") {
   CHECK(totals.found == 0);
 }
 
+TEST_CASE("counterFields pairs each of the ten per-CPU counters with its own total, and sumCounters adds them") {
+  sysfs::CpuCounters cpu;
+  std::uint32_t value = 1;
+  for (const auto& f : sysfs::counterFields()) {
+    CAPTURE(f.name);
+    CHECK(cpu.*f.perCpu == 0);  // each counter is named once
+    cpu.*f.perCpu = value++;
+  }
+  CHECK(sysfs::counterFields().size() == 10);
+  CHECK(cpu.chainTooLong != 0);
+  CHECK(cpu.error != 0);
+  const auto totals = sysfs::sumCounters({cpu, cpu});
+  for (const auto& f : sysfs::counterFields()) {
+    CAPTURE(f.name);
+    CHECK(totals.*f.total == 2ULL * (cpu.*f.perCpu));
+  }
+}
+
 TEST_CASE("parseProcfsStats reports a bad table as Malformed and says where") {
   struct Row {
     const char* text;
