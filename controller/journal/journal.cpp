@@ -241,10 +241,18 @@ std::string toJsonLine(const JournalRecord& record) {
   return buildJson<OrderedJson>(record).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-Result<JournalRecord> recordFromJson(const nlohmann::json& json) {
-  if (!json.is_object()) return Error{Errc::Malformed, "expected a JSON object, found " + json.dump()};
-  JournalRecord record;
+namespace {
 
+// Stores a field read by optionalInt/optionalString/optionalTime in `out`; returns its error.
+template <typename T>
+std::optional<Error> store(Result<T> field, T& out) {
+  if (!field) return field.error();
+  out = std::move(*field);
+  return std::nullopt;
+}
+
+// Reads the fields every record has: id, time and kind.
+std::optional<Error> readRequiredFields(const nlohmann::json& json, JournalRecord& record) {
   auto id = optionalInt(json, "id");
   if (!id) return id.error();
   if (!*id) return Error{Errc::Malformed, "missing field 'id'"};
@@ -266,41 +274,35 @@ Result<JournalRecord> recordFromJson(const nlohmann::json& json) {
                                       "rollback, hold or resume)");
   }
   record.kind = *parsedKind;
+  return std::nullopt;
+}
 
-  auto bootId = optionalString(json, "boot_id");
-  if (!bootId) return bootId.error();
-  record.bootId = *bootId;
-  auto netns = optionalString(json, "netns");
-  if (!netns) return netns.error();
-  record.netns = *netns;
-
-  auto knob = optionalString(json, "knob");
-  if (!knob) return knob.error();
-  if (!knob->empty()) {
-    record.knob = policy::knobByName(*knob);
-    if (!record.knob) return malformedField("knob", "unknown knob \"" + *knob + "\"");
+// Reads the fields a record may have: where, which knob, values, links and words.
+std::optional<Error> readOptionalFields(const nlohmann::json& json, JournalRecord& record) {
+  if (auto error = store(optionalString(json, "boot_id"), record.bootId)) return error;
+  if (auto error = store(optionalString(json, "netns"), record.netns)) return error;
+  std::string knob;
+  if (auto error = store(optionalString(json, "knob"), knob)) return error;
+  if (!knob.empty()) {
+    record.knob = policy::knobByName(knob);
+    if (!record.knob) return malformedField("knob", "unknown knob \"" + knob + "\"");
   }
+  if (auto error = store(optionalInt(json, "old"), record.oldValue)) return error;
+  if (auto error = store(optionalInt(json, "new"), record.newValue)) return error;
+  if (auto error = store(optionalInt(json, "ref"), record.ref)) return error;
+  if (auto error = store(optionalString(json, "reason"), record.reason)) return error;
+  if (auto error = store(optionalTime(json, "until"), record.until)) return error;
+  if (auto error = store(optionalString(json, "error"), record.error)) return error;
+  return std::nullopt;
+}
 
-  auto oldValue = optionalInt(json, "old");
-  if (!oldValue) return oldValue.error();
-  record.oldValue = *oldValue;
-  auto newValue = optionalInt(json, "new");
-  if (!newValue) return newValue.error();
-  record.newValue = *newValue;
-  auto ref = optionalInt(json, "ref");
-  if (!ref) return ref.error();
-  record.ref = *ref;
+}  // namespace
 
-  auto reason = optionalString(json, "reason");
-  if (!reason) return reason.error();
-  record.reason = *reason;
-  auto until = optionalTime(json, "until");
-  if (!until) return until.error();
-  record.until = *until;
-  auto error = optionalString(json, "error");
-  if (!error) return error.error();
-  record.error = *error;
-
+Result<JournalRecord> recordFromJson(const nlohmann::json& json) {
+  if (!json.is_object()) return Error{Errc::Malformed, "expected a JSON object, found " + json.dump()};
+  JournalRecord record;
+  if (auto error = readRequiredFields(json, record)) return *error;
+  if (auto error = readOptionalFields(json, record)) return *error;
   if (const auto found = json.find("observation"); found != json.end()) record.observation = *found;
   return record;
 }

@@ -40,47 +40,19 @@ void JournalView::add(const JournalRecord& record) {
   const auto ref = recordRef(record);
   switch (record.kind) {
     case RecordKind::Baseline:
-      if (!ref || !record.newValue) break;
-      // A baseline is taken once (old = new); a later one with old != new adopted a value
-      // someone else wrote ([controller] on_external = adopt) and replaces it.
-      if (record.oldValue && *record.oldValue != *record.newValue) {
-        baselines_[*ref] = *record.newValue;
-      } else {
-        baselines_.emplace(*ref, *record.newValue);
-      }
+      addBaseline(record, ref);
       break;
     case RecordKind::Intent:
-      if (!ref || !record.newValue) break;
-      unfinished_[record.id] = record;
-      // ctpilot's own intent (a rollback's names the change it undoes): until its outcome is
-      // journaled, the write may have happened, so rollback must be able to undo it.
-      if (!record.ref && scope_ == ViewScope::Everything) {
-        undoable_[record.id] = {record.id, true, *ref, record.oldValue, *record.newValue, record.time, record.reason};
-      }
+      addIntent(record, ref);
       break;
     case RecordKind::Applied:
       addApplied(record, ref);
       break;
     case RecordKind::Failed:
-      if (record.ref) {
-        // The write did not happen: nothing to undo, unless it is a rollback's step that failed
-        // (its intent names the change, which stays undoable).
-        unfinished_.erase(*record.ref);
-        if (const auto found = undoable_.find(*record.ref); found != undoable_.end() && found->second.intentOnly) {
-          undoable_.erase(found);
-        }
-      }
+      addFailed(record);
       break;
     case RecordKind::Rollback:
-      if (record.ref) {
-        const auto undone = *record.ref;
-        std::erase_if(unfinished_, [&](const auto& kv) { return kv.second.ref == undone || kv.first == undone; });
-        undoable_.erase(undone);
-      }
-      if (ref && record.newValue) {
-        lastWrites_[*ref] = {*record.newValue, record.id};
-        external_.erase(*ref);
-      }
+      addRollback(record, ref);
       break;
     case RecordKind::External:
       if (ref) external_[*ref] = record.id;
@@ -89,16 +61,63 @@ void JournalView::add(const JournalRecord& record) {
       if (record.until) holds_.push_back(record);
       break;
     case RecordKind::Resume:
-      std::erase_if(holds_, [&](const JournalRecord& hold) { return !ref || recordRef(hold) == ref; });
-      // `ctpilot resume` also hands knobs changed by someone else back to ctpilot.
-      if (ref) {
-        external_.erase(*ref);
-      } else {
-        external_.clear();
-      }
+      addResume(ref);
       break;
     case RecordKind::Planned:
       break;
+  }
+}
+
+void JournalView::addBaseline(const JournalRecord& record, const std::optional<policy::KnobRef>& ref) {
+  if (!ref || !record.newValue) return;
+  // A baseline is taken once (old = new); a later one with old != new adopted a value
+  // someone else wrote ([controller] on_external = adopt) and replaces it.
+  if (record.oldValue && *record.oldValue != *record.newValue) {
+    baselines_[*ref] = *record.newValue;
+  } else {
+    baselines_.emplace(*ref, *record.newValue);
+  }
+}
+
+void JournalView::addIntent(const JournalRecord& record, const std::optional<policy::KnobRef>& ref) {
+  if (!ref || !record.newValue) return;
+  unfinished_[record.id] = record;
+  // ctpilot's own intent (a rollback's names the change it undoes): until its outcome is
+  // journaled, the write may have happened, so rollback must be able to undo it.
+  if (!record.ref && scope_ == ViewScope::Everything) {
+    undoable_[record.id] = {record.id, true, *ref, record.oldValue, *record.newValue, record.time, record.reason};
+  }
+}
+
+void JournalView::addFailed(const JournalRecord& record) {
+  if (!record.ref) return;
+  // The write did not happen: nothing to undo, unless it is a rollback's step that failed
+  // (its intent names the change, which stays undoable).
+  unfinished_.erase(*record.ref);
+  if (const auto found = undoable_.find(*record.ref); found != undoable_.end() && found->second.intentOnly) {
+    undoable_.erase(found);
+  }
+}
+
+void JournalView::addRollback(const JournalRecord& record, const std::optional<policy::KnobRef>& ref) {
+  if (record.ref) {
+    const auto undone = *record.ref;
+    std::erase_if(unfinished_, [&](const auto& kv) { return kv.second.ref == undone || kv.first == undone; });
+    undoable_.erase(undone);
+  }
+  if (ref && record.newValue) {
+    lastWrites_[*ref] = {*record.newValue, record.id};
+    external_.erase(*ref);
+  }
+}
+
+void JournalView::addResume(const std::optional<policy::KnobRef>& ref) {
+  std::erase_if(holds_, [&](const JournalRecord& hold) { return !ref || recordRef(hold) == ref; });
+  // `ctpilot resume` also hands knobs changed by someone else back to ctpilot.
+  if (ref) {
+    external_.erase(*ref);
+  } else {
+    external_.clear();
   }
 }
 

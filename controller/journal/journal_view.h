@@ -125,6 +125,16 @@ class JournalView {
  private:
   /// Folds in an Applied record (it finishes its intent and becomes undoable).
   void addApplied(const JournalRecord& record, const std::optional<policy::KnobRef>& ref);
+  /// Folds in a Baseline record (the first one of a knob wins, unless a later one adopted).
+  void addBaseline(const JournalRecord& record, const std::optional<policy::KnobRef>& ref);
+  /// Folds in an Intent record (unfinished until its outcome; ctpilot's own are undoable).
+  void addIntent(const JournalRecord& record, const std::optional<policy::KnobRef>& ref);
+  /// Folds in a Failed record (it finishes its intent; nothing to undo).
+  void addFailed(const JournalRecord& record);
+  /// Folds in a Rollback record (it finishes what it undid and is ctpilot's last write).
+  void addRollback(const JournalRecord& record, const std::optional<policy::KnobRef>& ref);
+  /// Folds in a Resume record (it lifts holds and hands externally changed knobs back).
+  void addResume(const std::optional<policy::KnobRef>& ref);
   /// Controller view: drops the applied changes older than kChangeHorizon before the newest one,
   /// except each knob's newest.
   void pruneApplied();
