@@ -49,4 +49,27 @@ struct TempTree {
   }
 };
 
+/// A fresh directory /tmp/ctpilot-NAME-XXXXXX whose files are named directly in it (a state
+/// directory), removed at the end of the test.
+struct TempDir : TempTree {
+  explicit TempDir(const std::string& name = "test") : TempTree(name), path(root.string()) {}
+  /// Returns the path of `name` in the directory.
+  std::string sub(const std::string& name) const { return (root / name).string(); }
+  std::string path;
+};
+
+/// Returns the content of the file at `path` ("" when absent).
+inline std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+/// Replaces the content of the file at `path` with `text`.
+inline void writeFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
 }  // namespace ctpilot::testing

@@ -18,35 +18,19 @@
 
 #include "controller/journal/journal_files.h"
 #include "controller/state_dir.h"
+#include "tests/temp_tree.h"
 
 using namespace ctpilot;
 using namespace ctpilot::controller;
 using namespace std::chrono_literals;
+using ctpilot::testing::readFile;
+using ctpilot::testing::writeFile;
 
 namespace {
 
-struct TempDir {
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ctpilot-checkpoint-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string sub(const std::string& name) const { return (std::filesystem::path(path) / name).string(); }
-  std::string path;
+struct TempDir : ctpilot::testing::TempDir {
+  TempDir() : ctpilot::testing::TempDir("checkpoint") {}
 };
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-void writeFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
 
 const policy::TimePoint kT0{std::chrono::seconds(1'800'000'000)};
 const std::vector<policy::KnobRef> kRefs{{"init", policy::Knob::ConntrackMax},

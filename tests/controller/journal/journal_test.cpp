@@ -16,36 +16,19 @@
 
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_view.h"
+#include "tests/temp_tree.h"
 
 using namespace ctpilot;
 using namespace ctpilot::controller;
 using namespace std::chrono_literals;
+using ctpilot::testing::readFile;
+using ctpilot::testing::writeFile;
 
 namespace {
 
-// A fresh directory under /tmp, removed at the end of the test.
-struct TempDir {
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ctpilot-journal-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string sub(const std::string& name) const { return (std::filesystem::path(path) / name).string(); }
-  std::string path;
+struct TempDir : ctpilot::testing::TempDir {
+  TempDir() : ctpilot::testing::TempDir("journal") {}
 };
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-void writeFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
