@@ -9,20 +9,15 @@
 
 #include "policy/policy_file.h"
 #include "sysfs/sim/scenario.h"
+#include "tests/source_files.h"
 
 namespace ctpilot::controller {
 namespace {
 
 using namespace std::chrono_literals;
 
-std::string source(const std::string& relative) { return std::string(CTPILOT_SOURCE_DIR) + "/" + relative; }
-
-policy::Policy examplePolicy(const std::string& name) {
-  const auto load = policy::loadPolicyFile(source("examples/policies/" + name + ".conf"));
-  for (const auto& p : load.problems) CAPTURE(p.str());
-  REQUIRE(load.ok());
-  return load.policy;
-}
+using testing::examplePolicy;
+using testing::source;
 
 sysfs::Scenario builtIn(const std::string& name) {
   const auto load = sysfs::loadScenarioFile(source("examples/scenarios/" + name + ".scenario"));

@@ -12,19 +12,15 @@
 #include "sysfs/sim/scenario.h"
 #include "sysfs/stats.h"
 #include "tests/temp_tree.h"
+#include "tests/source_files.h"
 
 namespace ctpilot::controller {
 namespace {
 
 using namespace std::chrono_literals;
 
-std::string source(const std::string& relative) { return std::string(CTPILOT_SOURCE_DIR) + "/" + relative; }
-
-policy::Policy examplePolicy(const std::string& name) {
-  const auto load = policy::loadPolicyFile(source("examples/policies/" + name + ".conf"));
-  REQUIRE(load.ok());
-  return load.policy;
-}
+using testing::examplePolicy;
+using testing::source;
 
 // Records a simulated kernel running `scenarioText` every second, the way `ctpilot record`
 // samples the real one (with a working insert counter, like older kernels).

@@ -7,11 +7,12 @@
 
 #include "controller/journal/journal.h"
 #include "controller/replay/prometheus_import.h"
+#include "tests/source_files.h"
 
 namespace ctpilot::controller {
 namespace {
 
-std::string source(const std::string& relative) { return std::string(CTPILOT_SOURCE_DIR) + "/" + relative; }
+using testing::source;
 
 Result<Trace> parse(const std::string& text) {
   std::istringstream in(text);
