@@ -44,3 +44,13 @@ rkb_write_fragment() {
   cat > "$RKB_OUT/kernel-$name.md"
   cat "$RKB_OUT/kernel-$name.md"
 }
+
+# Empties the router's table and puts nf_conntrack_max back to LOWERED and the buckets back to
+# BUCKETS, then lets the table settle for a second: each benchmark run starts the same.
+rkb_reset_table() {
+  local lowered=$1 buckets=$2
+  ip netns exec "$CTP_ROUTER" conntrack -F 2>/dev/null || true
+  [[ "$(cat $CTP_PROC/nf_conntrack_buckets)" == "$buckets" ]] || echo "$buckets" > $CTP_PROC/nf_conntrack_buckets
+  ctp_set_global_max "$lowered"
+  sleep 1
+}

@@ -22,12 +22,6 @@ buckets=$(cat $CTP_PROC/nf_conntrack_buckets)
 sed -e "s/^netns = .*/netns = $CTP_ROUTER/" "$RKB_SOURCE_DIR/examples/policies/isp-nat-gateway.conf" > "$CTP_TMP/isp.conf"
 "$CTPILOT" check-policy "$CTP_TMP/isp.conf" > /dev/null || ctp_fail "the ISP policy with netns = $CTP_ROUTER is invalid"
 
-reset_table() {
-  ip netns exec "$CTP_ROUTER" conntrack -F 2>/dev/null || true
-  [[ "$(cat $CTP_PROC/nf_conntrack_buckets)" == "$buckets" ]] || echo "$buckets" > $CTP_PROC/nf_conntrack_buckets
-  ctp_set_global_max "$lowered"
-  sleep 1
-}
 churn() {
   "$LOADGEN" --netns "$CTP_CLIENTS" tcp-churn --target "$CTP_SERVER_IP:8000-8007" \
     --rate "$rate/s" --duration "${seconds}s" --timeout 2s > "$1"
@@ -35,7 +29,7 @@ churn() {
 }
 
 # 1. Record with the limit static.
-reset_table
+rkb_reset_table "$lowered" "$buckets"
 drop0=$(ctp_proc_stat "$CTP_ROUTER" drop)
 ctp_bg "$CTPILOT" --policy "$CTP_TMP/policy.conf" record --out "$CTP_TMP/trace.jsonl"
 recorder=$CTP_LAST_PID
@@ -67,7 +61,7 @@ predicted_changes=$(field "$CTP_TMP/replay.out" '^changes *\([0-9]*\)$')
 predicted_list=$(sed -n '/^changes/,/^plot/p' "$CTP_TMP/replay.out" | grep '^  ' || true)
 
 # 3. The same policy live on the same churn.
-reset_table
+rkb_reset_table "$lowered" "$buckets"
 drop1=$(ctp_proc_stat "$CTP_ROUTER" drop)
 ctp_start_ctpilot "$CTP_TMP/isp.conf" "$CTP_TMP/state"
 sleep 1.5

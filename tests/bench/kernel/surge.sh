@@ -51,14 +51,6 @@ ctp_surge_setup "$interval"
 lowered=$CTP_SURGE_LOWERED
 buckets=$(cat $CTP_PROC/nf_conntrack_buckets)
 
-# Starts a run from an empty router table, nf_conntrack_max = lowered, buckets as saved.
-reset_table() {
-  ip netns exec "$CTP_ROUTER" conntrack -F 2>/dev/null || true
-  [[ "$(cat $CTP_PROC/nf_conntrack_buckets)" == "$buckets" ]] || echo "$buckets" > $CTP_PROC/nf_conntrack_buckets
-  ctp_set_global_max "$lowered"
-  sleep 1
-}
-
 # Runs the churn at RATE for $seconds from $procs generator processes in parallel (RATE/procs
 # each); prints nothing, leaves one report in FILE (counters and achieved rates summed).
 churn() {
@@ -158,7 +150,7 @@ rows=()
 for rate in $rates; do
   [[ "$rate" =~ ^[0-9]+$ ]] || ctp_fail "RKB_RATES: $rate is not a number"
 
-  reset_table
+  rkb_reset_table "$lowered" "$buckets"
   drop0=$(ctp_proc_stat "$CTP_ROUTER" drop)
   early0=$(ctp_proc_stat "$CTP_ROUTER" early_drop)
   watch_drops "$CTP_TMP/drops-without-$rate.txt"
@@ -172,7 +164,7 @@ for rate in $rates; do
   completed_without=$(ctp_json /completed < "$CTP_TMP/without-$rate.json")
   ctp_measure "drops_without_${rate}" "$drops_without"
 
-  reset_table
+  rkb_reset_table "$lowered" "$buckets"
   state="$CTP_TMP/state-$rate"
   ctp_start_ctpilot "$CTP_TMP/policy.conf" "$state"
   sleep 1.5
