@@ -39,9 +39,5 @@ ctp_check "$(ctp_global_max)" -gt "$first_raise" "nf_conntrack_max raised again 
 
 "$CTPILOT" --policy "$CTP_TMP/policy.conf" --state-dir "$state" history --json > "$CTP_TMP/history.json" ||
   ctp_fail "ctpilot history --json after the crash failed: $(cat "$CTP_TMP/history.json")"
-"$CTPILOT" --policy "$CTP_TMP/policy.conf" --state-dir "$state" rollback --all > "$CTP_TMP/rollback.out" 2>&1 ||
-  { cat "$CTP_TMP/rollback.out" >&2; ctp_fail "ctpilot rollback --all after the crash failed"; }
-ctp_log "rollback: $(cat "$CTP_TMP/rollback.out")"
-ctp_check "$(ctp_global_max)" -eq "$lowered" "nf_conntrack_max after rollback --all (the baseline)"
-ctp_check "$(cat $CTP_PROC/nf_conntrack_buckets)" -eq "$buckets_before" "nf_conntrack_buckets after rollback --all"
+ctp_rollback_all_restores "$CTP_TMP/policy.conf" "$state" "$lowered" "$buckets_before"
 echo "PASS: killed at max $first_raise, restarted, rollback restored $lowered"

@@ -296,6 +296,17 @@ ctp_check() {
   [ "$a" $op "$b" ] || ctp_fail "$what: expected $a $op $b"
 }
 
+# Runs `ctpilot rollback --all` and checks that it put nf_conntrack_max back to MAX and the
+# buckets back to BUCKETS exactly. Usage: ctp_rollback_all_restores POLICY STATE_DIR MAX BUCKETS
+ctp_rollback_all_restores() {
+  local policy=$1 state=$2 max=$3 buckets=$4
+  "$CTPILOT" --policy "$policy" --state-dir "$state" rollback --all > "$CTP_TMP/rollback.out" 2>&1 ||
+    { cat "$CTP_TMP/rollback.out" >&2; ctp_fail "ctpilot rollback --all failed"; }
+  ctp_log "rollback: $(cat "$CTP_TMP/rollback.out")"
+  ctp_check "$(ctp_global_max)" -eq "$max" "nf_conntrack_max after rollback --all (the baseline)"
+  ctp_check "$(cat $CTP_PROC/nf_conntrack_buckets)" -eq "$buckets" "nf_conntrack_buckets after rollback --all"
+}
+
 # Starts `ctpilot run` in the background (log in $CTP_TMP/ctpilot-<n>.log, kept on failure in
 # the test's output) and checks that it is still alive a moment later. Sets CTP_CTPILOT_PID
 # and CTP_CTPILOT_LOG. Usage: ctp_start_ctpilot POLICY STATE_DIR [run args...]

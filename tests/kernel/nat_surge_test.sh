@@ -52,9 +52,5 @@ ctp_check "$drops_with" -eq 0 "drops in the router with ctpilot running"
 ctp_check "$(ctp_global_max)" -eq "$raised_to" "nf_conntrack_max after ctpilot stopped"
 
 # 3. Rollback restores the lowered value exactly (and buckets, whatever happened to them).
-"$CTPILOT" --policy "$CTP_TMP/policy.conf" --state-dir "$state" rollback --all > "$CTP_TMP/rollback.out" 2>&1 ||
-  { cat "$CTP_TMP/rollback.out" >&2; ctp_fail "ctpilot rollback --all failed"; }
-ctp_log "rollback: $(cat "$CTP_TMP/rollback.out")"
-ctp_check "$(ctp_global_max)" -eq "$lowered" "nf_conntrack_max after rollback --all"
-ctp_check "$(cat $CTP_PROC/nf_conntrack_buckets)" -eq "$buckets_before" "nf_conntrack_buckets after rollback --all"
+ctp_rollback_all_restores "$CTP_TMP/policy.conf" "$state" "$lowered" "$buckets_before"
 echo "PASS: drops without ctpilot $drops_without, with ctpilot $drops_with; first raise after ${first_raise}s"
