@@ -91,7 +91,7 @@ grep -q '^policy: /etc/ctpilot/policy.conf' "$tmp/plan" || fail "plan did not re
 [ -e /var/lib/ctpilot ] && fail "plan created /var/lib/ctpilot (it writes nothing)"
 /usr/sbin/ctpilot simulate --scenario steady-growth >/dev/null 2>&1 || fail "simulate --scenario steady-growth (installed scenarios) failed"
 CTPILOT=/usr/sbin/ctpilot COMPLETION=/usr/share/bash-completion/completions/ctpilot \
-  bash "$CTPILOT_SOURCE_DIR/tests/cli/completion.sh" >"$tmp/completion" 2>&1 || { cat "$tmp/completion"; fail "installed bash completion"; }
+  bash "$CTPILOT_SOURCE_DIR/tests/cli/completion_test.sh" >"$tmp/completion" 2>&1 || { cat "$tmp/completion"; fail "installed bash completion"; }
 # The shipped policy is dry-run: the unit is enabled (started too where systemd runs).
 [ -L /etc/systemd/system/multi-user.target.wants/ctpilot.service ] || fail "dry-run policy: ctpilot.service not enabled"
 
