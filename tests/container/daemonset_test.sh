@@ -12,7 +12,7 @@
 #      start (ctp-PID-b) appears in them (netns = all); nf_conntrack_max lowered to 4096 under
 #      4000 entries gets a `planned` raise and stays 4096;
 #   4. the same with dry_run = false: the daemon raises nf_conntrack_max from inside the
-#      container (CAP_NET_ADMIN through /host/proc, no --privileged);
+#      container (through /host/proc, with the manifest's one capability, not privileged);
 #   5. a second container with the same state directory runs `rollback --all`: it finds the
 #      journal and restores 4096 exactly.
 # Global knobs are saved and restored by tests/kernel/lib.sh (same lock as the kernel tests).
