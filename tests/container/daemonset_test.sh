@@ -62,15 +62,20 @@ require_root_netns
 ctr="ctp-$$"
 trap 'status=$?; set +e; podman rm --force --time 0 "$ctr-daemon" >/dev/null 2>&1; (exit $status); ctp_cleanup' EXIT
 state=$CTP_TMP/state
-pod_args() {  # CONTAINER [WORDS]: podman run arguments of the manifest's CONTAINER
-  python3 "$here/pod_to_podman.py" --manifest "$manifest" --configmap "$configmap" --container "$1" \
+# pod_args VAR CONTAINER [WORDS]: sets the array VAR to the podman run arguments of the
+# manifest's CONTAINER (its last arg replaced by WORDS); a manifest it cannot translate fails.
+pod_args() {
+  local out
+  out=$(python3 "$here/pod_to_podman.py" --manifest "$manifest" --configmap "$configmap" --container "$2" \
     --image "$image" --configmap-dir "$CTP_TMP/configmaps" --host-path "/var/lib/ctpilot=$state" \
-    ${2:+--command "$2"}
+    ${3:+--command "$3"}) || ctp_fail "pod_to_podman.py cannot run container $2 of $manifest"
+  mapfile -t "$1" <<<"$out"
 }
 policy=$CTP_TMP/configmaps/ctpilot-policy/policy.conf
-mapfile -t init_args < <(pod_args check-policy)
-read -r probe_path probe_port < <(python3 "$here/pod_to_podman.py" --manifest "$manifest" \
-  --configmap "$configmap" --container ctpilot --probe)
+pod_args init_args check-policy
+probe=$(python3 "$here/pod_to_podman.py" --manifest "$manifest" --configmap "$configmap" \
+  --container ctpilot --probe) || ctp_fail "no readiness probe in $manifest"
+read -r probe_path probe_port <<<"$probe"
 
 # 1. The init container: the shipped policy passes, a broken one stops the pod.
 podman run --rm "${init_args[@]}" >"$CTP_TMP/check.out" 2>&1 ||
@@ -93,7 +98,7 @@ ctp_serve "$ns_a" 127.0.0.1:9000 --udp
 "$LOADGEN" --netns "$ns_a" udp-flows --target 127.0.0.1:9000 --rate 8000/s --duration 5s --count 4000 >"$CTP_TMP/flows.json"
 entries=$(ctp_conntrack_count "$ns_a")
 ctp_check "$entries" -ge 3800 "conntrack -C in $ns_a after 4000 UDP flows"
-mapfile -t plan_args < <(pod_args ctpilot plan)
+pod_args plan_args ctpilot plan
 podman run --rm "${plan_args[@]}" >"$CTP_TMP/plan.out" 2>&1 ||
   { cat "$CTP_TMP/plan.out" >&2; ctp_fail "ctpilot plan in the container failed"; }
 grep -q '^policy: /etc/ctpilot/policy.conf' "$CTP_TMP/plan.out" || ctp_fail "plan did not read the ConfigMap: $(head -3 "$CTP_TMP/plan.out")"
@@ -101,7 +106,7 @@ grep -q "^$ns_a  *[0-9]" "$CTP_TMP/plan.out" || { cat "$CTP_TMP/plan.out" >&2; c
 [[ -e $state/journal.jsonl ]] && ctp_fail "plan wrote a journal"
 
 # 3. The daemon, dry run: metrics, a namespace created after the start, a planned raise.
-mapfile -t run_args < <(pod_args ctpilot)
+pod_args run_args ctpilot
 start_daemon() {
   podman rm --force --time 0 "$ctr-daemon" >/dev/null 2>&1 || true
   podman run --detach --name "$ctr-daemon" "${run_args[@]}" >/dev/null || ctp_fail "podman run of the daemon failed"
@@ -159,7 +164,7 @@ stop_daemon acting
 ctp_check "$(ctp_global_max)" -eq "$raised_to" "nf_conntrack_max after the daemon stopped (stopping changes nothing)"
 
 # 5. A second container, same state directory: rollback --all finds the journal.
-mapfile -t rollback_args < <(pod_args ctpilot "rollback --all")
+pod_args rollback_args ctpilot "rollback --all"
 podman run --rm "${rollback_args[@]}" >"$CTP_TMP/rollback.out" 2>&1 ||
   { cat "$CTP_TMP/rollback.out" >&2; ctp_fail "rollback --all in a second container failed"; }
 ctp_log "rollback: $(cat "$CTP_TMP/rollback.out")"

@@ -78,7 +78,9 @@ def security_args(ctx):
     if ctx.get("allowPrivilegeEscalation") is False:
         args += ["--security-opt", "no-new-privileges"]
     if ctx.get("readOnlyRootFilesystem"):
-        args.append("--read-only")
+        # Kubernetes mounts no tmpfs on /tmp, /var/tmp or /run of a read-only root; podman does
+        # by default.
+        args += ["--read-only", "--read-only-tmpfs=false"]
     caps = ctx.get("capabilities", {})
     check_known("capabilities", caps, {"drop", "add"})
     for cap in caps.get("drop", []):
