@@ -25,6 +25,7 @@
 # works on machines where crun refuses the cgroup layout. Needs root (mmdebstrap in root mode,
 # chroot), mmdebstrap, podman, runc: bash scripts/deps.sh installs them.
 set -euo pipefail
+given=${1:+$(realpath -m "$1")}   # before the cd: a path relative to the caller
 cd "$(dirname "$0")/.."
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$(pwd)/scripts/containers.conf}
 log() { echo "image.sh: $*" >&2; }
@@ -35,8 +36,8 @@ for tool in mmdebstrap podman runc dpkg-deb readelf sha256sum; do
   command -v "$tool" >/dev/null || die "$tool missing; run bash scripts/deps.sh as root"
 done
 
-if [[ $# -ge 1 ]]; then
-  deb=$(realpath "$1")
+if [[ -n $given ]]; then
+  deb=$given
 else
   deb=$(bash scripts/package.sh | tail -1)
 fi
