@@ -123,5 +123,7 @@ LABEL org.opencontainers.image.title="ctpilot" \\
       io.ctpilot.deb.sha256="$deb_sha"
 EOF
 podman build --quiet --tag "$ref" --tag localhost/ctpilot:latest "$work/context" >/dev/null
+# The image these tags named before (an older build of the same version) is left untagged: drop it.
+podman image prune --force --filter label=io.ctpilot.deb.sha256 >/dev/null || true
 log "built $ref from $deb ($(podman image inspect --format '{{.Size}}' "$ref") bytes)"
 echo "$ref"
