@@ -10,7 +10,8 @@
 #   3. the daemon with the shipped (dry-run) policy: the readiness probe's path and port serve
 #      metrics that `promtool check metrics` accepts; a netns created on the host after the
 #      start (ctp-PID-b) appears in them (netns = all); nf_conntrack_max lowered to 4096 under
-#      4000 entries gets a `planned` raise and stays 4096;
+#      4000 entries gets a `planned` raise, shown by `ctpilot history` run in the container,
+#      and stays 4096;
 #   4. the same with dry_run = false: the daemon raises nf_conntrack_max from inside the
 #      container (through /host/proc, with the manifest's one capability, not privileged);
 #   5. a second container with the same state directory runs `rollback --all`: it finds the
@@ -150,6 +151,11 @@ planned() { grep -q '"planned"' "$state/journal.jsonl" 2>/dev/null; }
 wait_for 20 "planned raise in the journal" planned
 sleep 2
 ctp_check "$(ctp_global_max)" -eq 4096 "nf_conntrack_max under the dry-run policy"
+# What README "On Kubernetes nodes" tells an operator to run in the pod (no shell: the binary).
+podman exec "$ctr-daemon" /usr/sbin/ctpilot --root /host history >"$CTP_TMP/history.out" 2>&1 ||
+  { cat "$CTP_TMP/history.out" >&2; ctp_fail "ctpilot history in the running container failed"; }
+grep -q 'planned  *init  *nf_conntrack_max  *4096 -> ' "$CTP_TMP/history.out" ||
+  { cat "$CTP_TMP/history.out" >&2; ctp_fail "history in the container does not show the planned raise"; }
 ctp_measure daemon_rss_kib "$(awk '/^VmRSS/ { print $2 }' "/proc/$daemon_pid/status")"
 stop_daemon dry-run
 
