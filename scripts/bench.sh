@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Policy-quality benchmark on the simulated kernel: builds ctpilot-bench-policies, runs every
-# scenario in examples/scenarios/ under ctpilot with each policy in examples/policies/ and
-# under the alternatives (kernel default, kube-proxy's one-shot setting, a +25% threshold
-# rule), and writes:
+# scenario in examples/scenarios/ under ctpilot with the built-in defaults and each policy in
+# examples/policies/ and under the alternatives (kernel default, kube-proxy's one-shot setting,
+# a +25% threshold rule, a static setting at the memory budget), and writes:
 #   bench/results/policy-quality.md      the table (markdown)
 #   bench/results/csv/*.csv              time, count, max, buckets, drops, timeouts per step
 #   bench/results/flash-crowd.png        fill and max over time in the flash crowd, per contender
