@@ -246,4 +246,22 @@ TEST_CASE("the simulated machine reports the memory facts ctpilot reads, so both
   CHECK(summary.peakMax > scenario.max);
 }
 
+TEST_CASE("static at budget in the containers scenario: each namespace counts against the one limit, so together they exceed the budget") {
+  // README "Why not just set it high?": nf_conntrack_max is compared with each namespace's own
+  // count; a limit sized for the whole budget lets three namespaces hold more than it.
+  const QuietLogs quiet;
+  auto scenario = builtIn("containers");
+  const auto setting = staticAtBudget(policy::Policy{}, simulatedMemory(scenario));
+  scenario.max = setting.max;
+  scenario.buckets = setting.buckets;
+  CountingTuner untouched;
+  const auto summary = runSimulation(scenario, untouched);
+  CHECK(summary.drops == 0);
+  CHECK(summary.insertFailed == 0);
+  CHECK(summary.changes.empty());
+  CHECK(summary.peakCount < setting.max);  // no namespace comes near the limit...
+  const std::int64_t budgetBytes = scenario.memTotalBytes / 4;
+  CHECK(summary.peakMemoryBytes > budgetBytes);  // ...but together they hold more than the budget
+}
+
 }  // namespace ctpilot::controller
