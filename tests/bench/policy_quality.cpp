@@ -87,7 +87,7 @@ class StaticAtBudget final : public SimTuner {
   SimDuration interval() const override { return 1h; }
   void start(SimKernel&, const sysfs::Scenario&, policy::TimePoint) override {}
   void tick(SimKernel&, policy::TimePoint) override {}
-  // Returns `scenario` as the machine boots with the static setting.
+  // Changes `scenario` into the machine as it boots with the static setting.
   static void boot(sysfs::Scenario& scenario) {
     const auto setting = controller::staticAtBudget(policy::Policy{}, controller::simulatedMemory(scenario));
     scenario.max = setting.max;
