@@ -5,6 +5,9 @@
 #include <boost/program_options.hpp>
 
 #include "controller/cli/command_env.h"
+#include <spdlog/spdlog.h>
+
+#include "controller/journal/checkpoint.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_view.h"
 #include "controller/rollback.h"
@@ -32,11 +35,19 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
     std::cerr << "ctpilot resume: " << lock.error().what << "\n";
     return kExitFailure;
   }
-  const auto journal = commandJournal(global, "resume");
-  if (!journal) return kExitFailure;
+  // The view a running controller keeps, from the same function: what resume lifts is what
+  // status shows and run honours.
+  auto opened = openControllerJournal(global.stateDir, *bootId, JournalUse::Append);
+  if (!opened) {
+    std::cerr << "ctpilot resume: " << opened.error().what << "\n";
+    return kExitFailure;
+  }
+  for (const auto& warning : opened->warnings) spdlog::warn("{}", warning);
+  for (const auto& warning : opened->journal->warnings()) spdlog::warn("{}", warning);
+  const auto& journal = opened->journal;
 
   const auto now = policy::Clock::now();
-  const auto view = viewOf(journal->records(), *bootId);
+  const auto view = opened->current();
   const auto holds = view.activeHoldRecords(now);
   const auto external = view.externalRecordIds(0);
   if (holds.empty() && external.empty()) {

@@ -7,13 +7,18 @@
 //   tick:      Controller::tick on the simulated kernel with that journal, wall time per tick
 //              (mean of --ticks ticks after one warm-up tick; one thread), the journal
 //              refreshed each tick;
-//   history:   readJournalTail(5) on the rotated state directory (what `history --limit 5` reads).
+//   history:   readJournalTail(5) on the rotated state directory (what `history --limit 5` reads);
+//   status:    with --ctpilot PATH, the wall time of `PATH --state-dir DIR status --json` (on this
+//              machine's /proc and policy) over the journal of this boot with its checkpoint,
+//              and over a journal of N records of earlier boots that `run` has not moved aside yet.
+// The records of "this boot" carry this machine's boot id, so that `status` reads them as such.
 // Prints one JSON line per N. A benchmark, not a test: it measures and prints, it judges nothing.
 //
-//   ctpilot-bench-journal [--records N[,N...]] [--ticks T]
+//   ctpilot-bench-journal [--records N[,N...]] [--ticks T] [--ctpilot PATH]
 //   ctpilot-bench-journal --start-from DIR     (the start-up measure above, one JSON line)
 
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -40,6 +45,9 @@ namespace {
 
 using namespace ctpilot;
 using SteadyClock = std::chrono::steady_clock;
+
+std::string thisBoot();
+const std::string kBoot = thisBoot();  // the boot the benchmark's "this boot" records are of
 
 double msSince(SteadyClock::time_point start) {
   return std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
@@ -73,7 +81,7 @@ double tickCpuMs(controller::Journal& journal, int ticks, std::optional<controll
       .journal = journal,
       .discover = [&kernel](const policy::NetnsSelector& selector) { return kernel.discover(selector); },
       .memory = {.memTotalBytes = 16LL << 30, .slabObjectBytes = 256},
-      .bootId = "b-now",
+      .bootId = kBoot,
       .dryRun = false,
       .forget = {},
       .totalEntries = {},
@@ -98,7 +106,7 @@ long maxRssKiB() {
 // What `run` does at start-up with a checkpoint: one JSON line with the time and peak RSS.
 int startFrom(const std::string& dir) {
   const auto start = SteadyClock::now();
-  auto opened = ctpilot::controller::openControllerJournal(dir, "b-now");
+  auto opened = ctpilot::controller::openControllerJournal(dir, kBoot);
   if (!opened) return 1;
   nlohmann::json out{{"start_from_checkpoint_ms", msSince(start)},
                      {"start_from_checkpoint_max_rss_kib", maxRssKiB()},
@@ -106,6 +114,30 @@ int startFrom(const std::string& dir) {
                      {"warnings", opened->warnings}};
   std::cout << out.dump() << std::endl;
   return 0;
+}
+
+// This machine's boot id ("b-now" when unreadable): what `status` takes for this boot.
+std::string thisBoot() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id.empty() ? "b-now" : id;
+}
+
+// The wall time of `ctpilot --state-dir DIR status --json` in ms (best of 3: the machine is
+// shared), or null when it fails.
+nlohmann::json statusMs(const std::string& ctpilot, const std::string& dir) {
+  if (ctpilot.empty()) return nullptr;
+  const std::string command = "'" + ctpilot + "' --state-dir '" + dir + "' status --json >/dev/null 2>&1";
+  double best = -1;
+  for (int i = 0; i < 3; ++i) {
+    const auto start = SteadyClock::now();
+    const int rc = std::system(command.c_str());
+    const double ms = msSince(start);
+    if (rc == -1 || !WIFEXITED(rc) || (WEXITSTATUS(rc) != 0 && WEXITSTATUS(rc) != 1)) return nullptr;
+    if (best < 0 || ms < best) best = ms;
+  }
+  return best;
 }
 
 // Runs this program again with --start-from `dir` and returns its JSON line.
@@ -126,6 +158,7 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "--start-from") return startFrom(argv[2]);
   std::vector<std::int64_t> sizes{100, 1000000};
   int ticks = 1000;
+  std::string ctpilot;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string arg = argv[i];
     if (arg == "--records") {
@@ -134,6 +167,8 @@ int main(int argc, char** argv) {
       for (std::string item; std::getline(list, item, ',');) sizes.push_back(std::stoll(item));
     } else if (arg == "--ticks") {
       ticks = std::atoi(argv[i + 1]);
+    } else if (arg == "--ctpilot") {
+      ctpilot = argv[i + 1];
     }
   }
   spdlog::set_level(spdlog::level::off);
@@ -143,7 +178,7 @@ int main(int argc, char** argv) {
     nlohmann::json out{{"records", n}};
 
     // This boot: every record must be read.
-    writeJournal(ctpilot::controller::journalPath(dir), n, "b-now");
+    writeJournal(ctpilot::controller::journalPath(dir), n, kBoot);
     auto start = SteadyClock::now();
     auto same = ctpilot::controller::FileJournal::open(dir);
     out["open_same_boot_ms"] = msSince(start);
@@ -153,27 +188,30 @@ int main(int argc, char** argv) {
     // The checkpoint `run` writes of that journal, then start-up from it (another process).
     start = SteadyClock::now();
     {
-      ctpilot::controller::JournalView view("b-now", ctpilot::controller::ViewScope::Controller);
+      ctpilot::controller::JournalView view(kBoot, ctpilot::controller::ViewScope::Controller);
       same = ctpilot::controller::FileJournal::open(dir);
       if (!same) return 1;
       view.addNew((*same)->records());
-      if (!ctpilot::controller::writeCheckpoint(dir, {(*same)->position(), view})) return 1;
+      const auto checkpoint = ctpilot::controller::checkpointOf((*same)->position(), view);
+      if (!checkpoint || !ctpilot::controller::writeCheckpoint(dir, *checkpoint)) return 1;
     }
     out["fold_and_write_checkpoint_ms"] = msSince(start);
     out["checkpoint_bytes"] = std::filesystem::file_size(dir / ctpilot::controller::kCheckpointName);
     same->reset();
     out["start_from_checkpoint"] = startFromChild(dir.string());
     {
-      auto opened = ctpilot::controller::openControllerJournal(dir, "b-now");
+      auto opened = ctpilot::controller::openControllerJournal(dir, kBoot);
       if (!opened) return 1;
       out["tick_ms_from_checkpoint"] = tickCpuMs(*opened->journal, ticks, std::move(opened->view));
     }
+    out["status_json_same_boot_ms"] = statusMs(ctpilot, dir.string());
     std::filesystem::remove(dir / ctpilot::controller::kCheckpointName);
 
-    // Earlier boots: rotated aside at start-up, then opened.
+    // Earlier boots: status before `run` moved them aside, then rotated at start-up and opened.
     writeJournal(ctpilot::controller::journalPath(dir), n, "b-before");
+    out["status_json_earlier_boots_ms"] = statusMs(ctpilot, dir.string());
     start = SteadyClock::now();
-    const auto moved = ctpilot::controller::rotateJournal(dir, "b-now");
+    const auto moved = ctpilot::controller::rotateJournal(dir, kBoot);
     auto rotated = ctpilot::controller::FileJournal::open(dir);
     out["rotate_and_open_ms"] = msSince(start);
     out["rotated_records"] = moved.value_or(-1);
