@@ -38,7 +38,8 @@ std::string disagreement(const JournalRecord& applied, const std::map<std::int64
   if (intent.id >= applied.id) return "comes before its " + which;
   if (intent.ref) return "names " + which + ", which is a rollback's";
   if (recordRef(intent) != recordRef(applied)) return "is about another knob or netns than its " + which;
-  if (intent.oldValue != applied.oldValue) return "has another old value than its " + which;
+  // An applied record without old takes it from its intent (older journals).
+  if (applied.oldValue && intent.oldValue != applied.oldValue) return "has another old value than its " + which;
   // The kernel may round a hash size up (it keeps whole pages of buckets); nothing else changes.
   const bool rounded = applied.knob == policy::Knob::Buckets && intent.newValue && applied.newValue &&
                        *applied.newValue >= *intent.newValue;

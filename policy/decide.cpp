@@ -496,9 +496,13 @@ class Decider {
     // Whatever the baseline says (it comes from the journal, or from a checkpoint): a raise never
     // goes above min(ceiling, memory budget) (README Safety promise 3).
     if (const auto cap = std::min(policy_.max.ceiling, memoryCapEntries(policy_, obs_)); s.to > cap && s.to > current) {
-      s.to = std::max(cap, current);
+      if (cap <= current) {
+        note(format("not raising nf_conntrack_max (%s): min(ceiling, memory budget) %lld is below the baseline %lld",
+                    trigger.c_str(), ll(cap), ll(obs_.baselineMax)));
+        return current;
+      }
+      s.to = cap;
       s.text += format(", clamped to min(ceiling, memory budget) %lld", ll(cap));
-      if (maxLimit_.empty()) maxLimit_ = format("min(ceiling, memory budget) %lld is below the baseline %lld", ll(cap), ll(obs_.baselineMax));
     }
     if (s.to <= current) {
       if (!budgetLimit_.empty()) {
