@@ -29,7 +29,7 @@ bool selected(const RollbackSelection& selection, std::size_t planned, std::int6
 // when it agrees. `byId`: the boot's records by id; `finished`: intents an outcome already named.
 std::string disagreement(const JournalRecord& applied, const std::map<std::int64_t, const JournalRecord*>& byId,
                          const std::map<std::int64_t, std::int64_t>& finishedBy) {
-  if (!applied.ref) return "names no intent";
+  if (!applied.ref) return {};  // names no intent (written by hand or by an older ctpilot): nothing to compare
   const auto found = byId.find(*applied.ref);
   if (found == byId.end()) return "names intent #" + std::to_string(*applied.ref) + ", which this boot's journal does not hold";
   const JournalRecord& intent = *found->second;

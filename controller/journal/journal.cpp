@@ -565,8 +565,9 @@ Result<std::unique_ptr<FileJournal>> FileJournal::openCurrentBoot(const std::str
   auto lock = FileLock::take(state.fd.get(), LOCK_SH, state.path);
   if (!lock) return lock.error();
   auto boundary = currentBootOffset(state.fd.get(), state.path, bootId);
-  if (!boundary) return boundary.error();
-  if (*boundary > 0) {
+  if (!boundary && boundary.error().code != Errc::Malformed) return boundary.error();
+  // A line that cannot be parsed on the way back: read from the start, which names its line.
+  if (boundary && *boundary > 0) {
     // Continue after the newest record of another boot, as if it had just been read.
     auto start = lineStart(state, static_cast<off_t>(*boundary));
     if (!start) return start.error();
