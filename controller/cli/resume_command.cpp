@@ -37,7 +37,7 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
   }
   // The view a running controller keeps, from the same function: what resume lifts is what
   // status shows and run honours.
-  auto opened = openControllerJournal(global.stateDir, *bootId, JournalUse::Append);
+  auto opened = openControllerJournal(global.stateDir, *bootId, JournalUse::Append, /*history=*/false);
   if (!opened) {
     std::cerr << "ctpilot resume: " << opened.error().what << "\n";
     return kExitFailure;

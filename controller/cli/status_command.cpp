@@ -133,7 +133,7 @@ void readJournal(const GlobalOptions& global, Status& status) {
   // Read-only: no lock, no write access needed, and no state directory created. The same view a
   // running controller keeps, from the same function (a verified journal.checkpoint and the
   // records after it, or this boot's records): status shows exactly what it honours.
-  auto opened = openControllerJournal(global.stateDir, status.bootId, JournalUse::ReadOnly);
+  auto opened = openControllerJournal(global.stateDir, status.bootId, JournalUse::ReadOnly, /*history=*/false);
   if (!opened) {
     status.problems.push_back("cannot read the journal: " + opened.error().what);
     return;

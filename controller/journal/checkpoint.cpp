@@ -1,6 +1,8 @@
 #include "controller/journal/checkpoint.h"
 
+#include <algorithm>
 #include <cinttypes>
+#include <iterator>
 #include <cstdio>
 #include <limits>
 #include <optional>
@@ -19,7 +21,9 @@
 //   {"boot_id": "...", "checksum": "fnv1a64:<16 hex digits of the rest, dumped without it>",
 //    "format": 2,
 //    "journal": {"offset": BYTES, "lines": N, "last_id": ID, "first_id": ID, "inode": INO},
-//    "view": {"other_boot_applied": N, "lines": [[OFFSET, ID], ...]}}
+//    "view": {"other_boot_applied": N, "lines": [[OFFSET, ID], ...], "history": [[OFFSET, ID], ...]}}
+// "lines": what the view answers but the applied changes; "history": the applied changes kept
+// for decide() (not in "lines").
 // The lines are read back from journal.jsonl on load (checkpointView): the checksum only tells
 // damage from content, it proves nothing, so nothing the view answers is taken from this file.
 
@@ -95,20 +99,29 @@ JournalPosition positionOf(const Json& json) {
 }  // namespace
 
 Result<JournalCheckpoint> checkpointOf(const JournalPosition& position, const JournalView& view) {
-  auto lines = view.sourceLines();
-  if (!lines) return Error{Errc::Malformed, "the view holds a record that was not read from journal.jsonl"};
-  return JournalCheckpoint{position, view.bootId(), view.otherBootApplied(), std::move(*lines)};
+  auto lines = view.sourceLines(false);
+  auto history = view.sourceLines(true);
+  if (!lines || !history) return Error{Errc::Malformed, "the view holds a record that was not read from journal.jsonl"};
+  std::vector<JournalLine> onlyHistory;
+  std::set_difference(history->begin(), history->end(), lines->begin(), lines->end(), std::back_inserter(onlyHistory));
+  return JournalCheckpoint{position, view.bootId(), view.otherBootApplied(), std::move(*lines), std::move(onlyHistory)};
 }
 
 std::string checkpointText(const JournalCheckpoint& checkpoint) {
   const auto& p = checkpoint.position;
-  Json lines = Json::array();
-  for (const auto& line : checkpoint.lines) lines.push_back(Json::array({line.offset, line.id}));
+  const auto pairs = [](const std::vector<JournalLine>& list) {
+    Json out = Json::array();
+    for (const auto& line : list) out.push_back(Json::array({line.offset, line.id}));
+    return out;
+  };
   Json body{{"format", kCheckpointFormat},
             {"boot_id", checkpoint.bootId},
             {"journal",
              {{"offset", p.offset}, {"lines", p.lines}, {"last_id", p.lastId}, {"first_id", p.firstId}, {"inode", p.inode}}},
-            {"view", {{"other_boot_applied", checkpoint.otherBootApplied}, {"lines", std::move(lines)}}}};
+            {"view",
+             {{"other_boot_applied", checkpoint.otherBootApplied},
+              {"lines", pairs(checkpoint.lines)},
+              {"history", pairs(checkpoint.history)}}}};
   // replace: a boot id with invalid UTF-8 must not stop the write.
   const auto dumped = [](const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); };
   body["checksum"] = checksumOf(dumped(body));
@@ -119,17 +132,17 @@ namespace {
 
 // The "lines" of a checkpoint's view: [offset, id] pairs, offsets and ids ascending, each line
 // before the position's offset and each id at most its last id.
-std::vector<JournalLine> linesOf(const Json& view, const JournalPosition& position) {
+std::vector<JournalLine> linesOf(const Json& view, const char* key, const JournalPosition& position) {
   std::vector<JournalLine> out;
-  for (const auto& item : array(view, "lines")) {
-    if (!item.is_array() || item.size() != 2) throw Bad{"field 'lines': expected [offset, id] pairs"};
+  for (const auto& item : array(view, key)) {
+    if (!item.is_array() || item.size() != 2) throw Bad{"field '" + std::string(key) + "': expected [offset, id] pairs"};
     const Json pair{{"offset", item[0]}, {"id", item[1]}};
     const JournalLine line{integer(pair, "offset"), integer(pair, "id", 1)};
     if (line.offset >= position.offset || line.id > position.lastId) {
       throw Bad{"line [" + std::to_string(line.offset) + ", " + std::to_string(line.id) + "] beyond the position"};
     }
     if (!out.empty() && (line.offset <= out.back().offset || line.id <= out.back().id)) {
-      throw Bad{"field 'lines': offsets and ids must ascend"};
+      throw Bad{"field '" + std::string(key) + "': offsets and ids must ascend"};
     }
     out.push_back(line);
   }
@@ -158,7 +171,8 @@ Result<JournalCheckpoint> parseCheckpoint(const std::string& content) {
     checkpoint.position = positionOf(member(body, "journal"));
     const Json& view = member(body, "view");
     checkpoint.otherBootApplied = integer(view, "other_boot_applied");
-    checkpoint.lines = linesOf(view, checkpoint.position);
+    checkpoint.lines = linesOf(view, "lines", checkpoint.position);
+    checkpoint.history = linesOf(view, "history", checkpoint.position);
     return checkpoint;
   } catch (const Bad& bad) {
     return Error{Errc::Malformed, bad.what};
@@ -259,7 +273,7 @@ Result<void> checkUnfinished(LineReader& reader, const JournalCheckpoint& checkp
 
 }  // namespace
 
-Result<JournalView> checkpointView(int fd, const std::string& path, const JournalCheckpoint& checkpoint) {
+Result<JournalView> checkpointView(int fd, const std::string& path, const JournalCheckpoint& checkpoint, bool history) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return errnoError(errno, "stat " + path);
   if (st.st_ino != checkpoint.position.inode) return Error{Errc::Malformed, path + ": another file than the checkpoint's (inode changed)"};
@@ -268,7 +282,18 @@ Result<JournalView> checkpointView(int fd, const std::string& path, const Journa
   }
   LineReader reader(fd, path, checkpoint.position.offset);
   JournalView view(checkpoint.bootId, ViewScope::Controller);
-  for (const auto& named : checkpoint.lines) {
+  std::vector<JournalLine> lines = checkpoint.lines;
+  if (history) {
+    lines.insert(lines.end(), checkpoint.history.begin(), checkpoint.history.end());
+    std::sort(lines.begin(), lines.end());
+    lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
+  }
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].id <= lines[i - 1].id || lines[i].offset <= lines[i - 1].offset) {
+      return Error{Errc::Malformed, path + ": the checkpoint names lines out of order"};
+    }
+  }
+  for (const auto& named : lines) {
     auto line = reader.at(named.offset);
     if (!line) return Error{Errc::Malformed, path + ": " + line.error().what};
     auto record = parseJournalLine(*line);
@@ -308,24 +333,24 @@ Result<JournalCheckpoint> loadCheckpoint(const std::string& stateDir, const std:
 }
 
 // The view `checkpoint` names, read from journal.jsonl (opened afresh, read-only).
-Result<JournalView> verifiedView(const std::string& stateDir, const JournalCheckpoint& checkpoint) {
+Result<JournalView> verifiedView(const std::string& stateDir, const JournalCheckpoint& checkpoint, bool history) {
   auto opened = openStateFile(stateDir, "journal.jsonl", StateAccess::Read);
   if (!opened) return opened.error();
   const UniqueFd fd(opened->fd);
-  return checkpointView(fd.get(), journalPath(stateDir), checkpoint);
+  return checkpointView(fd.get(), journalPath(stateDir), checkpoint, history);
 }
 
 // Opens the journal from `checkpoint`'s position with the view it names; nullopt and `unused`
 // set when it does not match the journal.
 Result<std::optional<ControllerJournal>> fromCheckpoint(const std::string& stateDir, const JournalCheckpoint& checkpoint,
-                                                        bool readOnly, std::optional<Error>& unused) {
+                                                        bool readOnly, bool history, std::optional<Error>& unused) {
   auto journal = FileJournal::openAfter(stateDir, checkpoint.position, readOnly);
   if (!journal) {
     if (journal.error().code != Errc::Malformed) return journal.error();  // as open() would fail
     unused = journal.error();
     return std::optional<ControllerJournal>{};
   }
-  auto view = verifiedView(stateDir, checkpoint);
+  auto view = verifiedView(stateDir, checkpoint, history);
   if (!view) {
     if (view.error().code != Errc::Malformed) return view.error();
     unused = view.error();
@@ -337,12 +362,13 @@ Result<std::optional<ControllerJournal>> fromCheckpoint(const std::string& state
 
 }  // namespace
 
-Result<ControllerJournal> openControllerJournal(const std::string& stateDir, const std::string& bootId, JournalUse use) {
+Result<ControllerJournal> openControllerJournal(const std::string& stateDir, const std::string& bootId, JournalUse use,
+                                                bool history) {
   const bool readOnly = use == JournalUse::ReadOnly;
   auto checkpoint = loadCheckpoint(stateDir, bootId);
   std::optional<Error> unused;
   if (checkpoint) {
-    auto opened = fromCheckpoint(stateDir, *checkpoint, readOnly, unused);
+    auto opened = fromCheckpoint(stateDir, *checkpoint, readOnly, history, unused);
     if (!opened) {
       if (readOnly && opened.error().code == Errc::Missing) return ControllerJournal{nullptr, JournalView(bootId, ViewScope::Controller), 0, {}, {}};
       return opened.error();

@@ -41,7 +41,8 @@ struct JournalCheckpoint {
   JournalPosition position;           ///< the journal up to here is folded into the view
   std::string bootId;                 ///< the view's boot
   std::int64_t otherBootApplied = 0;  ///< JournalView::otherBootApplied() (a count said by rollback only)
-  std::vector<JournalLine> lines;     ///< JournalView::sourceLines(): ascending, each before the position
+  std::vector<JournalLine> lines;     ///< JournalView::sourceLines(false): ascending, each before the position
+  std::vector<JournalLine> history;   ///< sourceLines(true) not in `lines`: the applied changes decide() looks at
 };
 
 /// The checkpoint of `view` (a Controller view that has folded the journal up to `position`);
@@ -60,7 +61,10 @@ Result<void> writeCheckpoint(const std::string& stateDir, const JournalCheckpoin
 /// holds the record with that id, folds them oldest first, and reads the journal from the oldest
 /// unfinished intent to the position to check that no outcome followed any (and that none is
 /// left out). Errc::Malformed saying what does not match.
-Result<JournalView> checkpointView(int fd, const std::string& path, const JournalCheckpoint& checkpoint);
+/// `history` false leaves out the applied changes kept for decide() (status, resume: a few lines
+/// to read instead of a day of changes).
+Result<JournalView> checkpointView(int fd, const std::string& path, const JournalCheckpoint& checkpoint,
+                                   bool history = true);
 
 /// The journal as the controller and the commands start from it.
 struct ControllerJournal {
@@ -86,8 +90,10 @@ enum class JournalUse {
 /// `warnings`. Every command that asks what the controller honours (holds, externals,
 /// baselines) asks this view, so `run`, `status`, `plan` and `resume` answer alike.
 /// Errors are those of FileJournal::open.
+/// `history` false: from a checkpoint, without the applied changes decide() looks at (status,
+/// resume); the view answers everything else alike.
 Result<ControllerJournal> openControllerJournal(const std::string& stateDir, const std::string& bootId,
-                                                JournalUse use = JournalUse::Run);
+                                                JournalUse use = JournalUse::Run, bool history = true);
 
 /// Writes a new checkpoint whenever the journal has grown kCheckpointEveryBytes past the last.
 class Checkpointer {

@@ -227,15 +227,18 @@ std::set<policy::KnobRef> JournalView::externalKnobs(std::int64_t sinceId) const
   return out;
 }
 
-std::optional<std::vector<JournalLine>> JournalView::sourceLines() const {
+std::optional<std::vector<JournalLine>> JournalView::sourceLines(bool history) const {
   std::vector<JournalLine> lines;
-  for (const auto& [ref, line] : baselineLines_) lines.push_back(line);
-  for (const auto& [ref, write] : lastWrites_) lines.push_back({write.offset, write.recordId});
-  for (const auto& [id, intent] : unfinished_) lines.push_back({intent.offset, intent.id});
-  for (const auto& hold : holds_) lines.push_back({hold.offset, hold.id});
-  for (const auto& [ref, record] : external_) lines.push_back({record.offset, record.id});
-  for (const auto& applied : appliedLines_) lines.insert(lines.end(), applied.begin(), applied.end());
-  for (const auto& resize : timedResizes_) lines.push_back({resize.offset, resize.id});
+  if (history) {
+    for (const auto& applied : appliedLines_) lines.insert(lines.end(), applied.begin(), applied.end());
+  } else {
+    for (const auto& [ref, line] : baselineLines_) lines.push_back(line);
+    for (const auto& [ref, write] : lastWrites_) lines.push_back({write.offset, write.recordId});
+    for (const auto& [id, intent] : unfinished_) lines.push_back({intent.offset, intent.id});
+    for (const auto& hold : holds_) lines.push_back({hold.offset, hold.id});
+    for (const auto& [ref, record] : external_) lines.push_back({record.offset, record.id});
+    for (const auto& resize : timedResizes_) lines.push_back({resize.offset, resize.id});
+  }
   std::sort(lines.begin(), lines.end());
   lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
   if (!lines.empty() && lines.front().offset < 0) return std::nullopt;

@@ -133,7 +133,9 @@ class JournalView {
   /// (then setting lastId() and otherBootApplied(): restoreCounts) gives the same answers: that is
   /// what journal.checkpoint stores, so its every claim is a line the journal can confirm.
   /// nullopt when a record came from elsewhere than journal.jsonl (its offset is unknown).
-  std::optional<std::vector<JournalLine>> sourceLines() const;
+  /// `history` false: without the applied changes kept for decide() (what status and resume ask
+  /// needs none of them); true: only those.
+  std::optional<std::vector<JournalLine>> sourceLines(bool history) const;
   /// Sets lastId() and otherBootApplied() of a view rebuilt from sourceLines().
   void restoreCounts(std::int64_t lastId, std::int64_t otherBootApplied);
 

@@ -8,10 +8,10 @@
 //              (mean of --ticks ticks after one warm-up tick; one thread), the journal
 //              refreshed each tick;
 //   history:   readJournalTail(5) on the rotated state directory (what `history --limit 5` reads);
-//   status:    with --ctpilot PATH, the wall time of `PATH --state-dir DIR status --json` (on this
-//              machine's /proc and policy) over the journal of this boot with its checkpoint,
-//              and over a journal of N records of earlier boots that `run` has not moved aside yet.
-// The records of "this boot" carry this machine's boot id, so that `status` reads them as such.
+//   status:    with --ctpilot PATH, the wall time of `PATH --root FAKE --state-dir DIR status
+//              --json` (best of 3; FAKE: a fake /proc tree with one netns, built-in policy) over
+//              the journal of this boot with its checkpoint, and over a journal of N records of
+//              earlier boots that `run` has not moved aside yet.
 // Prints one JSON line per N. A benchmark, not a test: it measures and prints, it judges nothing.
 //
 //   ctpilot-bench-journal [--records N[,N...]] [--ticks T] [--ctpilot PATH]
@@ -116,19 +116,35 @@ int startFrom(const std::string& dir) {
   return 0;
 }
 
-// This machine's boot id ("b-now" when unreadable): what `status` takes for this boot.
-std::string thisBoot() {
-  std::ifstream in("/proc/sys/kernel/random/boot_id");
-  std::string id;
-  std::getline(in, id);
-  return id.empty() ? "b-now" : id;
+// The boot id of the fake root `status` reads (what the records of "this boot" carry).
+std::string thisBoot() { return "11111111-2222-3333-4444-555555555555"; }
+
+// Writes a fake /proc tree under `root` for `status --root`: the knobs, the memory size, the boot id.
+void fakeRoot(const std::filesystem::path& root) {
+  const auto nf = root / "proc/sys/net/netfilter";
+  std::filesystem::create_directories(nf);
+  std::filesystem::create_directories(root / "proc/sys/kernel/random");
+  std::filesystem::create_directories(root / "proc/net/stat");
+  std::filesystem::create_directories(root / "sys/module/nf_conntrack/parameters");
+  std::ofstream(nf / "nf_conntrack_max") << "262144\n";
+  std::ofstream(nf / "nf_conntrack_buckets") << "65536\n";
+  std::ofstream(nf / "nf_conntrack_count") << "1000\n";
+  for (const char* t : {"tcp_timeout_time_wait", "tcp_timeout_close_wait", "tcp_timeout_fin_wait", "udp_timeout_stream",
+                        "tcp_timeout_established"}) {
+    std::ofstream(nf / (std::string("nf_conntrack_") + t)) << "120\n";
+  }
+  std::ofstream(root / "proc/meminfo") << "MemTotal:       16384000 kB\n";
+  std::ofstream(root / "proc/sys/kernel/random/boot_id") << thisBoot() << "\n";
 }
 
-// The wall time of `ctpilot --state-dir DIR status --json` in ms (best of 3: the machine is
-// shared), or null when it fails.
+// The wall time of `ctpilot --root FAKE --state-dir DIR status --json` in ms (best of 3: the
+// machine is shared), or null when it fails.
 nlohmann::json statusMs(const std::string& ctpilot, const std::string& dir) {
   if (ctpilot.empty()) return nullptr;
-  const std::string command = "'" + ctpilot + "' --state-dir '" + dir + "' status --json >/dev/null 2>&1";
+  const auto root = std::filesystem::path(dir).parent_path() / (std::filesystem::path(dir).filename().string() + "-root");
+  fakeRoot(root);
+  const std::string command = "'" + ctpilot + "' --root '" + root.string() + "' --state-dir '" + dir +
+                              "' status --json >/dev/null 2>&1";
   double best = -1;
   for (int i = 0; i < 3; ++i) {
     const auto start = SteadyClock::now();
@@ -224,6 +240,7 @@ int main(int argc, char** argv) {
     out["history_limit_5_ms"] = msSince(start);
     out["history_limit_5_records"] = tail ? tail->size() : 0;
     std::filesystem::remove_all(dir);
+    std::filesystem::remove_all(dir.string() + "-root");
     std::cout << out.dump() << std::endl;
   }
   return 0;
