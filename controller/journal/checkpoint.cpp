@@ -1,6 +1,7 @@
 #include "controller/journal/checkpoint.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cinttypes>
 #include <iterator>
 #include <cstdio>
@@ -21,9 +22,10 @@
 //   {"boot_id": "...", "checksum": "fnv1a64:<16 hex digits of the rest, dumped without it>",
 //    "format": 2,
 //    "journal": {"offset": BYTES, "lines": N, "last_id": ID, "first_id": ID, "inode": INO},
-//    "view": {"other_boot_applied": N, "lines": [[OFFSET, ID], ...], "history": [[OFFSET, ID], ...]}}
+//    "view": {"other_boot_applied": N, "lines": [[OFFSET, ID], ...], "history": "OFFSET ID OFFSET ID ..."}}
 // "lines": what the view answers but the applied changes; "history": the applied changes kept
-// for decide() (not in "lines").
+// for decide() (not in "lines"), tens of thousands in a busy day: one string, so that a reader
+// that does not want them (status) does not build a JSON value for each.
 // The lines are read back from journal.jsonl on load (checkpointView): the checksum only tells
 // damage from content, it proves nothing, so nothing the view answers is taken from this file.
 
@@ -98,6 +100,20 @@ JournalPosition positionOf(const Json& json) {
 
 }  // namespace
 
+namespace {
+
+// "OFFSET ID OFFSET ID ...".
+std::string historyText(const std::vector<JournalLine>& lines) {
+  std::string out;
+  for (const auto& line : lines) {
+    if (!out.empty()) out += ' ';
+    out += std::to_string(line.offset) + ' ' + std::to_string(line.id);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<JournalCheckpoint> checkpointOf(const JournalPosition& position, const JournalView& view) {
   auto lines = view.sourceLines(false);
   auto history = view.sourceLines(true);
@@ -121,7 +137,7 @@ std::string checkpointText(const JournalCheckpoint& checkpoint) {
             {"view",
              {{"other_boot_applied", checkpoint.otherBootApplied},
               {"lines", pairs(checkpoint.lines)},
-              {"history", pairs(checkpoint.history)}}}};
+              {"history", historyText(checkpoint.history)}}}};
   // replace: a boot id with invalid UTF-8 must not stop the write.
   const auto dumped = [](const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); };
   body["checksum"] = checksumOf(dumped(body));
@@ -132,19 +148,48 @@ namespace {
 
 // The "lines" of a checkpoint's view: [offset, id] pairs, offsets and ids ascending, each line
 // before the position's offset and each id at most its last id.
+// Appends `line` to `out` after checking it: before the position, offsets and ids ascending.
+void addLine(std::vector<JournalLine>& out, const JournalLine& line, const char* key, const JournalPosition& position) {
+  if (line.offset >= position.offset || line.id > position.lastId) {
+    throw Bad{"line [" + std::to_string(line.offset) + ", " + std::to_string(line.id) + "] beyond the position"};
+  }
+  if (!out.empty() && (line.offset <= out.back().offset || line.id <= out.back().id)) {
+    throw Bad{"field '" + std::string(key) + "': offsets and ids must ascend"};
+  }
+  out.push_back(line);
+}
+
 std::vector<JournalLine> linesOf(const Json& view, const char* key, const JournalPosition& position) {
   std::vector<JournalLine> out;
   for (const auto& item : array(view, key)) {
     if (!item.is_array() || item.size() != 2) throw Bad{"field '" + std::string(key) + "': expected [offset, id] pairs"};
     const Json pair{{"offset", item[0]}, {"id", item[1]}};
-    const JournalLine line{integer(pair, "offset"), integer(pair, "id", 1)};
-    if (line.offset >= position.offset || line.id > position.lastId) {
-      throw Bad{"line [" + std::to_string(line.offset) + ", " + std::to_string(line.id) + "] beyond the position"};
+    addLine(out, {integer(pair, "offset"), integer(pair, "id", 1)}, key, position);
+  }
+  return out;
+}
+
+// The "history" string: pairs of decimal numbers, one space apart.
+std::vector<JournalLine> historyOf(const std::string& text, const JournalPosition& position) {
+  std::vector<JournalLine> out;
+  std::vector<std::int64_t> numbers;
+  const char* p = text.data();
+  const char* end = p + text.size();
+  while (p < end) {
+    if (!numbers.empty() || p != text.data()) {
+      if (*p != ' ') throw Bad{"field 'history': expected numbers one space apart"};
+      ++p;
     }
-    if (!out.empty() && (line.offset <= out.back().offset || line.id <= out.back().id)) {
-      throw Bad{"field '" + std::string(key) + "': offsets and ids must ascend"};
-    }
-    out.push_back(line);
+    std::int64_t n = 0;
+    const auto [next, ec] = std::from_chars(p, end, n);
+    if (ec != std::errc() || next == p || n < 0) throw Bad{"field 'history': expected numbers one space apart"};
+    numbers.push_back(n);
+    p = next;
+  }
+  if (numbers.size() % 2 != 0) throw Bad{"field 'history': expected offset and id pairs"};
+  for (std::size_t i = 0; i < numbers.size(); i += 2) {
+    if (numbers[i + 1] < 1) throw Bad{"field 'history': an id below 1"};
+    addLine(out, {numbers[i], numbers[i + 1]}, "history", position);
   }
   return out;
 }
@@ -172,7 +217,7 @@ Result<JournalCheckpoint> parseCheckpoint(const std::string& content) {
     const Json& view = member(body, "view");
     checkpoint.otherBootApplied = integer(view, "other_boot_applied");
     checkpoint.lines = linesOf(view, "lines", checkpoint.position);
-    checkpoint.history = linesOf(view, "history", checkpoint.position);
+    checkpoint.history = historyOf(text(view, "history"), checkpoint.position);
     return checkpoint;
   } catch (const Bad& bad) {
     return Error{Errc::Malformed, bad.what};
@@ -197,28 +242,30 @@ class LineReader {
   // there (offset 0 or a newline just before) and ends before the limit.
   Result<std::string> at(std::int64_t offset) {
     for (std::int64_t want = kWindow;; want *= 2) {
-      if (auto ok = cover(offset, want); !ok) return ok.error();
+      // The window read last serves while it holds the byte before the line and its newline.
       const std::int64_t rel = offset - start_;
-      if (offset > 0 && (rel < 1 || buf_[static_cast<std::size_t>(rel - 1)] != '\n')) {
+      const std::int64_t end = start_ + static_cast<std::int64_t>(buf_.size());
+      const bool holdsStart = offset == 0 ? start_ == 0 && !buf_.empty() : rel >= 1 && offset < end;
+      const auto nl = holdsStart ? buf_.find('\n', static_cast<std::size_t>(rel)) : std::string::npos;
+      if (holdsStart && offset > 0 && buf_[static_cast<std::size_t>(rel - 1)] != '\n') {
         return Error{Errc::Malformed, "no journal line starts at byte " + std::to_string(offset)};
       }
-      const auto nl = buf_.find('\n', static_cast<std::size_t>(rel));
       if (nl != std::string::npos) return buf_.substr(static_cast<std::size_t>(rel), nl - static_cast<std::size_t>(rel));
-      if (start_ + static_cast<std::int64_t>(buf_.size()) >= limit_) {
+      if (holdsStart && end >= limit_) {
         return Error{Errc::Malformed, "the line at byte " + std::to_string(offset) + " does not end before the position"};
       }
+      if (auto ok = read(std::max<std::int64_t>(0, offset - 1), want); !ok) return ok.error();
+      if (offset >= limit_) return Error{Errc::Malformed, "no journal line starts at byte " + std::to_string(offset)};
     }
   }
 
  private:
   static constexpr std::int64_t kWindow = 64 * 1024;
 
-  // Makes buf_ hold [offset - 1, offset + want) (within [0, limit_)) unless it does already.
-  Result<void> cover(std::int64_t offset, std::int64_t want) {
-    const std::int64_t from = std::max<std::int64_t>(0, offset - 1);
-    const std::int64_t to = std::min(limit_, offset + want);
-    if (from >= start_ && to <= start_ + static_cast<std::int64_t>(buf_.size())) return {};
-    buf_.resize(static_cast<std::size_t>(to - from));
+  // Reads [from, from + want) (within [0, limit_)) into buf_.
+  Result<void> read(std::int64_t from, std::int64_t want) {
+    const std::int64_t to = std::min(limit_, from + want);
+    buf_.resize(static_cast<std::size_t>(std::max<std::int64_t>(0, to - from)));
     std::size_t got = 0;
     while (got < buf_.size()) {
       const ssize_t n = ::pread(fd_, buf_.data() + got, buf_.size() - got, static_cast<off_t>(from) + static_cast<off_t>(got));

@@ -11,7 +11,9 @@
 //   status:    with --ctpilot PATH, the wall time of `PATH --root FAKE --state-dir DIR status
 //              --json` (best of 3; FAKE: a fake /proc tree with one netns, built-in policy) over
 //              the journal of this boot with its checkpoint, and over a journal of N records of
-//              earlier boots that `run` has not moved aside yet.
+//              earlier boots that `run` has not moved aside yet; and, in this process, what status
+//              reads of the journal (openControllerJournal read-only without the applied history,
+//              the view, the 5 newest changes read backwards): the journal's share alone.
 // Prints one JSON line per N. A benchmark, not a test: it measures and prints, it judges nothing.
 //
 //   ctpilot-bench-journal [--records N[,N...]] [--ticks T] [--ctpilot PATH]
@@ -156,6 +158,22 @@ nlohmann::json statusMs(const std::string& ctpilot, const std::string& dir) {
   return best;
 }
 
+// What `status` reads of the journal in `dir`, in ms: the controller's view (read-only, no applied
+// history) and the newest changes, read backwards.
+double statusJournalMs(const std::string& dir) {
+  using namespace ctpilot::controller;
+  const auto start = SteadyClock::now();
+  auto opened = openControllerJournal(dir, kBoot, JournalUse::ReadOnly, /*history=*/false);
+  if (!opened) return -1;
+  const auto view = opened->current();
+  const auto recent = readJournalTail(dir, 5, false, [](const JournalRecord& r) {
+    return r.kind == RecordKind::Applied || r.kind == RecordKind::Rollback || r.kind == RecordKind::External;
+  }, 10000);
+  if (!recent) return -1;
+  (void)view;
+  return msSince(start);
+}
+
 // Runs this program again with --start-from `dir` and returns its JSON line.
 nlohmann::json startFromChild(const std::string& dir) {
   const std::string command = "/proc/" + std::to_string(::getpid()) + "/exe --start-from '" + dir + "'";
@@ -221,11 +239,13 @@ int main(int argc, char** argv) {
       out["tick_ms_from_checkpoint"] = tickCpuMs(*opened->journal, ticks, std::move(opened->view));
     }
     out["status_json_same_boot_ms"] = statusMs(ctpilot, dir.string());
+    out["status_journal_same_boot_ms"] = statusJournalMs(dir.string());
     std::filesystem::remove(dir / ctpilot::controller::kCheckpointName);
 
     // Earlier boots: status before `run` moved them aside, then rotated at start-up and opened.
     writeJournal(ctpilot::controller::journalPath(dir), n, "b-before");
     out["status_json_earlier_boots_ms"] = statusMs(ctpilot, dir.string());
+    out["status_journal_earlier_boots_ms"] = statusJournalMs(dir.string());
     start = SteadyClock::now();
     const auto moved = ctpilot::controller::rotateJournal(dir, kBoot);
     auto rotated = ctpilot::controller::FileJournal::open(dir);
