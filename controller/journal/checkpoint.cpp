@@ -38,7 +38,7 @@ using Json = nlohmann::json;
 constexpr int kMaxDepth = 4;
 
 // Thrown inside this file only, caught where a checkpoint is parsed: a field that is not what
-// checkpointJson() writes.
+// checkpointText() writes.
 struct Bad {
   std::string what;
 };
