@@ -181,8 +181,7 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
 
   auto view = journalView(global, *bootId);
   MemoryJournal journal;  // what plan would journal stays in memory, numbered after the file's records
-  if (view) journal.idsAfter = view->lastId();
-
+  journal.idsAfter = view ? view->lastId() : 0;
   sysfs::ProcKnobStore knobs(global.root);
   auto stats = sysfs::makeStatsReader(global.root);
   const std::string root = global.root;

@@ -1,4 +1,5 @@
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,22 @@
 namespace po = boost::program_options;
 
 namespace ctpilot::controller {
+namespace {
+
+// The view a running controller keeps, from the same function: what resume lifts is what status
+// shows and run honours. Says why not on stderr.
+std::optional<ControllerJournal> openJournal(const GlobalOptions& global, const std::string& bootId) {
+  auto opened = openControllerJournal(global.stateDir, bootId, JournalUse::Append, /*history=*/false);
+  if (!opened) {
+    std::cerr << "ctpilot resume: " << opened.error().what << "\n";
+    return std::nullopt;
+  }
+  for (const auto& warning : opened->warnings) spdlog::warn("{}", warning);
+  for (const auto& warning : opened->journal->warnings()) spdlog::warn("{}", warning);
+  return std::move(*opened);
+}
+
+}  // namespace
 
 int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
   po::options_description options("ctpilot resume: lift the holds rollback placed and hand back knobs changed by someone else, so a "
@@ -35,15 +52,8 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
     std::cerr << "ctpilot resume: " << lock.error().what << "\n";
     return kExitFailure;
   }
-  // The view a running controller keeps, from the same function: what resume lifts is what
-  // status shows and run honours.
-  auto opened = openControllerJournal(global.stateDir, *bootId, JournalUse::Append, /*history=*/false);
-  if (!opened) {
-    std::cerr << "ctpilot resume: " << opened.error().what << "\n";
-    return kExitFailure;
-  }
-  for (const auto& warning : opened->warnings) spdlog::warn("{}", warning);
-  for (const auto& warning : opened->journal->warnings()) spdlog::warn("{}", warning);
+  const auto opened = openJournal(global, *bootId);
+  if (!opened) return kExitFailure;
   const auto& journal = opened->journal;
 
   const auto now = policy::Clock::now();
