@@ -95,6 +95,12 @@ nlohmann::json observationJson(const policy::Observation& obs, const std::string
   return json;
 }
 
+// Whether `record` went to journal.jsonl (FileJournal sets its offset), so that a message may
+// name it ("journal #42") and point at `ctpilot resume`: `plan` and `simulate` journal in memory.
+namespace {
+bool inJournalFile(const JournalRecord& record) { return record.offset >= 0; }
+}  // namespace
+
 struct Controller::Reading {
   std::map<KnobRef, std::int64_t> values;  // every managed knob read this tick
   std::map<KnobRef, std::int64_t> baselines;  // the view's, as of this tick
@@ -386,6 +392,11 @@ void Controller::yieldExternal(policy::TimePoint now, const KnobRef& ref, std::i
     return;
   }
   view_.addNew(deps_.journal.records());
+  if (!inJournalFile(*stored)) {
+    spdlog::warn("{} changed by someone else {} -> {}; leaving it alone (journaled in memory only: nothing for "
+                 "`ctpilot resume` to hand back)", refName(ref), expected, value);
+    return;
+  }
   spdlog::warn("{} changed by someone else {} -> {} (journal #{}); leaving it alone: `ctpilot resume` hands it "
                "back, [controller] on_external = adopt keeps managing from such values",
                refName(ref), expected, value, stored->id);
@@ -403,8 +414,13 @@ void Controller::adoptExternal(policy::TimePoint now, const KnobRef& ref, std::i
     return;
   }
   view_.addNew(deps_.journal.records());
-  spdlog::warn("{} changed by someone else {} -> {} (journal #{}); adopted as its baseline, still managed",
-               refName(ref), expected, value, stored->id);
+  if (inJournalFile(*stored)) {
+    spdlog::warn("{} changed by someone else {} -> {} (journal #{}); adopted as its baseline, still managed",
+                 refName(ref), expected, value, stored->id);
+  } else {
+    spdlog::warn("{} changed by someone else {} -> {}; adopted as its baseline, still managed (journaled in memory "
+                 "only)", refName(ref), expected, value);
+  }
   reading.baselines[ref] = value;
   if (ref.knob == Knob::ConntrackMax) obs.baselineMax = value;
   if (ref.knob == Knob::Buckets) obs.baselineBuckets = value;

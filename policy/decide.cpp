@@ -491,8 +491,19 @@ class Decider {
     return text.empty() ? std::string("no entries") : text;
   }
 
-  std::int64_t finishRaise(const std::string& trigger, const Sizing& s, const NetnsObservation& binding) {
+  std::int64_t finishRaise(const std::string& trigger, Sizing s, const NetnsObservation& binding) {
     const std::int64_t current = obs_.max;
+    // Whatever the baseline says (it comes from the journal, or from a checkpoint): a raise never
+    // goes above min(ceiling, memory budget) (README Safety promise 3).
+    if (const auto cap = std::min(policy_.max.ceiling, memoryCapEntries(policy_, obs_)); s.to > cap && s.to > current) {
+      if (cap <= current) {
+        note(format("not raising nf_conntrack_max (%s): min(ceiling, memory budget) %lld is below the baseline %lld",
+                    trigger.c_str(), ll(cap), ll(obs_.baselineMax)));
+        return current;
+      }
+      s.to = cap;
+      s.text += format(", clamped to min(ceiling, memory budget) %lld", ll(cap));
+    }
     if (s.to <= current) {
       if (!budgetLimit_.empty()) {
         maxLimit_ = "the " + budgetLimit_;

@@ -11,6 +11,7 @@
 #include "controller/controller.h"
 #include "controller/daemon.h"
 #include "sysfs/stats.h"
+#include "controller/journal/checkpoint.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
 #include "controller/journal/journal_view.h"
@@ -122,18 +123,19 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
   }
 }
 
-// Reads the journal (baselines, holds, knobs changed by hand) into `journal` without creating or
-// locking anything: plan must work on a fresh machine and beside a running controller.
-void copyJournal(const GlobalOptions& global, MemoryJournal& journal) {
-  auto records = readJournalFile(journalPath(global.stateDir));
-  if (!records) {
-    std::cerr << "ctpilot plan: ignoring the journal (" << records.error().what
+// What the journal says (baselines, holds, knobs changed by hand), read without creating or
+// locking anything: plan must work on a fresh machine and beside a running controller. The view
+// a running controller keeps, from the same function (a verified journal.checkpoint and the
+// records after it, or this boot's records); an empty one when there is no journal.
+std::optional<JournalView> journalView(const GlobalOptions& global, const std::string& bootId) {
+  auto opened = openControllerJournal(global.stateDir, bootId, JournalUse::ReadOnly);
+  if (!opened) {
+    std::cerr << "ctpilot plan: ignoring the journal (" << opened.error().what
               << "); baselines and holds are unknown\n";
-    return;
+    return std::nullopt;
   }
-  for (auto& record : *records) {
-    if (!journal.append(std::move(record))) break;
-  }
+  for (const auto& warning : opened->warnings) std::cerr << "ctpilot plan: " << warning << "\n";
+  return opened->current();
 }
 
 // Samples kPlanSamples times at `interval` and decides on the last; stops at a failed sample.
@@ -177,9 +179,9 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
   const auto memory = commandMemoryFacts(global, "plan");
   if (!memory) return kExitFailure;
 
-  MemoryJournal journal;
-  copyJournal(global, journal);
-
+  auto view = journalView(global, *bootId);
+  MemoryJournal journal;  // what plan would journal stays in memory, numbered after the file's records
+  journal.idsAfter = view ? view->lastId() : 0;
   sysfs::ProcKnobStore knobs(global.root);
   auto stats = sysfs::makeStatsReader(global.root);
   const std::string root = global.root;
@@ -194,7 +196,7 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
       .forget = {},
       .totalEntries = [root] { return sysfs::readSlabEntries(root); },
       .namespacesStamp = {},  // plan looks for a few seconds only
-      .journalView = {},      // built from the records read above
+      .journalView = std::move(view),
       .journalFolded = {},    // plan writes nothing: no checkpoint
   });
 

@@ -320,6 +320,7 @@ struct JournalFile {
   std::int64_t lastId = 0;  // id of the last record up to `offset`
   std::int64_t firstId = 0; // id of the file's first record
   std::uint64_t inode = 0;
+  bool linesKnown = true;   // false when opened mid-file (openCurrentBoot): messages name offsets
   off_t warnedTornAt = -1;  // a torn tail already reported (refresh runs every tick)
   std::vector<JournalRecord> records;
   std::vector<std::string> warnings;
@@ -351,6 +352,12 @@ class FileLock {
 
 bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
 
+// "PATH:LINE" for the line after state.offset numbered `lineNo`; "PATH:@OFFSET" (its first byte)
+// when the journal was opened mid-file and line numbers are unknown.
+std::string lineName(const JournalFile& state, std::int64_t lineNo, off_t offset) {
+  return state.path + ":" + (state.linesKnown ? std::to_string(lineNo) : "@" + std::to_string(offset));
+}
+
 std::string excerpt(const std::string& text) {
   constexpr std::size_t kMax = 60;
   return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
@@ -381,7 +388,7 @@ Result<std::string> readAppended(const JournalFile& state) {
 // A last line without its newline is a crash mid-write (torn): ignored with a warning (once),
 // and cut away when `repair` (append holds LOCK_EX then) so the next record starts cleanly.
 Result<void> tornTail(JournalFile& state, bool repair, const std::string& line) {
-  const std::string where = state.path + ":" + std::to_string(state.lines + 1);
+  const std::string where = lineName(state, state.lines + 1, state.offset);
   const std::string why = " a torn last line (no newline at the end; a crash while writing?): " + excerpt(line);
   if (repair) {
     if (::ftruncate(state.fd.get(), state.offset) != 0) return errnoError(errno, "truncate torn last line of " + state.path);
@@ -413,11 +420,12 @@ Result<void> readNew(JournalFile& state, bool repair) {
                                             std::to_string(state.lastId)};
       }
       if (!record) {
-        return Error{Errc::Malformed, state.path + ":" + std::to_string(lineNo) + ": " + record.error().what +
+        return Error{Errc::Malformed, lineName(state, lineNo, state.offset) + ": " + record.error().what +
                                           "; only a torn last line (no newline) is tolerated: fix or remove this line"};
       }
       state.lastId = record->id;
       if (state.firstId == 0) state.firstId = record->id;
+      record->offset = static_cast<std::int64_t>(state.offset);
       state.records.push_back(std::move(*record));
     }
     state.offset += static_cast<off_t>(newline + 1 - pos);
@@ -442,10 +450,10 @@ namespace {
 // Opens journal.jsonl as every state file is opened: no symlink followed, modes and owner
 // checked (README Safety promise 12); a journal we may not write is opened read-only: reading
 // history needs no write access, and append() says so if it is ever tried.
-Result<void> openFile(JournalFile& state, const std::string& stateDir) {
+Result<void> openFile(JournalFile& state, const std::string& stateDir, bool readOnly = false) {
   state.dir = stateDir;
   state.path = journalPath(stateDir);
-  auto opened = openStateFile(stateDir, "journal.jsonl", StateAccess::AppendOrRead);
+  auto opened = openStateFile(stateDir, "journal.jsonl", readOnly ? StateAccess::Read : StateAccess::AppendOrRead);
   if (!opened) return opened.error();
   state.fd = UniqueFd(opened->fd);
   state.writable = opened->writable;
@@ -543,10 +551,46 @@ Result<std::unique_ptr<FileJournal>> FileJournal::open(const std::string& stateD
   return journal;
 }
 
-Result<std::unique_ptr<FileJournal>> FileJournal::openAfter(const std::string& stateDir, const JournalPosition& from) {
+Result<std::unique_ptr<FileJournal>> FileJournal::openCurrentBoot(const std::string& stateDir, const std::string& bootId,
+                                                                  bool readOnly) {
+  if (!readOnly) {
+    // Appending must not create the journal: a command that finds none has nothing to read.
+    auto exists = stateFileExists(stateDir, "journal.jsonl");
+    if (!exists) return exists.error();
+    if (!*exists) return Error{Errc::Missing, journalPath(stateDir) + ": no journal"};
+  }
   std::unique_ptr<FileJournal> journal(new FileJournal());
   JournalFile& state = journal->state_->file;
-  if (auto opened = openFile(state, stateDir); !opened) return opened.error();
+  if (auto opened = openFile(state, stateDir, readOnly); !opened) return opened.error();
+  auto lock = FileLock::take(state.fd.get(), LOCK_SH, state.path);
+  if (!lock) return lock.error();
+  auto boundary = currentBootOffset(state.fd.get(), state.path, bootId);
+  if (!boundary && boundary.error().code != Errc::Malformed) return boundary.error();
+  // A line that cannot be parsed on the way back: read from the start, which names its line.
+  if (boundary && *boundary > 0) {
+    // Continue after the newest record of another boot, as if it had just been read.
+    auto start = lineStart(state, static_cast<off_t>(*boundary));
+    if (!start) return start.error();
+    auto last = idOfLine(state, *start, static_cast<off_t>(*boundary));
+    if (!last) return Error{Errc::Malformed, state.path + ":@" + std::to_string(*start) + ": " + last.error().what};
+    auto firstEnd = lineEnd(state, 0, static_cast<off_t>(*boundary));
+    if (!firstEnd) return firstEnd.error();
+    auto first = idOfLine(state, 0, *firstEnd);
+    if (!first) return Error{Errc::Malformed, state.path + ":1: " + first.error().what};
+    state.offset = static_cast<off_t>(*boundary);
+    state.lastId = *last;
+    state.firstId = *first;
+    state.linesKnown = false;
+  }
+  if (auto read = readRest(state); !read) return read.error();
+  return journal;
+}
+
+Result<std::unique_ptr<FileJournal>> FileJournal::openAfter(const std::string& stateDir, const JournalPosition& from,
+                                                            bool readOnly) {
+  std::unique_ptr<FileJournal> journal(new FileJournal());
+  JournalFile& state = journal->state_->file;
+  if (auto opened = openFile(state, stateDir, readOnly); !opened) return opened.error();
   auto lock = FileLock::take(state.fd.get(), LOCK_SH, state.path);
   if (!lock) return lock.error();
   if (auto same = checkPosition(state, from); !same) return same.error();
@@ -586,6 +630,7 @@ Result<JournalRecord> FileJournal::append(JournalRecord record) {
     (void)::ftruncate(state.fd.get(), state.offset);
     return errnoError(syncErr, "fsync " + state.path);
   }
+  record.offset = static_cast<std::int64_t>(state.offset);
   state.offset += static_cast<off_t>(line.size());
   state.lines += 1;
   state.lastId = record.id;

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "controller/journal/journal_view.h"
+#include "tests/temp_tree.h"
 #include "sysfs/sim/memory_knob_store.h"
 
 using namespace std::chrono_literals;
@@ -275,9 +276,9 @@ TEST_CASE("a knob changed by someone else is journaled and warned about once, an
   REQUIRE(external.size() == 1);
   CHECK(external[0].oldValue == raised);
   CHECK(external[0].newValue == 950);
+  // This journal is in memory (as plan's and simulate's): no record to name, nothing to resume.
   CHECK(log.count(spdlog::level::warn, "nf_conntrack_max in init changed by someone else " + std::to_string(raised) +
-                                           " -> 950 (journal #" + std::to_string(external[0].id) +
-                                           "); leaving it alone") == 1);
+                                           " -> 950; leaving it alone (journaled in memory only") == 1);
 
   SUBCASE("reloading the same policy changes nothing") {
     controller.reload(testPolicy());
@@ -704,4 +705,32 @@ TEST_CASE("the entries of every namespace and the learned stall per entry reach 
   const auto report = controller.observe(kT0);
   CHECK(report.observation.totalEntries == 4'321);
   CHECK(report.observation.resizeNsPerEntry == doctest::Approx(500));
+}
+
+TEST_CASE("a knob changed by someone else names its journal record and resume only when journal.jsonl holds it") {
+  // plan journals in memory: it used to warn "(journal #1)" and point at `ctpilot resume` with
+  // no journal at all. With the file journal of `run`, the record is named.
+  for (const bool file : {false, true}) {
+    CAPTURE(file);
+    LogCapture log;
+    Rig rig;
+    ctpilot::testing::TempDir dir("controller-external");
+    auto fileJournal = ctpilot::controller::FileJournal::open(dir.path);
+    REQUIRE(fileJournal);
+    ctpilot::controller::Journal& journal = file ? static_cast<ctpilot::controller::Journal&>(**fileJournal) : rig.journal;
+    auto deps = rig.deps(/*dryRun=*/true);
+    Controller controller(testPolicy(), ControllerDeps{.knobs = deps.knobs, .stats = deps.stats, .journal = journal,
+                                                       .discover = deps.discover, .memory = deps.memory,
+                                                       .bootId = deps.bootId, .dryRun = true, .forget = deps.forget,
+                                                       .totalEntries = {}, .namespacesStamp = {}, .journalView = {},
+                                                       .journalFolded = {}});
+    controller.observe(kT0);
+    rig.knobs.set("init", Knob::ConntrackMax, 950);  // someone else, between two samples
+    controller.observe(kT0 + 1s);
+    const auto report = controller.tick(kT0 + 2s);
+    CHECK(report.history.external.contains(kMax));
+    CHECK(log.count(spdlog::level::warn, "changed by someone else 1000 -> 950") == 1);
+    CHECK(log.count(spdlog::level::warn, "(journal #1)") == (file ? 1 : 0));
+    CHECK(log.count(spdlog::level::warn, "`ctpilot resume` hands it back") == (file ? 1 : 0));
+  }
 }

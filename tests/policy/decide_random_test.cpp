@@ -254,21 +254,25 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
   const auto sameRef = [&](const KnobRef& ref) { return ref == a.ref; };
 
   switch (a.kind) {
-    case ActionKind::RaiseMax:
+    case ActionKind::RaiseMax: {
       expect(a.ref == KnobRef{kInitNetns, Knob::ConntrackMax}, "raise-max names another knob");
       expect(p.max.enabled, "raises max with [max] enabled = false");
       expect(a.from == obs.max, "raise-max from is not the current max");
       expect(a.to > a.from, "raise-max does not raise");
       expect(a.to <= ceiling || a.to == obs.max, "max above the effective ceiling");
       expect(ceiling >= obs.baselineMax, "effective ceiling below the baseline");
-      expect(p.max.ceiling < obs.baselineMax || a.to <= p.max.ceiling, "max above [max] ceiling");
+      // Whatever the baseline says, a raise stays within min(ceiling, memory budget), and reaches
+      // the baseline unless that bound is below it (README Safety promise 3).
+      const std::int64_t hardCap = std::min(p.max.ceiling, memoryCapEntries(p, obs));
+      expect(a.to <= hardCap, "max raised above min(ceiling, memory budget)");
       expect(a.to >= maxCount + p.max.margin, "max below count + margin");
-      expect(a.to >= obs.baselineMax, "max below the baseline");
+      expect(a.to >= std::min(obs.baselineMax, hardCap), "max below the baseline");
       expect(raiseFitsBudget(p, obs, a.to), "raise lets the namespaces together exceed the memory budget");
       expect(drops || sinceLast(h, obs.now, sameRef) >= p.max.cooldown ||
                  fullBeforeCooldownEnds(p, obs, sinceLast(h, obs.now, sameRef)),
              "raise-max inside its cooldown");
       break;
+    }
     case ActionKind::ResizeBuckets:
       expect(a.ref == KnobRef{kInitNetns, Knob::Buckets}, "resize-buckets names another knob");
       expect(p.hashsize.mode != HashsizePolicy::Mode::Fixed, "resizes buckets in mode fixed");

@@ -275,6 +275,33 @@ TEST_CASE("a raise never goes below count + margin, the baseline or the current 
   }
 }
 
+TEST_CASE("a raise never goes above min(ceiling, memory budget), whatever the baseline says") {
+  // A baseline comes from the journal (or a checkpoint naming its lines): a damaged or forged one
+  // of 5,000,000 under a ceiling of 1M must not make ctpilot plan a raise past the ceiling.
+  Policy policy = testPolicy();
+  policy.max.ceiling = 1'000'000;
+  SUBCASE("below the ceiling: raised to the ceiling at most") {
+    Observation obs = observe(600'000, {ns("init", 590'000, 5'000)});
+    obs.baselineMax = 5'000'000;
+    const auto raise = find(decide(policy, obs, {}), ActionKind::RaiseMax);
+    REQUIRE(raise.has_value());
+    CHECK(raise->to == 1'000'000);
+  }
+  SUBCASE("at the ceiling: no raise") {
+    Observation obs = observe(1'000'000, {ns("init", 990'000, 5'000)});
+    obs.baselineMax = 5'000'000;
+    CHECK_FALSE(find(decide(policy, obs, {}), ActionKind::RaiseMax).has_value());
+  }
+  SUBCASE("the memory budget binds below the ceiling") {
+    Observation obs = observe(600'000, {ns("init", 590'000, 5'000)});
+    obs.baselineMax = 5'000'000;
+    obs.memTotalBytes = 1 * kGiB;  // 838,860 entries at 25%
+    const auto raise = find(decide(policy, obs, {}), ActionKind::RaiseMax);
+    REQUIRE(raise.has_value());
+    CHECK(raise->to <= 838'860);
+  }
+}
+
 TEST_CASE("max.enabled = false never raises nf_conntrack_max and says so") {
   Policy policy = testPolicy();
   policy.max.enabled = false;
