@@ -65,6 +65,26 @@ rc=$?
 [ "$rc" -eq 2 ] || fail "check-policy FIFO: exit $rc, want 2 (124: it hung)"
 grep -q "^$tmp/policy.fifo:0: cannot read policy: not a regular file (it is a FIFO)$" "$tmp/err" || fail "check-policy FIFO: $(cat "$tmp/err")"
 
+# A FIFO put in place of the policy before a SIGHUP: the reload is refused at once and the
+# daemon goes on ticking and stops on SIGTERM (it froze until a signal came).
+printf '[controller]\ninterval = 100ms\n' >"$tmp/daemon.conf"
+"$CTPILOT" --root "$root" --state-dir "$tmp/daemon-state" --policy "$tmp/daemon.conf" run --dry-run 2>"$tmp/daemon.err" &
+pid=$!
+wait_for() { for _ in $(seq 100); do grep -q "$1" "$tmp/daemon.err" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+wait_for "started" || fail "daemon did not start: $(cat "$tmp/daemon.err")"
+rm "$tmp/daemon.conf" && mkfifo "$tmp/daemon.conf"
+kill -HUP "$pid"
+wait_for "not reloading the policy: .*daemon.conf:0: cannot read policy: not a regular file (it is a FIFO)\|not reloading the policy" ||
+  fail "a FIFO policy on SIGHUP was not refused: $(cat "$tmp/daemon.err")"
+grep -q "not a regular file (it is a FIFO)" "$tmp/daemon.err" || fail "the refused reload does not say why: $(cat "$tmp/daemon.err")"
+kill -TERM "$pid"
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then
+  fail "the daemon did not stop within 10 s of SIGTERM after a FIFO reload"
+  kill -KILL "$pid"
+fi
+wait "$pid" 2>/dev/null
+
 # record --out: no symlink followed, no FIFO waited on, no file overwritten without --force,
 # nothing under /proc or the state directory.
 record() { timeout 20 "$CTPILOT" --root "$root" --state-dir "$state" --policy "$tmp/ok.conf" record --duration 100ms "$@" >/dev/null 2>"$tmp/err"; }
