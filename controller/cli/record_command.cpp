@@ -1,6 +1,7 @@
 #include <chrono>
 #include <csignal>
 #include <sstream>
+#include <utility>
 #include <iostream>
 #include <optional>
 
@@ -112,6 +113,28 @@ bool outAllowed(const std::string& outPath, const GlobalOptions& global, const p
   return false;
 }
 
+// Opens --out and writes the trace's header: never through a link, never blocking on a FIFO,
+// never over a file unless --force says so. Returns kExitOk, or the exit code after saying why.
+int openOut(const std::string& outPath, bool force, const GlobalOptions& global, const policy::Policy& policy, UniqueFd& out) {
+  if (!outAllowed(outPath, global, policy)) return kExitUsage;
+  auto opened = openWrittenFile(outPath, force ? ExistingFile::Truncate : ExistingFile::Refuse);
+  if (!opened) {
+    const auto code = opened.error().code;
+    std::cerr << "ctpilot record: " << printable(opened.error().what)
+              << (code == Errc::Busy        ? "; pass --force to replace it, or choose another --out"
+                  : code == Errc::Malformed ? ""
+                                            : "; check the directory exists and is writable")
+              << "\n";
+    return code == Errc::Busy || code == Errc::Malformed ? kExitUsage : kExitFailure;
+  }
+  out = std::move(*opened);
+  if (auto written = writeAll(out.get(), header(global, policy), outPath); !written) {
+    std::cerr << "ctpilot record: " << printable(written.error().what) << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int recordCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
@@ -148,21 +171,8 @@ int recordCommand(const GlobalOptions& global, const std::vector<std::string>& a
   const auto policy = commandPolicy(global, "record", &source);
   if (!policy) return kExitUsage;
 
-  if (!outAllowed(outPath, global, *policy)) return kExitUsage;
-  // Never through a link, never blocking on a FIFO, never over a file unless --force says so.
-  auto out = openWrittenFile(outPath, force ? ExistingFile::Truncate : ExistingFile::Refuse);
-  if (!out) {
-    std::cerr << "ctpilot record: " << printable(out.error().what)
-              << (out.error().code == Errc::Busy ? "; pass --force to replace it, or choose another --out"
-                  : out.error().code == Errc::Malformed ? ""
-                                                       : "; check the directory exists and is writable")
-              << "\n";
-    return out.error().code == Errc::Busy || out.error().code == Errc::Malformed ? kExitUsage : kExitFailure;
-  }
-  if (auto written = writeAll(out->get(), header(global, *policy), outPath); !written) {
-    std::cerr << "ctpilot record: " << printable(written.error().what) << "\n";
-    return kExitFailure;
-  }
+  UniqueFd out;
+  if (const int rc = openOut(outPath, force, global, *policy, out); rc != kExitOk) return rc;
 
   // A const store: record reads knobs and has no way to write one.
   const sysfs::ProcKnobStore knobs(global.root);
@@ -173,7 +183,7 @@ int recordCommand(const GlobalOptions& global, const std::vector<std::string>& a
   std::cerr << "ctpilot record: sampling every " << policy::formatDuration(policy->controller.interval) << " into " << outPath
             << (duration ? " for " + policy::formatDuration(*duration) : std::string(" until SIGINT or SIGTERM")) << " (policy "
             << source << ")\n";
-  RecordLoop loop{.recorder = recorder, .out = out->get(), .path = outPath, .interval = policy->controller.interval, .duration = duration};
+  RecordLoop loop{.recorder = recorder, .out = out.get(), .path = outPath, .interval = policy->controller.interval, .duration = duration};
   loop.run();
   if (loop.failure) {
     std::cerr << "ctpilot record: " << *loop.failure << "; " << loop.rounds << " round(s) are in " << outPath << "\n";
