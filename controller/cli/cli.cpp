@@ -30,7 +30,7 @@ const std::map<std::string, CommandEntry>& commands() {
       {"resume", {resumeCommand, "resume                              lift the holds rollback placed"}},
       {"check-policy", {checkPolicyCommand, "check-policy FILE...                validate policy files, print the effective policy"}},
       {"simulate", {simulateCommand, "simulate --policy FILE (--scenario NAME|FILE | --trace FILE...) [--csv OUT] [--seed N]"}},
-      {"record", {recordCommand, "record --out FILE [--duration D]    sample the live kernel into a trace for simulate --trace"}},
+      {"record", {recordCommand, "record --out FILE [--force] [--duration D]   sample the live kernel into a trace for simulate --trace"}},
   };
   return kCommands;
 }

@@ -2,7 +2,9 @@
 #include <cstdlib>
 #include <memory>
 #include <cstdio>
-#include <fstream>
+#include <sstream>
+
+#include <ext/stdio_filebuf.h>
 #include <iostream>
 #include <optional>
 
@@ -13,6 +15,7 @@
 #include "controller/replay/replay.h"
 #include "controller/replay/trace.h"
 #include "controller/simulation.h"
+#include "controller/written_file.h"
 #include "policy/policy_file.h"
 #include "policy/units.h"
 
@@ -64,17 +67,32 @@ struct Outputs {
   std::string entryLife;  // --entry-life, traces only
 };
 
-Result<std::unique_ptr<std::ofstream>> openCsv(const std::string& path) {
-  if (path.empty()) return std::unique_ptr<std::ofstream>();
-  auto csv = std::make_unique<std::ofstream>(path);
-  if (!*csv) return Error{Errc::Io, "cannot write " + path + "; check the directory exists and is writable"};
+// The CSV, written through openWrittenFile (README Safety promise 13: no link followed, no FIFO
+// waited on, only a regular file replaced).
+struct CsvFile {
+  std::unique_ptr<__gnu_cxx::stdio_filebuf<char>> buffer;  // owns the descriptor
+  std::unique_ptr<std::ostream> out;
+  std::ostream* get() const { return out.get(); }
+};
+
+Result<CsvFile> openCsv(const std::string& path) {
+  if (path.empty()) return CsvFile{};
+  auto fd = openWrittenFile(path, ExistingFile::Truncate);
+  if (!fd) {
+    if (fd.error().code == Errc::Malformed) return fd.error();
+    return Error{Errc::Io, "cannot write " + path + "; check the directory exists and is writable"};
+  }
+  CsvFile csv;
+  csv.buffer = std::make_unique<__gnu_cxx::stdio_filebuf<char>>(fd->release(), std::ios::out);
+  csv.out = std::make_unique<std::ostream>(csv.buffer.get());
   return csv;
 }
 
-bool closeCsv(std::unique_ptr<std::ofstream>& csv, const std::string& path) {
-  if (!csv) return true;
-  csv->close();
-  if (!*csv) {
+bool closeCsv(CsvFile& csv, const std::string& path) {
+  if (!csv.out) return true;
+  csv.out->flush();
+  const bool written = static_cast<bool>(*csv.out) && csv.buffer->close() != nullptr;
+  if (!written) {
     std::cerr << "ctpilot simulate: writing " << path << " failed\n";
     return false;
   }
@@ -158,7 +176,7 @@ std::string plotReplay(const std::string& csvPath) {
   const auto png = csvPath + ".png";
   const auto script = csvPath + ".gp";
   {
-    std::ofstream gp(script);
+    std::ostringstream gp;
     // Entries span from a few thousand to millions: a log scale shows both; the recording dashed.
     gp << "set terminal pngcairo size 1000,500 noenhanced\nset output '" << png << "'\nset datafile separator ','\n"
        << "set key top left\nset xlabel 'seconds'\nset ylabel 'entries'\nset logscale y\nset y2label 'drops'\n"
@@ -169,6 +187,8 @@ std::string plotReplay(const std::string& csvPath) {
        << "'' using 1:10 with lines dt 2 lc 2 title 'nf_conntrack_max (recorded)', "
        << "'' using 1:6 axes x1y2 with lines lw 2 lc 7 title 'drops (replay)', "
        << "'' using 1:11 axes x1y2 with lines dt 2 lc 7 title 'drops (recorded)'\n";
+    auto fd = openWrittenFile(script, ExistingFile::Truncate);
+    if (!fd || !writeAll(fd->get(), gp.str(), script)) return "no plot: cannot write " + script;
   }
   const auto rc = std::system(("gnuplot '" + script + "' 2>/dev/null").c_str());
   std::remove(script.c_str());
@@ -186,22 +206,28 @@ void printFidelity(const ReplayDemand& d, const SimulationSummary& s, const Repl
             << " -> " << d.recordedFinalMax << "\n"
             << "replayed      drops " << s.drops << ", early drops " << s.earlyDrops << ", inserts " << s.inserts
             << "; count off the recording by " << fmt::format("{:.1f}", f.meanAbsCountError) << " entries on average, "
-            << f.maxAbsCountError << " at most (" << f.points << " instants)\n\n";
+            << f.maxAbsCountError << " at most (" << f.points << " instants)\n";
+  if (f.gapsJumped > 0) {
+    std::cout << "gaps          " << f.gapsJumped << " gap(s) in the recording crossed in one step ("
+              << policy::formatDuration(std::chrono::duration_cast<policy::Duration>(f.jumped))
+              << " without ticks: the tuner ticks " << kTicksAfterInstant << " times at most after a recorded instant)\n";
+  }
+  std::cout << "\n";
 }
 
 // Warns about recorded namespaces the policy does not watch; false (said why) when the policy
 // names one the trace does not hold: the controller would watch nothing.
 bool netnsAgree(const Trace& trace, const policy::Policy& policy, const std::string& file) {
   for (const auto& name : unwatchedNetns(trace.netns(), policy)) {
-    std::cerr << "ctpilot simulate: warning: the trace holds netns " << name
+    std::cerr << "ctpilot simulate: warning: the trace holds netns " << printable(name)
               << " which the policy does not watch; set [controller] netns = all to watch it\n";
   }
   if (policy.controller.netns.mode != policy::NetnsSelector::Mode::Named) return true;
   const auto recorded = trace.netns();
   for (const auto& name : policy.controller.netns.names) {
     if (std::find(recorded.begin(), recorded.end(), name) != recorded.end()) continue;
-    std::cerr << "ctpilot simulate: " << file << ": the policy watches netns " << name << " which the trace does not hold (it has:";
-    for (const auto& r : recorded) std::cerr << " " << r;
+    std::cerr << "ctpilot simulate: " << printable(file) << ": the policy watches netns " << name << " which the trace does not hold (it has:";
+    for (const auto& r : recorded) std::cerr << " " << printable(r);
     std::cerr << "); point [controller] netns at the recorded names\n";
     return false;
   }
@@ -212,7 +238,7 @@ int simulateTrace(const GlobalOptions& global, const policy::Policy& policy, con
                   const std::vector<std::string>& files, const Outputs& out) {
   const auto trace = loadTrace(files);
   if (!trace) {
-    std::cerr << "ctpilot simulate: " << trace.error().what << "\n";
+    std::cerr << "ctpilot simulate: " << printable(trace.error().what) << "\n";
     return trace.error().code == Errc::Missing ? kExitFailure : kExitUsage;
   }
   std::optional<sysfs::SimDuration> entryLife;
@@ -226,11 +252,13 @@ int simulateTrace(const GlobalOptions& global, const policy::Policy& policy, con
   }
   const auto demand = demandFromTrace(*trace, entryLife);
   if (!demand) {
-    std::cerr << "ctpilot simulate: " << files.front() << ": " << demand.error().what << "\n";
+    std::cerr << "ctpilot simulate: " << printable(files.front() + ": " + demand.error().what) << "\n";
     return kExitUsage;
   }
-  for (const auto& note : trace->notes) std::cerr << "ctpilot simulate: note: " << note << "\n";
-  for (const auto& note : demand->notes) std::cerr << "ctpilot simulate: note: " << note << "\n";
+  // What a trace says is quoted escaped: its bytes never reach the terminal raw.
+  for (const auto& warning : trace->warnings) std::cerr << "ctpilot simulate: warning: " << printable(warning) << "\n";
+  for (const auto& note : trace->notes) std::cerr << "ctpilot simulate: note: " << printable(note) << "\n";
+  for (const auto& note : demand->notes) std::cerr << "ctpilot simulate: note: " << printable(note) << "\n";
   auto csv = openCsv(out.csvPath);
   if (!csv) {
     std::cerr << "ctpilot simulate: " << csv.error().what << "\n";
@@ -246,8 +274,8 @@ int simulateTrace(const GlobalOptions& global, const policy::Policy& policy, con
   ReplayFidelity fidelity;
   const auto s = runReplay(*demand, tuner, options, &fidelity);
   if (!closeCsv(*csv, out.csvPath)) return kExitFailure;
-  std::cout << "trace         " << files.front() << (files.size() > 1 ? " (+" + std::to_string(files.size() - 1) + " files)" : "")
-            << ": " << trace->source << ", " << trace->samples.size() << " samples, "
+  std::cout << "trace         " << printable(files.front()) << (files.size() > 1 ? " (+" + std::to_string(files.size() - 1) + " files)" : "")
+            << ": " << printable(trace->source) << ", " << trace->samples.size() << " samples, "
             << policy::formatDuration(std::chrono::duration_cast<policy::Duration>(demand->duration)) << " every "
             << policy::formatDuration(trace->interval) << "\n"
             << "policy        " << policySource << "\n\n";

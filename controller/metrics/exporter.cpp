@@ -43,8 +43,9 @@ void Exporter::afterTick(const TickReport& report, const policy::Policy& policy,
   if (!config_.textfile.empty()) {
     if (auto written = writeTextfile(config_.textfile, text); !written) {
       if (!textfileFailing_) {
-        spdlog::warn("cannot write the metrics textfile: {}; does its directory exist and is it writable?",
-                     written.error().what);
+        // A link, FIFO or directory in the way says so itself (README Safety promise 13).
+        spdlog::warn("cannot write the metrics textfile: {}{}", written.error().what,
+                     written.error().code == Errc::Malformed ? "" : "; does its directory exist and is it writable?");
       }
       textfileFailing_ = true;
     } else if (textfileFailing_) {

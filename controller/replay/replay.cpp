@@ -23,6 +23,10 @@ std::uint64_t increase(const TraceSample& a, const TraceSample& b, const char* n
   return after->second;
 }
 
+// Adds `v` (at most kMaxTraceCounter) to a running total that stops at 2^62: a trace of
+// counters that reset at every sample cannot overflow it.
+void addCapped(std::int64_t& sum, std::int64_t v) { sum = std::min<std::int64_t>(sum + v, std::int64_t{1} << 62); }
+
 // The raw movements of one interval, from two consecutive samples.
 struct Movement {
   std::int64_t inserts = 0, drops = 0, evictions = 0, departures = 0;
@@ -53,9 +57,9 @@ std::vector<Movement> movements(const std::vector<const TraceSample*>& samples, 
     if (!insertCounted) m.inserts = std::max<std::int64_t>(0, b.count - a.count) + m.evictions;
     // The table went from a.count to b.count: what came in minus what was evicted minus what timed out.
     const auto left = a.count + m.inserts - m.evictions - b.count - carried;
-    carried = left < 0 ? -left : 0;
+    carried = left < 0 ? std::min<std::int64_t>(-left, static_cast<std::int64_t>(kMaxTraceCounter)) : 0;
     m.departures = std::max<std::int64_t>(0, left);
-    leaving += m.departures + m.evictions;
+    addCapped(leaving, m.departures + m.evictions);
     countSeconds += 0.5 * static_cast<double>(a.count + b.count) * std::chrono::duration<double>(b.time - a.time).count();
     out.push_back(m);
   }
@@ -86,8 +90,8 @@ Result<NetnsDemand> netnsDemand(const std::vector<const TraceSample*>& samples, 
   d.extraLife = sysfs::SimDuration(std::llround(std::max(life, 0.001) * 1000));
   std::int64_t allDrops = 0, allEvictions = 0;
   for (const auto& m : moves) {
-    allDrops += m.drops;
-    allEvictions += m.evictions;
+    addCapped(allDrops, m.drops);
+    addCapped(allEvictions, m.evictions);
   }
   const auto share = [](std::int64_t evictions, std::int64_t drops, double otherwise) {
     return drops + evictions > 0 ? static_cast<double>(evictions) / static_cast<double>(drops + evictions) : otherwise;
@@ -129,6 +133,7 @@ Result<ReplayDemand> demandFromTrace(const Trace& trace, std::optional<sysfs::Si
   if (trace.samples.size() < 2) return Error{Errc::Malformed, "fewer than two samples"};
   const auto start = trace.samples.front().time;
   demand.duration = std::chrono::duration_cast<sysfs::SimDuration>(trace.samples.back().time - start);
+  demand.interval = std::max(sysfs::SimDuration(1), std::chrono::duration_cast<sysfs::SimDuration>(trace.interval));
   demand.initialMax = trace.samples.front().max;
   demand.initialBuckets = trace.samples.front().buckets.value_or(trace.samples.front().max);
   demand.recordedFinalMax = trace.samples.back().max;
@@ -245,19 +250,32 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
   double errorSum = 0;
   ReplayFidelity fid;
   sysfs::SimDuration nextTick{0};
+  // README Safety promise 13: the work is bounded by the samples, not the time they span.
+  const std::int64_t ticksAfterInstant = std::max<std::int64_t>(kTicksAfterInstant, 2 * (demand.interval / interval + 1));
+  std::int64_t ticksSinceInstant = 0;
   auto instant = instants.begin();
   for (;;) {
     const auto nextInstant = instant == instants.end() ? sysfs::SimDuration::max() : *instant;
+    if (nextTick < nextInstant && ticksSinceInstant >= ticksAfterInstant && nextInstant <= demand.duration) {
+      // A gap in the recording: nothing happens in it but expiry; cross it in one step, the
+      // tuner's next tick the first at or after the next instant.
+      ++fid.gapsJumped;
+      fid.jumped += nextInstant - nextTick;
+      nextTick += ((nextInstant - nextTick + interval - sysfs::SimDuration(1)) / interval) * interval;
+      kernel->leap(nextInstant);
+    }
     const auto t = std::min(nextTick, nextInstant);
     if (t > demand.duration) break;
     kernel->advance(t);
     if (t == nextInstant) {
       feedSteps(demand, t, next, *kernel, options, errorSum, fid);
       ++instant;
+      ticksSinceInstant = 0;
     }
     if (t == nextTick) {
       tuner.tick(*kernel, epoch + t);
       nextTick += interval;
+      ++ticksSinceInstant;
     }
     summary.peakMax = std::max(summary.peakMax, kernel->max());
   }

@@ -38,6 +38,7 @@ struct NetnsDemand {
 struct ReplayDemand {
   std::vector<NetnsDemand> netns;
   sysfs::SimDuration duration{0};
+  sysfs::SimDuration interval{1000};  // the trace's nominal sampling period
   std::int64_t initialMax = 0;
   std::int64_t initialBuckets = 0;
   std::vector<std::string> notes;  // counter resets, departures that had to be carried
@@ -55,7 +56,15 @@ struct ReplayFidelity {
   double meanAbsCountError = 0;  // entries
   std::int64_t maxAbsCountError = 0;
   std::size_t points = 0;
+  std::size_t gapsJumped = 0;        // gaps in the recording crossed in one step (kTicksAfterInstant)
+  sysfs::SimDuration jumped{0};      // the virtual time they spanned
 };
+
+/// After a recorded instant the tuner ticks at most this many times, or twice as many as the
+/// trace's interval holds when that is more; the rest of a longer gap to the next instant is
+/// jumped (the simulated kernel crosses it in one step). So a replay's work is bounded by the
+/// trace's samples, not the time they span (two samples from 1970 and 2199).
+inline constexpr std::int64_t kTicksAfterInstant = 600;
 
 /// Options of one replay.
 struct ReplayOptions {
@@ -67,7 +76,8 @@ struct ReplayOptions {
 /// Returns the CSV header runReplay writes.
 std::string replayCsvHeader();
 
-/// Runs `tuner` from time 0 to the end of the recording over a SimKernel fed with `demand`.
+/// Runs `tuner` from time 0 to the end of the recording over a SimKernel fed with `demand`,
+/// jumping gaps as kTicksAfterInstant says.
 SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const ReplayOptions& options,
                             ReplayFidelity* fidelity = nullptr);
 
