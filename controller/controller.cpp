@@ -565,6 +565,58 @@ void Controller::journalPlan(policy::TimePoint now, const policy::Action& action
   }
 }
 
+namespace {
+
+// The value of `ref` in `obs`, where decide() reads it; nullptr for a knob it does not see.
+std::int64_t* knobIn(policy::Observation& obs, const KnobRef& ref) {
+  if (ref.knob == Knob::ConntrackMax) return &obs.max;
+  if (ref.knob == Knob::Buckets) return &obs.buckets;
+  for (auto& n : obs.netns) {
+    if (n.netns != ref.netns) continue;
+    const auto timeout = n.timeouts.find(ref.knob);
+    return timeout == n.timeouts.end() ? nullptr : &timeout->second;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+// Dry run: the observation and history as a real run would have them, its planned changes
+// written. Without this a dry run plans the same raise every tick, past the cooldown and
+// max_changes a real run keeps. A knob someone else moved since the plan voids the plan.
+policy::Observation Controller::dryRunView(policy::TimePoint now, const policy::Observation& real,
+                                           const Reading& reading, policy::History& history) {
+  std::erase_if(dryValues_, [&](const auto& kv) {
+    const auto value = reading.values.find(kv.first);
+    return value == reading.values.end() || value->second != kv.second.first;
+  });
+  auto view = real;
+  for (const auto& [ref, values] : dryValues_) {
+    if (auto* value = knobIn(view, ref)) *value = values.second;
+  }
+  // Keep the change window, and the newest change of each knob (its cooldown may be longer).
+  std::set<KnobRef> seen;
+  std::vector<policy::PastChange> kept;
+  for (auto change = dryChanges_.rbegin(); change != dryChanges_.rend(); ++change) {
+    const bool newestOfKnob = seen.insert(change->ref).second;
+    if (newestOfKnob || change->time > now - policy_.controller.changeWindow) kept.push_back(*change);
+  }
+  dryChanges_.assign(kept.rbegin(), kept.rend());
+  history.changes.insert(history.changes.end(), dryChanges_.begin(), dryChanges_.end());
+  std::stable_sort(history.changes.begin(), history.changes.end(),
+                   [](const auto& a, const auto& b) { return a.time < b.time; });
+  return view;
+}
+
+void Controller::rememberPlanned(policy::TimePoint now, const TickReport& report, const Reading& reading) {
+  for (const auto& action : report.planned) {
+    const auto value = reading.values.find(action.ref);
+    if (value == reading.values.end()) continue;
+    dryValues_[action.ref] = {value->second, action.to};
+    dryChanges_.push_back({now, action.ref, action.from, action.to});
+  }
+}
+
 // Journals, writes and reads back one action, and says what came of it. False when the intent
 // could not be journaled.
 bool Controller::apply(policy::TimePoint now, const policy::Action& action, const sysfs::Netns& netns,
@@ -667,9 +719,17 @@ TickReport Controller::tick(policy::TimePoint now) {
   Reading reading;
   auto report = observeWith(now, reading);
   if (!report.sampled) return report;
-  report.plan = policy::decide(policy_, report.observation, report.history);
+  if (dryRun()) {
+    const auto view = dryRunView(now, report.observation, reading, report.history);
+    report.plan = policy::decide(policy_, view, report.history);
+  } else {
+    dryValues_.clear();
+    dryChanges_.clear();
+    report.plan = policy::decide(policy_, report.observation, report.history);
+  }
   logNotes(report.plan);
   act(now, report, reading);
+  if (dryRun()) rememberPlanned(now, report, reading);
 
   if (spdlog::should_log(spdlog::level::debug)) {
     for (const auto& n : report.observation.netns) {

@@ -130,6 +130,9 @@ class Controller {
   bool mayChange(policy::TimePoint now, const policy::KnobRef& ref, const TickReport& report,
                  const Reading& reading) const;
   void journalPlan(policy::TimePoint now, const policy::Action& action, TickReport& report);
+  policy::Observation dryRunView(policy::TimePoint now, const policy::Observation& real, const Reading& reading,
+                                 policy::History& history);
+  void rememberPlanned(policy::TimePoint now, const TickReport& report, const Reading& reading);
   bool apply(policy::TimePoint now, const policy::Action& action, const sysfs::Netns& netns, TickReport& report);
   void writeFailed(policy::TimePoint now, const policy::Action& action, const Error& error);
   void logNotes(const policy::Plan& plan);
@@ -152,6 +155,10 @@ class Controller {
   std::set<policy::KnobRef> externalUnjournaled_;           // noticed, but the record could not be written
   std::map<policy::KnobRef, policy::TimePoint> retryAfter_; // a write the kernel rejected: back off
   std::map<policy::KnobRef, policy::Action> lastPlanned_;   // dry-run: journal a plan once, not every tick
+  // Dry run: what a real run would have written, for decide() to see the knobs and the history
+  // as they would be (README "Review first"). Knob -> {value read when planned, value planned}.
+  std::map<policy::KnobRef, std::pair<std::int64_t, std::int64_t>> dryValues_;
+  std::vector<policy::PastChange> dryChanges_;             // dry run: planned changes, oldest first
   std::map<std::string, policy::TimePoint> calmSince_;
   std::int64_t externalSinceId_ = 0;                        // External records up to this id predate the policy
   std::set<std::string> lastNotes_;                        // shapes of the last tick's notes

@@ -227,6 +227,9 @@ class Decider {
     const NetnsObservation& binding = fullest();
     if (obs_.totalEntries <= 0 || outside <= binding.count || outside < policy_.max.margin) return;
     plan_.facts.unwatchedEntries = outside;
+    // Under netns = all they are namespaces created since the last scan (watched from the next
+    // one) or entries of deleted ones not yet freed: nothing the operator should change.
+    if (policy_.controller.netns.mode == NetnsSelector::Mode::All) return;
     note(format("namespaces outside the watched set hold %lld entries, more than the fullest watched one (%lld in "
                 "%s): one of them may fill first; [controller] netns = all watches them",
                 ll(outside), ll(binding.count), binding.netns.c_str()));

@@ -93,7 +93,8 @@ std::size_t editDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// The closest candidate when it is plausibly a typo of `word`, else empty.
+}  // namespace
+
 std::string closest(std::string_view word, const std::vector<std::string>& candidates) {
   std::string best;
   std::size_t bestDistance = std::max<std::size_t>(2, word.size() / 3) + 1;
@@ -106,6 +107,8 @@ std::string closest(std::string_view word, const std::vector<std::string>& candi
   }
   return best;
 }
+
+namespace {
 
 std::vector<std::string> timeoutNames() {
   std::vector<std::string> names;

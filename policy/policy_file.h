@@ -37,4 +37,8 @@ PolicyLoad loadPolicyFile(const std::string& path, const std::string& stateDir =
 /// Formats the effective policy as a policy file that parsePolicy accepts (every key, with units).
 std::string formatPolicy(const Policy& policy);
 
+/// The candidate closest to `word` when it is plausibly a typo of it (a few edits), else "":
+/// the "did you mean" of unknown keys, timeouts and commands.
+std::string closest(std::string_view word, const std::vector<std::string>& candidates);
+
 }  // namespace ctpilot::policy

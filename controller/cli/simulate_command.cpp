@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <cstdio>
 #include <sstream>
@@ -24,13 +25,14 @@ namespace po = boost::program_options;
 namespace ctpilot::controller {
 namespace {
 
-// Where NAME scenarios are looked up: the source tree the binary was built from (developers),
-// the installed data directory, and the Debian location.
+// Where NAME scenarios are looked up: `scenarios/` beside the binary (the build tree gets a
+// copy of examples/scenarios there), the installed data directory, and the Debian location.
+// No path of the tree the binary was built in is compiled in (README "Install").
 std::vector<std::string> scenarioDirs() {
   std::vector<std::string> dirs;
-#ifdef CTPILOT_SCENARIO_SOURCE_DIR
-  dirs.emplace_back(CTPILOT_SCENARIO_SOURCE_DIR);
-#endif
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) dirs.push_back((self.parent_path() / "scenarios").string());
 #ifdef CTPILOT_SCENARIO_INSTALL_DIR
   dirs.emplace_back(CTPILOT_SCENARIO_INSTALL_DIR);
 #endif

@@ -621,13 +621,15 @@ Result<JournalRecord> FileJournal::append(JournalRecord record) {
   const int writeErr = errno;
   if (written != static_cast<ssize_t>(line.size())) {
     // Take back a partial line so the file stays valid; nothing is considered written.
-    if (written > 0) (void)::ftruncate(state.fd.get(), state.offset);
+    if (written > 0) {
+      [[maybe_unused]] const int ignored = ::ftruncate(state.fd.get(), state.offset);  // best effort
+    }
     return written < 0 ? errnoError(writeErr, "append to " + state.path)
                        : Error{Errc::Io, "append to " + state.path + ": short write (disk full?)"};
   }
   if (::fsync(state.fd.get()) != 0) {
     const int syncErr = errno;
-    (void)::ftruncate(state.fd.get(), state.offset);
+    [[maybe_unused]] const int ignored = ::ftruncate(state.fd.get(), state.offset);  // best effort
     return errnoError(syncErr, "fsync " + state.path);
   }
   record.offset = static_cast<std::int64_t>(state.offset);

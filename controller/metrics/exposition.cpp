@@ -87,7 +87,7 @@ void addControl(Registry& r, const MetricsSnapshot& s) {
     managed.Add({{"knob", k.knob}, {"netns", k.netns}}).Set(isManaged ? 1 : 0);
     if (!isManaged) unmanaged.Add({{"knob", k.knob}, {"netns", k.netns}, {"reason", k.state}}).Set(1);
   }
-  auto& changes = counter(r, "ctpilot_changes_total", "Knob changes since start, by outcome (applied, failed)");
+  auto& changes = counter(r, "ctpilot_changes_total", "Knob changes since start, by outcome (applied, failed, planned: dry run)");
   for (const auto& [key, count] : s.changes) {
     const auto& [knob, netns, outcome] = key;
     changes.Add({{"knob", knob}, {"netns", netns}, {"outcome", outcome}}).Increment(static_cast<double>(count));

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <set>
+#include <tuple>
 
 #include <doctest/doctest.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
@@ -212,7 +213,8 @@ TEST_CASE("a dry run writes no knob and journals each planned change once") {
   Controller controller(testPolicy(), rig.deps(/*dryRun=*/true));
   for (int i = 0; i < 5; ++i) {
     const auto report = controller.tick(kT0 + std::chrono::seconds(30 * i));
-    CHECK_FALSE(report.planned.empty());
+    // Planned once: from then on the dry run sees the limit as a real run would have it.
+    CHECK(report.planned.empty() == (i > 0));
     CHECK(report.applied.empty());
   }
   CHECK(rig.knobs.writes().empty());
@@ -225,21 +227,23 @@ TEST_CASE("a dry run writes no knob and journals each planned change once") {
   CHECK(planned[0].oldValue == 1000);
   CHECK(planned[0].newValue > 1000);
 
-  SUBCASE("a target that moves a little is not journaled again; one that moves a lot is") {
+  SUBCASE("the next planned raise starts from the limit planned before, as a real raise would") {
     Rig other;
     auto policy = testPolicy();
     policy.max.margin = 0;  // the target is count / target_fill
     Controller dry(policy, other.deps(/*dryRun=*/true));
     other.knobs.set("init", Knob::Count, 850);
     dry.tick(kT0);
-    other.knobs.set("init", Knob::Count, 860);  // target 1700 -> 1720
+    other.knobs.set("init", Knob::Count, 860);  // far below the planned limit: nothing to do
     dry.tick(kT0 + 5min);
     CHECK(other.ofKind(RecordKind::Planned).size() == 1);
-    other.knobs.set("init", Knob::Count, 950);  // target -> 1900
+    const auto first = other.ofKind(RecordKind::Planned).at(0);
+    other.knobs.set("init", Knob::Count, *first.newValue * 9 / 10);  // near the planned limit
     dry.tick(kT0 + 10min);
     const auto plans = other.ofKind(RecordKind::Planned);
     REQUIRE(plans.size() == 2);
-    CHECK(plans[1].newValue > *plans[0].newValue * 11 / 10);
+    CHECK(plans[1].oldValue == first.newValue);
+    CHECK(other.max() == 1000);
   }
 
   SUBCASE("the policy's dry_run does the same") {
@@ -252,6 +256,43 @@ TEST_CASE("a dry run writes no knob and journals each planned change once") {
     CHECK(other.knobs.writes().empty());
     CHECK(other.ofKind(RecordKind::Planned).size() == 1);
   }
+}
+
+TEST_CASE("a dry run plans what a real run would do: the same changes at the same ticks, cooldown and max_changes kept") {
+  // Steady growth (the reported case: 9 planned raises in 8 s against cooldown 10s and
+  // max_changes 6 per 10 min).
+  auto policy = testPolicy();
+  policy.max.cooldown = 10s;
+  policy.controller.maxChanges = 6;
+  policy.controller.changeWindow = 10min;
+  Rig real;
+  Rig dry;
+  Controller acting(policy, real.deps());
+  Controller planning(policy, dry.deps(/*dryRun=*/true));
+  std::vector<std::tuple<std::int64_t, Knob, std::int64_t, std::int64_t>> applied;
+  std::vector<std::tuple<std::int64_t, Knob, std::int64_t, std::int64_t>> planned;
+  for (std::int64_t second = 0; second < 180; ++second) {
+    const auto count = 700 + 400 * second;
+    real.knobs.set("init", Knob::Count, count);
+    dry.knobs.set("init", Knob::Count, count);
+    const auto now = kT0 + std::chrono::seconds(second);
+    for (const auto& outcome : acting.tick(now).applied) {
+      applied.emplace_back(second, outcome.action.ref.knob, outcome.action.from, outcome.action.to);
+    }
+    for (const auto& action : planning.tick(now).planned) {
+      planned.emplace_back(second, action.ref.knob, action.from, action.to);
+    }
+  }
+  CHECK(dry.knobs.writes().empty());
+  REQUIRE(applied.size() >= 2);
+  CHECK(planned == applied);
+  std::vector<std::int64_t> raises;
+  for (const auto& [second, knob, from, to] : planned) {
+    if (knob == Knob::ConntrackMax) raises.push_back(second);
+  }
+  CAPTURE(raises.size());
+  CHECK(raises.size() <= 6);  // max_changes within the window
+  CHECK(dry.ofKind(RecordKind::Planned).size() == planned.size());
 }
 
 TEST_CASE("a knob changed by someone else is journaled and warned about once, and not fought until the policy changes") {

@@ -1068,15 +1068,27 @@ TEST_CASE("the memory budget bounds the namespaces together: each may hold max e
 }
 
 TEST_CASE("a note says when namespaces outside the watched set hold more than the fullest watched one") {
+  auto policy = testPolicy();
+  policy.controller.netns.mode = NetnsSelector::Mode::Init;
   auto obs = observe(65'536, {ns("init", 2'000)});
   obs.totalEntries = 52'000;  // 50,000 entries in namespaces ctpilot does not watch
-  const auto plan = decide(testPolicy(), obs, {});
+  const auto plan = decide(policy, obs, {});
   CHECK(noteContains(plan, "namespaces outside the watched set hold 50000 entries, more than the fullest watched "
                            "one (2000 in init)"));
   CHECK(plan.facts.unwatchedEntries == 50'000);
 
   obs.totalEntries = 3'000;  // a few outside: no news
-  CHECK_FALSE(noteContains(decide(testPolicy(), obs, {}), "outside the watched set"));
+  CHECK_FALSE(noteContains(decide(policy, obs, {}), "outside the watched set"));
   obs.totalEntries = 0;  // unknown
-  CHECK_FALSE(noteContains(decide(testPolicy(), obs, {}), "outside the watched set"));
+  CHECK_FALSE(noteContains(decide(policy, obs, {}), "outside the watched set"));
+}
+
+TEST_CASE("under netns = all, namespaces that came since the last scan do not ask for netns = all") {
+  auto policy = testPolicy();
+  policy.controller.netns.mode = NetnsSelector::Mode::All;
+  auto obs = observe(65'536, {ns("init", 2'000)});
+  obs.totalEntries = 52'000;  // a test namespace created since the last scan holds 50,000
+  const auto plan = decide(policy, obs, {});
+  CHECK_FALSE(noteContains(plan, "netns = all"));
+  CHECK(plan.facts.unwatchedEntries == 50'000);  // still counted against the memory budget
 }
