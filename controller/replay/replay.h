@@ -50,11 +50,20 @@ struct ReplayDemand {
 /// increase. `entryLife`, when given, replaces the lifetime estimated by Little's law.
 Result<ReplayDemand> demandFromTrace(const Trace& trace, std::optional<sysfs::SimDuration> entryLife = {});
 
+/// What one netns saw in a replay, next to its recording (at the recorded instants).
+struct ReplayNetnsOutcome {
+  std::uint64_t drops = 0, earlyDrops = 0;
+  std::int64_t peakCount = 0;
+  std::uint64_t recordedDrops = 0;
+  std::int64_t recordedPeakCount = 0;
+};
+
 /// How far the replayed count was from the recorded one, at the recorded instants.
 struct ReplayFidelity {
   double meanAbsCountError = 0;  // entries
   std::int64_t maxAbsCountError = 0;
   std::size_t points = 0;
+  std::map<std::string, ReplayNetnsOutcome> netns;  // by netns
 };
 
 /// Options of one replay.
