@@ -250,6 +250,7 @@ int simulateTrace(const GlobalOptions& global, const policy::Policy& policy, con
   options.name = printable(files.front());
   if (trace->memTotalBytes) options.memTotalBytes = *trace->memTotalBytes;
   options.csv = csv->get();
+  options.minTick = std::chrono::duration_cast<sysfs::SimDuration>(trace->interval);
   ReplayFidelity fidelity;
   const auto s = runReplay(*demand, tuner, options, &fidelity);
   if (!closeCsv(*csv, out.csvPath)) return kExitFailure;

@@ -95,6 +95,7 @@ Result<Replayed> replayInstance(const InstanceTrace& it, const policy::Policy& p
   replayOptions.name = name;
   if (it.trace.memTotalBytes) replayOptions.memTotalBytes = *it.trace.memTotalBytes;
   replayOptions.csv = csv.get();
+  replayOptions.minTick = std::chrono::duration_cast<sysfs::SimDuration>(it.trace.interval);
   ReplayFidelity fidelity;
   const auto s = runReplay(*demand, tuner, replayOptions, &fidelity);
   if (csv) {

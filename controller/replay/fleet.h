@@ -42,7 +42,8 @@ struct FleetRow {
   double worstStallMs = 0;
   double meanCountError = 0;
   bool stillDropping() const { return replayedDrops > 0; }
-  bool atCeiling() const { return peakMax >= effectiveCeiling; }
+  /// Within 1% of the effective ceiling: the controller keeps the limit a little under it.
+  bool atCeiling() const { return static_cast<double>(peakMax) >= 0.99 * static_cast<double>(effectiveCeiling); }
 };
 
 /// The fleet answer: rows worst first, and what was said on the way.

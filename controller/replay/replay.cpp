@@ -249,7 +249,7 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
   std::vector<std::size_t> next(demand.netns.size(), 0);
   const auto epoch = simulationEpoch();
   tuner.start(*kernel, scenario, epoch);
-  const auto interval = std::max(sysfs::SimDuration(1), tuner.interval());
+  const auto interval = std::max({sysfs::SimDuration(1), tuner.interval(), options.minTick});
   if (options.csv != nullptr) *options.csv << replayCsvHeader() << '\n';
   double errorSum = 0;
   ReplayFidelity fid;

@@ -71,6 +71,10 @@ struct ReplayOptions {
   std::string name = "trace";         // names the run in the summary
   std::int64_t memTotalBytes = 16LL << 30;
   std::ostream* csv = nullptr;        // one row per netns per recorded instant (replayCsvHeader())
+  /// The tuner ticks no more often than this: the recording's interval. A controller ticking
+  /// faster than the recording would only see the same sample again, which flattens its growth
+  /// estimate and bunches a whole interval's drops into one tick (README "Replay your own traffic").
+  sysfs::SimDuration minTick{0};
 };
 
 /// Returns the CSV header runReplay writes.
