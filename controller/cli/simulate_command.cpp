@@ -366,36 +366,88 @@ int simulatePrometheus(const GlobalOptions& global, const policy::Policy& policy
   return simulateFleet(global, policy, policySource, *fleet, out);
 }
 
-}  // namespace
-
-int simulateCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
+// Everything `simulate` takes on its command line.
+struct SimulateArgs {
   std::string policyPath;
   std::string scenarioArg;
   std::vector<std::string> traces;
   PrometheusArgs prom;
   Outputs out;
   std::uint64_t seed = 0;
+};
+
+po::options_description simulateOptions(SimulateArgs& a) {
   po::options_description options("simulate options");
   options.add_options()
       ("help,h", "print this help")
-      ("policy", po::value(&policyPath)->value_name("FILE"), "policy to simulate (default: the global --policy, else built-in defaults)")
-      ("scenario", po::value(&scenarioArg)->value_name("NAME|FILE"), "a built-in scenario name or a scenario file")
-      ("trace", po::value(&traces)->value_name("FILE"), "replay a recorded trace (ctpilot record) or Prometheus query_range answers (repeat for several files)")
-      ("prometheus", po::value(&prom.query.url)->value_name("URL"), "replay every instance's conntrack history from Prometheus (http:// or https://)")
-      ("match", po::value(&prom.query.match)->value_name("SELECTOR"), "with --prometheus: label matchers choosing the instances, e.g. '{job=\"node\"}'")
-      ("since", po::value(&prom.since)->value_name("D"), "with --prometheus: the last D up to now (7d)")
-      ("from", po::value(&prom.from)->value_name("TIME"), "with --prometheus: start of the range (RFC 3339)")
-      ("to", po::value(&prom.to)->value_name("TIME"), "with --prometheus: end of the range (RFC 3339)")
-      ("step", po::value(&prom.step)->value_name("D"), "with --prometheus: resolution (default 15s; at least 1s)")
-      ("timeout", po::value(&prom.timeout)->value_name("D"), "with --prometheus: per request (default 30s)")
-      ("basic-auth-file", po::value(&prom.query.basicAuthFile)->value_name("FILE"), "with --prometheus: a file holding user:password")
-      ("bearer-token-file", po::value(&prom.query.bearerTokenFile)->value_name("FILE"), "with --prometheus: a file holding a bearer token")
-      ("ca-file", po::value(&prom.query.caFile)->value_name("FILE"), "with an https:// URL: trust this CA file instead of the system's")
-      ("json", po::bool_switch(&out.json), "with --trace or --prometheus: the fleet answer as one JSON document")
-      ("entry-life", po::value(&out.entryLife)->value_name("D"), "with --trace: how long an entry the recording could not hold would have stayed (default: Little's law over the recording)")
-      ("csv", po::value(&out.csvPath)->value_name("OUT"), "write time, count, max, buckets, drops and timeouts per step to OUT (a fleet: one CSV per instance in the directory OUT)")
-      ("seed", po::value(&seed)->value_name("N"), "random seed (default: the scenario's)")
-      ("changes", po::value(&out.changesShown)->value_name("N")->default_value(out.changesShown), "list at most N changes");
+      ("policy", po::value(&a.policyPath)->value_name("FILE"), "policy to simulate (default: the global --policy, else built-in defaults)")
+      ("scenario", po::value(&a.scenarioArg)->value_name("NAME|FILE"), "a built-in scenario name or a scenario file")
+      ("trace", po::value(&a.traces)->value_name("FILE"), "replay a recorded trace (ctpilot record) or Prometheus query_range answers of one or many instances (repeat for several files)")
+      ("prometheus", po::value(&a.prom.query.url)->value_name("URL"), "replay every instance's conntrack history from Prometheus (http:// or https://)")
+      ("match", po::value(&a.prom.query.match)->value_name("SELECTOR"), "with --prometheus: label matchers choosing the instances, e.g. '{job=\"node\"}'")
+      ("since", po::value(&a.prom.since)->value_name("D"), "with --prometheus: the last D up to now (7d)")
+      ("from", po::value(&a.prom.from)->value_name("TIME"), "with --prometheus: start of the range (RFC 3339)")
+      ("to", po::value(&a.prom.to)->value_name("TIME"), "with --prometheus: end of the range (RFC 3339)")
+      ("step", po::value(&a.prom.step)->value_name("D"), "with --prometheus: resolution (default 15s; at least 1s)")
+      ("timeout", po::value(&a.prom.timeout)->value_name("D"), "with --prometheus: per request (default 30s)")
+      ("basic-auth-file", po::value(&a.prom.query.basicAuthFile)->value_name("FILE"), "with --prometheus: a file holding user:password")
+      ("bearer-token-file", po::value(&a.prom.query.bearerTokenFile)->value_name("FILE"), "with --prometheus: a file holding a bearer token")
+      ("ca-file", po::value(&a.prom.query.caFile)->value_name("FILE"), "with an https:// URL: trust this CA file instead of the system's")
+      ("json", po::bool_switch(&a.out.json), "with --trace or --prometheus: the fleet answer as one JSON document")
+      ("entry-life", po::value(&a.out.entryLife)->value_name("D"), "with --trace or --prometheus: how long an entry the recording could not hold would have stayed (default: Little's law over the recording)")
+      ("csv", po::value(&a.out.csvPath)->value_name("OUT"), "write time, count, max, buckets, drops and timeouts per step to OUT (a fleet: one CSV per instance in the directory OUT)")
+      ("seed", po::value(&a.seed)->value_name("N"), "random seed (default: the scenario's)")
+      ("changes", po::value(&a.out.changesShown)->value_name("N")->default_value(a.out.changesShown), "list at most N changes");
+  return options;
+}
+
+// False (said why) when the options do not go together.
+bool optionsAgree(const SimulateArgs& a, const po::variables_map& vm) {
+  const int sources = (a.scenarioArg.empty() ? 0 : 1) + (a.traces.empty() ? 0 : 1) + (a.prom.query.url.empty() ? 0 : 1);
+  if (sources != 1) {
+    std::cerr << "ctpilot simulate: give one of --scenario NAME|FILE, --trace FILE or --prometheus URL (built-in scenarios:";
+    for (const auto& name : sysfs::listScenarios(scenarioDirs())) std::cerr << " " << name;
+    std::cerr << ")\n";
+    return false;
+  }
+  const auto& q = a.prom.query;
+  const bool prometheusOnly = !q.match.empty() || !a.prom.since.empty() || !a.prom.from.empty() || !a.prom.to.empty() ||
+                              vm.count("step") != 0U || vm.count("timeout") != 0U || !q.basicAuthFile.empty() ||
+                              !q.bearerTokenFile.empty() || !q.caFile.empty();
+  if (prometheusOnly && q.url.empty()) {
+    std::cerr << "ctpilot simulate: --match, --since, --from, --to, --step, --timeout and the credential files go with --prometheus URL\n";
+    return false;
+  }
+  if (a.out.json && !a.scenarioArg.empty()) {
+    std::cerr << "ctpilot simulate: --json goes with --trace or --prometheus (the fleet answer)\n";
+    return false;
+  }
+  if (!a.out.entryLife.empty() && !a.scenarioArg.empty()) {
+    std::cerr << "ctpilot simulate: --entry-life goes with --trace (a scenario states its lifetimes itself)\n";
+    return false;
+  }
+  return true;
+}
+
+// --trace: one instance as before, many as the fleet answer.
+int simulateTraceFiles(const GlobalOptions& global, const policy::Policy& policy, const std::string& policySource, const SimulateArgs& a) {
+  auto fleet = loadFleetTraces(a.traces);
+  if (!fleet) {
+    std::cerr << "ctpilot simulate: " << fleet.error().what << "\n";
+    return fleet.error().code == Errc::Missing ? kExitFailure : kExitUsage;
+  }
+  for (const auto& warning : fleet->warnings) std::cerr << "ctpilot simulate: warning: Prometheus: " << warning << "\n";
+  if (fleet->instances.size() == 1 && !a.out.json) {
+    return simulateTrace(global, policy, policySource, a.traces, &fleet->instances.front().trace, a.out);
+  }
+  return simulateFleet(global, policy, policySource, *fleet, a.out);
+}
+
+}  // namespace
+
+int simulateCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
+  SimulateArgs a;
+  auto options = simulateOptions(a);
   po::variables_map vm;
   CommandSyntax syntax;
   syntax.usage =
@@ -410,50 +462,20 @@ int simulateCommand(const GlobalOptions& global, const std::vector<std::string>&
     help << "\n";
   };
   if (!parseCommandArgs(args, options, vm, syntax)) return kExitOk;
-  const int sources = (scenarioArg.empty() ? 0 : 1) + (traces.empty() ? 0 : 1) + (prom.query.url.empty() ? 0 : 1);
-  if (sources != 1) {
-    std::cerr << "ctpilot simulate: give one of --scenario NAME|FILE, --trace FILE or --prometheus URL (built-in scenarios:";
-    for (const auto& name : sysfs::listScenarios(scenarioDirs())) std::cerr << " " << name;
-    std::cerr << ")\n";
-    return kExitUsage;
-  }
-
-  const bool prometheusOnly = !prom.query.match.empty() || !prom.since.empty() || !prom.from.empty() || !prom.to.empty() ||
-                              vm.count("step") != 0U || vm.count("timeout") != 0U || !prom.query.basicAuthFile.empty() ||
-                              !prom.query.bearerTokenFile.empty() || !prom.query.caFile.empty();
-  if (prometheusOnly && prom.query.url.empty()) {
-    std::cerr << "ctpilot simulate: --match, --since, --from, --to, --step, --timeout and the credential files go with --prometheus URL\n";
-    return kExitUsage;
-  }
-  if (out.json && !scenarioArg.empty()) {
-    std::cerr << "ctpilot simulate: --json goes with --trace or --prometheus (the fleet answer)\n";
-    return kExitUsage;
-  }
-  if (!out.entryLife.empty() && traces.empty() && prom.query.url.empty()) {
-    std::cerr << "ctpilot simulate: --entry-life goes with --trace (a scenario states its lifetimes itself)\n";
-    return kExitUsage;
-  }
+  if (!optionsAgree(a, vm)) return kExitUsage;
   GlobalOptions forPolicy = global;
-  if (!policyPath.empty()) forPolicy.policyPath = policyPath;
+  if (!a.policyPath.empty()) forPolicy.policyPath = a.policyPath;
   std::string policySource;
   const auto policy = commandPolicy(forPolicy, "simulate", &policySource);
   if (!policy) return kExitUsage;
-  if (!prom.query.url.empty()) return simulatePrometheus(global, *policy, policySource, prom, out);
-  if (!traces.empty()) {
-    auto fleet = loadFleetTraces(traces);
-    if (!fleet) {
-      std::cerr << "ctpilot simulate: " << fleet.error().what << "\n";
-      return fleet.error().code == Errc::Missing ? kExitFailure : kExitUsage;
-    }
-    for (const auto& warning : fleet->warnings) std::cerr << "ctpilot simulate: warning: Prometheus: " << warning << "\n";
-    if (fleet->instances.size() == 1 && !out.json) {
-      return simulateTrace(global, *policy, policySource, traces, &fleet->instances.front().trace, out);
-    }
-    return simulateFleet(global, *policy, policySource, *fleet, out);
+  if (!a.prom.query.url.empty()) {
+    auto prom = a.prom;
+    return simulatePrometheus(global, *policy, policySource, prom, a.out);
   }
+  if (!a.traces.empty()) return simulateTraceFiles(global, *policy, policySource, a);
   std::optional<std::uint64_t> seedOption;
-  if (vm.count("seed") != 0U) seedOption = seed;
-  return simulateScenario(global, *policy, policySource, scenarioArg, seedOption, out);
+  if (vm.count("seed") != 0U) seedOption = a.seed;
+  return simulateScenario(global, *policy, policySource, a.scenarioArg, seedOption, a.out);
 }
 
 }  // namespace ctpilot::controller

@@ -73,7 +73,6 @@ struct Replayed {
   std::vector<std::string> notes;
 };
 
-// long: one instance from its trace to its rows, notes and CSV
 Result<Replayed> replayInstance(const InstanceTrace& it, const policy::Policy& policy, const FleetOptions& options,
                                 const std::string& csvPath) {
   Replayed out;
@@ -200,7 +199,6 @@ Result<FleetReport> replayFleet(const FleetTraces& fleet, const policy::Policy& 
   return report;
 }
 
-// long: the table's columns, the totals and the two lists
 std::string fleetTable(const FleetReport& r) {
   std::size_t width = 8;
   for (const auto& row : r.rows) width = std::max(width, row.instance.size() + (row.netns == "init" ? 0 : row.netns.size() + 1));

@@ -598,7 +598,6 @@ std::string ctpilotSources(const InstanceSeries& s, std::vector<Sources>& out) {
   return out.empty() ? "ctpilot_conntrack_entries" : std::string();
 }
 
-// long: picks whose series to replay, builds the samples of every netns and notes what it did
 Result<Trace> instanceTrace(const std::string& instance, const InstanceSeries& s, std::string& origin) {
   std::vector<Sources> sources;
   Trace trace;
@@ -652,7 +651,6 @@ Result<void> readAnswer(const PrometheusAnswer& answer, Collected& c) {
 
 }  // namespace
 
-// long: groups the series by instance, says what cannot be grouped, and builds every trace
 Result<FleetTraces> importPrometheusFleet(const std::vector<PrometheusAnswer>& answers) {
   Collected c;
   for (const auto& answer : answers) {
