@@ -105,7 +105,8 @@ rate=$(echo "$per_instance / ($one_user + $one_sys)" | bc)
   echo
   echo "\`bash tests/bench/fleet.sh $instances $days\` on $(date -u +%Y-%m-%d), $(nproc) CPUs shared with other work"
   echo "(a loaded machine: wall times vary; CPU times are steadier). Prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}')"
-  echo "on 127.0.0.1 with the history backfilled ($samples instants per series, 4 series per instance: backfill ${backfill%.*} s);"
+  echo "on 127.0.0.1 with the history backfilled ($((samples / instances)) instants per series, 4 series per instance, $samples instants in all;"
+  echo "backfill ${backfill%.*} s);"
   echo "policy $policy."
   echo
   echo "| measure | value |"

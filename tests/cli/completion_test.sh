@@ -35,7 +35,7 @@ expect "status" ctpilot st
 expect "check-policy history plan record resume rollback run simulate status" ctpilot ""
 expect "--policy" ctpilot --pol
 expect "--dry-run --help --once" ctpilot run --
-expect "--scenario --seed" ctpilot --policy x.conf simulate --s
+expect "--scenario --seed --since --step" ctpilot --policy x.conf simulate --s
 expect "flash-crowd" ctpilot simulate --scenario fl
 expect "churn-storm flash-crowd isp-nat-day netns-router steady-growth syn-flood" ctpilot simulate --scenario ""
 expect "debug" ctpilot --log-level de
