@@ -6,6 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+// Boost 1.74 recognises C++20 coroutines for GCC only; clang (the fuzz and sanitizer builds)
+// has them too with -std=c++20, through the same <coroutine>.
+#if defined(__clang__) && defined(__cpp_impl_coroutine) && !defined(BOOST_ASIO_HAS_CO_AWAIT)
+#define BOOST_ASIO_HAS_CO_AWAIT 1
+#define BOOST_ASIO_HAS_STD_COROUTINE 1
+#endif
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
