@@ -77,10 +77,10 @@ Result<Replayed> replayInstance(const InstanceTrace& it, const policy::Policy& p
                                 const std::string& csvPath) {
   Replayed out;
   const auto name = it.instance.empty() ? std::string("-") : printable(it.instance);
-  for (const auto& note : it.trace.notes) out.notes.push_back(name + ": " + note);
+  for (const auto& note : it.trace.notes) out.notes.push_back(name + ": " + printable(note));
   auto demand = demandFromTrace(it.trace, options.entryLife);
-  if (!demand) return Error{Errc::Malformed, name + ": " + demand.error().what};
-  for (const auto& note : demand->notes) out.notes.push_back(name + ": " + note);
+  if (!demand) return Error{Errc::Malformed, name + ": " + printable(demand.error().what)};
+  for (const auto& note : demand->notes) out.notes.push_back(name + ": " + printable(note));
   for (const auto& ns : unwatchedNetns(it.trace.netns(), policy)) {
     out.notes.push_back(name + ": netns " + printable(ns) + " is not watched by the policy (set [controller] netns = all to watch it)");
   }

@@ -72,6 +72,9 @@ std::string shownText(const std::string& text) {
   return "\"" + shown + (text.size() > kShown ? "...\"" : "\"");
 }
 
+// A key in a JSON path: escaped, and cut when long.
+std::string keyText(const std::string& key) { return printable(key.size() > 80 ? key.substr(0, 80) + "..." : key); }
+
 struct Point {
   std::int64_t ms;
   double value;
@@ -100,7 +103,7 @@ std::string labelText(const std::map<std::string, std::string>& labels) {
   std::string out = "{";
   for (const auto& [k, v] : labels) {
     if (k == "__name__") continue;
-    out += (out.size() > 1 ? "," : "") + k + "=" + shownText(v);
+    out += (out.size() > 1 ? "," : "") + printable(k.substr(0, 80)) + "=" + shownText(v);
   }
   return out + "}";
 }
@@ -172,7 +175,7 @@ class AnswerReader final : public nlohmann::json_sax<json> {
 
   std::string where() const {
     std::string out = "$";
-    for (const auto& f : frames_) out += f.array ? "[" + std::to_string(f.count - 1) + "]" : "." + f.key;
+    for (const auto& f : frames_) out += f.array ? "[" + std::to_string(f.count - 1) + "]" : "." + keyText(f.key);
     return out;
   }
   std::string whereNext() const {
@@ -180,7 +183,7 @@ class AnswerReader final : public nlohmann::json_sax<json> {
     for (std::size_t i = 0; i < frames_.size(); ++i) {
       const auto& f = frames_[i];
       const auto index = i + 1 == frames_.size() ? f.count : f.count - 1;
-      out += f.array ? "[" + std::to_string(index) + "]" : "." + f.key;
+      out += f.array ? "[" + std::to_string(index) + "]" : "." + keyText(f.key);
     }
     return out;
   }
@@ -270,7 +273,7 @@ class AnswerReader final : public nlohmann::json_sax<json> {
     auto copy = frames_;
     copy.pop_back();
     std::string out = "$";
-    for (const auto& f : copy) out += f.array ? "[" + std::to_string(f.count - 1) + "]" : "." + f.key;
+    for (const auto& f : copy) out += f.array ? "[" + std::to_string(f.count - 1) + "]" : "." + keyText(f.key);
     return out;
   }
 
@@ -524,7 +527,7 @@ void buildSamples(const Sources& src, Trace& trace) {
     trace.samples.push_back(std::move(s));
   }
   if (leftOut > 0) {
-    trace.notes.push_back(std::to_string(leftOut) + " instant(s) of " + src.countName + (src.netns == "init" ? "" : " in netns " + src.netns) +
+    trace.notes.push_back(std::to_string(leftOut) + " instant(s) of " + src.countName + (src.netns == "init" ? "" : " in netns " + printable(src.netns)) +
                           " left out: the limit or a required counter has no value there");
   }
 }

@@ -200,6 +200,15 @@ TEST_CASE("hostile answers: every number range-checked, nesting bounded, control
     const auto e = importError(answer(result + std::vector<std::string>{other[0]}));
     CHECK(e.what.find("\\x1b[2J") != std::string::npos);
   }
+  SUBCASE("a label name with control bytes, in a JSON path and in the labels quoted (found by fuzz_prometheus)") {
+    auto result = node("gw1:9100", 2, 1, 100, 0);
+    auto other = node("gw1:9100", 2, 1, 100, 0);
+    other[0].replace(other[0].find("\"job\""), 5, "\"j\u007fb\"");
+    const auto e = importError(answer(result + std::vector<std::string>{other[0]}));
+    CHECK(e.what.find("j\\x7fb=") != std::string::npos);
+    const auto path = importError(R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"node_nf_conntrack_entries","a\u001b":1}}]}})");
+    CHECK(path.what.find("$.data.result[0].metric.a\\x1b: a label value must be a string") != std::string::npos);
+  }
   SUBCASE("not JSON") { CHECK(importError("{\"status\":").what.rfind("a.json: not JSON at byte", 0) == 0); }
   SUBCASE("warnings are kept, escaped") {
     const auto fleet = importPrometheusFleet({{"a.json", answer(node("gw1:9100", 2, 1, 100, 0), R"("warnings":["partial \u001b answer"],)")}});
