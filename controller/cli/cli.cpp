@@ -30,7 +30,7 @@ const std::map<std::string, CommandEntry>& commands() {
       {"rollback", {rollbackCommand, "rollback (--last N | --to ID | --all) [--dry-run] [--force] [--hold DURATION]"}},
       {"resume", {resumeCommand, "resume                              lift the holds rollback placed"}},
       {"check-policy", {checkPolicyCommand, "check-policy FILE...                validate policy files, print the effective policy"}},
-      {"simulate", {simulateCommand, "simulate --policy FILE (--scenario NAME|FILE | --trace FILE...) [--csv OUT] [--seed N]"}},
+      {"simulate", {simulateCommand, "simulate --policy FILE (--scenario NAME|FILE | --trace FILE... | --prometheus URL) [--json] [--csv OUT] [--seed N]"}},
       {"record", {recordCommand, "record --out FILE [--force] [--duration D]   sample the live kernel into a trace for simulate --trace"}},
   };
   return kCommands;

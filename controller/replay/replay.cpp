@@ -201,6 +201,8 @@ void summarize(const sysfs::SimKernel& kernel, SimulationSummary& summary) {
   summary.peakFill = kernel.peakFill();
   summary.peakCount = kernel.peakCount();
   summary.peakMemoryBytes = kernel.peakMemoryBytes();
+  summary.worstStallMs = kernel.worstStallMs();
+  summary.stalledFlows = kernel.stalledFlows();
   summary.finalMax = kernel.max();
   summary.finalBuckets = kernel.buckets();
   summary.changes = kernel.changes();
@@ -218,6 +220,13 @@ void feedSteps(const ReplayDemand& demand, sysfs::SimDuration t, std::vector<std
       errorSum += static_cast<double>(error);
       fid.maxAbsCountError = std::max<std::int64_t>(fid.maxAbsCountError, error);
       ++fid.points;
+      auto& outcome = fid.netns[d.netns];
+      const auto totals = kernel.totals(d.netns);
+      outcome.drops = totals.drop;
+      outcome.earlyDrops = totals.earlyDrop;
+      outcome.peakCount = std::max(outcome.peakCount, kernel.count(d.netns));
+      outcome.recordedDrops = step.recordedDrops;
+      outcome.recordedPeakCount = std::max(outcome.recordedPeakCount, std::max(step.recordedCount, d.initialCount));
       if (options.csv != nullptr) writeRow(*options.csv, kernel, d.netns, step);
     }
   }
@@ -245,7 +254,7 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
   std::vector<std::size_t> next(demand.netns.size(), 0);
   const auto epoch = simulationEpoch();
   tuner.start(*kernel, scenario, epoch);
-  const auto interval = std::max(sysfs::SimDuration(1), tuner.interval());
+  const auto interval = std::max({sysfs::SimDuration(1), tuner.interval(), options.minTick});
   if (options.csv != nullptr) *options.csv << replayCsvHeader() << '\n';
   double errorSum = 0;
   ReplayFidelity fid;

@@ -51,6 +51,14 @@ struct ReplayDemand {
 /// increase. `entryLife`, when given, replaces the lifetime estimated by Little's law.
 Result<ReplayDemand> demandFromTrace(const Trace& trace, std::optional<sysfs::SimDuration> entryLife = {});
 
+/// What one netns saw in a replay, next to its recording (at the recorded instants).
+struct ReplayNetnsOutcome {
+  std::uint64_t drops = 0, earlyDrops = 0;
+  std::int64_t peakCount = 0;
+  std::uint64_t recordedDrops = 0;
+  std::int64_t recordedPeakCount = 0;
+};
+
 /// How far the replayed count was from the recorded one, at the recorded instants.
 struct ReplayFidelity {
   double meanAbsCountError = 0;  // entries
@@ -58,6 +66,7 @@ struct ReplayFidelity {
   std::size_t points = 0;
   std::size_t gapsJumped = 0;        // gaps in the recording crossed in one step (kTicksAfterInstant)
   sysfs::SimDuration jumped{0};      // the virtual time they spanned
+  std::map<std::string, ReplayNetnsOutcome> netns;  // by netns
 };
 
 /// After a recorded instant the tuner ticks at most this many times, or twice as many as the
@@ -71,6 +80,10 @@ struct ReplayOptions {
   std::string name = "trace";         // names the run in the summary
   std::int64_t memTotalBytes = 16LL << 30;
   std::ostream* csv = nullptr;        // one row per netns per recorded instant (replayCsvHeader())
+  /// The tuner ticks no more often than this: the recording's interval. A controller ticking
+  /// faster than the recording would only see the same sample again, which flattens its growth
+  /// estimate and bunches a whole interval's drops into one tick (README "Replay your own traffic").
+  sysfs::SimDuration minTick{0};
 };
 
 /// Returns the CSV header runReplay writes.

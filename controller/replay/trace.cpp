@@ -252,7 +252,7 @@ class FdStreambuf : public std::streambuf {
 
 }  // namespace
 
-Result<Trace> loadTrace(const std::vector<std::string>& files) {
+Result<std::optional<Trace>> loadCtpilotTrace(const std::vector<std::string>& files) {
   if (files.empty()) return Error{Errc::Missing, "no trace file given"};
   auto first = openRegularFile(files.front());
   if (!first) {
@@ -267,23 +267,22 @@ Result<Trace> loadTrace(const std::vector<std::string>& files) {
     got = ::pread(first->get(), head.data(), head.size(), 0);
   } while (got < 0 && errno == EINTR);
   const std::string_view start(head.data(), got > 0 ? static_cast<std::size_t>(got) : 0);
-  if (start.substr(0, start.find('\n')).find("\"ctpilot_trace\"") != std::string_view::npos) {
-    if (files.size() > 1) return Error{Errc::Malformed, printable(files[1]) + ": a ctpilot trace is one file; several files are for Prometheus answers"};
-    FdStreambuf buffer(first->get());
-    std::istream in(&buffer);
-    return parseTrace(in, files.front());
-  }
-  std::vector<PrometheusAnswer> answers;
-  for (const auto& file : files) {
-    auto text = readRegularFile(file, kMaxPrometheusFileBytes);
-    if (!text) {
-      const auto& e = text.error();
-      return Error{e.code == Errc::Malformed ? Errc::Malformed : Errc::Missing,
-                   printable(e.code == Errc::Malformed ? e.what : "cannot read " + file + "; check the path")};
-    }
-    answers.push_back({file, std::move(*text)});
-  }
-  return importPrometheus(answers);
+  if (start.substr(0, start.find('\n')).find("\"ctpilot_trace\"") == std::string_view::npos) return std::optional<Trace>{};
+  if (files.size() > 1) return Error{Errc::Malformed, printable(files[1]) + ": a ctpilot trace is one file; several files are for Prometheus answers"};
+  FdStreambuf buffer(first->get());
+  std::istream in(&buffer);
+  auto trace = parseTrace(in, files.front());
+  if (!trace) return trace.error();
+  return std::optional<Trace>(std::move(*trace));
+}
+
+Result<Trace> loadTrace(const std::vector<std::string>& files) {
+  auto trace = loadCtpilotTrace(files);
+  if (!trace) return trace.error();
+  if (*trace) return std::move(**trace);
+  const auto answers = readPrometheusAnswers(files);
+  if (!answers) return answers.error();
+  return importPrometheus(*answers);
 }
 
 }  // namespace ctpilot::controller

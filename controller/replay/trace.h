@@ -30,8 +30,6 @@ inline constexpr std::size_t kMaxTraceLineBytes = std::size_t{64} << 10;
 /// The most samples a trace may hold: about 1 GiB in memory (measured: 1,000,000 samples, 1.07 GB
 /// peak RSS for the whole simulate); a week at 1 s is 604,800 per netns.
 inline constexpr std::size_t kMaxTraceSamples = 1'000'000;
-/// The largest Prometheus answer file read (read whole, then parsed).
-inline constexpr std::size_t kMaxPrometheusFileBytes = std::size_t{64} << 20;
 /// The deepest nesting of a trace line (a flat object: 1).
 inline constexpr int kMaxTraceLineDepth = 4;
 /// nf_conntrack_max and nf_conntrack_buckets are C ints in the kernel.
@@ -84,10 +82,13 @@ Result<void> checkTraceSample(const TraceSample& s);
 /// newline (the disk filled up mid-write) is left out with a warning: the trace replays as far
 /// as it goes.
 Result<Trace> parseTrace(std::istream& in, const std::string& file);
-/// Reads a trace file: a ctpilot trace (JSON Lines, streamed), or one or more Prometheus
-/// range-query answers (see prometheus_import.h; at most kMaxPrometheusFileBytes each), told
-/// apart by their first line. Each must be a regular file (a FIFO or device is refused at once).
-/// Errc::Missing when absent or unreadable.
+/// Reads `simulate --trace` files when the first is a ctpilot trace (JSON Lines, streamed; told
+/// by its first line, and then it must be the only file); std::nullopt when it is not one (then
+/// they are Prometheus answers: readPrometheusAnswers in prometheus_import.h). Each file must be a regular file (a FIFO
+/// or device is refused at once). Errc::Missing when absent or unreadable.
+Result<std::optional<Trace>> loadCtpilotTrace(const std::vector<std::string>& files);
+/// One trace from `simulate --trace` files: loadCtpilotTrace, else the Prometheus answers
+/// merged into one (importPrometheus). Fleets of several instances: loadFleetTraces (fleet.h).
 Result<Trace> loadTrace(const std::vector<std::string>& files);
 
 }  // namespace ctpilot::controller

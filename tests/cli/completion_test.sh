@@ -38,7 +38,7 @@ expect "help history" ctpilot h
 expect "status" ctpilot help sta
 expect "--policy" ctpilot --pol
 expect "--dry-run --help --once" ctpilot run --
-expect "--scenario --seed" ctpilot --policy x.conf simulate --s
+expect "--scenario --seed --since --step" ctpilot --policy x.conf simulate --s
 expect "flash-crowd" ctpilot simulate --scenario fl
 expect "churn-storm containers flash-crowd isp-nat-day netns-router steady-growth syn-flood" ctpilot simulate --scenario ""
 expect "debug" ctpilot --log-level de

@@ -275,9 +275,9 @@ TEST_CASE("a malformed Prometheus answer is one error naming the file and the JS
     CHECK(trace.error().what.rfind(row.want, 0) == 0);
   }
   SUBCASE("series of two gateways are refused: a replay is of one machine") {
-    auto text = answer(required(R"([[100,"1"],[101,"2"]])"));
-    text.replace(text.find("gw1:9100"), 8, "gw2:9100");
-    const auto trace = importPrometheus({{"a.json", text}});
+    const auto gw1 = answer(required(R"([[100,"1"],[101,"2"]])"));
+    const auto gw2 = answer(required(R"([[100,"1"],[101,"2"]])"), "gw2:9100");
+    const auto trace = importPrometheus({{"a.json", gw1}, {"b.json", gw2}});
     REQUIRE_FALSE(trace);
     CHECK(trace.error().what.find("series of 2 instances (gw1:9100, gw2:9100)") != std::string::npos);
   }
