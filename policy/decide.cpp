@@ -139,7 +139,7 @@ class Decider {
   void note(std::string text) { plan_.notes.push_back(std::move(text)); }
 
   void act(ActionKind kind, const KnobRef& ref, std::int64_t from, std::int64_t to, std::string reason) {
-    plan_.actions.push_back(Action{kind, ref, from, to, std::move(reason)});
+    plan_.actions.push_back(Action{kind, ref, from, to, std::move(reason), {}});
   }
 
   // Why `ref` must be left alone whatever the rules say: not writable, changed by someone

@@ -14,4 +14,11 @@ const char* actionKindName(ActionKind kind) {
   return "unknown";
 }
 
+NoteKey noteKey(const Note& note) {
+  NoteKey key{note.held, note.ref, {}};
+  for (const auto& cause : note.trigger) key.causes.emplace_back(cause.code, cause.netns);
+  key.causes.emplace_back(note.why.code, note.why.netns);
+  return key;
+}
+
 }  // namespace ctpilot::policy
