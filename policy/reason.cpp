@@ -102,7 +102,8 @@ class Facts {
 
 // "ceiling 4M, memory budget 25% of 16.0 GiB / 320 B[, memory unknown][, baseline N]"
 std::string ceilingText(const Facts& f) {
-  std::string text = format("ceiling %s, memory budget %.4g%% of %s / %lld B", countText(f.whole(Fact::PolicyCeiling)).c_str(),
+  std::string text = format("ceiling %s, memory budget %.4g%% of %s / %lld B",
+                            countText(f.whole(Fact::PolicyCeiling)).c_str(),
                             f.real(Fact::MemoryBudget) * 100.0, bytesText(f.whole(Fact::MemTotal)).c_str(),
                             f.whole(Fact::EntryBytes));
   if (f.whole(Fact::MemTotal) <= 0 || f.whole(Fact::EntryBytes) <= 0) text += ", memory unknown";
@@ -155,8 +156,10 @@ std::string phrase(const Cause& c) {
                     f.real(Fact::HighWater), f.netns(), f.whole(Fact::Count), f.whole(Fact::Max),
                     f.rate(Fact::Growth).c_str());
     case Reason::Lookahead:
-      return format("growth %s in %s reaches high_water %.2f within lookahead %s (count %lld + %.0f >= %.0f of max %lld)",
-                    f.rate(Fact::Growth).c_str(), f.netns(), f.real(Fact::HighWater), f.duration(Fact::Lookahead).c_str(),
+      return format("growth %s in %s reaches high_water %.2f within lookahead %s (count %lld + %.0f >= %.0f of max "
+                    "%lld)",
+                    f.rate(Fact::Growth).c_str(), f.netns(), f.real(Fact::HighWater),
+                    f.duration(Fact::Lookahead).c_str(),
                     f.whole(Fact::Count), f.real(Fact::Expected), f.real(Fact::Threshold), f.whole(Fact::Max));
     case Reason::TargetFill: {
       std::string text = format("sized for target_fill %.2f after lookahead %s", f.real(Fact::TargetFill),

@@ -145,6 +145,18 @@ enum class Fact : std::uint8_t {
 #undef CTPILOT_FACT_ENUM
 };
 
+/// How many reason codes and facts there are: the values of each enum run from 0 to its count - 1.
+inline constexpr int kReasonCount = 0
+#define CTPILOT_REASON_ONE(name, code, joiner) +1
+    CTPILOT_REASONS(CTPILOT_REASON_ONE)
+#undef CTPILOT_REASON_ONE
+    ;
+inline constexpr int kFactCount = 0
+#define CTPILOT_FACT_ONE(name, key) +1
+    CTPILOT_FACTS(CTPILOT_FACT_ONE)
+#undef CTPILOT_FACT_ONE
+    ;
+
 /// Returns the stable snake_case code of `reason` ("memory_budget"), as journaled and labelled.
 std::string_view reasonCode(Reason reason);
 

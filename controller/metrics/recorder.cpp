@@ -78,6 +78,9 @@ void MetricsRecorder::record(const TickReport& report, const policy::Policy& pol
   refs.clear();
   for (const auto& outcome : report.failed) refs.push_back(outcome.action.ref);
   countChanges(s, refs, "failed");
+  for (const auto& note : report.plan.notes) {
+    if (note.held) ++s.held[std::string(policy::reasonCode(note.why.code))];
+  }
 }
 
 }  // namespace ctpilot::controller::metrics

@@ -3,7 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "policy/observation.h"
@@ -24,20 +26,15 @@ bool snakeCase(std::string_view s) {
 }  // namespace
 
 TEST_CASE("every reason code and fact key is snake_case and names one row") {
-  std::set<std::string_view> codes;
-  for (int i = 0; i <= static_cast<int>(Reason::Cooldown); ++i) {
-    const auto code = reasonCode(static_cast<Reason>(i));
-    CAPTURE(code);
-    CHECK(snakeCase(code));
-    CHECK(codes.insert(code).second);
-  }
-  std::set<std::string_view> keys;
-  for (int i = 0; i <= static_cast<int>(Fact::Elapsed); ++i) {
-    const auto key = factKey(static_cast<Fact>(i));
-    CAPTURE(key);
-    CHECK(snakeCase(key));
-    CHECK(keys.insert(key).second);
-  }
+  std::set<std::string_view> names;
+  const auto distinctSnakeCase = [&](std::string_view name) {
+    CAPTURE(name);
+    CHECK(snakeCase(name));
+    CHECK(names.insert(name).second);
+  };
+  for (int i = 0; i < kReasonCount; ++i) distinctSnakeCase(reasonCode(static_cast<Reason>(i)));
+  names.clear();
+  for (int i = 0; i < kFactCount; ++i) distinctSnakeCase(factKey(static_cast<Fact>(i)));
   CHECK(reasonCode(Reason::MemoryBudget) == "memory_budget");
   CHECK(factKey(Fact::Growth) == "growth_per_s");
 }
@@ -69,4 +66,21 @@ TEST_CASE("causes join in one sentence with each code's own words") {
   CHECK(causesText({trigger, limit, step}) ==
         "fill 0.95 >= shorten_at 0.90 in gw and nf_conntrack_max is not writable here: udp_timeout 30s x 0.5 = 15s "
         "(floor 10s)");
+}
+
+TEST_CASE("the README lists every reason code, where it documents the journal's cause") {
+  std::ifstream in(std::string(CTPILOT_SOURCE_DIR) + "/README.md");
+  REQUIRE(in.good());
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string readme = text.str();
+  const auto section = readme.find("**`cause`**");
+  REQUIRE(section != std::string::npos);
+  const auto end = readme.find("\n### ", section);
+  const std::string codes = readme.substr(section, end - section);
+  for (int i = 0; i < kReasonCount; ++i) {
+    const std::string code = "`" + std::string(reasonCode(static_cast<Reason>(i))) + "`";
+    CAPTURE(code);
+    CHECK(codes.find(code) != std::string::npos);
+  }
 }
