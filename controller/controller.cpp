@@ -52,7 +52,7 @@ std::string describeAction(const policy::Action& action, std::int64_t to, bool w
   }
   std::string text = would ? std::string("would ") + present : std::string(past);
   text += " " + refName(action.ref) + " " + std::to_string(action.from) + " -> " + std::to_string(to);
-  if (!action.reason.empty()) text += " (" + action.reason + ")";
+  if (const auto reason = policy::reasonText(action); !reason.empty()) text += " (" + reason + ")";
   return text;
 }
 
@@ -444,6 +444,7 @@ void Controller::finishCrashedIntents(policy::TimePoint now, const Reading& read
     if (!written && value->second != intent.oldValue) continue;
     auto record = knobRecord(written ? RecordKind::Applied : RecordKind::Failed, now, deps_.bootId, ref,
                              intent.oldValue.value_or(value->second), *intent.newValue, intent.reason);
+    record.cause = intent.cause;
     record.ref = intent.id;
     if (!written) record.error = "not written: the process stopped between the intent and the write";
     spdlog::warn("intent #{} ({} -> {} of {}) had no outcome (a crash?); the knob holds {}: journaling it as {}",
@@ -470,35 +471,20 @@ bool Controller::journalBaselines(policy::TimePoint now, const Reading& reading,
   return true;
 }
 
-std::string noteShape(const std::string& note) {
-  // Notes carry live numbers ("held for another 59.9s", "growth 850/s"); a note whose words
-  // stay the same is the same news and is not logged again at info on every tick.
-  std::string shape;
-  for (std::size_t i = 0; i < note.size(); ++i) {
-    const bool digit = note[i] >= '0' && note[i] <= '9';
-    const bool decimal = note[i] == '.' && !shape.empty() && shape.back() == '#' && i + 1 < note.size() &&
-                         note[i + 1] >= '0' && note[i + 1] <= '9';
-    if (digit || decimal) {
-      if (shape.empty() || shape.back() != '#') shape += '#';
-    } else {
-      shape += note[i];
-    }
-  }
-  return shape;
-}
-
+// Notes carry live numbers ("held for another 59.9s", "growth 850/s"): a note about the same
+// change for the same reasons as last tick is the same news and is logged at info only once.
 void Controller::logNotes(const policy::Plan& plan) {
-  std::set<std::string> shapes;
+  std::set<policy::NoteKey> keys;
   for (const auto& note : plan.notes) {
-    const auto shape = noteShape(note);
-    if (!lastNotes_.contains(shape)) {
-      spdlog::info("{}", note);
+    auto key = policy::noteKey(note);
+    if (!lastNotes_.contains(key)) {
+      spdlog::info("{}", policy::noteText(note));
     } else {
-      spdlog::debug("{}", note);
+      spdlog::debug("{}", policy::noteText(note));
     }
-    shapes.insert(shape);
+    keys.insert(std::move(key));
   }
-  lastNotes_ = std::move(shapes);
+  lastNotes_ = std::move(keys);
 }
 
 void Controller::act(policy::TimePoint now, TickReport& report, const Reading& reading) {
@@ -557,7 +543,7 @@ void Controller::journalPlan(policy::TimePoint now, const policy::Action& action
           kReplanShare * static_cast<double>(std::max<std::int64_t>(last->second.to, 1))) {
     return;
   }
-  auto record = knobRecord(RecordKind::Planned, now, deps_.bootId, ref, action.from, action.to, action.reason);
+  auto record = actionRecord(RecordKind::Planned, now, deps_.bootId, action);
   record.observation = observationJson(report.observation, ref.netns);
   spdlog::info("dry run: {}", describeAction(action, action.to, /*would=*/true));
   if (appendOk(deps_.journal.append(std::move(record)), "planned change of " + refName(ref))) {

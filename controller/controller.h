@@ -84,9 +84,6 @@ struct TickReport {
 /// with `would` set: "would raise ...". `to` is the value written (or to be written).
 std::string describeAction(const policy::Action& action, std::int64_t to, bool would);
 
-/// Returns `note` with every number replaced by '#': notes of the same shape are the same news.
-std::string noteShape(const std::string& note);
-
 /// Converts what decide() saw in `netns` to the JSON stored with journal records.
 nlohmann::json observationJson(const policy::Observation& obs, const std::string& netns);
 
@@ -161,7 +158,7 @@ class Controller {
   std::vector<policy::PastChange> dryChanges_;             // dry run: planned changes, oldest first
   std::map<std::string, policy::TimePoint> calmSince_;
   std::int64_t externalSinceId_ = 0;                        // External records up to this id predate the policy
-  std::set<std::string> lastNotes_;                        // shapes of the last tick's notes
+  std::set<policy::NoteKey> lastNotes_;                    // what the last tick's notes were about
   std::set<std::string> warned_;
   bool journalBroken_ = false;
 };

@@ -57,20 +57,22 @@ std::string humanBytes(std::int64_t bytes) {
 // The limits every namespace shares: the memory budget for all of them together and the stall
 // a hash resize would cause now.
 void printLimits(std::ostream& out, const policy::Policy& policy, const policy::Observation& obs,
-                 const policy::PlanFacts& facts) {
+                 const policy::Plan& plan) {
   std::int64_t watched = 0;
   for (const auto& n : obs.netns) watched += n.count;
   const std::int64_t all = std::max(obs.totalEntries, watched);
   if (const auto cap = policy::memoryCapEntries(policy, obs); cap > 0) {
     out << fmt::format("entries in every netns together: {} of the memory budget's {} ({:.1f}%){}\n", all, cap,
                        100.0 * static_cast<double>(all) / static_cast<double>(cap),
-                       facts.raiseLimitedByBudget ? "; the budget holds nf_conntrack_max back" : "");
+                       plan.mentions(policy::Reason::MemoryBudget) || plan.mentions(policy::Reason::BudgetBounded)
+                           ? "; the budget holds nf_conntrack_max back"
+                           : "");
   }
   const double stallMs = static_cast<double>(all) * obs.resizeNsPerEntry / 1e6;
   out << fmt::format("a hash resize now would stall every packet through conntrack ~{:.1f} ms ({} entries x {:.2f} us; "
                      "max_stall {}){}\n",
                      stallMs, all, obs.resizeNsPerEntry / 1000.0, policy::formatDuration(policy.hashsize.maxStall),
-                     facts.resizeBlockedByStall ? ": too long, not resizing" : "");
+                     plan.mentions(policy::Reason::StallTooLong) ? ": too long, not resizing" : "");
 }
 
 void printReport(std::ostream& out, const policy::Policy& policy, const TickReport& report) {
@@ -99,7 +101,7 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
     out << fmt::format("baseline of this boot: nf_conntrack_max {}, nf_conntrack_buckets {}\n", obs.baselineMax,
                        obs.baselineBuckets);
   }
-  printLimits(out, policy, obs, report.plan.facts);
+  printLimits(out, policy, obs, report.plan);
   for (const auto& hold : report.history.holds) {
     out << "hold: " << (hold.ref ? policy::refName(*hold.ref)
                                  : std::string("every knob"))
@@ -119,7 +121,7 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
   for (const auto& action : report.plan.actions) out << "  " << describeAction(action, action.to, /*would=*/true) << "\n";
   if (!report.plan.notes.empty()) {
     out << "\nnotes:\n";
-    for (const auto& note : report.plan.notes) out << "  " << note << "\n";
+    for (const auto& note : report.plan.notes) out << "  " << policy::noteText(note) << "\n";
   }
 }
 

@@ -10,12 +10,15 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <utility>
 
 #include "controller/state_dir.h"
+#include "policy/reason.h"
 #include "policy/unique_fd.h"
 namespace ctpilot::controller {
 namespace {
@@ -56,6 +59,7 @@ J buildJson(const JournalRecord& record) {
   if (record.ref) out["ref"] = *record.ref;
   if (record.until) out["until"] = formatTime(*record.until);
   if (!record.error.empty()) out["error"] = record.error;
+  if (!record.cause.is_null()) out["cause"] = J(record.cause);
   if (!record.observation.is_null()) out["observation"] = J(record.observation);
   return out;
 }
@@ -303,6 +307,8 @@ Result<JournalRecord> recordFromJson(const nlohmann::json& json) {
   JournalRecord record;
   if (auto error = readRequiredFields(json, record)) return *error;
   if (auto error = readOptionalFields(json, record)) return *error;
+  // `cause` is data for other programs; ctpilot reads it back only to keep it (old records have none).
+  if (const auto found = json.find("cause"); found != json.end()) record.cause = *found;
   if (const auto found = json.find("observation"); found != json.end()) record.observation = *found;
   return record;
 }
@@ -676,6 +682,48 @@ JournalRecord knobRecord(RecordKind kind, policy::TimePoint time, const std::str
   record.newValue = newValue;
   record.reason = std::move(reason);
   return record;
+}
+
+JournalRecord actionRecord(RecordKind kind, policy::TimePoint time, const std::string& bootId,
+                           const policy::Action& action) {
+  auto record = knobRecord(kind, time, bootId, action.ref, action.from, action.to, policy::reasonText(action));
+  record.cause = causeJson(action.because);
+  return record;
+}
+
+namespace {
+
+// Whole numbers (counts, seconds, sizes) are written as integers, the rest as they are.
+nlohmann::json number(double value) {
+  constexpr double kExact = 9007199254740992.0;  // 2^53: every integer below is exact in a double
+  if (std::isfinite(value) && std::trunc(value) == value && std::fabs(value) < kExact) {
+    return static_cast<std::int64_t>(value);
+  }
+  return value;
+}
+
+nlohmann::json oneCause(const policy::Cause& cause) {
+  nlohmann::json out{{"code", std::string(policy::reasonCode(cause.code))}};
+  if (!cause.netns.empty()) out["netns"] = cause.netns;
+  if (cause.knob) out["knob"] = std::string(policy::kernelName(*cause.knob));
+  for (const auto& [fact, value] : cause.facts) out[std::string(policy::factKey(fact))] = number(value);
+  if (!cause.namespaces.empty()) {
+    auto& holders = out["namespaces"] = nlohmann::json::array();
+    for (const auto& [netns, count] : cause.namespaces) holders.push_back({{"netns", netns}, {"count", count}});
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json causeJson(const std::vector<policy::Cause>& causes) {
+  if (causes.empty()) return nullptr;
+  nlohmann::json out = oneCause(causes.front());
+  if (causes.size() > 1) {
+    auto& then = out["then"] = nlohmann::json::array();
+    for (auto it = std::next(causes.begin()); it != causes.end(); ++it) then.push_back(oneCause(*it));
+  }
+  return out;
 }
 
 }  // namespace ctpilot::controller

@@ -43,7 +43,8 @@ struct JournalRecord {
   std::optional<policy::Knob> knob;        // kernel name in the file
   std::optional<std::int64_t> oldValue;    // "old"
   std::optional<std::int64_t> newValue;    // "new"
-  std::string reason;
+  std::string reason;                      // `cause` in words
+  nlohmann::json cause;                    // null when none: reason codes and numbers (causeJson)
   nlohmann::json observation;              // null when none
   std::optional<std::int64_t> ref;         // related record id
   std::optional<policy::TimePoint> until;  // Hold
@@ -57,6 +58,16 @@ struct JournalRecord {
 /// planned and external records share.
 JournalRecord knobRecord(RecordKind kind, policy::TimePoint time, const std::string& bootId, const policy::KnobRef& ref,
                          std::int64_t oldValue, std::int64_t newValue, std::string reason);
+
+/// Builds the record of a change decide() asked for (intent, applied, planned): `reason` in
+/// words and `cause` as data, both from the action's causes.
+JournalRecord actionRecord(RecordKind kind, policy::TimePoint time, const std::string& bootId,
+                           const policy::Action& action);
+
+/// Converts decide()'s causes to the journal's `cause`: the first cause's "code" (snake_case),
+/// "netns", "knob", "namespaces" and numbers by their keys, and the causes after it in "then",
+/// each in the same shape (README "History and rollback"). Null when there are none.
+nlohmann::json causeJson(const std::vector<policy::Cause>& causes);
 
 /// Converts a record to its JSON object (the journal line and `history --json` element).
 nlohmann::json toJson(const JournalRecord& record);

@@ -92,6 +92,9 @@ void addControl(Registry& r, const MetricsSnapshot& s) {
     const auto& [knob, netns, outcome] = key;
     changes.Add({{"knob", knob}, {"netns", netns}, {"outcome", outcome}}).Increment(static_cast<double>(count));
   }
+  auto& held = counter(r, "ctpilot_decisions_held_total",
+                       "Changes decide() wanted but held back, by reason code, once per tick while held");
+  for (const auto& [reason, count] : s.held) held.Add({{"reason", reason}}).Increment(static_cast<double>(count));
   gauge(r, "ctpilot_last_tick_timestamp_seconds", "Unix time of the last completed tick")
       .Add({})
       .Set(s.lastTickSeconds);

@@ -98,6 +98,9 @@ void MetricsRecorder::record(const TickReport& report, const policy::Policy& pol
   for (const auto& action : report.planned) refs.push_back(action.ref);
   countChanges(s, refs, "planned");
   zeroChanges(s, report.knobStates);
+  for (const auto& note : report.plan.notes) {
+    if (note.held) ++s.held[std::string(policy::reasonCode(note.why.code))];
+  }
 }
 
 }  // namespace ctpilot::controller::metrics

@@ -52,6 +52,8 @@ struct MetricsSnapshot {
   /// (knob, netns, outcome) -> changes since start; outcome one of kChangeOutcomes, each
   /// present (0) for every knob read.
   std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> changes;
+  /// Reason code -> changes decide() held back since start, one per note per tick (README "Monitoring").
+  std::map<std::string, std::uint64_t> held;
   double lastTickSeconds = 0;            // Unix time of the last completed tick
   double lastTickDurationSeconds = 0;
   bool lastReloadOk = true;

@@ -181,6 +181,13 @@ TEST_CASE("a table near full gets nf_conntrack_max raised, the intent journaled 
   REQUIRE(applied.size() == report.applied.size());
   CHECK(applied[0].newValue == rig.max());
   CHECK(applied[0].reason.find("high_water") != std::string::npos);
+  // The same reasons as data: the trigger's code and numbers, then how the value was sized.
+  REQUIRE(applied[0].cause.is_object());
+  CHECK(applied[0].cause["code"] == "high_water");
+  CHECK(applied[0].cause["count"] == 900);
+  CHECK(applied[0].cause["max"] == 1000);
+  CHECK(applied[0].cause["then"][0]["code"] == "count_margin");  // a small table: count + margin binds
+  CHECK(applied[0].cause == rig.ofKind(RecordKind::Intent)[0].cause);
   CHECK(log.count(spdlog::level::info, "raised nf_conntrack_max in init 1000 -> " + std::to_string(rig.max())) == 1);
 }
 
@@ -638,13 +645,6 @@ TEST_CASE("with named namespaces, one that is deleted is forgotten and the other
   }
   CHECK(rig.forgotten == std::vector<std::string>{"gw"});
   CHECK(log.count(spdlog::level::warn, "cannot list every watched network namespace") == 1);
-}
-
-TEST_CASE("notes that differ only in their numbers have the same shape") {
-  CHECK(cc::noteShape("held by rollback for another 59.9s") == cc::noteShape("held by rollback for another 3s"));
-  CHECK(cc::noteShape("growth 850/s in gw.1") == "growth #/s in gw.#");
-  CHECK(cc::noteShape("at ceiling 4194304.") == "at ceiling #.");
-  CHECK(cc::noteShape("not raising: held") != cc::noteShape("not raising: external"));
 }
 
 TEST_CASE("a netns whose statistics cannot be read is still watched, said once") {

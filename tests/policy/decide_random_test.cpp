@@ -233,12 +233,12 @@ bool resizeStallAllowed(const Policy& p, const Observation& obs) {
 }
 
 std::vector<std::string> violations(const Policy& p, const Observation& obs, const History& h, const Action& a,
-                                    const PlanFacts& facts) {
+                                    const Plan& plan) {
   std::vector<std::string> out;
   auto expect = [&](bool ok, const char* promise) {
     if (!ok) out.emplace_back(promise);
   };
-  expect(!a.reason.empty(), "reason is empty");
+  expect(!a.because.empty() && !reasonText(a).empty(), "reason is empty");
   expect(obs.unwritable.count(a.ref) == 0, "acts on an unwritable knob");
   expect(h.external.count(a.ref) == 0, "acts on an externally changed knob");
   expect(!held(h, a.ref, obs.now), "acts on a held knob");
@@ -303,7 +303,8 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
         expect(p.timeouts.floors.count(a.ref.knob) && a.to >= p.timeouts.floors.at(a.ref.knob),
                "timeout below its floor");
         expect(!p.max.enabled || obs.unwritable.count(KnobRef{kInitNetns, Knob::ConntrackMax}) ||
-                   obs.max >= ceiling || ceiling < maxCount + p.max.margin || facts.raiseLimitedByBudget,
+                   obs.max >= ceiling || ceiling < maxCount + p.max.margin ||
+                   plan.mentions(Reason::MemoryBudget) || plan.mentions(Reason::BudgetBounded),
                "shortens while max can still be raised");
         expect(fill >= p.timeouts.shortenAt.value || ns->dropsPerSec > 0, "shortens without pressure");
       } else {
@@ -337,13 +338,7 @@ std::vector<std::string> planViolations(const Plan& plan) {
 }
 
 bool samePlan(const Plan& a, const Plan& b) {
-  if (a.notes != b.notes || a.actions.size() != b.actions.size()) return false;
-  for (std::size_t i = 0; i < a.actions.size(); ++i) {
-    const auto& x = a.actions[i];
-    const auto& y = b.actions[i];
-    if (x.kind != y.kind || x.ref != y.ref || x.from != y.from || x.to != y.to || x.reason != y.reason) return false;
-  }
-  return true;
+  return a.notes == b.notes && a.actions == b.actions;
 }
 
 std::string describe(int round, const Policy& policy, const Observation& obs, const Action& a,
@@ -351,7 +346,7 @@ std::string describe(int round, const Policy& policy, const Observation& obs, co
   std::ostringstream s;
   s << "round " << round << ": " << what << ": " << actionKindName(a.kind) << " " << kernelName(a.ref.knob) << " in "
     << a.ref.netns << " " << a.from << " -> " << a.to << " (max " << obs.max << ", buckets " << obs.buckets
-    << ", ceiling " << effectiveCeiling(policy, obs) << "): " << a.reason;
+    << ", ceiling " << effectiveCeiling(policy, obs) << "): " << reasonText(a);
   return s.str();
 }
 
@@ -372,7 +367,7 @@ TEST_CASE("no planned action breaks a safety promise over 120,000 random observa
     withNotes += plan.notes.empty() ? 0 : 1;
     for (const auto& action : plan.actions) {
       ++planned[static_cast<std::size_t>(action.kind)];
-      for (const auto& what : violations(policy, obs, history, action, plan.facts)) {
+      for (const auto& what : violations(policy, obs, history, action, plan)) {
         if (broken.size() < 20) broken.push_back(describe(round, policy, obs, action, what));
       }
     }

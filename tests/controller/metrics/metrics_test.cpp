@@ -166,3 +166,25 @@ TEST_CASE("the zero counts of a namespace no longer watched go; counts above zer
   CHECK(has(text, "ctpilot_changes_total{knob=\"nf_conntrack_tcp_timeout_time_wait\",netns=\"gw\",outcome=\"planned\"} 1"));
   CHECK(text.find("netns=\"gw\",outcome=\"applied\"") == std::string::npos);
 }
+
+TEST_CASE("decisions held back are counted by reason code, once per tick while held; warnings are not") {
+  using ctpilot::policy::ActionKind;
+  using ctpilot::policy::Cause;
+  using ctpilot::policy::Note;
+  using ctpilot::policy::Reason;
+  const KnobRef max{"init", Knob::ConntrackMax};
+  const auto cause = [](Reason code) { return Cause{code, "gw", std::nullopt, {}, {}}; };
+  MetricsRecorder recorder;
+  auto report = reportWith(600, 0, 0);
+  report.plan.notes = {Note{ActionKind::RaiseMax, max, {cause(Reason::HighWater)}, cause(Reason::MemoryBudget), {}},
+                       Note{ActionKind::ShortenTimeout, std::nullopt, {}, cause(Reason::TimeoutsOff), {}},
+                       Note{std::nullopt, std::nullopt, {}, cause(Reason::UnwatchedNamespaces), {}}};
+  recorder.record(report, ctpilot::policy::Policy{}, 0, 0, false);
+  report.plan.notes.pop_back();
+  report.plan.notes.pop_back();
+  recorder.record(report, ctpilot::policy::Policy{}, 1, 0, false);
+  const auto text = exposition(recorder.snapshot());
+  CHECK(has(text, "ctpilot_decisions_held_total{reason=\"memory_budget\"} 2"));
+  CHECK(has(text, "ctpilot_decisions_held_total{reason=\"timeouts_off\"} 1"));
+  CHECK(text.find("unwatched_namespaces") == std::string::npos);
+}
