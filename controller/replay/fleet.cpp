@@ -162,6 +162,45 @@ Result<FleetReport> replayFleet(const FleetTraces& fleet, const policy::Policy& 
   return report;
 }
 
+namespace {
+
+// The fleet totals, the same for the table and --json: drops summed over rows, instance-wide
+// figures (changes, worst stall, at ceiling) once per instance.
+struct FleetTotals {
+  std::uint64_t recorded = 0;
+  std::uint64_t replayed = 0;
+  std::size_t changes = 0;
+  double stall = 0;
+  std::vector<std::string> droppingRows;       // instance or instance/netns, as the table labels them
+  std::vector<std::string> droppingInstances;  // sorted, each once
+  std::vector<std::string> atCeiling;
+};
+
+std::string rowLabel(const FleetRow& row) { return row.netns == "init" ? row.instance : row.instance + "/" + row.netns; }
+
+FleetTotals fleetTotals(const FleetReport& r) {
+  FleetTotals t;
+  std::map<std::string, std::size_t> counted;
+  for (const auto& row : r.rows) {
+    t.recorded += row.recordedDrops;
+    t.replayed += row.replayedDrops;
+    if (counted[row.instance]++ == 0) {
+      t.changes += row.changes;
+      t.stall = std::max(t.stall, row.worstStallMs);
+      if (row.atCeiling()) t.atCeiling.push_back(row.instance);
+    }
+    if (row.stillDropping()) {
+      t.droppingRows.push_back(rowLabel(row));
+      t.droppingInstances.push_back(row.instance);
+    }
+  }
+  std::sort(t.droppingInstances.begin(), t.droppingInstances.end());
+  t.droppingInstances.erase(std::unique(t.droppingInstances.begin(), t.droppingInstances.end()), t.droppingInstances.end());
+  return t;
+}
+
+}  // namespace
+
 std::string fleetTable(const FleetReport& r) {
   std::size_t width = 8;
   for (const auto& row : r.rows) width = std::max(width, row.instance.size() + (row.netns == "init" ? 0 : row.netns.size() + 1));
@@ -169,45 +208,27 @@ std::string fleetTable(const FleetReport& r) {
   std::string out = fmt::format("{:<{}}  {:>12}  {:>12}  {:>12}  {:>12}  {:>16}  {:>11}  {:>7}  {:>10}\n", "instance", width,
                                 "rec. drops", "drops", "rec. peak", "peak entries", "peak max", "peak memory", "changes",
                                 "worst stall");
-  std::uint64_t recorded = 0, replayed = 0;
-  std::size_t changes = 0;
-  double stall = 0;
-  std::vector<std::string> dropping, atCeiling;
-  std::map<std::string, std::size_t> counted;  // instance-wide figures are summed once per instance
   for (const auto& row : r.rows) {
-    const auto label = row.netns == "init" ? row.instance : row.instance + "/" + row.netns;
     const auto limit = fmt::format("{}{}", row.peakMax, row.atCeiling() ? " (ceil)" : "");
-    out += fmt::format("{:<{}}  {:>12}  {:>12}  {:>12}  {:>12}  {:>16}  {:>11}  {:>7}  {:>8.1f}ms\n", label, width, row.recordedDrops,
-                       row.replayedDrops, row.recordedPeakEntries, row.peakEntries, limit, mib(row.peakMemoryBytes), row.changes,
-                       row.worstStallMs);
-    recorded += row.recordedDrops;
-    replayed += row.replayedDrops;
-    if (counted[row.instance]++ == 0) {
-      changes += row.changes;
-      stall = std::max(stall, row.worstStallMs);
-      if (row.atCeiling()) atCeiling.push_back(row.instance);
-    }
-    if (row.stillDropping()) dropping.push_back(label);
+    out += fmt::format("{:<{}}  {:>12}  {:>12}  {:>12}  {:>12}  {:>16}  {:>11}  {:>7}  {:>8.1f}ms\n", rowLabel(row), width,
+                       row.recordedDrops, row.replayedDrops, row.recordedPeakEntries, row.peakEntries, limit,
+                       mib(row.peakMemoryBytes), row.changes, row.worstStallMs);
   }
+  const auto t = fleetTotals(r);
   out += fmt::format("\nfleet         {} instance(s), {} row(s): recorded drops {}, replayed drops {}, changes {}, worst stall {:.1f} ms\n",
-                     r.instances, r.rows.size(), recorded, replayed, changes, stall);
+                     r.instances, r.rows.size(), t.recorded, t.replayed, t.changes, t.stall);
   const auto list = [](const std::vector<std::string>& names) {
     std::string text;
     for (const auto& n : names) text += (text.empty() ? "" : ", ") + n;
     return names.empty() ? std::string("none") : fmt::format("{} ({})", names.size(), text);
   };
-  out += "still dropping " + list(dropping) + "\n";
-  out += "at ceiling    " + list(atCeiling) + " (nf_conntrack_max reached the highest the policy allows)\n";
+  out += "still dropping " + list(t.droppingRows) + "\n";
+  out += "at ceiling    " + list(t.atCeiling) + " (nf_conntrack_max reached the highest the policy allows)\n";
   return out;
 }
 
 nlohmann::ordered_json fleetJson(const FleetReport& r) {
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-  std::uint64_t recorded = 0, replayed = 0;
-  std::vector<std::string> dropping, atCeiling;
-  std::map<std::string, std::size_t> counted;
-  std::size_t changes = 0;
-  double stall = 0;
   for (const auto& row : r.rows) {
     rows.push_back({{"instance", row.instance},
                     {"netns", row.netns},
@@ -227,24 +248,15 @@ nlohmann::ordered_json fleetJson(const FleetReport& r) {
                     {"mean_count_error", row.meanCountError},
                     {"still_dropping", row.stillDropping()},
                     {"at_ceiling", row.atCeiling()}});
-    recorded += row.recordedDrops;
-    replayed += row.replayedDrops;
-    if (counted[row.instance]++ == 0) {
-      changes += row.changes;
-      stall = std::max(stall, row.worstStallMs);
-      if (row.atCeiling()) atCeiling.push_back(row.instance);
-    }
-    if (row.stillDropping() && (dropping.empty() || dropping.back() != row.instance)) dropping.push_back(row.instance);
   }
-  std::sort(dropping.begin(), dropping.end());
-  dropping.erase(std::unique(dropping.begin(), dropping.end()), dropping.end());
+  const auto t = fleetTotals(r);
   nlohmann::ordered_json out;
   out["policy"] = r.policySource;
   out["instances"] = r.instances;
   out["rows"] = rows;
-  out["totals"] = {{"recorded_drops", recorded}, {"replayed_drops", replayed}, {"changes", changes}, {"worst_stall_ms", stall}};
-  out["still_dropping"] = dropping;
-  out["at_ceiling"] = atCeiling;
+  out["totals"] = {{"recorded_drops", t.recorded}, {"replayed_drops", t.replayed}, {"changes", t.changes}, {"worst_stall_ms", t.stall}};
+  out["still_dropping"] = t.droppingInstances;
+  out["at_ceiling"] = t.atCeiling;
   out["warnings"] = r.warnings;
   out["notes"] = r.notes;
   return out;
