@@ -661,6 +661,7 @@ class Decider {
   void decideTimeouts() {
     const auto& t = policy_.timeouts;
     for (const auto* ns : sorted_) {
+      if (shedUnanswered(*ns)) continue;
       const double fill = fillOf(ns->count, obs_.max);
       const double drops = finiteOrZero(ns->dropsPerSec);
       if (fill >= t.shortenAt.value || drops > 0) {
@@ -684,6 +685,92 @@ class Decider {
       relax(*ns, format("fill %.2f < relax_below %.2f in %s for %s (relax_after %s)", fill, t.relaxBelow.value,
                         ns->netns.c_str(), durationText(calmFor).c_str(), durationText(t.relaxAfter).c_str()));
     }
+  }
+
+  // Whether `order` would be shortened in `ns` now: max cannot go up and fill or drops press.
+  bool orderPressed(const NetnsObservation& ns) const {
+    return !maxLimit_.empty() &&
+           (fillOf(ns.count, obs_.max) >= policy_.timeouts.shortenAt.value || finiteOrZero(ns.dropsPerSec) > 0);
+  }
+
+  // Why the timeouts of flows that never saw a reply should be shed in `ns` now; empty: no reason.
+  // Earlier than `order`: the kernel evicting unassured entries (early drops), or growth that
+  // reaches the effective ceiling within lookahead, while max may still go up.
+  std::string shedTrigger(const NetnsObservation& ns) const {
+    const double early = finiteOrZero(ns.earlyDropsPerSec);
+    if (early > 0) {
+      return format("early drops %s in %s: the kernel evicts flows that never saw a reply to admit new ones",
+                    rateText(early).c_str(), ns.netns.c_str());
+    }
+    if (orderPressed(ns)) {
+      const double drops = finiteOrZero(ns.dropsPerSec);
+      const double fill = fillOf(ns.count, obs_.max);
+      return drops > 0 ? format("drops %s in %s (fill %.2f) and %s", rateText(drops).c_str(), ns.netns.c_str(), fill,
+                                maxLimit_.c_str())
+                       : format("fill %.2f >= shorten_at %.2f in %s and %s", fill,
+                                policy_.timeouts.shortenAt.value, ns.netns.c_str(), maxLimit_.c_str());
+    }
+    const double growth = fastestGrowth(ns);
+    const double lookaheadSec = std::chrono::duration<double>(policy_.max.lookahead).count();
+    if (growth > 0 && static_cast<double>(ns.count) + growth * lookaheadSec >= static_cast<double>(ceiling_)) {
+      return format("growth %s in %s reaches the effective ceiling %lld within lookahead %s (count %lld + %.0f)",
+                    rateText(growth).c_str(), ns.netns.c_str(), ll(ceiling_), durationText(policy_.max.lookahead).c_str(),
+                    ll(ns.count), growth * lookaheadSec);
+    }
+    return {};
+  }
+
+  std::optional<TimePoint> lastShed(const std::string& netns) const {
+    const auto& shed = policy_.timeouts.shed;
+    std::optional<TimePoint> last;
+    for (const auto& change : history_.changes) {
+      if (change.ref.netns == netns && std::find(shed.begin(), shed.end(), change.ref.knob) != shed.end() &&
+          (!last || change.time > *last)) {
+        last = change.time;
+      }
+    }
+    return last;
+  }
+
+  // Shedding ([timeouts] shed): in one step, every timeout of `shed` above its floor becomes
+  // max(floor, floor(value x factor)), at most one step per shed_cooldown in a netns. Returns
+  // true when `ns` is done for this tick: a step taken or waiting for its cooldown, or the
+  // trigger holding with every shed timeout at its floor while `order` has no reason to move
+  // (relaxing then would undo the shedding).
+  bool shedUnanswered(const NetnsObservation& ns) {
+    const auto& t = policy_.timeouts;
+    if (t.shed.empty()) return false;
+    const std::string trigger = shedTrigger(ns);
+    if (trigger.empty() || !validFactor("shedding")) return false;
+    std::vector<Action> steps;
+    for (const Knob knob : t.shed) {
+      const auto current = ns.timeouts.find(knob);
+      const auto floor = t.floors.find(knob);
+      if (current == ns.timeouts.end() || floor == t.floors.end() || current->second <= floor->second) continue;
+      const std::int64_t to =
+          std::max(floor->second, toInt64(std::floor(static_cast<double>(current->second) * t.factor)));
+      if (to >= current->second) continue;
+      const KnobRef ref{ns.netns, knob};
+      if (auto why = leftAlone(ref)) {
+        note("not shedding " + refName(ref) + " (" + trigger + "): " + *why);
+        continue;
+      }
+      if (auto why = tooOften(ref)) {
+        note("not shedding " + refName(ref) + " (" + trigger + "): oscillation guard: " + *why);
+        continue;
+      }
+      steps.push_back(Action{ActionKind::ShortenTimeout, ref, current->second, to,
+                             format("%s: shedding flows that never saw a reply: %s %llds x %g = %llds (floor %llds)",
+                                    trigger.c_str(), std::string(policyName(knob)).c_str(), ll(current->second),
+                                    t.factor, ll(to), ll(floor->second))});
+    }
+    if (steps.empty()) return !orderPressed(ns);
+    if (auto why = inCooldown(lastShed(ns.netns), t.shedCooldown, "shed_cooldown")) {
+      note("not shedding timeouts in " + ns.netns + " yet (" + trigger + "): " + *why);
+      return true;
+    }
+    for (auto& step : steps) plan_.actions.push_back(std::move(step));
+    return true;
   }
 
   bool validFactor(const std::string& what) {

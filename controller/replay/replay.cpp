@@ -240,7 +240,6 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
   std::vector<std::size_t> next(demand.netns.size(), 0);
   const auto epoch = simulationEpoch();
   tuner.start(*kernel, scenario, epoch);
-  const auto interval = std::max(sysfs::SimDuration(1), tuner.interval());
   if (options.csv != nullptr) *options.csv << replayCsvHeader() << '\n';
   double errorSum = 0;
   ReplayFidelity fid;
@@ -257,7 +256,7 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
     }
     if (t == nextTick) {
       tuner.tick(*kernel, epoch + t);
-      nextTick += interval;
+      nextTick += std::max(sysfs::SimDuration(1), tuner.interval());  // a tuner's pace may change
     }
     summary.peakMax = std::max(summary.peakMax, kernel->max());
   }

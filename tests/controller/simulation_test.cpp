@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -214,3 +215,27 @@ TEST_CASE("a ramp to 1M one-way UDP flows loses none while the first raise's coo
 }
 
 }  // namespace ctpilot::controller
+
+TEST_CASE("the ISP policy sheds a UDP flood's udp_timeout before TIME_WAIT, loses less, and relaxes it after") {
+  const QuietLogs quiet;
+  const auto scenario = builtIn("udp-flood");
+  auto shedding = examplePolicy("isp-nat-gateway");
+  auto without = shedding;
+  without.timeouts.shed.clear();
+  CtpilotTuner shed(shedding);
+  CtpilotTuner plain(without);
+  const auto withShed = runSimulation(scenario, shed);
+  const auto withoutShed = runSimulation(scenario, plain);
+  std::optional<sysfs::SimDuration> firstShed, firstOrder, lastRelax;
+  for (const auto& change : shed.explainedChanges()) {
+    if (change.knob == policy::Knob::UdpTimeout && change.to < change.from && !firstShed) firstShed = change.at;
+    if (change.knob == policy::Knob::TcpTimeoutTimeWait && change.to < change.from && !firstOrder) firstOrder = change.at;
+    if (change.knob == policy::Knob::UdpTimeout && change.to > change.from) lastRelax = change.at;
+  }
+  REQUIRE(firstShed.has_value());
+  CHECK(*firstShed < std::chrono::minutes(3));  // the flood starts at 2m
+  CHECK((!firstOrder || *firstShed < *firstOrder));
+  REQUIRE(lastRelax.has_value());  // the flood ends at 7m; relaxed after relax_after (15m) of calm
+  CHECK(*lastRelax > std::chrono::minutes(7));
+  CHECK(withShed.drops + withShed.earlyDrops < (withoutShed.drops + withoutShed.earlyDrops) / 2);
+}
