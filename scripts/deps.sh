@@ -28,6 +28,8 @@ packages=(
   debhelper dpkg-dev lintian man-db bash-completion
   # the Ansible role's test (examples/ansible)
   ansible-core
+  # the OCI image (scripts/image.sh) and its test with the Kubernetes manifest (tests/container)
+  podman runc mmdebstrap python3-yaml
 )
 
 missing=()

@@ -56,9 +56,13 @@ trap 'exit 143' TERM
 deb=$(BUILD_DIR="$build_dir" OUT_DIR="$tmp/deb" bash "$CTPILOT_SOURCE_DIR/scripts/package.sh" --no-build 2>"$tmp/package.log" | tail -1)
 [ -f "$deb" ] || { cat "$tmp/package.log"; fail "scripts/package.sh printed '$deb', not a .deb"; exit "$failures"; }
 ls "$tmp"/deb/ctpilot-dbgsym_*.deb >/dev/null 2>&1 || fail "no ctpilot-dbgsym package next to $deb"
-lintian "$tmp"/deb/*.deb >"$tmp/lintian" 2>&1
+lintian -I "$tmp"/deb/*.deb >"$tmp/lintian" 2>&1
 grep '^E: ' "$tmp/lintian" && fail "lintian reports errors"
 grep '^W: ' "$tmp/lintian" && fail "lintian reports warnings (fix or explain them in the overrides)"
+# The copyright file is machine-readable and names the project's license (README "License").
+grep -i 'copyright' "$tmp/lintian" && fail "lintian reports on the copyright file"
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/doc/ctpilot/copyright | grep -q '^License: Apache-2.0$' ||
+  fail "/usr/share/doc/ctpilot/copyright does not name Apache-2.0"
 dpkg-deb -c "$deb" | awk '{ print substr($6, 2) }' | grep -v '/$' >"$tmp/files"
 
 # 2. Install.
