@@ -39,6 +39,12 @@ bool isGlobal(Knob knob) { return sysfs::registryEntry(knob).scope == sysfs::Sco
 
 KnobRef globalRef(Knob knob) { return {policy::kInitNetns, knob}; }
 
+std::set<std::string> namesOf(const std::vector<sysfs::Netns>& list) {
+  std::set<std::string> names;
+  for (const auto& n : list) names.insert(n.name);
+  return names;
+}
+
 }  // namespace
 
 std::string describeAction(const policy::Action& action, std::int64_t to, bool would) {
@@ -219,12 +225,7 @@ void Controller::discover(policy::TimePoint now) {
     const bool known = std::any_of(watched_.begin(), watched_.end(), [&](const auto& n) { return n.name == ns.name; });
     if (!known && !watched_.empty()) spdlog::info("netns {} appeared; watching it", ns.name);
   }
-  const auto names = [](const std::vector<sysfs::Netns>& list) {
-    std::set<std::string> set;
-    for (const auto& n : list) set.insert(n.name);
-    return set;
-  };
-  if (names(found) != names(watched_)) totalReadAt_.reset();  // the split inside/outside moved
+  if (namesOf(found) != namesOf(watched_)) totalReadAt_.reset();  // the split inside/outside moved
   watched_ = std::move(found);
 }
 

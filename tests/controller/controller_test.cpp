@@ -104,6 +104,7 @@ struct Rig {
   void addNetns(const std::string& name) {
     knobs.set(name, Knob::Count, 100);
     for (const auto knob : Policy{}.timeouts.order) knobs.set(name, knob, ctpilot::policy::kernelDefault(knob));
+    for (const auto knob : Policy{}.timeouts.shed) knobs.set(name, knob, ctpilot::policy::kernelDefault(knob));
   }
   ControllerDeps deps(bool dryRun = false) {
     return ControllerDeps{
@@ -338,8 +339,9 @@ TEST_CASE("baselines are journaled once per boot, before the first change, and r
   rig.knobs.set("init", Knob::Count, 900);
   controller.tick(kT0 + 1min);
   const auto baselines = rig.ofKind(RecordKind::Baseline);
-  // nf_conntrack_max, nf_conntrack_buckets and each ordered timeout of the watched netns.
-  CHECK(baselines.size() == 2 + Policy{}.timeouts.order.size());
+  // nf_conntrack_max, nf_conntrack_buckets and each timeout ctpilot may move in the watched
+  // netns: those of `shed` (`order` only with mode = shorten).
+  CHECK(baselines.size() == 2 + Policy{}.timeouts.shed.size());
   const auto firstIntent = rig.ofKind(RecordKind::Intent).at(0);
   for (const auto& b : baselines) CHECK(b.id < firstIntent.id);
   CHECK(cc::viewOf(rig.journal.records(), "boot-1").baselines().at(kMax) == 1000);
@@ -553,7 +555,7 @@ TEST_CASE("with netns = all, namespaces that appear are watched and those that v
   const auto gwBaselines = std::count_if(rig.journal.records().begin(), rig.journal.records().end(), [](const auto& r) {
     return r.kind == RecordKind::Baseline && r.netns == "gw";
   });
-  CHECK(gwBaselines == static_cast<long>(Policy{}.timeouts.order.size()));
+  CHECK(gwBaselines == static_cast<long>(Policy{}.timeouts.shed.size()));
 
   rig.namespaces.pop_back();
   report = controller.tick(kT0 + 2min);
