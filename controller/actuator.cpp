@@ -13,7 +13,7 @@ ActionOutcome Actuator::apply(const policy::Action& action, const sysfs::Netns& 
   ActionOutcome outcome;
   outcome.action = action;
 
-  auto intent = knobRecord(RecordKind::Intent, now, bootId_, action.ref, action.from, action.to, action.reason);
+  auto intent = actionRecord(RecordKind::Intent, now, bootId_, action);
   intent.observation = observation;
   auto stored = journal_.append(std::move(intent));
   if (!stored) {
@@ -29,7 +29,7 @@ ActionOutcome Actuator::apply(const policy::Action& action, const sysfs::Netns& 
   auto written = knobs_.write(netns, action.ref.knob, action.to);
   outcome.writeMicros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
   // Kind and new value follow from the write below.
-  auto result = knobRecord(RecordKind::Applied, now, bootId_, action.ref, action.from, action.to, action.reason);
+  auto result = actionRecord(RecordKind::Applied, now, bootId_, action);
   result.ref = outcome.intentId;
   result.observation = nlohmann::json{{"write_us", static_cast<std::int64_t>(outcome.writeMicros)}};
   if (observation.is_object() && observation.contains("entries_total")) {

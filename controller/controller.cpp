@@ -58,7 +58,7 @@ std::string describeAction(const policy::Action& action, std::int64_t to, bool w
   }
   std::string text = would ? std::string("would ") + present : std::string(past);
   text += " " + refName(action.ref) + " " + std::to_string(action.from) + " -> " + std::to_string(to);
-  if (!action.reason.empty()) text += " (" + action.reason + ")";
+  if (const auto reason = policy::reasonText(action); !reason.empty()) text += " (" + reason + ")";
   return text;
 }
 
@@ -123,6 +123,12 @@ nlohmann::json observationJson(const policy::Observation& obs, const std::string
   }
   return json;
 }
+
+// Whether `record` went to journal.jsonl (FileJournal sets its offset), so that a message may
+// name it ("journal #42") and point at `ctpilot resume`: `plan` and `simulate` journal in memory.
+namespace {
+bool inJournalFile(const JournalRecord& record) { return record.offset >= 0; }
+}  // namespace
 
 struct Controller::Reading {
   std::map<KnobRef, std::int64_t> values;  // every managed knob read this tick
@@ -433,6 +439,11 @@ void Controller::yieldExternal(policy::TimePoint now, const KnobRef& ref, std::i
     return;
   }
   view_.addNew(deps_.journal.records());
+  if (!inJournalFile(*stored)) {
+    spdlog::warn("{} changed by someone else {} -> {}; leaving it alone (journaled in memory only: nothing for "
+                 "`ctpilot resume` to hand back)", refName(ref), expected, value);
+    return;
+  }
   spdlog::warn("{} changed by someone else {} -> {} (journal #{}); leaving it alone: `ctpilot resume` hands it "
                "back, [controller] on_external = adopt keeps managing from such values",
                refName(ref), expected, value, stored->id);
@@ -450,8 +461,13 @@ void Controller::adoptExternal(policy::TimePoint now, const KnobRef& ref, std::i
     return;
   }
   view_.addNew(deps_.journal.records());
-  spdlog::warn("{} changed by someone else {} -> {} (journal #{}); adopted as its baseline, still managed",
-               refName(ref), expected, value, stored->id);
+  if (inJournalFile(*stored)) {
+    spdlog::warn("{} changed by someone else {} -> {} (journal #{}); adopted as its baseline, still managed",
+                 refName(ref), expected, value, stored->id);
+  } else {
+    spdlog::warn("{} changed by someone else {} -> {}; adopted as its baseline, still managed (journaled in memory "
+                 "only)", refName(ref), expected, value);
+  }
   reading.baselines[ref] = value;
   if (ref.knob == Knob::ConntrackMax) obs.baselineMax = value;
   if (ref.knob == Knob::Buckets) obs.baselineBuckets = value;
@@ -475,6 +491,7 @@ void Controller::finishCrashedIntents(policy::TimePoint now, const Reading& read
     if (!written && value->second != intent.oldValue) continue;
     auto record = knobRecord(written ? RecordKind::Applied : RecordKind::Failed, now, deps_.bootId, ref,
                              intent.oldValue.value_or(value->second), *intent.newValue, intent.reason);
+    record.cause = intent.cause;
     record.ref = intent.id;
     if (!written) record.error = "not written: the process stopped between the intent and the write";
     spdlog::warn("intent #{} ({} -> {} of {}) had no outcome (a crash?); the knob holds {}: journaling it as {}",
@@ -501,35 +518,20 @@ bool Controller::journalBaselines(policy::TimePoint now, const Reading& reading,
   return true;
 }
 
-std::string noteShape(const std::string& note) {
-  // Notes carry live numbers ("held for another 59.9s", "growth 850/s"); a note whose words
-  // stay the same is the same news and is not logged again at info on every tick.
-  std::string shape;
-  for (std::size_t i = 0; i < note.size(); ++i) {
-    const bool digit = note[i] >= '0' && note[i] <= '9';
-    const bool decimal = note[i] == '.' && !shape.empty() && shape.back() == '#' && i + 1 < note.size() &&
-                         note[i + 1] >= '0' && note[i + 1] <= '9';
-    if (digit || decimal) {
-      if (shape.empty() || shape.back() != '#') shape += '#';
-    } else {
-      shape += note[i];
-    }
-  }
-  return shape;
-}
-
+// Notes carry live numbers ("held for another 59.9s", "growth 850/s"): a note about the same
+// change for the same reasons as last tick is the same news and is logged at info only once.
 void Controller::logNotes(const policy::Plan& plan) {
-  std::set<std::string> shapes;
+  std::set<policy::NoteKey> keys;
   for (const auto& note : plan.notes) {
-    const auto shape = noteShape(note);
-    if (!lastNotes_.contains(shape)) {
-      spdlog::info("{}", note);
+    auto key = policy::noteKey(note);
+    if (!lastNotes_.contains(key)) {
+      spdlog::info("{}", policy::noteText(note));
     } else {
-      spdlog::debug("{}", note);
+      spdlog::debug("{}", policy::noteText(note));
     }
-    shapes.insert(shape);
+    keys.insert(std::move(key));
   }
-  lastNotes_ = std::move(shapes);
+  lastNotes_ = std::move(keys);
 }
 
 void Controller::act(policy::TimePoint now, TickReport& report, const Reading& reading) {
@@ -588,11 +590,63 @@ void Controller::journalPlan(policy::TimePoint now, const policy::Action& action
           kReplanShare * static_cast<double>(std::max<std::int64_t>(last->second.to, 1))) {
     return;
   }
-  auto record = knobRecord(RecordKind::Planned, now, deps_.bootId, ref, action.from, action.to, action.reason);
+  auto record = actionRecord(RecordKind::Planned, now, deps_.bootId, action);
   record.observation = observationJson(report.observation, ref.netns);
   spdlog::info("dry run: {}", describeAction(action, action.to, /*would=*/true));
   if (appendOk(deps_.journal.append(std::move(record)), "planned change of " + refName(ref))) {
     lastPlanned_.insert_or_assign(ref, action);
+  }
+}
+
+namespace {
+
+// The value of `ref` in `obs`, where decide() reads it; nullptr for a knob it does not see.
+std::int64_t* knobIn(policy::Observation& obs, const KnobRef& ref) {
+  if (ref.knob == Knob::ConntrackMax) return &obs.max;
+  if (ref.knob == Knob::Buckets) return &obs.buckets;
+  for (auto& n : obs.netns) {
+    if (n.netns != ref.netns) continue;
+    const auto timeout = n.timeouts.find(ref.knob);
+    return timeout == n.timeouts.end() ? nullptr : &timeout->second;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+// Dry run: the observation and history as a real run would have them, its planned changes
+// written. Without this a dry run plans the same raise every tick, past the cooldown and
+// max_changes a real run keeps. A knob someone else moved since the plan voids the plan.
+policy::Observation Controller::dryRunView(policy::TimePoint now, const policy::Observation& real,
+                                           const Reading& reading, policy::History& history) {
+  std::erase_if(dryValues_, [&](const auto& kv) {
+    const auto value = reading.values.find(kv.first);
+    return value == reading.values.end() || value->second != kv.second.first;
+  });
+  auto view = real;
+  for (const auto& [ref, values] : dryValues_) {
+    if (auto* value = knobIn(view, ref)) *value = values.second;
+  }
+  // Keep the change window, and the newest change of each knob (its cooldown may be longer).
+  std::set<KnobRef> seen;
+  std::vector<policy::PastChange> kept;
+  for (auto change = dryChanges_.rbegin(); change != dryChanges_.rend(); ++change) {
+    const bool newestOfKnob = seen.insert(change->ref).second;
+    if (newestOfKnob || change->time > now - policy_.controller.changeWindow) kept.push_back(*change);
+  }
+  dryChanges_.assign(kept.rbegin(), kept.rend());
+  history.changes.insert(history.changes.end(), dryChanges_.begin(), dryChanges_.end());
+  std::stable_sort(history.changes.begin(), history.changes.end(),
+                   [](const auto& a, const auto& b) { return a.time < b.time; });
+  return view;
+}
+
+void Controller::rememberPlanned(policy::TimePoint now, const TickReport& report, const Reading& reading) {
+  for (const auto& action : report.planned) {
+    const auto value = reading.values.find(action.ref);
+    if (value == reading.values.end()) continue;
+    dryValues_[action.ref] = {value->second, action.to};
+    dryChanges_.push_back({now, action.ref, action.from, action.to});
   }
 }
 
@@ -700,9 +754,17 @@ TickReport Controller::tick(policy::TimePoint now) {
   Reading reading;
   auto report = observeWith(now, reading);
   if (!report.sampled) return report;
-  report.plan = policy::decide(policy_, report.observation, report.history);
+  if (dryRun()) {
+    const auto view = dryRunView(now, report.observation, reading, report.history);
+    report.plan = policy::decide(policy_, view, report.history);
+  } else {
+    dryValues_.clear();
+    dryChanges_.clear();
+    report.plan = policy::decide(policy_, report.observation, report.history);
+  }
   logNotes(report.plan);
   act(now, report, reading);
+  if (dryRun()) rememberPlanned(now, report, reading);
 
   if (spdlog::should_log(spdlog::level::debug)) {
     for (const auto& n : report.observation.netns) {

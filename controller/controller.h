@@ -100,9 +100,6 @@ Pace nextPace(const policy::Policy& policy, const TickReport& report);
 /// with `would` set: "would raise ...". `to` is the value written (or to be written).
 std::string describeAction(const policy::Action& action, std::int64_t to, bool would);
 
-/// Returns `note` with every number replaced by '#': notes of the same shape are the same news.
-std::string noteShape(const std::string& note);
-
 /// Converts what decide() saw in `netns` to the JSON stored with journal records.
 nlohmann::json observationJson(const policy::Observation& obs, const std::string& netns);
 
@@ -146,6 +143,9 @@ class Controller {
   bool mayChange(policy::TimePoint now, const policy::KnobRef& ref, const TickReport& report,
                  const Reading& reading) const;
   void journalPlan(policy::TimePoint now, const policy::Action& action, TickReport& report);
+  policy::Observation dryRunView(policy::TimePoint now, const policy::Observation& real, const Reading& reading,
+                                 policy::History& history);
+  void rememberPlanned(policy::TimePoint now, const TickReport& report, const Reading& reading);
   bool apply(policy::TimePoint now, const policy::Action& action, const sysfs::Netns& netns, TickReport& report);
   void writeFailed(policy::TimePoint now, const policy::Action& action, const Error& error);
   void logNotes(const policy::Plan& plan);
@@ -168,9 +168,13 @@ class Controller {
   std::set<policy::KnobRef> externalUnjournaled_;           // noticed, but the record could not be written
   std::map<policy::KnobRef, policy::TimePoint> retryAfter_; // a write the kernel rejected: back off
   std::map<policy::KnobRef, policy::Action> lastPlanned_;   // dry-run: journal a plan once, not every tick
+  // Dry run: what a real run would have written, for decide() to see the knobs and the history
+  // as they would be (README "Review first"). Knob -> {value read when planned, value planned}.
+  std::map<policy::KnobRef, std::pair<std::int64_t, std::int64_t>> dryValues_;
+  std::vector<policy::PastChange> dryChanges_;             // dry run: planned changes, oldest first
   std::map<std::string, policy::TimePoint> calmSince_;
   std::int64_t externalSinceId_ = 0;                        // External records up to this id predate the policy
-  std::set<std::string> lastNotes_;                        // shapes of the last tick's notes
+  std::set<policy::NoteKey> lastNotes_;                    // what the last tick's notes were about
   std::set<std::string> warned_;
   bool journalBroken_ = false;
   std::optional<policy::TimePoint> totalReadAt_;            // the last call of deps_.totalEntries

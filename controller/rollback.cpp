@@ -24,6 +24,59 @@ bool selected(const RollbackSelection& selection, std::size_t planned, std::int6
   return true;
 }
 
+// Why the applied record `applied` does not agree with the intent it names (README "Rolling
+// back"): ctpilot journals its intent first, then the outcome of the same write, once. Empty
+// when it agrees. `byId`: the boot's records by id; `finished`: intents an outcome already named.
+std::string disagreement(const JournalRecord& applied, const std::map<std::int64_t, const JournalRecord*>& byId,
+                         const std::map<std::int64_t, std::int64_t>& finishedBy) {
+  if (!applied.ref) return {};  // names no intent (written by hand or by an older ctpilot): nothing to compare
+  const auto found = byId.find(*applied.ref);
+  if (found == byId.end()) return "names intent #" + std::to_string(*applied.ref) + ", which this boot's journal does not hold";
+  const JournalRecord& intent = *found->second;
+  const std::string which = "intent #" + std::to_string(intent.id);
+  if (intent.kind != RecordKind::Intent) return "names #" + std::to_string(intent.id) + ", which is no intent";
+  if (intent.id >= applied.id) return "comes before its " + which;
+  if (intent.ref) return "names " + which + ", which is a rollback's";
+  if (recordRef(intent) != recordRef(applied)) return "is about another knob or netns than its " + which;
+  // An applied record without old takes it from its intent (older journals).
+  if (applied.oldValue && intent.oldValue != applied.oldValue) return "has another old value than its " + which;
+  // The kernel may round a hash size up (it keeps whole pages of buckets); nothing else changes.
+  const bool rounded = applied.knob == policy::Knob::Buckets && intent.newValue && applied.newValue &&
+                       *applied.newValue >= *intent.newValue;
+  if (intent.newValue != applied.newValue && !rounded) return "has another new value than its " + which;
+  if (const auto first = finishedBy.find(intent.id); first != finishedBy.end() && first->second != applied.id) {
+    return "is a second outcome of " + which + " (#" + std::to_string(first->second) + " was the first)";
+  }
+  return {};
+}
+
+// Checks each step against the journal it came from; Errc::Busy naming the first that disagrees.
+Result<void> checkSteps(const std::vector<RollbackStep>& steps, const std::vector<JournalRecord>& records,
+                        const std::string& bootId) {
+  std::map<std::int64_t, const JournalRecord*> byId;
+  std::map<std::int64_t, std::int64_t> finishedBy;  // intent id -> the first outcome naming it
+  for (const auto& record : records) {
+    if (record.bootId != bootId) continue;
+    byId[record.id] = &record;
+    if ((record.kind == RecordKind::Applied || record.kind == RecordKind::Failed) && record.ref) {
+      finishedBy.emplace(*record.ref, record.id);
+    }
+  }
+  for (const auto& step : steps) {
+    const auto found = byId.find(step.appliedId);
+    if (found == byId.end()) continue;  // cannot happen: the view found it there
+    const std::string why = step.intentOnly ? std::string() : disagreement(*found->second, byId, finishedBy);
+    if (!why.empty()) {
+      return Error{Errc::Busy, "journal record #" + std::to_string(step.appliedId) + " (applied " +
+                                   policy::refName(step.ref) + ") " + why +
+                                   ": the journal does not agree with itself (edited or forged?), so nothing is rolled "
+                                   "back; fix the journal, or undo only the changes after it with --to " +
+                                   std::to_string(step.appliedId)};
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<std::vector<RollbackStep>> planRollback(const std::vector<JournalRecord>& records, const std::string& bootId,
@@ -40,6 +93,7 @@ Result<std::vector<RollbackStep>> planRollback(const std::vector<JournalRecord>&
     }
     steps.push_back({change.id, change.ref, change.to, *change.from, change.time, change.reason, change.intentOnly});
   }
+  if (auto checked = checkSteps(steps, records, bootId); !checked) return checked.error();
   return steps;
 }
 

@@ -46,7 +46,9 @@ struct RollbackStep {
 /// may have happened, and writing the old value back is right either way). Records of other
 /// boots are ignored (the kernel forgot them at reboot), and so are changes a Rollback record
 /// already undid. Errc::Malformed when a selected change has no old value (neither in the
-/// applied record nor in its intent).
+/// applied record nor in its intent); Errc::Busy when a selected applied record that names an
+/// intent does not agree with it (missing, not an intent, not before it, a rollback's, another knob,
+/// netns, old or new value, or an intent another outcome finished already).
 Result<std::vector<RollbackStep>> planRollback(const std::vector<JournalRecord>& records, const std::string& bootId,
                                                const RollbackSelection& selection);
 

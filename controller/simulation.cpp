@@ -1,10 +1,12 @@
 #include "controller/simulation.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <set>
 
 #include "controller/controller.h"
+#include "policy/decide.h"
 #include "sysfs/system_facts.h"
 
 namespace ctpilot::controller {
@@ -54,9 +56,7 @@ sysfs::SimDuration CtpilotTuner::interval() const {
 
 void CtpilotTuner::start(sysfs::SimKernel& kernel, const sysfs::Scenario& scenario, policy::TimePoint) {
   state_->kernel = &kernel;
-  sysfs::MemoryFacts memory;
-  memory.memTotalBytes = scenario.memTotalBytes;
-  memory.slabObjectBytes = kSimSlabObjectBytes;
+  const auto memory = simulatedMemory(scenario);
   ControllerDeps deps{
       .knobs = kernel,
       .stats = kernel,
@@ -138,6 +138,26 @@ SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner
   summary.finalBuckets = kernel->buckets();
   summary.changes = kernel->changes();
   return summary;
+}
+
+sysfs::MemoryFacts simulatedMemory(const sysfs::Scenario& scenario) {
+  sysfs::MemoryFacts memory;
+  memory.memTotalBytes = scenario.memTotalBytes;
+  memory.slabObjectBytes = kSimSlabObjectBytes;
+  return memory;
+}
+
+StaticSetting staticAtBudget(const policy::Policy& policy, const sysfs::MemoryFacts& memory) {
+  constexpr std::int64_t kBucketsPerPage = 512;
+  policy::Observation facts;
+  facts.memTotalBytes = memory.memTotalBytes;
+  facts.entryBytes = memory.entryBytes();
+  StaticSetting setting;
+  setting.max = std::min<std::int64_t>(policy::memoryCapEntries(policy, facts), std::numeric_limits<std::int32_t>::max());
+  const std::int64_t perBucket = std::max<std::int64_t>(policy.hashsize.entriesPerBucket, 1);
+  const std::int64_t buckets = (setting.max + perBucket - 1) / perBucket;
+  setting.buckets = (buckets + kBucketsPerPage - 1) / kBucketsPerPage * kBucketsPerPage;
+  return setting;
 }
 
 std::vector<std::string> unwatchedNetns(const sysfs::Scenario& scenario, const policy::Policy& policy) {

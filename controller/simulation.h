@@ -15,6 +15,7 @@
 #include "policy/policy.h"
 #include "sysfs/sim/scenario.h"
 #include "sysfs/sim/sim_kernel.h"
+#include "sysfs/system_facts.h"
 
 namespace ctpilot::controller {
 
@@ -102,6 +103,20 @@ std::string csvHeader();
 /// Runs `scenario` on a fresh SimKernel with `tuner` ticking at its interval from time 0 to the
 /// scenario's duration, and summarises drops, fill, memory and changes.
 SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner, const SimulationOptions& options = {});
+
+/// Returns the memory facts ctpilot reads on the simulated machine of `scenario`: its MemTotal
+/// and the nf_conntrack slab object of Linux 6.18 (256 B).
+sysfs::MemoryFacts simulatedMemory(const sysfs::Scenario& scenario);
+
+/// An expert's static setting (README "Why not just set it high?"): `max` = the entries
+/// `policy`'s memory_budget of MemTotal holds at the entry size ctpilot measures
+/// (memoryCapEntries, no ceiling), `buckets` = max / entries_per_bucket rounded up to whole
+/// pages of bucket heads (512), as the kernel rounds. Zeros when memory is unknown.
+struct StaticSetting {
+  std::int64_t max = 0;
+  std::int64_t buckets = 0;
+};
+StaticSetting staticAtBudget(const policy::Policy& policy, const sysfs::MemoryFacts& memory);
 
 /// Returns the scenario namespaces that receive traffic but that `policy` does not watch.
 std::vector<std::string> unwatchedNetns(const sysfs::Scenario& scenario, const policy::Policy& policy);

@@ -187,7 +187,7 @@ Result<void> replaceStateFile(const std::string& dir, const std::string& name, c
   // A leftover temporary file (a crash before the rename) is ours to remove, whatever it is.
   if (::unlinkat(dirFd->get(), tmpName.c_str(), 0) != 0 && errno != ENOENT) return withHint(errno, "remove " + tmp);
   {
-    const UniqueFd fd(::openat(dirFd->get(), tmpName.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+    const UniqueFd fd(::openat(dirFd->get(), tmpName.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode));
     if (!fd) return withHint(errno, "create " + tmp);
     for (std::size_t done = 0; done < data.size();) {
       const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);

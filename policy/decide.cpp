@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdarg>
-#include <cstdio>
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ctpilot::policy {
@@ -32,28 +31,6 @@ constexpr std::size_t kHoldersShown = 3;
 const KnobRef kMaxRef{kInitNetns, Knob::ConntrackMax};
 const KnobRef kBucketsRef{kInitNetns, Knob::Buckets};
 
-[[gnu::format(printf, 1, 2)]] std::string format(const char* fmt, ...) {
-  // Most texts fit the stack buffer; only longer ones are formatted a second time.
-  char buffer[256];
-  va_list args;
-  va_start(args, fmt);
-  va_list copy;
-  va_copy(copy, args);
-  const int n = std::vsnprintf(buffer, sizeof buffer, fmt, args);
-  va_end(args);
-  std::string out;
-  if (n > 0 && static_cast<std::size_t>(n) < sizeof buffer) {
-    out.assign(buffer, static_cast<std::size_t>(n));
-  } else if (n > 0) {
-    out.resize(static_cast<std::size_t>(n));
-    std::vsnprintf(out.data(), out.size() + 1, fmt, copy);
-  }
-  va_end(copy);
-  return out;
-}
-
-long long ll(std::int64_t n) { return static_cast<long long>(n); }
-
 double finiteOrZero(double x) { return std::isfinite(x) ? x : 0.0; }
 
 std::int64_t toInt64(double x) {
@@ -68,47 +45,15 @@ std::int64_t roundUp(std::int64_t n, std::int64_t quantum) {
   return (n + quantum - 1) / quantum * quantum;
 }
 
-// "10s", "15m", "2h", "4.5s", "500ms": exact units where they divide, else tenths of seconds.
-std::string durationText(Duration d) {
-  const long long ms = d.count();
-  if (ms < 0) return "-" + durationText(Duration(-ms));
-  if (ms % 1000 != 0) {
-    return ms < 1000 ? format("%lldms", ms) : format("%.1fs", static_cast<double>(ms) / 1000.0);
-  }
-  const long long s = ms / 1000;
-  if (s == 0) return "0s";
-  if (s % 86400 == 0) return format("%lldd", s / 86400);
-  if (s % 3600 == 0) return format("%lldh", s / 3600);
-  if (s % 60 == 0) return format("%lldm", s / 60);
-  return format("%llds", s);
-}
-
 Duration since(TimePoint now, TimePoint then) { return std::chrono::duration_cast<Duration>(now - then); }
-
-// "4M", "256k" when exact (k = 1024, as in policy files), the plain number otherwise.
-std::string countText(std::int64_t n) {
-  constexpr std::int64_t kK = 1024;
-  if (n != 0 && n % (kK * kK) == 0) return format("%lldM", ll(n / (kK * kK)));
-  if (n != 0 && n % kK == 0) return format("%lldk", ll(n / kK));
-  return format("%lld", ll(n));
-}
-
-std::string bytesText(std::int64_t n) {
-  const double b = static_cast<double>(n);
-  if (b >= 1024.0 * 1024 * 1024) return format("%.1f GiB", b / (1024.0 * 1024 * 1024));
-  if (b >= 1024.0 * 1024) return format("%.1f MiB", b / (1024.0 * 1024));
-  if (b >= 1024.0) return format("%.1f KiB", b / 1024.0);
-  return format("%lld B", ll(n));
-}
-
-std::string rateText(double perSec) {
-  if (perSec >= 1000 || perSec <= -1000) return format("%.0f/s", perSec);
-  return format("%.3g/s", perSec);
-}
 
 double fillOf(std::int64_t count, std::int64_t max) {
   return max > 0 ? static_cast<double>(count) / static_cast<double>(max) : 0.0;
 }
+
+double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+
+Cause cause(Reason code, std::string netns = {}) { return Cause{code, std::move(netns), {}, {}, {}}; }
 
 class Decider {
  public:
@@ -121,11 +66,12 @@ class Decider {
 
   Plan run() {
     if (obs_.netns.empty()) {
-      note("no network namespace observed: nothing to decide");
+      plan_.notes.push_back(Note{std::nullopt, std::nullopt, {}, cause(Reason::NoNetns), {}});
       return std::move(plan_);
     }
     if (obs_.max <= 0) {
-      note(format("nf_conntrack_max is %lld (nf_conntrack not loaded?): nothing to decide", ll(obs_.max)));
+      plan_.notes.push_back(
+          Note{std::nullopt, std::nullopt, {}, cause(Reason::MaxUnknown).with(Fact::Max, obs_.max), {}});
       return std::move(plan_);
     }
     noteUnwatched();
@@ -136,39 +82,42 @@ class Decider {
   }
 
  private:
-  void note(std::string text) { plan_.notes.push_back(std::move(text)); }
+  // Notes a change of `kind` (to `ref` when one knob) held back: `why`, though `trigger` wanted it.
+  void hold(ActionKind kind, std::optional<KnobRef> ref, std::vector<Cause> trigger, Cause why) {
+    plan_.notes.push_back(Note{kind, std::move(ref), std::move(trigger), std::move(why), {}});
+  }
 
-  void act(ActionKind kind, const KnobRef& ref, std::int64_t from, std::int64_t to, std::string reason) {
-    plan_.actions.push_back(Action{kind, ref, from, to, std::move(reason)});
+  void act(ActionKind kind, const KnobRef& ref, std::int64_t from, std::int64_t to, std::vector<Cause> because) {
+    plan_.actions.push_back(Action{kind, ref, from, to, std::move(because)});
   }
 
   // Why `ref` must be left alone whatever the rules say: not writable, changed by someone
   // else (an operator has the last word), or under a rollback hold.
-  std::optional<std::string> leftAlone(const KnobRef& ref) const {
-    if (obs_.unwritable.count(ref) != 0) return std::string("it is not writable here");
-    if (history_.external.count(ref) != 0) {
-      return std::string("it was changed by someone else and an operator has the last word");
-    }
+  std::optional<Cause> leftAlone(const KnobRef& ref) const {
+    if (obs_.unwritable.count(ref) != 0) return cause(Reason::Unwritable);
+    if (history_.external.count(ref) != 0) return cause(Reason::External);
     std::optional<TimePoint> until;
     for (const auto& hold : history_.holds) {
       if (hold.until > obs_.now && (!hold.ref || *hold.ref == ref)) {
         until = until ? std::max(*until, hold.until) : hold.until;
       }
     }
-    if (until) return "it is held by rollback for another " + durationText(since(*until, obs_.now));
+    if (until) return cause(Reason::Hold).with(Fact::Remaining, seconds(since(*until, obs_.now)));
     return std::nullopt;
   }
 
   // The oscillation guard: at most max_changes changes of one knob within change_window.
-  std::optional<std::string> tooOften(const KnobRef& ref) const {
+  std::optional<Cause> tooOften(const KnobRef& ref) const {
     const auto& c = policy_.controller;
     int recent = 0;
     for (const auto& change : history_.changes) {
       if (change.ref == ref && change.time > obs_.now - c.changeWindow) ++recent;
     }
     if (recent < c.maxChanges) return std::nullopt;
-    return format("it changed %d times within change_window %s (max_changes %d)", recent,
-                  durationText(c.changeWindow).c_str(), c.maxChanges);
+    return cause(Reason::OscillationGuard)
+        .with(Fact::Changes, recent)
+        .with(Fact::ChangeWindow, seconds(c.changeWindow))
+        .with(Fact::MaxChanges, c.maxChanges);
   }
 
   std::optional<TimePoint> lastChange(const KnobRef& ref) const {
@@ -189,22 +138,25 @@ class Decider {
     return last;
   }
 
-  std::optional<std::string> inCooldown(std::optional<TimePoint> last, Duration cooldown, const char* key) const {
+  std::optional<Cause> inCooldown(std::optional<TimePoint> last, Duration cooldown) const {
     if (!last) return std::nullopt;
     const Duration elapsed = since(obs_.now, *last);
     if (elapsed >= cooldown) return std::nullopt;
-    return format("the last change was %s ago (%s %s)", durationText(elapsed).c_str(), key,
-                  durationText(cooldown).c_str());
+    return cause(Reason::Cooldown).with(Fact::Elapsed, seconds(elapsed)).with(Fact::Cooldown, seconds(cooldown));
   }
 
-  std::string ceilingText() const {
+  // A cause about the effective ceiling, with what it is made of: ceiling, memory budget of
+  // MemTotal at entryBytes per entry, and the baseline when that is what binds.
+  Cause ceilingCause(Reason code, std::string netns = {}) const {
     const auto& m = policy_.max;
-    std::string text = format("ceiling %s, memory budget %.4g%% of %s / %lld B", countText(m.ceiling).c_str(),
-                              m.memoryBudget.value * 100.0, bytesText(obs_.memTotalBytes).c_str(),
-                              ll(obs_.entryBytes));
-    if (obs_.memTotalBytes <= 0 || obs_.entryBytes <= 0) text += ", memory unknown";
-    if (ceiling_ == obs_.baselineMax) text += format(", baseline %lld", ll(obs_.baselineMax));
-    return text;
+    Cause c = cause(code, std::move(netns))
+                  .with(Fact::Ceiling, static_cast<double>(ceiling_))
+                  .with(Fact::PolicyCeiling, static_cast<double>(m.ceiling))
+                  .with(Fact::MemoryBudget, m.memoryBudget.value)
+                  .with(Fact::MemTotal, static_cast<double>(obs_.memTotalBytes))
+                  .with(Fact::EntryBytes, static_cast<double>(obs_.entryBytes));
+    if (ceiling_ == obs_.baselineMax) c.with(Fact::Baseline, static_cast<double>(obs_.baselineMax));
+    return c;
   }
 
   // The binding namespace: nf_conntrack_max is global but each netns compares its own count
@@ -226,32 +178,36 @@ class Decider {
     const std::int64_t outside = obs_.totalEntries - watched;
     const NetnsObservation& binding = fullest();
     if (obs_.totalEntries <= 0 || outside <= binding.count || outside < policy_.max.margin) return;
-    plan_.facts.unwatchedEntries = outside;
-    note(format("namespaces outside the watched set hold %lld entries, more than the fullest watched one (%lld in "
-                "%s): one of them may fill first; [controller] netns = all watches them",
-                ll(outside), ll(binding.count), binding.netns.c_str()));
+    // Under netns = all they are namespaces created since the last scan (watched from the next
+    // one) or entries of deleted ones not yet freed: nothing the operator should change.
+    if (policy_.controller.netns.mode == NetnsSelector::Mode::All) return;
+    plan_.notes.push_back(Note{std::nullopt, std::nullopt, {},
+                               cause(Reason::UnwatchedNamespaces, binding.netns)
+                                   .with(Fact::Unwatched, static_cast<double>(outside))
+                                   .with(Fact::Count, static_cast<double>(binding.count)),
+                               {}});
   }
 
   // Returns nf_conntrack_max as it will be after this plan.
   std::int64_t decideMax() {
     const NetnsObservation& binding = fullest();
-    const std::string trigger = maxTrigger(binding);
+    auto trigger = maxTrigger(binding);
     setMaxLimit(binding);
-    if (trigger.empty()) return obs_.max;
+    if (!trigger) return obs_.max;
     findFullInCooldown();
     if (!policy_.max.enabled) {
-      note("not raising nf_conntrack_max (" + trigger + "): [max] enabled = false, observing only");
+      hold(ActionKind::RaiseMax, kMaxRef, {*trigger}, cause(Reason::MaxDisabled));
       return obs_.max;
     }
     if (auto why = leftAlone(kMaxRef)) {
-      note("not raising nf_conntrack_max (" + trigger + "): " + *why);
+      hold(ActionKind::RaiseMax, kMaxRef, {*trigger}, std::move(*why));
       return obs_.max;
     }
-    return finishRaise(trigger, sizeRaise(binding), binding);
+    return finishRaise(*trigger, sizeRaise(binding), binding);
   }
 
-  // Why max should go up now, from the most urgent signal down; empty when it should not.
-  std::string maxTrigger(const NetnsObservation& binding) {
+  // Why max should go up now, from the most urgent signal down; nullopt when it should not.
+  std::optional<Cause> maxTrigger(const NetnsObservation& binding) {
     const auto& m = policy_.max;
     const std::int64_t current = obs_.max;
     // Early drops are flows lost as well: the kernel evicted an unreplied entry to admit a new one.
@@ -265,25 +221,29 @@ class Decider {
     if (dropping) {
       drops_ = true;
       dropsNearFull_ = fillOf(dropping->count, current) >= m.highWater.value;
-      const double early = finiteOrZero(dropping->earlyDropsPerSec);
-      return format("drops %s%s in %s: table full (count %lld, max %lld, fill %.2f)",
-                    rateText(finiteOrZero(dropping->dropsPerSec)).c_str(),
-                    early > 0 ? (", early drops " + rateText(early)).c_str() : "", dropping->netns.c_str(),
-                    ll(dropping->count), ll(current), fillOf(dropping->count, current));
+      return cause(Reason::Drops, dropping->netns)
+          .with(Fact::Drops, finiteOrZero(dropping->dropsPerSec))
+          .with(Fact::EarlyDrops, finiteOrZero(dropping->earlyDropsPerSec))
+          .with(Fact::Count, static_cast<double>(dropping->count))
+          .with(Fact::Max, static_cast<double>(current))
+          .with(Fact::Fill, fillOf(dropping->count, current));
     }
     const double bindingFill = fillOf(binding.count, current);
     if (bindingFill >= m.highWater.value) {
-      return format("fill %.2f >= high_water %.2f in %s (count %lld, max %lld, growth %s)", bindingFill,
-                    m.highWater.value, binding.netns.c_str(), ll(binding.count), ll(current),
-                    rateText(sizingGrowth(binding)).c_str());
+      return cause(Reason::HighWater, binding.netns)
+          .with(Fact::Fill, bindingFill)
+          .with(Fact::HighWater, m.highWater.value)
+          .with(Fact::Count, static_cast<double>(binding.count))
+          .with(Fact::Max, static_cast<double>(current))
+          .with(Fact::Growth, sizingGrowth(binding));
     }
     return lookaheadTrigger();
   }
 
-  std::string lookaheadTrigger() const {
+  std::optional<Cause> lookaheadTrigger() const {
     const auto& m = policy_.max;
     const std::int64_t current = obs_.max;
-    const double lookaheadSec = std::chrono::duration<double>(m.lookahead).count();
+    const double lookaheadSec = seconds(m.lookahead);
     const NetnsObservation* soonest = nullptr;
     double soonestFill = 0;
     for (const auto* ns : sorted_) {
@@ -295,12 +255,16 @@ class Decider {
         soonestFill = predicted;
       }
     }
-    if (!soonest) return {};
+    if (!soonest) return std::nullopt;
     const double growth = finiteOrZero(soonest->growthPerSec);
-    return format("growth %s in %s reaches high_water %.2f within lookahead %s (count %lld + %.0f >= %.0f of max %lld)",
-                  rateText(growth).c_str(), soonest->netns.c_str(), m.highWater.value,
-                  durationText(m.lookahead).c_str(), ll(soonest->count), growth * lookaheadSec,
-                  std::ceil(m.highWater.value * static_cast<double>(current)), ll(current));
+    return cause(Reason::Lookahead, soonest->netns)
+        .with(Fact::Growth, growth)
+        .with(Fact::HighWater, m.highWater.value)
+        .with(Fact::Lookahead, lookaheadSec)
+        .with(Fact::Count, static_cast<double>(soonest->count))
+        .with(Fact::Expected, growth * lookaheadSec)
+        .with(Fact::Threshold, std::ceil(m.highWater.value * static_cast<double>(current)))
+        .with(Fact::Max, static_cast<double>(current));
   }
 
   // Whether max can still go up at all: the condition under which timeouts may be shortened.
@@ -308,16 +272,20 @@ class Decider {
     const auto& m = policy_.max;
     const std::int64_t current = obs_.max;
     if (!m.enabled) {
-      maxLimit_ = "[max] enabled = false";
+      maxLimit_ = cause(Reason::MaxDisabled);
     } else if (obs_.unwritable.count(kMaxRef) != 0) {
-      maxLimit_ = "nf_conntrack_max is not writable here";
+      maxLimit_ = cause(Reason::MaxUnwritable);
     } else if (current >= ceiling_) {
-      maxLimit_ = format("nf_conntrack_max %lld is at its effective ceiling %lld (%s)", ll(current), ll(ceiling_),
-                         ceilingText().c_str());
+      maxLimit_ = ceilingCause(Reason::AtCeiling).with(Fact::Max, static_cast<double>(current));
     } else if (ceiling_ < binding.count + m.margin) {
-      maxLimit_ = format("effective ceiling %lld (%s) is below count %lld + margin %lld in %s", ll(ceiling_),
-                         ceilingText().c_str(), ll(binding.count), ll(m.margin), binding.netns.c_str());
+      maxLimit_ = belowCount(binding);
     }
+  }
+
+  Cause belowCount(const NetnsObservation& binding) const {
+    return ceilingCause(Reason::CeilingBelowCount, binding.netns)
+        .with(Fact::Count, static_cast<double>(binding.count))
+        .with(Fact::Margin, static_cast<double>(policy_.max.margin));
   }
 
   // The faster of the estimator's slope and the newest interval's demand: a slope over the
@@ -338,7 +306,7 @@ class Decider {
     const Duration elapsed = since(obs_.now, *last);
     if (elapsed >= policy_.max.cooldown) return;
     const Duration horizon = policy_.max.cooldown - elapsed + policy_.controller.interval;
-    const double horizonSec = std::chrono::duration<double>(horizon).count();
+    const double horizonSec = seconds(horizon);
     double soonest = 0;
     for (const auto* ns : sorted_) {
       const double growth = fastestGrowth(*ns);
@@ -350,12 +318,14 @@ class Decider {
     }
     if (!fullInCooldown_) return;
     const double growth = fastestGrowth(*fullInCooldown_);
-    fullInCooldownText_ = format(
-        "growth %s in %s fills the table before a raise after the cooldown could (count %lld + %.0f >= max %lld "
-        "within %s: the rest of cooldown %s plus one interval %s)",
-        rateText(growth).c_str(), fullInCooldown_->netns.c_str(), ll(fullInCooldown_->count), growth * horizonSec,
-        ll(obs_.max), durationText(horizon).c_str(), durationText(policy_.max.cooldown).c_str(),
-        durationText(policy_.controller.interval).c_str());
+    fullInCooldownCause_ = cause(Reason::FullInCooldown, fullInCooldown_->netns)
+                               .with(Fact::Growth, growth)
+                               .with(Fact::Count, static_cast<double>(fullInCooldown_->count))
+                               .with(Fact::Expected, growth * horizonSec)
+                               .with(Fact::Max, static_cast<double>(obs_.max))
+                               .with(Fact::Horizon, horizonSec)
+                               .with(Fact::Cooldown, seconds(policy_.max.cooldown))
+                               .with(Fact::Interval, seconds(policy_.controller.interval));
   }
 
   // A namespace under pressure (dropping, early-dropping, at high_water, or filling before the
@@ -370,9 +340,10 @@ class Decider {
     return growth;
   }
 
+  // How a raise was sized: the rule that set the value, then the bounds that cut it.
   struct Sizing {
     std::int64_t to = 0;
-    std::string text;
+    std::vector<Cause> steps;
   };
 
   // Size the raise so that every netns is back near target_fill after lookahead's growth; while
@@ -380,7 +351,7 @@ class Decider {
   // baseline, effective ceiling, memory budget across namespaces.
   Sizing sizeRaise(const NetnsObservation& binding) {
     const auto& m = policy_.max;
-    const double lookaheadSec = std::chrono::duration<double>(m.lookahead).count();
+    const double lookaheadSec = seconds(m.lookahead);
     const double target = m.targetFill.value > 0 ? m.targetFill.value : m.highWater.value;
     double wanted = 0;
     const NetnsObservation* byDemand = nullptr;
@@ -390,32 +361,33 @@ class Decider {
       if (growth > std::max(0.0, finiteOrZero(ns->growthPerSec))) byDemand = ns;
       wanted = std::max(wanted, std::ceil((static_cast<double>(ns->count) + growth * lookaheadSec) / target));
     }
-    Sizing s{toInt64(std::min(wanted, kInt64Limit)),
-             format("sized for target_fill %.2f after lookahead %s", m.targetFill.value,
-                    durationText(m.lookahead).c_str())};
-    if (byDemand) {
-      s.text += format(" at the demand the kernel counted in %s (%s: count change + drop + early_drop)",
-                       byDemand->netns.c_str(), rateText(byDemand->demandPerSec).c_str());
-    }
+    Cause rule = cause(Reason::TargetFill, byDemand ? byDemand->netns : std::string())
+                     .with(Fact::TargetFill, m.targetFill.value)
+                     .with(Fact::Lookahead, lookaheadSec);
+    if (byDemand) rule.with(Fact::Demand, byDemand->demandPerSec);
+    Sizing s{toInt64(std::min(wanted, kInt64Limit)), {}};
     if (dropsNearFull_) {
       const std::int64_t doubled = toInt64(static_cast<double>(obs_.max) * kDropRaiseFactor);
       if (s.to < doubled) {
         s.to = doubled;
-        s.text = format("x%.0f while the kernel drops", kDropRaiseFactor);
+        rule = cause(Reason::DropsDouble).with(Fact::Factor, kDropRaiseFactor);
       }
     }
     const std::int64_t byCount = binding.count + m.margin;
     if (s.to < byCount) {
       s.to = byCount;
-      s.text = format("count %lld + margin %lld in %s", ll(binding.count), ll(m.margin), binding.netns.c_str());
+      rule = cause(Reason::CountMargin, binding.netns)
+                 .with(Fact::Count, static_cast<double>(binding.count))
+                 .with(Fact::Margin, static_cast<double>(m.margin));
     }
     if (s.to < obs_.baselineMax) {
       s.to = obs_.baselineMax;
-      s.text = format("baseline %lld", ll(obs_.baselineMax));
+      rule = cause(Reason::Baseline).with(Fact::Baseline, static_cast<double>(obs_.baselineMax));
     }
+    s.steps.push_back(std::move(rule));
     if (s.to > ceiling_) {
       s.to = ceiling_;
-      s.text += format(", clamped to effective ceiling %lld (%s)", ll(ceiling_), ceilingText().c_str());
+      s.steps.push_back(ceilingCause(Reason::CeilingClamp));
     }
     applyBudget(s);
     return s;
@@ -429,7 +401,7 @@ class Decider {
     const std::int64_t budget = memoryCapEntries(policy_, obs_);
     if (budget <= 0) return;  // unknown memory: the effective ceiling is the baseline already
     const auto& m = policy_.max;
-    const double lookaheadSec = std::chrono::duration<double>(m.lookahead).count();
+    const double lookaheadSec = seconds(m.lookahead);
     const double target = m.targetFill.value > 0 ? m.targetFill.value : m.highWater.value;
     std::int64_t watched = 0;
     std::vector<double> projected;
@@ -441,19 +413,20 @@ class Decider {
       projected.push_back(std::max(static_cast<double>(ns->count) + sizingGrowth(*ns) * lookaheadSec, atTarget));
     }
     const std::int64_t total = std::max(obs_.totalEntries, watched);
-    plan_.facts.budgetEntries = budget;
-    plan_.facts.totalEntries = total;
     const double outside = static_cast<double>(total - watched);
     const std::int64_t fits = largestMaxWithin(projected, static_cast<double>(budget) - outside);
     if (s.to <= fits) return;
     s.to = std::max(fits, obs_.baselineMax);  // never below the baseline (README Safety promise 3)
     // A few entries more is not worth a change: the budget is spent.
     if (s.to < obs_.max + m.margin) s.to = std::min(s.to, obs_.max);
-    plan_.facts.raiseLimitedByBudget = true;
-    plan_.facts.budgetHolders = budgetHolders();
-    budgetLimit_ = format("memory budget %lld entries for all namespaces together (%s): %lld held now (%s)",
-                          ll(budget), ceilingText().c_str(), ll(total), holdersText(total - watched).c_str());
-    s.text += ", held back by the " + budgetLimit_;
+    budgetLimit_ = ceilingCause(Reason::MemoryBudget)
+                       .with(Fact::Budget, static_cast<double>(budget))
+                       .with(Fact::Total, static_cast<double>(total))
+                       .with(Fact::Unwatched, outside);
+    budgetLimit_->namespaces = budgetHolders();
+    Cause bounded = *budgetLimit_;
+    bounded.code = Reason::BudgetBounded;
+    s.steps.push_back(std::move(bounded));
   }
 
   // The largest m with sum(min(m, p)) <= room, over the projections p; kInt64Limit when every
@@ -469,61 +442,67 @@ class Decider {
     return below <= room ? static_cast<std::int64_t>(kInt64Limit) : 0;
   }
 
-  std::vector<std::string> budgetHolders() const {
+  // The namespaces holding most of the budget, fullest first, with their counts.
+  std::vector<std::pair<std::string, std::int64_t>> budgetHolders() const {
     std::vector<const NetnsObservation*> byCount(sorted_.begin(), sorted_.end());
     std::stable_sort(byCount.begin(), byCount.end(),
                      [](const auto* a, const auto* b) { return a->count > b->count; });
-    std::vector<std::string> names;
+    std::vector<std::pair<std::string, std::int64_t>> holders;
     for (const auto* ns : byCount) {
-      if (ns->count > 0 && names.size() < kHoldersShown) names.push_back(ns->netns);
+      if (ns->count > 0 && holders.size() < kHoldersShown) holders.emplace_back(ns->netns, ns->count);
     }
-    return names;
+    return holders;
   }
 
-  std::string holdersText(std::int64_t outside) const {
-    std::string text;
-    for (const auto& name : plan_.facts.budgetHolders) {
-      for (const auto* ns : sorted_) {
-        if (ns->netns == name) text += (text.empty() ? "" : ", ") + format("%s %lld", name.c_str(), ll(ns->count));
-      }
-    }
-    if (outside > 0) text += (text.empty() ? "" : ", ") + format("unwatched namespaces %lld", ll(outside));
-    return text.empty() ? std::string("no entries") : text;
-  }
-
-  std::int64_t finishRaise(const std::string& trigger, const Sizing& s, const NetnsObservation& binding) {
+  std::int64_t finishRaise(const Cause& trigger, Sizing s, const NetnsObservation& binding) {
     const std::int64_t current = obs_.max;
+    // Whatever the baseline says (it comes from the journal, or from a checkpoint): a raise never
+    // goes above min(ceiling, memory budget) (README Safety promise 3).
+    if (const auto cap = std::min(policy_.max.ceiling, memoryCapEntries(policy_, obs_)); s.to > cap && s.to > current) {
+      Cause bound = ceilingCause(Reason::BaselineAboveCap)
+                        .with(Fact::Cap, static_cast<double>(cap))
+                        .with(Fact::Baseline, static_cast<double>(obs_.baselineMax));
+      if (cap <= current) {
+        hold(ActionKind::RaiseMax, kMaxRef, {trigger}, std::move(bound));
+        return current;
+      }
+      s.to = cap;
+      s.steps.push_back(std::move(bound));
+    }
     if (s.to <= current) {
-      if (!budgetLimit_.empty()) {
-        maxLimit_ = "the " + budgetLimit_;
-        note("not raising nf_conntrack_max (" + trigger + "): the " + budgetLimit_);
-      } else if (!maxLimit_.empty()) {
-        note("not raising nf_conntrack_max (" + trigger + "): " + maxLimit_);
+      if (budgetLimit_) {
+        maxLimit_ = budgetLimit_;
+        hold(ActionKind::RaiseMax, kMaxRef, {trigger}, *budgetLimit_);
+      } else if (maxLimit_) {
+        hold(ActionKind::RaiseMax, kMaxRef, {trigger}, *maxLimit_);
       } else {
-        note(format("not raising nf_conntrack_max (%s): %lld already covers what is needed (%s)", trigger.c_str(),
-                    ll(current), s.text.c_str()));
+        plan_.notes.push_back(Note{ActionKind::RaiseMax, kMaxRef, {trigger},
+                                   cause(Reason::AlreadyCovers).with(Fact::Max, static_cast<double>(current)),
+                                   std::move(s.steps)});
       }
       return current;
     }
     if (s.to < binding.count + policy_.max.margin) {  // a ceiling below count + margin: never set max that low
-      note("not raising nf_conntrack_max (" + trigger + "): " + (maxLimit_.empty() ? budgetLimit_ : maxLimit_));
+      hold(ActionKind::RaiseMax, kMaxRef, {trigger},
+           maxLimit_ ? *maxLimit_ : budgetLimit_.value_or(belowCount(binding)));
       return current;
     }
     if (auto why = tooOften(kMaxRef)) {
-      note("not raising nf_conntrack_max (" + trigger + "): oscillation guard: " + *why);
+      hold(ActionKind::RaiseMax, kMaxRef, {trigger}, std::move(*why));
       return current;
     }
     // Drops are packets lost now, and a table that fills before the cooldown ends would lose them:
     // neither waits for the cooldown (the change window still holds).
     if (!drops_ && !fullInCooldown_) {
-      if (auto why = inCooldown(lastChange(kMaxRef), policy_.max.cooldown, "cooldown")) {
-        note("not raising nf_conntrack_max yet (" + trigger + "): " + *why);
+      if (auto why = inCooldown(lastChange(kMaxRef), policy_.max.cooldown)) {
+        hold(ActionKind::RaiseMax, kMaxRef, {trigger}, std::move(*why));
         return current;
       }
     }
-    std::string reason = trigger + "; " + s.text;
-    if (fullInCooldown_) reason += "; inside the cooldown: " + fullInCooldownText_;
-    act(ActionKind::RaiseMax, kMaxRef, current, s.to, reason);
+    std::vector<Cause> because{trigger};
+    because.insert(because.end(), s.steps.begin(), s.steps.end());
+    if (fullInCooldownCause_) because.push_back(*fullInCooldownCause_);
+    act(ActionKind::RaiseMax, kMaxRef, current, s.to, std::move(because));
     return s.to;
   }
 
@@ -536,9 +515,15 @@ class Decider {
     return chains;
   }
 
+  static Cause chainsCause(Reason code, const NetnsObservation& chains) {
+    return cause(code, chains.netns)
+        .with(Fact::ChainTooLong, chains.chainTooLongPerSec)
+        .with(Fact::InsertFailed, chains.insertFailedPerSec);
+  }
+
   struct BucketWant {
     std::int64_t to = 0;
-    std::string trigger;
+    std::vector<Cause> trigger;
     bool emergency = false;  // chaintoolong / insert_failed
   };
 
@@ -546,40 +531,35 @@ class Decider {
     const auto& h = policy_.hashsize;
     const NetnsObservation* chains = worstChains();
     if (h.mode == HashsizePolicy::Mode::Fixed) {
-      if (chains) {
-        note(format("chaintoolong %s, insert_failed %s in %s, but [hashsize] mode = fixed: not resizing",
-                    rateText(chains->chainTooLongPerSec).c_str(), rateText(chains->insertFailedPerSec).c_str(),
-                    chains->netns.c_str()));
-      }
+      if (chains) hold(ActionKind::ResizeBuckets, kBucketsRef, {}, chainsCause(Reason::HashsizeFixed, *chains));
       return;
     }
     const std::int64_t current = obs_.buckets;
     if (current <= 0) {
-      note(format("nf_conntrack_buckets is %lld (unknown): not resizing", ll(current)));
+      hold(ActionKind::ResizeBuckets, kBucketsRef, {},
+           cause(Reason::BucketsUnknown).with(Fact::Buckets, static_cast<double>(current)));
       return;
     }
     const auto want = bucketWant(maxAfter, chains);
     if (!want) return;
-    const std::string& trigger = want->trigger;
+    const auto& trigger = want->trigger;
     if (want->to <= current) {
-      note(format("not resizing nf_conntrack_buckets (%s): already %lld", trigger.c_str(), ll(current)));
+      hold(ActionKind::ResizeBuckets, kBucketsRef, trigger,
+           cause(Reason::BucketsAlready).with(Fact::Buckets, static_cast<double>(current)));
       return;
     }
-    if (auto why = leftAlone(kBucketsRef)) {
-      note("not resizing nf_conntrack_buckets (" + trigger + "): " + *why);
+    std::optional<Cause> why = leftAlone(kBucketsRef);
+    if (!why) why = tooOften(kBucketsRef);
+    if (!why) why = inCooldown(lastChange(kBucketsRef), h.minInterval);
+    if (why) {
+      hold(ActionKind::ResizeBuckets, kBucketsRef, trigger, std::move(*why));
       return;
     }
-    if (auto why = tooOften(kBucketsRef)) {
-      note("not resizing nf_conntrack_buckets (" + trigger + "): oscillation guard: " + *why);
-      return;
-    }
-    if (auto why = inCooldown(lastChange(kBucketsRef), h.minInterval, "min_interval")) {
-      note("not resizing nf_conntrack_buckets yet (" + trigger + "): " + *why);
-      return;
-    }
-    std::string reason = trigger;
-    if (!stallFits(*want, reason)) return;
-    act(ActionKind::ResizeBuckets, kBucketsRef, current, want->to, reason);
+    auto stall = stallFits(*want);
+    if (!stall) return;
+    std::vector<Cause> because = trigger;
+    because.push_back(std::move(*stall));
+    act(ActionKind::ResizeBuckets, kBucketsRef, current, want->to, std::move(because));
   }
 
   // The buckets wanted: presize for the effective ceiling, or follow max once it drifted; at
@@ -601,28 +581,31 @@ class Decider {
     BucketWant want{(sizedFor + perBucket - 1) / perBucket, {}, chains != nullptr};
     if (chains) {
       want.to = std::max(want.to, current * 2);
-      want.trigger = format("chaintoolong %s, insert_failed %s in %s: hash chains too long, at least doubling",
-                            rateText(chains->chainTooLongPerSec).c_str(), rateText(chains->insertFailedPerSec).c_str(),
-                            chains->netns.c_str());
+      want.trigger.push_back(chainsCause(Reason::Chains, *chains));
     } else if (presize) {
-      want.trigger = format("presized for effective ceiling %lld / entries_per_bucket %lld while the table is small",
-                            ll(sizedFor), ll(perBucket));
+      want.trigger.push_back(cause(Reason::Presize)
+                                 .with(Fact::SizedFor, static_cast<double>(sizedFor))
+                                 .with(Fact::EntriesPerBucket, static_cast<double>(perBucket)));
     } else {
-      want.trigger = format("nf_conntrack_max %lld / buckets %lld = %.1f > %.0f x entries_per_bucket %lld: "
-                            "sized to max / %lld",
-                            ll(maxAfter), ll(current), ratio, kBucketSlack, ll(perBucket), ll(perBucket));
+      want.trigger.push_back(cause(Reason::BucketDrift)
+                                 .with(Fact::Max, static_cast<double>(maxAfter))
+                                 .with(Fact::Buckets, static_cast<double>(current))
+                                 .with(Fact::Ratio, ratio)
+                                 .with(Fact::Slack, kBucketSlack)
+                                 .with(Fact::EntriesPerBucket, static_cast<double>(perBucket)));
     }
     want.to = roundUp(std::max(want.to, obs_.baselineBuckets), kBucketQuantum);
     // More buckets than entries buys nothing: cap at one bucket per entry of max (never shrinking).
     const std::int64_t cap = std::max({roundUp(sizedFor, kBucketQuantum), current, obs_.baselineBuckets});
     if (want.to > cap) {
       want.to = cap;
-      want.trigger += format(", capped at one bucket per entry (%lld)", ll(cap));
+      want.trigger.push_back(cause(Reason::BucketCap).with(Fact::Cap, static_cast<double>(cap)));
     }
     if (want.to > memoryCap) {
       want.to = memoryCap;
-      want.trigger += format(", bounded by max_memory %s (%lld buckets of 8 B)",
-                             bytesText(policy_.hashsize.maxMemory).c_str(), ll(memoryCap));
+      want.trigger.push_back(cause(Reason::MaxMemory)
+                                 .with(Fact::MaxMemory, static_cast<double>(h.maxMemory))
+                                 .with(Fact::Cap, static_cast<double>(memoryCap)));
     }
     return want;
   }
@@ -630,8 +613,9 @@ class Decider {
   // A resize rehashes every entry of every namespace under every bucket lock: every packet
   // through conntrack waits (README Safety promise 11). Estimate that stall from the entries and
   // the cost per entry ctpilot measured; over max_stall, no resize (an emergency only when the
-  // policy allows it).
-  bool stallFits(const BucketWant& want, std::string& reason) {
+  // policy allows it). Returns the estimate for the resize's reasons; nullopt (and a note) when
+  // the resize must not happen.
+  std::optional<Cause> stallFits(const BucketWant& want) {
     std::int64_t watched = 0;
     for (const auto* ns : sorted_) watched += ns->count;
     const std::int64_t entries = std::max(obs_.totalEntries, watched);
@@ -639,83 +623,80 @@ class Decider {
     const double stallMs = static_cast<double>(entries) * nsPerEntry / 1e6;
     const auto& h = policy_.hashsize;
     const double boundMs = std::chrono::duration<double, std::milli>(h.maxStall).count();
-    plan_.facts.resizeEntries = entries;
-    plan_.facts.resizeStallMs = stallMs;
-    const std::string estimate = format("estimated stall %.1f ms (%lld entries x %.2f us)", stallMs, ll(entries),
-                                        nsPerEntry / 1000.0);
-    if (stallMs <= boundMs) {
-      reason += "; " + estimate + " <= max_stall " + durationText(h.maxStall);
-      return true;
-    }
-    if (want.emergency && h.emergencyMayStall) {
-      reason += "; " + estimate + " > max_stall " + durationText(h.maxStall) + ", allowed by emergency_may_stall";
-      return true;
-    }
-    plan_.facts.resizeBlockedByStall = true;
-    note(format("not resizing nf_conntrack_buckets %lld -> %lld (%s): %s > max_stall %s; every packet through "
-                "conntrack would wait that long%s",
-                ll(obs_.buckets), ll(want.to), want.trigger.c_str(), estimate.c_str(),
-                durationText(h.maxStall).c_str(), want.emergency ? " (emergency_may_stall = false)" : ""));
-    return false;
+    const auto estimate = [&](Reason code) {
+      return cause(code)
+          .with(Fact::StallMs, stallMs)
+          .with(Fact::Entries, static_cast<double>(entries))
+          .with(Fact::NsPerEntry, nsPerEntry)
+          .with(Fact::MaxStall, seconds(h.maxStall));
+    };
+    if (stallMs <= boundMs) return estimate(Reason::StallFits);
+    if (want.emergency && h.emergencyMayStall) return estimate(Reason::StallAllowed);
+    hold(ActionKind::ResizeBuckets, kBucketsRef, want.trigger,
+         estimate(Reason::StallTooLong)
+             .with(Fact::From, static_cast<double>(obs_.buckets))
+             .with(Fact::To, static_cast<double>(want.to))
+             .with(Fact::Emergency, want.emergency ? 1.0 : 0.0));
+    return std::nullopt;
   }
+
   void decideTimeouts() {
     const auto& t = policy_.timeouts;
     for (const auto* ns : sorted_) {
       if (shedUnanswered(*ns)) continue;
       const double fill = fillOf(ns->count, obs_.max);
-      const double drops = finiteOrZero(ns->dropsPerSec);
-      if (fill >= t.shortenAt.value || drops > 0) {
-        if (maxLimit_.empty()) continue;  // raising max comes first
-        std::string trigger =
-            drops > 0 ? format("drops %s in %s (fill %.2f) and %s", rateText(drops).c_str(), ns->netns.c_str(), fill,
-                               maxLimit_.c_str())
-                      : format("fill %.2f >= shorten_at %.2f in %s and %s", fill, t.shortenAt.value,
-                               ns->netns.c_str(), maxLimit_.c_str());
+      if (fill >= t.shortenAt.value || finiteOrZero(ns->dropsPerSec) > 0) {
+        auto trigger = orderPressure(*ns);
+        if (!trigger) continue;  // raising max comes first
         if (t.mode != TimeoutsPolicy::Mode::Shorten) {
-          note("not shortening timeouts (" + trigger + "): [timeouts] mode = off");
+          hold(ActionKind::ShortenTimeout, std::nullopt, std::move(*trigger), cause(Reason::TimeoutsOff));
           continue;
         }
-        shorten(*ns, trigger);
+        shorten(*ns, *trigger);
         continue;
       }
       const auto calm = history_.calmSince.find(ns->netns);
       if (calm == history_.calmSince.end() || fill >= t.relaxBelow.value) continue;
       const Duration calmFor = since(obs_.now, calm->second);
       if (calmFor < t.relaxAfter) continue;
-      relax(*ns, format("fill %.2f < relax_below %.2f in %s for %s (relax_after %s)", fill, t.relaxBelow.value,
-                        ns->netns.c_str(), durationText(calmFor).c_str(), durationText(t.relaxAfter).c_str()));
+      relax(*ns, {cause(Reason::Calm, ns->netns)
+                      .with(Fact::Fill, fill)
+                      .with(Fact::RelaxBelow, t.relaxBelow.value)
+                      .with(Fact::CalmFor, seconds(calmFor))
+                      .with(Fact::RelaxAfter, seconds(t.relaxAfter))});
     }
   }
 
-  // Whether `order` would be shortened in `ns` now: max cannot go up and fill or drops press.
-  bool orderPressed(const NetnsObservation& ns) const {
-    return !maxLimit_.empty() &&
-           (fillOf(ns.count, obs_.max) >= policy_.timeouts.shortenAt.value || finiteOrZero(ns.dropsPerSec) > 0);
+  // Why `order` would be shortened in `ns` now: fill or drops press while max cannot go up
+  // (the pressure, then why max cannot go up); nullopt: no reason.
+  std::optional<std::vector<Cause>> orderPressure(const NetnsObservation& ns) const {
+    const double fill = fillOf(ns.count, obs_.max);
+    const double drops = finiteOrZero(ns.dropsPerSec);
+    if (!maxLimit_ || (fill < policy_.timeouts.shortenAt.value && drops <= 0)) return std::nullopt;
+    return std::vector<Cause>{
+        drops > 0 ? cause(Reason::DropsAtLimit, ns.netns).with(Fact::Drops, drops).with(Fact::Fill, fill)
+                  : cause(Reason::ShortenAt, ns.netns)
+                        .with(Fact::Fill, fill)
+                        .with(Fact::ShortenAt, policy_.timeouts.shortenAt.value),
+        *maxLimit_};
   }
 
   // Why the timeouts of flows that never saw a reply should be shed in `ns` now; empty: no reason.
   // Earlier than `order`: the kernel evicting unassured entries (early drops), or growth that
   // reaches the effective ceiling within lookahead, while max may still go up.
-  std::string shedTrigger(const NetnsObservation& ns) const {
+  std::vector<Cause> shedTrigger(const NetnsObservation& ns) const {
     const double early = finiteOrZero(ns.earlyDropsPerSec);
-    if (early > 0) {
-      return format("early drops %s in %s: the kernel evicts flows that never saw a reply to admit new ones",
-                    rateText(early).c_str(), ns.netns.c_str());
-    }
-    if (orderPressed(ns)) {
-      const double drops = finiteOrZero(ns.dropsPerSec);
-      const double fill = fillOf(ns.count, obs_.max);
-      return drops > 0 ? format("drops %s in %s (fill %.2f) and %s", rateText(drops).c_str(), ns.netns.c_str(), fill,
-                                maxLimit_.c_str())
-                       : format("fill %.2f >= shorten_at %.2f in %s and %s", fill,
-                                policy_.timeouts.shortenAt.value, ns.netns.c_str(), maxLimit_.c_str());
-    }
+    if (early > 0) return {cause(Reason::EarlyDrops, ns.netns).with(Fact::EarlyDrops, early)};
+    if (auto pressure = orderPressure(ns)) return std::move(*pressure);
     const double growth = fastestGrowth(ns);
-    const double lookaheadSec = std::chrono::duration<double>(policy_.max.lookahead).count();
+    const double lookaheadSec = seconds(policy_.max.lookahead);
     if (growth > 0 && static_cast<double>(ns.count) + growth * lookaheadSec >= static_cast<double>(ceiling_)) {
-      return format("growth %s in %s reaches the effective ceiling %lld within lookahead %s (count %lld + %.0f)",
-                    rateText(growth).c_str(), ns.netns.c_str(), ll(ceiling_), durationText(policy_.max.lookahead).c_str(),
-                    ll(ns.count), growth * lookaheadSec);
+      return {cause(Reason::CeilingLookahead, ns.netns)
+                  .with(Fact::Growth, growth)
+                  .with(Fact::Ceiling, static_cast<double>(ceiling_))
+                  .with(Fact::Lookahead, lookaheadSec)
+                  .with(Fact::Count, static_cast<double>(ns.count))
+                  .with(Fact::Expected, growth * lookaheadSec)};
     }
     return {};
   }
@@ -736,12 +717,14 @@ class Decider {
   // max(floor, floor(value x factor)), at most one step per shed_cooldown in a netns. Returns
   // true when `ns` is done for this tick: a step taken or waiting for its cooldown, or the
   // trigger holding with every shed timeout at its floor while `order` has no reason to move
-  // (relaxing then would undo the shedding).
+  // (relaxing then would undo the shedding). The trigger of a shedding step or note ends in
+  // `shed`, which tells it from shortening `order`.
   bool shedUnanswered(const NetnsObservation& ns) {
     const auto& t = policy_.timeouts;
     if (t.shed.empty()) return false;
-    const std::string trigger = shedTrigger(ns);
-    if (trigger.empty() || !validFactor("shedding")) return false;
+    std::vector<Cause> trigger = shedTrigger(ns);
+    if (trigger.empty() || !validFactor(ActionKind::ShortenTimeout, {cause(Reason::Shed)})) return false;
+    trigger.push_back(cause(Reason::Shed));
     std::vector<Action> steps;
     for (const Knob knob : t.shed) {
       const auto current = ns.timeouts.find(knob);
@@ -751,40 +734,40 @@ class Decider {
           std::max(floor->second, toInt64(std::floor(static_cast<double>(current->second) * t.factor)));
       if (to >= current->second) continue;
       const KnobRef ref{ns.netns, knob};
-      if (auto why = leftAlone(ref)) {
-        note("not shedding " + refName(ref) + " (" + trigger + "): " + *why);
-        continue;
-      }
-      if (auto why = tooOften(ref)) {
-        note("not shedding " + refName(ref) + " (" + trigger + "): oscillation guard: " + *why);
+      std::optional<Cause> why = leftAlone(ref);
+      if (!why) why = tooOften(ref);
+      if (why) {
+        hold(ActionKind::ShortenTimeout, ref, trigger, std::move(*why));
         continue;
       }
       steps.push_back(Action{ActionKind::ShortenTimeout, ref, current->second, to,
-                             format("%s: shedding flows that never saw a reply: %s %llds x %g = %llds (floor %llds)",
-                                    trigger.c_str(), std::string(policyName(knob)).c_str(), ll(current->second),
-                                    t.factor, ll(to), ll(floor->second))});
+                             stepCauses(ActionKind::ShortenTimeout, ref, current->second, to,
+                                        {Fact::Floor, floor->second}, trigger)});
     }
-    if (steps.empty()) return !orderPressed(ns);
-    if (auto why = inCooldown(lastShed(ns.netns), t.shedCooldown, "shed_cooldown")) {
-      note("not shedding timeouts in " + ns.netns + " yet (" + trigger + "): " + *why);
+    if (steps.empty()) return !orderPressure(ns);
+    if (auto cooling = inCooldown(lastShed(ns.netns), t.shedCooldown)) {
+      cooling->code = Reason::ShedCooldown;
+      cooling->netns = ns.netns;
+      hold(ActionKind::ShortenTimeout, std::nullopt, std::move(trigger), std::move(*cooling));
       return true;
     }
     for (auto& step : steps) plan_.actions.push_back(std::move(step));
     return true;
   }
 
-  bool validFactor(const std::string& what) {
+  // `trigger`: what the note names before the reason (shedding's marker).
+  bool validFactor(ActionKind kind, std::vector<Cause> trigger = {}) {
     const double f = policy_.timeouts.factor;
     if (f > 0 && f < 1) return true;
-    note(format("not %s timeouts: factor %g is not in (0, 1)", what.c_str(), f));
+    hold(kind, std::nullopt, std::move(trigger), cause(Reason::BadFactor).with(Fact::Factor, f));
     return false;
   }
 
-  void shorten(const NetnsObservation& ns, const std::string& trigger) {
+  void shorten(const NetnsObservation& ns, const std::vector<Cause>& trigger) {
     const auto& t = policy_.timeouts;
-    if (!validFactor("shortening")) return;
+    if (!validFactor(ActionKind::ShortenTimeout)) return;
     if (ns.timeouts.empty()) {
-      note("not shortening timeouts (" + trigger + "): no timeouts observed in " + ns.netns);
+      hold(ActionKind::ShortenTimeout, std::nullopt, trigger, cause(Reason::NoTimeouts, ns.netns));
       return;
     }
     for (const Knob knob : t.order) {
@@ -793,47 +776,63 @@ class Decider {
       const KnobRef ref{ns.netns, knob};
       const auto floor = t.floors.find(knob);
       if (floor == t.floors.end()) {
-        note("not shortening " + refName(ref) + ": no floor in [timeout_floors]");
+        hold(ActionKind::ShortenTimeout, ref, {}, cause(Reason::NoFloor));
         continue;
       }
       if (current->second <= floor->second) continue;
       const std::int64_t to = std::max(
           floor->second, toInt64(std::floor(static_cast<double>(current->second) * t.factor)));
       if (to >= current->second) continue;
-      const auto wait = timeoutWait(ref, "shortening", trigger);
+      const auto wait = timeoutWait(ActionKind::ShortenTimeout, ref, trigger);
       if (wait == Wait::ThisKnob) continue;
       if (wait == Wait::ThisNetns) return;
-      act(ActionKind::ShortenTimeout, ref, current->second, to,
-          format("%s: %s %llds x %g = %llds (floor %llds)", trigger.c_str(), std::string(policyName(knob)).c_str(),
-                 ll(current->second), t.factor, ll(to), ll(floor->second)));
+      actStep(ActionKind::ShortenTimeout, ref, current->second, to, {Fact::Floor, floor->second}, trigger);
       return;
     }
-    note("not shortening timeouts (" + trigger + "): every timeout in order is at its floor in " + ns.netns);
+    hold(ActionKind::ShortenTimeout, std::nullopt, trigger, cause(Reason::AllAtFloor, ns.netns));
+  }
+
+  // Changes a timeout by one step: its reasons are the trigger's, then the step (from, factor,
+  // to, and `bound`: the floor a shortening stops at, or the baseline relaxing goes back to).
+  void actStep(ActionKind kind, const KnobRef& ref, std::int64_t from, std::int64_t to,
+               std::pair<Fact, std::int64_t> bound, const std::vector<Cause>& trigger) {
+    act(kind, ref, from, to, stepCauses(kind, ref, from, to, bound, trigger));
+  }
+
+  // The reasons of one timeout step: `trigger`, then the step itself.
+  std::vector<Cause> stepCauses(ActionKind kind, const KnobRef& ref, std::int64_t from, std::int64_t to,
+                                std::pair<Fact, std::int64_t> bound, const std::vector<Cause>& trigger) const {
+    Cause step = cause(kind == ActionKind::ShortenTimeout ? Reason::ShortenStep : Reason::RelaxStep)
+                     .with(Fact::From, static_cast<double>(from))
+                     .with(Fact::Factor, policy_.timeouts.factor)
+                     .with(Fact::To, static_cast<double>(to))
+                     .with(bound.first, static_cast<double>(bound.second));
+    step.knob = ref.knob;
+    std::vector<Cause> because = trigger;
+    because.push_back(std::move(step));
+    return because;
   }
 
   enum class Wait { No, ThisKnob, ThisNetns };
 
-  // Whether a timeout of `ref` may change now (`verb`: "shortening" or "relaxing"), noting why
-  // not: a knob left alone or changed too often waits alone; the cooldown holds its netns.
-  Wait timeoutWait(const KnobRef& ref, const char* verb, const std::string& trigger) {
-    const std::string what = std::string("not ") + verb + " " + refName(ref);
-    if (auto why = leftAlone(ref)) {
-      note(what + " (" + trigger + "): " + *why);
-      return Wait::ThisKnob;
-    }
-    if (auto why = tooOften(ref)) {
-      note(what + " (" + trigger + "): oscillation guard: " + *why);
+  // Whether a timeout of `ref` may change now (`kind`: shorten or relax), noting why not: a
+  // knob left alone or changed too often waits alone; the cooldown holds its netns.
+  Wait timeoutWait(ActionKind kind, const KnobRef& ref, const std::vector<Cause>& trigger) {
+    std::optional<Cause> why = leftAlone(ref);
+    if (!why) why = tooOften(ref);
+    if (why) {
+      hold(kind, ref, trigger, std::move(*why));
       return Wait::ThisKnob;
     }
     // One step per netns per cooldown, whichever timeout moved last: give the table time to drain.
-    if (auto why = inCooldown(lastTimeoutChange(ref.netns), policy_.timeouts.cooldown, "timeouts cooldown")) {
-      note(what + " yet (" + trigger + "): " + *why);
+    if (auto cooling = inCooldown(lastTimeoutChange(ref.netns), policy_.timeouts.cooldown)) {
+      hold(kind, ref, trigger, std::move(*cooling));
       return Wait::ThisNetns;
     }
     return Wait::No;
   }
 
-  void relax(const NetnsObservation& ns, const std::string& trigger) {
+  void relax(const NetnsObservation& ns, const std::vector<Cause>& trigger) {
     const auto& t = policy_.timeouts;
     // Last shortened first: the reverse of order, then any other timeout below its baseline
     // (one dropped from order since it was shortened).
@@ -846,18 +845,15 @@ class Decider {
       const auto baseline = ns.baselineTimeouts.find(knob);
       if (current == ns.timeouts.end() || baseline == ns.baselineTimeouts.end()) continue;
       if (current->second >= baseline->second) continue;
-      if (!validFactor("relaxing")) return;
+      if (!validFactor(ActionKind::RelaxTimeout)) return;
       const KnobRef ref{ns.netns, knob};
       const double stepped = std::ceil(static_cast<double>(current->second) / t.factor);
       const std::int64_t to = std::min(
           baseline->second, std::max(current->second + 1, toInt64(std::min(stepped, kInt64Limit))));
-      const auto wait = timeoutWait(ref, "relaxing", trigger);
+      const auto wait = timeoutWait(ActionKind::RelaxTimeout, ref, trigger);
       if (wait == Wait::ThisKnob) continue;
       if (wait == Wait::ThisNetns) return;
-      act(ActionKind::RelaxTimeout, ref, current->second, to,
-          format("%s: %s %llds / %g = %llds toward baseline %llds", trigger.c_str(),
-                 std::string(policyName(knob)).c_str(), ll(current->second), t.factor, ll(to),
-                 ll(baseline->second)));
+      actStep(ActionKind::RelaxTimeout, ref, current->second, to, {Fact::Baseline, baseline->second}, trigger);
       return;
     }
   }
@@ -867,12 +863,12 @@ class Decider {
   const History& history_;
   const std::int64_t ceiling_;
   std::vector<const NetnsObservation*> sorted_;
-  std::string maxLimit_;  // non-empty when nf_conntrack_max cannot go up any further, and why
-  std::string budgetLimit_;  // non-empty when the memory budget across namespaces held a raise back
+  std::optional<Cause> maxLimit_;     // set when nf_conntrack_max cannot go up any further, and why
+  std::optional<Cause> budgetLimit_;  // set when the memory budget across namespaces held a raise back
   bool drops_ = false;       // some namespace drops packets now
   bool dropsNearFull_ = false;  // ...and its count is at high_water or above (not a stale counter)
   const NetnsObservation* fullInCooldown_ = nullptr;  // fills before a raise after the cooldown could
-  std::string fullInCooldownText_;                    // why, for the raise's reason
+  std::optional<Cause> fullInCooldownCause_;          // why, for the raise's reasons
   Plan plan_;
 };
 

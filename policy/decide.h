@@ -7,7 +7,8 @@ namespace ctpilot::policy {
 
 /// Decides what to change now. Pure and deterministic: the same inputs give the same plan.
 /// Every action respects the safety promises (ceiling, memory budget, baseline, count margin,
-/// floors, cooldowns, holds, externally changed knobs) and carries its reason.
+/// floors, cooldowns, holds, externally changed knobs) and carries its reasons as data (policy/reason.h);
+/// so does every note on a change held back.
 Plan decide(const Policy& policy, const Observation& obs, const History& history);
 
 /// Updates history.calmSince from obs: sets a netns' entry when its fill first drops under

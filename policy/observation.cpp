@@ -14,4 +14,31 @@ const char* actionKindName(ActionKind kind) {
   return "unknown";
 }
 
+NoteKey noteKey(const Note& note) {
+  NoteKey key{note.held, note.ref, {}};
+  for (const auto& cause : note.trigger) key.causes.emplace_back(cause.code, cause.netns);
+  key.causes.emplace_back(note.why.code, note.why.netns);
+  return key;
+}
+
+const Cause* Plan::find(Reason reason) const {
+  const auto in = [reason](const std::vector<Cause>& causes) -> const Cause* {
+    for (const auto& cause : causes) {
+      if (cause.code == reason) return &cause;
+    }
+    return nullptr;
+  };
+  for (const auto& action : actions) {
+    if (const auto* found = in(action.because)) return found;
+  }
+  for (const auto& note : notes) {
+    if (note.why.code == reason) return &note.why;
+    if (const auto* found = in(note.trigger)) return found;
+    if (const auto* found = in(note.sized)) return found;
+  }
+  return nullptr;
+}
+
+bool Plan::mentions(Reason reason) const { return find(reason) != nullptr; }
+
 }  // namespace ctpilot::policy

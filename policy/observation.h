@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "policy/knob.h"
+#include "policy/reason.h"
 
 namespace ctpilot::policy {
 
@@ -90,33 +91,50 @@ enum class ActionKind { RaiseMax, ResizeBuckets, ShortenTimeout, RelaxTimeout };
 /// Returns "raise-max", "resize-buckets", "shorten-timeout" or "relax-timeout".
 const char* actionKindName(ActionKind kind);
 
-/// One knob change with the reason a person can read.
+/// One knob change with the reasons behind it: why it is wanted (the first causes), then how
+/// its value was chosen and bounded. reasonText() renders them.
 struct Action {
   ActionKind kind;
   KnobRef ref;
   std::int64_t from = 0;
   std::int64_t to = 0;
-  std::string reason;  // "fill 0.91 >= high_water 0.80 in gw, growth 850/s"
+  std::vector<Cause> because;  // high_water in gw, then target_fill, then ceiling_clamp
+  friend bool operator==(const Action&, const Action&) = default;
 };
 
-/// Facts about limits that held decide() back this tick, for status and metrics.
-struct PlanFacts {
-  std::int64_t resizeEntries = 0;     // entries a resize considered this tick would rehash
-  double resizeStallMs = 0;           // its estimated stall; 0 when no resize was considered
-  bool resizeBlockedByStall = false;  // that stall exceeded [hashsize] max_stall
-  bool raiseLimitedByBudget = false;  // the memory budget across namespaces held a raise back
-  std::int64_t budgetEntries = 0;     // entries the memory budget allows in all namespaces together
-  std::int64_t totalEntries = 0;      // entries in all namespaces now
-  std::vector<std::string> budgetHolders;  // namespaces holding most of the budget, fullest first
-  std::int64_t unwatchedEntries = 0;  // entries outside the watched namespaces when they exceed the
-                                      // fullest watched count (an unwatched netns may fill first)
+/// A change decide() would have made but held back, or a warning (no change named). noteText()
+/// renders it: "not raising nf_conntrack_max (<trigger>): <why>".
+struct Note {
+  std::optional<ActionKind> held;  // the change held back; nullopt: nothing to decide, or a warning
+  std::optional<KnobRef> ref;      // the knob held back; nullopt: every timeout of a netns
+  std::vector<Cause> trigger;      // why the change was wanted; empty when it does not matter
+  Cause why;                       // why it was held back (or what the warning is about)
+  std::vector<Cause> sized;        // already_covers: how the raise was sized
+  friend bool operator==(const Note&, const Note&) = default;
 };
+
+/// Identifies what a note is about, without its live numbers: the change held back, the
+/// knob, and the codes and namespaces of its causes. Notes with equal keys are the same news
+/// ("held by rollback for another 59s", then "... 58s").
+struct NoteKey {
+  std::optional<ActionKind> held;
+  std::optional<KnobRef> ref;
+  std::vector<std::pair<Reason, std::string>> causes;  // trigger, then why: code and netns
+  friend auto operator<=>(const NoteKey&, const NoteKey&) = default;
+};
+
+/// Returns the key of `note`: what it is about, numbers left out.
+NoteKey noteKey(const Note& note);
 
 /// What decide() wants done now, plus notes on what it would have done but could not.
 struct Plan {
   std::vector<Action> actions;
-  std::vector<std::string> notes;  // "nf_conntrack_max at ceiling 4194304: cannot raise"
-  PlanFacts facts;
+  std::vector<Note> notes;
+
+  /// Tells whether some action or note gives `reason` (as a trigger, a bound or why it was held).
+  bool mentions(Reason reason) const;
+  /// Returns the first cause with code `reason` among the actions' and notes' causes; nullptr when none.
+  const Cause* find(Reason reason) const;
 };
 
 }  // namespace ctpilot::policy

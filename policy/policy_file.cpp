@@ -18,9 +18,10 @@
 
 #include <boost/program_options.hpp>
 
+#include "policy/read_file.h"
 #include "policy/result.h"
-#include "policy/unique_fd.h"
 #include "policy/units.h"
+#include "policy/written_path.h"
 
 namespace po = boost::program_options;
 
@@ -92,7 +93,8 @@ std::size_t editDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// The closest candidate when it is plausibly a typo of `word`, else empty.
+}  // namespace
+
 std::string closest(std::string_view word, const std::vector<std::string>& candidates) {
   std::string best;
   std::size_t bestDistance = std::max<std::size_t>(2, word.size() / 3) + 1;
@@ -105,6 +107,8 @@ std::string closest(std::string_view word, const std::vector<std::string>& candi
   }
   return best;
 }
+
+namespace {
 
 std::vector<std::string> timeoutNames() {
   std::vector<std::string> names;
@@ -728,9 +732,29 @@ void checkAgreement(FileParse& parse) {
   }
 }
 
+// Refuses a written path that names the state directory, /, /proc, /sys, /dev, or the other
+// written path (README Safety promise 13), at the line that sets it.
+void checkWrittenPaths(FileParse& parse, const std::string& stateDir) {
+  const Policy& policy = parse.load.policy;
+  const std::array<std::pair<const char*, const std::string*>, 2> written = {
+      {{"controller.trace_file", &policy.controller.traceFile}, {"metrics.textfile", &policy.metrics.textfile}}};
+  for (const auto& [name, path] : written) {
+    if (path->empty() || parse.failed.count(name) != 0U) continue;
+    if (const auto why = forbiddenWritePath(*path, stateDir)) {
+      const std::string key(name);
+      const auto dot = key.find('.');
+      parse.problem(parse.lineOf(key), prefix(key.substr(0, dot), key.substr(dot + 1)) + quoted(*path) + " " + *why);
+    }
+  }
+  if (parse.failed.count("controller.trace_file") != 0U || parse.failed.count("metrics.textfile") != 0U) return;
+  if (const auto why = collidingWritePaths(policy.controller.traceFile, policy.metrics.textfile)) {
+    parse.problem(std::max(parse.lineOf("controller.trace_file"), parse.lineOf("metrics.textfile")), *why);
+  }
+}
+
 }  // namespace
 
-PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
+PolicyLoad parsePolicy(std::string_view text, const std::string& file, const std::string& stateDir) {
   PolicyLoad load;
   FileParse parse{file, load, {}, {}, {}, {}};
   const Scan scan = scanLines(text, file, load.problems);
@@ -739,26 +763,28 @@ PolicyLoad parsePolicy(std::string_view text, const std::string& file) {
   for (std::size_t i = 0; i < options->size(); ++i) applyEntry(scan.entries[i], (*options)[i], parse);
   for (const auto& [knob, seconds] : parse.floors) load.policy.timeouts.floors[knob] = seconds;
   checkAgreement(parse);
+  checkWrittenPaths(parse, stateDir);
   std::stable_sort(load.problems.begin(), load.problems.end(),
                    [](const PolicyProblem& a, const PolicyProblem& b) { return a.line < b.line; });
   return load;
 }
 
-PolicyLoad loadPolicyFile(const std::string& path) {
-  auto unreadable = [&](const std::string& why) { return PolicyLoad{{}, {{path, 0, "cannot read policy: " + why}}}; };
-  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return unreadable(std::strerror(errno));
-  std::string text;
-  char buf[8192];
-  while (true) {
-    const auto n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return unreadable(std::strerror(errno));
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > kMaxFileBytes) return unreadable("larger than 1 MiB; is this the right file?");
+PolicyLoad loadPolicyFile(const std::string& path, const std::string& stateDir) {
+  // A FIFO or device named as the policy (check-policy FIFO, a reload on SIGHUP) is refused
+  // at once, never waited on; a file beyond the bound is not a policy (README Safety promise 13).
+  auto text = readRegularFile(path, kMaxFileBytes);
+  if (!text) {
+    // "read PATH: cause" or "PATH is ...": the problem's FILE:0: prefix names the file already.
+    auto why = text.error().what;
+    for (const auto& lead : {"read " + path + ": ", path + " is "}) {
+      if (why.starts_with(lead)) {
+        why = why.substr(lead.size());
+        break;
+      }
+    }
+    return PolicyLoad{{}, {{path, 0, "cannot read policy: " + why}}};
   }
-  return parsePolicy(text, path);
+  return parsePolicy(*text, path, stateDir);
 }
 
 namespace {

@@ -25,12 +25,20 @@ struct PolicyLoad {
 };
 
 /// Parses policy text; `file` names it in problems. Reports every problem, not just the first.
-PolicyLoad parsePolicy(std::string_view text, const std::string& file);
+/// A path the policy tells ctpilot to write (trace_file, textfile) is refused when it is `/`,
+/// under /proc, /sys or /dev, names the other, or (when `stateDir` is given) lies in the state
+/// directory (README Safety promise 13).
+PolicyLoad parsePolicy(std::string_view text, const std::string& file, const std::string& stateDir = "");
 
-/// Reads and parses a policy file; an unreadable file is one problem at line 0.
-PolicyLoad loadPolicyFile(const std::string& path);
+/// Reads and parses a policy file (a regular file of at most 1 MiB: a FIFO or device is refused
+/// at once, never waited on); an unreadable file is one problem at line 0.
+PolicyLoad loadPolicyFile(const std::string& path, const std::string& stateDir = "");
 
 /// Formats the effective policy as a policy file that parsePolicy accepts (every key, with units).
 std::string formatPolicy(const Policy& policy);
+
+/// The candidate closest to `word` when it is plausibly a typo of it (a few edits), else "":
+/// the "did you mean" of unknown keys, timeouts and commands.
+std::string closest(std::string_view word, const std::vector<std::string>& candidates);
 
 }  // namespace ctpilot::policy

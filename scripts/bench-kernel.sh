@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Real-kernel benchmarks (about 10 minutes; run as root on a machine with nf_conntrack):
 #   tests/bench/kernel/surge.sh      drops during TCP surges through a NAT router at several
-#                                    rates, without and with `ctpilot run` (interval 100ms and 1s),
-#                                    the reaction time and the time from the first to the last drop;
+#                                    rates, without and with `ctpilot run` (interval 100ms and 1s)
+#                                    and under a static setting at the memory budget, the reaction
+#                                    time and the time from the first to the last drop;
 #                                    with hping3 installed also 20k SYNs/s at interval 100ms and 1s
 #                                    (bare SYNs cost far less CPU than connections: the machine can
 #                                    generate 20k/s that way; apt-get install hping3)
 #   tests/bench/kernel/stall.sh      the worst packet delay through conntrack while a table grows
 #                                    to ~1M entries under ctpilot (ISP example policy and built-in
-#                                    defaults), hash presized vs following max
+#                                    defaults), hash presized vs following max, and under a static
+#                                    setting at the memory budget
 #   tests/bench/kernel/tick_cost.sh  CPU and wall time per sampling cycle with 1, 16 and 64
 #                                    watched namespaces, netlink vs procfs; the daemon's memory
 #   tests/bench/kernel/resize.sh     time of a hashsize resize, empty and at 100k and 1M entries

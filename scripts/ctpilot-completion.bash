@@ -1,6 +1,7 @@
 # bash completion for ctpilot (installed as /usr/share/bash-completion/completions/ctpilot).
 # Commands, options and scenario names are read from the binary's own --help, so completion
-# knows exactly what this ctpilot accepts; policy files complete as *.conf paths.
+# knows exactly what this ctpilot accepts; policy files complete as *.conf paths, the files of
+# record --out, simulate --trace and --csv as any path.
 # shellcheck shell=bash
 
 _ctpilot_help() {
@@ -43,7 +44,7 @@ _ctpilot() {
       compopt -o filenames 2>/dev/null
       mapfile -t COMPREPLY < <(compgen -W "$scenarios" -- "$cur"; compgen -f -X '!*.scenario' -- "$cur"; compgen -d -- "$cur")
       return ;;
-    --csv)
+    --csv | --out | --trace)
       compopt -o filenames 2>/dev/null
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
       return ;;
@@ -54,7 +55,7 @@ _ctpilot() {
     if [[ $cur == -* ]]; then
       mapfile -t COMPREPLY < <(compgen -W "$(_ctpilot_help "$bin" | sed -n '/^global options:/,$p' | grep -o -- '--[a-z-]*')" -- "$cur")
     else
-      mapfile -t COMPREPLY < <(compgen -W "$(_ctpilot_help "$bin" | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\).*/\1/p')" -- "$cur")
+      mapfile -t COMPREPLY < <(compgen -W "help $(_ctpilot_help "$bin" | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\).*/\1/p')" -- "$cur")
     fi
     return
   fi
@@ -63,6 +64,12 @@ _ctpilot() {
   elif [[ $command == check-policy ]]; then
     compopt -o filenames 2>/dev/null
     mapfile -t COMPREPLY < <(compgen -f -X '!*.conf' -- "$cur"; compgen -d -- "$cur")
+  elif [[ $command == simulate ]]; then
+    # --trace takes several files: a word after the first one is another trace.
+    compopt -o filenames 2>/dev/null
+    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+  elif [[ $command == help ]]; then
+    mapfile -t COMPREPLY < <(compgen -W "$(_ctpilot_help "$bin" | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\).*/\1/p')" -- "$cur")
   fi
 }
 complete -F _ctpilot ctpilot

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libboost-dev libboost-program-options-dev
+  # simulate --prometheus: https through Boost.Asio ssl (HTTP itself is Boost.Beast, in libboost-dev)
+  libssl-dev
   libnl-3-dev libnl-nf-3-dev
   libspdlog-dev doctest-dev nlohmann-json3-dev
   # metrics (families and text format) and systemd notify/journal

@@ -4,13 +4,15 @@
 # `scripts/fuzz.sh 25`. New inputs go to build-fuzz/corpus/<target>/ (the committed corpus is
 # only read); a crash stops the run, leaves its input in build-fuzz/artifacts/ and exits 1.
 # Replay one: build-fuzz/tests/fuzz/fuzz_<target> build-fuzz/artifacts/<target>/crash-...
-# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: policy scenario journal ctnetlink)
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (default: every target, one per tests/fuzz/*_fuzz.cpp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(policy scenario journal ctnetlink)
+if ((${#targets[@]} == 0)); then
+  for source in tests/fuzz/*_fuzz.cpp; do targets+=("$(basename "$source" _fuzz.cpp)"); done
+fi
 
 bash scripts/deps.sh
 launcher=()

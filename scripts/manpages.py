@@ -192,8 +192,17 @@ def policy_keys(reference):
     return sections
 
 
+def cite_readme(text, readme):
+    """The README's own cross-references, as the page can show them: a quoted README heading
+    ("Monitoring") and a Safety promise are not sections of the man page, so they name the
+    README installed with the package."""
+    headings = set(re.findall(r"^#{2,3} (.+)$", readme, re.M))
+    text = re.sub(r'"([^"\n]+)"', lambda m: f'README.md "{m.group(1)}"' if m.group(1) in headings else m.group(0), text)
+    return re.sub(r"\b(Safety promises?) ", r"README.md \1 ", text)
+
+
 def ctpilot_conf_5(readme, version, date):
-    reference = readme_section(readme, "Policy reference")
+    reference = cite_readme(readme_section(readme, "Policy reference"), readme)
     body, _, checking = reference.partition("### Validating a policy")
     intro, _, rest = body.partition("**Units**")
     units, _, keys = rest.partition("**[controller]**")
@@ -211,7 +220,7 @@ def ctpilot_conf_5(readme, version, date):
     out.append(prose_roff(units))
     for section, block in policy_keys(keys):
         heading = block.split("\n", 1)[0].strip(" —")
-        out.append(".SH [" + section.upper() + "]\n")
+        out.append(".SH [" + section + "]\n")  # as written in the file: copyable
         if heading:
             out.append(roff_markdown(heading) + "\n")
         out.append(prose_roff(block.split("\n", 1)[1]))
@@ -229,7 +238,7 @@ def ctpilot_conf_5(readme, version, date):
     out.append(".SH FILES\n.TP\n\\fI/etc/ctpilot/policy.conf\\fR\nthe policy \\fBctpilot run\\fR reads "
                "(\\fBsystemctl reload ctpilot\\fR re\\-reads it)\n.TP\n\\fI/usr/share/ctpilot/policies/\\fR\n"
                "commented example policies\n")
-    out.append(".SH SEE ALSO\n\\fBctpilot\\fR(8)\n")
+    out.append(".SH SEE ALSO\n\\fBctpilot\\fR(8), \\fI/usr/share/doc/ctpilot/README.md\\fR\n")
     return "".join(out)
 
 

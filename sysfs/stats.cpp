@@ -38,22 +38,10 @@ std::vector<std::string> fields(const std::string& line) {
 }
 
 Result<std::string> readWholeFile(const std::string& path) {
-  const UniqueFd fd = openNonBlocking(path, O_RDONLY);
-  if (!fd) {
-    Error error = errnoError(errno, "read " + path);
-    if (error.code == Errc::Missing) {
-      error.what += " (nf_conntrack is not loaded, or the kernel lacks CONFIG_NF_CONNTRACK_PROCFS)";
-    }
-    return error;
-  }
-  if (auto regular = requireRegular(fd.get(), path); !regular) return regular.error();
-  std::string text;
-  std::array<char, 4096> buf{};
-  for (;;) {
-    const auto n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0) return errnoError(errno, "read " + path);
-    if (n == 0) break;
-    text.append(buf.data(), static_cast<std::size_t>(n));
+  auto text = readRegularFile(path, kMaxKernelFileBytes, "; check --root");
+  if (!text && text.error().code == Errc::Missing) {
+    return Error{Errc::Missing, text.error().what +
+                                    " (nf_conntrack is not loaded, or the kernel lacks CONFIG_NF_CONNTRACK_PROCFS)"};
   }
   return text;
 }

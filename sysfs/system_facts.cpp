@@ -31,21 +31,7 @@ constexpr std::int64_t kBucketBytes = 8;
 constexpr std::int64_t kEntriesPerBucket = 4;
 
 // Reads a whole (regular) file; a FIFO under --root is refused, never waited on.
-Result<std::string> readText(const std::string& path) {
-  const UniqueFd fd = openNonBlocking(path, O_RDONLY);
-  if (!fd) return errnoError(errno, "read " + path);
-  if (auto regular = requireRegular(fd.get(), path); !regular) return regular.error();
-  std::string text;
-  std::array<char, 4096> buf{};
-  for (;;) {
-    const auto n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errnoError(errno, "read " + path);
-    if (n == 0) break;
-    text.append(buf.data(), static_cast<std::size_t>(n));
-  }
-  return text;
-}
+Result<std::string> readText(const std::string& path) { return readRegularFile(path, kMaxKernelFileBytes, "; check --root"); }
 
 std::optional<std::int64_t> toInt(const std::string& text) {
   std::int64_t value = 0;

@@ -12,7 +12,7 @@ namespace ctpilot::controller {
 // Made for config management's validate step (Ansible: `validate: ctpilot check-policy %s`):
 // stderr carries only "FILE:LINE: message" lines, stdout only the effective policy, and the
 // exit code alone says whether the file may be installed.
-int checkPolicyCommand(const GlobalOptions&, const std::vector<std::string>& args) {
+int checkPolicyCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
   bool quiet = false;
   std::vector<std::string> files;
   po::options_description options("check-policy options");
@@ -38,7 +38,8 @@ int checkPolicyCommand(const GlobalOptions&, const std::vector<std::string>& arg
   bool allValid = true;
   std::vector<std::pair<std::string, policy::Policy>> valid;
   for (const auto& file : files) {
-    auto load = policy::loadPolicyFile(file);
+    // trace_file and textfile are checked against the state directory `run` would use.
+    auto load = policy::loadPolicyFile(file, global.stateDir);
     for (const auto& problem : load.problems) std::cerr << problem.str() << "\n";
     if (load.ok()) {
       valid.emplace_back(file, std::move(load.policy));

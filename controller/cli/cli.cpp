@@ -7,6 +7,7 @@
 
 #include "controller/build_info.h"
 #include "controller/cli/logging.h"
+#include "policy/policy_file.h"
 
 namespace po = boost::program_options;
 
@@ -29,8 +30,8 @@ const std::map<std::string, CommandEntry>& commands() {
       {"rollback", {rollbackCommand, "rollback (--last N | --to ID | --all) [--dry-run] [--force] [--hold DURATION]"}},
       {"resume", {resumeCommand, "resume                              lift the holds rollback placed"}},
       {"check-policy", {checkPolicyCommand, "check-policy FILE...                validate policy files, print the effective policy"}},
-      {"simulate", {simulateCommand, "simulate --policy FILE (--scenario NAME|FILE | --trace FILE...) [--csv OUT] [--seed N]"}},
-      {"record", {recordCommand, "record --out FILE [--duration D]    sample the live kernel into a trace for simulate --trace"}},
+      {"simulate", {simulateCommand, "simulate --policy FILE (--scenario NAME|FILE | --trace FILE... | --prometheus URL) [--json] [--csv OUT] [--seed N]"}},
+      {"record", {recordCommand, "record --out FILE [--force] [--duration D]   sample the live kernel into a trace for simulate --trace"}},
   };
   return kCommands;
 }
@@ -44,7 +45,7 @@ void printUsage(std::ostream& out, const po::options_description& globals) {
   out << "usage: ctpilot [--policy FILE] [--state-dir DIR] [--root DIR] [--log-level LEVEL] COMMAND [ARGS]\n\n"
          "commands:\n";
   for (const auto& [name, entry] : commands()) out << "  " << entry.synopsis << "\n";
-  out << "\n" << globals;
+  out << "\nctpilot help [COMMAND] prints this, or the command's --help.\n\n" << globals;
 }
 
 // The options that come before the command, written into `global`.
@@ -113,12 +114,23 @@ int dispatch(CommandFn fn, const GlobalOptions& global, const std::string& comma
   }
 }
 
+// Says the command is unknown, with the command it is probably a typo of.
+int unknownCommand(const std::string& command) {
+  std::vector<std::string> names{"help"};
+  for (const auto& [name, entry] : commands()) names.push_back(name);
+  const auto suggestion = policy::closest(command, names);
+  std::cerr << "ctpilot: unknown command '" << command << "'"
+            << (suggestion.empty() ? std::string() : "; did you mean '" + suggestion + "'?")
+            << " (see ctpilot --help)\n";
+  return kExitUsage;
+}
+
 }  // namespace
 
 int runCli(int argc, char** argv) {
   GlobalOptions global;
   const po::options_description globals = globalOptions(global);
-  const CommandLine line = splitAtCommand(argc, argv);
+  CommandLine line = splitAtCommand(argc, argv);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(line.globalTokens).options(globals).positional({}).run(), vm);
@@ -140,11 +152,17 @@ int runCli(int argc, char** argv) {
     printUsage(std::cerr, globals);
     return kExitUsage;
   }
-  const auto found = commands().find(line.command);
-  if (found == commands().end()) {
-    std::cerr << "ctpilot: unknown command '" << line.command << "'; see ctpilot --help\n";
-    return kExitUsage;
+  if (line.command == "help") {
+    // `ctpilot help` is the usage, `ctpilot help COMMAND` the command's --help.
+    if (line.args.empty() || line.args.front().rfind('-', 0) == 0) {
+      printUsage(std::cout, globals);
+      return kExitOk;
+    }
+    line.command = line.args.front();
+    line.args = {"--help"};
   }
+  const auto found = commands().find(line.command);
+  if (found == commands().end()) return unknownCommand(line.command);
   if (auto logging = setupLogging(global.logLevel); !logging) {
     std::cerr << "ctpilot: " << logging.error().what << "\n";
     return kExitUsage;

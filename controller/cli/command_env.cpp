@@ -44,7 +44,7 @@ Result<policy::Policy> loadEffectivePolicy(const GlobalOptions& global, std::str
     path = kDefaultPolicyPath;
   }
   if (source != nullptr) *source = path;
-  auto load = policy::loadPolicyFile(path);
+  auto load = policy::loadPolicyFile(path, global.stateDir);
   if (!load.ok()) {
     for (const auto& problem : load.problems) std::cerr << problem.str() << "\n";
     return Error{Errc::Malformed, path + ": " + std::to_string(load.problems.size()) +

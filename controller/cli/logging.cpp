@@ -62,10 +62,9 @@ Result<void> setupLogging(const std::string& level) {
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
     formatter->add_flag<PriorityFlag>('*').set_pattern("%*%l: %v");
     logger->set_formatter(std::move(formatter));
-  } else if (std::getenv("JOURNAL_STREAM") != nullptr) {
-    // Under systemd but stderr elsewhere (redirected): still no second timestamp.
-    logger->set_pattern("%^%l%$: %v");
   } else {
+    // Also under systemd with stderr redirected elsewhere (JOURNAL_STREAM inherited by a
+    // shell, `ctpilot ... 2>file` from a unit): nothing adds a timestamp there.
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$: %v");
   }
   logger->set_level(parsed);

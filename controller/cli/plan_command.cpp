@@ -11,6 +11,7 @@
 #include "controller/controller.h"
 #include "controller/daemon.h"
 #include "sysfs/stats.h"
+#include "controller/journal/checkpoint.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
 #include "controller/journal/journal_view.h"
@@ -56,20 +57,22 @@ std::string humanBytes(std::int64_t bytes) {
 // The limits every namespace shares: the memory budget for all of them together and the stall
 // a hash resize would cause now.
 void printLimits(std::ostream& out, const policy::Policy& policy, const policy::Observation& obs,
-                 const policy::PlanFacts& facts) {
+                 const policy::Plan& plan) {
   std::int64_t watched = 0;
   for (const auto& n : obs.netns) watched += n.count;
   const std::int64_t all = std::max(obs.totalEntries, watched);
   if (const auto cap = policy::memoryCapEntries(policy, obs); cap > 0) {
     out << fmt::format("entries in every netns together: {} of the memory budget's {} ({:.1f}%){}\n", all, cap,
                        100.0 * static_cast<double>(all) / static_cast<double>(cap),
-                       facts.raiseLimitedByBudget ? "; the budget holds nf_conntrack_max back" : "");
+                       plan.mentions(policy::Reason::MemoryBudget) || plan.mentions(policy::Reason::BudgetBounded)
+                           ? "; the budget holds nf_conntrack_max back"
+                           : "");
   }
   const double stallMs = static_cast<double>(all) * obs.resizeNsPerEntry / 1e6;
   out << fmt::format("a hash resize now would stall every packet through conntrack ~{:.1f} ms ({} entries x {:.2f} us; "
                      "max_stall {}){}\n",
                      stallMs, all, obs.resizeNsPerEntry / 1000.0, policy::formatDuration(policy.hashsize.maxStall),
-                     facts.resizeBlockedByStall ? ": too long, not resizing" : "");
+                     plan.mentions(policy::Reason::StallTooLong) ? ": too long, not resizing" : "");
 }
 
 void printReport(std::ostream& out, const policy::Policy& policy, const TickReport& report) {
@@ -98,7 +101,7 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
     out << fmt::format("baseline of this boot: nf_conntrack_max {}, nf_conntrack_buckets {}\n", obs.baselineMax,
                        obs.baselineBuckets);
   }
-  printLimits(out, policy, obs, report.plan.facts);
+  printLimits(out, policy, obs, report.plan);
   for (const auto& hold : report.history.holds) {
     out << "hold: " << (hold.ref ? policy::refName(*hold.ref)
                                  : std::string("every knob"))
@@ -118,22 +121,23 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
   for (const auto& action : report.plan.actions) out << "  " << describeAction(action, action.to, /*would=*/true) << "\n";
   if (!report.plan.notes.empty()) {
     out << "\nnotes:\n";
-    for (const auto& note : report.plan.notes) out << "  " << note << "\n";
+    for (const auto& note : report.plan.notes) out << "  " << policy::noteText(note) << "\n";
   }
 }
 
-// Reads the journal (baselines, holds, knobs changed by hand) into `journal` without creating or
-// locking anything: plan must work on a fresh machine and beside a running controller.
-void copyJournal(const GlobalOptions& global, MemoryJournal& journal) {
-  auto records = readJournalFile(journalPath(global.stateDir));
-  if (!records) {
-    std::cerr << "ctpilot plan: ignoring the journal (" << records.error().what
+// What the journal says (baselines, holds, knobs changed by hand), read without creating or
+// locking anything: plan must work on a fresh machine and beside a running controller. The view
+// a running controller keeps, from the same function (a verified journal.checkpoint and the
+// records after it, or this boot's records); an empty one when there is no journal.
+std::optional<JournalView> journalView(const GlobalOptions& global, const std::string& bootId) {
+  auto opened = openControllerJournal(global.stateDir, bootId, JournalUse::ReadOnly);
+  if (!opened) {
+    std::cerr << "ctpilot plan: ignoring the journal (" << opened.error().what
               << "); baselines and holds are unknown\n";
-    return;
+    return std::nullopt;
   }
-  for (auto& record : *records) {
-    if (!journal.append(std::move(record))) break;
-  }
+  for (const auto& warning : opened->warnings) std::cerr << "ctpilot plan: " << warning << "\n";
+  return opened->current();
 }
 
 // Samples kPlanSamples times at `interval` and decides on the last; stops at a failed sample.
@@ -177,9 +181,9 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
   const auto memory = commandMemoryFacts(global, "plan");
   if (!memory) return kExitFailure;
 
-  MemoryJournal journal;
-  copyJournal(global, journal);
-
+  auto view = journalView(global, *bootId);
+  MemoryJournal journal;  // what plan would journal stays in memory, numbered after the file's records
+  journal.idsAfter = view ? view->lastId() : 0;
   sysfs::ProcKnobStore knobs(global.root);
   auto stats = sysfs::makeStatsReader(global.root);
   const std::string root = global.root;
@@ -194,7 +198,7 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
       .forget = {},
       .totalEntries = [root] { return sysfs::readSlabEntries(root); },
       .namespacesStamp = {},  // plan looks for a few seconds only
-      .journalView = {},      // built from the records read above
+      .journalView = std::move(view),
       .journalFolded = {},    // plan writes nothing: no checkpoint
   });
 

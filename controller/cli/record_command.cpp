@@ -1,6 +1,7 @@
 #include <chrono>
 #include <csignal>
-#include <fstream>
+#include <sstream>
+#include <utility>
 #include <iostream>
 #include <optional>
 
@@ -12,7 +13,9 @@
 #include "controller/cli/command_env.h"
 #include "controller/replay/recorder.h"
 #include "controller/replay/trace.h"
+#include "controller/written_file.h"
 #include "policy/units.h"
+#include "policy/written_path.h"
 #include "sysfs/knob_store.h"
 #include "sysfs/system_facts.h"
 
@@ -25,7 +28,8 @@ namespace {
 // each round is written and flushed at once, so a stop at any moment leaves a readable trace.
 struct RecordLoop {
   Recorder& recorder;
-  std::ofstream& out;
+  int out;                 // the trace, opened by openWrittenFile
+  const std::string& path;
   policy::Duration interval;
   std::optional<policy::Duration> duration;
   std::size_t rounds = 0;
@@ -53,7 +57,8 @@ struct RecordLoop {
         signals.cancel();
         return;
       }
-      if (duration && now - started + interval > *duration + interval / 2) {
+      // In milliseconds: --duration 200000d is beyond what the clock's nanoseconds hold.
+      if (duration && std::chrono::duration_cast<policy::Duration>(now - started) + interval / 2 >= *duration) {
         signals.cancel();
         return;
       }
@@ -76,10 +81,10 @@ struct RecordLoop {
       if (problem != lastProblem) std::cerr << "ctpilot record: warning: " << problem << "\n";
       lastProblem = problem;
     }
-    for (const auto& s : sampled->samples) writeTraceSample(out, s);
-    out.flush();
-    if (!out) {
-      failure = "writing the trace failed (disk full?)";
+    std::ostringstream text;
+    for (const auto& s : sampled->samples) writeTraceSample(text, s);
+    if (auto written = writeAll(out, text.str(), path); !written) {
+      failure = written.error().what + " (disk full?)";
       return false;
     }
     ++rounds;
@@ -88,11 +93,46 @@ struct RecordLoop {
   }
 };
 
-void writeHeader(std::ostream& out, const GlobalOptions& global, const policy::Policy& policy) {
+std::string header(const GlobalOptions& global, const policy::Policy& policy) {
   Trace header;
   header.interval = policy.controller.interval;
   if (const auto memory = sysfs::readMemoryFacts(global.root)) header.memTotalBytes = memory->memTotalBytes;
-  writeTraceHeader(out, header);
+  std::ostringstream text;
+  writeTraceHeader(text, header);
+  return text.str();
+}
+
+// Refuses an --out that ctpilot may not write (README Safety promise 13): /, /proc, /sys, /dev,
+// the state directory, or a file the policy writes. Says why on stderr.
+bool outAllowed(const std::string& outPath, const GlobalOptions& global, const policy::Policy& policy) {
+  auto why = policy::forbiddenWritePath(outPath, global.stateDir);
+  if (!why) why = policy::collidingWritePaths(policy.controller.traceFile, outPath);
+  if (!why) why = policy::collidingWritePaths(outPath, policy.metrics.textfile);
+  if (!why) return true;
+  std::cerr << "ctpilot record: --out " << printable(outPath) << " " << printable(*why) << "\n";
+  return false;
+}
+
+// Opens --out and writes the trace's header: never through a link, never blocking on a FIFO,
+// never over a file unless --force says so. Returns kExitOk, or the exit code after saying why.
+int openOut(const std::string& outPath, bool force, const GlobalOptions& global, const policy::Policy& policy, UniqueFd& out) {
+  if (!outAllowed(outPath, global, policy)) return kExitUsage;
+  auto opened = openWrittenFile(outPath, force ? ExistingFile::Truncate : ExistingFile::Refuse);
+  if (!opened) {
+    const auto code = opened.error().code;
+    std::cerr << "ctpilot record: " << printable(opened.error().what)
+              << (code == Errc::Busy        ? "; pass --force to replace it, or choose another --out"
+                  : code == Errc::Malformed ? ""
+                                            : "; check the directory exists and is writable")
+              << "\n";
+    return code == Errc::Busy || code == Errc::Malformed ? kExitUsage : kExitFailure;
+  }
+  out = std::move(*opened);
+  if (auto written = writeAll(out.get(), header(global, policy), outPath); !written) {
+    std::cerr << "ctpilot record: " << printable(written.error().what) << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -100,15 +140,17 @@ void writeHeader(std::ostream& out, const GlobalOptions& global, const policy::P
 int recordCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
   std::string outPath;
   std::string durationText;
+  bool force = false;
   po::options_description options("record options");
   options.add_options()
       ("help,h", "print this help")
-      ("out", po::value(&outPath)->value_name("FILE"), "write the trace (JSON Lines) to FILE")
+      ("out", po::value(&outPath)->value_name("FILE"), "write the trace (JSON Lines) to FILE, a new file")
+      ("force", po::bool_switch(&force), "replace FILE when it exists (a regular file only)")
       ("duration", po::value(&durationText)->value_name("D"), "stop after D (30s, 10m, 2h); default: at SIGINT or SIGTERM");
   po::variables_map vm;
   CommandSyntax syntax;
   syntax.usage =
-      "usage: ctpilot record --out FILE [--duration D]\n"
+      "usage: ctpilot record --out FILE [--force] [--duration D]\n"
       "Samples the watched namespaces at the policy's interval into a trace for\n"
       "`ctpilot simulate --trace FILE`. Reads only: no knob, no journal is written.\n\n";
   if (!parseCommandArgs(args, options, vm, syntax)) return kExitOk;
@@ -129,12 +171,8 @@ int recordCommand(const GlobalOptions& global, const std::vector<std::string>& a
   const auto policy = commandPolicy(global, "record", &source);
   if (!policy) return kExitUsage;
 
-  std::ofstream out(outPath, std::ios::trunc);
-  if (!out) {
-    std::cerr << "ctpilot record: cannot write " << outPath << "; check the directory exists and is writable\n";
-    return kExitFailure;
-  }
-  writeHeader(out, global, *policy);
+  UniqueFd out;
+  if (const int rc = openOut(outPath, force, global, *policy, out); rc != kExitOk) return rc;
 
   // A const store: record reads knobs and has no way to write one.
   const sysfs::ProcKnobStore knobs(global.root);
@@ -145,7 +183,7 @@ int recordCommand(const GlobalOptions& global, const std::vector<std::string>& a
   std::cerr << "ctpilot record: sampling every " << policy::formatDuration(policy->controller.interval) << " into " << outPath
             << (duration ? " for " + policy::formatDuration(*duration) : std::string(" until SIGINT or SIGTERM")) << " (policy "
             << source << ")\n";
-  RecordLoop loop{.recorder = recorder, .out = out, .interval = policy->controller.interval, .duration = duration};
+  RecordLoop loop{.recorder = recorder, .out = out.get(), .path = outPath, .interval = policy->controller.interval, .duration = duration};
   loop.run();
   if (loop.failure) {
     std::cerr << "ctpilot record: " << *loop.failure << "; " << loop.rounds << " round(s) are in " << outPath << "\n";

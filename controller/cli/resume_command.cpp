@@ -1,10 +1,14 @@
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/program_options.hpp>
 
 #include "controller/cli/command_env.h"
+#include <spdlog/spdlog.h>
+
+#include "controller/journal/checkpoint.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_view.h"
 #include "controller/rollback.h"
@@ -12,6 +16,22 @@
 namespace po = boost::program_options;
 
 namespace ctpilot::controller {
+namespace {
+
+// The view a running controller keeps, from the same function: what resume lifts is what status
+// shows and run honours. Says why not on stderr.
+std::optional<ControllerJournal> openJournal(const GlobalOptions& global, const std::string& bootId) {
+  auto opened = openControllerJournal(global.stateDir, bootId, JournalUse::Append, /*history=*/false);
+  if (!opened) {
+    std::cerr << "ctpilot resume: " << opened.error().what << "\n";
+    return std::nullopt;
+  }
+  for (const auto& warning : opened->warnings) spdlog::warn("{}", warning);
+  for (const auto& warning : opened->journal->warnings()) spdlog::warn("{}", warning);
+  return std::move(*opened);
+}
+
+}  // namespace
 
 int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
   po::options_description options("ctpilot resume: lift the holds rollback placed and hand back knobs changed by someone else, so a "
@@ -32,11 +52,12 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
     std::cerr << "ctpilot resume: " << lock.error().what << "\n";
     return kExitFailure;
   }
-  const auto journal = commandJournal(global, "resume");
-  if (!journal) return kExitFailure;
+  const auto opened = openJournal(global, *bootId);
+  if (!opened) return kExitFailure;
+  const auto& journal = opened->journal;
 
   const auto now = policy::Clock::now();
-  const auto view = viewOf(journal->records(), *bootId);
+  const auto view = opened->current();
   const auto holds = view.activeHoldRecords(now);
   const auto external = view.externalRecordIds(0);
   if (holds.empty() && external.empty()) {

@@ -150,20 +150,28 @@ int rollBack(const GlobalOptions& global, const RollbackSelection& selection, Ro
     }
     lock.emplace(std::move(*taken));
   }
-  const auto journal = commandJournal(global, "rollback");
-  if (!journal) return kExitFailure;
+  // This boot's records only (the kernel forgot the others): read back from the end to the
+  // newest record of an earlier boot, so earlier boots `run` has not moved aside cost nothing.
+  auto opened = FileJournal::openCurrentBoot(global.stateDir, rollback.bootId, rollback.dryRun);
+  if (!opened) {
+    std::cerr << "ctpilot rollback: " << opened.error().what << "\n";
+    return kExitFailure;
+  }
+  const auto& journal = *opened;
+  for (const auto& warning : journal->warnings()) std::cerr << "ctpilot rollback: " << warning << "\n";
 
   const auto& records = journal->records();
   auto steps = planRollback(records, rollback.bootId, selection);
   if (!steps) {
     std::cerr << "ctpilot rollback: " << steps.error().what << "\n";
-    return kExitFailure;
+    return steps.error().code == Errc::Busy ? kExitRefused : kExitFailure;
   }
   if (steps->empty()) {
     std::cout << "nothing to roll back: no change of this boot is left to undo";
     // Earlier boots' records are in journal.jsonl.1 once `run` moved them (a damaged one only costs the count).
-    auto otherBoots = viewOf(records, rollback.bootId).otherBootApplied();
-    otherBoots += rotatedAppliedCount(global.stateDir, rollback.bootId, records.empty() ? 0 : records.front().id).value_or(0);
+    const auto firstId = records.empty() ? 0 : records.front().id;
+    auto otherBoots = appliedCountOfOtherBoots(global.stateDir, "journal.jsonl", rollback.bootId, firstId).value_or(0);
+    otherBoots += appliedCountOfOtherBoots(global.stateDir, "journal.jsonl.1", rollback.bootId, firstId).value_or(0);
     if (otherBoots > 0) std::cout << " (" << otherBoots << " from earlier boots are gone: the kernel reset them at reboot)";
     std::cout << "\n";
     return kExitOk;

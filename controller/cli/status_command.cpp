@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controller/cli/command_env.h"
+#include "controller/journal/checkpoint.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
 #include "controller/journal/journal_view.h"
@@ -112,48 +113,46 @@ std::vector<sysfs::Netns> watchedNetns(const GlobalOptions& global, const policy
   return found;
 }
 
-void readJournal(const GlobalOptions& global, Status& status) {
-  // Read-only: no lock, no write access needed, and no state directory created.
-  auto records = readJournalFile(journalPath(global.stateDir));
-  if (!records) {
-    status.problems.push_back("cannot read the journal: " + records.error().what);
+bool isChange(const JournalRecord& r) {
+  return r.kind == RecordKind::Applied || r.kind == RecordKind::Rollback || r.kind == RecordKind::External;
+}
+
+// The newest changes of journal.jsonl, then of journal.jsonl.1 (earlier boots `run` moved
+// aside), read backwards: at most kRecentLinesRotated lines of each.
+void readRecent(const GlobalOptions& global, Status& status) {
+  auto recent = readJournalTail(global.stateDir, kRecentChanges, /*rotatedOnly=*/false, isChange, kRecentLinesRotated);
+  if (!recent) {
+    status.problems.push_back("cannot read the journal: " + recent.error().what);
+    status.journalRead = false;
     return;
   }
+  status.recent = std::move(*recent);
+}
+
+void readJournal(const GlobalOptions& global, Status& status) {
+  // Read-only: no lock, no write access needed, and no state directory created. The same view a
+  // running controller keeps, from the same function (a verified journal.checkpoint and the
+  // records after it, or this boot's records): status shows exactly what it honours.
+  auto opened = openControllerJournal(global.stateDir, status.bootId, JournalUse::ReadOnly, /*history=*/false);
+  if (!opened) {
+    status.problems.push_back("cannot read the journal: " + opened.error().what);
+    return;
+  }
+  for (const auto& warning : opened->warnings) status.problems.push_back("journal: " + warning);
   status.journalRead = true;
-  const auto isChange = [](const JournalRecord& r) {
-    return r.kind == RecordKind::Applied || r.kind == RecordKind::Rollback || r.kind == RecordKind::External;
-  };
-  for (auto it = records->rbegin(); it != records->rend() && status.recent.size() < kRecentChanges; ++it) {
-    if (isChange(*it)) status.recent.insert(status.recent.begin(), *it);
-  }
-  // Earlier boots' records are in journal.jsonl.1 once `run` moved them: still recent changes of
-  // this state directory (read backwards, at most kRecentLinesRotated lines).
-  if (status.recent.size() < kRecentChanges) {
-    const auto firstId = records->empty() ? std::numeric_limits<std::int64_t>::max() : records->front().id;
-    auto older = readJournalTail(global.stateDir, kRecentChanges - static_cast<std::int64_t>(status.recent.size()),
-                                 /*rotatedOnly=*/true,
-                                 [&](const JournalRecord& r) { return isChange(r) && r.id < firstId; }, kRecentLinesRotated);
-    if (!older) {
-      status.problems.push_back("cannot read the journal of earlier boots: " + older.error().what);
-    } else {
-      status.recent.insert(status.recent.begin(), older->begin(), older->end());
-    }
-  }
-  // The same view a running controller keeps: status shows exactly what it leaves alone.
-  const auto view = viewOf(*records, status.bootId);
+  const auto view = opened->current();
   status.holds = view.activeHoldRecords(policy::Clock::now());
   status.baselines = view.baselines();
   // The External records a running controller honours (since its start: a policy change also
   // hands knobs back, which only the running controller knows).
-  for (const auto& entry : view.externalRecordIds(0)) {
-    const auto id = entry.second;
-    const auto found = std::find_if(records->begin(), records->end(), [id](const JournalRecord& r) { return r.id == id; });
-    if (found != records->end()) status.unmanaged.push_back(*found);
-  }
-  for (auto it = records->rbegin(); it != records->rend(); ++it) {
-    if (it->kind == RecordKind::Applied && it->knob == Knob::Buckets) {
-      status.lastResize = *it;
-      break;
+  status.unmanaged = view.externalRecords(0);
+  readRecent(global, status);
+  // The newest resize: a timed one the view keeps, or a newer one among the recent changes.
+  if (!view.timedResizes().empty()) status.lastResize = view.timedResizes().back();
+  for (const auto& record : status.recent) {
+    if (record.kind == RecordKind::Applied && record.knob == Knob::Buckets &&
+        (!status.lastResize || record.id > status.lastResize->id)) {
+      status.lastResize = record;
     }
   }
 }

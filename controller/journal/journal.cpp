@@ -10,12 +10,15 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <utility>
 
 #include "controller/state_dir.h"
+#include "policy/reason.h"
 #include "policy/unique_fd.h"
 namespace ctpilot::controller {
 namespace {
@@ -56,6 +59,7 @@ J buildJson(const JournalRecord& record) {
   if (record.ref) out["ref"] = *record.ref;
   if (record.until) out["until"] = formatTime(*record.until);
   if (!record.error.empty()) out["error"] = record.error;
+  if (!record.cause.is_null()) out["cause"] = J(record.cause);
   if (!record.observation.is_null()) out["observation"] = J(record.observation);
   return out;
 }
@@ -303,6 +307,8 @@ Result<JournalRecord> recordFromJson(const nlohmann::json& json) {
   JournalRecord record;
   if (auto error = readRequiredFields(json, record)) return *error;
   if (auto error = readOptionalFields(json, record)) return *error;
+  // `cause` is data for other programs; ctpilot reads it back only to keep it (old records have none).
+  if (const auto found = json.find("cause"); found != json.end()) record.cause = *found;
   if (const auto found = json.find("observation"); found != json.end()) record.observation = *found;
   return record;
 }
@@ -320,6 +326,7 @@ struct JournalFile {
   std::int64_t lastId = 0;  // id of the last record up to `offset`
   std::int64_t firstId = 0; // id of the file's first record
   std::uint64_t inode = 0;
+  bool linesKnown = true;   // false when opened mid-file (openCurrentBoot): messages name offsets
   off_t warnedTornAt = -1;  // a torn tail already reported (refresh runs every tick)
   std::vector<JournalRecord> records;
   std::vector<std::string> warnings;
@@ -351,6 +358,12 @@ class FileLock {
 
 bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
 
+// "PATH:LINE" for the line after state.offset numbered `lineNo`; "PATH:@OFFSET" (its first byte)
+// when the journal was opened mid-file and line numbers are unknown.
+std::string lineName(const JournalFile& state, std::int64_t lineNo, off_t offset) {
+  return state.path + ":" + (state.linesKnown ? std::to_string(lineNo) : "@" + std::to_string(offset));
+}
+
 std::string excerpt(const std::string& text) {
   constexpr std::size_t kMax = 60;
   return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
@@ -381,7 +394,7 @@ Result<std::string> readAppended(const JournalFile& state) {
 // A last line without its newline is a crash mid-write (torn): ignored with a warning (once),
 // and cut away when `repair` (append holds LOCK_EX then) so the next record starts cleanly.
 Result<void> tornTail(JournalFile& state, bool repair, const std::string& line) {
-  const std::string where = state.path + ":" + std::to_string(state.lines + 1);
+  const std::string where = lineName(state, state.lines + 1, state.offset);
   const std::string why = " a torn last line (no newline at the end; a crash while writing?): " + excerpt(line);
   if (repair) {
     if (::ftruncate(state.fd.get(), state.offset) != 0) return errnoError(errno, "truncate torn last line of " + state.path);
@@ -413,11 +426,12 @@ Result<void> readNew(JournalFile& state, bool repair) {
                                             std::to_string(state.lastId)};
       }
       if (!record) {
-        return Error{Errc::Malformed, state.path + ":" + std::to_string(lineNo) + ": " + record.error().what +
+        return Error{Errc::Malformed, lineName(state, lineNo, state.offset) + ": " + record.error().what +
                                           "; only a torn last line (no newline) is tolerated: fix or remove this line"};
       }
       state.lastId = record->id;
       if (state.firstId == 0) state.firstId = record->id;
+      record->offset = static_cast<std::int64_t>(state.offset);
       state.records.push_back(std::move(*record));
     }
     state.offset += static_cast<off_t>(newline + 1 - pos);
@@ -442,10 +456,10 @@ namespace {
 // Opens journal.jsonl as every state file is opened: no symlink followed, modes and owner
 // checked (README Safety promise 12); a journal we may not write is opened read-only: reading
 // history needs no write access, and append() says so if it is ever tried.
-Result<void> openFile(JournalFile& state, const std::string& stateDir) {
+Result<void> openFile(JournalFile& state, const std::string& stateDir, bool readOnly = false) {
   state.dir = stateDir;
   state.path = journalPath(stateDir);
-  auto opened = openStateFile(stateDir, "journal.jsonl", StateAccess::AppendOrRead);
+  auto opened = openStateFile(stateDir, "journal.jsonl", readOnly ? StateAccess::Read : StateAccess::AppendOrRead);
   if (!opened) return opened.error();
   state.fd = UniqueFd(opened->fd);
   state.writable = opened->writable;
@@ -543,10 +557,46 @@ Result<std::unique_ptr<FileJournal>> FileJournal::open(const std::string& stateD
   return journal;
 }
 
-Result<std::unique_ptr<FileJournal>> FileJournal::openAfter(const std::string& stateDir, const JournalPosition& from) {
+Result<std::unique_ptr<FileJournal>> FileJournal::openCurrentBoot(const std::string& stateDir, const std::string& bootId,
+                                                                  bool readOnly) {
+  if (!readOnly) {
+    // Appending must not create the journal: a command that finds none has nothing to read.
+    auto exists = stateFileExists(stateDir, "journal.jsonl");
+    if (!exists) return exists.error();
+    if (!*exists) return Error{Errc::Missing, journalPath(stateDir) + ": no journal"};
+  }
   std::unique_ptr<FileJournal> journal(new FileJournal());
   JournalFile& state = journal->state_->file;
-  if (auto opened = openFile(state, stateDir); !opened) return opened.error();
+  if (auto opened = openFile(state, stateDir, readOnly); !opened) return opened.error();
+  auto lock = FileLock::take(state.fd.get(), LOCK_SH, state.path);
+  if (!lock) return lock.error();
+  auto boundary = currentBootOffset(state.fd.get(), state.path, bootId);
+  if (!boundary && boundary.error().code != Errc::Malformed) return boundary.error();
+  // A line that cannot be parsed on the way back: read from the start, which names its line.
+  if (boundary && *boundary > 0) {
+    // Continue after the newest record of another boot, as if it had just been read.
+    auto start = lineStart(state, static_cast<off_t>(*boundary));
+    if (!start) return start.error();
+    auto last = idOfLine(state, *start, static_cast<off_t>(*boundary));
+    if (!last) return Error{Errc::Malformed, state.path + ":@" + std::to_string(*start) + ": " + last.error().what};
+    auto firstEnd = lineEnd(state, 0, static_cast<off_t>(*boundary));
+    if (!firstEnd) return firstEnd.error();
+    auto first = idOfLine(state, 0, *firstEnd);
+    if (!first) return Error{Errc::Malformed, state.path + ":1: " + first.error().what};
+    state.offset = static_cast<off_t>(*boundary);
+    state.lastId = *last;
+    state.firstId = *first;
+    state.linesKnown = false;
+  }
+  if (auto read = readRest(state); !read) return read.error();
+  return journal;
+}
+
+Result<std::unique_ptr<FileJournal>> FileJournal::openAfter(const std::string& stateDir, const JournalPosition& from,
+                                                            bool readOnly) {
+  std::unique_ptr<FileJournal> journal(new FileJournal());
+  JournalFile& state = journal->state_->file;
+  if (auto opened = openFile(state, stateDir, readOnly); !opened) return opened.error();
   auto lock = FileLock::take(state.fd.get(), LOCK_SH, state.path);
   if (!lock) return lock.error();
   if (auto same = checkPosition(state, from); !same) return same.error();
@@ -577,15 +627,18 @@ Result<JournalRecord> FileJournal::append(JournalRecord record) {
   const int writeErr = errno;
   if (written != static_cast<ssize_t>(line.size())) {
     // Take back a partial line so the file stays valid; nothing is considered written.
-    if (written > 0) (void)::ftruncate(state.fd.get(), state.offset);
+    if (written > 0) {
+      [[maybe_unused]] const int ignored = ::ftruncate(state.fd.get(), state.offset);  // best effort
+    }
     return written < 0 ? errnoError(writeErr, "append to " + state.path)
                        : Error{Errc::Io, "append to " + state.path + ": short write (disk full?)"};
   }
   if (::fsync(state.fd.get()) != 0) {
     const int syncErr = errno;
-    (void)::ftruncate(state.fd.get(), state.offset);
+    [[maybe_unused]] const int ignored = ::ftruncate(state.fd.get(), state.offset);  // best effort
     return errnoError(syncErr, "fsync " + state.path);
   }
+  record.offset = static_cast<std::int64_t>(state.offset);
   state.offset += static_cast<off_t>(line.size());
   state.lines += 1;
   state.lastId = record.id;
@@ -629,6 +682,48 @@ JournalRecord knobRecord(RecordKind kind, policy::TimePoint time, const std::str
   record.newValue = newValue;
   record.reason = std::move(reason);
   return record;
+}
+
+JournalRecord actionRecord(RecordKind kind, policy::TimePoint time, const std::string& bootId,
+                           const policy::Action& action) {
+  auto record = knobRecord(kind, time, bootId, action.ref, action.from, action.to, policy::reasonText(action));
+  record.cause = causeJson(action.because);
+  return record;
+}
+
+namespace {
+
+// Whole numbers (counts, seconds, sizes) are written as integers, the rest as they are.
+nlohmann::json number(double value) {
+  constexpr double kExact = 9007199254740992.0;  // 2^53: every integer below is exact in a double
+  if (std::isfinite(value) && std::trunc(value) == value && std::fabs(value) < kExact) {
+    return static_cast<std::int64_t>(value);
+  }
+  return value;
+}
+
+nlohmann::json oneCause(const policy::Cause& cause) {
+  nlohmann::json out{{"code", std::string(policy::reasonCode(cause.code))}};
+  if (!cause.netns.empty()) out["netns"] = cause.netns;
+  if (cause.knob) out["knob"] = std::string(policy::kernelName(*cause.knob));
+  for (const auto& [fact, value] : cause.facts) out[std::string(policy::factKey(fact))] = number(value);
+  if (!cause.namespaces.empty()) {
+    auto& holders = out["namespaces"] = nlohmann::json::array();
+    for (const auto& [netns, count] : cause.namespaces) holders.push_back({{"netns", netns}, {"count", count}});
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json causeJson(const std::vector<policy::Cause>& causes) {
+  if (causes.empty()) return nullptr;
+  nlohmann::json out = oneCause(causes.front());
+  if (causes.size() > 1) {
+    auto& then = out["then"] = nlohmann::json::array();
+    for (auto it = std::next(causes.begin()); it != causes.end(); ++it) then.push_back(oneCause(*it));
+  }
+  return out;
 }
 
 }  // namespace ctpilot::controller

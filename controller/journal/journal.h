@@ -43,17 +43,31 @@ struct JournalRecord {
   std::optional<policy::Knob> knob;        // kernel name in the file
   std::optional<std::int64_t> oldValue;    // "old"
   std::optional<std::int64_t> newValue;    // "new"
-  std::string reason;
+  std::string reason;                      // `cause` in words
+  nlohmann::json cause;                    // null when none: reason codes and numbers (causeJson)
   nlohmann::json observation;              // null when none
   std::optional<std::int64_t> ref;         // related record id
   std::optional<policy::TimePoint> until;  // Hold
   std::string error;                       // Failed
+  /// Where its line starts in journal.jsonl (set by FileJournal when it reads or appends the
+  /// record; -1 elsewhere): a checkpoint names the lines its claims come from. Not in the line.
+  std::int64_t offset = -1;
 };
 
 /// Builds a record about one knob in one netns: the fields that intent, outcome, baseline,
 /// planned and external records share.
 JournalRecord knobRecord(RecordKind kind, policy::TimePoint time, const std::string& bootId, const policy::KnobRef& ref,
                          std::int64_t oldValue, std::int64_t newValue, std::string reason);
+
+/// Builds the record of a change decide() asked for (intent, applied, planned): `reason` in
+/// words and `cause` as data, both from the action's causes.
+JournalRecord actionRecord(RecordKind kind, policy::TimePoint time, const std::string& bootId,
+                           const policy::Action& action);
+
+/// Converts decide()'s causes to the journal's `cause`: the first cause's "code" (snake_case),
+/// "netns", "knob", "namespaces" and numbers by their keys, and the causes after it in "then",
+/// each in the same shape (README "History and rollback"). Null when there are none.
+nlohmann::json causeJson(const std::vector<policy::Cause>& causes);
 
 /// Converts a record to its JSON object (the journal line and `history --json` element).
 nlohmann::json toJson(const JournalRecord& record);
@@ -108,11 +122,20 @@ class FileJournal final : public Journal {
   /// Opens (creating) STATE_DIR/journal.jsonl and reads it. A torn last line is ignored and
   /// reported in warnings(); any other bad line is Errc::Malformed naming its line number.
   static Result<std::unique_ptr<FileJournal>> open(const std::string& stateDir);
+  /// Opens STATE_DIR/journal.jsonl without creating anything (Errc::Missing when it is absent),
+  /// for writing when we may, and reads the records of boot `bootId` only: those after the newest
+  /// record of another boot (journal_files.h currentBootOffset). What rollback and resume read
+  /// costs this boot's records, not the earlier boots' that `run` has not moved aside yet.
+  /// Line numbers in messages are then byte offsets ("journal.jsonl:@OFFSET").
+  static Result<std::unique_ptr<FileJournal>> openCurrentBoot(const std::string& stateDir, const std::string& bootId,
+                                                              bool readOnly = false);
   /// Opens STATE_DIR/journal.jsonl and reads only the records after `from` (a checkpoint's
   /// position), after checking that the file is still the one `from` describes: same inode,
   /// first record `from.firstId`, and the line ending at `from.offset` is record `from.lastId`.
   /// Errc::Malformed saying what differs otherwise (read the whole journal then).
-  static Result<std::unique_ptr<FileJournal>> openAfter(const std::string& stateDir, const JournalPosition& from);
+  /// `readOnly`: open without creating anything, never for writing (Errc::Missing when absent).
+  static Result<std::unique_ptr<FileJournal>> openAfter(const std::string& stateDir, const JournalPosition& from,
+                                                        bool readOnly = false);
   ~FileJournal() override;
   Result<JournalRecord> append(JournalRecord record) override;
   Result<void> refresh() override;
@@ -140,6 +163,8 @@ class MemoryJournal final : public Journal {
   Result<void> refresh() override { return {}; }
   const std::vector<JournalRecord>& records() const override { return records_; }
   bool failAppends = false;
+  /// Ids continue after this one (plan: after the file journal's records its view folded).
+  std::int64_t idsAfter = 0;
 
  private:
   std::vector<JournalRecord> records_;

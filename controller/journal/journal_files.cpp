@@ -174,6 +174,16 @@ void trimFront(std::string& text, std::int64_t upTo, std::size_t maxBytes) {
 
 }  // namespace
 
+Result<std::int64_t> currentBootOffset(int fd, const std::string& path, const std::string& bootId) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return errnoError(errno, "stat " + path);
+  auto end = completeEnd(fd, st.st_size, path);
+  if (!end) return end.error();
+  auto boundary = currentBootStart(fd, *end, bootId, path);
+  if (!boundary) return boundary.error();
+  return static_cast<std::int64_t>(*boundary);
+}
+
 std::string journalPath(const std::string& stateDir) {
   return (std::filesystem::path(stateDir) / "journal.jsonl").string();
 }
@@ -279,12 +289,13 @@ Result<std::vector<JournalRecord>> readAllJournals(const std::string& stateDir, 
   return std::move(*older);
 }
 
-Result<std::int64_t> rotatedAppliedCount(const std::string& stateDir, const std::string& bootId, std::int64_t beforeId) {
-  auto opened = openForRead(stateDir, "journal.jsonl.1");
+Result<std::int64_t> appliedCountOfOtherBoots(const std::string& stateDir, const std::string& name,
+                                              const std::string& bootId, std::int64_t beforeId) {
+  auto opened = openForRead(stateDir, name);
   if (!opened) return opened.error();
   if (!*opened) return std::int64_t{0};
   const UniqueFd fd = std::move(*opened);
-  const auto path = rotatedJournalPath(stateDir);
+  const auto path = (std::filesystem::path(stateDir) / name).string();
   constexpr off_t kChunk = 1024 * 1024;
   std::int64_t count = 0;
   std::string pending;

@@ -30,6 +30,13 @@ std::string rotatedJournalPath(const std::string& stateDir);
 /// rollback lock (no other writer). Returns how many lines moved.
 Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::string& bootId);
 
+/// Returns where the records of boot `bootId` begin at the end of the open journal `fd` (`path`
+/// for messages), considering its complete lines only: 0 when no record of another boot
+/// precedes them (or the journal is empty), the end when the last record is of another boot.
+/// Lines are parsed from the end back to the newest record of another boot, unless the first
+/// record is of this boot already, so the cost is that of this boot's records, not the file's.
+Result<std::int64_t> currentBootOffset(int fd, const std::string& path, const std::string& bootId);
+
 /// Reads the newest `limit` records of the journal and, when it holds fewer, of
 /// journal.jsonl.1, oldest first, reading the files backwards from their ends: only those lines
 /// are parsed. A torn last line is skipped; a bad line met is Errc::Malformed naming its file.
@@ -41,11 +48,12 @@ Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, 
                                                   const std::function<bool(const JournalRecord&)>& keep = {},
                                                   std::int64_t maxLines = 0);
 
-/// Counts the Applied records of boots other than `bootId` in journal.jsonl.1 whose id is below
-/// `beforeId` (journal.jsonl's first: a rotation cut short leaves copies), reading it line by line
-/// (only lines that mention "applied" are parsed); 0 when there is none. `rollback` says how
-/// many changes of earlier boots the kernel forgot.
-Result<std::int64_t> rotatedAppliedCount(const std::string& stateDir, const std::string& bootId, std::int64_t beforeId);
+/// Counts the Applied records of boots other than `bootId` in STATE_DIR/`name` (journal.jsonl or
+/// journal.jsonl.1) whose id is below `beforeId` (this boot's first: a rotation cut short leaves
+/// copies; 0: any), reading it line by line (only lines that mention "applied" are parsed); 0
+/// when there is none. `rollback` says how many changes of earlier boots the kernel forgot.
+Result<std::int64_t> appliedCountOfOtherBoots(const std::string& stateDir, const std::string& name,
+                                              const std::string& bootId, std::int64_t beforeId);
 
 /// Reads journal.jsonl.1 and journal.jsonl, oldest first (see readJournalFile); a torn last
 /// line is said in `warnings`.

@@ -55,7 +55,7 @@ void JournalView::add(const JournalRecord& record) {
       addRollback(record, ref);
       break;
     case RecordKind::External:
-      if (ref) external_[*ref] = record.id;
+      if (ref) external_[*ref] = record;
       break;
     case RecordKind::Hold:
       if (record.until) holds_.push_back(record);
@@ -74,8 +74,9 @@ void JournalView::addBaseline(const JournalRecord& record, const std::optional<p
   // someone else wrote ([controller] on_external = adopt) and replaces it.
   if (record.oldValue && *record.oldValue != *record.newValue) {
     baselines_[*ref] = *record.newValue;
-  } else {
-    baselines_.emplace(*ref, *record.newValue);
+    baselineLines_[*ref] = {record.offset, record.id};
+  } else if (baselines_.emplace(*ref, *record.newValue).second) {
+    baselineLines_[*ref] = {record.offset, record.id};
   }
 }
 
@@ -106,7 +107,7 @@ void JournalView::addRollback(const JournalRecord& record, const std::optional<p
     undoable_.erase(undone);
   }
   if (ref && record.newValue) {
-    lastWrites_[*ref] = {*record.newValue, record.id};
+    lastWrites_[*ref] = {*record.newValue, record.id, record.offset};
     external_.erase(*ref);
   }
 }
@@ -123,18 +124,23 @@ void JournalView::addResume(const std::optional<policy::KnobRef>& ref) {
 
 void JournalView::addApplied(const JournalRecord& record, const std::optional<policy::KnobRef>& ref) {
   std::optional<std::int64_t> from = record.oldValue;
+  std::vector<JournalLine> lines{{record.offset, record.id}};
   if (record.ref) {
     if (const auto intent = unfinished_.find(*record.ref); intent != unfinished_.end()) {
-      if (!from) from = intent->second.oldValue;
+      if (!from) {
+        from = intent->second.oldValue;
+        lines.insert(lines.begin(), {intent->second.offset, intent->second.id});
+      }
       unfinished_.erase(intent);
     }
     undoable_.erase(*record.ref);
   }
   if (!ref || !record.newValue) return;
-  lastWrites_[*ref] = {*record.newValue, record.id};
+  lastWrites_[*ref] = {*record.newValue, record.id, record.offset};
   external_.erase(*ref);
   newestApplied_[*ref] = applied_.size();
   applied_.push_back({record.time, *ref, from.value_or(*record.newValue), *record.newValue});
+  appliedLines_.push_back(std::move(lines));
   if (scope_ == ViewScope::Everything) {
     undoable_[record.id] = {record.id, false, *ref, from, *record.newValue, record.time, record.reason};
   } else if (applied_.size() >= 2 * keptApplied_ + 64) {
@@ -148,14 +154,17 @@ void JournalView::pruneApplied() {
   for (const auto& change : applied_) newestTime = std::max(newestTime, change.time);
   const auto cutoff = newestTime - kChangeHorizon;
   std::vector<policy::PastChange> kept;
+  std::vector<std::vector<JournalLine>> keptLines;
   std::map<policy::KnobRef, std::size_t> newest;
   for (std::size_t i = 0; i < applied_.size(); ++i) {
     const auto& change = applied_[i];
     if (change.time <= cutoff && newestApplied_.at(change.ref) != i) continue;
     newest[change.ref] = kept.size();
     kept.push_back(change);
+    keptLines.push_back(std::move(appliedLines_[i]));
   }
   applied_ = std::move(kept);
+  appliedLines_ = std::move(keptLines);
   newestApplied_ = std::move(newest);
   keptApplied_ = applied_.size();
 }
@@ -195,18 +204,50 @@ std::vector<policy::Hold> JournalView::activeHolds(policy::TimePoint now) const 
 
 std::map<policy::KnobRef, std::int64_t> JournalView::externalRecordIds(std::int64_t sinceId) const {
   std::map<policy::KnobRef, std::int64_t> out;
-  for (const auto& [ref, id] : external_) {
-    if (id > sinceId) out.emplace(ref, id);
+  for (const auto& [ref, record] : external_) {
+    if (record.id > sinceId) out.emplace(ref, record.id);
   }
+  return out;
+}
+
+std::vector<JournalRecord> JournalView::externalRecords(std::int64_t sinceId) const {
+  std::vector<JournalRecord> out;
+  for (const auto& [ref, record] : external_) {
+    if (record.id > sinceId) out.push_back(record);
+  }
+  std::sort(out.begin(), out.end(), [](const JournalRecord& a, const JournalRecord& b) { return a.id < b.id; });
   return out;
 }
 
 std::set<policy::KnobRef> JournalView::externalKnobs(std::int64_t sinceId) const {
   std::set<policy::KnobRef> out;
-  for (const auto& [ref, id] : external_) {
-    if (id > sinceId) out.insert(ref);
+  for (const auto& [ref, record] : external_) {
+    if (record.id > sinceId) out.insert(ref);
   }
   return out;
+}
+
+std::optional<std::vector<JournalLine>> JournalView::sourceLines(bool history) const {
+  std::vector<JournalLine> lines;
+  if (history) {
+    for (const auto& applied : appliedLines_) lines.insert(lines.end(), applied.begin(), applied.end());
+  } else {
+    for (const auto& [ref, line] : baselineLines_) lines.push_back(line);
+    for (const auto& [ref, write] : lastWrites_) lines.push_back({write.offset, write.recordId});
+    for (const auto& [id, intent] : unfinished_) lines.push_back({intent.offset, intent.id});
+    for (const auto& hold : holds_) lines.push_back({hold.offset, hold.id});
+    for (const auto& [ref, record] : external_) lines.push_back({record.offset, record.id});
+    for (const auto& resize : timedResizes_) lines.push_back({resize.offset, resize.id});
+  }
+  std::sort(lines.begin(), lines.end());
+  lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
+  if (!lines.empty() && lines.front().offset < 0) return std::nullopt;
+  return lines;
+}
+
+void JournalView::restoreCounts(std::int64_t lastId, std::int64_t otherBootApplied) {
+  lastId_ = std::max(lastId_, lastId);
+  otherBootApplied_ = otherBootApplied;
 }
 
 std::vector<UndoableChange> JournalView::undoable() const {

@@ -25,6 +25,15 @@ std::optional<policy::KnobRef> recordRef(const JournalRecord& record);
 struct LastWrite {
   std::int64_t value = 0;
   std::int64_t recordId = 0;
+  std::int64_t offset = -1;  // where the record's line starts in journal.jsonl; -1 when unknown
+};
+
+/// One line of journal.jsonl: where it starts and the id of its record (a checkpoint names the
+/// lines its view was folded from).
+struct JournalLine {
+  std::int64_t offset = -1;
+  std::int64_t id = 0;
+  auto operator<=>(const JournalLine&) const = default;
 };
 
 /// A change of this boot that rollback can undo: an Applied record not rolled back yet, or an
@@ -96,6 +105,8 @@ class JournalView {
   std::set<policy::KnobRef> externalKnobs(std::int64_t sinceId) const;
   /// Returns externalKnobs(sinceId), each with the id of its External record.
   std::map<policy::KnobRef, std::int64_t> externalRecordIds(std::int64_t sinceId) const;
+  /// Returns the External records behind externalKnobs(sinceId), oldest first.
+  std::vector<JournalRecord> externalRecords(std::int64_t sinceId) const;
   /// Returns the applied changes of this boot, oldest first (`from` = old, or the intent's old
   /// when the applied record lacks it).
   const std::vector<policy::PastChange>& appliedChanges() const { return applied_; }
@@ -115,12 +126,18 @@ class JournalView {
   policy::History historyAt(policy::TimePoint now, std::int64_t externalSinceId,
                             policy::Duration window = policy::Duration::max()) const;
 
-  /// Returns a Controller view as JSON, the "view" of journal.checkpoint (format in
-  /// checkpoint.cpp). Times are kept to the millisecond, as in the journal.
-  nlohmann::json checkpointJson() const;
-  /// Rebuilds a Controller view of boot `bootId` from checkpointJson(); Errc::Malformed naming
-  /// the first field that is not what checkpointJson() writes.
-  static Result<JournalView> fromCheckpointJson(const nlohmann::json& json, const std::string& bootId);
+  /// Returns the journal lines every answer of this view comes from, ascending: each knob's
+  /// baseline and last write, the unfinished intents, the holds, the standing External records,
+  /// the applied changes kept (with the intent an applied record took its old value from) and the
+  /// timed resizes. Folding exactly these records, oldest first, into an empty Controller view
+  /// (then setting lastId() and otherBootApplied(): restoreCounts) gives the same answers: that is
+  /// what journal.checkpoint stores, so its every claim is a line the journal can confirm.
+  /// nullopt when a record came from elsewhere than journal.jsonl (its offset is unknown).
+  /// `history` false: without the applied changes kept for decide() (what status and resume ask
+  /// needs none of them); true: only those.
+  std::optional<std::vector<JournalLine>> sourceLines(bool history) const;
+  /// Sets lastId() and otherBootApplied() of a view rebuilt from sourceLines().
+  void restoreCounts(std::int64_t lastId, std::int64_t otherBootApplied);
 
  private:
   /// Folds in an Applied record (it finishes its intent and becomes undoable).
@@ -146,11 +163,13 @@ class JournalView {
   std::int64_t otherBootApplied_ = 0;
   std::vector<JournalRecord> timedResizes_;
   std::map<policy::KnobRef, std::int64_t> baselines_;
+  std::map<policy::KnobRef, JournalLine> baselineLines_;   // ref -> the Baseline record of baselines_
   std::map<policy::KnobRef, LastWrite> lastWrites_;
   std::map<std::int64_t, JournalRecord> unfinished_;       // intent id -> intent
   std::vector<JournalRecord> holds_;                        // not lifted (maybe expired)
-  std::map<policy::KnobRef, std::int64_t> external_;        // ref -> newest External id still standing
+  std::map<policy::KnobRef, JournalRecord> external_;       // ref -> newest External record still standing
   std::vector<policy::PastChange> applied_;
+  std::vector<std::vector<JournalLine>> appliedLines_;      // per applied_ entry: its record (and intent)
   std::map<policy::KnobRef, std::size_t> newestApplied_;  // ref -> index in applied_
   std::map<std::int64_t, UndoableChange> undoable_;         // id -> change not rolled back
 };

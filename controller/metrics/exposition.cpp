@@ -87,11 +87,14 @@ void addControl(Registry& r, const MetricsSnapshot& s) {
     managed.Add({{"knob", k.knob}, {"netns", k.netns}}).Set(isManaged ? 1 : 0);
     if (!isManaged) unmanaged.Add({{"knob", k.knob}, {"netns", k.netns}, {"reason", k.state}}).Set(1);
   }
-  auto& changes = counter(r, "ctpilot_changes_total", "Knob changes since start, by outcome (applied, failed)");
+  auto& changes = counter(r, "ctpilot_changes_total", "Knob changes since start, by outcome (applied, failed, planned: dry run)");
   for (const auto& [key, count] : s.changes) {
     const auto& [knob, netns, outcome] = key;
     changes.Add({{"knob", knob}, {"netns", netns}, {"outcome", outcome}}).Increment(static_cast<double>(count));
   }
+  auto& held = counter(r, "ctpilot_decisions_held_total",
+                       "Changes decide() wanted but held back, by reason code, once per tick while held");
+  for (const auto& [reason, count] : s.held) held.Add({{"reason", reason}}).Increment(static_cast<double>(count));
   gauge(r, "ctpilot_last_tick_timestamp_seconds", "Unix time of the last completed tick")
       .Add({})
       .Set(s.lastTickSeconds);

@@ -1,4 +1,6 @@
 #include <limits>
+#include <set>
+#include <utility>
 
 #include "controller/estimator.h"
 #include "controller/metrics/snapshot.h"
@@ -11,6 +13,20 @@ std::string knobLabel(policy::Knob knob) { return std::string(policy::kernelName
 
 void countChanges(MetricsSnapshot& snapshot, const std::vector<policy::KnobRef>& refs, const char* outcome) {
   for (const auto& ref : refs) ++snapshot.changes[{knobLabel(ref.knob), ref.netns, outcome}];
+}
+
+// Every knob read this tick has its changes counted from 0 for each outcome, so that
+// increase() and rate() see the first change, and a fleet shows what it plans before anything
+// happens. The zeros of knobs no longer read go (a namespace deleted); counts above 0 stay.
+void zeroChanges(MetricsSnapshot& snapshot, const std::map<policy::KnobRef, std::string>& knobStates) {
+  std::set<std::pair<std::string, std::string>> read;
+  for (const auto& [ref, state] : knobStates) {
+    read.emplace(knobLabel(ref.knob), ref.netns);
+    for (const char* outcome : kChangeOutcomes) snapshot.changes.try_emplace({knobLabel(ref.knob), ref.netns, outcome}, 0);
+  }
+  std::erase_if(snapshot.changes, [&](const auto& kv) {
+    return kv.second == 0 && !read.contains({std::get<0>(kv.first), std::get<1>(kv.first)});
+  });
 }
 
 }  // namespace
@@ -78,6 +94,13 @@ void MetricsRecorder::record(const TickReport& report, const policy::Policy& pol
   refs.clear();
   for (const auto& outcome : report.failed) refs.push_back(outcome.action.ref);
   countChanges(s, refs, "failed");
+  refs.clear();
+  for (const auto& action : report.planned) refs.push_back(action.ref);
+  countChanges(s, refs, "planned");
+  zeroChanges(s, report.knobStates);
+  for (const auto& note : report.plan.notes) {
+    if (note.held) ++s.held[std::string(policy::reasonCode(note.why.code))];
+  }
 }
 
 }  // namespace ctpilot::controller::metrics

@@ -38,6 +38,9 @@ struct KnobMetrics {
   std::string state;  // "managed", or why not: "external", "hold", "unwritable", "disabled"
 };
 
+/// What came of a change: written and read back, failed, or only planned (dry run).
+inline constexpr const char* kChangeOutcomes[] = {"applied", "failed", "planned"};
+
 /// Everything one scrape shows.
 struct MetricsSnapshot {
   bool sampled = false;                  // the last tick could read nf_conntrack
@@ -46,8 +49,11 @@ struct MetricsSnapshot {
   std::int64_t buckets = 0;
   std::int64_t effectiveCeiling = 0;
   std::vector<KnobMetrics> knobs;
-  /// (knob, netns, outcome) -> changes since start; outcome "applied" or "failed".
+  /// (knob, netns, outcome) -> changes since start; outcome one of kChangeOutcomes, each
+  /// present (0) for every knob read.
   std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> changes;
+  /// Reason code -> changes decide() held back since start, one per note per tick (README "Monitoring").
+  std::map<std::string, std::uint64_t> held;
   double lastTickSeconds = 0;            // Unix time of the last completed tick
   double lastTickDurationSeconds = 0;
   bool lastReloadOk = true;

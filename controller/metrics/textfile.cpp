@@ -7,6 +7,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
+
+#include "controller/written_file.h"
 
 namespace ctpilot::controller::metrics {
 namespace {
@@ -22,27 +25,26 @@ Error ioError(const std::string& what, int err) {
 
 Result<void> writeTextfile(const std::string& path, const std::string& content) {
   // node_exporter reads only *.prom: a temporary name that does not end in .prom is never
-  // collected half-written.
+  // collected half-written. It is created afresh (O_EXCL, no link followed, never blocking: a
+  // FIFO planted there cannot freeze the daemon), and the file it replaces must be a regular
+  // one (README Safety promise 13).
   const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return ioError("create " + temp, errno);
-  std::size_t done = 0;
-  while (done < content.size()) {
-    const auto n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(temp.c_str());
-      return ioError("write " + temp, err);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  ::fchmod(fd, 0644);  // whatever the umask says
-  if (::close(fd) != 0) {
-    const int err = errno;
+  auto opened = openWrittenFile(temp, ExistingFile::Refuse);
+  if (!opened && opened.error().code == Errc::Busy && checkReplaceable(temp)) {
+    // A regular file of that name is a leftover of an earlier ctpilot with our pid: ours to remove.
     ::unlink(temp.c_str());
-    return ioError("close " + temp, err);
+    opened = openWrittenFile(temp, ExistingFile::Refuse);
+  }
+  if (!opened) return opened.error();
+  const UniqueFd fd = std::move(*opened);
+  if (auto written = writeAll(fd.get(), content, temp); !written) {
+    ::unlink(temp.c_str());
+    return written.error();
+  }
+  ::fchmod(fd.get(), 0644);  // whatever the umask says
+  if (auto replaceable = checkReplaceable(path); !replaceable) {
+    ::unlink(temp.c_str());
+    return replaceable.error();
   }
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     const int err = errno;

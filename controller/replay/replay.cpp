@@ -23,6 +23,10 @@ std::uint64_t increase(const TraceSample& a, const TraceSample& b, const char* n
   return after->second;
 }
 
+// Adds `v` (at most kMaxTraceCounter) to a running total that stops at 2^62: a trace of
+// counters that reset at every sample cannot overflow it.
+void addCapped(std::int64_t& sum, std::int64_t v) { sum = std::min<std::int64_t>(sum + v, std::int64_t{1} << 62); }
+
 // The raw movements of one interval, from two consecutive samples.
 struct Movement {
   std::int64_t inserts = 0, drops = 0, evictions = 0, departures = 0;
@@ -53,9 +57,9 @@ std::vector<Movement> movements(const std::vector<const TraceSample*>& samples, 
     if (!insertCounted) m.inserts = std::max<std::int64_t>(0, b.count - a.count) + m.evictions;
     // The table went from a.count to b.count: what came in minus what was evicted minus what timed out.
     const auto left = a.count + m.inserts - m.evictions - b.count - carried;
-    carried = left < 0 ? -left : 0;
+    carried = left < 0 ? std::min<std::int64_t>(-left, static_cast<std::int64_t>(kMaxTraceCounter)) : 0;
     m.departures = std::max<std::int64_t>(0, left);
-    leaving += m.departures + m.evictions;
+    addCapped(leaving, m.departures + m.evictions);
     countSeconds += 0.5 * static_cast<double>(a.count + b.count) * std::chrono::duration<double>(b.time - a.time).count();
     out.push_back(m);
   }
@@ -86,8 +90,8 @@ Result<NetnsDemand> netnsDemand(const std::vector<const TraceSample*>& samples, 
   d.extraLife = sysfs::SimDuration(std::llround(std::max(life, 0.001) * 1000));
   std::int64_t allDrops = 0, allEvictions = 0;
   for (const auto& m : moves) {
-    allDrops += m.drops;
-    allEvictions += m.evictions;
+    addCapped(allDrops, m.drops);
+    addCapped(allEvictions, m.evictions);
   }
   const auto share = [](std::int64_t evictions, std::int64_t drops, double otherwise) {
     return drops + evictions > 0 ? static_cast<double>(evictions) / static_cast<double>(drops + evictions) : otherwise;
@@ -129,6 +133,7 @@ Result<ReplayDemand> demandFromTrace(const Trace& trace, std::optional<sysfs::Si
   if (trace.samples.size() < 2) return Error{Errc::Malformed, "fewer than two samples"};
   const auto start = trace.samples.front().time;
   demand.duration = std::chrono::duration_cast<sysfs::SimDuration>(trace.samples.back().time - start);
+  demand.interval = std::max(sysfs::SimDuration(1), std::chrono::duration_cast<sysfs::SimDuration>(trace.interval));
   demand.initialMax = trace.samples.front().max;
   demand.initialBuckets = trace.samples.front().buckets.value_or(trace.samples.front().max);
   demand.recordedFinalMax = trace.samples.back().max;
@@ -187,6 +192,14 @@ sysfs::Scenario replayScenario(const ReplayDemand& demand, const ReplayOptions& 
   return scenario;
 }
 
+std::set<sysfs::SimDuration> recordedInstants(const ReplayDemand& demand) {
+  std::set<sysfs::SimDuration> instants;
+  for (const auto& d : demand.netns) {
+    for (const auto& s : d.steps) instants.insert(s.at);
+  }
+  return instants;
+}
+
 void summarize(const sysfs::SimKernel& kernel, SimulationSummary& summary) {
   const auto totals = kernel.totals();
   summary.drops = totals.drop;
@@ -196,6 +209,8 @@ void summarize(const sysfs::SimKernel& kernel, SimulationSummary& summary) {
   summary.peakFill = kernel.peakFill();
   summary.peakCount = kernel.peakCount();
   summary.peakMemoryBytes = kernel.peakMemoryBytes();
+  summary.worstStallMs = kernel.worstStallMs();
+  summary.stalledFlows = kernel.stalledFlows();
   summary.finalMax = kernel.max();
   summary.finalBuckets = kernel.buckets();
   summary.changes = kernel.changes();
@@ -213,6 +228,13 @@ void feedSteps(const ReplayDemand& demand, sysfs::SimDuration t, std::vector<std
       errorSum += static_cast<double>(error);
       fid.maxAbsCountError = std::max<std::int64_t>(fid.maxAbsCountError, error);
       ++fid.points;
+      auto& outcome = fid.netns[d.netns];
+      const auto totals = kernel.totals(d.netns);
+      outcome.drops = totals.drop;
+      outcome.earlyDrops = totals.earlyDrop;
+      outcome.peakCount = std::max(outcome.peakCount, kernel.count(d.netns));
+      outcome.recordedDrops = step.recordedDrops;
+      outcome.recordedPeakCount = std::max(outcome.recordedPeakCount, std::max(step.recordedCount, d.initialCount));
       if (options.csv != nullptr) writeRow(*options.csv, kernel, d.netns, step);
     }
   }
@@ -233,30 +255,44 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
   summary.peakMax = kernel->max();
 
   // Every recorded instant, and the tuner's ticks, in time order.
-  std::set<sysfs::SimDuration> instants;
-  for (const auto& d : demand.netns) {
-    for (const auto& s : d.steps) instants.insert(s.at);
-  }
+  const std::set<sysfs::SimDuration> instants = recordedInstants(demand);
   std::vector<std::size_t> next(demand.netns.size(), 0);
   const auto epoch = simulationEpoch();
   tuner.start(*kernel, scenario, epoch);
+  // A tuner's pace may change after each tick; never faster than the recording's interval.
+  const auto pace = [&] { return std::max({sysfs::SimDuration(1), tuner.interval(), options.minTick}); };
+  auto interval = pace();
   if (options.csv != nullptr) *options.csv << replayCsvHeader() << '\n';
   double errorSum = 0;
   ReplayFidelity fid;
   sysfs::SimDuration nextTick{0};
+  // README Safety promise 13: the work is bounded by the samples, not the time they span.
+  const std::int64_t ticksAfterInstant = std::max<std::int64_t>(kTicksAfterInstant, 2 * (demand.interval / interval + 1));
+  std::int64_t ticksSinceInstant = 0;
   auto instant = instants.begin();
   for (;;) {
     const auto nextInstant = instant == instants.end() ? sysfs::SimDuration::max() : *instant;
+    if (nextTick < nextInstant && ticksSinceInstant >= ticksAfterInstant && nextInstant <= demand.duration) {
+      // A gap in the recording: nothing happens in it but expiry; cross it in one step, the
+      // tuner's next tick the first at or after the next instant.
+      ++fid.gapsJumped;
+      fid.jumped += nextInstant - nextTick;
+      nextTick += ((nextInstant - nextTick + interval - sysfs::SimDuration(1)) / interval) * interval;
+      kernel->leap(nextInstant);
+    }
     const auto t = std::min(nextTick, nextInstant);
     if (t > demand.duration) break;
     kernel->advance(t);
     if (t == nextInstant) {
       feedSteps(demand, t, next, *kernel, options, errorSum, fid);
       ++instant;
+      ticksSinceInstant = 0;
     }
     if (t == nextTick) {
       tuner.tick(*kernel, epoch + t);
-      nextTick += std::max(sysfs::SimDuration(1), tuner.interval());  // a tuner's pace may change
+      interval = pace();
+      nextTick += interval;
+      ++ticksSinceInstant;
     }
     summary.peakMax = std::max(summary.peakMax, kernel->max());
   }

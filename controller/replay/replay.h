@@ -38,6 +38,7 @@ struct NetnsDemand {
 struct ReplayDemand {
   std::vector<NetnsDemand> netns;
   sysfs::SimDuration duration{0};
+  sysfs::SimDuration interval{1000};  // the trace's nominal sampling period
   std::int64_t initialMax = 0;
   std::int64_t initialBuckets = 0;
   std::vector<std::string> notes;  // counter resets, departures that had to be carried
@@ -50,24 +51,46 @@ struct ReplayDemand {
 /// increase. `entryLife`, when given, replaces the lifetime estimated by Little's law.
 Result<ReplayDemand> demandFromTrace(const Trace& trace, std::optional<sysfs::SimDuration> entryLife = {});
 
+/// What one netns saw in a replay, next to its recording (at the recorded instants).
+struct ReplayNetnsOutcome {
+  std::uint64_t drops = 0, earlyDrops = 0;
+  std::int64_t peakCount = 0;
+  std::uint64_t recordedDrops = 0;
+  std::int64_t recordedPeakCount = 0;
+};
+
 /// How far the replayed count was from the recorded one, at the recorded instants.
 struct ReplayFidelity {
   double meanAbsCountError = 0;  // entries
   std::int64_t maxAbsCountError = 0;
   std::size_t points = 0;
+  std::size_t gapsJumped = 0;        // gaps in the recording crossed in one step (kTicksAfterInstant)
+  sysfs::SimDuration jumped{0};      // the virtual time they spanned
+  std::map<std::string, ReplayNetnsOutcome> netns;  // by netns
 };
+
+/// After a recorded instant the tuner ticks at most this many times, or twice as many as the
+/// trace's interval holds when that is more; the rest of a longer gap to the next instant is
+/// jumped (the simulated kernel crosses it in one step). So a replay's work is bounded by the
+/// trace's samples, not the time they span (two samples from 1970 and 2199).
+inline constexpr std::int64_t kTicksAfterInstant = 600;
 
 /// Options of one replay.
 struct ReplayOptions {
   std::string name = "trace";         // names the run in the summary
   std::int64_t memTotalBytes = 16LL << 30;
   std::ostream* csv = nullptr;        // one row per netns per recorded instant (replayCsvHeader())
+  /// The tuner ticks no more often than this: the recording's interval. A controller ticking
+  /// faster than the recording would only see the same sample again, which flattens its growth
+  /// estimate and bunches a whole interval's drops into one tick (README "Replay your own traffic").
+  sysfs::SimDuration minTick{0};
 };
 
 /// Returns the CSV header runReplay writes.
 std::string replayCsvHeader();
 
-/// Runs `tuner` from time 0 to the end of the recording over a SimKernel fed with `demand`.
+/// Runs `tuner` from time 0 to the end of the recording over a SimKernel fed with `demand`,
+/// jumping gaps as kTicksAfterInstant says.
 SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const ReplayOptions& options,
                             ReplayFidelity* fidelity = nullptr);
 

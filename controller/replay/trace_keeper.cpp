@@ -1,9 +1,13 @@
 #include "controller/replay/trace_keeper.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cstdio>
-#include <filesystem>
 #include <sstream>
 #include <utility>
+
+#include "controller/written_file.h"
 
 namespace ctpilot::controller {
 
@@ -20,23 +24,37 @@ TraceKeeper::TraceKeeper(sysfs::StatsReader& inner, const sysfs::KnobStore& knob
 
 void TraceKeeper::fail(const std::string& what) {
   failed_ = true;
-  out_.close();
+  fd_.reset();
   if (warn_) warn_("not keeping the trace any more: " + what);
 }
 
-bool TraceKeeper::open() {
-  std::error_code ec;
-  // Appending to an earlier run's trace would join two recordings: start afresh, keep the old one.
-  if (!out_.is_open() && std::filesystem::exists(path_, ec)) std::filesystem::rename(path_, path_ + ".1", ec);
-  out_.open(path_, std::ios::trunc);
-  if (!out_) return false;
+Result<void> TraceKeeper::rotate() {
+  // Only a regular file is moved, and only over a regular file (or nothing): a directory,
+  // device, FIFO or symbolic link at either name is left as it is (README Safety promise 13).
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) != 0 && errno == ENOENT) return {};  // nothing to move
+  if (auto here = checkReplaceable(path_); !here) return here.error();
+  if (auto there = checkReplaceable(path_ + ".1"); !there) return there.error();
+  if (::rename(path_.c_str(), (path_ + ".1").c_str()) != 0 && errno != ENOENT) {
+    return errnoError(errno, "rotating " + path_ + " into " + path_ + ".1");
+  }
+  return {};
+}
+
+Result<void> TraceKeeper::open() {
+  // Appending to an earlier run's trace would join two recordings: start afresh, keep the old
+  // one as FILE.1. The new file is created with O_EXCL, never through a link.
+  if (auto rotated = rotate(); !rotated) return rotated.error();
+  auto fd = openWrittenFile(path_, ExistingFile::Refuse);
+  if (!fd) return fd.error();
   Trace header;
   header.interval = interval_;
   std::ostringstream text;
   writeTraceHeader(text, header);
-  out_ << text.str();
+  if (auto written = writeAll(fd->get(), text.str(), path_); !written) return written.error();
+  fd_ = std::move(*fd);
   written_ = static_cast<std::int64_t>(text.str().size());
-  return static_cast<bool>(out_);
+  return {};
 }
 
 Result<sysfs::ConntrackStats> TraceKeeper::read(const sysfs::Netns& netns) {
@@ -47,23 +65,15 @@ Result<sysfs::ConntrackStats> TraceKeeper::read(const sysfs::Netns& netns) {
   std::ostringstream line;
   writeTraceSample(line, *sample);
   const auto bytes = static_cast<std::int64_t>(line.str().size());
-  if (out_.is_open() && written_ + bytes > maxBytes_) {
-    out_.close();
-    std::error_code ec;
-    std::filesystem::rename(path_, path_ + ".1", ec);
-    if (ec) {
-      fail("rotating " + path_ + ": " + ec.message());
+  if (fd_ && written_ + bytes > maxBytes_) fd_.reset();  // the next open moves it to FILE.1
+  if (!fd_) {
+    if (auto opened = open(); !opened) {
+      fail(opened.error().what);
       return stats;
     }
   }
-  if (!out_.is_open() && !open()) {
-    fail("cannot write " + path_ + "; check the directory exists and is writable");
-    return stats;
-  }
-  out_ << line.str();
-  out_.flush();
-  if (!out_) {
-    fail("writing " + path_ + " failed (disk full?)");
+  if (auto written = writeAll(fd_.get(), line.str(), path_); !written) {
+    fail(written.error().what + " (disk full?)");
     return stats;
   }
   written_ += bytes;

@@ -3,16 +3,18 @@
 // passes every read through and writes the sample it makes (count, max, buckets, counters) to
 // the trace, so the daemon reads the kernel once per tick as before. The file is rotated into
 // FILE.1 when it would grow beyond trace_max_size: at most twice that on disk. A write error is
-// reported once and ends the trace; it never touches the controller's work.
+// reported once and ends the trace; it never touches the controller's work. Nothing but a
+// regular file is ever written, moved or replaced: a link, FIFO, device or directory at FILE or
+// FILE.1 ends the trace with one line and is left as it is (README Safety promise 13).
 
 #include <cstdint>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "controller/replay/recorder.h"
 #include "policy/policy.h"
+#include "policy/unique_fd.h"
 #include "sysfs/stats.h"
 
 namespace ctpilot::controller {
@@ -32,7 +34,8 @@ class TraceKeeper final : public sysfs::StatsReader {
   bool keeping() const { return !failed_; }
 
  private:
-  bool open();                         // starts the file with a header (moving an earlier run's to .1)
+  Result<void> rotate();               // moves the file (a regular one) to FILE.1 (nothing or a regular one)
+  Result<void> open();                 // starts the file with a header (moving an earlier run's to .1)
   void fail(const std::string& what);  // stops keeping the trace and says why, once
 
   sysfs::StatsReader& inner_;
@@ -42,7 +45,7 @@ class TraceKeeper final : public sysfs::StatsReader {
   policy::Duration interval_;
   Clock clock_;
   Warn warn_;
-  std::ofstream out_;
+  UniqueFd fd_;
   std::int64_t written_ = 0;
   bool failed_ = false;
 };

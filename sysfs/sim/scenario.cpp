@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "policy/read_file.h"
 #include "policy/units.h"
 
 namespace ctpilot::sysfs {
@@ -481,15 +482,17 @@ ScenarioLoad parseScenario(std::string_view text, const std::string& file) {
 }
 
 ScenarioLoad loadScenarioFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
+  // A scenario is a page of text: a FIFO or a huge file is refused, never waited on or slurped.
+  constexpr std::size_t kMaxScenarioBytes = std::size_t{1} << 20;
+  auto text = readRegularFile(path, kMaxScenarioBytes);
+  if (!text) {
     ScenarioLoad load;
-    load.problems.push_back(printable(path) + ": cannot read the scenario file; check the path");
+    load.problems.push_back(text.error().code == Errc::Missing
+                                ? printable(path) + ": cannot read the scenario file; check the path"
+                                : printable(text.error().what));
     return load;
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parseScenario(buffer.str(), path);
+  return parseScenario(*text, path);
 }
 
 Result<std::string> resolveScenario(const std::string& nameOrPath, const std::vector<std::string>& dirs) {

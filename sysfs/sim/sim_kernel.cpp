@@ -252,6 +252,10 @@ void SimKernel::advance(SimDuration to) {
   while (now_ < to) tick(std::min(to, now_ + config_.tick));
 }
 
+void SimKernel::leap(SimDuration to) {
+  if (now_ < to) tick(to);
+}
+
 void SimKernel::tick(SimDuration to) {
   const auto from = now_;
   const double dtMs = static_cast<double>((to - from).count());

@@ -89,6 +89,10 @@ class SimKernel final : public KnobStore, public StatsReader {
   void warmUp(SimDuration length);
   /// Moves virtual time forward to `to` (since the start), in ticks of config.tick; no-op if not later.
   void advance(SimDuration to);
+  /// Moves virtual time forward to `to` in one tick: what expires by then expires, whatever the
+  /// gap. For a replay across a gap in the recording, where no scenario source sends traffic
+  /// (a source would see the whole gap as one tick); no-op if not later.
+  void leap(SimDuration to);
   /// Returns the virtual time since the start.
   SimDuration now() const { return now_; }
 

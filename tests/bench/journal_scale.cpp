@@ -7,13 +7,20 @@
 //   tick:      Controller::tick on the simulated kernel with that journal, wall time per tick
 //              (mean of --ticks ticks after one warm-up tick; one thread), the journal
 //              refreshed each tick;
-//   history:   readJournalTail(5) on the rotated state directory (what `history --limit 5` reads).
+//   history:   readJournalTail(5) on the rotated state directory (what `history --limit 5` reads);
+//   status:    with --ctpilot PATH, the wall time of `PATH --root FAKE --state-dir DIR status
+//              --json` (best of 3; FAKE: a fake /proc tree with one netns, built-in policy) over
+//              the journal of this boot with its checkpoint, and over a journal of N records of
+//              earlier boots that `run` has not moved aside yet; and, in this process, what status
+//              reads of the journal (openControllerJournal read-only without the applied history,
+//              the view, the 5 newest changes read backwards): the journal's share alone.
 // Prints one JSON line per N. A benchmark, not a test: it measures and prints, it judges nothing.
 //
-//   ctpilot-bench-journal [--records N[,N...]] [--ticks T]
+//   ctpilot-bench-journal [--records N[,N...]] [--ticks T] [--ctpilot PATH]
 //   ctpilot-bench-journal --start-from DIR     (the start-up measure above, one JSON line)
 
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -40,6 +47,9 @@ namespace {
 
 using namespace ctpilot;
 using SteadyClock = std::chrono::steady_clock;
+
+std::string thisBoot();
+const std::string kBoot = thisBoot();  // the boot the benchmark's "this boot" records are of
 
 double msSince(SteadyClock::time_point start) {
   return std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
@@ -73,7 +83,7 @@ double tickCpuMs(controller::Journal& journal, int ticks, std::optional<controll
       .journal = journal,
       .discover = [&kernel](const policy::NetnsSelector& selector) { return kernel.discover(selector); },
       .memory = {.memTotalBytes = 16LL << 30, .slabObjectBytes = 256},
-      .bootId = "b-now",
+      .bootId = kBoot,
       .dryRun = false,
       .forget = {},
       .totalEntries = {},
@@ -98,7 +108,7 @@ long maxRssKiB() {
 // What `run` does at start-up with a checkpoint: one JSON line with the time and peak RSS.
 int startFrom(const std::string& dir) {
   const auto start = SteadyClock::now();
-  auto opened = ctpilot::controller::openControllerJournal(dir, "b-now");
+  auto opened = ctpilot::controller::openControllerJournal(dir, kBoot);
   if (!opened) return 1;
   nlohmann::json out{{"start_from_checkpoint_ms", msSince(start)},
                      {"start_from_checkpoint_max_rss_kib", maxRssKiB()},
@@ -106,6 +116,62 @@ int startFrom(const std::string& dir) {
                      {"warnings", opened->warnings}};
   std::cout << out.dump() << std::endl;
   return 0;
+}
+
+// The boot id of the fake root `status` reads (what the records of "this boot" carry).
+std::string thisBoot() { return "11111111-2222-3333-4444-555555555555"; }
+
+// Writes a fake /proc tree under `root` for `status --root`: the knobs, the memory size, the boot id.
+void fakeRoot(const std::filesystem::path& root) {
+  const auto nf = root / "proc/sys/net/netfilter";
+  std::filesystem::create_directories(nf);
+  std::filesystem::create_directories(root / "proc/sys/kernel/random");
+  std::filesystem::create_directories(root / "proc/net/stat");
+  std::filesystem::create_directories(root / "sys/module/nf_conntrack/parameters");
+  std::ofstream(nf / "nf_conntrack_max") << "262144\n";
+  std::ofstream(nf / "nf_conntrack_buckets") << "65536\n";
+  std::ofstream(nf / "nf_conntrack_count") << "1000\n";
+  for (const char* t : {"tcp_timeout_time_wait", "tcp_timeout_close_wait", "tcp_timeout_fin_wait", "udp_timeout_stream",
+                        "tcp_timeout_established"}) {
+    std::ofstream(nf / (std::string("nf_conntrack_") + t)) << "120\n";
+  }
+  std::ofstream(root / "proc/meminfo") << "MemTotal:       16384000 kB\n";
+  std::ofstream(root / "proc/sys/kernel/random/boot_id") << thisBoot() << "\n";
+}
+
+// The wall time of `ctpilot --root FAKE --state-dir DIR status --json` in ms (best of 3: the
+// machine is shared), or null when it fails.
+nlohmann::json statusMs(const std::string& ctpilot, const std::string& dir) {
+  if (ctpilot.empty()) return nullptr;
+  const auto root = std::filesystem::path(dir).parent_path() / (std::filesystem::path(dir).filename().string() + "-root");
+  fakeRoot(root);
+  const std::string command = "'" + ctpilot + "' --root '" + root.string() + "' --state-dir '" + dir +
+                              "' status --json >/dev/null 2>&1";
+  double best = -1;
+  for (int i = 0; i < 3; ++i) {
+    const auto start = SteadyClock::now();
+    const int rc = std::system(command.c_str());
+    const double ms = msSince(start);
+    if (rc == -1 || !WIFEXITED(rc) || (WEXITSTATUS(rc) != 0 && WEXITSTATUS(rc) != 1)) return nullptr;
+    if (best < 0 || ms < best) best = ms;
+  }
+  return best;
+}
+
+// What `status` reads of the journal in `dir`, in ms: the controller's view (read-only, no applied
+// history) and the newest changes, read backwards.
+double statusJournalMs(const std::string& dir) {
+  using namespace ctpilot::controller;
+  const auto start = SteadyClock::now();
+  auto opened = openControllerJournal(dir, kBoot, JournalUse::ReadOnly, /*history=*/false);
+  if (!opened) return -1;
+  const auto view = opened->current();
+  const auto recent = readJournalTail(dir, 5, false, [](const JournalRecord& r) {
+    return r.kind == RecordKind::Applied || r.kind == RecordKind::Rollback || r.kind == RecordKind::External;
+  }, 10000);
+  if (!recent) return -1;
+  (void)view;
+  return msSince(start);
 }
 
 // Runs this program again with --start-from `dir` and returns its JSON line.
@@ -126,6 +192,7 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "--start-from") return startFrom(argv[2]);
   std::vector<std::int64_t> sizes{100, 1000000};
   int ticks = 1000;
+  std::string ctpilot;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string arg = argv[i];
     if (arg == "--records") {
@@ -134,6 +201,8 @@ int main(int argc, char** argv) {
       for (std::string item; std::getline(list, item, ',');) sizes.push_back(std::stoll(item));
     } else if (arg == "--ticks") {
       ticks = std::atoi(argv[i + 1]);
+    } else if (arg == "--ctpilot") {
+      ctpilot = argv[i + 1];
     }
   }
   spdlog::set_level(spdlog::level::off);
@@ -143,7 +212,7 @@ int main(int argc, char** argv) {
     nlohmann::json out{{"records", n}};
 
     // This boot: every record must be read.
-    writeJournal(ctpilot::controller::journalPath(dir), n, "b-now");
+    writeJournal(ctpilot::controller::journalPath(dir), n, kBoot);
     auto start = SteadyClock::now();
     auto same = ctpilot::controller::FileJournal::open(dir);
     out["open_same_boot_ms"] = msSince(start);
@@ -153,27 +222,32 @@ int main(int argc, char** argv) {
     // The checkpoint `run` writes of that journal, then start-up from it (another process).
     start = SteadyClock::now();
     {
-      ctpilot::controller::JournalView view("b-now", ctpilot::controller::ViewScope::Controller);
+      ctpilot::controller::JournalView view(kBoot, ctpilot::controller::ViewScope::Controller);
       same = ctpilot::controller::FileJournal::open(dir);
       if (!same) return 1;
       view.addNew((*same)->records());
-      if (!ctpilot::controller::writeCheckpoint(dir, {(*same)->position(), view})) return 1;
+      const auto checkpoint = ctpilot::controller::checkpointOf((*same)->position(), view);
+      if (!checkpoint || !ctpilot::controller::writeCheckpoint(dir, *checkpoint)) return 1;
     }
     out["fold_and_write_checkpoint_ms"] = msSince(start);
     out["checkpoint_bytes"] = std::filesystem::file_size(dir / ctpilot::controller::kCheckpointName);
     same->reset();
     out["start_from_checkpoint"] = startFromChild(dir.string());
     {
-      auto opened = ctpilot::controller::openControllerJournal(dir, "b-now");
+      auto opened = ctpilot::controller::openControllerJournal(dir, kBoot);
       if (!opened) return 1;
       out["tick_ms_from_checkpoint"] = tickCpuMs(*opened->journal, ticks, std::move(opened->view));
     }
+    out["status_json_same_boot_ms"] = statusMs(ctpilot, dir.string());
+    out["status_journal_same_boot_ms"] = statusJournalMs(dir.string());
     std::filesystem::remove(dir / ctpilot::controller::kCheckpointName);
 
-    // Earlier boots: rotated aside at start-up, then opened.
+    // Earlier boots: status before `run` moved them aside, then rotated at start-up and opened.
     writeJournal(ctpilot::controller::journalPath(dir), n, "b-before");
+    out["status_json_earlier_boots_ms"] = statusMs(ctpilot, dir.string());
+    out["status_journal_earlier_boots_ms"] = statusJournalMs(dir.string());
     start = SteadyClock::now();
-    const auto moved = ctpilot::controller::rotateJournal(dir, "b-now");
+    const auto moved = ctpilot::controller::rotateJournal(dir, kBoot);
     auto rotated = ctpilot::controller::FileJournal::open(dir);
     out["rotate_and_open_ms"] = msSince(start);
     out["rotated_records"] = moved.value_or(-1);
@@ -186,6 +260,7 @@ int main(int argc, char** argv) {
     out["history_limit_5_ms"] = msSince(start);
     out["history_limit_5_records"] = tail ? tail->size() : 0;
     std::filesystem::remove_all(dir);
+    std::filesystem::remove_all(dir.string() + "-root");
     std::cout << out.dump() << std::endl;
   }
   return 0;

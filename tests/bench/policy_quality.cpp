@@ -77,10 +77,29 @@ class ThresholdRule final : public SimTuner {
   }
 };
 
+// An expert's static setting, written at boot (sysctl.d, or the module's hashsize) and never
+// again: nf_conntrack_max = what the built-in policy's memory_budget holds at the entry size
+// ctpilot measures, buckets = that / entries_per_bucket (controller::staticAtBudget). Set
+// before any traffic, so its hash is sized while the table is empty: no resize stall.
+class StaticAtBudget final : public SimTuner {
+ public:
+  std::string name() const override { return "static at budget"; }
+  SimDuration interval() const override { return 1h; }
+  void start(SimKernel&, const sysfs::Scenario&, policy::TimePoint) override {}
+  void tick(SimKernel&, policy::TimePoint) override {}
+  // Changes `scenario` into the machine as it boots with the static setting.
+  static void boot(sysfs::Scenario& scenario) {
+    const auto setting = controller::staticAtBudget(policy::Policy{}, controller::simulatedMemory(scenario));
+    scenario.max = setting.max;
+    scenario.buckets = setting.buckets;
+  }
+};
+
 struct Contender {
   std::string name;
   std::string slug;  // file-name part of its CSV
   std::function<std::unique_ptr<SimTuner>()> make;
+  std::function<void(sysfs::Scenario&)> boot;  // changes the machine before the warm-up, or empty
 };
 
 struct Row {
@@ -112,6 +131,9 @@ std::vector<Contender> contenders(const std::string& policiesDir) {
     if (entry.path().extension() == ".conf") files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
+  // The built-in defaults (no policy file): the policy whose memory budget "static at budget" uses.
+  out.push_back({"ctpilot defaults", "ctpilot-defaults",
+                 [] { return std::make_unique<controller::CtpilotTuner>(policy::Policy{}, "ctpilot defaults"); }, {}});
   for (const auto& file : files) {
     auto load = policy::loadPolicyFile(file.string());
     if (!load.ok()) {
@@ -122,18 +144,20 @@ std::vector<Contender> contenders(const std::string& policiesDir) {
     const auto stem = file.stem().string();
     auto policy = load.policy;
     out.push_back({"ctpilot " + stem, "ctpilot-" + stem,
-                   [policy, stem] { return std::make_unique<controller::CtpilotTuner>(policy, "ctpilot " + stem); }});
+                   [policy, stem] { return std::make_unique<controller::CtpilotTuner>(policy, "ctpilot " + stem); }, {}});
   }
-  out.push_back({"kernel default", "kernel-default", [] { return std::make_unique<KernelDefault>(); }});
-  out.push_back({"kube-proxy one-shot", "kube-proxy", [] { return std::make_unique<KubeProxyOneShot>(); }});
-  out.push_back({"threshold +25%", "threshold", [] { return std::make_unique<ThresholdRule>(); }});
+  out.push_back({"kernel default", "kernel-default", [] { return std::make_unique<KernelDefault>(); }, {}});
+  out.push_back({"kube-proxy one-shot", "kube-proxy", [] { return std::make_unique<KubeProxyOneShot>(); }, {}});
+  out.push_back({"threshold +25%", "threshold", [] { return std::make_unique<ThresholdRule>(); }, {}});
+  out.push_back({"static at budget", "static-at-budget", [] { return std::make_unique<StaticAtBudget>(); }, StaticAtBudget::boot});
   return out;
 }
 
 void usage(std::ostream& out) {
   out << "usage: ctpilot-bench-policies [--policies DIR] [--scenarios DIR] [--only NAME]... [--out DIR] [--seed N]\n"
-         "Runs every scenario under ctpilot with each policy in DIR and under the kernel default, kube-proxy's\n"
-         "one-shot setting and a +25% threshold rule; prints a markdown table. --out DIR also writes\n"
+         "Runs every scenario under ctpilot with the built-in defaults and each policy in DIR and under the\n"
+         "kernel default, kube-proxy's one-shot setting, a +25% threshold rule and a static setting at the\n"
+         "memory budget; prints a markdown table. --out DIR also writes\n"
          "DIR/policy-quality.md and DIR/csv/SCENARIO--CONTENDER.csv.\n";
 }
 
@@ -186,8 +210,8 @@ int main(int argc, char** argv) {
 
   std::ostringstream md;
   md << "| scenario | contender | drops | early drops | insert failed | worst resize stall (ms) | flows in stalls | "
-        "peak fill | peak memory (MiB) | max: start -> end | changes |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|\n";
+        "peak fill | peak entries | peak memory (MiB) | hash (MiB) | max: start -> end | changes |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n";
   std::ostringstream notes;
   for (const auto& name : names) {
     const auto load = sysfs::loadScenarioFile((fs::path(scenariosDir) / (name + ".scenario")).string());
@@ -197,6 +221,8 @@ int main(int argc, char** argv) {
     }
     const auto started = std::chrono::steady_clock::now();
     for (const auto& contender : all) {
+      auto scenario = load.scenario;
+      if (contender.boot) contender.boot(scenario);
       auto tuner = contender.make();
       std::ofstream csv;
       controller::SimulationOptions options;
@@ -205,11 +231,13 @@ int main(int argc, char** argv) {
         csv.open(fs::path(outDir) / "csv" / (name + "--" + contender.slug + ".csv"));
         options.csv = &csv;
       }
-      const auto s = controller::runSimulation(load.scenario, *tuner, options);
+      const auto s = controller::runSimulation(scenario, *tuner, options);
       md << "| " << name << " | " << contender.name << " | " << withThousands(s.drops) << " | " << withThousands(s.earlyDrops)
          << " | " << withThousands(s.insertFailed) << " | " << fixed(s.worstStallMs, 1) << " | "
          << withThousands(static_cast<std::uint64_t>(s.stalledFlows)) << " | " << fixed(s.peakFill * 100, 1) << "% | "
-         << fixed(static_cast<double>(s.peakMemoryBytes) / (1024.0 * 1024.0), 1) << " | " << withThousands(static_cast<std::uint64_t>(s.initialMax))
+         << withThousands(static_cast<std::uint64_t>(s.peakCount)) << " | "
+         << fixed(static_cast<double>(s.peakMemoryBytes) / (1024.0 * 1024.0), 1) << " | "
+         << fixed(static_cast<double>(std::max(s.initialBuckets, s.finalBuckets)) * 8 / (1024.0 * 1024.0), 1) << " | " << withThousands(static_cast<std::uint64_t>(s.initialMax))
          << " -> " << withThousands(static_cast<std::uint64_t>(s.finalMax)) << " | " << s.changes.size() << " |\n";
       std::cerr << "  " << name << " / " << contender.name << ": drops " << s.drops << "\n";
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bash completion (scripts/ctpilot-completion.bash): `ctpilot st<TAB>` completes to status;
-# commands, global and per-command options, scenario names and policy files complete.
+# commands, global and per-command options, scenario names, policy files and the files of
+# record --out and simulate --trace complete.
 # COMPLETION may name another completion file (the package test passes the installed one).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -32,15 +33,21 @@ spec=$(bash -c '. "$1"; complete -p ctpilot' _ "$completion") || fail "complete 
 [[ $spec == *"-F _ctpilot"* ]] || fail "complete -p ctpilot: '$spec'"
 
 expect "status" ctpilot st
-expect "check-policy history plan record resume rollback run simulate status" ctpilot ""
+expect "check-policy help history plan record resume rollback run simulate status" ctpilot ""
+expect "help history" ctpilot h
+expect "status" ctpilot help sta
 expect "--policy" ctpilot --pol
 expect "--dry-run --help --once" ctpilot run --
-expect "--scenario --seed" ctpilot --policy x.conf simulate --s
+expect "--scenario --seed --since --step" ctpilot --policy x.conf simulate --s
 expect "flash-crowd" ctpilot simulate --scenario fl
-expect "churn-storm flash-crowd isp-nat-day netns-router steady-growth syn-flood udp-flood" ctpilot simulate --scenario ""
+expect "churn-storm containers flash-crowd isp-nat-day netns-router steady-growth syn-flood udp-flood" ctpilot simulate --scenario ""
 expect "debug" ctpilot --log-level de
 mkdir -p "$tmp/pol/sub" && touch "$tmp/pol/gw.conf" "$tmp/pol/notes.txt"
 expect "$tmp/pol/gw.conf $tmp/pol/sub" ctpilot --policy "$tmp/pol/"
 expect "$tmp/pol/gw.conf $tmp/pol/sub" ctpilot check-policy "$tmp/pol/"
+# Trace files have no fixed suffix: any path.
+expect "$tmp/pol/gw.conf $tmp/pol/notes.txt $tmp/pol/sub" ctpilot record --out "$tmp/pol/"
+expect "$tmp/pol/notes.txt" ctpilot --policy x.conf simulate --trace "$tmp/pol/n"
+expect "$tmp/pol/notes.txt" ctpilot simulate --trace "$tmp/pol/gw.conf" "$tmp/pol/n"
 
 exit "$failures"

@@ -35,6 +35,8 @@ JOURNAL_STREAM=1:1 "$CTPILOT" --root "$root" --state-dir "$tmp/state" --policy "
   2>"$tmp/err2"
 grep -q '^<' "$tmp/err2" && fail "a prefix although stderr is not the journal: $(head -3 "$tmp/err2")"
 grep -q 'warning: no conntrack statistics' "$tmp/err2" || fail "the warning is missing: $(cat "$tmp/err2")"
+grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T.* info: started' "$tmp/err2" ||
+  fail "timestamps missing with a JOURNAL_STREAM that is not stderr: $(head -2 "$tmp/err2")"
 "$CTPILOT" --root "$root" --state-dir "$tmp/state" --policy "$tmp/policy.conf" run --once 2>"$tmp/err4"
 grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T.* info: started' "$tmp/err4" || fail "timestamps missing off journald: $(head -2 "$tmp/err4")"
 exit "$failures"

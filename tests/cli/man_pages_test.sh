@@ -2,7 +2,8 @@
 # The man pages agree with their sources: ctpilot(8) names every command and every option that
 # `ctpilot --help` and `ctpilot COMMAND --help` print; ctpilot.conf(5) and the README's "Policy
 # reference" name exactly the keys of the effective policy, with the same defaults; the README's
-# "Commands" block is --help's command list; both pages render without warnings.
+# "Commands" block is --help's command list; both pages render without warnings; ctpilot.conf(5)
+# shows section names as the file writes them and cites no section it does not have.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 : "${CTPILOT_SOURCE_DIR:?set CTPILOT_SOURCE_DIR to the source tree}"
@@ -14,6 +15,14 @@ for page in ctpilot.8 ctpilot.conf.5; do
   MANWIDTH=200 LC_ALL=C.UTF-8 man --warnings -l "$man_dir/$page" >"$tmp/$page.txt" 2>"$tmp/$page.err" || fail "man -l $page: exit $?"
   [ -s "$tmp/$page.err" ] && fail "man -l $page warns: $(head -3 "$tmp/$page.err")"
 done
+
+# ctpilot.conf(5): section headings as the file writes them (copyable), and every citation of
+# a README section or Safety promise names the README (the page has no such section).
+grep -q '^\[controller\]$' "$tmp/ctpilot.conf.5.txt" || fail "ctpilot.conf.5: no [controller] heading as in the file"
+grep -q '^\[[A-Z_]*\]$' "$tmp/ctpilot.conf.5.txt" && fail "ctpilot.conf.5: upper-cased section headings: $(grep '^\[[A-Z_]*\]$' "$tmp/ctpilot.conf.5.txt" | head -3)"
+tr '\n' ' ' <"$tmp/ctpilot.conf.5.txt" | tr -s ' ' | grep -o '.\{0,10\}\("[A-Z][A-Za-z ]*"\|Safety promises\? [0-9]\)' |
+  grep -v 'README.md \(Safety promises\? [0-9]\|"[A-Z][A-Za-z ]*"\)$' >"$tmp/citations"
+[ -s "$tmp/citations" ] && fail "ctpilot.conf.5 cites sections it does not have: $(cat "$tmp/citations")"
 
 # ctpilot(8): every command and every option of every help text.
 "$CTPILOT" --help >"$tmp/help"

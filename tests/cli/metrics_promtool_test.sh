@@ -2,7 +2,8 @@
 # ctpilot run over a fake /proc tree with [metrics] textfile and listen: both outputs pass
 # `promtool check metrics` (README "Monitoring"), show the fake table, and the endpoint
 # answers only GET /metrics, survives a client that never sends a request and one that sends
-# an endless header, and keeps serving meanwhile.
+# an endless header, and keeps serving meanwhile; 16 slowloris clients keep no scrape out; a
+# port in use at start is bound once it is free, without a reload.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 command -v promtool >/dev/null || { echo "SKIP: promtool not installed (Debian package prometheus)"; exit 77; }
@@ -87,9 +88,72 @@ for _ in $(seq 30); do
 done
 [ -n "$ok" ] || fail "the endpoint did not serve while idle clients held connections"
 wait "$hostile"
+
+# Slowloris: 16 clients (every slot) sending a header byte now and then; every scrape among
+# them is answered all the same.
+python3 - "$port" >"$tmp/slowloris" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+slow = []
+for _ in range(16):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /metrics HTTP/1.1\r\n")
+    slow.append(s)
+ok = 0
+for _ in range(20):
+    for s in slow:
+        try:
+            s.sendall(b"X")
+        except OSError:
+            pass
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(b"GET /metrics HTTP/1.1\nHost: x\n\n")  # bare LF line ends
+    data = b""
+    try:
+        while chunk := c.recv(65536):
+            data += chunk
+    except OSError:
+        pass
+    ok += data.startswith(b"HTTP/1.1 200 OK")
+    # Refill the slots the scrapes took.
+    while len(slow) < 32:
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET /metrics HTTP/1.1\r\n")
+        slow.append(s)
+print(ok)
+PY
+[ "$(cat "$tmp/slowloris")" = 20 ] || fail "under slowloris only $(cat "$tmp/slowloris") of 20 scrapes were answered"
+
 kill -0 "$pid" 2>/dev/null || fail "the daemon died: $(cat "$tmp/err")"
 kill -TERM "$pid"
 wait "$pid"
 pid=
 ls "$tmp/textfile" | grep -v '^ctpilot.prom$' && fail "a temporary file was left beside the textfile"
+
+# A port in use at start: said once, and bound when it is free again, without a reload.
+python3 - "$port" "$tmp/held" <<'PY' &
+import os, socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+open(sys.argv[2], "w").close()
+time.sleep(1.5)
+PY
+holder=$!
+for _ in $(seq 50); do [ -e "$tmp/held" ] && break; sleep 0.1; done
+"$CTPILOT" --root "$root" --state-dir "$tmp/state" --policy "$tmp/policy.conf" run 2>"$tmp/err5" &
+pid=$!
+wait "$holder"
+ok=
+for _ in $(seq 100); do
+  if get /metrics 2>/dev/null | head -1 | grep -q '200 OK'; then ok=1; break; fi
+  sleep 0.1
+done
+[ -n "$ok" ] || fail "the endpoint was not bound once the port was free: $(cat "$tmp/err5")"
+[ "$(grep -c 'cannot serve metrics' "$tmp/err5")" = 1 ] || fail "the bind failure was not said exactly once: $(cat "$tmp/err5")"
+grep -q 'serving metrics at http://127.0.0.1:'"$port" "$tmp/err5" || fail "no 'serving metrics' once bound: $(cat "$tmp/err5")"
+kill -TERM "$pid"
+wait "$pid"
+pid=
 exit "$failures"

@@ -83,9 +83,10 @@ check_bad() {
   grep -qF "$want" "$tmp/err" || fail "$file: want '$want', got: $(cat "$tmp/err")"
 }
 { head -2 "$tmp/trace.jsonl"; echo '{"time":"2026-11-29T21:00:00Z","count":"many","max":5}'; } >"$tmp/bad.jsonl"
-check_bad "$tmp/bad.jsonl" "ctpilot simulate: $tmp/bad.jsonl:3: \"count\" is \"many\", want a non-negative integer"
+check_bad "$tmp/bad.jsonl" "ctpilot simulate: $tmp/bad.jsonl:3: \"count\" is \"many\", want an integer from 0 to 2147483647"
+# A bad last line that ends with its newline is an error (only a line cut short, without one, is left out).
 { head -3 "$tmp/trace.jsonl"; echo '{"time":'; } >"$tmp/torn.jsonl"
-check_bad "$tmp/torn.jsonl" "$tmp/torn.jsonl:4: not JSON"
+check_bad "$tmp/torn.jsonl" "$tmp/torn.jsonl:4: invalid JSON"
 # The second value of the first series becomes "lots".
 sed '0,/\],\[\([0-9.]*\),"[0-9]*"\]/s//],[\1,"lots"]/' "$fixture" >"$tmp/bad.json"
 check_bad "$tmp/bad.json" "$tmp/bad.json: \$.data.result[0].values[1][1]: \"lots\" is not a number"

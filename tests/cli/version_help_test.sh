@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ctpilot --version / -V print version, source revision and build date on one line;
-# --help fits 80 columns without cutting the default policy path in two.
+# --help fits 80 columns without cutting the default policy path in two; `ctpilot help` and
+# suggestions for a mistyped command.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -18,6 +19,19 @@ grep -q '/var/lib/ctpilot' "$tmp/help" || fail "--help: the default state direct
 # The option lines (after "global options:") fit 80 columns.
 awk 'f && length($0) > 80 { print "too long: " $0; bad = 1 } /^global options:/ { f = 1 } END { exit bad }' "$tmp/help" \
   || fail "--help: an option line is wider than 80 columns"
+
+# `ctpilot help` is --help, `ctpilot help COMMAND` the command's --help; a mistyped command
+# gets the one it probably meant.
+"$CTPILOT" help >"$tmp/help2" || fail "help: exit $?"
+cmp -s "$tmp/help" "$tmp/help2" || fail "ctpilot help differs from ctpilot --help"
+"$CTPILOT" help status >"$tmp/help3" || fail "help status: exit $?"
+"$CTPILOT" status --help | cmp -s - "$tmp/help3" || fail "ctpilot help status differs from ctpilot status --help"
+"$CTPILOT" stauts 2>"$tmp/typo" && fail "ctpilot stauts: exit 0"
+grep -q "did you mean 'status'" "$tmp/typo" || fail "no suggestion for stauts: $(cat "$tmp/typo")"
+"$CTPILOT" help stauts 2>"$tmp/typo2" && fail "ctpilot help stauts: exit 0"
+grep -q "did you mean 'status'" "$tmp/typo2" || fail "no suggestion for help stauts: $(cat "$tmp/typo2")"
+"$CTPILOT" frobnicate 2>"$tmp/typo3" && fail "ctpilot frobnicate: exit 0"
+grep -q "did you mean" "$tmp/typo3" && fail "a far-fetched suggestion: $(cat "$tmp/typo3")"
 
 # The generator behind the version line: "unknown" outside a git checkout, and the date from
 # SOURCE_DATE_EPOCH when it is set (reproducible builds).

@@ -44,7 +44,9 @@ inputs=$( (cat "$CTPILOT" "$build_dir"/man/*
   cd "$src" && find scripts/package.sh scripts/debian scripts/ctpilot-completion.bash examples/policies \
     examples/scenarios examples/systemd examples/README.md README.md CHANGELOG.md -type f -print0 |
     sort -z | xargs -0 cat) | sha256sum | cut -d' ' -f1)
-deb=$(ls "$debs"/ctpilot_*.deb 2>/dev/null | head -1)
+# (nullglob: a clean build tree has no .deb yet, and a failing `ls` would end the test here)
+debs_found=$(shopt -s nullglob; printf '%s\n' "$debs"/ctpilot_*.deb)
+deb=${debs_found%%$'\n'*}
 if [[ -z $deb || $(cat "$debs/inputs.sha256" 2>/dev/null) != "$inputs" ]]; then
   deb=$(BUILD_DIR="$build_dir" OUT_DIR="$debs" bash "$src/scripts/package.sh" --no-build | tail -1) ||
     ctp_fail "scripts/package.sh failed"

@@ -12,7 +12,10 @@ using ctpilot::controller::MemoryJournal;
 using ctpilot::controller::RecordKind;
 using ctpilot::policy::Action;
 using ctpilot::policy::ActionKind;
+using ctpilot::policy::Cause;
+using ctpilot::policy::Fact;
 using ctpilot::policy::Knob;
+using ctpilot::policy::Reason;
 using ctpilot::policy::TimePoint;
 using ctpilot::sysfs::MemoryKnobStore;
 using ctpilot::sysfs::Netns;
@@ -23,7 +26,10 @@ const TimePoint kT0{std::chrono::seconds(1'800'000'000)};
 const Netns kInit{"init", "", 0};
 
 Action raise(std::int64_t from, std::int64_t to) {
-  return Action{ActionKind::RaiseMax, {"init", Knob::ConntrackMax}, from, to, "fill 0.90 >= high_water 0.80"};
+  Cause trigger{Reason::HighWater, "init", std::nullopt, {}, {}};
+  trigger.with(Fact::Fill, 0.9).with(Fact::HighWater, 0.8).with(Fact::Count, 900).with(Fact::Max, 1000);
+  trigger.with(Fact::Growth, 0);
+  return Action{ActionKind::RaiseMax, {"init", Knob::ConntrackMax}, from, to, {trigger}};
 }
 
 }  // namespace
@@ -45,7 +51,11 @@ TEST_CASE("an applied action is journaled as intent, then applied with the value
   CHECK(intent.newValue == 2000);
   CHECK(intent.bootId == "boot-1");
   CHECK(intent.observation["count"] == 900);
-  CHECK(intent.reason == "fill 0.90 >= high_water 0.80");
+  CHECK(intent.reason == "fill 0.90 >= high_water 0.80 in init (count 900, max 1000, growth 0/s)");
+  CHECK(intent.cause == nlohmann::json{{"code", "high_water"}, {"netns", "init"}, {"fill", 0.9}, {"high_water", 0.8},
+                                       {"count", 900}, {"max", 1000}, {"growth_per_s", 0}});
+  CHECK(applied.reason == intent.reason);
+  CHECK(applied.cause == intent.cause);
   CHECK(applied.kind == RecordKind::Applied);
   CHECK(applied.ref == intent.id);
   CHECK(applied.newValue == 2000);
@@ -87,7 +97,8 @@ TEST_CASE("every write is timed and the outcome record carries its duration and 
   knobs.set("init", Knob::Buckets, 16'384);
   MemoryJournal journal;
   Actuator actuator(knobs, journal, "boot-1");
-  const Action resize{ActionKind::ResizeBuckets, {"init", Knob::Buckets}, 16'384, 65'536, "presized"};
+  const Action resize{ActionKind::ResizeBuckets, {"init", Knob::Buckets}, 16'384, 65'536,
+                      {Cause{Reason::Presize, "", std::nullopt, {}, {}}}};
   const auto outcome = actuator.apply(resize, kInit, kT0, {{"count", 900}, {"entries_total", 1'200}});
   REQUIRE(outcome.status == ActionOutcome::Status::Applied);
   CHECK(outcome.writeMicros >= 0);

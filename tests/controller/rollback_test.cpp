@@ -159,6 +159,64 @@ TEST_CASE("an applied record without old takes it from its intent, and without e
         std::string::npos);
 }
 
+TEST_CASE("rollback refuses a change that does not agree with the intent it names, --force or not") {
+  // A journal line written by someone else (an invented intent, an applied record edited) must
+  // not make rollback write its old value: before, rollback --last 1 wrote nf_conntrack_max = 1.
+  struct Case {
+    const char* name;
+    void (*spoil)(JournalRecord& intent, JournalRecord& applied);
+    const char* says;
+  };
+  const Case cases[] = {
+      {"the old value differs", [](JournalRecord&, JournalRecord& a) { a.oldValue = 1; }, "another old value than its intent"},
+      {"the new value differs", [](JournalRecord&, JournalRecord& a) { a.newValue = 999; }, "another new value"},
+      {"another knob", [](JournalRecord& i, JournalRecord&) { i.knob = Knob::Buckets; }, "another knob or netns"},
+      {"another netns", [](JournalRecord& i, JournalRecord&) { i.netns = "gw"; }, "another knob or netns"},
+      {"the intent is a rollback's", [](JournalRecord& i, JournalRecord&) { i.ref = 4; }, "a rollback's"},
+      {"no intent named", [](JournalRecord&, JournalRecord& a) { a.ref = 999; }, "does not hold"},
+      {"a record that is no intent", [](JournalRecord&, JournalRecord& a) { a.ref = 4; }, "which is no intent"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    Fixture f;
+    // The newest change journaled once more, spoilt: the journal holds the disagreeing pair.
+    JournalRecord intent = f.journal.records()[f.journal.records().size() - 2];
+    JournalRecord applied = f.journal.records().back();
+    intent.id = 0;
+    applied.id = 0;
+    applied.ref = f.journal.records().back().id + 1;  // the intent below
+    c.spoil(intent, applied);
+    REQUIRE(f.journal.append(intent));
+    REQUIRE(f.journal.append(applied));
+    const auto steps = planRollback(f.journal.records(), "b1", {RollbackSelection::Mode::Last, 1});
+    REQUIRE_FALSE(steps);
+    CHECK(steps.error().code == Errc::Busy);
+    CHECK(steps.error().what.find(c.says) != std::string::npos);
+    CHECK(steps.error().what.find("--to") != std::string::npos);
+  }
+  SUBCASE("a second outcome of one intent") {
+    Fixture f;
+    JournalRecord again = f.journal.records().back();
+    again.id = 0;
+    REQUIRE(f.journal.append(again));
+    const auto steps = planRollback(f.journal.records(), "b1", {RollbackSelection::Mode::Last, 1});
+    REQUIRE_FALSE(steps);
+    CHECK(steps.error().what.find("second outcome") != std::string::npos);
+  }
+  SUBCASE("the kernel rounding a hash size up agrees") {
+    MemoryJournal journal;
+    change(journal, "b1", "init", Knob::Buckets, 65536, 100000);
+    JournalRecord intent = journal.records().front();
+    JournalRecord rounded = journal.records().back();
+    intent.id = rounded.id = 0;
+    rounded.ref = 3;
+    rounded.newValue = 100352;
+    REQUIRE(journal.append(intent));
+    REQUIRE(journal.append(rounded));
+    CHECK(planRollback(journal.records(), "b1", {RollbackSelection::Mode::All, 0}));
+  }
+}
+
 TEST_CASE("rollback --all restores the exact old values newest first and journals each step") {
   Fixture f;
   const auto before = f.journal.records().size();

@@ -16,7 +16,7 @@ TEST_CASE("an applied change becomes journald fields naming knob, netns, old, ne
   outcome.action.ref = {"gw", Knob::ConntrackMax};
   outcome.action.from = 65536;
   outcome.action.to = 131072;
-  outcome.action.reason = "growth reaches high_water within 60s";
+  outcome.action.because = {ctpilot::policy::Cause{ctpilot::policy::Reason::Lookahead, "gw", std::nullopt, {}, {}}};
   outcome.status = cc::ActionOutcome::Status::Applied;
   outcome.kept = 131072;
   outcome.intentId = 42;

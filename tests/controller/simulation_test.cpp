@@ -243,4 +243,55 @@ TEST_CASE("the ISP policy sheds a UDP flood's udp_timeout before TIME_WAIT, lose
   CHECK(withShed.drops + withShed.earlyDrops < (withoutShed.drops + withoutShed.earlyDrops) / 2);
 }
 
+TEST_CASE("static at budget: max is what the memory budget holds at ctpilot's entry size, buckets max / 4 in whole pages") {
+  // README "Why not just set it high?": the built-in budget is 25% of MemTotal; ctpilot counts
+  // 322 B per entry (slab object 256 B + 64 B of extensions + 2 B of bucket).
+  sysfs::MemoryFacts memory;
+  memory.memTotalBytes = 512LL << 20;
+  memory.slabObjectBytes = 256;
+  REQUIRE(memory.entryBytes() == 322);
+  const auto setting = staticAtBudget(policy::Policy{}, memory);
+  CHECK(setting.max == (512LL << 20) / 4 / 322);  // 416,825
+  CHECK(setting.buckets == 104448);               // ceil(416,825 / 4) = 104,207, rounded up to 512s
+  auto policy = policy::Policy{};
+  policy.max.memoryBudget = policy::Ratio{0.10};
+  policy.hashsize.entriesPerBucket = 2;
+  const auto tenPercent = staticAtBudget(policy, memory);
+  CHECK(tenPercent.max == 166730);    // floor(512 MiB x 10% / 322)
+  CHECK(tenPercent.buckets == 83456);  // ceil(166,730 / 2) = 83,365, rounded up to 512s
+  memory.memTotalBytes = 0;
+  CHECK(staticAtBudget(policy::Policy{}, memory).max == 0);
+}
+
+TEST_CASE("the simulated machine reports the memory facts ctpilot reads, so both contenders use one budget") {
+  const auto scenario = builtIn("churn-storm");
+  const auto memory = simulatedMemory(scenario);
+  CHECK(memory.memTotalBytes == 512LL << 20);
+  CHECK(memory.slabObjectBytes == 256);
+  // ctpilot with the built-in defaults never raises above this same number in the churn storm.
+  const QuietLogs quiet;
+  CtpilotTuner tuner(policy::Policy{});
+  const auto summary = runSimulation(scenario, tuner);
+  CHECK(summary.peakMax <= staticAtBudget(policy::Policy{}, memory).max);
+  CHECK(summary.peakMax > scenario.max);
+}
+
+TEST_CASE("static at budget in the containers scenario: each namespace counts against the one limit, so together they exceed the budget") {
+  // README "Why not just set it high?": nf_conntrack_max is compared with each namespace's own
+  // count; a limit sized for the whole budget lets three namespaces hold more than it.
+  const QuietLogs quiet;
+  auto scenario = builtIn("containers");
+  const auto setting = staticAtBudget(policy::Policy{}, simulatedMemory(scenario));
+  scenario.max = setting.max;
+  scenario.buckets = setting.buckets;
+  CountingTuner untouched;
+  const auto summary = runSimulation(scenario, untouched);
+  CHECK(summary.drops == 0);
+  CHECK(summary.insertFailed == 0);
+  CHECK(summary.changes.empty());
+  CHECK(summary.peakCount < setting.max);  // no namespace comes near the limit...
+  const std::int64_t budgetBytes = scenario.memTotalBytes / 4;
+  CHECK(summary.peakMemoryBytes > budgetBytes);  // ...but together they hold more than the budget
+}
+
 }  // namespace ctpilot::controller

@@ -49,13 +49,6 @@ void checkCheckpoint(const std::string& text) {
     auto again = cc::parseCheckpoint(printed);
     if (!again || cc::checkpointText(*again) != printed) std::abort();
   }
-  auto json = cc::parseBoundedJson(text, 68);
-  if (!json || !json->is_object() || !json->contains("view")) return;
-  if (auto view = cc::JournalView::fromCheckpointJson((*json)["view"], "b1")) {
-    const auto printed = view->checkpointJson();
-    auto again = cc::JournalView::fromCheckpointJson(printed, "b1");
-    if (!again || again->checkpointJson() != printed) std::abort();
-  }
 }
 
 }  // namespace

@@ -70,4 +70,9 @@ fi
 ctp_check $(( 3 * max_after )) -le $(( cap + tick_growth )) "three namespaces at nf_conntrack_max vs the cap"
 grep -q "memory budget .* entries for all namespaces together" "$CTP_CTPILOT_LOG" ||
   ctp_fail "no note says the memory budget across namespaces held a raise back"
+# Each raise journals why as data (README "History and rollback", `cause`), coded by its trigger.
+raises=$(grep -c '"kind":"applied","netns":"init","knob":"nf_conntrack_max"' "$CTP_TMP/state/journal.jsonl" || true)
+explained=$(grep '"kind":"applied","netns":"init","knob":"nf_conntrack_max"' "$CTP_TMP/state/journal.jsonl" |
+            grep -cE '"cause":\{[^}]*"code":"(drops|high_water|lookahead)"' || true)
+ctp_check "$explained" -eq "$raises" "raises of nf_conntrack_max journaled with a cause (of $raises)"
 echo "PASS: peak $peak entries in three namespaces (slab $peak_slab) within cap $cap + one tick $tick_growth"

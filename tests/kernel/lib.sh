@@ -15,6 +15,9 @@
 # Exit codes: 0 pass, 1 fail, 77 skipped (not root, no ip netns, no nft, no nf_conntrack).
 
 set -euo pipefail
+# A command that ends the test through set -e says which one (ctest shows nothing else).
+# (Only under set -e: cleanup code runs with set +e and may fail on purpose.)
+trap 'ctp_status=$?; [[ $- != *e* ]] || echo "FAIL $CTP_TEST: line $LINENO: \"$BASH_COMMAND\" exited with status $ctp_status" >&2' ERR
 
 CTP_LOCK_FILE=/tmp/ctpilot-kernel.lock
 CTP_SAVED_FILE=/tmp/ctpilot-kernel-globals.saved

@@ -70,6 +70,13 @@ dpkg_retry -i "$deb" || { fail "dpkg -i $deb failed"; exit "$failures"; }
 installed=true
 [ -x /usr/sbin/ctpilot ] || fail "/usr/sbin/ctpilot missing"
 if readelf -S /usr/sbin/ctpilot | grep -q '\.debug_info'; then fail "/usr/sbin/ctpilot is not stripped"; fi
+# Debian's hardening (dpkg-buildflags): PIE, relro, bind now, stack protector, FORTIFY.
+readelf -h /usr/sbin/ctpilot | grep -q 'Type:.*DYN' || fail "/usr/sbin/ctpilot is not PIE"
+readelf -l --wide /usr/sbin/ctpilot | grep -q 'GNU_RELRO' || fail "/usr/sbin/ctpilot has no RELRO"
+readelf -d /usr/sbin/ctpilot | grep -Eq 'BIND_NOW|FLAGS_1.*NOW' || fail "/usr/sbin/ctpilot is not linked with -z now"
+readelf --dyn-syms --wide /usr/sbin/ctpilot | grep -q '__stack_chk_fail' || fail "/usr/sbin/ctpilot has no stack protector"
+readelf --dyn-syms --wide /usr/sbin/ctpilot | grep -Eq ' __[a-z_]+_chk(@|$)' || fail "/usr/sbin/ctpilot has no FORTIFY functions"
+grep -q 'hardening-no-' "$tmp/lintian" && fail "lintian: $(grep 'hardening-no-' "$tmp/lintian")"
 for f in /lib/systemd/system/ctpilot.service /etc/ctpilot/policy.conf /usr/share/doc/ctpilot/README.md \
   /usr/share/doc/ctpilot/changelog.gz /usr/share/doc/ctpilot/copyright /usr/share/bash-completion/completions/ctpilot \
   /usr/share/ctpilot/policies/isp-nat-gateway.conf /usr/share/ctpilot/scenarios/flash-crowd.scenario; do

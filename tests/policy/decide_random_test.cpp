@@ -241,12 +241,12 @@ bool resizeStallAllowed(const Policy& p, const Observation& obs) {
 }
 
 std::vector<std::string> violations(const Policy& p, const Observation& obs, const History& h, const Action& a,
-                                    const PlanFacts& facts) {
+                                    const Plan& plan) {
   std::vector<std::string> out;
   auto expect = [&](bool ok, const char* promise) {
     if (!ok) out.emplace_back(promise);
   };
-  expect(!a.reason.empty(), "reason is empty");
+  expect(!a.because.empty() && !reasonText(a).empty(), "reason is empty");
   expect(obs.unwritable.count(a.ref) == 0, "acts on an unwritable knob");
   expect(h.external.count(a.ref) == 0, "acts on an externally changed knob");
   expect(!held(h, a.ref, obs.now), "acts on a held knob");
@@ -262,21 +262,25 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
   const auto sameRef = [&](const KnobRef& ref) { return ref == a.ref; };
 
   switch (a.kind) {
-    case ActionKind::RaiseMax:
+    case ActionKind::RaiseMax: {
       expect(a.ref == KnobRef{kInitNetns, Knob::ConntrackMax}, "raise-max names another knob");
       expect(p.max.enabled, "raises max with [max] enabled = false");
       expect(a.from == obs.max, "raise-max from is not the current max");
       expect(a.to > a.from, "raise-max does not raise");
       expect(a.to <= ceiling || a.to == obs.max, "max above the effective ceiling");
       expect(ceiling >= obs.baselineMax, "effective ceiling below the baseline");
-      expect(p.max.ceiling < obs.baselineMax || a.to <= p.max.ceiling, "max above [max] ceiling");
+      // Whatever the baseline says, a raise stays within min(ceiling, memory budget), and reaches
+      // the baseline unless that bound is below it (README Safety promise 3).
+      const std::int64_t hardCap = std::min(p.max.ceiling, memoryCapEntries(p, obs));
+      expect(a.to <= hardCap, "max raised above min(ceiling, memory budget)");
       expect(a.to >= maxCount + p.max.margin, "max below count + margin");
-      expect(a.to >= obs.baselineMax, "max below the baseline");
+      expect(a.to >= std::min(obs.baselineMax, hardCap), "max below the baseline");
       expect(raiseFitsBudget(p, obs, a.to), "raise lets the namespaces together exceed the memory budget");
       expect(drops || sinceLast(h, obs.now, sameRef) >= p.max.cooldown ||
                  fullBeforeCooldownEnds(p, obs, sinceLast(h, obs.now, sameRef)),
              "raise-max inside its cooldown");
       break;
+    }
     case ActionKind::ResizeBuckets:
       expect(a.ref == KnobRef{kInitNetns, Knob::Buckets}, "resize-buckets names another knob");
       expect(p.hashsize.mode != HashsizePolicy::Mode::Fixed, "resizes buckets in mode fixed");
@@ -308,7 +312,8 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
         expect(p.timeouts.floors.count(a.ref.knob) && a.to >= p.timeouts.floors.at(a.ref.knob),
                "shed timeout below its floor");
         const bool maxStuck = !p.max.enabled || obs.unwritable.count(KnobRef{kInitNetns, Knob::ConntrackMax}) ||
-                              obs.max >= ceiling || ceiling < maxCount + p.max.margin || facts.raiseLimitedByBudget;
+                              obs.max >= ceiling || ceiling < maxCount + p.max.margin ||
+                              plan.mentions(Reason::MemoryBudget) || plan.mentions(Reason::BudgetBounded);
         const double growth = std::max({0.0, ns->growthPerSec, ns->demandPerSec});
         const double lookahead = std::chrono::duration<double>(p.max.lookahead).count();
         expect(ns->earlyDropsPerSec > 0 ||
@@ -325,7 +330,8 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
         expect(p.timeouts.floors.count(a.ref.knob) && a.to >= p.timeouts.floors.at(a.ref.knob),
                "timeout below its floor");
         expect(!p.max.enabled || obs.unwritable.count(KnobRef{kInitNetns, Knob::ConntrackMax}) ||
-                   obs.max >= ceiling || ceiling < maxCount + p.max.margin || facts.raiseLimitedByBudget,
+                   obs.max >= ceiling || ceiling < maxCount + p.max.margin ||
+                   plan.mentions(Reason::MemoryBudget) || plan.mentions(Reason::BudgetBounded),
                "shortens while max can still be raised");
         expect(fill >= p.timeouts.shortenAt.value || ns->dropsPerSec > 0, "shortens without pressure");
       } else {
@@ -366,13 +372,7 @@ std::vector<std::string> planViolations(const Policy& policy, const Plan& plan) 
 }
 
 bool samePlan(const Plan& a, const Plan& b) {
-  if (a.notes != b.notes || a.actions.size() != b.actions.size()) return false;
-  for (std::size_t i = 0; i < a.actions.size(); ++i) {
-    const auto& x = a.actions[i];
-    const auto& y = b.actions[i];
-    if (x.kind != y.kind || x.ref != y.ref || x.from != y.from || x.to != y.to || x.reason != y.reason) return false;
-  }
-  return true;
+  return a.notes == b.notes && a.actions == b.actions;
 }
 
 std::string describe(int round, const Policy& policy, const Observation& obs, const Action& a,
@@ -380,7 +380,7 @@ std::string describe(int round, const Policy& policy, const Observation& obs, co
   std::ostringstream s;
   s << "round " << round << ": " << what << ": " << actionKindName(a.kind) << " " << kernelName(a.ref.knob) << " in "
     << a.ref.netns << " " << a.from << " -> " << a.to << " (max " << obs.max << ", buckets " << obs.buckets
-    << ", ceiling " << effectiveCeiling(policy, obs) << "): " << a.reason;
+    << ", ceiling " << effectiveCeiling(policy, obs) << "): " << reasonText(a);
   return s.str();
 }
 
@@ -401,7 +401,7 @@ TEST_CASE("no planned action breaks a safety promise over 120,000 random observa
     withNotes += plan.notes.empty() ? 0 : 1;
     for (const auto& action : plan.actions) {
       ++planned[static_cast<std::size_t>(action.kind)];
-      for (const auto& what : violations(policy, obs, history, action, plan.facts)) {
+      for (const auto& what : violations(policy, obs, history, action, plan)) {
         if (broken.size() < 20) broken.push_back(describe(round, policy, obs, action, what));
       }
     }

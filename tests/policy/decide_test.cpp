@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,14 +74,30 @@ std::optional<Action> find(const Plan& plan, ActionKind kind) {
   return std::nullopt;
 }
 
-bool noteContains(const Plan& plan, const std::string& text) {
-  return std::any_of(plan.notes.begin(), plan.notes.end(),
-                     [&](const std::string& note) { return note.find(text) != std::string::npos; });
+// The cause with code `reason` among the reasons of `action`; nullptr when it has none.
+const Cause* cause(const Action& action, Reason reason) {
+  for (const auto& c : action.because) {
+    if (c.code == reason) return &c;
+  }
+  return nullptr;
+}
+
+// The first note held back for `why`; nullptr when none.
+const Note* heldBy(const Plan& plan, Reason why) {
+  for (const auto& note : plan.notes) {
+    if (note.why.code == why) return &note;
+  }
+  return nullptr;
+}
+
+// The value of `fact` in `c`; NaN (equal to nothing) when `c` is null or lacks it.
+double fact(const Cause* c, Fact f) {
+  return c ? c->get(f).value_or(std::numeric_limits<double>::quiet_NaN()) : std::numeric_limits<double>::quiet_NaN();
 }
 
 std::string allNotes(const Plan& plan) {
   std::string out;
-  for (const auto& note : plan.notes) out += note + "\n";
+  for (const auto& note : plan.notes) out += noteText(note) + "\n";
   return out;
 }
 
@@ -132,7 +149,8 @@ TEST_CASE("decide raises nf_conntrack_max now when growth will reach high_water 
     REQUIRE(raise.has_value() == row.to.has_value());
     if (!raise) continue;
     CHECK(raise->to == *row.to);
-    CHECK(raise->reason.find("within lookahead 1m") != std::string::npos);
+    CHECK(raise->because.front().code == Reason::Lookahead);
+    CHECK(fact(cause(*raise, Reason::Lookahead), Fact::Lookahead) == 60);
   }
 }
 
@@ -143,8 +161,14 @@ TEST_CASE("the fullest netns binds because nf_conntrack_max is global but counte
   REQUIRE(raise.has_value());
   CHECK(raise->ref.netns == kInitNetns);  // global knobs are written from the initial netns
   CHECK(raise->to == 221'280);            // ceil((59640 + 850 * 60) / 0.5)
-  CHECK(raise->reason.find("fill 0.91 >= high_water 0.80 in gw (count 59640, max 65536, growth 850/s)") !=
-        std::string::npos);
+  const Cause* trigger = cause(*raise, Reason::HighWater);
+  REQUIRE(trigger != nullptr);
+  CHECK(trigger->netns == "gw");
+  CHECK(fact(trigger, Fact::Fill) == doctest::Approx(59'640.0 / 65'536));
+  CHECK(fact(trigger, Fact::HighWater) == doctest::Approx(0.80));
+  CHECK(fact(trigger, Fact::Count) == 59'640);
+  CHECK(fact(trigger, Fact::Max) == 65'536);
+  CHECK(fact(trigger, Fact::Growth) == 850);
 }
 
 TEST_CASE("drops raise nf_conntrack_max at once, inside the cooldown but not past the change window") {
@@ -161,22 +185,30 @@ TEST_CASE("drops raise nf_conntrack_max at once, inside the cooldown but not pas
     const auto raise = find(plan, ActionKind::RaiseMax);
     REQUIRE(raise.has_value());
     CHECK(raise->to == 131'072);
-    CHECK(raise->reason.find("drops 12/s in gw") != std::string::npos);
+    CHECK(raise->because.front().code == Reason::Drops);
+    CHECK(raise->because.front().netns == "gw");
+    CHECK(fact(&raise->because.front(), Fact::Drops) == 12);
   }
   SUBCASE("without drops the same fill waits for the cooldown") {
     const auto plan = decide(policy, observe(65'536, {ns("gw", 65'536)}), recent);
     CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
-    CHECK(noteContains(plan, "cooldown 10s"));
+    const Note* held = heldBy(plan, Reason::Cooldown);
+    REQUIRE(held != nullptr);
+    CHECK(held->held == ActionKind::RaiseMax);
+    CHECK(fact(&held->why, Fact::Cooldown) == 10);
+    CHECK(fact(&held->why, Fact::Elapsed) == 2);
   }
   SUBCASE("drops do not bypass the change window") {
     const auto plan = decide(policy, observe(65'536, {ns("gw", 65'536, 0, /*drops=*/12)}), busy);
     CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
-    CHECK(noteContains(plan, "oscillation guard"));
+    CHECK(heldBy(plan, Reason::OscillationGuard) != nullptr);
   }
   SUBCASE("drops with a nearly empty table do not lower or keep max: no action, a note") {
     const auto plan = decide(policy, observe(65'536, {ns("gw", 100, 0, /*drops=*/3)}), {});
     CHECK(plan.actions.empty());
-    CHECK(noteContains(plan, "already covers"));
+    const Note* held = heldBy(plan, Reason::AlreadyCovers);
+    REQUIRE(held != nullptr);
+    CHECK(fact(&held->why, Fact::Max) == 65'536);
   }
 }
 
@@ -197,10 +229,16 @@ TEST_CASE("a raise never goes above the effective ceiling, and at the ceiling th
     REQUIRE(raise.has_value() == row.to.has_value());
     if (raise) {
       CHECK(raise->to == *row.to);
-      CHECK(raise->reason.find("clamped to effective ceiling 262144") != std::string::npos);
+      CHECK(fact(cause(*raise, Reason::CeilingClamp), Fact::Ceiling) == 262'144);
     } else {
-      CHECK(noteContains(plan, "nf_conntrack_max 262144 is at its effective ceiling 262144 (ceiling 256k, memory "
-                               "budget 25% of 16.0 GiB / 320 B)"));
+      const Note* held = heldBy(plan, Reason::AtCeiling);
+      REQUIRE(held != nullptr);
+      CHECK(fact(&held->why, Fact::Max) == 262'144);
+      CHECK(fact(&held->why, Fact::Ceiling) == 262'144);
+      CHECK(fact(&held->why, Fact::PolicyCeiling) == 262'144);
+      CHECK(fact(&held->why, Fact::MemoryBudget) == doctest::Approx(0.25));
+      CHECK(fact(&held->why, Fact::MemTotal) == static_cast<double>(16 * kGiB));
+      CHECK(fact(&held->why, Fact::EntryBytes) == 320);
     }
   }
 }
@@ -245,7 +283,11 @@ TEST_CASE("the memory budget caps a raise even when the configured ceiling is hi
   const auto raise = find(plan, ActionKind::RaiseMax);
   REQUIRE(raise.has_value());
   CHECK(raise->to == 838'860);
-  CHECK(raise->reason.find("memory budget 25% of 1.0 GiB / 320 B") != std::string::npos);
+  const Cause* clamp = cause(*raise, Reason::CeilingClamp);
+  CHECK(fact(clamp, Fact::Ceiling) == 838'860);
+  CHECK(fact(clamp, Fact::MemoryBudget) == doctest::Approx(0.25));
+  CHECK(fact(clamp, Fact::MemTotal) == static_cast<double>(kGiB));
+  CHECK(fact(clamp, Fact::EntryBytes) == 320);
 }
 
 TEST_CASE("a raise never goes below count + margin, the baseline or the current max") {
@@ -255,7 +297,9 @@ TEST_CASE("a raise never goes below count + margin, the baseline or the current 
     const auto raise = find(decide(testPolicy(), obs, {}), ActionKind::RaiseMax);
     REQUIRE(raise.has_value());
     CHECK(raise->to == 2'024);
-    CHECK(raise->reason.find("count 1000 + margin 1024") != std::string::npos);
+    const Cause* rule = cause(*raise, Reason::CountMargin);
+    CHECK(fact(rule, Fact::Count) == 1'000);
+    CHECK(fact(rule, Fact::Margin) == 1'024);
   }
   SUBCASE("the baseline binds when max was below it") {
     Observation obs = observe(1'000, {ns("init", 900)});
@@ -271,7 +315,50 @@ TEST_CASE("a raise never goes below count + margin, the baseline or the current 
     obs.baselineMax = 65'536;
     const auto plan = decide(policy, obs, {});
     CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
-    CHECK(noteContains(plan, "is below count 99800 + margin 1024"));
+    const Note* held = heldBy(plan, Reason::CeilingBelowCount);
+    REQUIRE(held != nullptr);
+    CHECK(fact(&held->why, Fact::Ceiling) == 100'500);
+    CHECK(fact(&held->why, Fact::Count) == 99'800);
+    CHECK(fact(&held->why, Fact::Margin) == 1'024);
+  }
+}
+
+TEST_CASE("a raise never goes above min(ceiling, memory budget), whatever the baseline says") {
+  // A baseline comes from the journal (or a checkpoint naming its lines): a damaged or forged one
+  // of 5,000,000 under a ceiling of 1M must not make ctpilot plan a raise past the ceiling.
+  Policy policy = testPolicy();
+  policy.max.ceiling = 1'000'000;
+  SUBCASE("below the ceiling: raised to the ceiling at most") {
+    Observation obs = observe(600'000, {ns("init", 590'000, 5'000)});
+    obs.baselineMax = 5'000'000;
+    const auto raise = find(decide(policy, obs, {}), ActionKind::RaiseMax);
+    REQUIRE(raise.has_value());
+    CHECK(raise->to == 1'000'000);
+    CHECK(raise->because.front().code != Reason::BaselineAboveCap);
+    CHECK(std::any_of(raise->because.begin(), raise->because.end(),
+                      [](const Cause& c) { return c.code == Reason::BaselineAboveCap; }));
+  }
+  SUBCASE("at the ceiling: no raise") {
+    Observation obs = observe(1'000'000, {ns("init", 990'000, 5'000)});
+    obs.baselineMax = 5'000'000;
+    const auto plan = decide(policy, obs, {});
+    CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
+    const Note* held = heldBy(plan, Reason::BaselineAboveCap);
+    REQUIRE(held != nullptr);
+    CHECK(fact(&held->why, Fact::Cap) == 1'000'000);
+    CHECK(fact(&held->why, Fact::Baseline) == 5'000'000);
+    CHECK(noteText(*held) ==
+          "not raising nf_conntrack_max (fill 0.99 >= high_water 0.80 in init (count 990000, max 1000000, growth "
+          "5000/s)): min(ceiling, memory budget) 1000000 (ceiling 1000000, memory budget 25% of 16.0 GiB / 320 B, baseline "
+          "5000000), below the baseline 5000000");
+  }
+  SUBCASE("the memory budget binds below the ceiling") {
+    Observation obs = observe(600'000, {ns("init", 590'000, 5'000)});
+    obs.baselineMax = 5'000'000;
+    obs.memTotalBytes = 1 * kGiB;  // 838,860 entries at 25%
+    const auto raise = find(decide(policy, obs, {}), ActionKind::RaiseMax);
+    REQUIRE(raise.has_value());
+    CHECK(raise->to <= 838'860);
   }
 }
 
@@ -280,7 +367,9 @@ TEST_CASE("max.enabled = false never raises nf_conntrack_max and says so") {
   policy.max.enabled = false;
   const auto plan = decide(policy, observe(65'536, {ns("init", 65'000, 100, 5)}), {});
   CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
-  CHECK(noteContains(plan, "[max] enabled = false"));
+  const Note* held = heldBy(plan, Reason::MaxDisabled);
+  REQUIRE(held != nullptr);
+  CHECK(held->held == ActionKind::RaiseMax);
 }
 
 TEST_CASE("holds, external changes and unwritable knobs are left alone with a note") {
@@ -290,19 +379,18 @@ TEST_CASE("holds, external changes and unwritable knobs are left alone with a no
     bool external;
     bool unwritable;
     bool raises;
-    const char* note;
+    Reason why;
+    double remaining;  // seconds, for a hold
   };
   const KnobRef maxRef{kInitNetns, Knob::ConntrackMax};
   const KnobRef bucketsRef{kInitNetns, Knob::Buckets};
   const Row rows[] = {
-      {"a hold on every knob", {Hold{kNow + 5min, std::nullopt}}, false, false, false,
-       "held by rollback for another 5m"},
-      {"a hold on nf_conntrack_max", {Hold{kNow + 90s, maxRef}}, false, false, false,
-       "held by rollback for another 90s"},
-      {"an expired hold", {Hold{kNow, std::nullopt}}, false, false, true, ""},
-      {"a hold on another knob", {Hold{kNow + 5min, bucketsRef}}, false, false, true, ""},
-      {"an external change", {}, true, false, false, "changed by someone else"},
-      {"a read-only knob", {}, false, true, false, "not writable here"},
+      {"a hold on every knob", {Hold{kNow + 5min, std::nullopt}}, false, false, false, Reason::Hold, 300},
+      {"a hold on nf_conntrack_max", {Hold{kNow + 90s, maxRef}}, false, false, false, Reason::Hold, 90},
+      {"an expired hold", {Hold{kNow, std::nullopt}}, false, false, true, Reason::Hold, 0},
+      {"a hold on another knob", {Hold{kNow + 5min, bucketsRef}}, false, false, true, Reason::Hold, 0},
+      {"an external change", {}, true, false, false, Reason::External, 0},
+      {"a read-only knob", {}, false, true, false, Reason::Unwritable, 0},
   };
   for (const auto& row : rows) {
     CAPTURE(row.what);
@@ -313,7 +401,11 @@ TEST_CASE("holds, external changes and unwritable knobs are left alone with a no
     if (row.unwritable) obs.unwritable.insert(maxRef);
     const auto plan = decide(testPolicy(), obs, history);
     CHECK(find(plan, ActionKind::RaiseMax).has_value() == row.raises);
-    if (!row.raises) CHECK_MESSAGE(noteContains(plan, row.note), allNotes(plan));
+    if (row.raises) continue;
+    const Note* held = heldBy(plan, row.why);
+    REQUIRE_MESSAGE(held != nullptr, allNotes(plan));
+    CHECK(held->ref == maxRef);
+    if (row.why == Reason::Hold) CHECK(fact(&held->why, Fact::Remaining) == row.remaining);
   }
 }
 
@@ -359,7 +451,12 @@ TEST_CASE("the change window allows at most max_changes changes of one knob") {
     for (int i = 1; i < row.changes; ++i) history.changes.push_back(changed(Knob::ConntrackMax, 60s * i));
     const auto plan = decide(testPolicy(), observe(65'536, {ns("init", 60'000)}), history);
     CHECK(find(plan, ActionKind::RaiseMax).has_value() == row.raises);
-    if (!row.raises) CHECK(noteContains(plan, "changed 6 times within change_window 10m (max_changes 6)"));
+    if (row.raises) continue;
+    const Note* held = heldBy(plan, Reason::OscillationGuard);
+    REQUIRE(held != nullptr);
+    CHECK(fact(&held->why, Fact::Changes) == 6);
+    CHECK(fact(&held->why, Fact::ChangeWindow) == 600);
+    CHECK(fact(&held->why, Fact::MaxChanges) == 6);
   }
 }
 
@@ -425,7 +522,11 @@ TEST_CASE("chaintoolong or insert_failed ask for at least double the buckets eve
     REQUIRE(resize.has_value() == row.to.has_value());
     if (!resize) continue;
     CHECK(resize->to == *row.to);
-    CHECK(resize->reason.find("in gw: hash chains too long") != std::string::npos);
+    const Cause* trigger = cause(*resize, Reason::Chains);
+    REQUIRE(trigger != nullptr);
+    CHECK(trigger->netns == "gw");
+    CHECK(fact(trigger, Fact::ChainTooLong) == row.chainTooLong);
+    CHECK(fact(trigger, Fact::InsertFailed) == row.insertFailed);
   }
 }
 
@@ -454,7 +555,9 @@ TEST_CASE("buckets never shrink, never go below the baseline and never above one
     obs.baselineBuckets = 16'384;
     const auto plan = decide(testPolicy(), obs, {});
     CHECK_FALSE(find(plan, ActionKind::ResizeBuckets).has_value());
-    CHECK(noteContains(plan, "not resizing nf_conntrack_buckets"));
+    const Note* held = heldBy(plan, Reason::BucketsAlready);
+    REQUIRE(held != nullptr);
+    CHECK(fact(&held->why, Fact::Buckets) == 65'536);
   }
 }
 
@@ -472,7 +575,11 @@ TEST_CASE("buckets are resized at most once per min_interval") {
     history.changes = {changed(Knob::Buckets, row.ago)};
     const auto plan = decide(testPolicy(), obs, history);
     CHECK(find(plan, ActionKind::ResizeBuckets).has_value() == row.resizes);
-    if (!row.resizes) CHECK(noteContains(plan, "min_interval 10m"));
+    if (row.resizes) continue;
+    const Note* held = heldBy(plan, Reason::Cooldown);
+    REQUIRE(held != nullptr);
+    CHECK(held->held == ActionKind::ResizeBuckets);
+    CHECK(fact(&held->why, Fact::Cooldown) == 600);
   }
 }
 
@@ -485,7 +592,10 @@ TEST_CASE("hashsize mode fixed never resizes buckets") {
   obs.buckets = 1'024;
   const auto plan = decide(policy, obs, {});
   CHECK_FALSE(find(plan, ActionKind::ResizeBuckets).has_value());
-  CHECK(noteContains(plan, "[hashsize] mode = fixed"));
+  const Note* held = heldBy(plan, Reason::HashsizeFixed);
+  REQUIRE(held != nullptr);
+  CHECK(held->held == ActionKind::ResizeBuckets);
+  CHECK(fact(&held->why, Fact::ChainTooLong) == 10);
 }
 
 TEST_CASE("buckets under a hold, changed by someone else or not writable are left alone") {
@@ -500,7 +610,11 @@ TEST_CASE("buckets under a hold, changed by someone else or not writable are lef
     if (which == 2) obs.unwritable.insert(ref);
     const auto plan = decide(testPolicy(), obs, history);
     CHECK_FALSE(find(plan, ActionKind::ResizeBuckets).has_value());
-    CHECK(noteContains(plan, "not resizing nf_conntrack_buckets"));
+    const Reason why[] = {Reason::Hold, Reason::External, Reason::Unwritable};
+    const Note* held = heldBy(plan, why[which]);
+    REQUIRE(held != nullptr);
+    CHECK(held->held == ActionKind::ResizeBuckets);
+    CHECK(held->ref == ref);
   }
 }
 
@@ -563,7 +677,13 @@ TEST_CASE("shortening takes the first timeout in order above its floor and never
     REQUIRE(shorten.has_value());
     CHECK(shorten->ref.knob == row.knob);
     CHECK(shorten->to == row.to);
-    CHECK(shorten->reason.find("floor") != std::string::npos);
+    const Cause* step = cause(*shorten, Reason::ShortenStep);
+    REQUIRE(step != nullptr);
+    CHECK(step->knob == row.knob);
+    CHECK(fact(step, Fact::From) == static_cast<double>(shorten->from));
+    CHECK(fact(step, Fact::To) == static_cast<double>(row.to));
+    CHECK(fact(step, Fact::Factor) == doctest::Approx(0.5));
+    CHECK(fact(step, Fact::Floor) == static_cast<double>(testPolicy().timeouts.floors.at(row.knob)));
   }
 }
 
@@ -573,7 +693,10 @@ TEST_CASE("when every timeout in order is at its floor there is nothing left to 
   for (const auto& [knob, floor] : policy.timeouts.floors) gw.timeouts[knob] = floor;
   const auto plan = decide(policy, observe(262'144, {gw}), {});
   CHECK(plan.actions.empty());
-  CHECK(noteContains(plan, "every timeout in order is at its floor in gw"));
+  const Note* held = heldBy(plan, Reason::AllAtFloor);
+  REQUIRE(held != nullptr);
+  CHECK(held->why.netns == "gw");
+  CHECK(held->held == ActionKind::ShortenTimeout);
 }
 
 TEST_CASE("timeouts are shortened in the netns that needs it, one step per netns per cooldown") {
@@ -596,7 +719,11 @@ TEST_CASE("timeouts are shortened in the netns that needs it, one step per netns
       history.changes = {changed(Knob::TcpTimeoutCloseWait, row.ago, row.netns)};
       const auto plan = decide(testPolicy(), observe(262'144, {ns("gw", 250'000)}), history);
       CHECK(find(plan, ActionKind::ShortenTimeout).has_value() == row.shortens);
-      if (!row.shortens) CHECK(noteContains(plan, "timeouts cooldown 30s"));
+      if (row.shortens) continue;
+      const Note* held = heldBy(plan, Reason::Cooldown);
+      REQUIRE(held != nullptr);
+      CHECK(held->held == ActionKind::ShortenTimeout);
+      CHECK(fact(&held->why, Fact::Cooldown) == 30);
     }
   }
 }
@@ -614,7 +741,11 @@ TEST_CASE("a timeout that is held, external or unwritable is skipped for the nex
     const auto shorten = find(plan, ActionKind::ShortenTimeout);
     REQUIRE(shorten.has_value());
     CHECK(shorten->ref.knob == Knob::TcpTimeoutCloseWait);
-    CHECK(noteContains(plan, "not shortening nf_conntrack_tcp_timeout_time_wait in gw"));
+    const Reason why[] = {Reason::Hold, Reason::External, Reason::Unwritable};
+    const Note* held = heldBy(plan, why[which]);
+    REQUIRE(held != nullptr);
+    CHECK(held->held == ActionKind::ShortenTimeout);
+    CHECK(held->ref == timeWait);
   }
 }
 
@@ -623,7 +754,11 @@ TEST_CASE("timeouts mode off never shortens, and says so under pressure") {
   policy.timeouts.mode = TimeoutsPolicy::Mode::Off;
   const auto plan = decide(policy, observe(262'144, {ns("gw", 260'000, 0, 10)}), {});
   CHECK(plan.actions.empty());
-  CHECK(noteContains(plan, "[timeouts] mode = off"));
+  const Note* held = heldBy(plan, Reason::TimeoutsOff);
+  REQUIRE(held != nullptr);
+  REQUIRE(held->trigger.size() == 2);
+  CHECK(held->trigger[0].code == Reason::DropsAtLimit);
+  CHECK(held->trigger[1].code == Reason::AtCeiling);
 }
 
 TEST_CASE("relax restores shortened timeouts toward the baseline only after relax_after of calm") {
@@ -684,7 +819,11 @@ TEST_CASE("relax waits for the timeouts cooldown and for fill to be under relax_
     history.changes = {changed(Knob::TcpTimeoutTimeWait, 10s, "gw")};
     const auto plan = decide(testPolicy(), observe(262'144, {gw}), history);
     CHECK(plan.actions.empty());
-    CHECK(noteContains(plan, "not relaxing nf_conntrack_tcp_timeout_time_wait in gw yet"));
+    const Note* held = heldBy(plan, Reason::Cooldown);
+    REQUIRE(held != nullptr);
+    CHECK(held->held == ActionKind::RelaxTimeout);
+    CHECK(held->ref == KnobRef{"gw", Knob::TcpTimeoutTimeWait});
+    CHECK(fact(&held->why, Fact::Elapsed) == 10);
   }
   SUBCASE("fill back at relax_below even though calmSince says calm") {
     gw.count = 160'000;  // 0.61
@@ -725,12 +864,13 @@ TEST_CASE("an empty observation, an unloaded module or missing timeouts give not
     Observation obs = observe(65'536, {});
     const auto plan = decide(testPolicy(), obs, {});
     CHECK(plan.actions.empty());
-    CHECK(noteContains(plan, "no network namespace observed"));
+    CHECK(heldBy(plan, Reason::NoNetns) != nullptr);
   }
   SUBCASE("nf_conntrack_max is 0") {
     const auto plan = decide(testPolicy(), observe(0, {ns("init", 0, 0, 5)}), {});
     CHECK(plan.actions.empty());
-    CHECK(noteContains(plan, "nf_conntrack not loaded"));
+    REQUIRE(heldBy(plan, Reason::MaxUnknown) != nullptr);
+    CHECK(fact(&heldBy(plan, Reason::MaxUnknown)->why, Fact::Max) == 0);
   }
   SUBCASE("no timeouts observed where shortening is needed") {
     auto gw = ns("gw", 260'000);
@@ -738,7 +878,9 @@ TEST_CASE("an empty observation, an unloaded module or missing timeouts give not
     gw.baselineTimeouts.clear();
     const auto plan = decide(testPolicy(), observe(262'144, {gw}), {});
     CHECK(plan.actions.empty());
-    CHECK(noteContains(plan, "no timeouts observed in gw"));
+    const Note* held = heldBy(plan, Reason::NoTimeouts);
+    REQUIRE(held != nullptr);
+    CHECK(held->why.netns == "gw");
   }
   SUBCASE("buckets unknown") {
     Observation obs = observe(262'144, {ns("gw", 1'000)});
@@ -773,7 +915,7 @@ TEST_CASE("actions come in a fixed order: max, buckets, then timeouts by netns n
     CAPTURE(i);
     CHECK(again.actions[i].ref == plan.actions[i].ref);
     CHECK(again.actions[i].to == plan.actions[i].to);
-    CHECK(again.actions[i].reason == plan.actions[i].reason);
+    CHECK(again.actions[i].because == plan.actions[i].because);
   }
 }
 
@@ -812,10 +954,13 @@ TEST_CASE("presize sizes the buckets for the effective ceiling at the first tick
   const auto resize = find(plan, ActionKind::ResizeBuckets);
   REQUIRE(resize.has_value());
   CHECK(resize->to == 262'144 / 4);  // effective ceiling 262144 at entries_per_bucket 4
-  CHECK(resize->reason.find("presized for effective ceiling 262144") != std::string::npos);
-  CHECK(resize->reason.find("estimated stall 1.0 ms (2000 entries x 0.50 us)") != std::string::npos);
-  CHECK(plan.facts.resizeEntries == 2'000);
-  CHECK_FALSE(plan.facts.resizeBlockedByStall);
+  CHECK(fact(cause(*resize, Reason::Presize), Fact::SizedFor) == 262'144);
+  const Cause* stall = cause(*resize, Reason::StallFits);
+  CHECK(fact(stall, Fact::Entries) == 2'000);
+  CHECK(fact(stall, Fact::StallMs) == doctest::Approx(1.0));
+  CHECK(fact(stall, Fact::NsPerEntry) == 500);
+  CHECK(fact(stall, Fact::MaxStall) == doctest::Approx(0.005));
+  CHECK_FALSE(plan.mentions(Reason::StallTooLong));
 
   SUBCASE("once presized, nothing more to do as max grows") {
     obs.buckets = 65'536;
@@ -830,19 +975,26 @@ TEST_CASE("presize sizes the buckets for the effective ceiling at the first tick
     const auto bounded = find(decide(policy, obs, {}), ActionKind::ResizeBuckets);
     REQUIRE(bounded.has_value());
     CHECK(bounded->to == 32'768);
-    CHECK(bounded->reason.find("bounded by max_memory") != std::string::npos);
+    const Cause* bound = cause(*bounded, Reason::MaxMemory);
+    CHECK(fact(bound, Fact::MaxMemory) == 256 * 1024);
+    CHECK(fact(bound, Fact::Cap) == 32'768);
   }
 }
 
-TEST_CASE("no resize whose estimated stall exceeds max_stall: a note and the facts say so") {
+TEST_CASE("no resize whose estimated stall exceeds max_stall: a note says so, with the estimate") {
   auto obs = observe(65'536, {ns("gw", 2'000)});
   obs.buckets = 16'384;
   obs.totalEntries = 200'000;  // the slab: other namespaces hold entries too; the rehash covers them all
   const auto plan = decide(presizePolicy(), obs, {});
   CHECK_FALSE(find(plan, ActionKind::ResizeBuckets).has_value());
-  CHECK(noteContains(plan, "estimated stall 100.0 ms (200000 entries x 0.50 us) > max_stall 5ms"));
-  CHECK(plan.facts.resizeBlockedByStall);
-  CHECK(plan.facts.resizeStallMs == doctest::Approx(100.0));
+  const Note* held = heldBy(plan, Reason::StallTooLong);
+  REQUIRE(held != nullptr);
+  CHECK(fact(&held->why, Fact::StallMs) == doctest::Approx(100.0));
+  CHECK(fact(&held->why, Fact::Entries) == 200'000);
+  CHECK(fact(&held->why, Fact::MaxStall) == doctest::Approx(0.005));
+  CHECK(fact(&held->why, Fact::From) == 16'384);
+  CHECK(fact(&held->why, Fact::To) == 65'536);
+  CHECK(fact(&held->why, Fact::Emergency) == 0);
 
   SUBCASE("a cost per entry learned from timed resizes changes the estimate") {
     obs.totalEntries = 20'000;
@@ -859,7 +1011,7 @@ TEST_CASE("no resize whose estimated stall exceeds max_stall: a note and the fac
     const auto followed = decide(policy, obs, {});
     CHECK(find(followed, ActionKind::RaiseMax).has_value());
     CHECK_FALSE(find(followed, ActionKind::ResizeBuckets).has_value());
-    CHECK(noteContains(followed, "> max_stall 5ms"));
+    CHECK(followed.mentions(Reason::StallTooLong));
   }
 }
 
@@ -870,13 +1022,14 @@ TEST_CASE("a chaintoolong emergency exceeds max_stall only when emergency_may_st
   auto policy = presizePolicy();
   const auto refused = decide(policy, obs, {});
   CHECK_FALSE(find(refused, ActionKind::ResizeBuckets).has_value());
-  CHECK(noteContains(refused, "(emergency_may_stall = false)"));
+  REQUIRE(heldBy(refused, Reason::StallTooLong) != nullptr);
+  CHECK(fact(&heldBy(refused, Reason::StallTooLong)->why, Fact::Emergency) == 1);
 
   policy.hashsize.emergencyMayStall = true;
   const auto resize = find(decide(policy, obs, {}), ActionKind::ResizeBuckets);
   REQUIRE(resize.has_value());
   CHECK(resize->to == 131'072);
-  CHECK(resize->reason.find("allowed by emergency_may_stall") != std::string::npos);
+  CHECK(cause(*resize, Reason::StallAllowed) != nullptr);
 }
 
 // --- drops within one tick --------------------------------------------------------------------
@@ -891,7 +1044,10 @@ TEST_CASE("a full, dropping table is sized from the demand the kernel counted, n
   const auto raise = find(decide(testPolicy(), obs, {}), ActionKind::RaiseMax);
   REQUIRE(raise.has_value());
   CHECK(raise->to == 262'144);  // (4096 + 17000 x 60) / 0.5 is far above: clamped to the ceiling
-  CHECK(raise->reason.find("demand the kernel counted in gw") != std::string::npos);
+  const Cause* rule = cause(*raise, Reason::TargetFill);
+  REQUIRE(rule != nullptr);
+  CHECK(rule->netns == "gw");
+  CHECK(fact(rule, Fact::Demand) == 17'000);
 
   SUBCASE("without the counters' demand only doubling while dropping remains") {
     full.demandPerSec = 0;
@@ -912,14 +1068,18 @@ TEST_CASE("early drops at a full table raise again inside the cooldown, as drops
   const auto raise = find(decide(testPolicy(), obs, h), ActionKind::RaiseMax);
   REQUIRE(raise.has_value());
   CHECK(raise->to > 65'536);
-  CHECK(raise->reason.find("drops 0/s, early drops 20000/s in fill") != std::string::npos);
+  const Cause* trigger = cause(*raise, Reason::Drops);
+  REQUIRE(trigger != nullptr);
+  CHECK(trigger->netns == "fill");
+  CHECK(fact(trigger, Fact::Drops) == 0);
+  CHECK(fact(trigger, Fact::EarlyDrops) == 20'000);
 
   SUBCASE("without early drops a full table that no longer grows waits for the cooldown") {
     evicting.earlyDropsPerSec = 0;
     evicting.growthPerSec = 0;
     const auto plan = decide(testPolicy(), observe(65'536, {evicting}), h);
     CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
-    CHECK(noteContains(plan, "cooldown 10s"));
+    CHECK(fact(&heldBy(plan, Reason::Cooldown)->why, Fact::Cooldown) == 10);
   }
 }
 
@@ -932,7 +1092,7 @@ TEST_CASE("while drops continue each tick raises again, inside the cooldown, up 
   const auto raise = find(decide(testPolicy(), obs, h), ActionKind::RaiseMax);
   REQUIRE(raise.has_value());
   CHECK(raise->to == 16'384);
-  CHECK(raise->reason.find("drops 500/s in gw") != std::string::npos);
+  CHECK(fact(cause(*raise, Reason::Drops), Fact::Drops) == 500);
   for (int i = 0; i < testPolicy().controller.maxChanges; ++i) h.changes.push_back(changed(Knob::ConntrackMax, 1s));
   CHECK_FALSE(find(decide(testPolicy(), obs, h), ActionKind::RaiseMax).has_value());
 }
@@ -950,15 +1110,21 @@ TEST_CASE("a table that fills before the cooldown ends raises inside the cooldow
     const auto raise = find(decide(policy, observe(100'000, {ramp}), h), ActionKind::RaiseMax);
     REQUIRE(raise.has_value());
     CHECK(raise->to == 262'144);  // (82000 + 20000 x 60) / 0.5, clamped to the ceiling
-    CHECK(raise->reason.find("inside the cooldown: growth 20000/s in ramp fills the table before a raise after "
-                             "the cooldown could (count 82000 + 160000 >= max 100000 within 8s") != std::string::npos);
+    const Cause* urgent = cause(*raise, Reason::FullInCooldown);
+    REQUIRE(urgent != nullptr);
+    CHECK(urgent->netns == "ramp");
+    CHECK(fact(urgent, Fact::Growth) == 20'000);
+    CHECK(fact(urgent, Fact::Count) == 82'000);
+    CHECK(fact(urgent, Fact::Expected) == 160'000);
+    CHECK(fact(urgent, Fact::Max) == 100'000);
+    CHECK(fact(urgent, Fact::Horizon) == 8);
   }
   SUBCASE("a table at high_water that will not be full before then waits: max decides, not high_water") {
     ramp.growthPerSec = 1'000;
     ramp.demandPerSec = 2'000;  // 82000 + 16000 < 100000
     const auto plan = decide(policy, observe(100'000, {ramp}), h);
     CHECK_FALSE(find(plan, ActionKind::RaiseMax).has_value());
-    CHECK(noteContains(plan, "cooldown 10s"));
+    CHECK(fact(&heldBy(plan, Reason::Cooldown)->why, Fact::Cooldown) == 10);
   }
   SUBCASE("the horizon includes one interval: the first tick after the cooldown may come that much later") {
     ramp.growthPerSec = 0;
@@ -985,13 +1151,13 @@ TEST_CASE("a table that fills before the cooldown ends raises inside the cooldow
     for (int i = 1; i < policy.controller.maxChanges; ++i) busy.changes.push_back(changed(Knob::ConntrackMax, 60s * i));
     const auto guarded = decide(policy, observe(100'000, {ramp}), busy);
     CHECK_FALSE(find(guarded, ActionKind::RaiseMax).has_value());
-    CHECK(noteContains(guarded, "oscillation guard"));
+    CHECK(heldBy(guarded, Reason::OscillationGuard) != nullptr);
 
     History held = h;
     held.holds = {Hold{kNow + 1h, KnobRef{kInitNetns, Knob::ConntrackMax}}};
     const auto holding = decide(policy, observe(100'000, {ramp}), held);
     CHECK_FALSE(find(holding, ActionKind::RaiseMax).has_value());
-    CHECK(noteContains(holding, "held by rollback"));
+    CHECK(heldBy(holding, Reason::Hold) != nullptr);
 
     auto tight = policy;
     tight.max.memoryBudget = {0.0025};  // 16 GiB x 0.25% / 320 B = 134,217 entries
@@ -999,8 +1165,10 @@ TEST_CASE("a table that fills before the cooldown ends raises inside the cooldow
     const auto budgeted = find(decide(tight, obs, h), ActionKind::RaiseMax);
     REQUIRE(budgeted.has_value());
     CHECK(budgeted->to == memoryCapEntries(tight, obs));
-    CHECK(budgeted->reason.find("clamped to effective ceiling 134217 (ceiling 256k, memory budget 0.25%") !=
-          std::string::npos);
+    const Cause* clamp = cause(*budgeted, Reason::CeilingClamp);
+    CHECK(fact(clamp, Fact::Ceiling) == 134'217);
+    CHECK(fact(clamp, Fact::PolicyCeiling) == 262'144);
+    CHECK(fact(clamp, Fact::MemoryBudget) == doctest::Approx(0.0025));
   }
 }
 
@@ -1016,10 +1184,12 @@ TEST_CASE("the memory budget bounds the namespaces together: each may hold max e
   const auto raise = find(plan, ActionKind::RaiseMax);
   REQUIRE(raise.has_value());
   CHECK(raise->to == 335'544 / 3);  // three growing namespaces at max each fit the budget
-  CHECK(raise->reason.find("memory budget 335544 entries for all namespaces together") != std::string::npos);
-  CHECK(plan.facts.raiseLimitedByBudget);
-  CHECK(plan.facts.budgetEntries == 335'544);
-  CHECK(plan.facts.budgetHolders == std::vector<std::string>{"a", "b", "c"});
+  const Cause* budget = cause(*raise, Reason::BudgetBounded);
+  REQUIRE(budget != nullptr);
+  CHECK(fact(budget, Fact::Budget) == 335'544);
+  CHECK(fact(budget, Fact::Total) == 180'000);
+  using Holders = std::vector<std::pair<std::string, std::int64_t>>;
+  CHECK(budget->namespaces == Holders{{"a", 60'000}, {"b", 60'000}, {"c", 60'000}});
 
   SUBCASE("a paused namespace counts with what it may climb back to, entries outside the watched ones too") {
     obs.netns = {ns("a", 60'000, 4'000), ns("idle", 20'000)};
@@ -1027,29 +1197,304 @@ TEST_CASE("the memory budget bounds the namespaces together: each may hold max e
     const auto limited = find(decide(policy, obs, {}), ActionKind::RaiseMax);
     REQUIRE(limited.has_value());
     CHECK(limited->to == 335'544 - 20'000 / 0.5 - 40'000);  // idle at count / target_fill
-    CHECK(limited->reason.find("unwatched namespaces 40000") != std::string::npos);
+    CHECK(fact(cause(*limited, Reason::BudgetBounded), Fact::Unwatched) == 40'000);
   }
   SUBCASE("when the budget is held already, no raise: a note names the namespaces, and timeouts may shorten") {
     obs.max = 120'000;
     obs.netns = {ns("a", 110'000, 100), ns("b", 110'000, 100), ns("c", 110'000, 100)};
     const auto held = decide(policy, obs, {});
     CHECK_FALSE(find(held, ActionKind::RaiseMax).has_value());
-    CHECK(noteContains(held, "330000 held now (a 110000, b 110000, c 110000)"));
-    CHECK(held.facts.raiseLimitedByBudget);
+    const Note* note = heldBy(held, Reason::MemoryBudget);
+    REQUIRE(note != nullptr);
+    CHECK(note->held == ActionKind::RaiseMax);
+    CHECK(fact(&note->why, Fact::Total) == 330'000);
+    CHECK(note->why.namespaces == Holders{{"a", 110'000}, {"b", 110'000}, {"c", 110'000}});
     CHECK(find(held, ActionKind::ShortenTimeout).has_value());
   }
 }
 
 TEST_CASE("a note says when namespaces outside the watched set hold more than the fullest watched one") {
+  auto policy = testPolicy();
+  policy.controller.netns.mode = NetnsSelector::Mode::Init;
   auto obs = observe(65'536, {ns("init", 2'000)});
   obs.totalEntries = 52'000;  // 50,000 entries in namespaces ctpilot does not watch
-  const auto plan = decide(testPolicy(), obs, {});
-  CHECK(noteContains(plan, "namespaces outside the watched set hold 50000 entries, more than the fullest watched "
-                           "one (2000 in init)"));
-  CHECK(plan.facts.unwatchedEntries == 50'000);
+  const auto plan = decide(policy, obs, {});
+  const Note* note = heldBy(plan, Reason::UnwatchedNamespaces);
+  REQUIRE(note != nullptr);
+  CHECK_FALSE(note->held.has_value());  // a warning: no change held back
+  CHECK(note->why.netns == "init");
+  CHECK(fact(&note->why, Fact::Unwatched) == 50'000);
+  CHECK(fact(&note->why, Fact::Count) == 2'000);
 
   obs.totalEntries = 3'000;  // a few outside: no news
-  CHECK_FALSE(noteContains(decide(testPolicy(), obs, {}), "outside the watched set"));
+  CHECK_FALSE(decide(policy, obs, {}).mentions(Reason::UnwatchedNamespaces));
   obs.totalEntries = 0;  // unknown
-  CHECK_FALSE(noteContains(decide(testPolicy(), obs, {}), "outside the watched set"));
+  CHECK_FALSE(decide(policy, obs, {}).mentions(Reason::UnwatchedNamespaces));
+}
+
+// --- the words: a few golden tests pin the exact wording reasonText() and noteText() render ---
+// Every other test asserts reason codes and numbers; these keep the sentences operators read in
+// logs, `plan` and the journal's `reason` from changing unnoticed (CHANGELOG when they must).
+
+TEST_CASE("golden: a raise's reason reads trigger, sizing, bounds and the cooldown exception in that order") {
+  const auto plan = decide(testPolicy(), observe(65'536, {ns("init", 1'000), ns("gw", 59'640, 850)}), {});
+  REQUIRE(find(plan, ActionKind::RaiseMax).has_value());
+  CHECK(reasonText(*find(plan, ActionKind::RaiseMax)) ==
+        "fill 0.91 >= high_water 0.80 in gw (count 59640, max 65536, growth 850/s); sized for target_fill 0.50 "
+        "after lookahead 1m");
+
+  auto ramp = ns("ramp", 82'000, /*growth=*/2'000);
+  ramp.demandPerSec = 20'000;
+  History h;
+  h.changes = {changed(Knob::ConntrackMax, 3s)};
+  const auto urgent = find(decide(testPolicy(), observe(100'000, {ramp}), h), ActionKind::RaiseMax);
+  REQUIRE(urgent.has_value());
+  CHECK(reasonText(*urgent) ==
+        "fill 0.82 >= high_water 0.80 in ramp (count 82000, max 100000, growth 20000/s); sized for target_fill 0.50 "
+        "after lookahead 1m at the demand the kernel counted in ramp (20000/s: count change + drop + early_drop), "
+        "clamped to effective ceiling 262144 (ceiling 256k, memory budget 25% of 16.0 GiB / 320 B); inside the "
+        "cooldown: growth 20000/s in ramp fills the table before a raise after the cooldown could (count 82000 + "
+        "160000 >= max 100000 within 8s: the rest of cooldown 10s plus one interval 1s)");
+}
+
+TEST_CASE("golden: a shortened timeout's reason names the pressure, why max cannot help, and the step") {
+  auto gw = ns("init", 249'037);  // fill 0.95
+  gw.timeouts[Knob::TcpTimeoutTimeWait] = 120;
+  const auto shorten = find(decide(testPolicy(), observe(262'144, {gw}), {}), ActionKind::ShortenTimeout);
+  REQUIRE(shorten.has_value());
+  CHECK(reasonText(*shorten) ==
+        "fill 0.95 >= shorten_at 0.90 in init and nf_conntrack_max 262144 is at its effective ceiling 262144 "
+        "(ceiling 256k, memory budget 25% of 16.0 GiB / 320 B): tcp_timeout_time_wait 120s x 0.5 = 60s (floor 10s)");
+}
+
+TEST_CASE("golden: notes read \"not <verb> <knob> [yet] (<trigger>): <why>\", or a sentence of their own") {
+  History held;
+  held.holds = {Hold{kNow + 90s, KnobRef{kInitNetns, Knob::ConntrackMax}}};
+  const auto holding = decide(testPolicy(), observe(65'536, {ns("init", 60'000)}), held);
+  REQUIRE(heldBy(holding, Reason::Hold) != nullptr);
+  CHECK(noteText(*heldBy(holding, Reason::Hold)) ==
+        "not raising nf_conntrack_max (fill 0.92 >= high_water 0.80 in init (count 60000, max 65536, growth 0/s)): "
+        "it is held by rollback for another 90s");
+
+  auto obs = observe(65'536, {ns("gw", 2'000)});
+  obs.buckets = 16'384;
+  obs.totalEntries = 200'000;
+  auto unwatching = presizePolicy();
+  unwatching.controller.netns.mode = NetnsSelector::Mode::Init;
+  const auto stalled = decide(unwatching, obs, {});
+  REQUIRE(heldBy(stalled, Reason::StallTooLong) != nullptr);
+  CHECK(noteText(*heldBy(stalled, Reason::StallTooLong)) ==
+        "not resizing nf_conntrack_buckets 16384 -> 65536 (presized for effective ceiling 262144 / entries_per_bucket "
+        "4 while the table is small): estimated stall 100.0 ms (200000 entries x 0.50 us) > max_stall 5ms; every "
+        "packet through conntrack would wait that long");
+  REQUIRE(heldBy(stalled, Reason::UnwatchedNamespaces) != nullptr);
+  CHECK(noteText(*heldBy(stalled, Reason::UnwatchedNamespaces)) ==
+        "namespaces outside the watched set hold 198000 entries, more than the fullest watched one (2000 in gw): one "
+        "of them may fill first; [controller] netns = all watches them");
+
+  History recent;
+  recent.calmSince["gw"] = kNow - 1h;
+  recent.changes = {changed(Knob::TcpTimeoutTimeWait, 10s, "gw")};
+  auto calm = ns("gw", 1'000);
+  calm.timeouts[Knob::TcpTimeoutTimeWait] = 30;
+  const auto waiting = decide(testPolicy(), observe(262'144, {calm}), recent);
+  REQUIRE(heldBy(waiting, Reason::Cooldown) != nullptr);
+  CHECK(noteText(*heldBy(waiting, Reason::Cooldown)) ==
+        "not relaxing nf_conntrack_tcp_timeout_time_wait in gw yet (fill 0.00 < relax_below 0.60 in gw for 1h "
+        "(relax_after 15m)): the last change was 10s ago (timeouts cooldown 30s)");
+}
+
+TEST_CASE("under netns = all, namespaces that came since the last scan do not ask for netns = all") {
+  auto policy = testPolicy();
+  policy.controller.netns.mode = NetnsSelector::Mode::All;
+  auto obs = observe(65'536, {ns("init", 2'000)});
+  obs.totalEntries = 52'000;  // a test namespace created since the last scan holds 50,000
+  const auto plan = decide(policy, obs, {});
+  CHECK_FALSE(plan.mentions(Reason::UnwatchedNamespaces));
+  // (They still count against the memory budget: decideMax sizes with the slab total.)
+}
+
+namespace {
+
+// A namespace whose shed timeouts ([timeouts] shed) are observed too, at values above their
+// floors (udp_timeout 10s, syn_sent 30s, syn_recv 30s, unacknowledged 1m).
+NetnsObservation shedNs(std::string name, std::int64_t count, double earlyDrops = 0) {
+  NetnsObservation n = ns(std::move(name), count);
+  n.earlyDropsPerSec = earlyDrops;
+  for (auto* timeouts : {&n.timeouts, &n.baselineTimeouts}) {
+    (*timeouts)[Knob::UdpTimeout] = 30;
+    (*timeouts)[Knob::TcpTimeoutSynSent] = 120;
+    (*timeouts)[Knob::TcpTimeoutSynRecv] = 60;
+    (*timeouts)[Knob::TcpTimeoutUnacknowledged] = 300;
+  }
+  return n;
+}
+
+std::vector<Action> timeoutSteps(const Plan& plan) {
+  std::vector<Action> out;
+  for (const auto& a : plan.actions) {
+    if (a.kind == ActionKind::ShortenTimeout || a.kind == ActionKind::RelaxTimeout) out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<Reason> codes(const std::vector<Cause>& causes) {
+  std::vector<Reason> out;
+  for (const auto& c : causes) out.push_back(c.code);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("early drops shed every shed timeout above its floor in one step, before order, whatever mode says") {
+  for (const auto mode : {TimeoutsPolicy::Mode::Shorten, TimeoutsPolicy::Mode::Off}) {
+    CAPTURE(mode == TimeoutsPolicy::Mode::Off);
+    Policy policy = testPolicy();
+    policy.timeouts.mode = mode;
+    const auto plan = decide(policy, observe(262'144, {shedNs("gw", 250'000, /*earlyDrops=*/100)}), {});
+    const auto steps = timeoutSteps(plan);
+    REQUIRE(steps.size() == 4);
+    const std::map<Knob, std::pair<std::int64_t, std::int64_t>> want{{Knob::UdpTimeout, {30, 15}},
+                                                                      {Knob::TcpTimeoutSynSent, {120, 60}},
+                                                                      {Knob::TcpTimeoutSynRecv, {60, 30}},
+                                                                      {Knob::TcpTimeoutUnacknowledged, {300, 150}}};
+    for (const auto& step : steps) {
+      CAPTURE(kernelName(step.ref.knob));
+      REQUIRE(want.count(step.ref.knob) == 1);
+      CHECK(step.kind == ActionKind::ShortenTimeout);
+      CHECK(step.ref.netns == "gw");
+      CHECK(step.from == want.at(step.ref.knob).first);
+      CHECK(step.to == want.at(step.ref.knob).second);
+      CHECK(codes(step.because) == std::vector<Reason>{Reason::EarlyDrops, Reason::Shed, Reason::ShortenStep});
+      CHECK(step.because.front().netns == "gw");
+      CHECK(fact(cause(step, Reason::EarlyDrops), Fact::EarlyDrops) == 100);
+      CHECK(fact(cause(step, Reason::ShortenStep), Fact::From) == want.at(step.ref.knob).first);
+      CHECK(fact(cause(step, Reason::ShortenStep), Fact::To) == want.at(step.ref.knob).second);
+      CHECK(fact(cause(step, Reason::ShortenStep), Fact::Factor) == 0.5);
+      CHECK(cause(step, Reason::ShortenStep)->knob == step.ref.knob);
+    }
+    CHECK(fact(cause(steps[0], Reason::ShortenStep), Fact::Floor) == 10);  // udp_timeout, first in shed
+    CHECK(plan.mentions(Reason::Shed));
+    CHECK_FALSE(plan.mentions(Reason::TimeoutsOff));  // order waits for the next tick
+  }
+}
+
+TEST_CASE("shedding is triggered by early drops, growth reaching the effective ceiling, or order's pressure") {
+  SUBCASE("growth that reaches the effective ceiling within lookahead, while max may still go up") {
+    auto growing = shedNs("gw", 50'000);
+    growing.growthPerSec = 4'000;  // 50,000 + 4,000/s x 60 s >= 262,144
+    const auto plan = decide(testPolicy(), observe(100'000, {growing}), {});
+    REQUIRE(timeoutSteps(plan).size() == 4);
+    const Action step = timeoutSteps(plan).front();
+    CHECK(codes(step.because) == std::vector<Reason>{Reason::CeilingLookahead, Reason::Shed, Reason::ShortenStep});
+    const Cause* why = cause(step, Reason::CeilingLookahead);
+    CHECK(why->netns == "gw");
+    CHECK(fact(why, Fact::Growth) == 4'000);
+    CHECK(fact(why, Fact::Ceiling) == 262'144);
+    CHECK(fact(why, Fact::Lookahead) == 60);
+    CHECK(fact(why, Fact::Count) == 50'000);
+    CHECK(fact(why, Fact::Expected) == 240'000);
+    CHECK(find(plan, ActionKind::RaiseMax).has_value());  // max goes up too
+  }
+  SUBCASE("fill at shorten_at while max is at its ceiling: order's trigger, then shed") {
+    const auto plan = decide(testPolicy(), observe(262'144, {shedNs("gw", 240'000)}), {});
+    REQUIRE(timeoutSteps(plan).size() == 4);
+    const Action step = timeoutSteps(plan).front();
+    CHECK(codes(step.because) ==
+          std::vector<Reason>{Reason::ShortenAt, Reason::AtCeiling, Reason::Shed, Reason::ShortenStep});
+    CHECK(fact(cause(step, Reason::ShortenAt), Fact::Fill) == doctest::Approx(240'000.0 / 262'144));
+    for (const auto& s : timeoutSteps(plan)) CHECK(s.ref.knob != Knob::TcpTimeoutTimeWait);  // order waits
+  }
+  SUBCASE("no early drops, no pressure, growth short of the ceiling: nothing shed") {
+    auto slow = shedNs("gw", 50'000);
+    slow.growthPerSec = 100;
+    const auto plan = decide(testPolicy(), observe(262'144, {slow}), {});
+    CHECK(timeoutSteps(plan).empty());
+    CHECK_FALSE(plan.mentions(Reason::Shed));
+  }
+  SUBCASE("shed = (empty): never") {
+    Policy policy = testPolicy();
+    policy.timeouts.shed.clear();
+    const auto plan = decide(policy, observe(262'144, {shedNs("gw", 1'000, /*earlyDrops=*/100)}), {});
+    CHECK(timeoutSteps(plan).empty());
+    CHECK_FALSE(plan.mentions(Reason::Shed));
+  }
+}
+
+TEST_CASE("one shedding step per shed_cooldown in a netns; a shed timeout left alone waits alone") {
+  SUBCASE("inside shed_cooldown: held, with code shed_cooldown, and order does not move either") {
+    History h;
+    h.changes = {changed(Knob::UdpTimeout, 2s, "gw")};
+    auto gw = shedNs("gw", 250'000, /*earlyDrops=*/100);
+    gw.timeouts[Knob::UdpTimeout] = 15;
+    const auto plan = decide(testPolicy(), observe(262'144, {gw}), h);
+    CHECK(timeoutSteps(plan).empty());
+    const Note* note = heldBy(plan, Reason::ShedCooldown);
+    REQUIRE(note != nullptr);
+    CHECK(note->held == ActionKind::ShortenTimeout);
+    CHECK_FALSE(note->ref.has_value());
+    CHECK(note->why.netns == "gw");
+    CHECK(fact(&note->why, Fact::Elapsed) == 2);
+    CHECK(fact(&note->why, Fact::Cooldown) == 5);
+    CHECK(codes(note->trigger) == std::vector<Reason>{Reason::EarlyDrops, Reason::Shed});
+    CHECK(noteText(*note) ==
+          "not shedding timeouts in gw yet (early drops 100/s in gw: the kernel evicts flows that never saw a reply "
+          "to admit new ones): the last change was 2s ago (shed_cooldown 5s)");
+  }
+  SUBCASE("after shed_cooldown: the next step") {
+    History h;
+    h.changes = {changed(Knob::UdpTimeout, 5s, "gw")};
+    CHECK(timeoutSteps(decide(testPolicy(), observe(262'144, {shedNs("gw", 250'000, 100)}), h)).size() == 4);
+  }
+  SUBCASE("a held shed timeout is noted as not shed; the others are shed") {
+    History h;
+    h.holds = {Hold{kNow + 90s, KnobRef{"gw", Knob::UdpTimeout}}};
+    const auto plan = decide(testPolicy(), observe(262'144, {shedNs("gw", 250'000, 100)}), h);
+    CHECK(timeoutSteps(plan).size() == 3);
+    const Note* note = heldBy(plan, Reason::Hold);
+    REQUIRE(note != nullptr);
+    CHECK(note->ref == KnobRef{"gw", Knob::UdpTimeout});
+    CHECK(noteText(*note) ==
+          "not shedding nf_conntrack_udp_timeout in gw (early drops 100/s in gw: the kernel evicts flows that never "
+          "saw a reply to admit new ones): it is held by rollback for another 90s");
+  }
+}
+
+TEST_CASE("every shed timeout at its floor: order's turn under pressure, otherwise no timeout moves") {
+  auto floored = shedNs("gw", 250'000, /*earlyDrops=*/100);
+  floored.timeouts[Knob::UdpTimeout] = 10;
+  floored.timeouts[Knob::TcpTimeoutSynSent] = 30;
+  floored.timeouts[Knob::TcpTimeoutSynRecv] = 30;
+  floored.timeouts[Knob::TcpTimeoutUnacknowledged] = 60;
+  SUBCASE("at the ceiling above shorten_at: order is shortened") {
+    const auto steps = timeoutSteps(decide(testPolicy(), observe(262'144, {floored}), {}));
+    REQUIRE(steps.size() == 1);
+    CHECK(steps[0].ref.knob == Knob::TcpTimeoutTimeWait);
+    CHECK(codes(steps[0].because) ==
+          std::vector<Reason>{Reason::ShortenAt, Reason::AtCeiling, Reason::ShortenStep});  // no shed marker
+  }
+  SUBCASE("calm but still early-dropping: nothing relaxed (it would undo the shedding)") {
+    floored.count = 1'000;
+    floored.timeouts[Knob::TcpTimeoutTimeWait] = 60;  // shortened earlier
+    History h;
+    h.calmSince["gw"] = kNow - 1h;
+    CHECK(timeoutSteps(decide(testPolicy(), observe(262'144, {floored}), h)).empty());
+    floored.earlyDropsPerSec = 0;
+    CHECK(timeoutSteps(decide(testPolicy(), observe(262'144, {floored}), h)).size() == 1);  // relaxed
+  }
+}
+
+TEST_CASE("golden: a shedding step's reason and a bad factor's note") {
+  const auto plan = decide(testPolicy(), observe(262'144, {shedNs("gw", 250'000, 100)}), {});
+  REQUIRE_FALSE(timeoutSteps(plan).empty());
+  CHECK(reasonText(timeoutSteps(plan).front()) ==
+        "early drops 100/s in gw: the kernel evicts flows that never saw a reply to admit new ones: shedding flows "
+        "that never saw a reply: udp_timeout 30s x 0.5 = 15s (floor 10s)");
+  Policy bad = testPolicy();
+  bad.timeouts.factor = 2;
+  const auto refused = decide(bad, observe(262'144, {shedNs("gw", 1'000, 100)}), {});
+  const Note* note = heldBy(refused, Reason::BadFactor);
+  REQUIRE(note != nullptr);
+  CHECK(noteText(*note) == "not shedding timeouts: factor 2 is not in (0, 1)");
+  CHECK(timeoutSteps(refused).empty());
 }

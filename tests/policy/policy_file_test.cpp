@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -444,7 +445,24 @@ TEST_CASE("an unreadable policy file is one problem at line 0 that says why") {
   SUBCASE("a directory") {
     const auto load = loadPolicyFile(dir.string());
     REQUIRE(load.problems.size() == 1);
-    CHECK(load.problems[0].str() == dir.string() + ":0: cannot read policy: Is a directory");
+    CHECK(load.problems[0].str() == dir.string() + ":0: cannot read policy: not a regular file (it is a directory)");
+  }
+  SUBCASE("a FIFO is refused at once, never waited on (README Safety promise 13)") {
+    const auto fifo = dir / "policy.fifo";
+    fs::remove(fifo);
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const auto load = loadPolicyFile(fifo.string());
+    REQUIRE(load.problems.size() == 1);
+    CHECK(load.problems[0].str() == fifo.string() + ":0: cannot read policy: not a regular file (it is a FIFO)");
+    fs::remove(fifo);
+  }
+  SUBCASE("a file beyond 1 MiB is not a policy") {
+    const auto big = dir / "big.conf";
+    std::ofstream(big) << std::string((1 << 20) + 1, '#');
+    const auto load = loadPolicyFile(big.string());
+    REQUIRE(load.problems.size() == 1);
+    CHECK(load.problems[0].message == "cannot read policy: larger than 1048576 bytes; is this the right file?");
+    fs::remove(big);
   }
   SUBCASE("a readable file is parsed and names itself in problems") {
     const auto path = dir / "p.conf";
@@ -568,4 +586,56 @@ TEST_CASE("the pace and shedding keys: defaults, values, an empty shed") {
   const auto again = ctpilot::policy::parsePolicy(ctpilot::policy::formatPolicy(none.policy), "formatted");
   REQUIRE(again.ok());
   CHECK(again.policy == none.policy);
+}
+
+TEST_CASE("trace_file and textfile may not name /, /proc, /sys, /dev, the state directory or each other") {
+  struct Row {
+    std::string text;
+    int line;
+    std::string message;
+  };
+  const Row rows[] = {
+      {"[controller]\ntrace_file = /proc/sys/net/netfilter/nf_conntrack_max\n", 2, "[controller] trace_file: \"/proc/sys/net/netfilter/nf_conntrack_max\" is under /proc"},
+      {"[controller]\ntrace_file = /sys/kernel/x\n", 2, "is under /sys"},
+      {"[controller]\ntrace_file = /dev/sda\n", 2, "is under /dev"},
+      {"[controller]\ntrace_file = /\n", 2, "is the root directory"},
+      {"[controller]\ntrace_file = /var/log/../../proc/x\n", 2, "is under /proc"},
+      {"[controller]\ntrace_file = //dev//null\n", 2, "is under /dev"},
+      {"[metrics]\ntextfile = /dev/shm/ctpilot.prom\n", 2, "[metrics] textfile: \"/dev/shm/ctpilot.prom\" is under /dev"},
+      {"[controller]\ntrace_file = /var/lib/ctpilot/journal.jsonl\n", 2, "is in the state directory /var/lib/ctpilot"},
+      {"[controller]\ntrace_file = /var/lib/ctpilot/./journal.checkpoint\n", 2, "is in the state directory"},
+      {"[controller]\ntrace_file = /var/lib/ctpilot\n", 2, "is in the state directory"},
+      {"[controller]\ntrace_file = /var/tmp/c.prom\n[metrics]\ntextfile = /var/tmp/c.prom\n", 4, "name the same file"},
+      {"[controller]\ntrace_file = /var/tmp/c.prom.1\n[metrics]\ntextfile = /var/tmp/c.prom\n", 4, "name the same file"},
+      {"[controller]\ntrace_file = /var/tmp/c.prom.tmp.99\n[metrics]\ntextfile = /var/tmp/c.prom\n", 4, "name the same file"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.text);
+    const auto load = parsePolicy(row.text, "p.conf", "/var/lib/ctpilot");
+    REQUIRE(load.problems.size() == 1);
+    CHECK(load.problems[0].line == row.line);
+    CHECK(load.problems[0].message.find(row.message) != std::string::npos);
+  }
+  SUBCASE("files of their own pass; without a state directory only the system paths are checked") {
+    CHECK(parsePolicy("[controller]\ntrace_file = /var/log/ctpilot/trace.jsonl\n[metrics]\ntextfile = /var/lib/node/c.prom\n", "p",
+                      "/var/lib/ctpilot")
+              .ok());
+    CHECK(parsePolicy("[controller]\ntrace_file = /var/lib/ctpilot-trace.jsonl\n", "p", "/var/lib/ctpilot").ok());
+    CHECK(parsePolicy("[controller]\ntrace_file = /var/lib/ctpilot/trace.jsonl\n", "p").ok());
+  }
+  SUBCASE("a symbolic link on the way is followed for the check") {
+    const auto dir = fs::temp_directory_path() / ("ctpilot-written-path-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "state");
+    fs::create_directory_symlink(dir / "state", dir / "link");
+    fs::create_directory_symlink("/sys", dir / "sys");  // only its path is resolved, nothing read
+    const auto viaLink = parsePolicy("[controller]\ntrace_file = " + (dir / "link" / "journal.jsonl").string() + "\n", "p",
+                                     (dir / "state").string());
+    REQUIRE(viaLink.problems.size() == 1);
+    CHECK(viaLink.problems[0].message.find("is in the state directory") != std::string::npos);
+    const auto viaSys = parsePolicy("[controller]\ntrace_file = " + (dir / "sys" / "x").string() + "\n", "p");
+    REQUIRE(viaSys.problems.size() == 1);
+    CHECK(viaSys.problems[0].message.find("is under /sys") != std::string::npos);
+    fs::remove_all(dir);
+  }
 }

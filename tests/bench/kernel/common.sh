@@ -54,3 +54,19 @@ rkb_reset_table() {
   ctp_set_global_max "$lowered"
   sleep 1
 }
+
+# Prints "MAX BUCKETS ENTRY_BYTES" of the static setting at the memory budget (README "Why not
+# just set it high?"): MAX = the entries the built-in policy's memory_budget holds at the entry
+# size ctpilot measures here (`ctpilot status --json`, an empty policy file), BUCKETS = MAX / 4
+# (the built-in entries_per_bucket) rounded up to whole pages of bucket heads (512).
+rkb_static_at_budget() {
+  local dir="$CTP_TMP/static-at-budget" json max entry
+  mkdir -p "$dir/state"
+  : > "$dir/policy.conf"
+  json=$("$CTPILOT" --policy "$dir/policy.conf" --state-dir "$dir/state" status --json) ||
+    ctp_fail "ctpilot status --json failed"
+  max=$(ctp_json /global/memory_budget_entries <<< "$json")
+  entry=$(ctp_json /global/entry_bytes <<< "$json")
+  [[ "$max" =~ ^[0-9]+$ && "$max" -gt 0 ]] || ctp_fail "no memory budget in ctpilot status --json: $json"
+  echo "$max $(( ( (max + 3) / 4 + 511) / 512 * 512 )) $entry"
+}

@@ -13,8 +13,11 @@
 # bucket lock: the echo's worst round trip shows the stall. The global knobs are restored between
 # the runs and at exit (lib.sh).
 #
+# "static" runs no ctpilot: nf_conntrack_max and the buckets are set once, on the empty table
+# before the fill, to what the built-in memory budget holds and that / 4 (rkb_static_at_budget;
+# README "Why not just set it high?").
 # RKB_STALL_ENTRIES (default 1000000), RKB_STALL_RATE (default 50000 flows/s), RKB_STALL_MODES
-# (default "old new defaults-old defaults").
+# (default "old new defaults-old defaults static").
 # Writes $RKB_OUT/kernel-stall.md. Needs root; holds /tmp/ctpilot-kernel.lock throughout.
 CTP_DEADLINE=${CTP_DEADLINE:-400}
 source "$(dirname "$0")/common.sh"
@@ -27,6 +30,8 @@ source_dir="$RKB_SOURCE_DIR"
 
 pinger="$CTP_ID-ping"
 ctp_make_ct_netns "$pinger"
+
+read -r static_max static_buckets entry_bytes <<< "$(rkb_static_at_budget)"
 
 # The ISP example policy watching the fill netns; "old" resizes as max grows, without a bound.
 # "defaults": an empty file (every key at its built-in default, netns = all); "defaults-old": the
@@ -76,14 +81,24 @@ run() {
   ip netns exec "$fill" nft add chain inet ctp c_input '{ type filter hook input priority 0; }'
   ip netns exec "$fill" nft add rule inet ctp c_input udp dport 9000-9999 drop
   ip netns exec "$fill" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=3600
-  make_policy "$mode" "$fill" "$CTP_TMP/policy-$mode.conf"
+  [[ "$mode" == static ]] || make_policy "$mode" "$fill" "$CTP_TMP/policy-$mode.conf"
 
   # The echo starts first, so that it also crosses a resize ctpilot makes at start (presize).
   ctp_bg ip netns exec "$pinger" python3 "$source_dir/tests/bench/kernel/udp_rtt.py" $((seconds + 4)) \
     "$CTP_TMP/rtt-$mode.txt" > "$ping_out" 2>&1
   local ping_pid=$CTP_LAST_PID
   sleep 1
-  ctp_start_ctpilot "$CTP_TMP/policy-$mode.conf" "$state"
+  local static_write=""
+  if [[ "$mode" == static ]]; then
+    local t0=$EPOCHREALTIME
+    ctp_set_global_buckets "$static_buckets"
+    static_write=$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN { printf "%.0f", (a - b) * 1e6 }')
+    ctp_set_global_max "$static_max"
+    mkdir -p "$state"
+    : > "$state/journal.jsonl"
+  else
+    ctp_start_ctpilot "$CTP_TMP/policy-$mode.conf" "$state"
+  fi
   sleep 2
   "$LOADGEN" --netns "$fill" udp-flows --target "127.0.0.1:9000-9022" --rate "${rate}/s" --count "$entries" \
     --duration "${seconds}s" > "$CTP_TMP/fill-$mode.json"
@@ -94,20 +109,24 @@ run() {
   drops=$(ctp_proc_stat "$fill" drop)
   early=$(ctp_proc_stat "$fill" early_drop)
   local max_end; max_end=$(ctp_global_max)
+  local fill_mem; fill_mem=$(awk -v c="$count" -v m="$max_end" -v e="$entry_bytes" -v b="$(cat $CTP_PROC/nf_conntrack_buckets)" \
+    'BEGIN { printf "%.2f%% | %.0f + %.1f", c / m * 100, c * e / 1048576, b * 8 / 1048576 }')
   raises=$(grep '"kind":"applied"' "$state/journal.jsonl" | grep -c '"knob":"nf_conntrack_max"' || true)
-  ctp_stop "$CTP_CTPILOT_PID"
+  [[ "$mode" == static ]] || ctp_stop "$CTP_CTPILOT_PID"
   local worst resizes
   worst=$(awk '{ print $4 " (p99 " $6 ", median " $8 ")" }' "$ping_out")
   resizes=$(grep '"kind":"applied"' "$state/journal.jsonl" | grep '"knob":"nf_conntrack_buckets"' |
             sed -n 's/.*"old":\([0-9]*\).*"new":\([0-9]*\).*"entries":\([0-9]*\).*"write_us":\([0-9]*\).*/\1 -> \2 (\4 us, \3 entries)/p' |
             paste -sd ';' - || true)
+  [[ "$mode" == static ]] && resizes="set once before the fill: $CTP_SAVED_BUCKETS -> $static_buckets ($static_write us, shell-timed)"
   ctp_measure "worst_ping_ms_$mode" "${worst:-none}"
   local during
   during=$(during_writes "$state/journal.jsonl" "$CTP_TMP/rtt-$mode.txt")
   ctp_measure "worst_ping_during_writes_ms_$mode" "$during"
   local hmode
-  hmode=$(grep -m1 '^mode' "$CTP_TMP/policy-$mode.conf" | cut -d' ' -f3 || true)
-  rows+=("| $mode | ${hmode:-presize (default)} | $count | $drops / $early | $raises, to $max_end | ${resizes:-none} | $during | ${worst:-?} |")
+  hmode=$(grep -m1 '^mode' "$CTP_TMP/policy-$mode.conf" 2>/dev/null | cut -d' ' -f3 || true)
+  [[ "$mode" == static ]] && { hmode="static"; during="none (no ctpilot)"; raises="none (static)"; }
+  rows+=("| $mode | ${hmode:-presize (default)} | $count | $drops / $early | $raises, to $max_end | $fill_mem | ${resizes:-none} | $during | ${worst:-?} |")
   # Empty the table before the next run: deleting the netns frees its entries.
   ip netns del "$fill"
   CTP_NETNS=("${CTP_NETNS[@]/$fill}")
@@ -121,8 +140,9 @@ ctp_restore_globals_keep() {
   [[ "$(ctp_global_max)" == "$CTP_SAVED_MAX" ]] || echo "$CTP_SAVED_MAX" > $CTP_PROC/nf_conntrack_max
 }
 
-for mode in ${RKB_STALL_MODES:-old new defaults-old defaults}; do
-  [[ "$mode" =~ ^(old|new|defaults|defaults-old)$ ]] || ctp_fail "RKB_STALL_MODES: $mode is not old, new, defaults or defaults-old"
+for mode in ${RKB_STALL_MODES:-old new defaults-old defaults static}; do
+  [[ "$mode" =~ ^(old|new|defaults|defaults-old|static)$ ]] ||
+    ctp_fail "RKB_STALL_MODES: $mode is not old, new, defaults, defaults-old or static"
   run "$mode"
 done
 
@@ -135,11 +155,15 @@ done
   echo "250 ms after its writes' measured time)."
   echo "old: \`mode = follow\`, no stall bound; new: the policy as shipped"
   echo "(\`mode = presize\`, \`max_stall = 5ms\`); defaults-old: an empty policy but \`[hashsize] mode = follow\`"
-  echo "and no stall bound; defaults: an empty policy file. Resizes from ctpilot's journal: buckets, measured write time,"
-  echo "entries rehashed."
+  echo "and no stall bound; defaults: an empty policy file; static: no ctpilot, nf_conntrack_max $static_max and"
+  echo "$static_buckets buckets set once before the fill (what the built-in memory_budget holds at $entry_bytes B"
+  echo "per entry, and that / 4). Resizes from ctpilot's journal: buckets, measured write time, entries rehashed."
   echo
-  echo "| behaviour | hashsize mode | entries at the end | drops / early drops | raises of max (journal), to | resizes (journal) | worst echo RTT during ctpilot's writes (ms) | worst echo RTT overall (ms) |"
-  echo "|---|---|---:|---:|---:|---|---:|---:|"
+  echo "Fill = entries / nf_conntrack_max at the end (what node-mixin's 75% alert compares); memory = entries x"
+  echo "$entry_bytes B + buckets x 8 B (the hash) at the end."
+  echo
+  echo "| behaviour | hashsize mode | entries at the end | drops / early drops | raises of max (journal), to | fill at the end | memory at the end: entries + hash (MiB) | resizes (journal) | worst echo RTT during ctpilot's writes (ms) | worst echo RTT overall (ms) |"
+  echo "|---|---|---:|---:|---:|---:|---:|---|---:|---:|"
   printf '%s\n' "${rows[@]}"
   echo
 } | rkb_write_fragment stall

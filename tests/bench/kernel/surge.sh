@@ -7,8 +7,10 @@
 # on 8 ports, the global nf_conntrack_max lowered to 4096; every connection is closed by the
 # server, so it leaves an ASSURED TIME_WAIT entry in the router for 120 s.
 # For each rate: nothing acting, then ctpilot (started 2 s before the surge so that its
-# estimator has samples). Before each run the router's table is flushed, nf_conntrack_max set
-# back to 4096 and nf_conntrack_buckets to its saved value.
+# estimator has samples), then "static at budget": nf_conntrack_max set, on the empty table,
+# to what the built-in memory budget holds and the buckets to that / 4 (rkb_static_at_budget),
+# never changed (README "Why not just set it high?"). Before each run the router's table is
+# flushed, nf_conntrack_max set back to 4096 and nf_conntrack_buckets to its saved value.
 #
 # RKB_RATES (default "5000 10000 20000", connections/s), RKB_SURGE_SECONDS (default 10),
 # RKB_INTERVAL (default 100ms: ctpilot's sampling interval), RKB_LOADGEN_PROCS (default 1: generator
@@ -30,6 +32,8 @@
 # The router's drop counter is sampled every 20 ms throughout: "first to last drop" is the time
 # from its first to its last increase. With hping3 the entries are never assured, so a full table
 # evicts them (early_drop) rather than refusing new ones: there the span is of drop + early_drop.
+# The router's entry count and the global limit are sampled every 20 ms too: peak entries and
+# peak fill (entries / nf_conntrack_max, what node-mixin's 75% alert compares) per run.
 # Writes $RKB_OUT/kernel-surge.md. Needs root; holds /tmp/ctpilot-kernel.lock throughout.
 CTP_DEADLINE=${CTP_DEADLINE:-600}
 source "$(dirname "$0")/common.sh"
@@ -50,6 +54,8 @@ procs=${RKB_LOADGEN_PROCS:-1}
 ctp_surge_setup "$interval"
 lowered=$CTP_SURGE_LOWERED
 buckets=$(cat $CTP_PROC/nf_conntrack_buckets)
+read -r static_max static_buckets entry_bytes <<< "$(rkb_static_at_budget)"
+ctp_log "static at budget: nf_conntrack_max $static_max, buckets $static_buckets ($entry_bytes B per entry)"
 
 # Runs the churn at RATE for $seconds from $procs generator processes in parallel (RATE/procs
 # each); prints nothing, leaves one report in FILE (counters and achieved rates summed).
@@ -123,7 +129,8 @@ print(json.dumps({"sent": sent, "completed": answered, "failed": sent - answered
 }
 
 # Samples the router's drop counter every 20 ms in the background; appends "<epoch> <value>"
-# to FILE whenever it moves. Sets WATCH_PID.
+# to FILE whenever it moves, and "<entries> <nf_conntrack_max>" to FILE.fill every time.
+# Sets WATCH_PID.
 watch_drops() {
   local file=$1
   ( exec 9>&-
@@ -133,6 +140,7 @@ watch_drops() {
       [[ "$generator" == hping3 ]] && v=$(( v + $(ctp_proc_stat "$CTP_ROUTER" early_drop) ))
       [[ "$v" != "$last" ]] && echo "$EPOCHREALTIME $v" >> "$file"
       last=$v
+      echo "$(ctp_netns_knob "$CTP_ROUTER" nf_conntrack_count) $(ctp_global_max)" >> "$file.fill"
       sleep 0.02
     done ) &
   WATCH_PID=$!
@@ -146,7 +154,22 @@ drop_span() {
     END { if (!first) print "none"; else printf "%.2f s / %.1f ticks\n", last - first, (last - first) / iv }' "$1"
 }
 
+# Prints "peak entries | peak fill" from the samples in FILE.fill.
+peak_fill() {
+  awk '$1 > c { c = $1 } $2 > 0 && $1 / $2 > f { f = $1 / $2 } END { printf "%d | %.2f%%\n", c, f * 100 }' "$1.fill"
+}
+
+# One row of the side-by-side table: CONTENDER RATE DROPS COMPLETED/FAILED REPORT DROPFILE MAX_END
+side_row() {
+  local who=$1 rate=$2 drops=$3 cf=$4 report=$5 dropfile=$6 max_end=$7 peak hash
+  peak=$(peak_fill "$dropfile")
+  hash=$(awk -v b="$(cat $CTP_PROC/nf_conntrack_buckets)" 'BEGIN { printf "%.1f", b * 8 / 1048576 }')
+  local entries=${peak%% *}
+  side+=("| $rate | $who | $(printf '%.0f' "$(ctp_json /rate_achieved < "$report")") | $drops | $cf | $peak | $(awk -v e="$entries" -v b="$entry_bytes" -v h="$hash" 'BEGIN { printf "%.1f", e * b / 1048576 + h }') | $hash | $max_end |")
+}
+
 rows=()
+side=()
 for rate in $rates; do
   [[ "$rate" =~ ^[0-9]+$ ]] || ctp_fail "RKB_RATES: $rate is not a number"
 
@@ -163,6 +186,9 @@ for rate in $rates; do
   failed_without=$(ctp_json /failed < "$CTP_TMP/without-$rate.json")
   completed_without=$(ctp_json /completed < "$CTP_TMP/without-$rate.json")
   ctp_measure "drops_without_${rate}" "$drops_without"
+  [[ "$generator" == hping3 ]] && d="$drops_without / $early_without" || d="$drops_without"
+  side_row "kernel default ($lowered)" "$rate" "$d" "$completed_without / $failed_without" \
+    "$CTP_TMP/without-$rate.json" "$CTP_TMP/drops-without-$rate.txt" "$(ctp_global_max)"
 
   rkb_reset_table "$lowered" "$buckets"
   state="$CTP_TMP/state-$rate"
@@ -196,6 +222,26 @@ for rate in $rates; do
   ctp_measure "drops_with_${rate}" "$drops_with"
   ctp_measure "reaction_s_${rate}" "$reaction"
   ctp_measure "first_to_last_drop_with_${rate}" "$span_with"
+  [[ "$generator" == hping3 ]] && d="$drops_with / $early_with" || d="$drops_with"
+  side_row "ctpilot" "$rate" "$d" "$completed_with / $failed_with" \
+    "$CTP_TMP/with-$rate.json" "$CTP_TMP/drops-with-$rate.txt" "$peak_max"
+
+  # Static at budget: set on the empty table, before the surge, never changed.
+  rkb_reset_table "$lowered" "$buckets"
+  ctp_set_global_buckets "$static_buckets"
+  ctp_set_global_max "$static_max"
+  drop2=$(ctp_proc_stat "$CTP_ROUTER" drop)
+  early2=$(ctp_proc_stat "$CTP_ROUTER" early_drop)
+  watch_drops "$CTP_TMP/drops-static-$rate.txt"
+  churn "$rate" "$CTP_TMP/static-$rate.json"
+  kill "$WATCH_PID" 2>/dev/null || true
+  drops_static=$(( $(ctp_proc_stat "$CTP_ROUTER" drop) - drop2 ))
+  early_static=$(( $(ctp_proc_stat "$CTP_ROUTER" early_drop) - early2 ))
+  ctp_measure "drops_static_${rate}" "$drops_static"
+  [[ "$generator" == hping3 ]] && d="$drops_static / $early_static" || d="$drops_static"
+  side_row "static at budget" "$rate" "$d" \
+    "$(ctp_json /completed < "$CTP_TMP/static-$rate.json") / $(ctp_json /failed < "$CTP_TMP/static-$rate.json")" \
+    "$CTP_TMP/static-$rate.json" "$CTP_TMP/drops-static-$rate.txt" "$(ctp_global_max)"
   if [[ "$generator" == hping3 ]]; then
     drops_without="$drops_without / $early_without"
     drops_with="$drops_with / $early_with"
@@ -242,4 +288,15 @@ done
     echo "its retransmission) until the 2 s connect timeout."
     echo
   fi
+  echo "Side by side, the same surge under each contender (the interval is ctpilot's, $interval):"
+  echo "kernel default = the lowered limit left alone; static at budget = nf_conntrack_max $static_max"
+  echo "and $static_buckets buckets, set on the empty table before the surge (what the built-in"
+  echo "memory_budget holds at $entry_bytes B per entry, \`ctpilot status --json\`; buckets = that / 4)."
+  echo "Peak entries and peak fill (entries / nf_conntrack_max: what node-mixin's 75% alert compares) from"
+  echo "20 ms samples of the router; peak memory = peak entries x $entry_bytes B + the hash; hash = buckets x 8 B."
+  echo
+  echo "| requested conn/s | contender | achieved conn/s | drops$([[ "$generator" == hping3 ]] && echo ' / early drops') | completed / failed | peak entries | peak fill | peak memory (MiB) | hash (MiB) | nf_conntrack_max at end |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${side[@]}"
+  echo
 } | rkb_write_fragment "surge${RKB_FRAGMENT_SUFFIX:-}"

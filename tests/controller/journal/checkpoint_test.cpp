@@ -139,7 +139,9 @@ void checkpointNow(const std::string& dir) {
   REQUIRE(journal);
   JournalView view("b1", ViewScope::Controller);
   view.addNew((*journal)->records());
-  REQUIRE(writeCheckpoint(dir, JournalCheckpoint{(*journal)->position(), view}));
+  auto checkpoint = checkpointOf((*journal)->position(), view);
+  REQUIRE(checkpoint);
+  REQUIRE(writeCheckpoint(dir, *checkpoint));
 }
 
 // Opens the controller's journal and folds the records after the checkpoint in.
@@ -156,29 +158,44 @@ JournalView openAndFold(const std::string& dir, std::optional<ControllerJournal>
 
 TEST_CASE("state from a checkpoint and the records after it equals state from the whole journal") {
   // Random journals, each cut at random places: the Controller view rebuilt from the checkpoint
-  // text and fed the rest answers every question as a view of the whole journal does, and as a
-  // full (Everything) view does.
+  // text (the journal lines it names, read back from journal.jsonl) and fed the rest answers
+  // every question as a view of the whole journal does, and as a full (Everything) view does.
   for (unsigned seed = 1; seed <= 40; ++seed) {
+    CAPTURE(seed);
+    TempDir dir;
     std::mt19937 rng(seed);
-    const auto records = randomJournal(rng, 300);
+    appendAll(dir.path, randomJournal(rng, 300));
+    auto journal = FileJournal::open(dir.path);
+    REQUIRE(journal);
+    const auto& records = (*journal)->records();
     const auto now = records.back().time + 30s;
     const auto whole = fold(records, 0, records.size(), JournalView("b1", ViewScope::Controller));
     const auto everything = fold(records, 0, records.size(), JournalView("b1"));
     REQUIRE(answers(whole, now) == answers(everything, now));
+    const auto fd = ::open(journalPath(dir.path).c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    struct stat st {};
+    REQUIRE(::fstat(fd, &st) == 0);
     for (int cut = 0; cut < 5; ++cut) {
       const auto at = 1 + rng() % (records.size() - 1);
-      CAPTURE(seed);
       CAPTURE(at);
       const auto before = fold(records, 0, at, JournalView("b1", ViewScope::Controller));
-      JournalPosition position{100, static_cast<std::int64_t>(at), records[at - 1].id, 1, 7};
-      const auto text = checkpointText(JournalCheckpoint{position, before});
+      const JournalPosition position{records[at].offset, static_cast<std::int64_t>(at), records[at - 1].id, 1,
+                                     static_cast<std::uint64_t>(st.st_ino)};
+      auto checkpoint = checkpointOf(position, before);
+      REQUIRE(checkpoint);
+      const auto text = checkpointText(*checkpoint);
       auto parsed = parseCheckpoint(text);
       REQUIRE(parsed);
       CHECK(parsed->position == position);
       CHECK(checkpointText(*parsed) == text);
-      const auto resumed = fold(records, at, records.size(), std::move(parsed->view));
+      auto rebuilt = checkpointView(fd, journalPath(dir.path), *parsed);
+      REQUIRE(rebuilt);
+      CHECK(answers(*rebuilt, now) == answers(before, now));
+      const auto resumed = fold(records, at, records.size(), std::move(*rebuilt));
       CHECK(answers(resumed, now) == answers(whole, now));
     }
+    ::close(fd);
   }
 }
 
@@ -248,7 +265,7 @@ TEST_CASE("a checkpoint that does not match the journal is removed and the whole
       {"another format",
        [](const TempDir& d) {
          auto text = readFile(d.sub(kCheckpointName));
-         text.replace(text.find("\"format\":1"), 10, "\"format\":2");
+         text.replace(text.find("\"format\":2"), 10, "\"format\":1");
          writeFile(d.sub(kCheckpointName), text);
        }},
       {"the journal replaced by a copy (another inode)",
@@ -319,42 +336,33 @@ TEST_CASE("a checkpoint of an earlier boot is a note, not a warning, and no chec
 }
 
 TEST_CASE("a checkpoint whose content is not what ctpilot writes is refused naming the field") {
-  const auto view = [](const char* json) { return JournalView::fromCheckpointJson(nlohmann::json::parse(json), "b1"); };
-  const char* base = R"({"last_id":10,"other_boot_applied":0,"baselines":[],"last_writes":[],"external":[],"applied":[],"unfinished":[],"holds":[],"timed_resizes":[]})";
-  REQUIRE(view(base));
+  // Each with a correct checksum (checkpointText), as anyone able to write the file could make it.
+  JournalCheckpoint good{{100, 3, 10, 1, 7}, "b1", 0, {{0, 1}, {40, 5}}};
+  REQUIRE(parseCheckpoint(checkpointText(good)));
   struct Bad {
-    const char* json;
+    std::vector<JournalLine> lines;
     const char* says;
   };
   const Bad bad[] = {
-      {R"({"last_id":10})", "missing field 'other_boot_applied'"},
-      {R"({"last_id":"10","other_boot_applied":0})", "field 'last_id': expected an integer"},
-      {R"({"last_id":-1,"other_boot_applied":0})", "field 'last_id': below 0"},
-      {R"({"last_id":10,"other_boot_applied":0,"baselines":[{"netns":"init","knob":"nf_conntrack_maxx","value":1}]})",
-       "known knob"},
-      {R"({"last_id":10,"other_boot_applied":0,"baselines":[{"netns":"","knob":"nf_conntrack_max","value":1}]})",
-       "a netns and a known knob"},
-      {R"({"last_id":10,"other_boot_applied":0,"baselines":[],"last_writes":[{"netns":"init","knob":"nf_conntrack_max","value":1,"id":11}]})",
-       "above last_id"},
-      {R"({"last_id":10,"other_boot_applied":0,"baselines":[],"last_writes":[],"external":[],"applied":[{"netns":"init","knob":"nf_conntrack_max","time":"9999-01-01T00:00:00Z","from":1,"to":2}]})",
-       "field 'time'"},
-      {R"({"last_id":10,"other_boot_applied":0,"baselines":[],"last_writes":[],"external":[],"applied":[],"unfinished":[{"id":3,"time":"2026-11-27T03:00:00Z","boot_id":"b0","kind":"intent","netns":"init","knob":"nf_conntrack_max","new":5}]})",
-       "not a intent of this view"},
-      {R"({"last_id":10,"other_boot_applied":0,"baselines":[],"last_writes":[],"external":[],"applied":[],"unfinished":[],"holds":[{"id":3,"time":"2026-11-27T03:00:00Z","boot_id":"b1","kind":"hold"}]})",
-       "has no until"},
-      {R"({"last_id":10,"other_boot_applied":0,"baselines":{},"last_writes":[]})", "field 'baselines': expected an array"},
-      {R"([1,2])", "expected an object"},
+      {{{40, 5}, {0, 1}}, "must ascend"},
+      {{{0, 5}, {40, 5}}, "must ascend"},
+      {{{100, 5}}, "beyond the position"},
+      {{{0, 11}}, "beyond the position"},
+      {{{-1, 1}}, "below 0"},
+      {{{0, 0}}, "below 1"},
   };
   for (const auto& b : bad) {
-    CAPTURE(b.json);
-    const auto parsed = view(b.json);
+    CAPTURE(b.says);
+    auto checkpoint = good;
+    checkpoint.lines = b.lines;
+    const auto parsed = parseCheckpoint(checkpointText(checkpoint));
     REQUIRE_FALSE(parsed);
     CHECK(parsed.error().code == Errc::Malformed);
     CHECK(parsed.error().what.find(b.says) != std::string::npos);
   }
   CHECK_FALSE(parseCheckpoint(std::string(100000, '[')));
   CHECK_FALSE(parseCheckpoint("{\"format\":1e400}"));
-  CHECK_FALSE(parseCheckpoint("{\"format\":1}"));
+  CHECK_FALSE(parseCheckpoint("{\"format\":2}"));
 }
 
 TEST_CASE("the checkpoint is written atomically, 0640, only when the journal grew by a megabyte") {
@@ -420,4 +428,144 @@ TEST_CASE("a file journal forgets folded records and still appends after them") 
   CHECK(appended->id == 11);
   CHECK((*journal)->position().lastId == 11);
   CHECK((*journal)->position().firstId == 1);
+}
+
+namespace {
+
+// A journal of boot b1 in `dir`: a baseline, a raise (intent #2, applied #3), a hold until 2199
+// lifted by a resume, and enough planned records to put them well before the checkpoint's
+// position. Returns its records as read back (with their offsets).
+std::vector<JournalRecord> raisedJournal(const std::string& dir) {
+  const policy::KnobRef max{"init", policy::Knob::ConntrackMax};
+  std::vector<JournalRecord> records{knobRecord(RecordKind::Baseline, kT0, "b1", max, 262144, 262144, "baseline")};
+  records.push_back(knobRecord(RecordKind::Intent, kT0 + 1s, "b1", max, 262144, 300000, "raise"));
+  auto applied = knobRecord(RecordKind::Applied, kT0 + 1s, "b1", max, 262144, 300000, "raise");
+  applied.ref = 2;
+  records.push_back(applied);
+  JournalRecord hold;
+  hold.time = kT0 + 2s;
+  hold.bootId = "b1";
+  hold.kind = RecordKind::Hold;
+  hold.until = *parseTime("2199-01-01T00:00:00Z");
+  records.push_back(hold);
+  JournalRecord resume = hold;
+  resume.kind = RecordKind::Resume;
+  resume.until.reset();
+  records.push_back(resume);
+  for (int i = 0; i < 20; ++i) records.push_back(knobRecord(RecordKind::Planned, kT0 + 3s, "b1", max, 1, 2, "p"));
+  appendAll(dir, records);
+  auto journal = FileJournal::open(dir);
+  REQUIRE(journal);
+  return (*journal)->records();
+}
+
+// Writes `checkpoint` with its lines replaced by `lines` (a correct checksum: anyone who can
+// write the file can compute one) and returns what opening the controller's journal then says.
+ControllerJournal forged(const std::string& dir, std::vector<JournalLine> lines) {
+  checkpointNow(dir);
+  auto checkpoint = parseCheckpoint(readFile(dir + "/" + kCheckpointName));
+  REQUIRE(checkpoint);
+  checkpoint->lines = std::move(lines);
+  REQUIRE(writeCheckpoint(dir, *checkpoint));
+  auto opened = openControllerJournal(dir, "b1");
+  REQUIRE(opened);
+  return std::move(*opened);
+}
+
+}  // namespace
+
+TEST_CASE("a checkpoint claims nothing the journal does not say: each named line is read back and checked") {
+  TempDir dir;
+  const auto records = raisedJournal(dir.path);
+  const JournalLine baseline{records[0].offset, 1}, intent{records[1].offset, 2}, applied{records[2].offset, 3};
+  const JournalLine hold{records[3].offset, 4};
+  struct Case {
+    const char* name;
+    std::vector<JournalLine> lines;
+    const char* says;
+  };
+  const Case cases[] = {
+      // The intent the raise finished, claimed unfinished: `run` would journal its outcome again
+      // (an applied record of ctpilot's own, old value and all) and rollback would undo it.
+      {"a finished intent claimed unfinished", {baseline, intent}, "unfinished intents are not the journal's"},
+      // A record id the line does not hold (an invented intent #2 where #3 is).
+      {"a line named with another record's id", {baseline, {applied.offset, 2}}, "is not record 2"},
+      // An offset inside a line: whatever text follows is no journal line.
+      {"an offset inside a line", {baseline, {applied.offset + 7, 3}}, "no journal line starts at byte"},
+      {"an offset past the end of the journal's lines", {baseline, {records.back().offset + 3, 25}}, "no journal line starts"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    auto opened = forged(dir.path, c.lines);
+    CHECK(opened.checkpointOffset == 0);
+    REQUIRE(opened.warnings.size() == 1);
+    CHECK(opened.warnings[0].find(c.says) != std::string::npos);
+    // The whole journal is read instead: no unfinished intent, the raise is ctpilot's last write.
+    const auto view = opened.current();
+    CHECK(view.unfinishedIntents().empty());
+    CHECK(view.lastWrites().at({"init", policy::Knob::ConntrackMax}).value == 300000);
+    CHECK(view.baselines().at({"init", policy::Knob::ConntrackMax}) == 262144);
+    CHECK(view.activeHoldRecords(kT0 + 1h).empty());
+  }
+  // The lines a checkpoint really names are accepted, and a real line it leaves out only loses
+  // what that line says: a lifted hold named again holds `run`, `status` and `resume` alike.
+  auto honest = forged(dir.path, {baseline, applied, hold});
+  CHECK(honest.checkpointOffset > 0);
+  CHECK(honest.warnings.empty());
+  CHECK(honest.current().activeHoldRecords(kT0 + 1h).size() == 1);
+}
+
+TEST_CASE("status, plan and resume read the same view as run, without writing anything") {
+  TempDir dir;
+  raisedJournal(dir.path);
+  checkpointNow(dir.path);
+  auto run = openControllerJournal(dir.path, "b1");
+  auto readOnly = openControllerJournal(dir.path, "b1", JournalUse::ReadOnly);
+  REQUIRE(run);
+  REQUIRE(readOnly);
+  CHECK(readOnly->checkpointOffset == run->checkpointOffset);
+  CHECK(readOnly->checkpointOffset > 0);
+  CHECK(answers(readOnly->current(), kT0 + 1h) == answers(run->current(), kT0 + 1h));
+  // A checkpoint that does not match is left in place by the commands (only run removes it).
+  writeFile(dir.sub(kCheckpointName), "{}");
+  auto spoiled = openControllerJournal(dir.path, "b1", JournalUse::ReadOnly);
+  REQUIRE(spoiled);
+  CHECK(spoiled->warnings.size() == 1);
+  CHECK(readFile(dir.sub(kCheckpointName)) == "{}");
+  CHECK(answers(spoiled->current(), kT0 + 1h) == answers(run->current(), kT0 + 1h));
+  // No journal: an empty view, and nothing created.
+  TempDir empty;
+  auto none = openControllerJournal(empty.sub("state"), "b1", JournalUse::ReadOnly);
+  REQUIRE(none);
+  CHECK_FALSE(none->journal);
+  CHECK(none->current().lastId() == 0);
+  CHECK_FALSE(std::filesystem::exists(empty.sub("state")));
+}
+
+TEST_CASE("commands read only this boot's records: earlier boots before them are not parsed") {
+  TempDir dir;
+  const policy::KnobRef max{"init", policy::Knob::ConntrackMax};
+  std::vector<JournalRecord> records;
+  for (int i = 0; i < 50; ++i) records.push_back(knobRecord(RecordKind::Planned, kT0, "b0", max, 1, 2, "earlier"));
+  records.push_back(knobRecord(RecordKind::Baseline, kT0 + 1h, "b1", max, 262144, 262144, "baseline"));
+  appendAll(dir.path, records);
+  // Damage an earlier boot's line: reading it would fail, reading back from the end does not meet it.
+  auto text = readFile(journalPath(dir.path));
+  text.replace(text.find("\"kind\":\"planned\"", text.size() / 2), 16, "\"kind\":\"unknown\"");
+  {
+    std::fstream out(journalPath(dir.path), std::ios::in | std::ios::out | std::ios::binary);
+    out << text;
+  }
+  REQUIRE_FALSE(FileJournal::open(dir.path));
+  auto opened = FileJournal::openCurrentBoot(dir.path, "b1", /*readOnly=*/true);
+  REQUIRE(opened);
+  REQUIRE((*opened)->records().size() == 1);
+  CHECK((*opened)->records().front().id == 51);
+  CHECK((*opened)->position().lastId == 51);
+  CHECK((*opened)->position().firstId == 1);
+  auto appending = FileJournal::openCurrentBoot(dir.path, "b1");
+  REQUIRE(appending);
+  auto appended = (*appending)->append(knobRecord(RecordKind::Planned, kT0 + 2h, "b1", max, 1, 2, ""));
+  REQUIRE(appended);
+  CHECK(appended->id == 52);
 }

@@ -108,6 +108,7 @@ TEST_CASE("a record of every kind survives the trip to JSON and back") {
   JournalRecord intent = applied(65536, 131072);
   intent.kind = RecordKind::Intent;
   intent.observation = {{"fill", 0.91}, {"growth_per_sec", 850}};
+  intent.cause = {{"code", "high_water"}, {"netns", "init"}, {"fill", 0.91}, {"then", {{{"code", "target_fill"}}}}};
   rows.push_back(intent);
   JournalRecord done = applied(65536, 131072);
   done.ref = 2;
@@ -155,6 +156,7 @@ TEST_CASE("a record of every kind survives the trip to JSON and back") {
     CHECK(back->ref == record.ref);
     CHECK(back->until == record.until);
     CHECK(back->observation == record.observation);
+    CHECK(back->cause == record.cause);
     CHECK(back->error == record.error);
   }
 
@@ -166,6 +168,40 @@ TEST_CASE("a record of every kind survives the trip to JSON and back") {
           R"({"id":8,"time":"2026-11-27T03:06:00.000Z","boot_id":"b1","kind":"hold","reason":"rollback --all",)"
           R"("until":"2026-11-27T04:06:00.000Z"})");
   }
+}
+
+TEST_CASE("a change's record carries its reason in words and its cause as data; older records have no cause") {
+  using policy::Cause;
+  using policy::Fact;
+  using policy::Reason;
+  Cause trigger{Reason::Drops, "gw", std::nullopt, {}, {}};
+  trigger.with(Fact::Drops, 12.5).with(Fact::EarlyDrops, 0).with(Fact::Count, 65'536).with(Fact::Max, 65'536);
+  trigger.with(Fact::Fill, 1);
+  Cause rule{Reason::DropsDouble, "", std::nullopt, {}, {}};
+  rule.with(Fact::Factor, 2);
+  Cause budget{Reason::BudgetBounded, "", std::nullopt, {}, {{"gw", 65'536}, {"lab", 10}}};
+  budget.with(Fact::Budget, 100'000).with(Fact::Total, 65'546);
+  const policy::Action action{policy::ActionKind::RaiseMax, {"init", policy::Knob::ConntrackMax}, 65'536, 100'000,
+                              {trigger, rule, budget}};
+  auto record = actionRecord(RecordKind::Intent, at("2026-11-27T03:05:47Z"), "b1", action);
+  record.id = 1;
+  CHECK(record.reason == policy::reasonText(action));
+  CHECK(record.cause == nlohmann::json::parse(R"({"code":"drops","netns":"gw","drops_per_s":12.5,
+      "early_drops_per_s":0,"count":65536,"max":65536,"fill":1,"then":[{"code":"drops_double","factor":2},
+      {"code":"budget_bounded","budget_entries":100000,"total_entries":65546,
+       "namespaces":[{"netns":"gw","count":65536},{"netns":"lab","count":10}]}]})"));
+  const auto line = toJsonLine(record);
+  CHECK(line.find(R"(,"cause":{"code":"drops",)") != std::string::npos);
+  const auto back = parseJournalLine(line);
+  REQUIRE(back.has_value());
+  CHECK(back->cause == record.cause);
+
+  const auto old = parseJournalLine(R"({"id":1,"time":"2026-11-27T03:05:47Z","boot_id":"b1","kind":"applied",)"
+                                    R"("netns":"init","knob":"nf_conntrack_max","old":1,"new":2,"reason":"fill"})");
+  REQUIRE(old.has_value());
+  CHECK(old->cause.is_null());
+  CHECK(toJsonLine(*old).find("cause") == std::string::npos);
+  CHECK(causeJson({}).is_null());
 }
 
 TEST_CASE("a record that cannot be understood is Malformed and names the field") {

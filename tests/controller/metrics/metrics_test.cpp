@@ -123,3 +123,68 @@ TEST_CASE("a failed reload and a dry run show in the metrics") {
   CHECK(has(text, "ctpilot_dry_run 1"));
   CHECK(has(text, "ctpilot_last_tick_timestamp_seconds 1800000000"));
 }
+
+TEST_CASE("every knob read shows its changes at 0 for each outcome before the first change") {
+  MetricsRecorder recorder;
+  recorder.record(reportWith(600, 0, 0), ctpilot::policy::Policy{}, 0, 0, false);
+  const auto text = exposition(recorder.snapshot());
+  for (const char* outcome : {"applied", "failed", "planned"}) {
+    CAPTURE(outcome);
+    CHECK(has(text, std::string("ctpilot_changes_total{knob=\"nf_conntrack_max\",netns=\"init\",outcome=\"") +
+                        outcome + "\"} 0"));
+    CHECK(has(text, std::string("ctpilot_changes_total{knob=\"nf_conntrack_tcp_timeout_time_wait\",netns=\"gw\","
+                                "outcome=\"") +
+                        outcome + "\"} 0"));
+  }
+}
+
+TEST_CASE("a dry run counts its planned changes, so a fleet in dry run shows what it would do") {
+  MetricsRecorder recorder;
+  auto report = reportWith(600, 0, 0);
+  ctpilot::policy::Action planned;
+  planned.kind = ctpilot::policy::ActionKind::RaiseMax;
+  planned.ref = KnobRef{"init", Knob::ConntrackMax};
+  report.planned.push_back(planned);
+  recorder.record(report, ctpilot::policy::Policy{}, 0, 0, true);
+  const auto text = exposition(recorder.snapshot());
+  CHECK(has(text, "ctpilot_changes_total{knob=\"nf_conntrack_max\",netns=\"init\",outcome=\"planned\"} 1"));
+  CHECK(has(text, "ctpilot_changes_total{knob=\"nf_conntrack_max\",netns=\"init\",outcome=\"applied\"} 0"));
+}
+
+TEST_CASE("the zero counts of a namespace no longer watched go; counts above zero stay") {
+  MetricsRecorder recorder;
+  auto report = reportWith(600, 0, 0);
+  ctpilot::policy::Action planned;
+  planned.kind = ctpilot::policy::ActionKind::ShortenTimeout;
+  planned.ref = KnobRef{"gw", Knob::TcpTimeoutTimeWait};
+  report.planned.push_back(planned);
+  recorder.record(report, ctpilot::policy::Policy{}, 0, 0, true);
+  report.planned.clear();
+  report.knobStates.erase(KnobRef{"gw", Knob::TcpTimeoutTimeWait});  // gw deleted
+  recorder.record(report, ctpilot::policy::Policy{}, 1, 0, true);
+  const auto text = exposition(recorder.snapshot());
+  CHECK(has(text, "ctpilot_changes_total{knob=\"nf_conntrack_tcp_timeout_time_wait\",netns=\"gw\",outcome=\"planned\"} 1"));
+  CHECK(text.find("netns=\"gw\",outcome=\"applied\"") == std::string::npos);
+}
+
+TEST_CASE("decisions held back are counted by reason code, once per tick while held; warnings are not") {
+  using ctpilot::policy::ActionKind;
+  using ctpilot::policy::Cause;
+  using ctpilot::policy::Note;
+  using ctpilot::policy::Reason;
+  const KnobRef max{"init", Knob::ConntrackMax};
+  const auto cause = [](Reason code) { return Cause{code, "gw", std::nullopt, {}, {}}; };
+  MetricsRecorder recorder;
+  auto report = reportWith(600, 0, 0);
+  report.plan.notes = {Note{ActionKind::RaiseMax, max, {cause(Reason::HighWater)}, cause(Reason::MemoryBudget), {}},
+                       Note{ActionKind::ShortenTimeout, std::nullopt, {}, cause(Reason::TimeoutsOff), {}},
+                       Note{std::nullopt, std::nullopt, {}, cause(Reason::UnwatchedNamespaces), {}}};
+  recorder.record(report, ctpilot::policy::Policy{}, 0, 0, false);
+  report.plan.notes.pop_back();
+  report.plan.notes.pop_back();
+  recorder.record(report, ctpilot::policy::Policy{}, 1, 0, false);
+  const auto text = exposition(recorder.snapshot());
+  CHECK(has(text, "ctpilot_decisions_held_total{reason=\"memory_budget\"} 2"));
+  CHECK(has(text, "ctpilot_decisions_held_total{reason=\"timeouts_off\"} 1"));
+  CHECK(text.find("unwatched_namespaces") == std::string::npos);
+}

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 #include <string>
 
@@ -205,6 +206,76 @@ TEST_CASE("drops in an interval that ends with room are partly admitted: the rep
   const auto s = runReplay(*demand, tuner, {}, &fidelity);
   CHECK(s.drops == 5);
   CHECK(fidelity.maxAbsCountError == 5);
+}
+
+
+namespace {
+
+// Counts the ticks a replay asks for.
+class CountingTuner final : public SimTuner {
+ public:
+  std::string name() const override { return "counting"; }
+  sysfs::SimDuration interval() const override { return 1s; }
+  void start(sysfs::SimKernel&, const sysfs::Scenario&, policy::TimePoint) override {}
+  void tick(sysfs::SimKernel&, policy::TimePoint now) override {
+    ++ticks;
+    last = now;
+  }
+  std::int64_t ticks = 0;
+  policy::TimePoint last{};
+};
+
+TraceSample sampleAt(const std::string& time, std::int64_t count, std::uint64_t inserts) {
+  TraceSample s;
+  s.time = *parseTime(time);
+  s.count = count;
+  s.max = 1000;
+  s.buckets = 1024;
+  s.counters = {{"insert", inserts}, {"drop", 0}, {"early_drop", 0}};
+  return s;
+}
+
+}  // namespace
+
+// README Safety promise 13: simulate's work is bounded by the trace's samples, not its span.
+TEST_CASE("a gap in a trace is jumped, not simulated tick by tick") {
+  Trace trace;
+  trace.samples = {sampleAt("1970-01-01T00:00:00Z", 10, 0), sampleAt("1970-01-01T00:00:10Z", 20, 10),
+                   sampleAt("2199-12-31T23:59:59Z", 5, 20)};
+  const auto demand = demandFromTrace(trace);
+  REQUIRE(demand);
+  SUBCASE("two samples 230 years apart take a bounded number of ticks") {
+    CountingTuner tuner;
+    ReplayFidelity fidelity;
+    const auto s = runReplay(*demand, tuner, {}, &fidelity);
+    CHECK(tuner.ticks <= 10 + 1 + kTicksAfterInstant + 1);
+    CHECK(tuner.ticks > kTicksAfterInstant);
+    CHECK(fidelity.gapsJumped == 1);
+    CHECK(fidelity.points == 2);
+    CHECK(tuner.last == simulationEpoch() + demand->duration);  // the last tick is at the last instant
+    CHECK(s.peakCount == 20);
+  }
+  SUBCASE("the real controller replays it too, within the clock's range") {
+    CtpilotTuner tuner(policy::Policy{});
+    ReplayFidelity fidelity;
+    runReplay(*demand, tuner, {}, &fidelity);
+    CHECK(fidelity.gapsJumped == 1);
+  }
+  SUBCASE("samples a second apart are ticked through as before") {
+    Trace dense;
+    for (int i = 0; i < 1000; ++i) {
+      char time[32];
+      std::snprintf(time, sizeof time, "2026-01-01T00:%02d:%02dZ", i / 60, i % 60);
+      dense.samples.push_back(sampleAt(time, 10, static_cast<std::uint64_t>(i)));
+    }
+    const auto d = demandFromTrace(dense);
+    REQUIRE(d);
+    CountingTuner tuner;
+    ReplayFidelity fidelity;
+    runReplay(*d, tuner, {}, &fidelity);
+    CHECK(tuner.ticks == 1000);
+    CHECK(fidelity.gapsJumped == 0);
+  }
 }
 
 }  // namespace ctpilot::controller

@@ -1,5 +1,7 @@
 #include "controller/replay/trace_keeper.h"
 
+#include <sys/stat.h>
+
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -63,6 +65,43 @@ TEST_CASE("the daemon's trace passes reads through, replays, and rotates within 
     CHECK_FALSE(broken.keeping());
     CHECK(warning.find("cannot write") != std::string::npos);
     CHECK(broken.read(init));
+  }
+  // README Safety promise 13: even in dry run, what sits at FILE or FILE.1 is moved or replaced
+  // only when it is a regular file; anything else ends the trace with one line, untouched.
+  SUBCASE("a dangling symbolic link at the path is not followed: its target is not created") {
+    const auto target = tree.root / "target";
+    std::filesystem::create_symlink(target, path);
+    CHECK(keeper.read(init));
+    CHECK_FALSE(keeper.keeping());
+    CHECK(warning.find(path + " is a symbolic link") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(target));
+    CHECK(std::filesystem::is_symlink(path));
+    CHECK_FALSE(std::filesystem::exists(path + ".1"));
+  }
+  SUBCASE("a directory at the path is not moved") {
+    std::filesystem::create_directory(path);
+    CHECK(keeper.read(init));
+    CHECK_FALSE(keeper.keeping());
+    CHECK(warning.find("is a directory") != std::string::npos);
+    CHECK(std::filesystem::is_directory(path));
+    CHECK_FALSE(std::filesystem::exists(path + ".1"));
+  }
+  SUBCASE("a FIFO at FILE.1 is not replaced when an earlier run's trace is moved aside") {
+    std::ofstream(path) << "earlier\n";
+    REQUIRE(::mkfifo((path + ".1").c_str(), 0600) == 0);
+    CHECK(keeper.read(init));
+    CHECK_FALSE(keeper.keeping());
+    CHECK(warning == "not keeping the trace any more: " + path + ".1 is a FIFO, not a regular file; ctpilot does not write through it or over it; remove it or name another file");
+    CHECK(std::filesystem::is_fifo(path + ".1"));
+    std::ifstream in(path);
+    CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "earlier\n");
+  }
+  SUBCASE("an earlier run's trace is moved to FILE.1, and the new one started afresh") {
+    std::ofstream(path) << "earlier\n";
+    CHECK(keeper.read(init));
+    CHECK(keeper.keeping());
+    std::ifstream in(path + ".1");
+    CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "earlier\n");
   }
 }
 
