@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Applies one action the safe way: journal the intent (fsync), write the knob, read it back,
 // journal applied (the value the kernel kept) or failed. No intent record, no write.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Writes OUT (build_info_values.h): the version, the source revision and the build date.
 # Run at every build (cmake -DSOURCE_DIR=... -DVERSION=... -DOUT=... -P build_info.cmake);
 # the file is rewritten only when its content changes, so an unchanged tree recompiles nothing.

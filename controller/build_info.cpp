@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "controller/build_info.h"
 
 // Generated at every build by controller/build_info.cmake (rewritten only when it changes).

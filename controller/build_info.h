@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What this binary is: version, source revision and build date. `ctpilot --version` prints
 // them; anything that reports on the running binary (metrics, status) takes them from here.

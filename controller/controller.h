@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The closed loop without the event loop: each tick samples every watched namespace, estimates,
 // asks decide() and acts through the actuator. Time comes in as an argument, so tests drive it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The event loop around a Controller: one io_context, a steady timer at the policy's interval,
 // SIGTERM/SIGINT to stop, SIGHUP to re-read the policy. All logic stays in Controller::tick().

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Turns samples of one network namespace into rates: growth of the table (a robust regression
 // over a window of samples), drop / early_drop / insert_failed / chaintoolong per second from

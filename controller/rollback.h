@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Rollback: undo ctpilot's applied changes of the current boot, newest first, restoring the
 // journaled old values. Planning is pure; execution goes through a Journal and a KnobStore, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Tells systemd how the daemon is doing (sd_notify(3)): READY=1 once the journal is open and
 // the first sample read, a one-line STATUS=, WATCHDOG=1 after each completed tick, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Runs a scenario on the simulated kernel in virtual time with a tuner acting at its interval:
 // ctpilot itself (the real Controller: estimator, decide(), actuator, an in-memory journal) or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The state directory is ctpilot's alone (README Safety promise 12): the directory and every
 // file in it (journal.jsonl, journal.jsonl.1, journal.checkpoint, lock, rollback.lock) are opened without following a symbolic link, created

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // One controller per state directory: an exclusive flock on STATE_DIR/lock holding the pid of
 // its holder. The kernel releases an flock when its holder exits, crashed or not, so a stale

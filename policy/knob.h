@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The conntrack knobs ctpilot knows, by their kernel names. Paths and scopes live in
 // sysfs/knob_registry.h; this file is the pure vocabulary the policy and decide() use.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Plain data flowing into and out of decide(): what the controller saw (Observation),
 // what it did before (History), and what it should do now (Plan). No I/O, no clock.

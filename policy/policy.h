@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The typed policy: what the operator allows ctpilot to do. Defaults here are the built-in
 // policy used when no file exists, and must be safe on any machine.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Loading and validating policy files (INI, Boost.Program_options' config-file parser).
 

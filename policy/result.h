@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Errors from the environment are values: a Result<T> holds either a T or an Error,
 // shaped like std::expected (which GCC 12 does not have).

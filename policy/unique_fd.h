@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // An owned file descriptor. It lives in policy/, the lowest module, because every module
 // opens files: the policy loader, the kernel boundary and the journal.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Units in policy files: durations 500ms 30s 5m 2h 5d; counts 262144 256k 4M;
 // sizes 512MiB 2GiB; ratios 80% or 0.8.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Real-kernel benchmarks (about 10 minutes; run as root on a machine with nf_conntrack):
 #   tests/bench/kernel/surge.sh      drops during TCP surges through a NAT router at several
 #                                    rates, without and with `ctpilot run` (interval 100ms and 1s)

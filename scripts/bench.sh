@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Policy-quality benchmark on the simulated kernel: builds ctpilot-bench-policies, runs every
 # scenario in examples/scenarios/ under ctpilot with the built-in defaults and each policy in
 # examples/policies/ and under the alternatives (kernel default, kube-proxy's one-shot setting,

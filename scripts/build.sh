@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what is missing, then configures and builds ctpilot in ./build.
 set -euo pipefail
 cd "$(dirname "$0")/.."

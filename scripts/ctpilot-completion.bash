@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # bash completion for ctpilot (installed as /usr/share/bash-completion/completions/ctpilot).
 # Commands, options and scenario names are read from the binary's own --help, so completion
 # knows exactly what this ctpilot accepts; policy files complete as *.conf paths, the files of

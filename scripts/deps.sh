@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian 12 packages ctpilot needs to build and test, only those missing.
 # Safe to run twice. Needs root (apt-get).
 set -euo pipefail

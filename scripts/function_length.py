@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Lists the C++ functions longer than 60 lines in controller/, policy/ and sysfs/.
 
 A function may be longer only with its reason written beside it: a comment line

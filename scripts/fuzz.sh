@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer targets (tests/fuzz/, clang, ASan+UBSan) in ./build-fuzz and runs each
 # for SECONDS (default 300) from its seed corpus in tests/fuzz/corpus/<target>/. CI runs
 # `scripts/fuzz.sh 25`. New inputs go to build-fuzz/corpus/<target>/ (the committed corpus is

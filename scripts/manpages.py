@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes the man pages ctpilot(8) and ctpilot.conf(5) from their only sources, so that they
 cannot drift: ctpilot(8) from the built binary's `--help`, each `COMMAND --help` and
 `--version`; ctpilot.conf(5) from the README's "Policy reference" section.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the Debian package of ctpilot and prints the path of the .deb (the last line on stdout;
 # everything else goes to stderr). With debhelper, from the CMake build tree: nothing is compiled
 # twice. The debian/ directory is assembled in a temporary directory from scripts/debian/, the

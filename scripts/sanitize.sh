@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds ctpilot and its tests with ASan+UBSan (gcc, -O1, stop at the first report) in
 # ./build-asan and runs the unit and command-line tests there (`ctest -L 'unit|cli'`): the
 # real-kernel, package and Ansible tests change the machine and run from scripts/test.sh only.

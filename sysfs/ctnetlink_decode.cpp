@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pure encoding and decoding of ctnetlink statistics messages: the parsing half of
 // CtnetlinkStats, kept apart so recorded kernel replies can be decoded (and fuzzed) without a
 // kernel. Attributes are read with libnl's nla_parse, messages built with its message API.

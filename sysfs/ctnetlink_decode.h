@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Pure encoding and decoding of ctnetlink statistics messages (a netlink header, an nfgenmsg
 // and attributes), so that recorded kernel replies can be decoded without a kernel.

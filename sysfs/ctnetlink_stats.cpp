@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Conntrack statistics over ctnetlink with libnl. libnl-nf-3 has no helper for the statistics
 // messages, so requests are built with nfnlmsg_alloc_simple and replies parsed with nla_parse.
 

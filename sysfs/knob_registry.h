@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The registry of knobs ctpilot may read or write. Nothing outside it is ever written:
 // a policy names knobs, never paths.

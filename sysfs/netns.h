@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Network namespaces: discovery (init, /run/netns names, every distinct one in /proc/*/ns/net)
 // and entry. setns(CLONE_NEWNET) changes only the calling thread, so entry happens in a

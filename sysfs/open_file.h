@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Opening kernel files without ever hanging. Under --root the tree is only files someone put
 // there; a FIFO in place of a knob, boot_id or meminfo would block a plain open(2) or read(2)

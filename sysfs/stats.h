@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Conntrack statistics per netns: per-CPU counters over ctnetlink (IPCTNL_MSG_CT_GET_STATS_CPU)
 // and the table-wide entries/max (IPCTNL_MSG_CT_GET_STATS), with /proc/net/stat/nf_conntrack

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Facts about the machine that turn a memory budget into a ceiling, and the boot id.
 

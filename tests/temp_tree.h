@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A temporary directory tree for hermetic tests (a fake /proc and /sys, a state directory),
 // removed when the test ends.

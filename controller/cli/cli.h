@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The command-line front end: global options, then one command. Each command lives in its own
 // file (status_command.cpp, run_command.cpp, ...); what they share (argument parsing, the

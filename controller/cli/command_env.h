@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What every command shares: reading its arguments (and printing its --help), the effective
 // policy, the boot id and the journal of the state directory, each with the one-line message

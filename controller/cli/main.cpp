@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // main only wires modules together: everything is in controller/cli/cli.cpp.
 #include "controller/cli/cli.h"
 

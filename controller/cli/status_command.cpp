@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `ctpilot status [--json]`: what the conntrack table looks like now, per watched netns, with
 // the global knobs, the memory facts, recent changes and active holds from the journal.
 // Read-only: it never writes a knob and never creates the state directory.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // STATE_DIR/journal.checkpoint: where the running controller's view of the journal (its
 // Controller JournalView) comes from, as of a position in journal.jsonl, so that `run`, `status`,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The journal: JSON Lines in STATE_DIR/journal.jsonl, append-only, fsync after each record.
 // No change without a durable record first (intent), then applied or failed.

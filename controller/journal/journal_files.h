@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The journal's files over time: STATE_DIR/journal.jsonl holds the records of the current boot
 // (and of earlier boots until the next `run` starts); journal.jsonl.1 holds the records of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The one home for every question asked of the journal: baselines, what ctpilot last wrote,
 // unfinished intents, active holds, knobs changed by someone else and the changes rollback can

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Where the metrics go after each tick: the textfile and the HTTP endpoint of the policy's
 // [metrics] section. Renders once per tick; a scrape only reads what was rendered.

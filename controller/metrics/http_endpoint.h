@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // GET /metrics over HTTP on the daemon's own Asio loop. Nothing here waits: every read and
 // write is asynchronous, each connection has a deadline, a bounded request buffer and is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What the metrics show, as plain data: one MetricsSnapshot per completed tick. The recorder
 // turns tick reports into snapshots (keeping what must add up across ticks: the kernel's

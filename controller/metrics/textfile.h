@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The metrics as a file for node_exporter's textfile collector, replaced atomically so that a
 // scrape never reads half a file.

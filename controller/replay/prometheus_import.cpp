@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "controller/replay/prometheus_import.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Builds traces from Prometheus history: the JSON answers of the HTTP API's
 // /api/v1/query_range (resultType "matrix"), or the bare matrix that `promtool query range -o

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Samples the live kernel into trace samples for `ctpilot record`: per watched netns the count,
 // nf_conntrack_max, nf_conntrack_buckets and the statistics counters as 64-bit totals (each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Replays a trace: turns the recorded counters into demand per interval (arrivals = inserted +
 // dropped; recorded departures; a lifetime for what the recording never held) and runs a tuner

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A trace: what the conntrack table of one machine did over time, per sample and netns (count,
 // max, buckets and the cumulative statistics counters). `ctpilot record` writes one from the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The trace `ctpilot run` keeps when the policy names [controller] trace_file: a StatsReader that
 // passes every read through and writes the sample it makes (count, max, buckets, counters) to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A knob store in memory, for tests and dry reasoning: same rules as the real store
 // (registry only, global knobs written from the initial netns only) without a kernel.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Scenarios for the simulated kernel: which flows arrive where, how fast and for how long.
 // Scenarios are data: a small line-based file format (examples/scenarios/README.md).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "sysfs/sim/sim_kernel.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A simulated conntrack table behind the same interfaces as the real kernel (KnobStore and
 // StatsReader), in virtual time, seeded and deterministic. Flows arrive per class, live, close

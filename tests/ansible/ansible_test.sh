@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The Ansible role examples/ansible/roles/ctpilot with Debian's ansible-core against the local
 # machine, into a throwaway root that the test removes: a syntax check; a --check --diff run
 # that shows the policy and writes nothing; a real run that installs a policy ctpilot accepts,

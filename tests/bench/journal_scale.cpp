@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ctpilot-bench-journal: what a long journal costs. For N records (default 100 and 1,000,000):
 //   start-up:  FileJournal::open of a journal of N records of this boot (every line parsed),
 //              and of N records of earlier boots after `run`'s rotation moved them aside;

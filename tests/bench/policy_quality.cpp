@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Policy-quality benchmark: every scenario, side by side, under ctpilot with each example
 // policy and under the alternatives operators use today. Prints a markdown table; with --out
 // also writes it to OUT/policy-quality.md and one CSV per (scenario, contender) for plots.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot check-policy: every example is valid (exit 0, effective policy on stdout); every file in
 # the bad-policy corpus is rejected (exit 2) with "FILE:LINE: message" lines on stderr.
 # shellcheck source-path=SCRIPTDIR source=lib.sh

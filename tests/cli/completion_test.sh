@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Bash completion (scripts/ctpilot-completion.bash): `ctpilot st<TAB>` completes to status;
 # commands, global and per-command options, scenario names, policy files and the files of
 # record --out and simulate --trace complete.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Crash injection (README: Safety promises, History and rollback): on a fake --root tree, kill
 # `run --once` and then `rollback --all` at every write, fsync, openat, ftruncate, rename,
 # renameat and unlinkat they make, in turn (strace -e inject=SYSCALL:signal=KILL:when=N), and

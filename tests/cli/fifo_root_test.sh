@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Under --root, a FIFO in place of a knob, boot_id or meminfo is refused with a message, never
 # waited on: status, plan and run --once all finish (README Safety promise 10).
 # shellcheck source-path=SCRIPTDIR source=lib.sh

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot history over a hand-written journal: --json prints the records exactly as journaled,
 # --limit keeps the newest, the table shows old -> new, a torn last line is tolerated with a
 # warning, any other bad line fails naming its line, and no journal is an empty history.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # journal.checkpoint (README: History and rollback): `run` writes it once journal.jsonl holds
 # 1 MiB past the last one (0640, no temporary file left), starts from it at the next start
 # (knowing this boot's baselines: none journaled again; a rollback's hold appended after it

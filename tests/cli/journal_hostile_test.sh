@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Journal lines no record has (1e400, 100,000 levels of nesting, a time in year 0, a hold until
 # 9999) make every command say journal.jsonl:LINE: and stop, never crash; status --json prints
 # bytes that are not UTF-8 as U+FFFD instead of aborting; rollback refuses a --hold that would

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Under journald (JOURNAL_STREAM names stderr) every stderr line starts with its sd-daemon
 # priority, so `journalctl -p warning` works: <6> info, <4> warn, <3> error. Elsewhere,
 # including a JOURNAL_STREAM that names another file, lines are as before (README "Logs").

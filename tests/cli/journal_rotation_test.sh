@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `run` moves earlier boots' records to journal.jsonl.1 at start (README: History and rollback):
 # journal.jsonl keeps the current boot, history shows both files in order, --limit reads the
 # newest across them, new records continue the ids, and rollback still finds this boot's changes.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Every command reads the journal through one view (README: History and rollback): on the same
 # records, status, plan, run, rollback and resume agree on the active holds (a resume naming a
 # knob lifts that knob's hold, not a hold on every knob), on the baseline, and on an intent

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # Shared by the tests/cli/*_test.sh scripts: source it first (`. "$(dirname "$0")/lib.sh"`).
 # As in tests/kernel: a test is named *_test.sh, a helper is not (tests/CMakeLists.txt).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The man pages agree with their sources: ctpilot(8) names every command and every option that
 # `ctpilot --help` and `ctpilot COMMAND --help` print; ctpilot.conf(5) and the README's "Policy
 # reference" name exactly the keys of the effective policy, with the same defaults; the README's

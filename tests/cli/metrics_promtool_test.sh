@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot run over a fake /proc tree with [metrics] textfile and listen: both outputs pass
 # `promtool check metrics` (README "Monitoring"), show the fake table, and the endpoint
 # answers only GET /metrics, survives a client that never sends a request and one that sends

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot plan over a fake /proc tree: prints the observation and what run would do, and changes
 # nothing (README Safety promise 5): no knob written, no state directory created, an existing journal left
 # byte for byte as it was.

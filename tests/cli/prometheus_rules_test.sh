@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # examples/prometheus/ctpilot-rules.yml: `promtool check rules` accepts it and `promtool test
 # rules` fires each alert on the series of tests/prometheus/ctpilot-rules.test.yml (README
 # "Monitoring").

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot record over a fake /proc tree writes a versioned trace and changes nothing, stops on
 # SIGTERM; run keeps one with [controller] trace_file; simulate --trace replays it and a real Prometheus answer (the committed fixture);
 # malformed traces exit 2 with one line naming FILE:LINE or the JSON path.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot rollback and resume over a fake root (knobs as plain files) and a hand-written journal:
 # usage errors exit 2; --dry-run changes nothing; a value changed by someone else refuses the
 # whole rollback (exit 3) unless --force; --last and --all restore the journaled old values,

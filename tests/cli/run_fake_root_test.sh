@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot run --once over a fake /proc tree: a table at 90% gets nf_conntrack_max raised, the
 # journal holds intent then applied (README Safety promise 2); --dry-run then writes nothing and journals a
 # planned record (Safety promise 5); a second instance on the same state directory exits 3 (Safety promise 8);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # README Safety promise 10 from the command line: where /proc/sys is read-only (a container, or systemd's
 # ProtectKernelTunables=), `run` says so once over many ticks, keeps observing, and stops cleanly
 # on SIGTERM. The fake

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot run as a daemon over a fake /proc tree: SIGHUP with a bad policy keeps the old one and
 # says so; SIGHUP with a good one reloads; SIGTERM stops cleanly (exit 0) and, by default, leaves
 # the tuned value in place (README Safety promise 9); with rollback_on_exit = true it restores the baseline.

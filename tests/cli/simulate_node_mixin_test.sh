@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # With the built-in policy, ctpilot raises nf_conntrack_max before node-mixin's
 # NodeHighNumberConntrackEntriesUsed (entries/limit > 75%, no `for:`) would fire: over the
 # steady-growth scenario (two hours, 30x growth, kernel default limit) the peak fill stays

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot simulate: a built-in scenario by name runs the controller in virtual time and prints a
 # summary (and a CSV); bad usage, unknown scenarios and bad scenario files exit 2 with one clear
 # line (FILE:LINE for file problems). Nothing on this machine is read or changed.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # README Safety promise 12: `run` creates its state directory 0750 and its files 0640; a
 # symlinked journal or lock is refused (exit 1) and its target left untouched; a world-writable
 # state directory is refused; `history --state-dir FILE` is an error, not an empty history.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot status over a fake /proc and /sys tree (--root): procfs statistics (a fake tree has no
 # netlink), the knobs, memory facts, recent changes and active holds from the journal, plain
 # problems when the module is missing, and exit 1 when nothing at all can be read.

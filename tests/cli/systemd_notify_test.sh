@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot run under a NOTIFY_SOCKET this test listens on (systemd is not PID 1 here): READY=1
 # after the first tick, a one-line STATUS=, WATCHDOG=1 per tick, RELOADING=1 then READY=1
 # around SIGHUP; the unit in examples/systemd passes `systemd-analyze verify`, and its

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot --version / -V print version, source revision and build date on one line;
 # --help fits 80 columns without cutting the default policy path in two; `ctpilot help` and
 # suggestions for a mistyped command.

@@ -58,6 +58,12 @@ ctp_measure image_build_seconds "$(($(date +%s) - started))"
 ctp_measure image_bytes "$(podman image inspect --format '{{.Size}}' "$image")"
 # Nothing but the binary's own files and libraries: no shell to run.
 podman run --rm --entrypoint /bin/sh "$image" -c true >/dev/null 2>&1 && ctp_fail "the image has a shell (/bin/sh)"
+# The licence travels with the binary: the package's machine-readable copyright names Apache-2.0.
+copy=$(podman create "$image")
+podman cp "$copy:/usr/share/doc/ctpilot/copyright" "$build_dir/image-copyright" >/dev/null ||
+  { podman rm --force "$copy" >/dev/null; ctp_fail "the image has no /usr/share/doc/ctpilot/copyright"; }
+podman rm --force "$copy" >/dev/null
+grep -q '^License: Apache-2.0' "$build_dir/image-copyright" || ctp_fail "the image's copyright file does not name Apache-2.0"
 
 require_root_netns
 # Containers are named after the test; the trap removes them, then runs lib.sh's cleanup with

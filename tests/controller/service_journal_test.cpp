@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Each applied change goes to the systemd journal with fields an operator can filter on
 // (README "Logs"): journalctl CTPILOT_KNOB=nf_conntrack_max.
 

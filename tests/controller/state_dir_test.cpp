@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // README Safety promise 12: the state directory is ctpilot's alone. No symlink in it is
 // followed, it is created 0750 with files 0640, and one that others can write is refused.
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the ctnetlink statistics decoder. Any bytes a socket could deliver split
 // into messages and decode into statistics or Errc::Malformed, never an out-of-bounds read.
 #include <cstddef>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the journal reader. Any file content gives records or one
 // "journal.jsonl:LINE:" error, never a crash (an attacker who can write the journal is refused
 // by the state directory checks; a damaged disk is not). Every record read prints as a line

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the policy parser. Any text gives a policy or FILE:LINE problems, never a
 // crash; a policy it accepts prints (formatPolicy) as a file it accepts again, unchanged.
 #include <cstddef>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the scenario parser and the simulated kernel behind it. Any text gives a
 // scenario or FILE:LINE problems; a scenario it accepts runs for a few simulated seconds
 // without overflow (UBSan) whatever its rates, sizes and timeouts.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # README "Policy reference", [max] memory_budget: every namespace may hold nf_conntrack_max
 # entries, so the budget bounds all of them together. Three namespaces fill with one-way UDP
 # flows at once under a small budget (memory_budget = 0.05%: a cap of some 40k entries here);

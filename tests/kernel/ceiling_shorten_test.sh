@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The ceiling is too low for the churn, so only shortening timeouts can help.
 # Two identical NAT gateways, A and B, share the global nf_conntrack_max = ceiling = 4096, and
 # take the same TCP churn at the same time. ctpilot watches each router with the same policy,

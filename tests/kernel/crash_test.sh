@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # kill -9 the daemon during the NAT surge, after it raised nf_conntrack_max;
 # restart it on the same state directory (the lock of the dead process must not block it);
 # then `rollback --all` still restores the baseline exactly.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # With the global nf_conntrack_max lowered to 2048, a TCP churn inside a netns fills it
 # with ASSURED TIME_WAIT entries and the kernel drops SYNs; `ctpilot status --json` reports the
 # same drop total, read over ctnetlink, as /proc/net/stat/nf_conntrack shows in that netns

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The NAT surge with `ctpilot run --dry-run` watching the router changes no
 # knob (global max and buckets, the router's timeouts) and journals planned records only.
 source "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Shared by external_yield_test.sh and external_adopt_test.sh (not a test by itself).
 # Another writer changes a knob ctpilot watches (a per-netns timeout in a test netns, the way a
 # config-management run re-applies /etc/sysctl.d). Run with MODE=yield (default) or MODE=adopt

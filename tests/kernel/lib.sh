@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # Shared helpers of the real-kernel tests; every tests/kernel/*_test.sh sources this file.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot's [metrics] textfile served by Debian's prometheus-node-exporter (textfile collector,
 # started here on a free loopback port): the entries of a test netns that node_exporter serves
 # match `conntrack -C` there within 3%, and the scrape passes `promtool check metrics`

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A surge through a real NAT gateway. clients -> router (masquerade,
 # ip_forward) -> servers; ctpilot watches the router netns, as on an ISP gateway. With the
 # global nf_conntrack_max lowered to 4096:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # simulate --trace on a real Prometheus answer: Debian's prometheus-node-exporter and prometheus
 # run inside a test netns (127.0.0.1 there is the netns' own, every port free; storage in the
 # test's temporary directory; scrape every second) while UDP flows and a TCP churn go through

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot record on real traffic, then simulate --trace on the recording: with the global
 # nf_conntrack_max lowered to 2048, UDP flows and a TCP churn inside a netns fill the table
 # and the kernel drops new flows. `record` samples that netns (and never writes a knob), the

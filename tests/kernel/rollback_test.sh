@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctpilot rollback on the real kernel: a journal of this boot says ctpilot raised the global
 # nf_conntrack_max and shortened TIME_WAIT inside a namespace this test creates; a tampered
 # TIME_WAIT refuses the whole rollback (exit 3, nothing written); then rollback --all restores

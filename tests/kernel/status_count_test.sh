@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # In a netns with a `ct state new` rule, a few thousand one-way UDP flows make a few
 # thousand conntrack entries; `ctpilot status --json` (watching that netns) reports that
 # namespace's count within a few percent of `conntrack -C` there.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Real-kernel test of the sysfs layer (root only): in a network namespace it creates, a timeout
 // written through ProcKnobStore changes that namespace only, a global knob is refused there,
 // and statistics come over ctnetlink from that namespace and agree with /proc/net/stat.

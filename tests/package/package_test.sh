@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The Debian package on the real machine: builds it from this build tree (scripts/package.sh
 # --no-build), lintian finds no error, `dpkg -i` installs it, the unit passes
 # `systemd-analyze verify`, the installed ctpilot prints its version, both man pages render,

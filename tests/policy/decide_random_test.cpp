@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A seeded randomized test of decide(): random but valid policies, random observations and
 // random histories; every planned action is checked against the safety promises.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/function_length.py over a small tree: it names a long function without a reason,
 # accepts one with `// long: <reason>` above it, flags a marker above a short function, and
 # is not misled by lambdas, initialisers, constructors' member initialisers, strings or comments.

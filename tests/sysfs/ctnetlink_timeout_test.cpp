@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A ctnetlink receive that gets no answer must end as an error within the receive timeout, so
 // FallbackStats reads procfs for that tick instead of the loop hanging (README "Running ctpilot
 // as a service": the watchdog). The socket is a real NETLINK_NETFILTER socket to which nothing

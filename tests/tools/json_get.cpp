@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ctpilot-json-get: prints one value of a JSON document read from stdin, so the shell tests
 // need no jq (not a build dependency).
 //

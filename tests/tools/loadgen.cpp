@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ctpilot-loadgen: the load generator of the real-kernel tests and benchmarks.
 //
 //   ctpilot-loadgen [--netns NAME] tcp-churn --target IP:PORT[,PORT...] --rate N[/s] --duration D

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # Shared by the real-kernel benchmarks (tests/bench/kernel/*.sh). It sources the real-kernel
 # tests' tests/kernel/lib.sh for everything (root checks, the machine-wide lock, saving and

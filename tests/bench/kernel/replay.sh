@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Real-kernel benchmark: how well `simulate --trace` predicts what a policy does live.
 #
 # 1. The NAT router of tests/kernel/lib.sh (clients -> router with masquerade -> servers), the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Real-kernel benchmark: how long a hash-table resize (a write of nf_conntrack_buckets, which
 # rehashes every entry of every namespace) takes with the table empty, at 100k and at 1M
 # entries.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Real-kernel benchmark: the worst packet delay through conntrack while ctpilot runs a growth of
 # one namespace's table from ~0 to about 1M entries, with the ISP example policy as shipped
 # (`[hashsize] mode = presize`, max_stall 5ms) and with the old behaviour (the same policy with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Real-kernel benchmark: drops during TCP surges through a real NAT gateway, without ctpilot and
 # with `ctpilot run` watching the router netns, and the reaction time from the start of the
 # surge to the first raise of nf_conntrack_max (its `applied` journal record).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ctpilot-bench-tick: the cost of one sampling cycle on the real kernel, netlink against procfs.
 //
 //   ctpilot-bench-tick --stats netlink|procfs --netns all|NAME[,NAME...] [--ticks N] [--reads N]

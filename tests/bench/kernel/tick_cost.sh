@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Real-kernel benchmark: the cost of one sampling cycle with 1, 16 and 64 watched namespaces,
 # statistics over ctnetlink against /proc/net/stat/nf_conntrack.
 #

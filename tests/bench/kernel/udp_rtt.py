@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Worst UDP round trip over loopback, every 2 ms for DURATION seconds: `udp_rtt.py DURATION [SAMPLES]`.
 
 One socket echoes to another in the same process, so each datagram crosses conntrack twice

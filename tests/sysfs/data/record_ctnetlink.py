@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Records the kernel's replies to IPCTNL_MSG_CT_GET_STATS_CPU and IPCTNL_MSG_CT_GET_STATS as hex
 text, for the decoding tests. Run as root, inside the netns to record (ip netns exec NAME ...):
 
