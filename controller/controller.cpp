@@ -40,6 +40,12 @@ bool isGlobal(Knob knob) { return sysfs::registryEntry(knob).scope == sysfs::Sco
 
 KnobRef globalRef(Knob knob) { return {policy::kInitNetns, knob}; }
 
+std::set<std::string> namesOf(const std::vector<sysfs::Netns>& list) {
+  std::set<std::string> names;
+  for (const auto& n : list) names.insert(n.name);
+  return names;
+}
+
 }  // namespace
 
 std::string describeAction(const policy::Action& action, std::int64_t to, bool would) {
@@ -55,6 +61,29 @@ std::string describeAction(const policy::Action& action, std::int64_t to, bool w
   text += " " + refName(action.ref) + " " + std::to_string(action.from) + " -> " + std::to_string(to);
   if (const auto reason = policy::reasonText(action); !reason.empty()) text += " (" + reason + ")";
   return text;
+}
+
+Pace nextPace(const policy::Policy& policy, const TickReport& report) {
+  const auto& c = policy.controller;
+  const auto& obs = report.observation;
+  if (!report.sampled || c.fastInterval >= c.interval || obs.max <= 0) return {c.interval, {}};
+  const double max = static_cast<double>(obs.max);
+  const double lookahead = std::chrono::duration<double>(policy.max.lookahead).count();
+  for (const auto& n : obs.netns) {
+    const double fill = static_cast<double>(n.count) / max;
+    const double growth = std::max({0.0, n.growthPerSec, n.demandPerSec});
+    const double losing = n.dropsPerSec + n.earlyDropsPerSec + n.insertFailedPerSec;
+    std::string why;
+    if (losing > 0) {
+      why = fmt::format("drop + early_drop + insert_failed {:.0f}/s in {}", losing, n.netns);
+    } else if (fill >= c.fastFill.value) {
+      why = fmt::format("fill {:.2f} >= fast_fill {:.2f} in {}", fill, c.fastFill.value, n.netns);
+    } else if (growth > 0 && static_cast<double>(n.count) + growth * lookahead >= max) {
+      why = fmt::format("growth {:.0f}/s in {} reaches max {} within lookahead", growth, n.netns, obs.max);
+    }
+    if (!why.empty()) return {c.fastInterval, std::move(why)};
+  }
+  return {c.interval, {}};
 }
 
 double learnedResizeNsPerEntry(const std::vector<JournalRecord>& records) {
@@ -111,7 +140,7 @@ struct Controller::Reading {
 Controller::Controller(policy::Policy policy, ControllerDeps deps)
     : policy_(std::move(policy)),
       deps_(std::move(deps)),
-      estimator_(windowSamples(policy_)),
+      estimator_(windowSamples(policy_), windowSpan(policy_)),
       actuator_(deps_.knobs, deps_.journal, deps_.bootId),
       view_(deps_.journalView ? std::move(*deps_.journalView) : JournalView(deps_.bootId, ViewScope::Controller)) {
   deps_.journalView.reset();
@@ -203,6 +232,7 @@ void Controller::discover(policy::TimePoint now) {
     const bool known = std::any_of(watched_.begin(), watched_.end(), [&](const auto& n) { return n.name == ns.name; });
     if (!known && !watched_.empty()) spdlog::info("netns {} appeared; watching it", ns.name);
   }
+  if (namesOf(found) != namesOf(watched_)) totalReadAt_.reset();  // the split inside/outside moved
   watched_ = std::move(found);
 }
 
@@ -260,7 +290,9 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
     if (auto n = sampleNetns(ns, now, obs.max, reading, report)) obs.netns.push_back(std::move(*n));
   }
   obs.unwritable = unwritable_;
-  obs.totalEntries = readTotalEntries();
+  std::int64_t watchedEntries = 0;
+  for (const auto& n : obs.netns) watchedEntries += n.count;
+  obs.totalEntries = readTotalEntries(now, watchedEntries);
   obs.resizeNsPerEntry = learnedResizeNsPerEntry(view_.timedResizes());
   return true;
 }
@@ -322,7 +354,12 @@ std::optional<sysfs::ConntrackStats> Controller::readStats(const sysfs::Netns& n
 
 // Reads the policy's timeouts, and those with a journaled baseline, of one namespace into `n`.
 void Controller::readTimeouts(const sysfs::Netns& ns, Reading& reading, policy::NetnsObservation& n) {
-  std::set<Knob> timeouts(policy_.timeouts.order.begin(), policy_.timeouts.order.end());
+  // Only what decide() may move: `order` when it shortens, `shed`, and any with a baseline (to
+  // relax); each read is a syscall per namespace per tick (README "Cost").
+  std::set<Knob> timeouts(policy_.timeouts.shed.begin(), policy_.timeouts.shed.end());
+  if (policy_.timeouts.mode == policy::TimeoutsPolicy::Mode::Shorten) {
+    timeouts.insert(policy_.timeouts.order.begin(), policy_.timeouts.order.end());
+  }
   for (const auto& [ref, value] : reading.baselines) {
     if (ref.netns == ns.name && policy::isTimeout(ref.knob)) timeouts.insert(ref.knob);
   }
@@ -341,14 +378,24 @@ void Controller::readTimeouts(const sysfs::Netns& ns, Reading& reading, policy::
   }
 }
 
-std::int64_t Controller::readTotalEntries() {
+// The entries of every namespace together. A costly source is read every totalEntriesEvery;
+// in between, the entries outside the watched namespaces are taken as unchanged.
+std::int64_t Controller::readTotalEntries(policy::TimePoint now, std::int64_t watched) {
   if (!deps_.totalEntries) return 0;
+  const auto every = deps_.totalEntriesEvery;
+  const bool due = !totalReadAt_ || every <= policy::Duration::zero() || now < *totalReadAt_ ||
+                   now - *totalReadAt_ >= every;
+  if (!due) return totalAtRead_ > 0 ? std::max(watched, totalAtRead_ + watched - watchedAtRead_) : 0;
+  totalReadAt_ = now;
+  watchedAtRead_ = watched;
   auto total = deps_.totalEntries();
   if (!total) {
     warnOnce("slab", "cannot count the entries of every namespace (" + total.error().what +
                          "); the memory budget counts the watched namespaces only");
+    totalAtRead_ = 0;
     return 0;
   }
+  totalAtRead_ = *total;
   return *total;
 }
 
@@ -696,8 +743,10 @@ std::string Controller::knobState(const KnobRef& ref, const TickReport& report, 
     const auto& order = policy_.timeouts.order;
     const auto baseline = reading.baselines.find(ref);
     const bool belowBaseline = baseline != reading.baselines.end() && reading.values.at(ref) < baseline->second;
-    enabled = belowBaseline || (policy_.timeouts.mode == policy::TimeoutsPolicy::Mode::Shorten &&
-                                std::find(order.begin(), order.end(), ref.knob) != order.end());
+    const auto& shed = policy_.timeouts.shed;
+    enabled = belowBaseline || std::find(shed.begin(), shed.end(), ref.knob) != shed.end() ||
+              (policy_.timeouts.mode == policy::TimeoutsPolicy::Mode::Shorten &&
+               std::find(order.begin(), order.end(), ref.knob) != order.end());
   }
   return enabled ? "managed" : "disabled";
 }
@@ -741,7 +790,7 @@ void Controller::reload(policy::Policy policy) {
   }
   const bool selectorChanged = policy.controller.netns != policy_.controller.netns;
   policy_ = std::move(policy);
-  estimator_.setWindow(windowSamples(policy_));
+  estimator_.setWindow(windowSamples(policy_), windowSpan(policy_));
   // Only a different policy is the operator's word that knobs changed by hand (README Safety promise 7) are
   // to be managed again.
   view_.addNew(deps_.journal.records());

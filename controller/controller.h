@@ -42,6 +42,10 @@ struct ControllerDeps {
   /// Returns the entries of every namespace together (nf_conntrack slab active objects); may be
   /// empty, or fail (not root): then the watched namespaces' counts are summed.
   std::function<Result<std::int64_t>()> totalEntries;
+  /// Calls totalEntries at most this often (zero: every tick) when it is costly (/proc/slabinfo
+  /// formats every cache of the kernel: ~1.5 ms of kernel time); in between, the last total
+  /// moves by the change of the watched namespaces' counts. A change of the watched set reads again.
+  policy::Duration totalEntriesEvery{0};
   /// Returns a value that changes when the named namespaces change (/run/netns's mtime): the
   /// controller then rediscovers at once instead of at its next periodic scan; may be empty.
   std::function<std::int64_t()> namespacesStamp;
@@ -81,6 +85,18 @@ struct TickReport {
   std::map<policy::KnobRef, std::string> knobStates;
 };
 
+/// When to sample next, and why.
+struct Pace {
+  policy::Duration interval{};
+  std::string why;  // empty at the long interval; else the netns and the condition that holds
+};
+
+/// Returns the pace after `report` (README "What each tick does"): [controller] fast_interval
+/// while some watched netns is at fast_fill or above, would reach nf_conntrack_max within [max]
+/// lookahead at its fastest growth (the slope or the newest interval's demand), or drops,
+/// early-drops or fails inserts; [controller] interval otherwise, and when nothing was sampled.
+Pace nextPace(const policy::Policy& policy, const TickReport& report);
+
 /// Describes a change for logs and `plan`: "raised nf_conntrack_max 65536 -> 131072 (reason)";
 /// with `would` set: "would raise ...". `to` is the value written (or to be written).
 std::string describeAction(const policy::Action& action, std::int64_t to, bool would);
@@ -115,7 +131,7 @@ class Controller {
                                                       std::int64_t max, Reading& reading, TickReport& report);
   std::optional<sysfs::ConntrackStats> readStats(const sysfs::Netns& ns, TickReport& report);
   void readTimeouts(const sysfs::Netns& ns, Reading& reading, policy::NetnsObservation& n);
-  std::int64_t readTotalEntries();
+  std::int64_t readTotalEntries(policy::TimePoint now, std::int64_t watched);
   TickReport observeWith(policy::TimePoint now, Reading& reading);
   void noticeExternal(policy::TimePoint now, Reading& reading, policy::Observation& obs);
   void yieldExternal(policy::TimePoint now, const policy::KnobRef& ref, std::int64_t expected, std::int64_t value);
@@ -162,6 +178,9 @@ class Controller {
   std::set<policy::NoteKey> lastNotes_;                    // what the last tick's notes were about
   std::set<std::string> warned_;
   bool journalBroken_ = false;
+  std::optional<policy::TimePoint> totalReadAt_;            // the last call of deps_.totalEntries
+  std::int64_t totalAtRead_ = 0;                            // what it said (0: unknown)
+  std::int64_t watchedAtRead_ = 0;                          // the watched counts' sum then
 };
 
 }  // namespace ctpilot::controller

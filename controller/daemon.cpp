@@ -51,8 +51,9 @@ class Loop {
 
   // Says how the loop starts, ticks at once, and returns when a signal (or --once) stops it.
   void run() {
-    spdlog::info("started: interval {}, {}", policy::formatDuration(controller_.policy().controller.interval),
-                 controller_.dryRun() ? "dry run (no knob is written)" : "acting");
+    const auto& c = controller_.policy().controller;
+    spdlog::info("started: interval {} ({} near the limit), {}", policy::formatDuration(c.interval),
+                 policy::formatDuration(c.fastInterval), controller_.dryRun() ? "dry run (no knob is written)" : "acting");
     warnAboutWatchdog();
     waitSignal();
     timer_.expires_at(std::chrono::steady_clock::now());
@@ -102,8 +103,14 @@ class Loop {
   }
 
   void schedule() {
-    const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        controller_.policy().controller.interval);
+    // Fast while some namespace is near its limit, growing toward it or dropping; slow otherwise.
+    auto pace = nextPace(controller_.policy(), last_);
+    if (pace.why != paceWhy_ && (pace.why.empty() || paceWhy_.empty())) {
+      spdlog::debug("sampling every {}{}", policy::formatDuration(pace.interval),
+                    pace.why.empty() ? std::string() : " (" + pace.why + ")");
+    }
+    paceWhy_ = std::move(pace.why);
+    const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(pace.interval);
     // Keep a steady cadence (deadline + interval) unless a tick overran; then skip ahead rather
     // than ticking in a burst.
     auto next = timer_.expiry() + interval;
@@ -157,6 +164,7 @@ class Loop {
   metrics::Exporter exporter_;
   ServiceNotifier notifier_;
   std::string lastChange_;
+  std::string paceWhy_;  // why the last schedule sampled fast; empty: at the long interval
   int samples_ = 0;
   bool stopping_ = false;
 };

@@ -24,11 +24,14 @@ double median(std::vector<double>& values) {
 }  // namespace
 
 std::size_t windowSamples(const policy::Policy& policy) {
-  const auto interval = std::max<std::int64_t>(policy.controller.interval.count(), 1);
+  const auto& c = policy.controller;
+  const auto interval = std::max<std::int64_t>(std::min(c.interval, c.fastInterval).count(), 1);
   const auto span = policy.max.lookahead.count() / 4;
   const auto samples = static_cast<std::size_t>(std::max<std::int64_t>(span / interval, 0)) + 1;
   return std::clamp(samples, kMinWindowSamples, kMaxWindowSamples);
 }
+
+policy::Duration windowSpan(const policy::Policy& policy) { return policy.max.lookahead / 4; }
 
 double theilSenSlope(const std::deque<Sample>& window) {
   if (window.size() < 2) return 0;
@@ -100,12 +103,20 @@ Estimate estimateWindow(const std::deque<Sample>& window, std::int64_t max) {
   return estimate;
 }
 
-Estimator::Estimator(std::size_t window) : window_(std::max<std::size_t>(window, 2)) {}
+Estimator::Estimator(std::size_t window, policy::Duration span)
+    : window_(std::max<std::size_t>(window, 2)), span_(span) {}
 
-void Estimator::setWindow(std::size_t window) {
+void Estimator::setWindow(std::size_t window, policy::Duration span) {
   window_ = std::max<std::size_t>(window, 2);
-  for (auto& [name, samples] : windows_) {
-    while (samples.size() > window_) samples.pop_front();
+  span_ = span;
+  for (auto& [name, samples] : windows_) trim(samples);
+}
+
+void Estimator::trim(std::deque<Sample>& samples) const {
+  while (samples.size() > window_) samples.pop_front();
+  // Bounded in time too, so that samples taken at the long interval do not stretch the window.
+  while (samples.size() > kMinWindowSamples && samples.back().time - samples.front().time > span_) {
+    samples.pop_front();
   }
 }
 
@@ -116,7 +127,7 @@ void Estimator::add(const std::string& netns, Sample sample) {
   if (!samples.empty() && sample.time == samples.back().time) samples.pop_back();
   if (!samples.empty() && sample.time < samples.back().time) samples.clear();
   samples.push_back(std::move(sample));
-  while (samples.size() > window_) samples.pop_front();
+  trim(samples);
 }
 
 void Estimator::forget(const std::string& netns) { windows_.erase(netns); }

@@ -47,10 +47,16 @@ inline constexpr std::size_t kMinWindowSamples = 3;
 inline constexpr std::size_t kMaxWindowSamples = 30;
 
 /// Returns the number of samples a window keeps for `policy`: enough to span a quarter of
-/// max.lookahead at controller.interval, within [kMinWindowSamples, kMaxWindowSamples]. A
-/// quarter of the lookahead reacts to a surge well before the prediction horizon while the
-/// median of pairwise slopes still ignores one or two noisy samples.
+/// max.lookahead at the faster of controller.interval and fast_interval, within
+/// [kMinWindowSamples, kMaxWindowSamples]. A quarter of the lookahead reacts to a surge well
+/// before the prediction horizon while the median of pairwise slopes still ignores one or two
+/// noisy samples.
 std::size_t windowSamples(const policy::Policy& policy);
+
+/// Returns the time a window spans at most: a quarter of max.lookahead. The daemon samples at
+/// two paces (fast_interval near the limit), so the window is bounded in time as well as in
+/// samples: at the long interval it holds the same span, fewer samples.
+policy::Duration windowSpan(const policy::Policy& policy);
 
 /// Returns the Theil-Sen slope (median of the pairwise slopes, entries/s) of count over time;
 /// 0 with fewer than two samples with distinct times. One outlier in five cannot swing it.
@@ -77,10 +83,11 @@ Estimate estimateWindow(const std::deque<Sample>& window, std::int64_t max);
 /// Keeps a window of samples per namespace.
 class Estimator {
  public:
-  /// Creates an estimator keeping at most `window` samples per namespace (at least 2).
-  explicit Estimator(std::size_t window = kMinWindowSamples);
-  /// Changes the window length (policy reload); trims longer windows.
-  void setWindow(std::size_t window);
+  /// Creates an estimator keeping at most `window` samples per namespace (at least 2), and of
+  /// those only the ones within `span` of the newest (but always kMinWindowSamples).
+  explicit Estimator(std::size_t window = kMinWindowSamples, policy::Duration span = policy::Duration::max());
+  /// Changes the window length and span (policy reload); trims longer windows.
+  void setWindow(std::size_t window, policy::Duration span = policy::Duration::max());
   /// Adds a sample of `netns`; one at the same time as the last replaces it, one older than
   /// the last (the clock stepped back) starts the window over.
   void add(const std::string& netns, Sample sample);
@@ -92,7 +99,10 @@ class Estimator {
   std::vector<std::string> known() const;
 
  private:
+  void trim(std::deque<Sample>& samples) const;
+
   std::size_t window_;
+  policy::Duration span_;
   std::map<std::string, std::deque<Sample>> windows_;
 };
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "controller/controller.h"
@@ -39,6 +40,7 @@ policy::TimePoint simulationEpoch() { return policy::TimePoint(std::chrono::seco
 struct CtpilotTuner::State {
   std::unique_ptr<Controller> controller;
   sysfs::SimKernel* kernel = nullptr;
+  std::optional<policy::Duration> pace;  // after the last tick (README "What each tick does")
 };
 
 CtpilotTuner::CtpilotTuner(policy::Policy policy, std::string label)
@@ -49,7 +51,8 @@ CtpilotTuner::~CtpilotTuner() = default;
 std::string CtpilotTuner::name() const { return label_.empty() ? "ctpilot" : label_; }
 
 sysfs::SimDuration CtpilotTuner::interval() const {
-  return std::max(sysfs::SimDuration(1), std::chrono::duration_cast<sysfs::SimDuration>(policy_.controller.interval));
+  const auto pace = state_->pace.value_or(policy_.controller.interval);
+  return std::max(sysfs::SimDuration(1), std::chrono::duration_cast<sysfs::SimDuration>(pace));
 }
 
 void CtpilotTuner::start(sysfs::SimKernel& kernel, const sysfs::Scenario& scenario, policy::TimePoint) {
@@ -70,7 +73,7 @@ void CtpilotTuner::start(sysfs::SimKernel& kernel, const sysfs::Scenario& scenar
 }
 
 void CtpilotTuner::tick(sysfs::SimKernel&, policy::TimePoint now) {
-  if (state_->controller) (void)state_->controller->tick(now);
+  if (state_->controller) state_->pace = nextPace(policy_, state_->controller->tick(now)).interval;
 }
 
 std::vector<ExplainedChange> CtpilotTuner::explainedChanges() const {
@@ -102,7 +105,6 @@ SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner
 
   const auto epoch = simulationEpoch();
   tuner.start(*kernel, scenario, epoch);
-  const auto interval = std::max(sysfs::SimDuration(1), tuner.interval());
   const auto step = std::max(sysfs::SimDuration(1), scenario.step);
   if (options.csv != nullptr) *options.csv << csvHeader() << '\n';
 
@@ -114,7 +116,7 @@ SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner
     kernel->advance(t);
     if (t == nextTick) {
       tuner.tick(*kernel, epoch + t);
-      nextTick += interval;
+      nextTick += std::max(sysfs::SimDuration(1), tuner.interval());  // a tuner's pace may change
     }
     summary.peakMax = std::max(summary.peakMax, kernel->max());
     if (t == nextRow) {

@@ -30,7 +30,8 @@ class SimTuner {
   virtual ~SimTuner() = default;
   /// Returns a short name for tables ("ctpilot isp-nat-gateway", "kernel default").
   virtual std::string name() const = 0;
-  /// Returns how often tick() runs, in virtual time (at least 1 ms).
+  /// Returns the time from the tick just run (or the start) to the next, in virtual time (at
+  /// least 1 ms); ctpilot samples faster near the limit.
   virtual sysfs::SimDuration interval() const = 0;
   /// Runs once at virtual time 0, before any traffic (a start-up script or the daemon starting).
   virtual void start(sysfs::SimKernel& kernel, const sysfs::Scenario& scenario, policy::TimePoint now) = 0;

@@ -644,20 +644,16 @@ class Decider {
   void decideTimeouts() {
     const auto& t = policy_.timeouts;
     for (const auto* ns : sorted_) {
+      if (shedUnanswered(*ns)) continue;
       const double fill = fillOf(ns->count, obs_.max);
-      const double drops = finiteOrZero(ns->dropsPerSec);
-      if (fill >= t.shortenAt.value || drops > 0) {
-        if (!maxLimit_) continue;  // raising max comes first
-        std::vector<Cause> trigger{
-            drops > 0 ? cause(Reason::DropsAtLimit, ns->netns).with(Fact::Drops, drops).with(Fact::Fill, fill)
-                      : cause(Reason::ShortenAt, ns->netns).with(Fact::Fill, fill).with(Fact::ShortenAt,
-                                                                                         t.shortenAt.value),
-            *maxLimit_};
+      if (fill >= t.shortenAt.value || finiteOrZero(ns->dropsPerSec) > 0) {
+        auto trigger = orderPressure(*ns);
+        if (!trigger) continue;  // raising max comes first
         if (t.mode != TimeoutsPolicy::Mode::Shorten) {
-          hold(ActionKind::ShortenTimeout, std::nullopt, std::move(trigger), cause(Reason::TimeoutsOff));
+          hold(ActionKind::ShortenTimeout, std::nullopt, std::move(*trigger), cause(Reason::TimeoutsOff));
           continue;
         }
-        shorten(*ns, trigger);
+        shorten(*ns, *trigger);
         continue;
       }
       const auto calm = history_.calmSince.find(ns->netns);
@@ -672,10 +668,99 @@ class Decider {
     }
   }
 
-  bool validFactor(ActionKind kind) {
+  // Why `order` would be shortened in `ns` now: fill or drops press while max cannot go up
+  // (the pressure, then why max cannot go up); nullopt: no reason.
+  std::optional<std::vector<Cause>> orderPressure(const NetnsObservation& ns) const {
+    const double fill = fillOf(ns.count, obs_.max);
+    const double drops = finiteOrZero(ns.dropsPerSec);
+    if (!maxLimit_ || (fill < policy_.timeouts.shortenAt.value && drops <= 0)) return std::nullopt;
+    return std::vector<Cause>{
+        drops > 0 ? cause(Reason::DropsAtLimit, ns.netns).with(Fact::Drops, drops).with(Fact::Fill, fill)
+                  : cause(Reason::ShortenAt, ns.netns)
+                        .with(Fact::Fill, fill)
+                        .with(Fact::ShortenAt, policy_.timeouts.shortenAt.value),
+        *maxLimit_};
+  }
+
+  // Why the timeouts of flows that never saw a reply should be shed in `ns` now; empty: no reason.
+  // Earlier than `order`: the kernel evicting unassured entries (early drops), or growth that
+  // reaches the effective ceiling within lookahead, while max may still go up.
+  std::vector<Cause> shedTrigger(const NetnsObservation& ns) const {
+    const double early = finiteOrZero(ns.earlyDropsPerSec);
+    if (early > 0) return {cause(Reason::EarlyDrops, ns.netns).with(Fact::EarlyDrops, early)};
+    if (auto pressure = orderPressure(ns)) return std::move(*pressure);
+    const double growth = fastestGrowth(ns);
+    const double lookaheadSec = seconds(policy_.max.lookahead);
+    if (growth > 0 && static_cast<double>(ns.count) + growth * lookaheadSec >= static_cast<double>(ceiling_)) {
+      return {cause(Reason::CeilingLookahead, ns.netns)
+                  .with(Fact::Growth, growth)
+                  .with(Fact::Ceiling, static_cast<double>(ceiling_))
+                  .with(Fact::Lookahead, lookaheadSec)
+                  .with(Fact::Count, static_cast<double>(ns.count))
+                  .with(Fact::Expected, growth * lookaheadSec)};
+    }
+    return {};
+  }
+
+  std::optional<TimePoint> lastShed(const std::string& netns) const {
+    const auto& shed = policy_.timeouts.shed;
+    std::optional<TimePoint> last;
+    for (const auto& change : history_.changes) {
+      if (change.ref.netns == netns && std::find(shed.begin(), shed.end(), change.ref.knob) != shed.end() &&
+          (!last || change.time > *last)) {
+        last = change.time;
+      }
+    }
+    return last;
+  }
+
+  // Shedding ([timeouts] shed): in one step, every timeout of `shed` above its floor becomes
+  // max(floor, floor(value x factor)), at most one step per shed_cooldown in a netns. Returns
+  // true when `ns` is done for this tick: a step taken or waiting for its cooldown, or the
+  // trigger holding with every shed timeout at its floor while `order` has no reason to move
+  // (relaxing then would undo the shedding). The trigger of a shedding step or note ends in
+  // `shed`, which tells it from shortening `order`.
+  bool shedUnanswered(const NetnsObservation& ns) {
+    const auto& t = policy_.timeouts;
+    if (t.shed.empty()) return false;
+    std::vector<Cause> trigger = shedTrigger(ns);
+    if (trigger.empty() || !validFactor(ActionKind::ShortenTimeout, {cause(Reason::Shed)})) return false;
+    trigger.push_back(cause(Reason::Shed));
+    std::vector<Action> steps;
+    for (const Knob knob : t.shed) {
+      const auto current = ns.timeouts.find(knob);
+      const auto floor = t.floors.find(knob);
+      if (current == ns.timeouts.end() || floor == t.floors.end() || current->second <= floor->second) continue;
+      const std::int64_t to =
+          std::max(floor->second, toInt64(std::floor(static_cast<double>(current->second) * t.factor)));
+      if (to >= current->second) continue;
+      const KnobRef ref{ns.netns, knob};
+      std::optional<Cause> why = leftAlone(ref);
+      if (!why) why = tooOften(ref);
+      if (why) {
+        hold(ActionKind::ShortenTimeout, ref, trigger, std::move(*why));
+        continue;
+      }
+      steps.push_back(Action{ActionKind::ShortenTimeout, ref, current->second, to,
+                             stepCauses(ActionKind::ShortenTimeout, ref, current->second, to,
+                                        {Fact::Floor, floor->second}, trigger)});
+    }
+    if (steps.empty()) return !orderPressure(ns);
+    if (auto cooling = inCooldown(lastShed(ns.netns), t.shedCooldown)) {
+      cooling->code = Reason::ShedCooldown;
+      cooling->netns = ns.netns;
+      hold(ActionKind::ShortenTimeout, std::nullopt, std::move(trigger), std::move(*cooling));
+      return true;
+    }
+    for (auto& step : steps) plan_.actions.push_back(std::move(step));
+    return true;
+  }
+
+  // `trigger`: what the note names before the reason (shedding's marker).
+  bool validFactor(ActionKind kind, std::vector<Cause> trigger = {}) {
     const double f = policy_.timeouts.factor;
     if (f > 0 && f < 1) return true;
-    hold(kind, std::nullopt, {}, cause(Reason::BadFactor).with(Fact::Factor, f));
+    hold(kind, std::nullopt, std::move(trigger), cause(Reason::BadFactor).with(Fact::Factor, f));
     return false;
   }
 
@@ -712,6 +797,12 @@ class Decider {
   // to, and `bound`: the floor a shortening stops at, or the baseline relaxing goes back to).
   void actStep(ActionKind kind, const KnobRef& ref, std::int64_t from, std::int64_t to,
                std::pair<Fact, std::int64_t> bound, const std::vector<Cause>& trigger) {
+    act(kind, ref, from, to, stepCauses(kind, ref, from, to, bound, trigger));
+  }
+
+  // The reasons of one timeout step: `trigger`, then the step itself.
+  std::vector<Cause> stepCauses(ActionKind kind, const KnobRef& ref, std::int64_t from, std::int64_t to,
+                                std::pair<Fact, std::int64_t> bound, const std::vector<Cause>& trigger) const {
     Cause step = cause(kind == ActionKind::ShortenTimeout ? Reason::ShortenStep : Reason::RelaxStep)
                      .with(Fact::From, static_cast<double>(from))
                      .with(Fact::Factor, policy_.timeouts.factor)
@@ -720,7 +811,7 @@ class Decider {
     step.knob = ref.knob;
     std::vector<Cause> because = trigger;
     because.push_back(std::move(step));
-    act(kind, ref, from, to, std::move(because));
+    return because;
   }
 
   enum class Wait { No, ThisKnob, ThisNetns };

@@ -36,7 +36,7 @@ struct NetnsSelector {
 bool isPlainNetnsName(std::string_view name);
 
 struct ControllerPolicy {
-  Duration interval = 1s;
+  Duration interval = 1s;        // sampling period while nothing is near its limit (fastInterval below)
   NetnsSelector netns;
   bool dryRun = false;
   bool rollbackOnExit = false;   // opt-in: restore baselines when the daemon stops
@@ -48,6 +48,8 @@ struct ControllerPolicy {
   /// or a policy change; Adopt takes their value as the knob's baseline and keeps managing it.
   enum class OnExternal { Yield, Adopt };
   OnExternal onExternal = OnExternal::Yield;
+  Duration fastInterval = 100ms; // sampling period while some watched netns nears its limit (= interval: one pace)
+  Ratio fastFill{0.50};          // ...from this fill of the fullest watched netns
   friend bool operator==(const ControllerPolicy&, const ControllerPolicy&) = default;
 };
 
@@ -87,11 +89,23 @@ struct TimeoutsPolicy {
   Duration cooldown = 30s;          // between two timeout steps in one netns
   std::vector<Knob> order{Knob::TcpTimeoutTimeWait, Knob::TcpTimeoutCloseWait, Knob::TcpTimeoutFinWait,
                           Knob::UdpTimeoutStream, Knob::TcpTimeoutEstablished};
+  /// The timeouts that hold flows which never saw a reply (what a flood leaves behind): shortened
+  /// before `order`, and earlier (README "How ctpilot decides", shedding). Empty: never shed.
+  std::vector<Knob> shed{Knob::UdpTimeout, Knob::TcpTimeoutSynSent, Knob::TcpTimeoutSynRecv,
+                         Knob::TcpTimeoutUnacknowledged};
+  Duration shedCooldown = 5s;       // between two shedding steps in one netns
   std::map<Knob, std::int64_t> floors{{Knob::TcpTimeoutTimeWait, 10},  // seconds
                                       {Knob::TcpTimeoutCloseWait, 10},
                                       {Knob::TcpTimeoutFinWait, 10},
                                       {Knob::UdpTimeoutStream, 30},
-                                      {Knob::TcpTimeoutEstablished, 3600}};
+                                      {Knob::TcpTimeoutEstablished, 3600},
+                                      // a reply within 10 s (DNS retries after 5 s)
+                                      {Knob::UdpTimeout, 10},
+                                      // 4 SYN retransmissions (1 + 2 + 4 + 8 + 16 s)
+                                      {Knob::TcpTimeoutSynSent, 30},
+                                      {Knob::TcpTimeoutSynRecv, 30},
+                                      // a peer silent for a minute with data outstanding
+                                      {Knob::TcpTimeoutUnacknowledged, 60}};
   friend bool operator==(const TimeoutsPolicy&, const TimeoutsPolicy&) = default;
 };
 

@@ -288,7 +288,8 @@ std::string unknownTimeout(std::string_view name) {
   return message + " (examples: tcp_timeout_time_wait, udp_timeout_stream)";
 }
 
-Errors applyOrder(std::string_view value, Policy& policy) {
+// A list of distinct timeouts (`order`, `shed`) into `target`.
+Errors applyTimeoutList(std::string_view value, std::vector<Knob>& target, const char* key) {
   Errors errors;
   std::vector<Knob> order;
   if (!value.empty()) {
@@ -299,7 +300,8 @@ Errors applyOrder(std::string_view value, Policy& policy) {
       } else if (!knob) {
         errors.push_back(unknownTimeout(name));
       } else if (!isTimeout(*knob)) {
-        errors.push_back(quoted(name) + " is not a timeout; order lists timeouts such as tcp_timeout_time_wait");
+        errors.push_back(quoted(name) + " is not a timeout; " + key + " lists timeouts such as " +
+                         (std::string_view(key) == "shed" ? "udp_timeout" : "tcp_timeout_time_wait"));
       } else if (std::find(order.begin(), order.end(), *knob) != order.end()) {
         errors.push_back(quoted(name) + " is listed twice");
       } else {
@@ -307,8 +309,16 @@ Errors applyOrder(std::string_view value, Policy& policy) {
       }
     }
   }
-  if (errors.empty()) policy.timeouts.order = order;
+  if (errors.empty()) target = order;
   return errors;
+}
+
+Errors applyOrder(std::string_view value, Policy& policy) {
+  return applyTimeoutList(value, policy.timeouts.order, "order");
+}
+
+Errors applyShed(std::string_view value, Policy& policy) {
+  return applyTimeoutList(value, policy.timeouts.shed, "shed");
 }
 
 Errors applyTraceFile(std::string_view value, Policy& policy) {
@@ -374,6 +384,9 @@ const std::vector<KeySpec>& keySpecs() {
   using HashMode = HashsizePolicy::Mode;
   static const std::vector<KeySpec> kSpecs{
       {"controller", "interval", durationKey([](Policy& p) -> auto& { return p.controller.interval; }, 100ms, 1h)},
+      {"controller", "fast_interval",
+       durationKey([](Policy& p) -> auto& { return p.controller.fastInterval; }, 100ms, 1h)},
+      {"controller", "fast_fill", ratioKey([](Policy& p) -> auto& { return p.controller.fastFill; }, 0.01, 0.99)},
       {"controller", "netns", applyNetns},
       {"controller", "dry_run", boolKey([](Policy& p) -> auto& { return p.controller.dryRun; })},
       {"controller", "rollback_on_exit", boolKey([](Policy& p) -> auto& { return p.controller.rollbackOnExit; })},
@@ -415,6 +428,8 @@ const std::vector<KeySpec>& keySpecs() {
       {"timeouts", "relax_after", durationKey([](Policy& p) -> auto& { return p.timeouts.relaxAfter; }, 1min, 24h)},
       {"timeouts", "cooldown", durationKey([](Policy& p) -> auto& { return p.timeouts.cooldown; }, 1s, 1h)},
       {"timeouts", "order", applyOrder},
+      {"timeouts", "shed", applyShed},
+      {"timeouts", "shed_cooldown", durationKey([](Policy& p) -> auto& { return p.timeouts.shedCooldown; }, 1s, 1h)},
       {"metrics", "textfile", applyTextfile},
       {"metrics", "listen", applyListen},
   };
@@ -680,6 +695,14 @@ void checkBelow(FileParse& parse, const std::string& section, const std::string&
 // Checks the pairs of keys that must agree, and that every timeout to shorten has a floor.
 void checkAgreement(FileParse& parse) {
   const Policy& policy = parse.load.policy;
+  const auto& c = policy.controller;
+  if (c.fastInterval > c.interval && parse.failed.count("controller.fast_interval") == 0U &&
+      parse.failed.count("controller.interval") == 0U) {
+    const int line = std::max(parse.lineOf("controller.fast_interval"), parse.lineOf("controller.interval"));
+    parse.problem(line, prefix("controller", "fast_interval") + formatDuration(c.fastInterval) +
+                            " must not be above interval (" + formatDuration(c.interval) +
+                            "); fast_interval = interval samples at one rate");
+  }
   const auto& m = policy.max;
   checkBelow(parse, "max", "target_fill", formatRatio(m.targetFill), "high_water", formatRatio(m.highWater),
              m.targetFill.value < m.highWater.value,
@@ -694,6 +717,14 @@ void checkAgreement(FileParse& parse) {
     if (t.floors.count(knob) == 0U) {
       parse.problem(orderLine, prefix("timeouts", "order") + std::string(policyName(knob)) + " has no floor; add \"" +
                                    std::string(policyName(knob)) + " = <duration>\" to [timeout_floors]");
+    }
+  }
+  const int shedLine = parse.lineOf("timeouts.shed");
+  for (const auto knob : t.shed) {
+    const std::string name(policyName(knob));
+    if (t.floors.count(knob) == 0U) {
+      parse.problem(shedLine, prefix("timeouts", "shed") + name + " has no floor; add \"" + name +
+                                  " = <duration>\" to [timeout_floors]");
     }
   }
   if (t.mode == TimeoutsPolicy::Mode::Shorten && t.order.empty() && orderLine != 0) {
@@ -771,6 +802,8 @@ void formatController(std::ostream& out, const ControllerPolicy& c) {
   out << "[controller]\n"
       << "# sampling period, watched namespaces, and how often one knob may change\n"
       << "interval = " << formatDuration(c.interval) << "\n"
+      << "fast_interval = " << formatDuration(c.fastInterval) << "\n"
+      << "fast_fill = " << formatRatio(c.fastFill) << "\n"
       << "netns = " << netns << "\n"
       << "dry_run = " << boolText(c.dryRun) << "\n"
       << "rollback_on_exit = " << boolText(c.rollbackOnExit) << "\n"
@@ -811,6 +844,8 @@ void formatTimeouts(std::ostream& out, const TimeoutsPolicy& t) {
   const std::string factor = ec == std::errc{} ? std::string(buf.data(), end) : std::to_string(t.factor);
   std::vector<std::string> order;
   for (const auto knob : t.order) order.emplace_back(policyName(knob));
+  std::vector<std::string> shed;
+  for (const auto knob : t.shed) shed.emplace_back(policyName(knob));
   out << "\n[timeouts]\n"
       << "# the last resort: shorten timeouts at the ceiling, relax them when pressure passes\n"
       << "mode = " << (t.mode == TimeoutsPolicy::Mode::Shorten ? "shorten" : "off") << "\n"
@@ -819,7 +854,10 @@ void formatTimeouts(std::ostream& out, const TimeoutsPolicy& t) {
       << "relax_below = " << formatRatio(t.relaxBelow) << "\n"
       << "relax_after = " << formatDuration(t.relaxAfter) << "\n"
       << "cooldown = " << formatDuration(t.cooldown) << "\n"
-      << "order = " << join(order, ", ") << "\n";
+      << "order = " << join(order, ", ") << "\n"
+      << "# shed the timeouts of flows that never saw a reply first, and earlier (empty: never)\n"
+      << (shed.empty() ? std::string("shed =") : "shed = " + join(shed, ", ")) << "\n"
+      << "shed_cooldown = " << formatDuration(t.shedCooldown) << "\n";
   out << "\n[timeout_floors]\n"
       << "# shortening never takes a timeout below its floor\n";
   for (const auto& [knob, seconds] : t.floors) {

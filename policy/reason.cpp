@@ -237,11 +237,20 @@ std::string phrase(const Cause& c) {
     case Reason::RelaxStep:
       return format("%s %llds / %g = %llds toward baseline %llds", timeoutName(c).c_str(), f.whole(Fact::From),
                     f.real(Fact::Factor), f.whole(Fact::To), f.whole(Fact::Baseline));
+    case Reason::EarlyDrops:
+      return format("early drops %s in %s: the kernel evicts flows that never saw a reply to admit new ones",
+                    f.rate(Fact::EarlyDrops).c_str(), f.netns());
+    case Reason::CeilingLookahead:
+      return format("growth %s in %s reaches the effective ceiling %lld within lookahead %s (count %lld + %.0f)",
+                    f.rate(Fact::Growth).c_str(), f.netns(), f.whole(Fact::Ceiling),
+                    f.duration(Fact::Lookahead).c_str(), f.whole(Fact::Count), f.real(Fact::Expected));
+    case Reason::Shed: return "shedding flows that never saw a reply";
     case Reason::TimeoutsOff: return "[timeouts] mode = off";
     case Reason::BadFactor: return format("factor %g is not in (0, 1)", f.real(Fact::Factor));
     case Reason::NoTimeouts: return format("no timeouts observed in %s", f.netns());
     case Reason::NoFloor: return "no floor in [timeout_floors]";
     case Reason::AllAtFloor: return format("every timeout in order is at its floor in %s", f.netns());
+    case Reason::ShedCooldown: return cooldownText(f, "shed_cooldown");
     case Reason::Unwritable: return "it is not writable here";
     case Reason::External: return "it was changed by someone else and an operator has the last word";
     case Reason::Hold: return "it is held by rollback for another " + f.duration(Fact::Remaining);
@@ -320,18 +329,23 @@ std::string noteText(const Note& note) {
   if (!note.held) return phrase(note.why);
   const ActionKind held = *note.held;
   if (note.why.code == Reason::HashsizeFixed || note.why.code == Reason::BucketsUnknown) return phrase(note.why);
-  std::string text = std::string("not ") + verbing(held) + " ";
+  // A trigger that ends in `shed` is shedding's: "not shedding ...", the marker itself unsaid.
+  std::vector<Cause> trigger = note.trigger;
+  const bool shedding = !trigger.empty() && trigger.back().code == Reason::Shed;
+  if (shedding) trigger.pop_back();
+  std::string text = std::string("not ") + (shedding ? "shedding" : verbing(held)) + " ";
   if (timeoutKind(held)) {
-    text += note.ref ? refName(*note.ref) : std::string("timeouts");
+    const bool inNetns = shedding && !note.why.netns.empty();
+    text += note.ref ? refName(*note.ref) : inNetns ? "timeouts in " + note.why.netns : std::string("timeouts");
   } else {
     text += note.ref ? std::string(kernelName(note.ref->knob)) : std::string("nf_conntrack_max");
   }
-  if (note.why.code == Reason::Cooldown) text += " yet";
+  if (note.why.code == Reason::Cooldown || note.why.code == Reason::ShedCooldown) text += " yet";
   if (note.why.code == Reason::StallTooLong) {
     const Facts f(note.why);
     text += format(" %lld -> %lld", f.whole(Fact::From), f.whole(Fact::To));
   }
-  if (!note.trigger.empty()) text += " (" + causesText(note.trigger) + ")";
+  if (!trigger.empty()) text += " (" + causesText(trigger) + ")";
   return text + ": " + whyText(note, held);
 }
 

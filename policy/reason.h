@@ -63,12 +63,17 @@ namespace ctpilot::policy {
   X(ShortenStep, "shorten_step", ": ")                                                         \
   X(Calm, "calm", "")                                                                          \
   X(RelaxStep, "relax_step", ": ")                                                             \
+  /* why the timeouts of flows that never saw a reply are shed ([timeouts] shed) */             \
+  X(EarlyDrops, "early_drops", "")                                                             \
+  X(CeilingLookahead, "ceiling_lookahead", "")                                                 \
+  X(Shed, "shed", ": ")                                                                        \
   /* why a timeout does not change */                                                          \
   X(TimeoutsOff, "timeouts_off", "")                                                           \
   X(BadFactor, "bad_factor", "")                                                               \
   X(NoTimeouts, "no_timeouts", "")                                                             \
   X(NoFloor, "no_floor", "")                                                                   \
   X(AllAtFloor, "all_at_floor", "")                                                            \
+  X(ShedCooldown, "shed_cooldown", "")                                                         \
   /* why a knob is left alone, whatever the rules say */                                       \
   X(Unwritable, "unwritable", "")                                                              \
   X(External, "external", "")                                                                  \

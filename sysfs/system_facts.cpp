@@ -2,6 +2,7 @@
 #include "sysfs/system_facts.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -103,6 +104,64 @@ Result<std::int64_t> readSlabEntries(const std::string& root) {
   const auto entries = parseSlabEntries(*slabinfo);
   if (!entries) return Error{Errc::Missing, path + ": no nf_conntrack cache (module not loaded, or merged)"};
   return *entries;
+}
+
+std::optional<std::int64_t> parseSlabObjects(const std::string& text) {
+  std::istringstream in(text);
+  std::string first;
+  if (!(in >> first)) return std::nullopt;
+  const auto value = toInt(first);
+  if (!value || *value < 0) return std::nullopt;
+  return value;
+}
+
+namespace {
+
+// Opens /sys/kernel/slab/nf_conntrack/objects where that cache is its own (not a link).
+Result<UniqueFd> openSlabObjects(const std::string& root) {
+  const std::string dir = underRoot(root, "/sys/kernel/slab/nf_conntrack");
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) return errnoError(errno, "stat " + dir);
+  if (S_ISLNK(st.st_mode)) return Error{Errc::Missing, dir + " is a link to a merged cache"};
+  if (!S_ISDIR(st.st_mode)) return Error{Errc::Missing, dir + " is not a directory"};
+  const std::string path = dir + "/objects";
+  UniqueFd fd = openNonBlocking(path, O_RDONLY);
+  if (!fd) return errnoError(errno, "open " + path);
+  if (auto regular = requireRegular(fd.get(), path); !regular) return regular.error();
+  return fd;
+}
+
+Result<std::int64_t> preadSlabObjects(int fd, const std::string& root) {
+  std::array<char, 256> buf{};
+  ssize_t n = 0;
+  do {
+    n = ::pread(fd, buf.data(), buf.size() - 1, 0);
+  } while (n < 0 && errno == EINTR);
+  const std::string path = underRoot(root, "/sys/kernel/slab/nf_conntrack/objects");
+  if (n < 0) return errnoError(errno, "read " + path);
+  const std::string text(buf.data(), static_cast<std::size_t>(n));
+  const auto objects = parseSlabObjects(text);
+  if (!objects) return Error{Errc::Malformed, path + ": cannot parse \"" + text.substr(0, 40) + "\""};
+  return *objects;
+}
+
+}  // namespace
+
+Result<std::int64_t> readSysfsSlabObjects(const std::string& root) {
+  auto fd = openSlabObjects(root);
+  if (!fd) return fd.error();
+  return preadSlabObjects(fd->get(), root);
+}
+
+Result<std::int64_t> SlabObjectsReader::read() {
+  if (!fd_) {
+    auto opened = openSlabObjects(root_);
+    if (!opened) return opened.error();
+    fd_ = std::move(*opened);
+  }
+  auto objects = preadSlabObjects(fd_.get(), root_);
+  if (!objects) fd_ = UniqueFd();
+  return objects;
 }
 
 Result<std::string> readBootId(const std::string& root) {

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -25,6 +26,10 @@ namespace po = boost::program_options;
 
 namespace ctpilot::controller {
 namespace {
+
+// How often the daemon reads /proc/slabinfo where /sys/kernel/slab/nf_conntrack is not there
+// (README "Cost"); in between, the watched namespaces' counts move the total.
+constexpr auto kSlabinfoEvery = std::chrono::seconds(10);
 
 // The opt-in of README Safety promise 9: undo this boot's changes when the daemon stops. A knob changed by
 // someone else makes the whole rollback refuse (as `ctpilot rollback` without --force does).
@@ -203,6 +208,9 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   auto stats = sysfs::makeStatsReader(global.root);
   auto trace = traceKeeper(policy, *stats, knobs);
   const std::string root = global.root;
+  // The entries of every namespace: SLUB's one small sysfs file each tick where the cache has
+  // its own; else /proc/slabinfo, which formats every cache of the kernel, every 10 s.
+  const bool slabInSysfs = sysfs::readSysfsSlabObjects(root).has_value();
   ControllerDeps deps{
       .knobs = knobs,
       .stats = trace ? static_cast<sysfs::StatsReader&>(*trace) : *stats,
@@ -212,7 +220,10 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
       .bootId = bootId,
       .dryRun = dryRunFlag,
       .forget = [&knobs](const sysfs::Netns& netns) { knobs.forget(netns); },
-      .totalEntries = [root] { return sysfs::readSlabEntries(root); },
+      .totalEntries = [root, slabInSysfs, slab = std::make_shared<sysfs::SlabObjectsReader>(root)] {
+        return slabInSysfs ? slab->read() : sysfs::readSlabEntries(root);
+      },
+      .totalEntriesEvery = slabInSysfs ? policy::Duration::zero() : kSlabinfoEvery,
       .namespacesStamp = [root] { return sysfs::namedNetnsStamp(root); },
       .journalView = std::move(state.journal->view),
       .journalFolded = [&checkpointer, warned = false](const JournalView& view) mutable {

@@ -193,6 +193,14 @@ sysfs::Scenario replayScenario(const ReplayDemand& demand, const ReplayOptions& 
   return scenario;
 }
 
+std::set<sysfs::SimDuration> recordedInstants(const ReplayDemand& demand) {
+  std::set<sysfs::SimDuration> instants;
+  for (const auto& d : demand.netns) {
+    for (const auto& s : d.steps) instants.insert(s.at);
+  }
+  return instants;
+}
+
 void summarize(const sysfs::SimKernel& kernel, SimulationSummary& summary) {
   const auto totals = kernel.totals();
   summary.drops = totals.drop;
@@ -248,14 +256,13 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
   summary.peakMax = kernel->max();
 
   // Every recorded instant, and the tuner's ticks, in time order.
-  std::set<sysfs::SimDuration> instants;
-  for (const auto& d : demand.netns) {
-    for (const auto& s : d.steps) instants.insert(s.at);
-  }
+  const std::set<sysfs::SimDuration> instants = recordedInstants(demand);
   std::vector<std::size_t> next(demand.netns.size(), 0);
   const auto epoch = simulationEpoch();
   tuner.start(*kernel, scenario, epoch);
-  const auto interval = std::max({sysfs::SimDuration(1), tuner.interval(), options.minTick});
+  // A tuner's pace may change after each tick; never faster than the recording's interval.
+  const auto pace = [&] { return std::max({sysfs::SimDuration(1), tuner.interval(), options.minTick}); };
+  auto interval = pace();
   if (options.csv != nullptr) *options.csv << replayCsvHeader() << '\n';
   double errorSum = 0;
   ReplayFidelity fid;
@@ -284,6 +291,7 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
     }
     if (t == nextTick) {
       tuner.tick(*kernel, epoch + t);
+      interval = pace();
       nextTick += interval;
       ++ticksSinceInstant;
     }

@@ -41,7 +41,7 @@ expect "--policy" ctpilot --pol
 expect "--dry-run --help --once" ctpilot run --
 expect "--scenario --seed --since --step" ctpilot --policy x.conf simulate --s
 expect "flash-crowd" ctpilot simulate --scenario fl
-expect "churn-storm containers flash-crowd isp-nat-day netns-router steady-growth syn-flood" ctpilot simulate --scenario ""
+expect "churn-storm containers flash-crowd isp-nat-day netns-router steady-growth syn-flood udp-flood" ctpilot simulate --scenario ""
 expect "debug" ctpilot --log-level de
 mkdir -p "$tmp/pol/sub" && touch "$tmp/pol/gw.conf" "$tmp/pol/notes.txt"
 expect "$tmp/pol/gw.conf $tmp/pol/sub" ctpilot --policy "$tmp/pol/"

@@ -107,6 +107,7 @@ struct Rig {
   void addNetns(const std::string& name) {
     knobs.set(name, Knob::Count, 100);
     for (const auto knob : Policy{}.timeouts.order) knobs.set(name, knob, ctpilot::policy::kernelDefault(knob));
+    for (const auto knob : Policy{}.timeouts.shed) knobs.set(name, knob, ctpilot::policy::kernelDefault(knob));
   }
   ControllerDeps deps(bool dryRun = false) {
     return ControllerDeps{
@@ -388,8 +389,9 @@ TEST_CASE("baselines are journaled once per boot, before the first change, and r
   rig.knobs.set("init", Knob::Count, 900);
   controller.tick(kT0 + 1min);
   const auto baselines = rig.ofKind(RecordKind::Baseline);
-  // nf_conntrack_max, nf_conntrack_buckets and each ordered timeout of the watched netns.
-  CHECK(baselines.size() == 2 + Policy{}.timeouts.order.size());
+  // nf_conntrack_max, nf_conntrack_buckets and each timeout ctpilot may move in the watched
+  // netns: those of `shed` (`order` only with mode = shorten).
+  CHECK(baselines.size() == 2 + Policy{}.timeouts.shed.size());
   const auto firstIntent = rig.ofKind(RecordKind::Intent).at(0);
   for (const auto& b : baselines) CHECK(b.id < firstIntent.id);
   CHECK(cc::viewOf(rig.journal.records(), "boot-1").baselines().at(kMax) == 1000);
@@ -603,7 +605,7 @@ TEST_CASE("with netns = all, namespaces that appear are watched and those that v
   const auto gwBaselines = std::count_if(rig.journal.records().begin(), rig.journal.records().end(), [](const auto& r) {
     return r.kind == RecordKind::Baseline && r.netns == "gw";
   });
-  CHECK(gwBaselines == static_cast<long>(Policy{}.timeouts.order.size()));
+  CHECK(gwBaselines == static_cast<long>(Policy{}.timeouts.shed.size()));
 
   rig.namespaces.pop_back();
   report = controller.tick(kT0 + 2min);
@@ -709,6 +711,53 @@ TEST_CASE("growth is estimated across ticks and reaches decide()") {
   CHECK(report.plan.actions.empty());  // observe() never decides
 }
 
+TEST_CASE("the pace is fast_interval while a namespace nears its limit, grows toward it or drops; interval otherwise") {
+  Rig rig;
+  const Policy policy = testPolicy();  // interval 1s, fast_interval 100ms, fast_fill 50%, lookahead 1m, max 1000
+  Controller controller(policy, rig.deps(/*dryRun=*/true));
+  const auto paceAt = [&](TimePoint now, std::int64_t count) {
+    rig.knobs.set("init", Knob::Count, count);
+    return cc::nextPace(policy, controller.tick(now));
+  };
+  SUBCASE("quiet, then above fast_fill") {
+    CHECK(paceAt(kT0, 100).interval == 1s);
+    CHECK(paceAt(kT0 + 1s, 110).why.empty());
+    const auto fast = paceAt(kT0 + 2s, 600);
+    CHECK(fast.interval == 100ms);
+    CHECK(fast.why.find("fill 0.60 >= fast_fill 0.50 in init") != std::string::npos);
+  }
+  SUBCASE("growing slowly stays slow; growing into max within lookahead is fast") {
+    CHECK(paceAt(kT0, 100).interval == 1s);
+    CHECK(paceAt(kT0 + 1s, 105).interval == 1s);  // 5/s: 105 + 300 < 1000 after 1m
+    const auto fast = paceAt(kT0 + 2s, 120);      // 15/s newest: 120 + 900 >= 1000
+    CHECK(fast.interval == 100ms);
+    CHECK(fast.why.find("reaches max 1000 within lookahead") != std::string::npos);
+    // Rates follow the time between samples, not their number: 10 entries in 100 ms is 100/s.
+    const auto report = controller.tick(kT0 + 2100ms);
+    (void)report;
+    rig.knobs.set("init", Knob::Count, 130);
+    CHECK(controller.tick(kT0 + 2200ms).observation.netns.at(0).demandPerSec == doctest::Approx(100));
+  }
+  SUBCASE("early drops or drops at a low fill") {
+    CHECK(paceAt(kT0, 100).interval == 1s);
+    rig.stats.drops["init"] = 40;
+    const auto fast = paceAt(kT0 + 1s, 100);
+    CHECK(fast.interval == 100ms);
+    CHECK(fast.why.find("drop") != std::string::npos);
+    CHECK(paceAt(kT0 + 1100ms, 100).interval == 1s);  // the counter stopped moving
+  }
+  SUBCASE("fast_interval = interval: one pace") {
+    Policy one = policy;
+    one.controller.fastInterval = one.controller.interval;
+    CHECK(cc::nextPace(one, controller.tick(kT0)).interval == 1s);
+    rig.knobs.set("init", Knob::Count, 900);
+    CHECK(cc::nextPace(one, controller.tick(kT0 + 1s)).interval == 1s);
+  }
+  SUBCASE("nothing sampled: the long interval") {
+    CHECK(cc::nextPace(policy, cc::TickReport{}).interval == 1s);
+  }
+}
+
 namespace {
 
 JournalRecord timedResize(std::int64_t writeUs, std::int64_t entries) {
@@ -747,6 +796,54 @@ TEST_CASE("the entries of every namespace and the learned stall per entry reach 
   const auto report = controller.observe(kT0);
   CHECK(report.observation.totalEntries == 4'321);
   CHECK(report.observation.resizeNsPerEntry == doctest::Approx(500));
+}
+
+TEST_CASE("a costly total of entries is read every totalEntriesEvery, the watched counts moving it in between") {
+  Rig rig;
+  auto deps = rig.deps(/*dryRun=*/true);
+  int reads = 0;
+  std::int64_t slab = 5'000;  // 100 in init, 4,900 in namespaces ctpilot does not watch
+  deps.totalEntries = [&]() -> Result<std::int64_t> {
+    ++reads;
+    return slab;
+  };
+  deps.totalEntriesEvery = 10s;
+  Controller controller(testPolicy(), std::move(deps));
+  CHECK(controller.observe(kT0).observation.totalEntries == 5'000);
+  CHECK(reads == 1);
+  rig.knobs.set("init", Knob::Count, 700);  // +600 in init
+  slab = 9'999;                            // the slab moved too, unread until the period ends
+  CHECK(controller.observe(kT0 + 100ms).observation.totalEntries == 5'600);
+  CHECK(controller.observe(kT0 + 9900ms).observation.totalEntries == 5'600);
+  CHECK(reads == 1);
+  CHECK(controller.observe(kT0 + 10s).observation.totalEntries == 9'999);
+  CHECK(reads == 2);
+  rig.knobs.set("init", Knob::Count, 50);  // never below what the watched namespaces hold
+  slab = 0;
+  CHECK(controller.observe(kT0 + 20s).observation.totalEntries == 0);  // read: the slab said 0
+  CHECK(controller.observe(kT0 + 21s).observation.totalEntries == 0);  // 0 stays unknown in between
+  slab = 100;
+  CHECK(controller.observe(kT0 + 30s).observation.totalEntries == 100);
+  rig.knobs.set("init", Knob::Count, 20);
+  CHECK(controller.observe(kT0 + 31s).observation.totalEntries == 70);
+  SUBCASE("a namespace that appears reads the total again at once") {
+    rig.addNetns("gw");
+    rig.namespaces.push_back({"gw", "/run/netns/gw", 0});
+    slab = 777;
+    const int before = reads;
+    // Discovery runs at most every 10 s (`netns = all`): at 41 s it finds gw.
+    CHECK(controller.observe(kT0 + 41s).observation.totalEntries == 777);
+    CHECK(reads == before + 1);
+  }
+  SUBCASE("without a period, every tick reads") {
+    auto everyTick = rig.deps(/*dryRun=*/true);
+    int n = 0;
+    everyTick.totalEntries = [&]() -> Result<std::int64_t> { return ++n; };
+    Controller fresh(testPolicy(), std::move(everyTick));
+    fresh.observe(kT0);
+    fresh.observe(kT0 + 100ms);
+    CHECK(n == 2);
+  }
 }
 
 TEST_CASE("a knob changed by someone else names its journal record and resume only when journal.jsonl holds it") {

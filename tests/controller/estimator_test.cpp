@@ -179,9 +179,31 @@ TEST_CASE("the window spans a quarter of the lookahead, within bounds") {
     CAPTURE(row.interval.count());
     CAPTURE(row.lookahead.count());
     policy.controller.interval = row.interval;
+    policy.controller.fastInterval = row.interval;  // one pace
     policy.max.lookahead = row.lookahead;
     CHECK(windowSamples(policy) == row.samples);
   }
+  // Two paces: as many samples as the fast one needs, never more time than the span.
+  policy.controller.interval = 1s;
+  policy.controller.fastInterval = 100ms;
+  policy.max.lookahead = 60s;
+  CHECK(windowSamples(policy) == 30);
+  CHECK(ctpilot::controller::windowSpan(policy) == 15s);
+}
+
+TEST_CASE("a window of mixed paces keeps at most its span of time, and always the fewest samples") {
+  Estimator estimator(30, 15s);
+  for (int s = 0; s <= 40; ++s) estimator.add("init", at(s, 100 + s));  // one per second
+  CHECK(estimator.estimate("init", 1000).samples == 16);  // 25..40 s: 15 s
+  for (int i = 1; i <= 10; ++i) {  // then ten at 100 ms
+    estimator.add("init", at(40 + i / 10.0, 140 + i));
+  }
+  CHECK(estimator.estimate("init", 1000).samples == 25);  // 26..41 s
+  for (int i = 11; i <= 30; ++i) estimator.add("init", at(40 + i / 10.0, 140 + i));
+  CHECK(estimator.estimate("init", 1000).samples == 30);  // capped in samples: the newest 3 s
+  Estimator sparse(30, 15s);
+  for (int s = 0; s <= 100; s += 60) sparse.add("init", at(s, 100));
+  CHECK(sparse.estimate("init", 1000).samples == 2);  // 60 s apart, but kept: fewer than the minimum
 }
 
 TEST_CASE("demand adds the count's change and what the kernel refused or evicted in the newest interval") {

@@ -92,6 +92,14 @@ Policy randomPolicy(Random& r) {
   p.timeouts.order = order;
   p.timeouts.floors.clear();
   for (const Knob knob : order) p.timeouts.floors[knob] = r.between(1, kernelDefault(knob));
+  // shed: timeouts not in order (the loader refuses one in both)
+  std::vector<Knob> rest = kTimeouts;
+  std::erase_if(rest, [&](Knob k) { return std::find(order.begin(), order.end(), k) != order.end(); });
+  std::shuffle(rest.begin(), rest.end(), r.engine());
+  rest.resize(std::min(rest.size(), static_cast<std::size_t>(r.chance(0.3) ? 0 : r.between(1, 4))));
+  p.timeouts.shed = rest;
+  p.timeouts.shedCooldown = r.seconds(1, 60);
+  for (const Knob knob : rest) p.timeouts.floors[knob] = r.between(1, kernelDefault(knob));
   return p;
 }
 
@@ -294,10 +302,29 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
         break;
       }
       expect(a.from == ns->timeouts.at(a.ref.knob), "timeout from is not the current value");
+      const auto& shed = p.timeouts.shed;
+      const auto isShed = [&](Knob k) { return std::find(shed.begin(), shed.end(), k) != shed.end(); };
       const auto sameNetnsTimeout = [&](const KnobRef& ref) { return ref.netns == a.ref.netns && isTimeout(ref.knob); };
+      const auto sameNetnsShed = [&](const KnobRef& ref) { return ref.netns == a.ref.netns && isShed(ref.knob); };
+      const double fill = static_cast<double>(ns->count) / static_cast<double>(obs.max);
+      if (shorten && isShed(a.ref.knob)) {
+        expect(sinceLast(h, obs.now, sameNetnsShed) >= p.timeouts.shedCooldown, "shedding inside shed_cooldown");
+        expect(a.to < a.from, "shedding does not shorten");
+        expect(p.timeouts.floors.count(a.ref.knob) && a.to >= p.timeouts.floors.at(a.ref.knob),
+               "shed timeout below its floor");
+        const bool maxStuck = !p.max.enabled || obs.unwritable.count(KnobRef{kInitNetns, Knob::ConntrackMax}) ||
+                              obs.max >= ceiling || ceiling < maxCount + p.max.margin ||
+                              plan.mentions(Reason::MemoryBudget) || plan.mentions(Reason::BudgetBounded);
+        const double growth = std::max({0.0, ns->growthPerSec, ns->demandPerSec});
+        const double lookahead = std::chrono::duration<double>(p.max.lookahead).count();
+        expect(ns->earlyDropsPerSec > 0 ||
+                   (maxStuck && (fill >= p.timeouts.shortenAt.value || ns->dropsPerSec > 0)) ||
+                   (growth > 0 && static_cast<double>(ns->count) + growth * lookahead >= static_cast<double>(ceiling)),
+               "sheds without early drops, pressure at the ceiling or growth reaching it");
+        break;
+      }
       expect(sinceLast(h, obs.now, sameNetnsTimeout) >= p.timeouts.cooldown,
              "timeout step inside the netns cooldown");
-      const double fill = static_cast<double>(ns->count) / static_cast<double>(obs.max);
       if (shorten) {
         expect(p.timeouts.mode == TimeoutsPolicy::Mode::Shorten, "shortens with [timeouts] mode = off");
         expect(a.to < a.from, "shorten does not shorten");
@@ -323,15 +350,22 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
   return out;
 }
 
-std::vector<std::string> planViolations(const Plan& plan) {
+std::vector<std::string> planViolations(const Policy& policy, const Plan& plan) {
   std::vector<std::string> out;
+  const auto& shed = policy.timeouts.shed;
+  // One shedding step shortens every shed timeout of a netns at once.
+  const auto shedding = [&](const Action& a) {
+    return a.kind == ActionKind::ShortenTimeout && std::find(shed.begin(), shed.end(), a.ref.knob) != shed.end();
+  };
   auto rank = [](const Action& a) {
     return a.kind == ActionKind::RaiseMax ? 0 : a.kind == ActionKind::ResizeBuckets ? 1 : 2;
   };
   for (std::size_t i = 1; i < plan.actions.size(); ++i) {
     const auto& prev = plan.actions[i - 1];
     const auto& cur = plan.actions[i];
-    if (rank(prev) > rank(cur) || (rank(prev) == rank(cur) && (rank(cur) < 2 || prev.ref.netns >= cur.ref.netns))) {
+    const bool oneShedStep = shedding(prev) && shedding(cur) && prev.ref.netns == cur.ref.netns;
+    if (rank(prev) > rank(cur) ||
+        (rank(prev) == rank(cur) && !oneShedStep && (rank(cur) < 2 || prev.ref.netns >= cur.ref.netns))) {
       out.emplace_back("actions out of order, or two in one netns");
     }
   }
@@ -372,7 +406,7 @@ TEST_CASE("no planned action breaks a safety promise over 120,000 random observa
         if (broken.size() < 20) broken.push_back(describe(round, policy, obs, action, what));
       }
     }
-    for (const auto& what : planViolations(plan)) {
+    for (const auto& what : planViolations(policy, plan)) {
       if (broken.size() < 20) broken.push_back("round " + std::to_string(round) + ": " + what);
     }
     if (!samePlan(plan, decide(policy, obs, history)) && broken.size() < 20) {

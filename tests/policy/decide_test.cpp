@@ -1314,3 +1314,188 @@ TEST_CASE("under netns = all, namespaces that came since the last scan do not as
   CHECK_FALSE(plan.mentions(Reason::UnwatchedNamespaces));
   // (They still count against the memory budget: decideMax sizes with the slab total.)
 }
+
+namespace {
+
+// A namespace whose shed timeouts ([timeouts] shed) are observed too, at values above their
+// floors (udp_timeout 10s, syn_sent 30s, syn_recv 30s, unacknowledged 1m).
+NetnsObservation shedNs(std::string name, std::int64_t count, double earlyDrops = 0) {
+  NetnsObservation n = ns(std::move(name), count);
+  n.earlyDropsPerSec = earlyDrops;
+  for (auto* timeouts : {&n.timeouts, &n.baselineTimeouts}) {
+    (*timeouts)[Knob::UdpTimeout] = 30;
+    (*timeouts)[Knob::TcpTimeoutSynSent] = 120;
+    (*timeouts)[Knob::TcpTimeoutSynRecv] = 60;
+    (*timeouts)[Knob::TcpTimeoutUnacknowledged] = 300;
+  }
+  return n;
+}
+
+std::vector<Action> timeoutSteps(const Plan& plan) {
+  std::vector<Action> out;
+  for (const auto& a : plan.actions) {
+    if (a.kind == ActionKind::ShortenTimeout || a.kind == ActionKind::RelaxTimeout) out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<Reason> codes(const std::vector<Cause>& causes) {
+  std::vector<Reason> out;
+  for (const auto& c : causes) out.push_back(c.code);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("early drops shed every shed timeout above its floor in one step, before order, whatever mode says") {
+  for (const auto mode : {TimeoutsPolicy::Mode::Shorten, TimeoutsPolicy::Mode::Off}) {
+    CAPTURE(mode == TimeoutsPolicy::Mode::Off);
+    Policy policy = testPolicy();
+    policy.timeouts.mode = mode;
+    const auto plan = decide(policy, observe(262'144, {shedNs("gw", 250'000, /*earlyDrops=*/100)}), {});
+    const auto steps = timeoutSteps(plan);
+    REQUIRE(steps.size() == 4);
+    const std::map<Knob, std::pair<std::int64_t, std::int64_t>> want{{Knob::UdpTimeout, {30, 15}},
+                                                                      {Knob::TcpTimeoutSynSent, {120, 60}},
+                                                                      {Knob::TcpTimeoutSynRecv, {60, 30}},
+                                                                      {Knob::TcpTimeoutUnacknowledged, {300, 150}}};
+    for (const auto& step : steps) {
+      CAPTURE(kernelName(step.ref.knob));
+      REQUIRE(want.count(step.ref.knob) == 1);
+      CHECK(step.kind == ActionKind::ShortenTimeout);
+      CHECK(step.ref.netns == "gw");
+      CHECK(step.from == want.at(step.ref.knob).first);
+      CHECK(step.to == want.at(step.ref.knob).second);
+      CHECK(codes(step.because) == std::vector<Reason>{Reason::EarlyDrops, Reason::Shed, Reason::ShortenStep});
+      CHECK(step.because.front().netns == "gw");
+      CHECK(fact(cause(step, Reason::EarlyDrops), Fact::EarlyDrops) == 100);
+      CHECK(fact(cause(step, Reason::ShortenStep), Fact::From) == want.at(step.ref.knob).first);
+      CHECK(fact(cause(step, Reason::ShortenStep), Fact::To) == want.at(step.ref.knob).second);
+      CHECK(fact(cause(step, Reason::ShortenStep), Fact::Factor) == 0.5);
+      CHECK(cause(step, Reason::ShortenStep)->knob == step.ref.knob);
+    }
+    CHECK(fact(cause(steps[0], Reason::ShortenStep), Fact::Floor) == 10);  // udp_timeout, first in shed
+    CHECK(plan.mentions(Reason::Shed));
+    CHECK_FALSE(plan.mentions(Reason::TimeoutsOff));  // order waits for the next tick
+  }
+}
+
+TEST_CASE("shedding is triggered by early drops, growth reaching the effective ceiling, or order's pressure") {
+  SUBCASE("growth that reaches the effective ceiling within lookahead, while max may still go up") {
+    auto growing = shedNs("gw", 50'000);
+    growing.growthPerSec = 4'000;  // 50,000 + 4,000/s x 60 s >= 262,144
+    const auto plan = decide(testPolicy(), observe(100'000, {growing}), {});
+    REQUIRE(timeoutSteps(plan).size() == 4);
+    const Action step = timeoutSteps(plan).front();
+    CHECK(codes(step.because) == std::vector<Reason>{Reason::CeilingLookahead, Reason::Shed, Reason::ShortenStep});
+    const Cause* why = cause(step, Reason::CeilingLookahead);
+    CHECK(why->netns == "gw");
+    CHECK(fact(why, Fact::Growth) == 4'000);
+    CHECK(fact(why, Fact::Ceiling) == 262'144);
+    CHECK(fact(why, Fact::Lookahead) == 60);
+    CHECK(fact(why, Fact::Count) == 50'000);
+    CHECK(fact(why, Fact::Expected) == 240'000);
+    CHECK(find(plan, ActionKind::RaiseMax).has_value());  // max goes up too
+  }
+  SUBCASE("fill at shorten_at while max is at its ceiling: order's trigger, then shed") {
+    const auto plan = decide(testPolicy(), observe(262'144, {shedNs("gw", 240'000)}), {});
+    REQUIRE(timeoutSteps(plan).size() == 4);
+    const Action step = timeoutSteps(plan).front();
+    CHECK(codes(step.because) ==
+          std::vector<Reason>{Reason::ShortenAt, Reason::AtCeiling, Reason::Shed, Reason::ShortenStep});
+    CHECK(fact(cause(step, Reason::ShortenAt), Fact::Fill) == doctest::Approx(240'000.0 / 262'144));
+    for (const auto& s : timeoutSteps(plan)) CHECK(s.ref.knob != Knob::TcpTimeoutTimeWait);  // order waits
+  }
+  SUBCASE("no early drops, no pressure, growth short of the ceiling: nothing shed") {
+    auto slow = shedNs("gw", 50'000);
+    slow.growthPerSec = 100;
+    const auto plan = decide(testPolicy(), observe(262'144, {slow}), {});
+    CHECK(timeoutSteps(plan).empty());
+    CHECK_FALSE(plan.mentions(Reason::Shed));
+  }
+  SUBCASE("shed = (empty): never") {
+    Policy policy = testPolicy();
+    policy.timeouts.shed.clear();
+    const auto plan = decide(policy, observe(262'144, {shedNs("gw", 1'000, /*earlyDrops=*/100)}), {});
+    CHECK(timeoutSteps(plan).empty());
+    CHECK_FALSE(plan.mentions(Reason::Shed));
+  }
+}
+
+TEST_CASE("one shedding step per shed_cooldown in a netns; a shed timeout left alone waits alone") {
+  SUBCASE("inside shed_cooldown: held, with code shed_cooldown, and order does not move either") {
+    History h;
+    h.changes = {changed(Knob::UdpTimeout, 2s, "gw")};
+    auto gw = shedNs("gw", 250'000, /*earlyDrops=*/100);
+    gw.timeouts[Knob::UdpTimeout] = 15;
+    const auto plan = decide(testPolicy(), observe(262'144, {gw}), h);
+    CHECK(timeoutSteps(plan).empty());
+    const Note* note = heldBy(plan, Reason::ShedCooldown);
+    REQUIRE(note != nullptr);
+    CHECK(note->held == ActionKind::ShortenTimeout);
+    CHECK_FALSE(note->ref.has_value());
+    CHECK(note->why.netns == "gw");
+    CHECK(fact(&note->why, Fact::Elapsed) == 2);
+    CHECK(fact(&note->why, Fact::Cooldown) == 5);
+    CHECK(codes(note->trigger) == std::vector<Reason>{Reason::EarlyDrops, Reason::Shed});
+    CHECK(noteText(*note) ==
+          "not shedding timeouts in gw yet (early drops 100/s in gw: the kernel evicts flows that never saw a reply "
+          "to admit new ones): the last change was 2s ago (shed_cooldown 5s)");
+  }
+  SUBCASE("after shed_cooldown: the next step") {
+    History h;
+    h.changes = {changed(Knob::UdpTimeout, 5s, "gw")};
+    CHECK(timeoutSteps(decide(testPolicy(), observe(262'144, {shedNs("gw", 250'000, 100)}), h)).size() == 4);
+  }
+  SUBCASE("a held shed timeout is noted as not shed; the others are shed") {
+    History h;
+    h.holds = {Hold{kNow + 90s, KnobRef{"gw", Knob::UdpTimeout}}};
+    const auto plan = decide(testPolicy(), observe(262'144, {shedNs("gw", 250'000, 100)}), h);
+    CHECK(timeoutSteps(plan).size() == 3);
+    const Note* note = heldBy(plan, Reason::Hold);
+    REQUIRE(note != nullptr);
+    CHECK(note->ref == KnobRef{"gw", Knob::UdpTimeout});
+    CHECK(noteText(*note) ==
+          "not shedding nf_conntrack_udp_timeout in gw (early drops 100/s in gw: the kernel evicts flows that never "
+          "saw a reply to admit new ones): it is held by rollback for another 90s");
+  }
+}
+
+TEST_CASE("every shed timeout at its floor: order's turn under pressure, otherwise no timeout moves") {
+  auto floored = shedNs("gw", 250'000, /*earlyDrops=*/100);
+  floored.timeouts[Knob::UdpTimeout] = 10;
+  floored.timeouts[Knob::TcpTimeoutSynSent] = 30;
+  floored.timeouts[Knob::TcpTimeoutSynRecv] = 30;
+  floored.timeouts[Knob::TcpTimeoutUnacknowledged] = 60;
+  SUBCASE("at the ceiling above shorten_at: order is shortened") {
+    const auto steps = timeoutSteps(decide(testPolicy(), observe(262'144, {floored}), {}));
+    REQUIRE(steps.size() == 1);
+    CHECK(steps[0].ref.knob == Knob::TcpTimeoutTimeWait);
+    CHECK(codes(steps[0].because) ==
+          std::vector<Reason>{Reason::ShortenAt, Reason::AtCeiling, Reason::ShortenStep});  // no shed marker
+  }
+  SUBCASE("calm but still early-dropping: nothing relaxed (it would undo the shedding)") {
+    floored.count = 1'000;
+    floored.timeouts[Knob::TcpTimeoutTimeWait] = 60;  // shortened earlier
+    History h;
+    h.calmSince["gw"] = kNow - 1h;
+    CHECK(timeoutSteps(decide(testPolicy(), observe(262'144, {floored}), h)).empty());
+    floored.earlyDropsPerSec = 0;
+    CHECK(timeoutSteps(decide(testPolicy(), observe(262'144, {floored}), h)).size() == 1);  // relaxed
+  }
+}
+
+TEST_CASE("golden: a shedding step's reason and a bad factor's note") {
+  const auto plan = decide(testPolicy(), observe(262'144, {shedNs("gw", 250'000, 100)}), {});
+  REQUIRE_FALSE(timeoutSteps(plan).empty());
+  CHECK(reasonText(timeoutSteps(plan).front()) ==
+        "early drops 100/s in gw: the kernel evicts flows that never saw a reply to admit new ones: shedding flows "
+        "that never saw a reply: udp_timeout 30s x 0.5 = 15s (floor 10s)");
+  Policy bad = testPolicy();
+  bad.timeouts.factor = 2;
+  const auto refused = decide(bad, observe(262'144, {shedNs("gw", 1'000, 100)}), {});
+  const Note* note = heldBy(refused, Reason::BadFactor);
+  REQUIRE(note != nullptr);
+  CHECK(noteText(*note) == "not shedding timeouts: factor 2 is not in (0, 1)");
+  CHECK(timeoutSteps(refused).empty());
+}

@@ -298,6 +298,16 @@ TEST_CASE("each kind of problem is reported at its line with a message that says
       {"relax below above shorten at", "[timeouts]\nshorten_at = 70%\nrelax_below = 80%\n", 3,
        "[timeouts] relax_below: 80% must be below shorten_at (70%)"},
       {"margin at the ceiling", "[max]\nceiling = 1k\nmargin = 1k\n", 3, "[max] margin: 1k must be below ceiling (1k)"},
+      {"fast interval above interval", "[controller]\ninterval = 1s\nfast_interval = 2s\n", 3,
+       "[controller] fast_interval: 2s must not be above interval (1s)"},
+      {"fast interval above a shortened interval", "[controller]\ninterval = 100ms\nfast_interval = 200ms\n", 3,
+       "must not be above interval (100ms)"},
+      {"fast fill of 100%", "[controller]\nfast_fill = 100%\n", 2, "out of range (allowed: 1% to 99%)"},
+      {"shed timeout without a floor", "[timeouts]\nshed = icmp_timeout\n", 2,
+       "[timeouts] shed: icmp_timeout has no floor; add \"icmp_timeout = <duration>\" to [timeout_floors]"},
+      {"shed of a knob that is not a timeout", "[timeouts]\nshed = nf_conntrack_max\n", 2,
+       "is not a timeout; shed lists timeouts such as udp_timeout"},
+      {"shed cooldown too short", "[timeouts]\nshed_cooldown = 500ms\n", 2, "out of range (allowed: 1s to 1h)"},
       {"floor above the kernel default", "[timeout_floors]\ntcp_timeout_time_wait = 5m\n", 2,
        "[timeout_floors] tcp_timeout_time_wait: \"5m\" is above the kernel default 2m"},
       {"floor under one second", "[timeout_floors]\ntcp_timeout_time_wait = 500ms\n", 2, "not whole seconds"},
@@ -313,8 +323,8 @@ TEST_CASE("each kind of problem is reported at its line with a message that says
        "\"nf_conntrack_buckets\" is not a timeout"},
       {"order with a repeated timeout", "[timeouts]\norder = udp_timeout_stream, udp_timeout_stream\n", 2,
        "\"udp_timeout_stream\" is listed twice"},
-      {"order with a timeout that has no floor", "[timeouts]\norder = udp_timeout\n", 2,
-       "[timeouts] order: udp_timeout has no floor; add \"udp_timeout = <duration>\" to [timeout_floors]"},
+      {"order with a timeout that has no floor", "[timeouts]\norder = icmp_timeout\n", 2,
+       "[timeouts] order: icmp_timeout has no floor; add \"icmp_timeout = <duration>\" to [timeout_floors]"},
       {"empty order while shortening", "[timeouts]\nmode = shorten\norder =\n", 3, "empty while mode = shorten"},
       {"netns with a slash", "[controller]\nnetns = a/b\n", 2, "\"a/b\" is not a plain namespace name"},
       {"netns dot-dot", "[controller]\nnetns = ..\n", 2, "\"..\" is not a plain namespace name"},
@@ -552,6 +562,31 @@ TEST_CASE("control bytes from a policy file are escaped in problems") {
   CHECK(text.find('\x07') == std::string::npos);
   CHECK(text.find('\x7f') == std::string::npos);
   CHECK(text.rfind("p\\x1b.conf:2: [max] ceiling: \"4\\x1b[2J\\x07\\x7f\"", 0) == 0);
+}
+
+TEST_CASE("the pace and shedding keys: defaults, values, an empty shed") {
+  const auto defaults = ctpilot::policy::parsePolicy("", "p.conf");
+  REQUIRE(defaults.ok());
+  CHECK(defaults.policy.controller.fastInterval == std::chrono::milliseconds(100));
+  CHECK(defaults.policy.controller.fastFill.value == doctest::Approx(0.5));
+  CHECK(defaults.policy.timeouts.shed.size() == 4);
+  CHECK(defaults.policy.timeouts.floors.at(Knob::UdpTimeout) == 10);
+  CHECK(defaults.policy.timeouts.floors.at(Knob::TcpTimeoutSynSent) == 30);
+  const auto set = ctpilot::policy::parsePolicy(
+      "[controller]\ninterval = 2s\nfast_interval = 250ms\nfast_fill = 40%\n"
+      "[timeouts]\nshed = udp_timeout\nshed_cooldown = 3s\norder = udp_timeout, tcp_timeout_time_wait\n",
+      "p.conf");
+  REQUIRE(set.ok());
+  CHECK(set.policy.controller.fastInterval == std::chrono::milliseconds(250));
+  CHECK(set.policy.controller.fastFill.value == doctest::Approx(0.4));
+  CHECK(set.policy.timeouts.shed == std::vector<Knob>{Knob::UdpTimeout});
+  CHECK(set.policy.timeouts.shedCooldown == std::chrono::seconds(3));
+  const auto none = ctpilot::policy::parsePolicy("[timeouts]\nshed =\n", "p.conf");
+  REQUIRE(none.ok());
+  CHECK(none.policy.timeouts.shed.empty());
+  const auto again = ctpilot::policy::parsePolicy(ctpilot::policy::formatPolicy(none.policy), "formatted");
+  REQUIRE(again.ok());
+  CHECK(again.policy == none.policy);
 }
 
 TEST_CASE("trace_file and textfile may not name /, /proc, /sys, /dev, the state directory or each other") {

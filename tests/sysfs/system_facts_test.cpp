@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -99,4 +100,45 @@ TEST_CASE("readSlabEntries counts the entries of every namespace from the nf_con
   CHECK_FALSE(sysfs::parseSlabEntries("slabinfo - version: 2.1\nkmalloc-64 10 10 64 64 1\n").has_value());
   TempRoot empty;
   CHECK_FALSE(sysfs::readSlabEntries(empty.root.string()).has_value());
+}
+
+TEST_CASE("readSysfsSlabObjects reads the nf_conntrack cache's objects only where the cache is its own") {
+  TempRoot tree;
+  CHECK(sysfs::parseSlabObjects("1024\n") == 1024);
+  CHECK(sysfs::parseSlabObjects("70123 N0=40000 N1=30123\n") == 70123);
+  CHECK_FALSE(sysfs::parseSlabObjects("").has_value());
+  CHECK_FALSE(sysfs::parseSlabObjects("many\n").has_value());
+  SUBCASE("a cache of its own") {
+    tree.write("/sys/kernel/slab/nf_conntrack/objects", "3072 N0=3072\n");
+    CHECK(sysfs::readSysfsSlabObjects(tree.root.string()).value_or(-1) == 3072);
+  }
+  SUBCASE("a link to a merged cache counts other objects: refused") {
+    tree.write("/sys/kernel/slab/:0000320/objects", "99999\n");
+    std::filesystem::create_directory_symlink(":0000320", tree.root / "sys/kernel/slab/nf_conntrack");
+    const auto objects = sysfs::readSysfsSlabObjects(tree.root.string());
+    REQUIRE_FALSE(objects.has_value());
+    CHECK(objects.error().code == Errc::Missing);
+    CHECK(objects.error().what.find("merged") != std::string::npos);
+  }
+  SUBCASE("no SLUB sysfs, or the module not loaded") {
+    const auto objects = sysfs::readSysfsSlabObjects(tree.root.string());
+    REQUIRE_FALSE(objects.has_value());
+    CHECK(objects.error().code == Errc::Missing);
+  }
+  SUBCASE("garbage") {
+    tree.write("/sys/kernel/slab/nf_conntrack/objects", "n/a\n");
+    const auto objects = sysfs::readSysfsSlabObjects(tree.root.string());
+    REQUIRE_FALSE(objects.has_value());
+    CHECK(objects.error().code == Errc::Malformed);
+  }
+}
+
+TEST_CASE("SlabObjectsReader opens the objects file once and reads it again at every call") {
+  TempRoot tree;
+  sysfs::SlabObjectsReader reader(tree.root.string());
+  CHECK_FALSE(reader.read().has_value());  // not there yet (module not loaded): tried again later
+  tree.write("/sys/kernel/slab/nf_conntrack/objects", "3072 N0=3072\n");
+  CHECK(reader.read().value_or(-1) == 3072);
+  tree.write("/sys/kernel/slab/nf_conntrack/objects", "40960 N0=40960\n");
+  CHECK(reader.read().value_or(-1) == 40960);
 }

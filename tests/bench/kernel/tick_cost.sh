@@ -101,6 +101,28 @@ for n in $counts; do
   done
 done
 
+# Where a paced tick's CPU goes: the daemon on one namespace (netlink) under `strace -c -f` for
+# RKB_STRACE_SECONDS (default 10); the syscalls and their kernel time per tick.
+profile=()
+if command -v strace >/dev/null 2>&1; then
+  strace_seconds=${RKB_STRACE_SECONDS:-10}
+  policy="$CTP_TMP/profile.conf"
+  printf '[controller]\ninterval = 100ms\nnetns = %s\ndry_run = true\n' "${names[0]}" > "$policy"
+  CTP_CTPILOT_LOG="$CTP_TMP/profile.log"
+  ctp_bg "$CTPILOT" --root / --policy "$policy" --state-dir "$CTP_TMP/profile-state" --log-level info run --dry-run \
+    >"$CTP_CTPILOT_LOG" 2>&1
+  ppid=$CTP_LAST_PID
+  sleep 3
+  timeout -s INT "$strace_seconds" strace -c -f -q -p "$ppid" -o "$CTP_TMP/strace.txt" >/dev/null 2>&1 || true
+  ctp_stop "$ppid"
+  ticks=$((strace_seconds * 10))
+  # "% time seconds usecs/call calls errors syscall": calls and kernel time per tick, top 10.
+  while read -r line; do profile+=("$line"); done < <(awk -v t="$ticks" \
+    '$1 ~ /^[0-9.]+$/ && NF >= 5 { sys = $NF; calls = $4; secs = $2;
+       printf "| %s | %.1f | %.1f |\n", sys, calls / t, secs * 1e6 / t }' "$CTP_TMP/strace.txt" | head -n 10)
+  ctp_log "strace profile: ${#profile[@]} syscalls"
+fi
+
 {
   echo "### Cost of a sampling cycle (real kernel)"
   echo
@@ -123,4 +145,13 @@ done
   echo "and a wall time far above its CPU time; at 64 namespaces a procfs tick outlasts the 100 ms interval."
   echo "A netlink read reuses a socket opened once in each namespace."
   echo
+  if ((${#profile[@]} > 0)); then
+    echo "Syscalls of the daemon watching one namespace (netlink statistics, 100 ms), \\`strace -c -f\\` over"
+    echo "${strace_seconds} s (strace slows each call: the kernel times are upper bounds); per tick, busiest first:"
+    echo
+    echo "| syscall | calls per tick | kernel time per tick (us) |"
+    echo "|---|---:|---:|"
+    printf '%s\n' "${profile[@]}"
+    echo
+  fi
 } | rkb_write_fragment cost
