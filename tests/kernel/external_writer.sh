@@ -21,6 +21,9 @@ cat > "$CTP_TMP/policy.conf" <<CONF
 netns = $ns
 interval = 200ms
 on_external = $mode
+# tcp_timeout_time_wait is ctpilot's to manage (and so read each tick) only when it may shorten it.
+[timeouts]
+mode = shorten
 CONF
 cp "$CTP_TMP/policy.conf" "$CTP_TMP/policy.orig"
 
