@@ -67,4 +67,18 @@ Result<void> writeAll(int fd, std::string_view data, const std::string& path) {
   return {};
 }
 
+Result<WrittenStream> openWrittenStream(const std::string& path, ExistingFile existing) {
+  auto fd = openWrittenFile(path, existing);
+  if (!fd) return fd.error();
+  WrittenStream stream;
+  stream.buffer_ = std::make_unique<__gnu_cxx::stdio_filebuf<char>>(fd->release(), std::ios::out);
+  stream.out_ = std::make_unique<std::ostream>(stream.buffer_.get());
+  return stream;
+}
+
+bool WrittenStream::close() {
+  out_->flush();
+  return static_cast<bool>(*out_) && buffer_->close() != nullptr;
+}
+
 }  // namespace ctpilot::controller

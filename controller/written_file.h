@@ -9,6 +9,9 @@
 
 #include <sys/types.h>
 
+#include <ext/stdio_filebuf.h>
+#include <memory>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -34,5 +37,21 @@ Result<void> checkReplaceable(const std::string& path);
 
 /// Writes all of `data` to `fd` (EINTR retried); the error names `path`.
 Result<void> writeAll(int fd, std::string_view data, const std::string& path);
+
+/// A std::ostream over a file opened by openWrittenFile (the CSVs of `simulate --csv`).
+class WrittenStream {
+ public:
+  std::ostream& out() { return *out_; }
+  /// Flushes and closes the file; false when any write or the close failed.
+  bool close();
+
+ private:
+  friend Result<WrittenStream> openWrittenStream(const std::string&, ExistingFile);
+  std::unique_ptr<__gnu_cxx::stdio_filebuf<char>> buffer_;  // owns the descriptor
+  std::unique_ptr<std::ostream> out_;
+};
+
+/// openWrittenFile, as a stream.
+Result<WrittenStream> openWrittenStream(const std::string& path, ExistingFile existing);
 
 }  // namespace ctpilot::controller

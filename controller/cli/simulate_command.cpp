@@ -6,8 +6,6 @@
 #include <cstdio>
 #include <functional>
 #include <sstream>
-
-#include <ext/stdio_filebuf.h>
 #include <iostream>
 #include <optional>
 
@@ -77,36 +75,24 @@ struct Outputs {
   bool json = false;      // --json: the fleet answer as one JSON document
 };
 
-// The CSV, written through openWrittenFile (README Safety promise 13: no link followed, no FIFO
-// waited on, only a regular file replaced).
-struct CsvFile {
-  std::unique_ptr<__gnu_cxx::stdio_filebuf<char>> buffer;  // owns the descriptor
-  std::unique_ptr<std::ostream> out;
-  std::ostream* get() const { return out.get(); }
-};
-
-Result<CsvFile> openCsv(const std::string& path) {
-  if (path.empty()) return CsvFile{};
-  auto fd = openWrittenFile(path, ExistingFile::Truncate);
-  if (!fd) {
-    if (fd.error().code == Errc::Malformed) return fd.error();
+// The CSV, written through openWrittenStream (README Safety promise 13: no link followed, no
+// FIFO waited on, only a regular file replaced); none when `path` is empty.
+Result<std::optional<WrittenStream>> openCsv(const std::string& path) {
+  if (path.empty()) return std::optional<WrittenStream>{};
+  auto csv = openWrittenStream(path, ExistingFile::Truncate);
+  if (!csv) {
+    if (csv.error().code == Errc::Malformed) return csv.error();
     return Error{Errc::Io, "cannot write " + path + "; check the directory exists and is writable"};
   }
-  CsvFile csv;
-  csv.buffer = std::make_unique<__gnu_cxx::stdio_filebuf<char>>(fd->release(), std::ios::out);
-  csv.out = std::make_unique<std::ostream>(csv.buffer.get());
-  return csv;
+  return std::optional<WrittenStream>(std::move(*csv));
 }
 
-bool closeCsv(CsvFile& csv, const std::string& path) {
-  if (!csv.out) return true;
-  csv.out->flush();
-  const bool written = static_cast<bool>(*csv.out) && csv.buffer->close() != nullptr;
-  if (!written) {
-    std::cerr << "ctpilot simulate: writing " << path << " failed\n";
-    return false;
-  }
-  return true;
+std::ostream* csvStream(std::optional<WrittenStream>& csv) { return csv ? &csv->out() : nullptr; }
+
+bool closeCsv(std::optional<WrittenStream>& csv, const std::string& path) {
+  if (!csv || csv->close()) return true;
+  std::cerr << "ctpilot simulate: writing " << path << " failed\n";
+  return false;
 }
 
 void printResults(const SimulationSummary& s, const CtpilotTuner& tuner, const Outputs& out) {
@@ -166,7 +152,7 @@ int simulateScenario(const GlobalOptions& global, const policy::Policy& policy, 
   CtpilotTuner tuner(policy);
   SimulationOptions simOptions;
   simOptions.seed = seed;
-  simOptions.csv = csv->get();
+  simOptions.csv = csvStream(*csv);
   const auto s = runSimulation(scenario, tuner, simOptions);
   if (!closeCsv(*csv, out.csvPath)) return kExitFailure;
   std::cout << "scenario      " << scenario.name << ": " << scenario.description << "\n"
@@ -280,7 +266,7 @@ int simulateTrace(const GlobalOptions& global, const policy::Policy& policy, con
   ReplayOptions options;
   options.name = printable(files.front());
   if (trace->memTotalBytes) options.memTotalBytes = *trace->memTotalBytes;
-  options.csv = csv->get();
+  options.csv = csvStream(*csv);
   options.minTick = std::chrono::duration_cast<sysfs::SimDuration>(trace->interval);
   ReplayFidelity fidelity;
   const auto s = runReplay(*demand, tuner, options, &fidelity);

@@ -1,23 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "controller/replay/fleet.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
+#include <optional>
 
 #include <spdlog/fmt/fmt.h>
 
 #include "controller/simulation.h"
+#include "controller/written_file.h"
 #include "policy/decide.h"
-#include "sysfs/open_file.h"
 
 namespace ctpilot::controller {
 namespace {
@@ -58,23 +51,24 @@ Result<Replayed> replayInstance(const InstanceTrace& it, const policy::Policy& p
   for (const auto& ns : unwatchedNetns(it.trace.netns(), policy)) {
     out.notes.push_back(name + ": netns " + printable(ns) + " is not watched by the policy (set [controller] netns = all to watch it)");
   }
-  std::unique_ptr<std::ofstream> csv;
+  // Written like every file ctpilot writes (README Safety promise 13); any failure stops the run.
+  std::optional<WrittenStream> csv;
   if (!csvPath.empty()) {
-    csv = std::make_unique<std::ofstream>(csvPath);
-    if (!*csv) return Error{Errc::Io, "cannot write " + printable(csvPath)};
+    auto opened = openWrittenStream(csvPath, ExistingFile::Truncate);
+    if (!opened) {
+      return Error{Errc::Io, opened.error().code == Errc::Malformed ? printable(opened.error().what) : "cannot write " + printable(csvPath)};
+    }
+    csv = std::move(*opened);
   }
   CtpilotTuner tuner(policy);
   ReplayOptions replayOptions;
   replayOptions.name = name;
   if (it.trace.memTotalBytes) replayOptions.memTotalBytes = *it.trace.memTotalBytes;
-  replayOptions.csv = csv.get();
+  replayOptions.csv = csv ? &csv->out() : nullptr;
   replayOptions.minTick = std::chrono::duration_cast<sysfs::SimDuration>(it.trace.interval);
   ReplayFidelity fidelity;
   const auto s = runReplay(*demand, tuner, replayOptions, &fidelity);
-  if (csv) {
-    csv->close();
-    if (!*csv) return Error{Errc::Io, "writing " + printable(csvPath) + " failed"};
-  }
+  if (csv && !csv->close()) return Error{Errc::Io, "writing " + printable(csvPath) + " failed"};
   const auto changes = tuner.explainedChanges().size();
   const auto ceiling = ceilingOf(policy, demand->initialMax, replayOptions.memTotalBytes);
   for (const auto& d : demand->netns) {

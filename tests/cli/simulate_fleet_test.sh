@@ -117,6 +117,14 @@ assert rows == [("gw3:9100", 400, 400), ("gw2:9100", 200, 200), ("gw1:9100", 0, 
 assert d["totals"]["recorded_drops"] == 600 and d["still_dropping"] == ["gw2:9100", "gw3:9100"], d["totals"]
 EOF
 
+# --csv DIR writes like every file ctpilot writes (README Safety promise 13): a symbolic link
+# planted in DIR under an instance's CSV name is refused, and what it points to stays as it was.
+mkdir "$tmp/csvlink"
+echo precious >"$tmp/victim"
+ln -s "$tmp/victim" "$tmp/csvlink/gw1_9100.csv"
+expect_fail 1 'gw1_9100.csv is a symbolic link, not a regular file' --trace "$tmp/fleet.json" --csv "$tmp/csvlink"
+[ "$(cat "$tmp/victim")" = precious ] || fail "--csv DIR wrote through a symbolic link"
+
 # Series that cannot be grouped: the same metric of one instance under two jobs.
 python3 - "$tmp/fleet.json" "$tmp/ambiguous.json" <<'EOF'
 import json, sys
