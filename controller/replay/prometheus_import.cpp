@@ -723,11 +723,7 @@ Result<std::vector<PrometheusAnswer>> readPrometheusAnswers(const std::vector<st
   std::vector<PrometheusAnswer> answers;
   for (const auto& file : files) {
     auto text = readRegularFile(file, kPrometheusMaxAnswerBytes, "; give a trace or a saved Prometheus answer");
-    if (!text) {
-      const auto& e = text.error();
-      return Error{e.code == Errc::Malformed ? Errc::Malformed : Errc::Missing,
-                   printable(e.code == Errc::Malformed ? e.what : "cannot read " + file + "; check the path")};
-    }
+    if (!text) return traceFileError(text.error(), file);
     answers.push_back({printable(file), std::move(*text)});
   }
   return answers;

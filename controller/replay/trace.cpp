@@ -253,14 +253,15 @@ class FdStreambuf : public std::streambuf {
 
 }  // namespace
 
+Error traceFileError(const Error& e, const std::string& file) {
+  if (e.code == Errc::Malformed) return Error{Errc::Malformed, printable(e.what)};
+  return Error{Errc::Missing, printable("cannot read " + file + "; check the path")};
+}
+
 Result<std::optional<Trace>> loadCtpilotTrace(const std::vector<std::string>& files) {
   if (files.empty()) return Error{Errc::Missing, "no trace file given"};
   auto first = openRegularFile(files.front());
-  if (!first) {
-    const auto& e = first.error();
-    return Error{e.code == Errc::Malformed ? Errc::Malformed : Errc::Missing,
-                 printable(e.code == Errc::Malformed ? e.what : "cannot read " + files.front() + "; check the path")};
-  }
+  if (!first) return traceFileError(first.error(), files.front());
   // A ctpilot trace names itself on its first line; anything else is taken for Prometheus JSON.
   std::array<char, 4096> head{};
   ssize_t got = 0;

@@ -83,6 +83,10 @@ Result<void> checkTraceSample(const TraceSample& s);
 /// newline (the disk filled up mid-write) is left out with a warning: the trace replays as far
 /// as it goes.
 Result<Trace> parseTrace(std::istream& in, const std::string& file);
+/// The error of a `simulate --trace` file that could not be read, as simulate says it: a file
+/// that is not a regular file or too large keeps its message (Errc::Malformed); anything else
+/// is Errc::Missing "cannot read FILE; check the path". Control bytes escaped.
+Error traceFileError(const Error& e, const std::string& file);
 /// Reads `simulate --trace` files when the first is a ctpilot trace (JSON Lines, streamed; told
 /// by its first line, and then it must be the only file); std::nullopt when it is not one (then
 /// they are Prometheus answers: readPrometheusAnswers in prometheus_import.h). Each file must be a regular file (a FIFO
