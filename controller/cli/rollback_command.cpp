@@ -171,9 +171,12 @@ int rollBack(const GlobalOptions& global, const RollbackSelection& selection, Ro
     std::cout << "nothing to roll back: no change of this boot is left to undo";
     // Earlier boots' records are in journal.jsonl.1 once `run` moved them (a damaged one only costs the count).
     const auto firstId = records.empty() ? 0 : records.front().id;
-    auto otherBoots = appliedCountOfOtherBoots(global.stateDir, "journal.jsonl", rollback.bootId, firstId).value_or(0);
-    otherBoots += appliedCountOfOtherBoots(global.stateDir, "journal.jsonl.1", rollback.bootId, firstId).value_or(0);
-    if (otherBoots > 0) std::cout << " (" << otherBoots << " from earlier boots are gone: the kernel reset them at reboot)";
+    const auto earlier = countEarlierBootChanges(global.stateDir, rollback.bootId, firstId)
+                             .value_or(EarlierBootChanges{});
+    if (earlier.count > 0) {
+      std::cout << " (" << (earlier.complete ? "" : "at least ") << earlier.count
+                << " from earlier boots are gone: the kernel reset them at reboot)";
+    }
     std::cout << "\n";
     return kExitOk;
   }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <limits>
 #include <string_view>
 #include <utility>
 
@@ -242,8 +243,9 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
 
 Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit,
                                                   bool rotatedOnly, const std::function<bool(const JournalRecord&)>& keep,
-                                                  std::int64_t maxLines) {
+                                                  std::int64_t maxLines, bool* cut) {
   std::vector<JournalRecord> newestFirst;
+  if (cut != nullptr) *cut = false;
   for (const auto& path : {journalPath(stateDir), rotatedJournalPath(stateDir)}) {
     if (rotatedOnly && path == journalPath(stateDir)) continue;
     auto opened = openForRead(stateDir, std::filesystem::path(path).filename().string());
@@ -258,7 +260,11 @@ Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, 
     std::string line;
     off_t start = 0;
     std::int64_t fromEnd = 0;
-    while (static_cast<std::int64_t>(newestFirst.size()) < limit && (maxLines <= 0 || fromEnd < maxLines)) {
+    for (;;) {
+      if (static_cast<std::int64_t>(newestFirst.size()) >= limit || (maxLines > 0 && fromEnd >= maxLines)) {
+        if (cut != nullptr) *cut = true;
+        break;
+      }
       auto more = lines.next(line, start);
       if (!more) return more.error();
       if (!*more) break;
@@ -290,33 +296,23 @@ Result<std::vector<JournalRecord>> readAllJournals(const std::string& stateDir, 
   return std::move(*older);
 }
 
-Result<std::int64_t> appliedCountOfOtherBoots(const std::string& stateDir, const std::string& name,
-                                              const std::string& bootId, std::int64_t beforeId) {
-  auto opened = openForRead(stateDir, name);
-  if (!opened) return opened.error();
-  if (!*opened) return std::int64_t{0};
-  const UniqueFd fd = std::move(*opened);
-  const auto path = (std::filesystem::path(stateDir) / name).string();
-  constexpr off_t kChunk = 1024 * 1024;
-  std::int64_t count = 0;
-  std::string pending;
-  for (off_t from = 0;; from += kChunk) {
-    auto chunk = readRange(fd.get(), from, kChunk, path);
-    if (!chunk) return chunk.error();
-    pending += *chunk;
-    std::size_t begin = 0;
-    for (auto nl = pending.find('\n'); nl != std::string::npos; begin = nl + 1, nl = pending.find('\n', begin)) {
-      const std::string_view line(pending.data() + begin, nl - begin);
-      if (line.find("\"applied\"") == std::string_view::npos) continue;
-      const auto record = parseJournalLine(std::string(line));
-      if (record && record->kind == RecordKind::Applied && record->bootId != bootId &&
-          (beforeId <= 0 || record->id < beforeId)) {
-        ++count;
-      }
-    }
-    pending.erase(0, begin);
-    if (chunk->size() < static_cast<std::size_t>(kChunk)) return count;
-  }
+Result<EarlierBootChanges> countEarlierBootChanges(const std::string& stateDir, const std::string& bootId,
+                                                   std::int64_t beforeId) {
+  EarlierBootChanges changes;
+  // Read newest first, journal.jsonl then journal.jsonl.1: a record whose id is not below every
+  // id read before it is a copy a rotation cut short left in both files.
+  std::int64_t lowest = beforeId > 0 ? beforeId : std::numeric_limits<std::int64_t>::max();
+  const auto count = [&](const JournalRecord& record) {
+    if (record.id >= lowest) return false;
+    lowest = record.id;
+    if (record.kind == RecordKind::Applied && record.bootId != bootId) ++changes.count;
+    return false;  // nothing kept: only counted
+  };
+  bool cut = false;
+  auto read = readJournalTail(stateDir, 1, /*rotatedOnly=*/false, count, kEarlierBootScanLines, &cut);
+  if (!read) return read.error();
+  changes.complete = !cut;
+  return changes;
 }
 
 }  // namespace ctpilot::controller

@@ -43,18 +43,29 @@ Result<std::int64_t> currentBootOffset(int fd, const std::string& path, const st
 /// are parsed. A torn last line is skipped; a bad line met is Errc::Malformed naming its file.
 /// `rotatedOnly` reads journal.jsonl.1 alone.
 /// `keep`, when given, skips the records it refuses; `maxLines`, when above 0, stops after that
-/// many lines read back.
+/// many lines read back from each file. `cut`, when given, tells whether `limit` or `maxLines`
+/// stopped the reading before the start of the files.
 Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit,
                                                   bool rotatedOnly = false,
                                                   const std::function<bool(const JournalRecord&)>& keep = {},
-                                                  std::int64_t maxLines = 0);
+                                                  std::int64_t maxLines = 0, bool* cut = nullptr);
 
-/// Counts the Applied records of boots other than `bootId` in STATE_DIR/`name` (journal.jsonl or
-/// journal.jsonl.1) whose id is below `beforeId` (this boot's first: a rotation cut short leaves
-/// copies; 0: any), reading it line by line (only lines that mention "applied" are parsed); 0
-/// when there is none. `rollback` says how many changes of earlier boots the kernel forgot.
-Result<std::int64_t> appliedCountOfOtherBoots(const std::string& stateDir, const std::string& name,
-                                              const std::string& bootId, std::int64_t beforeId);
+/// The Applied records of earlier boots, as `rollback` counts them to say how many changes the
+/// kernel forgot at reboot.
+struct EarlierBootChanges {
+  std::int64_t count = 0;  ///< Applied records of other boots among the lines read
+  bool complete = true;    ///< false: the count stopped at kEarlierBootScanLines of a file
+};
+/// How many lines of each journal file countEarlierBootChanges reads back at most, so that
+/// `rollback` costs the same over a million records of earlier boots (README "Safety promises":
+/// every file read is bounded).
+inline constexpr std::int64_t kEarlierBootScanLines = 2000;
+/// Counts the Applied records of boots other than `bootId` whose id is below `beforeId` (this
+/// boot's first: a rotation cut short leaves copies; 0: any) in journal.jsonl and
+/// journal.jsonl.1, reading each back from its end, at most kEarlierBootScanLines lines of
+/// each; a record in both files counts once.
+Result<EarlierBootChanges> countEarlierBootChanges(const std::string& stateDir, const std::string& bootId,
+                                                   std::int64_t beforeId);
 
 /// Reads journal.jsonl.1 and journal.jsonl, oldest first (see readJournalFile); a torn last
 /// line is said in `warnings`.

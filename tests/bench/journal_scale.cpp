@@ -140,14 +140,14 @@ void fakeRoot(const std::filesystem::path& root) {
   std::ofstream(root / "proc/sys/kernel/random/boot_id") << thisBoot() << "\n";
 }
 
-// The wall time of `ctpilot --root FAKE --state-dir DIR status --json` in ms (best of 3: the
-// machine is shared), or null when it fails.
-nlohmann::json statusMs(const std::string& ctpilot, const std::string& dir) {
+// The wall time of `ctpilot --root FAKE --state-dir DIR WORDS` (status --json, rollback ...) in ms
+// (best of 3: the machine is shared), or null when it fails.
+nlohmann::json commandMs(const std::string& ctpilot, const std::string& dir, const std::string& words) {
   if (ctpilot.empty()) return nullptr;
   const auto root = std::filesystem::path(dir).parent_path() / (std::filesystem::path(dir).filename().string() + "-root");
   fakeRoot(root);
   const std::string command = "'" + ctpilot + "' --root '" + root.string() + "' --state-dir '" + dir +
-                              "' status --json >/dev/null 2>&1";
+                              "' " + words + " >/dev/null 2>&1";
   double best = -1;
   for (int i = 0; i < 3; ++i) {
     const auto start = SteadyClock::now();
@@ -239,14 +239,15 @@ int main(int argc, char** argv) {
       if (!opened) return 1;
       out["tick_ms_from_checkpoint"] = tickCpuMs(*opened->journal, ticks, std::move(opened->view));
     }
-    out["status_json_same_boot_ms"] = statusMs(ctpilot, dir.string());
+    out["status_json_same_boot_ms"] = commandMs(ctpilot, dir.string(), "status --json");
     out["status_journal_same_boot_ms"] = statusJournalMs(dir.string());
     std::filesystem::remove(dir / ctpilot::controller::kCheckpointName);
 
     // Earlier boots: status before `run` moved them aside, then rotated at start-up and opened.
     writeJournal(ctpilot::controller::journalPath(dir), n, "b-before");
-    out["status_json_earlier_boots_ms"] = statusMs(ctpilot, dir.string());
+    out["status_json_earlier_boots_ms"] = commandMs(ctpilot, dir.string(), "status --json");
     out["status_journal_earlier_boots_ms"] = statusJournalMs(dir.string());
+    out["rollback_all_dry_run_earlier_boots_ms"] = commandMs(ctpilot, dir.string(), "rollback --all --dry-run");
     start = SteadyClock::now();
     const auto moved = ctpilot::controller::rotateJournal(dir, kBoot);
     auto rotated = ctpilot::controller::FileJournal::open(dir);

@@ -338,7 +338,7 @@ TEST_CASE("a checkpoint of an earlier boot is a note, not a warning, and no chec
 
 TEST_CASE("a checkpoint whose content is not what ctpilot writes is refused naming the field") {
   // Each with a correct checksum (checkpointText), as anyone able to write the file could make it.
-  JournalCheckpoint good{{100, 3, 10, 1, 7}, "b1", 0, {{0, 1}, {40, 5}}};
+  JournalCheckpoint good{{100, 3, 10, 1, 7}, "b1", 0, {{0, 1}, {40, 5}}, {}};
   REQUIRE(parseCheckpoint(checkpointText(good)));
   struct Bad {
     std::vector<JournalLine> lines;

@@ -123,3 +123,30 @@ TEST_CASE("a journal of this boot only, or none at all, is left alone") {
   CHECK(rotateJournal(dir.path, "b1").value() == 0);
   CHECK_FALSE(std::filesystem::exists(std::filesystem::path(dir.path) / "journal.jsonl.1"));
 }
+
+TEST_CASE("rollback's count of earlier boots' changes reads each file back a bounded number of lines, each record once") {
+  StateDir dir;
+  SUBCASE("both files, with a copy a rotation cut short left in both: every change once") {
+    dir.write("journal.jsonl.1", line(1, "b0") + line(2, "b0") + line(3, "b9"));
+    dir.write("journal.jsonl", line(3, "b9") + line(4, "b9") + line(5, "b1"));
+    const auto counted = countEarlierBootChanges(dir.path, "b1", 5);
+    REQUIRE(counted.has_value());
+    CHECK(counted->count == 4);
+    CHECK(counted->complete);
+  }
+  SUBCASE("more earlier-boot lines than the bound: the count stops there and says so") {
+    std::string earlier;
+    for (std::int64_t id = 1; id <= kEarlierBootScanLines + 5; ++id) earlier += line(id, "b0");
+    dir.write("journal.jsonl", earlier + line(kEarlierBootScanLines + 6, "b1"));
+    const auto counted = countEarlierBootChanges(dir.path, "b1", kEarlierBootScanLines + 6);
+    REQUIRE(counted.has_value());
+    CHECK(counted->count == kEarlierBootScanLines - 1);  // the bound counts this boot's line too
+    CHECK_FALSE(counted->complete);
+  }
+  SUBCASE("no journal: nothing to count") {
+    const auto counted = countEarlierBootChanges(dir.path, "b1", 0);
+    REQUIRE(counted.has_value());
+    CHECK(counted->count == 0);
+    CHECK(counted->complete);
+  }
+}
