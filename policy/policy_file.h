@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Loading and validating policy files (INI, Boost.Program_options' config-file parser).
+// Loading, validating and printing policy files (INI, read in one pass; the keys are in policy_keys.h).
 
 #include <string>
 #include <string_view>

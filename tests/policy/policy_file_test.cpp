@@ -203,6 +203,8 @@ TEST_CASE("values are read whatever the layout: comments, spacing, CRLF, byte-or
       {"CRLF line ends", "[max]\r\nceiling = 1M\r\n"},
       {"byte-order mark", "\xEF\xBB\xBF[max]\nceiling = 1M\n"},
       {"no newline at the end", "[max]\nceiling = 1M"},
+      {"a carriage return before the =", "[max]\nceiling\r = 1M\r\r\n"},
+      {"a section header given twice", "[max]\nhigh_water = 80%\n[controller]\n[max]\nceiling = 1M\n"},
   };
   for (const auto& row : rows) {
     CAPTURE(row.name);
@@ -638,5 +640,32 @@ TEST_CASE("trace_file and textfile may not name /, /proc, /sys, /dev, the state 
     REQUIRE(viaSys.problems.size() == 1);
     CHECK(viaSys.problems[0].message.find("is under /sys") != std::string::npos);
     fs::remove_all(dir);
+  }
+}
+
+TEST_CASE("the reader keeps the line of every problem and reads every line once") {
+  struct Row {
+    std::string name;
+    std::string text;
+    std::string problems;
+  };
+  constexpr char kNul[] = "[max]\n\nce\0iling = 1M\n";
+  const Row rows[] = {
+      {"a value may hold =: everything after the first = is the value", "[metrics]\nlisten = 127.0.0.1:9641=x\n",
+       "p.conf:2: [metrics] listen: \"9641=x\" is not a port (1 to 65535)\n"},
+      {"an indented line is a line of its own, not the continuation of the one above",
+       "[max]\nceiling = 1M\n  and more\n", "p.conf:3: \"and more\" is neither \"key = value\" nor \"[section]\"\n"},
+      {"a key with a byte no key has is an unknown key at its line", std::string(kNul, sizeof(kNul) - 1),
+       "p.conf:3: [max] ce\\x00iling: unknown key; did you mean ceiling?\n"},
+      {"keys under an unknown section are reported once, at its header",
+       "[maxx]\nceiling = 1M\nnonsense = 2\n[max]\nceiling = 2M\n",
+       "p.conf:1: [maxx]: unknown section; did you mean [max]?\n"},
+      {"a key set again under a second header of its section is a duplicate",
+       "[max]\nceiling = 1M\n[max]\nceiling = 2M\n",
+       "p.conf:4: [max] ceiling: duplicate key; first set on line 2, keep one\n"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.name);
+    CHECK(problemsText(parsePolicy(row.text, "p.conf")) == row.problems);
   }
 }
