@@ -101,11 +101,8 @@ syn_flood() {
   local port=8000
   if [[ "${RKB_HPING_SILENT:-0}" == 1 ]]; then
     port=9000
-    ip netns exec "$CTP_SERVERS" nft list chain inet ctpsilent c_in >/dev/null 2>&1 || {
-      ip netns exec "$CTP_SERVERS" nft add table inet ctpsilent
-      ip netns exec "$CTP_SERVERS" nft add chain inet ctpsilent c_in '{ type filter hook input priority 0; }'
-      ip netns exec "$CTP_SERVERS" nft add rule inet ctpsilent c_in tcp dport 9000-9007 drop
-    }
+    ip netns exec "$CTP_SERVERS" nft list chain inet ctpsilent c_in >/dev/null 2>&1 ||
+      rkb_drop_silently "$CTP_SERVERS" "tcp dport 9000-9007"
   fi
   seen0=$(router_new_entries)
   start=$(rkb_now)
