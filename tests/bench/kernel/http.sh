@@ -22,6 +22,9 @@
 #         its last RKB_HTTP_SECONDS (when the flood's entries peak).
 #   syn   the same with bare SYNs from hping3 to filtered ports (SYN_SENT entries,
 #         tcp_timeout_syn_sent 120 s), for RKB_HTTP_SYN_SECONDS.
+#   quiet the no-flood reference of the flood phases: the same timing as udp (wrk during the last
+#         RKB_HTTP_SECONDS of RKB_HTTP_UDP_SECONDS) without a flood; contenders "defaults" and
+#         "unlimited" (wrk right after the start, as in fill, served less on this machine).
 #   The flood phases give the ctpilot contenders `[max] ceiling = RKB_HTTP_CEILING` (default
 #   128k) so that the flood rate stays feasible on a small machine (2 x 128k / 30 s = 8.7k UDP
 #   flows/s; at 256k two generators reached 12-15k of the 17.5k/s asked on 2 busy CPUs).
@@ -31,10 +34,11 @@
 #         through one UDP flood, then ctpilot keeps running until every shed timeout is back at
 #         the kernel's value (at most RKB_HTTP_RELAX_WAIT seconds): how long relaxing takes.
 #
-# Environment: RKB_HTTP_ROUNDS (2), RKB_HTTP_PHASES ("fill udp syn relax"), RKB_HTTP_SECONDS
+# Environment: RKB_HTTP_ROUNDS (2), RKB_HTTP_PHASES ("fill quiet udp syn relax"), RKB_HTTP_SECONDS
 # (10), RKB_HTTP_UDP_SECONDS (25), RKB_HTTP_SYN_SECONDS (70), RKB_HTTP_CEILING (131072),
 # RKB_HTTP_FLOOD_FACTOR (2), RKB_HTTP_CONNECTIONS (32: wrk -c; wrk -t 2), RKB_HTTP_RELAX_WAIT
-# (150). Writes $RKB_OUT/kernel-http.md. Needs root, wrk, nginx and hping3. Holds
+# (150), RKB_FRAGMENT_SUFFIX (appended to the fragment's name). Writes
+# $RKB_OUT/kernel-http$RKB_FRAGMENT_SUFFIX.md. Needs root, wrk, nginx and hping3. Holds
 # /tmp/ctpilot-kernel.lock while a round runs (about 8 minutes) and gives it back between rounds
 # (rkb_yield_lock); nf_conntrack_max and the buckets are restored then and at exit.
 
@@ -49,7 +53,7 @@ case "${1:-}" in
   *) echo "http.sh: no arguments (see --help); settings come from the environment" >&2; exit 2 ;;
 esac
 rounds=${RKB_HTTP_ROUNDS:-2}
-phases=${RKB_HTTP_PHASES:-fill udp syn relax}
+phases=${RKB_HTTP_PHASES:-fill quiet udp syn relax}
 wrk_seconds=${RKB_HTTP_SECONDS:-10}
 udp_seconds=${RKB_HTTP_UDP_SECONDS:-25}
 syn_seconds=${RKB_HTTP_SYN_SECONDS:-70}
@@ -59,7 +63,7 @@ connections=${RKB_HTTP_CONNECTIONS:-32}
 relax_wait=${RKB_HTTP_RELAX_WAIT:-150}
 bad() { echo "http.sh: $*" >&2; exit 2; }
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || bad "RKB_HTTP_ROUNDS: 1..99, not '$rounds'"
-for p in $phases; do [[ "$p" =~ ^(fill|udp|syn|relax)$ ]] || bad "RKB_HTTP_PHASES: fill, udp, syn, relax; not '$p'"; done
+for p in $phases; do [[ "$p" =~ ^(fill|quiet|udp|syn|relax)$ ]] || bad "RKB_HTTP_PHASES: fill, quiet, udp, syn, relax; not '$p'"; done
 [[ "$wrk_seconds" =~ ^[0-9]+$ && "$wrk_seconds" -ge 2 && "$wrk_seconds" -le 120 ]] || bad "RKB_HTTP_SECONDS: 2..120"
 [[ "$udp_seconds" =~ ^[0-9]+$ && "$udp_seconds" -ge "$wrk_seconds" && "$udp_seconds" -le 600 ]] ||
   bad "RKB_HTTP_UDP_SECONDS: RKB_HTTP_SECONDS..600"
@@ -213,9 +217,9 @@ run_one() {
   local sampler=$CTP_LAST_PID
   sleep 0.3
   t0=$(rkb_now)
-  if [[ "$phase" == udp || "$phase" == syn || "$phase" == relax ]]; then
+  if [[ "$phase" != fill ]]; then
     [[ "$phase" == syn ]] && flood_s=$syn_seconds || flood_s=$udp_seconds
-    start_flood "${phase/relax/udp}" "$flood_s"
+    [[ "$phase" == quiet ]] || start_flood "${phase/relax/udp}" "$flood_s"
     sleep $(( flood_s - wrk_seconds ))
   fi
   start=$(rkb_now)
@@ -224,10 +228,10 @@ run_one() {
       -H "Connection: close" "http://$CTP_SERVER_IP/" > "$CTP_TMP/wrk-$tag.txt" 2>&1 9>&- ||
       ctp_fail "wrk failed: $(cat "$CTP_TMP/wrk-$tag.txt")"
   fi
-  [[ "$phase" == fill ]] || wait "${FLOOD_PIDS[@]}" || true
+  [[ "$phase" == fill || "$phase" == quiet ]] || wait "${FLOOD_PIDS[@]}" || true
   end=$(rkb_now)
   local rate=""
-  [[ "$phase" == fill ]] || rate=$(flood_rate "${phase/relax/udp}" "$flood_s")
+  [[ "$phase" == fill || "$phase" == quiet ]] || rate=$(flood_rate "${phase/relax/udp}" "$flood_s")
   local after_flood; after_flood=$(shed_timeouts)
   local relaxed_s=""
   if [[ "$phase" == relax ]]; then
@@ -267,6 +271,7 @@ for round in $(seq "$rounds"); do
   for phase in $phases; do
     case "$phase" in
       fill) contenders="alone defaults isp unlimited" ;;
+      quiet) contenders="defaults unlimited" ;;
       udp|syn) contenders="defaults defaults-noshed isp unlimited" ;;
       relax) continue ;;
     esac
@@ -281,15 +286,18 @@ finished=$(date -u '+%H:%M UTC')
 
 python3 - "$CTP_TMP/runs.jsonl" "$started" "$finished" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" \
   "$udp_rate" "$syn_rate" "$ceiling" "$factor" "$wrk_seconds" "$udp_seconds" "$syn_seconds" "$connections" \
-  "$static_max" "$udp_timeout" "$syn_timeout" <<'PY' | rkb_write_fragment http
+  "$static_max" "$udp_timeout" "$syn_timeout" "${RKB_FRAGMENT_SUFFIX:-}" <<'PY' | rkb_write_fragment "http${RKB_FRAGMENT_SUFFIX:-}"
 import json, sys
 (runs_file, started, finished, load0, load1, udp_rate, syn_rate, ceiling, factor, wrk_s, udp_s, syn_s,
- conns, static_max, udp_to, syn_to) = sys.argv[1:]
+ conns, static_max, udp_to, syn_to, suffix) = sys.argv[1:]
 runs = [json.loads(l) for l in open(runs_file)]
 names = {"alone": "4096 left alone", "defaults": "defaults", "defaults-noshed": "defaults, `shed =`",
          "isp": "ISP example", "unlimited": "unlimited", "relax": "defaults, relax_after 1m, cooldown 1s"}
 base = {r["round"]: r["requests"] for r in runs if r["phase"] == "fill" and r["contender"] == "unlimited"}
-own = {(r["contender"], r["round"]): r["requests"] for r in runs if r["phase"] == "fill"}
+# The no-flood reference of a flood run: the quiet run (same timing) of its contender or else the
+# defaults' in that round; without quiet runs the fill runs.
+quiet_phase = "quiet" if any(r["phase"] == "quiet" for r in runs) else "fill"
+own = {(r["contender"], r["round"]): r["requests"] for r in runs if r["phase"] == quiet_phase}
 def pct(n, d):
     return f"{100 * n / d:.1f}%" if d else "-"
 def errs(r):
@@ -303,7 +311,7 @@ def chains(r):
 def drops(r, key="drops", early="early_drops"):
     return f"{r[key]:,} / {r[early]:,}"
 w = print
-w("### HTTP through a NAT router: wrk + nginx, fill and floods (real kernel)")
+w(f"### HTTP through a NAT router: wrk + nginx, fill and floods (real kernel){' (' + suffix.strip('-') + ')' if suffix else ''}")
 w()
 w(f"Measured {started} - {finished} by `tests/bench/kernel/http.sh`; load average before {load0}, after {load1}.")
 w(f"clients -> router (nftables masquerade) -> servers in three network namespaces; nginx `return 200` in the")
@@ -314,18 +322,31 @@ w(f"/proc/net/stat/nf_conntrack of the router, sampled every 100 ms. Each run st
 w(f"nf_conntrack_max 4096; unlimited = no ctpilot, nf_conntrack_max {int(static_max):,} (the built-in memory budget) from the start.")
 w(f"ctpilot contenders watch only the router's netns (`netns = ROUTER`, everything else as the policy says).")
 w()
-w(f"**Fill from 4096, wrk alone for {wrk_s} s.** \"% of unlimited\" compares with the unlimited run of the same round;")
-w("drops in the first second and after it (ctpilot's default interval is 1 s until the table is half full).")
-w()
-w("| round | contender | requests | % of unlimited | p99 latency | connect errors / timeouts | drops / early drops | drops / early drops after 1 s | drops per second | peak entries | nf_conntrack_max at end | load |")
-w("|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
-for r in runs:
-    if r["phase"] != "fill":
-        continue
-    w(f"| {r['round']} | {names[r['contender']]} | {r.get('requests', 0):,} | {pct(r.get('requests', 0), base.get(r['round']))} | "
-      f"{r.get('p99_ms', '-')} ms | {errs(r)} | {drops(r)} | {drops(r, 'drops_after_1s', 'early_drops_after_1s')} | "
-      f"{' '.join(str(n) for n in r['drops_per_second'])} | {r['peak_count']:,} | {r['max_end']:,} | {r['load']} |")
-w()
+if any(r["phase"] == "fill" for r in runs):
+    w(f"**Fill from 4096, wrk alone for {wrk_s} s.** \"% of unlimited\" compares with the unlimited run of the same round;")
+    w("drops in the first second and after it (ctpilot's default interval is 1 s until the table is half full).")
+    w()
+    w("| round | contender | requests | % of unlimited | p99 latency | connect errors / timeouts | drops / early drops | drops / early drops after 1 s | drops per second | peak entries | nf_conntrack_max at end | load |")
+    w("|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+    for r in runs:
+        if r["phase"] != "fill":
+            continue
+        w(f"| {r['round']} | {names[r['contender']]} | {r.get('requests', 0):,} | {pct(r.get('requests', 0), base.get(r['round']))} | "
+          f"{r.get('p99_ms', '-')} ms | {errs(r)} | {drops(r)} | {drops(r, 'drops_after_1s', 'early_drops_after_1s')} | "
+          f"{' '.join(str(n) for n in r['drops_per_second'])} | {r['peak_count']:,} | {r['max_end']:,} | {r['load']} |")
+    w()
+rs = [r for r in runs if r["phase"] == "quiet"]
+if rs:
+    w(f"**No flood, the flood runs' timing: wrk during the last {wrk_s} s of {udp_s} s** (the ctpilot contender with the")
+    w("flood phases' ceiling): the no-flood reference of the flood tables below.")
+    w()
+    w("| round | contender | requests | % of unlimited | p99 latency | connect errors / timeouts | drops / early drops | peak entries | load |")
+    w("|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    qbase = {r["round"]: r["requests"] for r in rs if r["contender"] == "unlimited"}
+    for r in rs:
+        w(f"| {r['round']} | {names[r['contender']]} | {r.get('requests', 0):,} | {pct(r.get('requests', 0), qbase.get(r['round']))} | "
+          f"{r.get('p99_ms', '-')} ms | {errs(r)} | {drops(r)} | {r['peak_count']:,} | {r['load']} |")
+    w()
 for phase, rate, secs, what, to in (("udp", udp_rate, udp_s, "one-way UDP flows to filtered ports (udp_timeout", udp_to),
                                     ("syn", syn_rate, syn_s, "bare SYNs to filtered ports (hping3; tcp_timeout_syn_sent", syn_to)):
     rs = [r for r in runs if r["phase"] == phase]
@@ -334,16 +355,17 @@ for phase, rate, secs, what, to in (("udp", udp_rate, udp_s, "one-way UDP flows 
     w(f"**{phase.upper()} flood: {what} {to} s) requested at {int(rate):,}/s = {factor} x ceiling {int(ceiling):,} / {to} s, for {secs} s;")
     w(f"wrk during its last {wrk_s} s.** The ctpilot contenders have `[max] ceiling = {int(ceiling)}`. Drops count from the")
     w("flood's start (the drop counter does not tell the flood from wrk: wrk's own failures are its connect errors and")
-    w("timeouts). \"% of no-flood\" compares wrk's requests with the same contender's fill run of that round (unlimited: its own;")
-    w("`shed =` and ISP example without one: the defaults'). Timeouts: ctpilot's applied changes (journal), and the router's")
+    w(f"timeouts). \"% of no-flood\" compares wrk's requests with the same contender's {quiet_phase} run of that round (`shed =` and ISP")
+    w("example, which have none: the defaults'). Timeouts: ctpilot's applied changes (journal), and the router's")
     w("shed timeouts when the flood ended (relax_after is 15 min: not yet relaxed; see the relax run below).")
     w()
-    w("| round | contender | flood sent /s | requests | % of no-flood | % of unlimited (no flood) | p99 latency | connect errors / timeouts | drops / early drops | after 2 s | last second with one | peak entries (% of ceiling) | peak fill | nf_conntrack_max at end | timeouts changed | shed timeouts at flood end | load |")
+    w("| round | contender | flood sent /s | requests | % of no-flood | % of unlimited, same flood | p99 latency | connect errors / timeouts | drops / early drops | after 2 s | last second with one | peak entries (% of ceiling) | peak fill | nf_conntrack_max at end | timeouts changed | shed timeouts at flood end | load |")
     w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     for r in rs:
         ref = own.get((r["contender"], r["round"])) or own.get(("defaults", r["round"]))
+        same = next((u.get("requests") for u in rs if u["contender"] == "unlimited" and u["round"] == r["round"]), None)
         w(f"| {r['round']} | {names[r['contender']]} | {int(r['flood_rate'] or 0):,} | {r.get('requests', 0):,} | "
-          f"{pct(r.get('requests', 0), ref)} | {pct(r.get('requests', 0), base.get(r['round']))} | {r.get('p99_ms', '-')} ms | {errs(r)} | "
+          f"{pct(r.get('requests', 0), ref)} | {pct(r.get('requests', 0), same)} | {r.get('p99_ms', '-')} ms | {errs(r)} | "
           f"{drops(r)} | {drops(r, 'drops_after_2s', 'early_drops_after_2s')} | {r['last_drop_second']} of {len(r['drops_per_second'])} | "
           f"{r['peak_count']:,} ({100 * r['peak_count'] / int(ceiling):.0f}%) | {100 * r['peak_fill']:.1f}% | {r['max_end']:,} | "
           f"{chains(r)} | {r['timeouts_after']} | {r['load']} |")
