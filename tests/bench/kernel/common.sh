@@ -109,3 +109,12 @@ rkb_yield_lock() {
   printf 'CTP_SAVED_MAX=%s\nCTP_SAVED_BUCKETS=%s\n' "$CTP_SAVED_MAX" "$CTP_SAVED_BUCKETS" > "$CTP_SAVED_FILE"
   ctp_log "took $CTP_LOCK_FILE again; saved nf_conntrack_max=$CTP_SAVED_MAX nf_conntrack_buckets=$CTP_SAVED_BUCKETS"
 }
+
+# Prints the new connections the router's conntrack saw: packets of state new that it forwarded
+# (the topology's `ct state new counter` rule) plus those it refused (drop; an early drop evicts
+# an older entry and forwards the new one, so the counter has it).
+rkb_router_new_entries() {
+  local forwarded
+  forwarded=$(ip netns exec "$CTP_ROUTER" nft list chain inet ctp c_forward | sed -n 's/.*ct state new counter packets \([0-9]*\).*/\1/p')
+  echo $(( ${forwarded:-0} + $(ctp_proc_stat "$CTP_ROUTER" drop) ))
+}

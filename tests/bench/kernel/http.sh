@@ -157,10 +157,12 @@ start_flood() {
   FLOOD_OUT="$CTP_TMP/flood-$RANDOM"
   if [[ "$phase" == udp ]]; then
     # Two generators (one alone fell behind at ~13k flows/s on the shared 2 CPUs), each with an
-    # odd number of source ports of its own and 32 target ports: 1M distinct tuples each.
+    # odd number of source ports of its own (31,977 and 31,999) and 32 target ports: 1M distinct
+    # tuples each before one repeats (an even count would repeat after count flows: a repeated
+    # tuple refreshes its entry instead of adding one).
     local ports
     k=1
-    for ports in 1024-33000 33001-65000; do
+    for ports in 1024-33000 33001-64999; do
       "$LOADGEN" --netns "$CTP_CLIENTS" udp-flows --target "$CTP_SERVER_IP:9100-9131" --source-ports "$ports" \
         --rate "$(( (udp_rate + 1) / 2 ))/s" --duration "${seconds}s" > "$FLOOD_OUT.$k" 9>&- &
       FLOOD_PIDS+=("$!")
@@ -217,6 +219,7 @@ run_one() {
   local sampler=$CTP_LAST_PID
   sleep 0.3
   t0=$(rkb_now)
+  local seen0; seen0=$(rkb_router_new_entries)
   if [[ "$phase" != fill ]]; then
     [[ "$phase" == syn ]] && flood_s=$syn_seconds || flood_s=$udp_seconds
     [[ "$phase" == quiet ]] || start_flood "${phase/relax/udp}" "$flood_s"
@@ -230,8 +233,13 @@ run_one() {
   fi
   [[ "$phase" == fill || "$phase" == quiet ]] || wait "${FLOOD_PIDS[@]}" || true
   end=$(rkb_now)
-  local rate=""
-  [[ "$phase" == fill || "$phase" == quiet ]] || rate=$(flood_rate "${phase/relax/udp}" "$flood_s")
+  local rate="" seen=""
+  if [[ "$phase" != fill && "$phase" != quiet ]]; then
+    rate=$(flood_rate "${phase/relax/udp}" "$flood_s")
+    # New entries the router saw (forwarded in state new, or dropped) minus wrk's connections,
+    # per second of the flood's wall time: the rate that reached conntrack.
+    seen=$(( $(rkb_router_new_entries) - seen0 ))
+  fi
   local after_flood; after_flood=$(shed_timeouts)
   local relaxed_s=""
   if [[ "$phase" == relax ]]; then
@@ -255,8 +263,10 @@ run_one() {
 d = json.loads(sys.argv[1])
 d.update(contender=sys.argv[2], phase=sys.argv[3], round=int(sys.argv[4]), flood_rate=sys.argv[5],
          timeouts_before=sys.argv[6], timeouts_after=sys.argv[7], relaxed_s=sys.argv[8], load=sys.argv[9])
+if sys.argv[10]:
+    d["flood_seen_rate"] = round((int(sys.argv[10]) - d.get("requests", 0)) / (float(sys.argv[12]) - float(sys.argv[11])))
 print(json.dumps(d))' "$summary" "$contender" "$phase" "$round" "$rate" "$before" "$after_flood" "$relaxed_s" \
-    "$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$CTP_TMP/runs.jsonl" >&2
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$seen" "$t0" "$end" | tee -a "$CTP_TMP/runs.jsonl" >&2
   # A run with ctpilot leaves shortened timeouts behind (relax_after is 15 minutes): put the
   # kernel's values back in the router before the next run.
   local kv
@@ -353,18 +363,20 @@ for phase, rate, secs, what, to in (("udp", udp_rate, udp_s, "one-way UDP flows 
     if not rs:
         continue
     w(f"**{phase.upper()} flood: {what} {to} s) requested at {int(rate):,}/s = {factor} x ceiling {int(ceiling):,} / {to} s, for {secs} s;")
-    w(f"wrk during its last {wrk_s} s.** The ctpilot contenders have `[max] ceiling = {int(ceiling)}`. Drops count from the")
+    w(f"wrk during its last {wrk_s} s.** The ctpilot contenders have `[max] ceiling = {int(ceiling)}`. Flood sent: by the generators")
+    w("per second of their own time; reaching conntrack: new entries the router saw (forwarded in state new, or dropped) minus")
+    w("wrk's requests, per second from the flood's start to its end. Drops count from the")
     w("flood's start (the drop counter does not tell the flood from wrk: wrk's own failures are its connect errors and")
     w(f"timeouts). \"% of no-flood\" compares wrk's requests with the same contender's {quiet_phase} run of that round (`shed =` and ISP")
     w("example, which have none: the defaults'). Timeouts: ctpilot's applied changes (journal), and the router's")
     w("shed timeouts when the flood ended (relax_after is 15 min: not yet relaxed; see the relax run below).")
     w()
-    w("| round | contender | flood sent /s | requests | % of no-flood | % of unlimited, same flood | p99 latency | connect errors / timeouts | drops / early drops | after 2 s | last second with one | peak entries (% of ceiling) | peak fill | nf_conntrack_max at end | timeouts changed | shed timeouts at flood end | load |")
-    w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
+    w("| round | contender | flood sent /s | flood reaching conntrack /s | requests | % of no-flood | % of unlimited, same flood | p99 latency | connect errors / timeouts | drops / early drops | after 2 s | last second with one | peak entries (% of ceiling) | peak fill | nf_conntrack_max at end | timeouts changed | shed timeouts at flood end | load |")
+    w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     for r in rs:
         ref = own.get((r["contender"], r["round"])) or own.get(("defaults", r["round"]))
         same = next((u.get("requests") for u in rs if u["contender"] == "unlimited" and u["round"] == r["round"]), None)
-        w(f"| {r['round']} | {names[r['contender']]} | {int(r['flood_rate'] or 0):,} | {r.get('requests', 0):,} | "
+        w(f"| {r['round']} | {names[r['contender']]} | {int(r['flood_rate'] or 0):,} | {r.get('flood_seen_rate', 0):,} | {r.get('requests', 0):,} | "
           f"{pct(r.get('requests', 0), ref)} | {pct(r.get('requests', 0), same)} | {r.get('p99_ms', '-')} ms | {errs(r)} | "
           f"{drops(r)} | {drops(r, 'drops_after_2s', 'early_drops_after_2s')} | {r['last_drop_second']} of {len(r['drops_per_second'])} | "
           f"{r['peak_count']:,} ({100 * r['peak_count'] / int(ceiling):.0f}%) | {100 * r['peak_fill']:.1f}% | {r['max_end']:,} | "
