@@ -26,6 +26,7 @@ check_refused RKB_HTTP_PHASES RKB_HTTP_PHASES="fill tcp"
 check_refused RKB_HTTP_UDP_SECONDS RKB_HTTP_SECONDS=30 RKB_HTTP_UDP_SECONDS=20
 check_refused RKB_HTTP_CEILING RKB_HTTP_CEILING=1000
 check_refused RKB_HTTP_CONNECTIONS RKB_HTTP_CONNECTIONS=x
+check_refused RKB_HTTP_FLOOD_CONTENDERS RKB_HTTP_FLOOD_CONTENDERS="defaults static"
 out=$(bash "$bench" extra 2>&1)
 [[ $? == 2 ]] || fail "an argument: expected exit 2: $out"
 

@@ -28,7 +28,9 @@
 #   The flood phases give the ctpilot contenders `[max] ceiling = RKB_HTTP_CEILING` (default
 #   128k) so that the flood rate stays feasible on a small machine (2 x 128k / 30 s = 8.7k UDP
 #   flows/s; at 256k two generators reached 12-15k of the 17.5k/s asked on 2 busy CPUs).
-#   Contenders: "defaults", "defaults, shed =" (no shedding), "ISP example", "unlimited". Every run starts from an
+#   Contenders: "defaults", "defaults, shed =" (no shedding), "ISP example", "unlimited"
+#   (RKB_HTTP_FLOOD_CONTENDERS: these as defaults, defaults-noshed, isp, unlimited, and
+#   defaults-shed1s = the defaults with `shed_cooldown = 1s`). Every run starts from an
 #   empty table at nf_conntrack_max 4096 (unlimited: at the budget).
 #   relax once, after the rounds: the defaults with `relax_after = 1m` and `cooldown = 1s`
 #         through one UDP flood, then ctpilot keeps running until every shed timeout is back at
@@ -37,7 +39,7 @@
 # Environment: RKB_HTTP_ROUNDS (2), RKB_HTTP_PHASES ("fill quiet udp syn relax"), RKB_HTTP_SECONDS
 # (10), RKB_HTTP_UDP_SECONDS (25), RKB_HTTP_SYN_SECONDS (70), RKB_HTTP_CEILING (131072),
 # RKB_HTTP_FLOOD_FACTOR (2), RKB_HTTP_CONNECTIONS (32: wrk -c; wrk -t 2), RKB_HTTP_RELAX_WAIT
-# (150), RKB_FRAGMENT_SUFFIX (appended to the fragment's name). Writes
+# (150), RKB_HTTP_FLOOD_CONTENDERS (above), RKB_FRAGMENT_SUFFIX (appended to the fragment's name). Writes
 # $RKB_OUT/kernel-http$RKB_FRAGMENT_SUFFIX.md. Needs root, wrk, nginx and hping3. Holds
 # /tmp/ctpilot-kernel.lock while a round runs (about 8 minutes) and gives it back between rounds
 # (rkb_yield_lock); nf_conntrack_max and the buckets are restored then and at exit.
@@ -61,6 +63,7 @@ ceiling=${RKB_HTTP_CEILING:-131072}
 factor=${RKB_HTTP_FLOOD_FACTOR:-2}
 connections=${RKB_HTTP_CONNECTIONS:-32}
 relax_wait=${RKB_HTTP_RELAX_WAIT:-150}
+flood_contenders=${RKB_HTTP_FLOOD_CONTENDERS:-defaults defaults-noshed isp unlimited}
 bad() { echo "http.sh: $*" >&2; exit 2; }
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || bad "RKB_HTTP_ROUNDS: 1..99, not '$rounds'"
 for p in $phases; do [[ "$p" =~ ^(fill|quiet|udp|syn|relax)$ ]] || bad "RKB_HTTP_PHASES: fill, quiet, udp, syn, relax; not '$p'"; done
@@ -72,6 +75,10 @@ for p in $phases; do [[ "$p" =~ ^(fill|quiet|udp|syn|relax)$ ]] || bad "RKB_HTTP
 [[ "$ceiling" =~ ^[0-9]+$ && "$ceiling" -ge 16384 && "$ceiling" -le 4194304 ]] || bad "RKB_HTTP_CEILING: 16384..4194304"
 [[ "$factor" =~ ^[1-9]$ ]] || bad "RKB_HTTP_FLOOD_FACTOR: 1..9"
 [[ "$connections" =~ ^[0-9]+$ && "$connections" -ge 2 && "$connections" -le 1024 ]] || bad "RKB_HTTP_CONNECTIONS: 2..1024"
+for c in $flood_contenders; do
+  [[ "$c" =~ ^(defaults|defaults-noshed|defaults-shed1s|isp|unlimited)$ ]] ||
+    bad "RKB_HTTP_FLOOD_CONTENDERS: defaults, defaults-noshed, defaults-shed1s, isp, unlimited; not '$c'"
+done
 [[ "$relax_wait" =~ ^[0-9]+$ && "$relax_wait" -ge 60 && "$relax_wait" -le 1800 ]] || bad "RKB_HTTP_RELAX_WAIT: 60..1800"
 
 CTP_DEADLINE=${CTP_DEADLINE:-3600}
@@ -128,11 +135,12 @@ ip netns exec "$CTP_ROUTER" conntrack -F 2>/dev/null || true
 write_policy() {
   local contender=$1 phase=$2 file=$3
   case "$contender" in
-    defaults|defaults-noshed|relax)
+    defaults|defaults-noshed|defaults-shed1s|relax)
       {
         printf '[controller]\nnetns = %s\n' "$CTP_ROUTER"
         [[ "$phase" == fill ]] || printf '[max]\nceiling = %s\n' "$ceiling"
         if [[ "$contender" == defaults-noshed ]]; then printf '[timeouts]\nshed =\n'; fi
+        if [[ "$contender" == defaults-shed1s ]]; then printf '[timeouts]\nshed_cooldown = 1s\n'; fi
         if [[ "$contender" == relax ]]; then printf '[timeouts]\nrelax_after = 1m\ncooldown = 1s\n'; fi
       } > "$file" ;;
     isp)
@@ -217,7 +225,11 @@ run_one() {
   fi
   ctp_bg ip netns exec "$CTP_ROUTER" python3 "$STATS" sample "$CTP_TMP/samples-$tag.txt"
   local sampler=$CTP_LAST_PID
-  sleep 0.3
+  # The load starts only once the sampler has its first sample: drops before it would be missed.
+  local waited
+  for waited in $(seq 50); do [[ -s "$CTP_TMP/samples-$tag.txt" ]] && break; sleep 0.1; done
+  [[ -s "$CTP_TMP/samples-$tag.txt" ]] || ctp_fail "the sampler wrote nothing in 5 s (waited $waited)"
+  sleep 0.2
   t0=$(rkb_now)
   local seen0; seen0=$(rkb_router_new_entries)
   if [[ "$phase" != fill ]]; then
@@ -282,7 +294,7 @@ for round in $(seq "$rounds"); do
     case "$phase" in
       fill) contenders="alone defaults isp unlimited" ;;
       quiet) contenders="defaults unlimited" ;;
-      udp|syn) contenders="defaults defaults-noshed isp unlimited" ;;
+      udp|syn) contenders=$flood_contenders ;;
       relax) continue ;;
     esac
     for c in $contenders; do run_one "$c" "$phase" "$round"; done
@@ -302,6 +314,7 @@ import json, sys
  conns, static_max, udp_to, syn_to, suffix) = sys.argv[1:]
 runs = [json.loads(l) for l in open(runs_file)]
 names = {"alone": "4096 left alone", "defaults": "defaults", "defaults-noshed": "defaults, `shed =`",
+         "defaults-shed1s": "defaults, `shed_cooldown = 1s`",
          "isp": "ISP example", "unlimited": "unlimited", "relax": "defaults, relax_after 1m, cooldown 1s"}
 base = {r["round"]: r["requests"] for r in runs if r["phase"] == "fill" and r["contender"] == "unlimited"}
 # The no-flood reference of a flood run: the quiet run (same timing) of its contender or else the
