@@ -71,3 +71,50 @@ rkb_static_at_budget() {
   [[ "$max" =~ ^[0-9]+$ && "$max" -gt 0 ]] || ctp_fail "no memory budget in ctpilot status --json: $json"
   echo "$max $(( ( (max + 3) / 4 + 511) / 512 * 512 )) $entry"
 }
+
+# Makes NS drop, without an answer, what matches the nftables MATCH ("tcp dport 9000-9007"): a
+# flood at those ports leaves unanswered entries in the router (SYN_SENT 120 s, UDP 30 s). Each
+# call adds one rule to the input chain of table inet ctpsilent (created on first use).
+rkb_drop_silently() {
+  local ns=$1 match=$2
+  ip netns exec "$ns" nft list chain inet ctpsilent c_in >/dev/null 2>&1 || {
+    ip netns exec "$ns" nft add table inet ctpsilent
+    ip netns exec "$ns" nft add chain inet ctpsilent c_in '{ type filter hook input priority 0; }'
+  }
+  # shellcheck disable=SC2086
+  ip netns exec "$ns" nft add rule inet ctpsilent c_in $match drop
+}
+
+# Gives /tmp/ctpilot-kernel.lock back for a moment between the rounds of a long benchmark (the
+# kernel tests wait for it at most 10 minutes): restores the global knobs, releases the lock,
+# lets a waiting test take it, then waits for it again and saves the knobs anew. Only between
+# runs: nothing of the benchmark's may touch a global knob meanwhile.
+rkb_yield_lock() {
+  ctp_restore_globals
+  CTP_SAVED_MAX=""
+  CTP_SAVED_BUCKETS=""
+  flock -u 9
+  ctp_log "released $CTP_LOCK_FILE between rounds"
+  sleep 3
+  flock -w 1800 9 || ctp_fail "$CTP_LOCK_FILE stayed held for 30 minutes"
+  if [[ -s "$CTP_SAVED_FILE" ]]; then
+    # A test that held the lock meanwhile was SIGKILLed before it could restore the globals.
+    # shellcheck disable=SC1090
+    source "$CTP_SAVED_FILE"
+    ctp_log "restoring globals left by a killed test: max=$CTP_SAVED_MAX buckets=$CTP_SAVED_BUCKETS"
+    ctp_restore_globals
+  fi
+  CTP_SAVED_MAX=$(cat "$CTP_PROC/nf_conntrack_max")
+  CTP_SAVED_BUCKETS=$(cat "$CTP_PROC/nf_conntrack_buckets")
+  printf 'CTP_SAVED_MAX=%s\nCTP_SAVED_BUCKETS=%s\n' "$CTP_SAVED_MAX" "$CTP_SAVED_BUCKETS" > "$CTP_SAVED_FILE"
+  ctp_log "took $CTP_LOCK_FILE again; saved nf_conntrack_max=$CTP_SAVED_MAX nf_conntrack_buckets=$CTP_SAVED_BUCKETS"
+}
+
+# Prints the new connections the router's conntrack saw: packets of state new that it forwarded
+# (the topology's `ct state new counter` rule) plus those it refused (drop; an early drop evicts
+# an older entry and forwards the new one, so the counter has it).
+rkb_router_new_entries() {
+  local forwarded
+  forwarded=$(ip netns exec "$CTP_ROUTER" nft list chain inet ctp c_forward | sed -n 's/.*ct state new counter packets \([0-9]*\).*/\1/p')
+  echo $(( ${forwarded:-0} + $(ctp_proc_stat "$CTP_ROUTER" drop) ))
+}

@@ -77,15 +77,6 @@ print(json.dumps({k: (max if k.endswith("_s") else sum)(r[k] for r in reports)
   ctp_log "churn $rate/s ($procs processes): $(cat "$file")"
 }
 
-# Prints the new connections the router's conntrack saw: packets of state new that it forwarded
-# (the topology's `ct state new counter` rule) plus those it refused (drop; an early drop evicts
-# an older entry and forwards the new one, so the counter has it).
-router_new_entries() {
-  local forwarded
-  forwarded=$(ip netns exec "$CTP_ROUTER" nft list chain inet ctp c_forward | sed -n 's/.*ct state new counter packets \([0-9]*\).*/\1/p')
-  echo $(( ${forwarded:-0} + $(ctp_proc_stat "$CTP_ROUTER" drop) ))
-}
-
 # Sends RATE SYNs/s for $seconds from hping3 processes in the clients' netns, each to one of
 # the servers' listening ports (8000, 8001, ...) from source ports 1024 up; leaves a report in FILE
 # with the fields churn() reports: completed = answered SYNs, failed = unanswered ones,
@@ -101,13 +92,10 @@ syn_flood() {
   local port=8000
   if [[ "${RKB_HPING_SILENT:-0}" == 1 ]]; then
     port=9000
-    ip netns exec "$CTP_SERVERS" nft list chain inet ctpsilent c_in >/dev/null 2>&1 || {
-      ip netns exec "$CTP_SERVERS" nft add table inet ctpsilent
-      ip netns exec "$CTP_SERVERS" nft add chain inet ctpsilent c_in '{ type filter hook input priority 0; }'
-      ip netns exec "$CTP_SERVERS" nft add rule inet ctpsilent c_in tcp dport 9000-9007 drop
-    }
+    ip netns exec "$CTP_SERVERS" nft list chain inet ctpsilent c_in >/dev/null 2>&1 ||
+      rkb_drop_silently "$CTP_SERVERS" "tcp dport 9000-9007"
   fi
-  seen0=$(router_new_entries)
+  seen0=$(rkb_router_new_entries)
   start=$(rkb_now)
   for k in $(seq "$n"); do
     ip netns exec "$CTP_CLIENTS" timeout $(( seconds * 4 + 10 )) \
@@ -116,7 +104,7 @@ syn_flood() {
   done
   wait "${pids[@]}" || true
   local elapsed; elapsed=$(rkb_sub "$(rkb_now)" "$start")
-  seen1=$(router_new_entries)
+  seen1=$(rkb_router_new_entries)
   python3 -c 'import json, re, sys
 sent = answered = 0
 for f in sys.argv[3:]:
