@@ -902,7 +902,7 @@ TEST_CASE("with stableKnobsEvery, a change decided on a reused value is written 
   rig.knobs.set("init", Knob::Count, 900);  // near max: decide() raises it
   SUBCASE("unchanged: written at once") {
     const auto report = controller.tick(kT0 + 100ms);
-    CHECK(report.applied.size() == 1);
+    CHECK_FALSE(report.applied.empty());  // max, and the buckets that follow it
     CHECK(rig.max() > 1000);
   }
   SUBCASE("changed by hand in between: not written, and the next tick leaves it to its owner") {
