@@ -874,11 +874,20 @@ TEST_CASE("a knob changed by someone else names its journal record and resume on
   }
 }
 
-TEST_CASE("with stableKnobsEvery, max and the timeouts are read once per period and a change by hand shows at the next read") {
-  Rig rig;
+namespace {
+
+// A controller that reads max, buckets and the timeouts at most once a second, as `run` does.
+Controller readingOncePerSecond(Rig& rig) {
   auto deps = rig.deps();
   deps.stableKnobsEvery = 1s;
-  Controller controller(testPolicy(), std::move(deps));
+  return Controller(testPolicy(), std::move(deps));
+}
+
+}  // namespace
+
+TEST_CASE("with stableKnobsEvery, max and the timeouts are read once per period and a change by hand shows at the next read") {
+  Rig rig;
+  auto controller = readingOncePerSecond(rig);
   controller.tick(kT0);
   rig.knobs.set("init", Knob::ConntrackMax, 950);
   rig.knobs.set("init", Knob::UdpTimeout, 10);
@@ -895,9 +904,7 @@ TEST_CASE("with stableKnobsEvery, max and the timeouts are read once per period 
 
 TEST_CASE("with stableKnobsEvery, a change decided on a reused value is written only if the value still holds") {
   Rig rig;
-  auto deps = rig.deps();
-  deps.stableKnobsEvery = 1s;
-  Controller controller(testPolicy(), std::move(deps));
+  auto controller = readingOncePerSecond(rig);
   controller.tick(kT0);
   rig.knobs.set("init", Knob::Count, 900);  // near max: decide() raises it
   SUBCASE("unchanged: written at once") {
