@@ -135,6 +135,7 @@ struct Controller::Reading {
   std::map<KnobRef, std::int64_t> values;  // every managed knob read this tick
   std::map<KnobRef, std::int64_t> baselines;  // the view's, as of this tick
   std::vector<policy::Hold> holds;
+  std::set<KnobRef> reused;  // values taken from stable_ rather than read this tick
 };
 
 Controller::Controller(policy::Policy policy, ControllerDeps deps)
@@ -225,6 +226,7 @@ void Controller::discover(policy::TimePoint now) {
     std::erase_if(unwritable_, [&](const auto& ref) { return ref.netns == old.name && !isGlobal(ref.knob); });
     std::erase_if(lastPlanned_, [&](const auto& kv) { return kv.first.netns == old.name && !isGlobal(kv.first.knob); });
     calmSince_.erase(old.name);
+    std::erase_if(stable_, [&](const auto& kv) { return kv.first.netns == old.name; });
     warned_.erase("stats:" + old.name);
     if (deps_.forget) deps_.forget(old);
   }
@@ -260,7 +262,7 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
   discover(now);
 
   const auto initNs = *netnsFor(globalRef(Knob::ConntrackMax));
-  const auto max = deps_.knobs.read(initNs, Knob::ConntrackMax);
+  const auto max = readStable(initNs, globalRef(Knob::ConntrackMax), now, reading);
   if (!max) {
     warnOnce("max", "cannot read nf_conntrack_max (" + max.error().what +
                         "); is nf_conntrack loaded? observing nothing until it is");
@@ -268,7 +270,7 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
     return false;
   }
   if (warned_.erase("max") != 0) spdlog::info("nf_conntrack_max readable again");
-  const auto buckets = deps_.knobs.read(initNs, Knob::Buckets);
+  const auto buckets = readStable(initNs, globalRef(Knob::Buckets), now, reading);
   if (!buckets) warnOnce("buckets", "cannot read nf_conntrack_buckets (" + buckets.error().what + ")");
 
   auto& obs = report.observation;
@@ -318,7 +320,7 @@ std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Net
   policy::NetnsObservation n;
   n.netns = ns.name;
   n.count = *count;
-  readTimeouts(ns, reading, n);
+  readTimeouts(ns, now, reading, n);
 
   estimator_.add(ns.name, Sample{now, n.count, stats ? std::move(stats->cpus) : std::vector<sysfs::CpuCounters>{}});
   const auto estimate = estimator_.estimate(ns.name, max);
@@ -341,6 +343,8 @@ std::optional<sysfs::ConntrackStats> Controller::readStats(const sysfs::Netns& n
     return std::nullopt;
   }
   report.counters[ns.name] = stats->cpus;
+  // The usual tick: nothing said before, so nothing to clear (and no key strings to build).
+  if (warned_.empty() && stats->fallbackReason.empty()) return std::move(*stats);
   warned_.erase("stats:" + ns.name);
   // A netlink receive that timed out (or failed) leaves this tick to procfs: said once per episode.
   if (!stats->fallbackReason.empty()) {
@@ -353,7 +357,8 @@ std::optional<sysfs::ConntrackStats> Controller::readStats(const sysfs::Netns& n
 }
 
 // Reads the policy's timeouts, and those with a journaled baseline, of one namespace into `n`.
-void Controller::readTimeouts(const sysfs::Netns& ns, Reading& reading, policy::NetnsObservation& n) {
+void Controller::readTimeouts(const sysfs::Netns& ns, policy::TimePoint now, Reading& reading,
+                              policy::NetnsObservation& n) {
   // Only what decide() may move: `order` when it shortens, `shed`, and any with a baseline (to
   // relax); each read is a syscall per namespace per tick (README "Cost").
   std::set<Knob> timeouts(policy_.timeouts.shed.begin(), policy_.timeouts.shed.end());
@@ -365,7 +370,7 @@ void Controller::readTimeouts(const sysfs::Netns& ns, Reading& reading, policy::
   }
   for (const auto knob : timeouts) {
     const KnobRef ref{ns.name, knob};
-    auto value = deps_.knobs.read(ns, knob);
+    auto value = readStable(ns, ref, now, reading);
     if (!value) {
       warnOnce("read:" + ns.name + ":" + knobName(knob),
                "cannot read " + refName(ref) + " (" + value.error().what + "); leaving it alone");
@@ -397,6 +402,46 @@ std::int64_t Controller::readTotalEntries(policy::TimePoint now, std::int64_t wa
   }
   totalAtRead_ = *total;
   return *total;
+}
+
+// A knob only a write changes, read at most every deps_.stableKnobsEvery (README "Cost"): a
+// sysctl read is a syscall per knob and namespace, and at fast_interval most ticks would read
+// the same values again. A failed read is not remembered.
+Result<std::int64_t> Controller::readStable(const sysfs::Netns& ns, const KnobRef& ref, policy::TimePoint now,
+                                            Reading& reading) {
+  const auto every = deps_.stableKnobsEvery;
+  if (every <= policy::Duration::zero()) return deps_.knobs.read(ns, ref.knob);
+  if (const auto found = stable_.find(ref); found != stable_.end()) {
+    const auto readAt = found->second.second;
+    if (now >= readAt && now - readAt < every) {
+      reading.reused.insert(ref);
+      return found->second.first;
+    }
+  }
+  auto value = deps_.knobs.read(ns, ref.knob);
+  if (value) {
+    stable_.insert_or_assign(ref, std::pair{*value, now});
+  } else {
+    stable_.erase(ref);
+  }
+  return value;
+}
+
+// Before a change is written or planned on values reused from an earlier tick: reads them again.
+// False when one moved (someone else wrote it): the tick then changes nothing, and the next one
+// reads every knob afresh, notices the change and decides on what the kernel holds.
+bool Controller::confirmStable(policy::TimePoint now, const Reading& reading) {
+  for (const auto& ref : reading.reused) {
+    const auto netns = netnsFor(ref);
+    const auto used = reading.values.find(ref);
+    auto value = netns ? deps_.knobs.read(*netns, ref.knob) : Result<std::int64_t>(Error{Errc::Missing, ref.netns});
+    if (!value || used == reading.values.end() || *value != used->second) {
+      stable_.clear();
+      return false;
+    }
+    stable_.insert_or_assign(ref, std::pair{*value, now});
+  }
+  return true;
 }
 
 void Controller::noticeExternal(policy::TimePoint now, Reading& reading, policy::Observation& obs) {
@@ -525,9 +570,10 @@ void Controller::logNotes(const policy::Plan& plan) {
   std::set<policy::NoteKey> keys;
   for (const auto& note : plan.notes) {
     auto key = policy::noteKey(note);
+    // The text formats live numbers: built only when it is logged (debug is off in production).
     if (!lastNotes_.contains(key)) {
       spdlog::info("{}", policy::noteText(note));
-    } else {
+    } else if (spdlog::should_log(spdlog::level::debug)) {
       spdlog::debug("{}", policy::noteText(note));
     }
     keys.insert(std::move(key));
@@ -764,7 +810,15 @@ TickReport Controller::tick(policy::TimePoint now) {
     report.plan = policy::decide(policy_, report.observation, report.history);
   }
   logNotes(report.plan);
+  if (!report.plan.actions.empty() && !confirmStable(now, reading)) {
+    spdlog::debug("a knob read before this tick has changed; deciding again at the next tick");
+    report.skipped = report.plan.actions;
+    return report;
+  }
   act(now, report, reading);
+  // What ctpilot wrote (or failed to write) is read afresh at the next tick.
+  for (const auto& outcome : report.applied) stable_.erase(outcome.action.ref);
+  for (const auto& outcome : report.failed) stable_.erase(outcome.action.ref);
   if (dryRun()) rememberPlanned(now, report, reading);
 
   if (spdlog::should_log(spdlog::level::debug)) {
@@ -784,6 +838,7 @@ void Controller::reload(policy::Policy policy) {
   unwritable_.clear();
   retryAfter_.clear();
   std::erase_if(warned_, [](const std::string& key) { return key.starts_with("unwritable:"); });
+  stable_.clear();
   if (policy == policy_) {
     spdlog::info("policy unchanged; knobs changed by hand stay as they are");
     return;

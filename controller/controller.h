@@ -49,6 +49,10 @@ struct ControllerDeps {
   /// Returns a value that changes when the named namespaces change (/run/netns's mtime): the
   /// controller then rediscovers at once instead of at its next periodic scan; may be empty.
   std::function<std::int64_t()> namespacesStamp;
+  /// Reads nf_conntrack_max, nf_conntrack_buckets and the timeouts (knobs that change only when
+  /// someone writes them) at most this often (zero: every tick); in between a tick uses the value
+  /// last read. A tick that would change or plan a change on such a value reads it again first.
+  policy::Duration stableKnobsEvery{0};
   /// What the journal said as of the records `journal` no longer holds (a checkpoint's Controller
   /// view, README "History and rollback"); empty: the controller folds every record of `journal`.
   std::optional<JournalView> journalView;
@@ -130,8 +134,11 @@ class Controller {
   std::optional<policy::NetnsObservation> sampleNetns(const sysfs::Netns& ns, policy::TimePoint now,
                                                       std::int64_t max, Reading& reading, TickReport& report);
   std::optional<sysfs::ConntrackStats> readStats(const sysfs::Netns& ns, TickReport& report);
-  void readTimeouts(const sysfs::Netns& ns, Reading& reading, policy::NetnsObservation& n);
+  void readTimeouts(const sysfs::Netns& ns, policy::TimePoint now, Reading& reading, policy::NetnsObservation& n);
   std::int64_t readTotalEntries(policy::TimePoint now, std::int64_t watched);
+  Result<std::int64_t> readStable(const sysfs::Netns& ns, const policy::KnobRef& ref, policy::TimePoint now,
+                                  Reading& reading);
+  bool confirmStable(policy::TimePoint now, const Reading& reading);
   TickReport observeWith(policy::TimePoint now, Reading& reading);
   void noticeExternal(policy::TimePoint now, Reading& reading, policy::Observation& obs);
   void yieldExternal(policy::TimePoint now, const policy::KnobRef& ref, std::int64_t expected, std::int64_t value);
@@ -181,6 +188,8 @@ class Controller {
   std::optional<policy::TimePoint> totalReadAt_;            // the last call of deps_.totalEntries
   std::int64_t totalAtRead_ = 0;                            // what it said (0: unknown)
   std::int64_t watchedAtRead_ = 0;                          // the watched counts' sum then
+  // deps_.stableKnobsEvery: knob -> {value, when read}.
+  std::map<policy::KnobRef, std::pair<std::int64_t, policy::TimePoint>> stable_;
 };
 
 }  // namespace ctpilot::controller

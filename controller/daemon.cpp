@@ -92,7 +92,8 @@ class Loop {
     sendChangesToJournal(last_);
     exporter_.afterTick(last_, controller_.policy(), unixSeconds(std::chrono::system_clock::now()), took.count(),
                         controller_.dryRun());
-    notifier_.tickDone(statusLine(last_, lastChange_));
+    // The status line is formatted only for systemd, which alone reads it.
+    notifier_.tickDone(notifier_.enabled() ? statusLine(last_, lastChange_) : std::string());
     if (once_ && samples_ >= Daemon::kOnceSamples) {
       stopping_ = true;
       signals_.cancel();

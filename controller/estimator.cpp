@@ -35,6 +35,10 @@ policy::Duration windowSpan(const policy::Policy& policy) { return policy.max.lo
 
 double theilSenSlope(const std::deque<Sample>& window) {
   if (window.size() < 2) return 0;
+  // A count that did not move makes every pairwise slope 0: skip the n^2/2 of them (each watched
+  // namespace pays this every tick, and most of them sit still).
+  const auto first = window.front().count;
+  if (std::all_of(window.begin(), window.end(), [first](const Sample& s) { return s.count == first; })) return 0;
   std::vector<double> slopes;
   slopes.reserve(window.size() * (window.size() - 1) / 2);
   for (std::size_t i = 0; i < window.size(); ++i) {

@@ -132,6 +132,8 @@ Result<void> request(nl_sock* sock, int subtype, int flags, nl_recvmsg_msg_cb_t 
 }
 
 constexpr const char* kCpuStatsWhat = "ctnetlink IPCTNL_MSG_CT_GET_STATS_CPU";
+// The receive buffer: the largest dump message the kernel builds for a reader (32 KiB).
+constexpr std::size_t kReceiveBuffer = 32768;
 
 }  // namespace
 
@@ -166,6 +168,11 @@ struct CtnetlinkStats::State {
     if (!sock) return Error{Errc::Io, "netlink socket: out of memory"};
     // Replies are read explicitly; an ACK after a one-message reply would confuse the next read.
     nl_socket_disable_auto_ack(sock.get());
+    // libnl peeks at each message's size before reading it (two recvmsg per read). The replies
+    // here are small, and the kernel sizes a dump's messages to the reader's buffer: one read
+    // into a fixed buffer suffices (a longer message is an error, not a silent truncation).
+    nl_socket_disable_msg_peek(sock.get());
+    if (nl_socket_set_msg_buf_size(sock.get(), kReceiveBuffer) < 0) return Error{Errc::Io, "netlink socket buffer size"};
     int connected = 0;
     auto entered = runInNetns(netns, [&] { connected = nfnl_connect(sock.get()); });
     if (!entered) return entered.error();

@@ -30,6 +30,11 @@ namespace {
 // How often the daemon reads /proc/slabinfo where /sys/kernel/slab/nf_conntrack is not there
 // (README "Cost"); in between, the watched namespaces' counts move the total.
 constexpr auto kSlabinfoEvery = std::chrono::seconds(10);
+// How often the daemon reads knobs that only a write changes (nf_conntrack_max, _buckets, the
+// timeouts) and SLUB's count of entries (README "Cost"): at the default interval (1s) every tick;
+// at fast_interval every tenth. Someone else's change is noticed within this, and ctpilot reads
+// a reused value again before it changes anything on it.
+constexpr auto kStableKnobsEvery = std::chrono::seconds(1);
 
 // The opt-in of README Safety promise 9: undo this boot's changes when the daemon stops. A knob changed by
 // someone else makes the whole rollback refuse (as `ctpilot rollback` without --force does).
@@ -208,7 +213,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
   auto stats = sysfs::makeStatsReader(global.root);
   auto trace = traceKeeper(policy, *stats, knobs);
   const std::string root = global.root;
-  // The entries of every namespace: SLUB's one small sysfs file each tick where the cache has
+  // The entries of every namespace: SLUB's one small sysfs file every second where the cache has
   // its own; else /proc/slabinfo, which formats every cache of the kernel, every 10 s.
   const bool slabInSysfs = sysfs::readSysfsSlabObjects(root).has_value();
   ControllerDeps deps{
@@ -223,8 +228,9 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
       .totalEntries = [root, slabInSysfs, slab = std::make_shared<sysfs::SlabObjectsReader>(root)] {
         return slabInSysfs ? slab->read() : sysfs::readSlabEntries(root);
       },
-      .totalEntriesEvery = slabInSysfs ? policy::Duration::zero() : kSlabinfoEvery,
+      .totalEntriesEvery = slabInSysfs ? policy::Duration(kStableKnobsEvery) : kSlabinfoEvery,
       .namespacesStamp = [root] { return sysfs::namedNetnsStamp(root); },
+      .stableKnobsEvery = kStableKnobsEvery,
       .journalView = std::move(state.journal->view),
       .journalFolded = [&checkpointer, warned = false](const JournalView& view) mutable {
         if (auto written = checkpointer.maybeWrite(view); !written && !warned) {

@@ -650,6 +650,11 @@ Result<JournalRecord> FileJournal::append(JournalRecord record) {
 
 Result<void> FileJournal::refresh() {
   JournalFile& state = state_->file;
+  // Runs every tick: a journal no longer than what was read has nothing new, and one fstat says
+  // so without the lock (appenders extend the file under LOCK_EX; a shorter file is an error
+  // readNew reports under the lock).
+  struct stat st {};
+  if (::fstat(state.fd.get(), &st) == 0 && st.st_size == state.offset) return {};
   auto lock = FileLock::take(state.fd.get(), LOCK_SH, state.path);
   if (!lock) return lock.error();
   return readNew(state, /*repair=*/false);

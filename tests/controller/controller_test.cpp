@@ -873,3 +873,55 @@ TEST_CASE("a knob changed by someone else names its journal record and resume on
     CHECK(log.count(spdlog::level::warn, "`ctpilot resume` hands it back") == (file ? 1 : 0));
   }
 }
+
+namespace {
+
+// A controller that reads max, buckets and the timeouts at most once a second, as `run` does.
+Controller readingOncePerSecond(Rig& rig) {
+  auto deps = rig.deps();
+  deps.stableKnobsEvery = 1s;
+  return Controller(testPolicy(), std::move(deps));
+}
+
+}  // namespace
+
+TEST_CASE("with stableKnobsEvery, max and the timeouts are read once per period and a change by hand shows at the next read") {
+  Rig rig;
+  auto controller = readingOncePerSecond(rig);
+  controller.tick(kT0);
+  rig.knobs.set("init", Knob::ConntrackMax, 950);
+  rig.knobs.set("init", Knob::UdpTimeout, 10);
+  const auto reused = controller.tick(kT0 + 100ms);
+  CHECK(reused.observation.max == 1000);
+  REQUIRE(reused.observation.netns.size() == 1);
+  CHECK(reused.observation.netns[0].timeouts.at(Knob::UdpTimeout) == 30);
+  CHECK(rig.ofKind(RecordKind::External).empty());
+  const auto reread = controller.tick(kT0 + 1s);
+  CHECK(reread.observation.max == 950);
+  CHECK(reread.observation.netns[0].timeouts.at(Knob::UdpTimeout) == 10);
+  CHECK(reread.history.external.contains(kMax));
+}
+
+TEST_CASE("with stableKnobsEvery, a change decided on a reused value is written only if the value still holds") {
+  Rig rig;
+  auto controller = readingOncePerSecond(rig);
+  controller.tick(kT0);
+  rig.knobs.set("init", Knob::Count, 900);  // near max: decide() raises it
+  SUBCASE("unchanged: written at once") {
+    const auto report = controller.tick(kT0 + 100ms);
+    CHECK_FALSE(report.applied.empty());  // max, and the buckets that follow it
+    CHECK(rig.max() > 1000);
+  }
+  SUBCASE("changed by hand in between: not written, and the next tick leaves it to its owner") {
+    rig.knobs.set("init", Knob::ConntrackMax, 950);
+    const auto report = controller.tick(kT0 + 100ms);
+    CHECK(report.applied.empty());
+    CHECK_FALSE(report.skipped.empty());
+    CHECK(rig.maxWrites() == 0);
+    const auto next = controller.tick(kT0 + 200ms);
+    CHECK(next.observation.max == 950);
+    CHECK(next.history.external.contains(kMax));
+    CHECK(rig.max() == 950);
+    CHECK(rig.maxWrites() == 0);
+  }
+}
