@@ -33,7 +33,13 @@ ctp_start_ctpilot "$CTP_TMP/policy.conf" "$state"
 sleep 1
 ip netns exec "$ns" sh -c "echo $external > $CTP_PROC/$knob"
 ctp_log "$knob in $ns: $before -> $external (written by someone else)"
-sleep 1.5
+# ctpilot reads the knobs that only writers move once a second (README "When the world
+# disagrees"): wait for the warning, up to 10 s, then for the record to be journaled.
+for ((i = 0; i < 100; i++)); do
+  grep -q "changed by someone else" "$CTP_CTPILOT_LOG" && break
+  sleep 0.1
+done
+sleep 0.5
 kill -0 "$CTP_CTPILOT_PID" 2>/dev/null || { ctp_show_log; ctp_fail "ctpilot run died"; }
 
 ctl() { "$CTPILOT" --policy "$CTP_TMP/policy.conf" --state-dir "$state" "$@"; }
