@@ -14,6 +14,7 @@
 #include <netlink/netfilter/nfnl.h>
 #include <netlink/netlink.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <utility>
@@ -89,17 +90,7 @@ Result<CpuStatsReply> decodeCpuStats(std::span<const std::uint8_t> message) {
   if (!a) return a.error();
   CpuStatsReply reply;
   reply.cpu = a->resId;
-  auto& c = reply.counters;
-  c.found = (*a)[CTA_STATS_FOUND];
-  c.invalid = (*a)[CTA_STATS_INVALID];
-  c.insert = (*a)[CTA_STATS_INSERT];
-  c.insertFailed = (*a)[CTA_STATS_INSERT_FAILED];
-  c.drop = (*a)[CTA_STATS_DROP];
-  c.earlyDrop = (*a)[CTA_STATS_EARLY_DROP];
-  c.error = (*a)[CTA_STATS_ERROR];
-  c.searchRestart = (*a)[CTA_STATS_SEARCH_RESTART];
-  c.clashResolve = (*a)[CTA_STATS_CLASH_RESOLVE];
-  c.chainTooLong = (*a)[CTA_STATS_CHAIN_TOOLONG];
+  for (const auto& f : counterFields()) reply.counters.*f.perCpu = (*a)[f.attribute];
   return reply;
 }
 
@@ -142,21 +133,11 @@ std::vector<std::uint8_t> bytesOf(nl_msg* msg) {
 
 std::vector<std::uint8_t> encodeCpuStats(const CpuStatsReply& reply) {
   nl_msg* msg = nfnlmsg_alloc_simple(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET_STATS_CPU, NLM_F_MULTI, AF_UNSPEC, reply.cpu);
-  const auto& c = reply.counters;
-  for (const auto& [type, value] : std::array<std::pair<int, std::uint32_t>, 10>{{
-           {CTA_STATS_FOUND, c.found},
-           {CTA_STATS_INVALID, c.invalid},
-           {CTA_STATS_INSERT, c.insert},
-           {CTA_STATS_INSERT_FAILED, c.insertFailed},
-           {CTA_STATS_DROP, c.drop},
-           {CTA_STATS_EARLY_DROP, c.earlyDrop},
-           {CTA_STATS_ERROR, c.error},
-           {CTA_STATS_SEARCH_RESTART, c.searchRestart},
-           {CTA_STATS_CLASH_RESOLVE, c.clashResolve},
-           {CTA_STATS_CHAIN_TOOLONG, c.chainTooLong},
-       }}) {
-    nla_put_u32(msg, type, htonl(value));
-  }
+  // The kernel puts the attributes in the order of their numbers (ctnetlink_ct_stat_cpu_fill_info).
+  std::array<const CounterField*, kCounterCount> byAttribute{};
+  for (std::size_t i = 0; i < kCounterCount; ++i) byAttribute[i] = &counterFields()[i];
+  std::sort(byAttribute.begin(), byAttribute.end(), [](auto* a, auto* b) { return a->attribute < b->attribute; });
+  for (const auto* f : byAttribute) nla_put_u32(msg, f->attribute, htonl(reply.counters.*f->perCpu));
   return bytesOf(msg);
 }
 

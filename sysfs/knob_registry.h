@@ -11,7 +11,8 @@ namespace ctpilot::sysfs {
 
 using policy::Knob;
 
-enum class Scope { Global, Netns };
+/// Where the kernel keeps a knob (policy/knob.h).
+using Scope = policy::KnobScope;
 
 /// Where one knob lives and whether ctpilot may write it.
 struct RegistryEntry {

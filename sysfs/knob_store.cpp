@@ -23,15 +23,14 @@ namespace {
 // The same kernel knob as nf_conntrack_buckets (both resize the table), reached through the
 // module parameter. Some kernels and containers refuse the sysctl but allow this one.
 constexpr const char* kHashsizePath = "/sys/module/nf_conntrack/parameters/hashsize";
-// Exists whenever nf_conntrack is loaded; tells "module absent" from "knob absent".
-constexpr const char* kModuleProbePath = "/proc/sys/net/netfilter/nf_conntrack_count";
 
 // Turns an errno from open/read/write of a knob into an Error that says what to do.
 Error knobError(int err, const std::string& op, const std::string& path, const std::string& root) {
   Error error = errnoError(err, op + " " + path);
   if (err == ENOENT) {
     struct stat st {};
-    if (::stat(underRoot(root, kModuleProbePath).c_str(), &st) == 0) {
+    // nf_conntrack_count exists whenever nf_conntrack is loaded: tells "module absent" from "knob absent".
+    if (::stat(underRoot(root, registryEntry(Knob::Count).path).c_str(), &st) == 0) {
       error.what += " (this kernel does not have this knob)";
     } else {
       error.what += " (nf_conntrack is not loaded: run `modprobe nf_conntrack`)";

@@ -19,14 +19,12 @@ namespace {
 
 constexpr const char* kProcfsStatsPath = "/proc/net/stat/nf_conntrack";
 
-// Maps a header name of /proc/net/stat/nf_conntrack to the counter it holds. The kernel names
-// two columns its own way: "chainlength" prints the chaintoolong counter, "clashres"
-// clash_resolve; the others are counterFields()' names. Columns that name no counter (new,
-// ignore, delete, expect_*, and whatever later kernels add) are ignored.
+// Maps a header name of /proc/net/stat/nf_conntrack to the counter it holds (the table's
+// procfs column). Columns that name no counter (new, ignore, delete, expect_*, and whatever
+// later kernels add) are ignored.
 std::uint32_t CpuCounters::*counterFor(const std::string& column) {
-  const std::string name = column == "clashres" ? "clash_resolve" : column == "chainlength" ? "chaintoolong" : column;
   for (const auto& f : counterFields()) {
-    if (name == f.name) return f.perCpu;
+    if (column == f.procfsColumn) return f.perCpu;
   }
   return nullptr;
 }
@@ -56,22 +54,6 @@ const char* statsSourceName(StatsSource source) {
     case StatsSource::Simulated: return "simulated";
   }
   return "netlink";
-}
-
-std::span<const CounterField> counterFields() {
-  static constexpr CounterField kFields[] = {
-      {"found", &CpuCounters::found, &CounterTotals::found},
-      {"invalid", &CpuCounters::invalid, &CounterTotals::invalid},
-      {"insert", &CpuCounters::insert, &CounterTotals::insert},
-      {"insert_failed", &CpuCounters::insertFailed, &CounterTotals::insertFailed},
-      {"drop", &CpuCounters::drop, &CounterTotals::drop},
-      {"early_drop", &CpuCounters::earlyDrop, &CounterTotals::earlyDrop},
-      {"icmp_error", &CpuCounters::error, &CounterTotals::error},
-      {"search_restart", &CpuCounters::searchRestart, &CounterTotals::searchRestart},
-      {"clash_resolve", &CpuCounters::clashResolve, &CounterTotals::clashResolve},
-      {"chaintoolong", &CpuCounters::chainTooLong, &CounterTotals::chainTooLong},
-  };
-  return kFields;
 }
 
 CounterTotals sumCounters(const std::vector<CpuCounters>& cpus) {

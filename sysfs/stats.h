@@ -8,48 +8,16 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
 #include "policy/result.h"
+#include "sysfs/counters.h"
 #include "sysfs/netns.h"
 
 struct nl_sock;  // libnl
 
 namespace ctpilot::sysfs {
-
-/// One CPU's counters, as the kernel keeps them (32-bit, wrapping).
-struct CpuCounters {
-  std::uint32_t found = 0;
-  std::uint32_t invalid = 0;
-  std::uint32_t insert = 0;
-  std::uint32_t insertFailed = 0;
-  std::uint32_t drop = 0;
-  std::uint32_t earlyDrop = 0;
-  std::uint32_t error = 0;        // icmp_error
-  std::uint32_t searchRestart = 0;
-  std::uint32_t clashResolve = 0;
-  std::uint32_t chainTooLong = 0;
-  friend bool operator==(const CpuCounters&, const CpuCounters&) = default;
-};
-
-/// The per-CPU counters of one netns as 64-bit totals: summed over CPUs, or accumulated
-/// across the 32-bit counters' wraps.
-struct CounterTotals {
-  std::uint64_t found = 0, invalid = 0, insert = 0, insertFailed = 0, drop = 0, earlyDrop = 0, error = 0,
-                searchRestart = 0, clashResolve = 0, chainTooLong = 0;
-};
-
-/// Names one counter of CpuCounters and its field in CounterTotals.
-struct CounterField {
-  const char* name;                          // "insert_failed", "icmp_error", "chaintoolong" (trace names)
-  std::uint32_t CpuCounters::*perCpu;
-  std::uint64_t CounterTotals::*total;
-};
-
-/// Returns every counter of CpuCounters, for code that treats them all alike.
-std::span<const CounterField> counterFields();
 
 /// Sums per-CPU counters into 64-bit totals (for display, not for rates).
 CounterTotals sumCounters(const std::vector<CpuCounters>& cpus);

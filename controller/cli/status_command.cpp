@@ -255,24 +255,10 @@ Json orNull(const std::optional<T>& value) {
 
 using Totals = sysfs::ConntrackStats::Totals;
 
-// The counters status shows, in its order: the JSON key (the column head is the same in capitals)
-// and the total. The table shows the first kCountersInTable; the JSON all of them.
-struct CounterField {
-  const char* key;
-  std::uint64_t Totals::*total;
-};
-constexpr CounterField kCounters[] = {
-    {"drop", &Totals::drop},
-    {"early_drop", &Totals::earlyDrop},
-    {"insert_failed", &Totals::insertFailed},
-    {"chaintoolong", &Totals::chainTooLong},
-    {"search_restart", &Totals::searchRestart},
-    {"clash_resolve", &Totals::clashResolve},
-    {"insert", &Totals::insert},
-    {"found", &Totals::found},
-    {"invalid", &Totals::invalid},
-    {"error", &Totals::error},
-};
+// The counters status shows, in the table's order (sysfs/counters.h): the JSON key (the column
+// head is the same in capitals) and the total. The table shows the first kCountersInTable; the
+// JSON all of them.
+constexpr auto kCounters = sysfs::counterFields();
 constexpr std::size_t kCountersInTable = 5;
 
 Json statsJson(const sysfs::ConntrackStats& stats) {
@@ -282,7 +268,7 @@ Json statsJson(const sysfs::ConntrackStats& stats) {
   out["cpus"] = stats.cpus.size();
   out["entries"] = orNull(stats.entries);
   out["max_entries"] = orNull(stats.maxEntries);
-  for (const auto& counter : kCounters) out[counter.key] = t.*counter.total;
+  for (const auto& counter : kCounters) out[counter.statusKey] = t.*counter.total;
   return out;
 }
 
@@ -517,7 +503,7 @@ void printGlobals(std::ostream& out, const Status& status) {
 void printNetnsTable(std::ostream& out, const Status& status) {
   out << "\ntable per netns\n";
   Rows rows{{"NETNS", "COUNT", "MAX", "FILL", "BUCKETS", "PER BUCKET"}};
-  for (std::size_t i = 0; i < kCountersInTable; ++i) rows[0].push_back(upper(kCounters[i].key));
+  for (std::size_t i = 0; i < kCountersInTable; ++i) rows[0].push_back(upper(kCounters[i].statusKey));
   rows[0].push_back("STATS");
   for (const auto& ns : status.namespaces) {
     std::vector<std::string> row{ns.netns.name, text(ns.count), text(status.max), fixed(percent(fillOf(ns, status)), 1, "%"),

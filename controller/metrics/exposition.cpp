@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -33,24 +35,12 @@ void addNetns(Registry& r, const MetricsSnapshot& s) {
   auto& toFull = gauge(r, "ctpilot_conntrack_seconds_to_full",
                        "Seconds until the table is full at the current growth; +Inf when not growing");
   auto& timeout = gauge(r, "ctpilot_conntrack_timeout_seconds", "Conntrack timeout in force, in seconds");
-  struct CounterSpec {
-    const char* name;
-    const char* help;
-    std::uint64_t CounterTotals::*field;
-  };
-  static const CounterSpec kCounters[] = {
-      {"ctpilot_conntrack_drop_total", "Packets dropped because the table was full (kernel drop)",
-       &CounterTotals::drop},
-      {"ctpilot_conntrack_early_drop_total", "Unassured entries evicted to make room (kernel early_drop)",
-       &CounterTotals::earlyDrop},
-      {"ctpilot_conntrack_insert_failed_total", "Entries that could not be inserted (kernel insert_failed)",
-       &CounterTotals::insertFailed},
-      {"ctpilot_conntrack_chaintoolong_total", "Inserts refused for a too long hash chain (kernel chaintoolong)",
-       &CounterTotals::chainTooLong},
-      {"ctpilot_conntrack_insert_total", "Entries inserted (kernel insert)", &CounterTotals::insert},
-  };
-  std::vector<prometheus::Family<prometheus::Counter>*> counters;
-  for (const auto& spec : kCounters) counters.push_back(&counter(r, spec.name, spec.help));
+  // The counters that are metrics, in the table's order (sysfs/counters.h).
+  std::vector<std::pair<prometheus::Family<prometheus::Counter>*, std::uint64_t CounterTotals::*>> counters;
+  for (const auto& f : sysfs::counterFields()) {
+    if (f.metricHelp == nullptr) continue;
+    counters.emplace_back(&counter(r, std::string("ctpilot_conntrack_") + f.name + "_total", f.metricHelp), f.total);
+  }
 
   for (const auto& n : s.netns) {
     const Labels labels{{"netns", n.netns}};
@@ -59,9 +49,7 @@ void addNetns(Registry& r, const MetricsSnapshot& s) {
     growth.Add(labels).Set(n.growthPerSec);
     toFull.Add(labels).Set(n.secondsToFull);
     if (n.countersKnown) {
-      for (std::size_t i = 0; i < counters.size(); ++i) {
-        counters[i]->Add(labels).Increment(static_cast<double>(n.counters.*kCounters[i].field));
-      }
+      for (const auto& [family, total] : counters) family->Add(labels).Increment(static_cast<double>(n.counters.*total));
     }
     for (const auto& [name, seconds] : n.timeouts) {
       timeout.Add({{"netns", n.netns}, {"timeout", name}}).Set(num(seconds));

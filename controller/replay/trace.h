@@ -18,6 +18,7 @@
 #include "policy/observation.h"
 #include "policy/policy.h"
 #include "policy/result.h"
+#include "sysfs/counters.h"
 
 namespace ctpilot::controller {
 
@@ -34,7 +35,7 @@ inline constexpr std::size_t kMaxTraceSamples = 1'000'000;
 /// The deepest nesting of a trace line (a flat object: 1).
 inline constexpr int kMaxTraceLineDepth = 4;
 /// nf_conntrack_max and nf_conntrack_buckets are C ints in the kernel.
-inline constexpr std::int64_t kMaxTraceLimit = 2147483647;
+inline constexpr std::int64_t kMaxTraceLimit = policy::kTableSizeRange.max;
 /// The largest counter total: 2^53, 285 years at a million inserts a second.
 inline constexpr std::uint64_t kMaxTraceCounter = std::uint64_t{1} << 53;
 /// The longest sampling period a trace may state: one day.
@@ -42,10 +43,9 @@ inline constexpr std::int64_t kMaxTraceIntervalMs = 86'400'000;
 /// The longest netns name (a file name in /run/netns).
 inline constexpr std::size_t kMaxNetnsNameBytes = 255;
 
-/// Counter names a trace carries, as /proc/net/stat/nf_conntrack and node_exporter spell them.
-inline constexpr const char* kTraceCounters[] = {"insert", "drop", "early_drop", "insert_failed", "found",
-                                                "invalid", "icmp_error", "search_restart", "clash_resolve",
-                                                "chaintoolong"};
+/// Counter names a trace carries, as /proc/net/stat/nf_conntrack and node_exporter spell them,
+/// in the order of a trace line (sysfs/counters.h).
+inline constexpr auto kTraceCounters = sysfs::counterNamesInTraceOrder();
 
 /// One look at one netns.
 struct TraceSample {

@@ -22,9 +22,9 @@ using namespace std::chrono_literals;
 // Bounds that keep a scenario's numbers far from overflow in the simulated kernel.
 constexpr SimDuration kMaxSpan = std::chrono::days(31);      // duration, warmup, step, life
 constexpr double kMaxRate = 10e6;                            // flows per second
-constexpr std::int64_t kMaxTable = 2147483647;               // max, buckets: the kernel's int
+constexpr std::int64_t kMaxTable = policy::kTableSizeRange.max;  // max, buckets: the kernel's int
 constexpr std::int64_t kMaxMemory = 1024LL << 40;            // 1024 TiB
-constexpr std::int64_t kMaxTimeoutSeconds = 2147483;         // INT_MAX jiffies at HZ=1000
+constexpr std::int64_t kMaxTimeoutSeconds = policy::kTimeoutRange.max;  // INT_MAX jiffies at HZ=1000
 
 struct FlowName {
   FlowClass flow;

@@ -19,7 +19,7 @@ constexpr std::int64_t kBucketsPerPage = 4096 / 8;
 // Largest hash the kernel's vmalloc-backed table accepts, generously (2^28 buckets).
 constexpr std::int64_t kMaxBuckets = std::int64_t{1} << 28;
 // Timeouts are jiffies in an int: seconds above INT_MAX / 1000 are refused.
-constexpr std::int64_t kMaxTimeoutSeconds = std::numeric_limits<std::int32_t>::max() / 1000;
+constexpr std::int64_t kMaxTimeoutSeconds = policy::kTimeoutRange.max;
 // early_drop() looks at the chains of this many buckets next to the new entry's (NF_CT_EVICTION_RANGE).
 constexpr double kEvictionRange = 8;
 // __nf_conntrack_confirm refuses an insert when a chain is longer than a random limit in
@@ -109,7 +109,7 @@ Result<std::int64_t> SimKernel::write(const Netns& netns, Knob knob, std::int64_
   std::int64_t* target = nullptr;
   std::int64_t kept = value;
   if (knob == Knob::ConntrackMax) {
-    if (value < 0 || value > std::numeric_limits<std::int32_t>::max()) return Error{Errc::Rejected, "write " + path + ": Invalid argument"};
+    if (value < 0 || value > policy::kTableSizeRange.max) return Error{Errc::Rejected, "write " + path + ": Invalid argument"};
     target = &max_;
   } else if (knob == Knob::Buckets) {
     if (value <= 0 || value > kMaxBuckets) return Error{Errc::Rejected, "write " + path + ": Invalid argument"};

@@ -21,3 +21,25 @@ TEST_CASE("timeouts drop the nf_conntrack_ prefix in policy files, other knobs k
   CHECK_FALSE(knobByName("tcp_timeout_nonsense").has_value());
   CHECK_FALSE(isTimeout(Knob::Buckets));
 }
+
+TEST_CASE("a knob's kind gives its valid range: table sizes the kernel's int, timeouts INT_MAX jiffies at HZ=1000") {
+  CHECK(validRange(Knob::ConntrackMax).max == 2147483647);
+  CHECK(validRange(Knob::Buckets).min == 1);
+  CHECK(validRange(Knob::TcpTimeoutTimeWait).max == 2147483);
+  CHECK(validRange(Knob::IcmpTimeout).min == 1);
+  for (const auto& info : allKnobs()) {
+    CAPTURE(info.kernelName);
+    CHECK(info.timeout == (info.kind == KnobKind::Timeout));
+    const auto range = validRange(info.knob);
+    CHECK(range.max == (info.timeout ? kTimeoutRange.max : kTableSizeRange.max));
+    if (info.timeout) CHECK((info.kernelDefault >= range.min && info.kernelDefault <= range.max));
+  }
+}
+
+TEST_CASE("timeouts and the count live per netns; nf_conntrack_max and the buckets are global") {
+  for (const auto& info : allKnobs()) {
+    CAPTURE(info.kernelName);
+    CHECK(info.scope == (info.kind == KnobKind::Limit ? KnobScope::Global : KnobScope::Netns));
+  }
+  CHECK(knobInfo(Knob::Count).kind == KnobKind::ReadOnly);
+}

@@ -22,3 +22,12 @@ TEST_CASE("nf_conntrack_max and buckets are global, count is read-only, timeouts
   CHECK_FALSE(sysfs::registryEntry(policy::Knob::Count).writable);
   CHECK(sysfs::registryEntry(policy::Knob::TcpTimeoutTimeWait).scope == sysfs::Scope::Netns);
 }
+
+TEST_CASE("the registry takes scope and writability from the knob's row") {
+  for (const auto& info : policy::allKnobs()) {
+    const auto& entry = sysfs::registryEntry(info.knob);
+    CAPTURE(info.kernelName);
+    CHECK(entry.scope == info.scope);
+    CHECK(entry.writable == (info.kind != policy::KnobKind::ReadOnly));
+  }
+}

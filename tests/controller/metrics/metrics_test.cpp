@@ -39,7 +39,7 @@ TickReport reportWith(std::int64_t count, std::uint32_t drops0, std::uint32_t dr
   n.timeouts[Knob::TcpTimeoutTimeWait] = 120;
   report.observation.netns.push_back(n);
   report.estimates["gw"].secondsToFull = 80.0;
-  report.counters["gw"] = {CpuCounters{.insert = 10, .drop = drops0}, CpuCounters{.drop = drops1}};
+  report.counters["gw"] = {CpuCounters{.drop = drops0, .insert = 10}, CpuCounters{.drop = drops1}};
   report.knobStates[KnobRef{"init", Knob::ConntrackMax}] = "managed";
   report.knobStates[KnobRef{"gw", Knob::TcpTimeoutTimeWait}] = "external";
   return report;

@@ -285,3 +285,24 @@ TEST_CASE("a malformed Prometheus answer is one error naming the file and the JS
 }
 
 }  // namespace ctpilot::controller
+
+namespace ctpilot::controller {
+
+TEST_CASE("a sample line holds every counter, in the order README \"Replay your own traffic\" shows") {
+  TraceSample s;
+  s.time = *parseTime("2026-11-29T21:00:00.000Z");
+  s.count = 900;
+  s.max = 262144;
+  s.buckets = 262144;
+  for (const char* name : kTraceCounters) s.counters[name] = 0;
+  s.counters["drop"] = 2;
+  std::ostringstream out;
+  writeTraceSample(out, s);
+  CHECK(out.str() ==
+        R"({"time":"2026-11-29T21:00:00.000Z","netns":"init","count":900,"max":262144,"buckets":262144,"insert":0,"drop":2,)"
+        R"("early_drop":0,"insert_failed":0,"found":0,"invalid":0,"icmp_error":0,"search_restart":0,"clash_resolve":0,)"
+        R"("chaintoolong":0})"
+        "\n");
+}
+
+}  // namespace ctpilot::controller
