@@ -328,7 +328,7 @@ Result<RollbackLock> RollbackLock::acquire(const std::string& stateDir, const st
   // No symlink followed, modes and owner checked (README Safety promise 12).
   auto opened = openStateFile(stateDir, "rollback.lock", StateAccess::Create);
   if (!opened) return opened.error();
-  UniqueFd fd(opened->fd);
+  UniqueFd fd = std::move(opened->fd);
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) return errnoError(errno, "lock " + path);
     if (onWait) onWait();

@@ -125,20 +125,24 @@ SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner
     }
   }
 
-  const auto totals = kernel->totals();
+  summarize(*kernel, summary);
+  return summary;
+}
+
+void summarize(const sysfs::SimKernel& kernel, SimulationSummary& summary) {
+  const auto totals = kernel.totals();
   summary.drops = totals.drop;
   summary.earlyDrops = totals.earlyDrop;
   summary.insertFailed = totals.insertFailed;
   summary.inserts = totals.insert;
-  summary.peakFill = kernel->peakFill();
-  summary.peakCount = kernel->peakCount();
-  summary.peakMemoryBytes = kernel->peakMemoryBytes();
-  summary.worstStallMs = kernel->worstStallMs();
-  summary.stalledFlows = kernel->stalledFlows();
-  summary.finalMax = kernel->max();
-  summary.finalBuckets = kernel->buckets();
-  summary.changes = kernel->changes();
-  return summary;
+  summary.peakFill = kernel.peakFill();
+  summary.peakCount = kernel.peakCount();
+  summary.peakMemoryBytes = kernel.peakMemoryBytes();
+  summary.worstStallMs = kernel.worstStallMs();
+  summary.stalledFlows = kernel.stalledFlows();
+  summary.finalMax = kernel.max();
+  summary.finalBuckets = kernel.buckets();
+  summary.changes = kernel.changes();
 }
 
 sysfs::MemoryFacts simulatedMemory(const sysfs::Scenario& scenario) {

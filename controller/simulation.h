@@ -92,6 +92,11 @@ struct SimulationSummary {
   std::vector<sysfs::SimChange> changes;  // every knob write that changed a value
 };
 
+/// Fills the end-of-run fields of `summary` from `kernel`: its counters, peaks (fill, count,
+/// memory), worst stall and stalled flows, final max and buckets, changes. runSimulation and
+/// runReplay both end with it, so their summaries cannot drift apart.
+void summarize(const sysfs::SimKernel& kernel, SimulationSummary& summary);
+
 /// Options of one run.
 struct SimulationOptions {
   std::optional<std::uint64_t> seed;  // overrides the scenario's seed

@@ -8,8 +8,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <string>
 
+#include "controller/written_file.h"
+#include "policy/read_file.h"
 #include "policy/unique_fd.h"
 
 namespace ctpilot::controller {
@@ -94,19 +97,19 @@ Result<UniqueFd> openDir(const std::string& dir, bool create) {
 }
 
 // openat with O_NOFOLLOW; a new file is created 0640 (O_EXCL, so `created` is exact).
-int openIn(int dirFd, const std::string& name, int flags, bool create, bool& created) {
+UniqueFd openIn(int dirFd, const std::string& name, int flags, bool create, bool& created) {
   const int base = flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    int fd = ::openat(dirFd, name.c_str(), base);
-    if (fd >= 0 || errno != ENOENT || !create) return fd;
-    fd = ::openat(dirFd, name.c_str(), base | O_CREAT | O_EXCL, 0640);
-    if (fd >= 0) {
+    UniqueFd fd(::openat(dirFd, name.c_str(), base));
+    if (fd || errno != ENOENT || !create) return fd;
+    fd.reset(::openat(dirFd, name.c_str(), base | O_CREAT | O_EXCL, 0640));
+    if (fd) {
       created = true;
       return fd;
     }
     if (errno != EEXIST) return fd;  // EEXIST: someone created it meanwhile; open theirs
   }
-  return -1;
+  return UniqueFd();
 }
 
 Result<StateFile> openChecked(int dirFd, const std::string& dir, const std::string& name, StateAccess access) {
@@ -117,25 +120,22 @@ Result<StateFile> openChecked(int dirFd, const std::string& dir, const std::stri
   StateFile file;
   file.fd = openIn(dirFd, name, flags, create, file.created);
   file.writable = create;
-  if (file.fd < 0 && access == StateAccess::AppendOrRead && errno == EACCES) {
+  if (!file.fd && access == StateAccess::AppendOrRead && errno == EACCES) {
     // Reading history needs no write access; append() says so if it is ever tried.
     file.fd = openIn(dirFd, name, O_RDONLY, false, file.created);
     file.writable = false;
   }
-  if (file.fd < 0) {
+  if (!file.fd) {
     if (errno == ELOOP) return linkError(path, false);
     if (errno == EISDIR) return Error{Errc::Refused, path + " is not a regular file; remove it or pass --state-dir"};
     if (errno == ENOENT && !create) return Error{Errc::Missing, path + ": No such file or directory"};
     return withHint(errno, "cannot open " + path);
   }
   struct stat st {};
-  Result<void> safe = ::fstat(file.fd, &st) == 0 ? checkSafe(st, path, false) : withHint(errno, "stat " + path);
-  if (!safe) {
-    ::close(file.fd);
-    return safe.error();
-  }
+  Result<void> safe = ::fstat(file.fd.get(), &st) == 0 ? checkSafe(st, path, false) : withHint(errno, "stat " + path);
+  if (!safe) return safe.error();
   // Opened non-blocking only so a FIFO put here could not hang us; regular files ignore it.
-  ::fcntl(file.fd, F_SETFL, ::fcntl(file.fd, F_GETFL) & ~O_NONBLOCK);
+  ::fcntl(file.fd.get(), F_SETFL, ::fcntl(file.fd.get(), F_GETFL) & ~O_NONBLOCK);
   // Make a new directory entry durable too, or a crash could lose the whole file.
   if (file.created) ::fsync(dirFd);
   return file;
@@ -156,10 +156,7 @@ Result<StateFile> openStateFile(const std::string& dir, const std::string& name,
 
 Result<bool> stateFileExists(const std::string& dir, const std::string& name) {
   auto file = openStateFile(dir, name, StateAccess::Read);
-  if (file) {
-    ::close(file->fd);  // only its existence was asked
-    return true;
-  }
+  if (file) return true;  // only its existence was asked: the descriptor closes here
   if (file.error().code == Errc::Missing) return false;
   return file.error();
 }
@@ -167,42 +164,24 @@ Result<bool> stateFileExists(const std::string& dir, const std::string& name) {
 Result<std::string> readStateFile(const std::string& dir, const std::string& name) {
   auto file = openStateFile(dir, name, StateAccess::Read);
   if (!file) return file.error();
-  const UniqueFd fd(file->fd);
-  std::string text;
-  char buffer[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errnoError(errno, "read " + joined(dir, name));
-    if (n == 0) break;
-    text.append(buffer, static_cast<std::size_t>(n));
-  }
-  return text;
+  // No size bound: the directory is ctpilot's alone (README Safety promise 12), and a rotated
+  // journal is as long as the history it keeps.
+  return readAll(file->fd.get(), std::numeric_limits<std::size_t>::max(), joined(dir, name));
 }
 
 Result<void> replaceStateFile(const std::string& dir, const std::string& name, const std::string& data, mode_t mode) {
   auto dirFd = openDir(dir, /*create=*/false);
   if (!dirFd) return dirFd.error();
-  const std::string tmpName = name + ".tmp";
-  const std::string tmp = joined(dir, tmpName);
+  const Replacement target{dirFd->get(), dir, name, name + ".tmp", mode, Durability::Synced};
   // A leftover temporary file (a crash before the rename) is ours to remove, whatever it is.
-  if (::unlinkat(dirFd->get(), tmpName.c_str(), 0) != 0 && errno != ENOENT) return withHint(errno, "remove " + tmp);
-  {
-    const UniqueFd fd(::openat(dirFd->get(), tmpName.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode));
-    if (!fd) return withHint(errno, "create " + tmp);
-    for (std::size_t done = 0; done < data.size();) {
-      const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errnoError(errno, "write " + tmp);
-      done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) return errnoError(errno, "fsync " + tmp);
+  if (::unlinkat(dirFd->get(), target.tmpName.c_str(), 0) != 0 && errno != ENOENT) {
+    return withHint(errno, "remove " + joined(dir, target.tmpName));
   }
-  if (::renameat(dirFd->get(), tmpName.c_str(), dirFd->get(), name.c_str()) != 0) {
-    return errnoError(errno, "rename " + tmp + " to " + name);
+  auto replaced = replaceFile(target, data);
+  if (!replaced && replaced.error().code == Errc::Refused) {
+    return Error{Errc::Refused, replaced.error().what + "; run as root or pass --state-dir"};
   }
-  if (::fsync(dirFd->get()) != 0) return errnoError(errno, "fsync state directory " + dir);
-  return {};
+  return replaced;
 }
 
 Result<void> removeStateFile(const std::string& dir, const std::string& name) {

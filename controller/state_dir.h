@@ -11,6 +11,7 @@
 #include <string>
 
 #include "policy/result.h"
+#include "policy/unique_fd.h"
 
 namespace ctpilot::controller {
 
@@ -21,9 +22,9 @@ enum class StateAccess {
   AppendOrRead,  ///< like Create with O_APPEND; an existing file we may not write is opened read-only
 };
 
-/// An open file of the state directory. The caller owns (closes) `fd`.
+/// An open file of the state directory.
 struct StateFile {
-  int fd = -1;            ///< the open file descriptor (O_CLOEXEC)
+  UniqueFd fd;            ///< the open file descriptor (O_CLOEXEC)
   bool created = false;   ///< this call created the file
   bool writable = false;  ///< opened for writing
 };

@@ -7,10 +7,12 @@
 #include <string>
 
 #include "policy/result.h"
+#include "policy/unique_fd.h"
 
 namespace ctpilot::controller {
 
-/// An exclusive lock on a state directory, held until destroyed.
+/// An exclusive lock on a state directory, held until destroyed (closing the descriptor
+/// releases it; the file stays: removing it would race with a process taking it).
 class StateLock {
  public:
   /// Takes the lock on `stateDir`/lock (the directory created 0750, the file 0640, no symlink
@@ -18,18 +20,12 @@ class StateLock {
   /// holds it: "another ctpilot (pid N) holds DIR/lock; stop it first"; Refused/Missing/Io
   /// (a message that says what to do) when the file cannot be opened safely.
   static Result<StateLock> acquire(const std::string& stateDir);
-  StateLock(StateLock&& other) noexcept;
-  StateLock& operator=(StateLock&& other) noexcept;
-  StateLock(const StateLock&) = delete;
-  StateLock& operator=(const StateLock&) = delete;
-  /// Releases the lock (the file stays: removing it would race with a process taking it).
-  ~StateLock();
   /// Returns the path of the lock file.
   const std::string& path() const { return path_; }
 
  private:
-  StateLock(int fd, std::string path);
-  int fd_ = -1;
+  StateLock(UniqueFd fd, std::string path);
+  UniqueFd fd_;
   std::string path_;
 };
 

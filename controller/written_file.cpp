@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 namespace ctpilot::controller {
 namespace {
@@ -63,6 +64,41 @@ Result<void> writeAll(int fd, std::string_view data, const std::string& path) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errnoError(errno, "write " + path);
     data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+namespace {
+
+std::string joined(const std::string& dir, const std::string& name) {
+  return (dir.empty() || dir.back() == '/' ? dir : dir + "/") + name;
+}
+
+// Fills the temporary file of `target` (open as `fd`, named `tmp` in errors).
+Result<void> fillTemporary(int fd, const Replacement& target, std::string_view data, const std::string& tmp) {
+  if (auto written = writeAll(fd, data, tmp); !written) return written;
+  if (::fchmod(fd, target.mode) != 0) return errnoError(errno, "chmod " + tmp);  // whatever the umask
+  if (target.durability == Durability::Synced && ::fsync(fd) != 0) return errnoError(errno, "fsync " + tmp);
+  return {};
+}
+
+}  // namespace
+
+Result<void> replaceFile(const Replacement& target, std::string_view data) {
+  const std::string tmp = joined(target.dir, target.tmpName);
+  const UniqueFd fd(::openat(target.dirFd, target.tmpName.c_str(),
+                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, target.mode));
+  if (!fd) return errnoError(errno, "create " + tmp);
+  Result<void> done = fillTemporary(fd.get(), target, data, tmp);
+  if (done && ::renameat(target.dirFd, target.tmpName.c_str(), target.dirFd, target.name.c_str()) != 0) {
+    done = errnoError(errno, "rename " + tmp + " to " + joined(target.dir, target.name));
+  }
+  if (!done) {
+    ::unlinkat(target.dirFd, target.tmpName.c_str(), 0);
+    return done;
+  }
+  if (target.durability == Durability::Synced && ::fsync(target.dirFd) != 0) {
+    return errnoError(errno, "fsync directory " + target.dir);
   }
   return {};
 }

@@ -38,6 +38,32 @@ Result<void> checkReplaceable(const std::string& path);
 /// Writes all of `data` to `fd` (EINTR retried); the error names `path`.
 Result<void> writeAll(int fd, std::string_view data, const std::string& path);
 
+/// How far replaceFile makes a replacement last.
+enum class Durability {
+  Synced,       ///< the file and the directory fsync'd: a crash leaves the old file or the new one
+  ReadersOnly,  ///< no fsync: a reader sees the old file or the new one (the metrics textfile,
+                ///< rewritten every tick and worthless after a crash)
+};
+
+/// A file replaceFile replaces: `name` in the directory open as `dirFd` (whose path is `dir`),
+/// through the temporary `tmpName` beside it.
+struct Replacement {
+  int dirFd = -1;
+  std::string dir;
+  std::string name;
+  std::string tmpName;
+  mode_t mode = 0644;
+  Durability durability = Durability::Synced;
+};
+
+/// Replaces the file `target` names with `data` atomically: creates the temporary file afresh
+/// (O_EXCL|O_NOFOLLOW|O_NONBLOCK: anything already there is EEXIST, never followed or waited on)
+/// with `mode` whatever the umask, writes `data`, fsyncs it, renames it over the file (a
+/// symbolic link there is replaced, not followed) and fsyncs the directory (the fsyncs when
+/// Synced). A temporary file it created is removed again on failure. Errors: "create|write|fsync
+/// DIR/TMP: <strerror>", "rename DIR/TMP to DIR/NAME: ...", "fsync directory DIR: ...".
+Result<void> replaceFile(const Replacement& target, std::string_view data);
+
 /// A std::ostream over a file opened by openWrittenFile (the CSVs of `simulate --csv`).
 class WrittenStream {
  public:

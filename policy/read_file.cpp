@@ -30,10 +30,14 @@ Result<UniqueFd> openRegularFile(const std::string& path, const std::string& hin
 Result<std::string> readRegularFile(const std::string& path, std::size_t maxBytes, const std::string& hint) {
   auto fd = openRegularFile(path, hint);
   if (!fd) return fd.error();
+  return readAll(fd->get(), maxBytes, path);
+}
+
+Result<std::string> readAll(int fd, std::size_t maxBytes, const std::string& path) {
   std::string text;
   std::array<char, 65536> buf{};
   for (;;) {
-    const auto n = ::read(fd->get(), buf.data(), buf.size());
+    const auto n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errnoError(errno, "read " + path);
     if (n == 0) break;
@@ -43,6 +47,20 @@ Result<std::string> readRegularFile(const std::string& path, std::size_t maxByte
     text.append(buf.data(), static_cast<std::size_t>(n));
   }
   return text;
+}
+
+Result<std::string> readAt(int fd, off_t offset, std::size_t length, const std::string& path) {
+  std::string data(length, '\0');
+  std::size_t got = 0;
+  while (got < data.size()) {
+    const auto n = ::pread(fd, data.data() + got, data.size() - got, offset + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errnoError(errno, "read " + path);
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  data.resize(got);
+  return data;
 }
 
 }  // namespace ctpilot

@@ -4,7 +4,11 @@
 // function through which ctpilot reads a whole policy, scenario, trace or kernel file. It
 // never hangs and never grows without bound: the file is opened O_NONBLOCK (a FIFO without a
 // writer opens at once), checked with fstat to be a regular file (a FIFO, device, directory or
-// socket is refused with one line), then read up to a stated size.
+// socket is refused with one line), then read up to a stated size. readAll and readAt are the
+// read loops every other reader of an open descriptor uses (EINTR retried, short reads
+// continued).
+
+#include <sys/types.h>
 
 #include <cstddef>
 #include <string>
@@ -22,5 +26,14 @@ Result<UniqueFd> openRegularFile(const std::string& path, const std::string& hin
 /// Reads the whole of `path` (opened as openRegularFile does), refusing a file larger than
 /// `maxBytes` with Errc::Malformed "PATH is larger than N bytes; is this the right file?".
 Result<std::string> readRegularFile(const std::string& path, std::size_t maxBytes, const std::string& hint = "");
+
+/// Reads `fd` from its offset to the end of the file (EINTR retried): Errc::Malformed "PATH is
+/// larger than N bytes; is this the right file?" beyond `maxBytes`, "read PATH: <strerror>" on
+/// a failed read.
+Result<std::string> readAll(int fd, std::size_t maxBytes, const std::string& path);
+
+/// Reads `length` bytes of `fd` at `offset` with pread (EINTR retried, short reads continued);
+/// fewer only where the file ends. "read PATH: <strerror>" on a failed read.
+Result<std::string> readAt(int fd, off_t offset, std::size_t length, const std::string& path);
 
 }  // namespace ctpilot

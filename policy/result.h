@@ -12,7 +12,7 @@ namespace ctpilot {
 
 /// Classifies what went wrong so callers can decide what to do.
 enum class Errc {
-  Missing,    ///< ENOENT: module not loaded, knob or netns absent
+  Missing,    ///< ENOENT/ENODEV/ENOTDIR: module not loaded, knob, attribute or netns absent
   Refused,    ///< EACCES/EPERM/EROFS: no permission, read-only /proc/sys, non-initial netns
   Rejected,   ///< EINVAL/ERANGE: the kernel refused the value
   Malformed,  ///< a file or message that cannot be parsed
@@ -26,7 +26,7 @@ struct Error {
   std::string what;
 };
 
-/// Classifies an errno value into an Errc.
+/// Classifies an errno value into an Errc: the one classifier (tests/policy/result_test.cpp).
 Errc errcFromErrno(int err);
 
 /// Builds an Error from an errno value: "<context>: <strerror(err)>".

@@ -17,6 +17,7 @@
 
 #include "controller/journal/journal_files.h"
 #include "controller/state_dir.h"
+#include "policy/read_file.h"
 #include "policy/unique_fd.h"
 
 // The file (one JSON object; keys sorted, as nlohmann writes them):
@@ -266,15 +267,11 @@ class LineReader {
   // Reads [from, from + want) (within [0, limit_)) into buf_.
   Result<void> read(std::int64_t from, std::int64_t want) {
     const std::int64_t to = std::min(limit_, from + want);
-    buf_.resize(static_cast<std::size_t>(std::max<std::int64_t>(0, to - from)));
-    std::size_t got = 0;
-    while (got < buf_.size()) {
-      const ssize_t n = ::pread(fd_, buf_.data() + got, buf_.size() - got, static_cast<off_t>(from) + static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errnoError(errno, "read " + path_);
-      if (n == 0) return Error{Errc::Malformed, path_ + ": shorter than the checkpoint's position"};
-      got += static_cast<std::size_t>(n);
-    }
+    const auto length = static_cast<std::size_t>(std::max<std::int64_t>(0, to - from));
+    auto got = readAt(fd_, static_cast<off_t>(from), length, path_);
+    if (!got) return got.error();
+    if (got->size() < length) return Error{Errc::Malformed, path_ + ": shorter than the checkpoint's position"};
+    buf_ = std::move(*got);
     start_ = from;
     return {};
   }
@@ -384,8 +381,7 @@ Result<JournalCheckpoint> loadCheckpoint(const std::string& stateDir, const std:
 Result<JournalView> verifiedView(const std::string& stateDir, const JournalCheckpoint& checkpoint, bool history) {
   auto opened = openStateFile(stateDir, "journal.jsonl", StateAccess::Read);
   if (!opened) return opened.error();
-  const UniqueFd fd(opened->fd);
-  return checkpointView(fd.get(), journalPath(stateDir), checkpoint, history);
+  return checkpointView(opened->fd.get(), journalPath(stateDir), checkpoint, history);
 }
 
 // Opens the journal from `checkpoint`'s position with the view it names; nullopt and `unused`

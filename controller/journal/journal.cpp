@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "controller/state_dir.h"
+#include "policy/read_file.h"
 #include "policy/reason.h"
 #include "policy/unique_fd.h"
 namespace ctpilot::controller {
@@ -379,17 +380,7 @@ Result<std::string> readAppended(const JournalFile& state) {
                                       std::to_string(st.st_size) +
                                       " bytes while open; the journal is append-only, restore it from a backup"};
   }
-  std::string data(static_cast<std::size_t>(st.st_size - state.offset), '\0');
-  std::size_t got = 0;
-  while (got < data.size()) {
-    const ssize_t n = ::pread(state.fd.get(), data.data() + got, data.size() - got, state.offset + static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errnoError(errno, "read " + state.path);
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  data.resize(got);
-  return data;
+  return readAt(state.fd.get(), state.offset, static_cast<std::size_t>(st.st_size - state.offset), state.path);
 }
 
 // A last line without its newline is a crash mid-write (torn): ignored with a warning (once),
@@ -462,7 +453,7 @@ Result<void> openFile(JournalFile& state, const std::string& stateDir, bool read
   state.path = journalPath(stateDir);
   auto opened = openStateFile(stateDir, "journal.jsonl", readOnly ? StateAccess::Read : StateAccess::AppendOrRead);
   if (!opened) return opened.error();
-  state.fd = UniqueFd(opened->fd);
+  state.fd = std::move(opened->fd);
   state.writable = opened->writable;
   struct stat st {};
   if (::fstat(state.fd.get(), &st) != 0) return errnoError(errno, "stat " + state.path);
@@ -480,13 +471,21 @@ Result<void> readRest(JournalFile& state) {
   return {};
 }
 
+// Reads [from, to) of the journal, all of it: a journal that ends sooner was cut while open.
+Result<std::string> readSpan(const JournalFile& state, off_t from, off_t to) {
+  const auto length = static_cast<std::size_t>(to - from);
+  auto data = readAt(state.fd.get(), from, length, state.path);
+  if (data && data->size() != length) {
+    return Error{Errc::Malformed, state.path + ": shrank while open; the journal is append-only, restore it from a backup"};
+  }
+  return data;
+}
+
 // Returns the id of the record on the line [start, end) of the journal (end: its newline).
 Result<std::int64_t> idOfLine(const JournalFile& state, off_t start, off_t end) {
-  std::string line(static_cast<std::size_t>(end - start), '\0');
-  if (::pread(state.fd.get(), line.data(), line.size(), start) != static_cast<ssize_t>(line.size())) {
-    return errnoError(errno, "read " + state.path);
-  }
-  auto record = parseJournalLine(line);
+  auto line = readSpan(state, start, end);
+  if (!line) return line.error();
+  auto record = parseJournalLine(*line);
   if (!record) return record.error();
   return record->id;
 }
@@ -494,14 +493,11 @@ Result<std::int64_t> idOfLine(const JournalFile& state, off_t start, off_t end) 
 // Returns where the line ending at `end` (just past its newline) begins.
 Result<off_t> lineStart(const JournalFile& state, off_t end) {
   constexpr off_t kChunk = 64 * 1024;
-  std::string chunk;
   for (off_t to = end - 1; to > 0;) {
     const off_t from = std::max<off_t>(0, to - kChunk);
-    chunk.resize(static_cast<std::size_t>(to - from));
-    if (::pread(state.fd.get(), chunk.data(), chunk.size(), from) != static_cast<ssize_t>(chunk.size())) {
-      return errnoError(errno, "read " + state.path);
-    }
-    if (const auto nl = chunk.rfind('\n'); nl != std::string::npos) return from + static_cast<off_t>(nl) + 1;
+    auto chunk = readSpan(state, from, to);
+    if (!chunk) return chunk.error();
+    if (const auto nl = chunk->rfind('\n'); nl != std::string::npos) return from + static_cast<off_t>(nl) + 1;
     to = from;
   }
   return off_t{0};
@@ -510,14 +506,11 @@ Result<off_t> lineStart(const JournalFile& state, off_t end) {
 // Returns where the line beginning at `start` ends (just past its newline); `limit` when none.
 Result<off_t> lineEnd(const JournalFile& state, off_t start, off_t limit) {
   constexpr off_t kChunk = 64 * 1024;
-  std::string chunk;
   for (off_t from = start; from < limit;) {
     const off_t to = std::min(limit, from + kChunk);
-    chunk.resize(static_cast<std::size_t>(to - from));
-    if (::pread(state.fd.get(), chunk.data(), chunk.size(), from) != static_cast<ssize_t>(chunk.size())) {
-      return errnoError(errno, "read " + state.path);
-    }
-    if (const auto nl = chunk.find('\n'); nl != std::string::npos) return from + static_cast<off_t>(nl) + 1;
+    auto chunk = readSpan(state, from, to);
+    if (!chunk) return chunk.error();
+    if (const auto nl = chunk->find('\n'); nl != std::string::npos) return from + static_cast<off_t>(nl) + 1;
     from = to;
   }
   return limit;

@@ -15,6 +15,7 @@
 
 #include "controller/journal/journal_view.h"
 #include "controller/state_dir.h"
+#include "policy/read_file.h"
 #include "policy/unique_fd.h"
 
 namespace ctpilot::controller {
@@ -22,26 +23,12 @@ namespace {
 
 bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
 
-Result<std::string> readRange(int fd, off_t from, off_t length, const std::string& path) {
-  std::string data(static_cast<std::size_t>(length), '\0');
-  std::size_t got = 0;
-  while (got < data.size()) {
-    const ssize_t n = ::pread(fd, data.data() + got, data.size() - got, from + static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errnoError(errno, "read " + path);
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  data.resize(got);
-  return data;
-}
-
 // Returns the offset just past the file's last newline: a last line without one is torn.
 Result<off_t> completeEnd(int fd, off_t size, const std::string& path) {
   constexpr off_t kChunk = 64 * 1024;
   for (off_t end = size; end > 0;) {
     const off_t from = std::max<off_t>(0, end - kChunk);
-    auto chunk = readRange(fd, from, end - from, path);
+    auto chunk = readAt(fd, from, static_cast<std::size_t>(end - from), path);
     if (!chunk) return chunk.error();
     if (const auto nl = chunk->rfind('\n'); nl != std::string::npos) return from + static_cast<off_t>(nl) + 1;
     end = from;
@@ -78,7 +65,7 @@ class BackwardLines {
         return true;
       }
       const off_t from = std::max<off_t>(0, pos_ - kChunk);
-      auto chunk = readRange(fd_, from, pos_ - from, path_);
+      auto chunk = readAt(fd_, from, static_cast<std::size_t>(pos_ - from), path_);
       if (!chunk) return chunk.error();
       buf_ = *chunk + buf_;
       pos_ = from;
@@ -101,7 +88,7 @@ Result<UniqueFd> openForRead(const std::string& stateDir, const std::string& nam
     if (opened.error().code == Errc::Missing) return UniqueFd();
     return opened.error();
   }
-  return UniqueFd(opened->fd);
+  return std::move(opened->fd);
 }
 
 // Tells whether the journal's first record is of boot `bootId`: then all are (records are
@@ -110,7 +97,7 @@ Result<bool> startsWithBoot(int fd, off_t end, const std::string& bootId, const 
   constexpr off_t kChunk = 64 * 1024;
   std::string head;
   for (off_t from = 0; from < end && head.find('\n') == std::string::npos; from += kChunk) {
-    auto chunk = readRange(fd, from, std::min(kChunk, end - from), path);
+    auto chunk = readAt(fd, from, static_cast<std::size_t>(std::min(kChunk, end - from)), path);
     if (!chunk) return chunk.error();
     head += *chunk;
   }
@@ -212,7 +199,7 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
   if (!boundary || *boundary == 0) return std::int64_t{0};
 
   const auto maxBytes = static_cast<off_t>(kRotatedMaxBytes);
-  auto moved = readRange(fd.get(), std::max<off_t>(0, *boundary - maxBytes), std::min(*boundary, maxBytes), path);
+  auto moved = readAt(fd.get(), std::max<off_t>(0, *boundary - maxBytes), static_cast<std::size_t>(std::min(*boundary, maxBytes)), path);
   if (!moved) return moved.error();
   const auto rotated = rotatedJournalPath(stateDir);
   std::string older;
@@ -221,7 +208,7 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
   if (*old) {
     struct stat oldSt {};
     if (::fstat(old->get(), &oldSt) != 0) return errnoError(errno, "stat " + rotated);
-    auto existing = readRange(old->get(), 0, oldSt.st_size, rotated);
+    auto existing = readAt(old->get(), 0, static_cast<std::size_t>(oldSt.st_size), rotated);
     if (!existing) return existing.error();
     older = std::move(*existing);
   }
@@ -233,7 +220,7 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
   // Each file replaced whole (temp, fsync, rename, fsync of the directory), no symlink followed.
   if (auto written = replaceStateFile(stateDir, "journal.jsonl.1", combined, 0640); !written) return written.error();
 
-  auto current = readRange(fd.get(), *boundary, st.st_size - *boundary, path);
+  auto current = readAt(fd.get(), *boundary, static_cast<std::size_t>(st.st_size - *boundary), path);
   if (!current) return current.error();
   if (auto written = replaceStateFile(stateDir, "journal.jsonl", *current, st.st_mode & 0777); !written) {
     return written.error();

@@ -28,6 +28,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "controller/journal/journal.h"
+#include "policy/read_file.h"
 #include "sysfs/open_file.h"
 
 namespace ctpilot::controller {
@@ -122,10 +123,9 @@ Result<std::string> readSecret(const std::string& path, const char* option) {
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 65536) {
     return Error{Errc::Malformed, std::string(option) + " " + printable(path) + ": not a regular file of at most 64 KiB"};
   }
-  std::string text(static_cast<std::size_t>(st.st_size), '\0');
-  const auto n = ::read(fd.get(), text.data(), text.size());
-  if (n < 0) return Error{Errc::Malformed, std::string(option) + " " + printable(path) + ": " + std::strerror(errno)};
-  text.resize(static_cast<std::size_t>(n));
+  auto read = readAll(fd.get(), 65536, path);
+  if (!read) return Error{Errc::Malformed, std::string(option) + ": " + printable(read.error().what)};
+  std::string text = std::move(*read);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (text.empty() || text.find_first_of("\r\n") != std::string::npos) {
     return Error{Errc::Malformed, std::string(option) + " " + printable(path) + ": want one line"};

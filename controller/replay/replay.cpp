@@ -201,22 +201,6 @@ std::set<sysfs::SimDuration> recordedInstants(const ReplayDemand& demand) {
   return instants;
 }
 
-void summarize(const sysfs::SimKernel& kernel, SimulationSummary& summary) {
-  const auto totals = kernel.totals();
-  summary.drops = totals.drop;
-  summary.earlyDrops = totals.earlyDrop;
-  summary.insertFailed = totals.insertFailed;
-  summary.inserts = totals.insert;
-  summary.peakFill = kernel.peakFill();
-  summary.peakCount = kernel.peakCount();
-  summary.peakMemoryBytes = kernel.peakMemoryBytes();
-  summary.worstStallMs = kernel.worstStallMs();
-  summary.stalledFlows = kernel.stalledFlows();
-  summary.finalMax = kernel.max();
-  summary.finalBuckets = kernel.buckets();
-  summary.changes = kernel.changes();
-}
-
 // Feeds every step that ends at `t`, comparing the replayed count with the recorded one.
 void feedSteps(const ReplayDemand& demand, sysfs::SimDuration t, std::vector<std::size_t>& next, sysfs::SimKernel& kernel,
                const ReplayOptions& options, double& errorSum, ReplayFidelity& fid) {

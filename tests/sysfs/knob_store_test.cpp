@@ -198,14 +198,6 @@ TEST_CASE("ProcKnobStore resizes through the hashsize module parameter when nf_c
   CHECK(*result == standIn);
 }
 
-TEST_CASE("errno values from a knob write are classified as the store documents") {
-  CHECK(errcFromErrno(EROFS) == Errc::Refused);
-  CHECK(errcFromErrno(EACCES) == Errc::Refused);
-  CHECK(errcFromErrno(EPERM) == Errc::Refused);
-  CHECK(errcFromErrno(EINVAL) == Errc::Rejected);
-  CHECK(errcFromErrno(ENOENT) == Errc::Missing);
-}
-
 TEST_CASE("ProcKnobStore reports a vanished netns as Missing and forgets it without harm") {
   TempTree tree;
   tree.writeKnob(Knob::TcpTimeoutTimeWait, "120\n");
