@@ -389,7 +389,7 @@ const std::vector<PolicyKey>& policyKeys() {
                 std::vector<std::pair<std::string_view, OnExternal>>{{"yield", OnExternal::Yield},
                                                                      {"adopt", OnExternal::Adopt}}),
       boolKey("max", "enabled", [](auto& p) -> auto& { return p.max.enabled; }),
-      numberKey("max", "ceiling", kCount, [](auto& p) -> auto& { return p.max.ceiling; }, 1024, 2147483647),
+      numberKey("max", "ceiling", kCount, [](auto& p) -> auto& { return p.max.ceiling; }, 1024, kTableSizeRange.max),
       ratioKey("max", "memory_budget", [](auto& p) -> auto& { return p.max.memoryBudget; }, 0.0001, 0.75),
       ratioKey("max", "high_water", [](auto& p) -> auto& { return p.max.highWater; }, 0.10, 0.99),
       numberKey("max", "lookahead", kDuration, [](auto& p) -> auto& { return p.max.lookahead; }, 0s, 1h),
