@@ -55,7 +55,7 @@ struct ControllerPolicy {
 
 struct MaxPolicy {
   bool enabled = true;              // false: never write nf_conntrack_max (observe only)
-  std::int64_t ceiling = 4 * 1024 * 1024;
+  std::int64_t ceiling = std::int64_t{4} * 1024 * 1024;
   Ratio memoryBudget{0.25};         // share of MemTotal the tables of all namespaces together may occupy
   Ratio highWater{0.70};           // below node-mixin's 75% conntrack alert (README "Monitoring")
   Duration lookahead = 60s;

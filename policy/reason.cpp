@@ -43,7 +43,7 @@ constexpr std::array kFactKeys{
     out.assign(buffer, static_cast<std::size_t>(n));
   } else if (n > 0) {
     out.resize(static_cast<std::size_t>(n));
-    std::vsnprintf(out.data(), out.size() + 1, fmt, copy);
+    (void)std::vsnprintf(out.data(), out.size() + 1, fmt, copy);
   }
   va_end(copy);
   return out;

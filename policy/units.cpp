@@ -140,7 +140,7 @@ std::string formatRatio(Ratio r) {
     const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), r.value * 100.0,
                                          std::chars_format::fixed, decimals);
     if (ec != std::errc{}) break;
-    const auto text = trimZeros(std::string(buf.data(), end)) + "%";
+    auto text = trimZeros(std::string(buf.data(), end)) + "%";
     if (const auto back = parseRatio(text); back && back->value == r.value) return text;
   }
   const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), r.value, std::chars_format::fixed);
