@@ -28,9 +28,9 @@ struct ActionOutcome {
   Status status = Status::Failed;
   std::int64_t kept = 0;
   std::optional<Error> error;
-  std::int64_t intentId = 0;         // 0 when NotJournaled
-  bool outcomeJournaled = false;     // the applied/failed record reached the journal
-  double writeMicros = 0;            // how long the write took (a resize: the rehash stall)
+  std::int64_t intentId = 0;      // 0 when NotJournaled
+  bool outcomeJournaled = false;  // the applied/failed record reached the journal
+  double writeMicros = 0;         // how long the write took (a resize: the rehash stall)
 };
 
 /// Writes knobs through a KnobStore, journaling before and after.

@@ -132,7 +132,7 @@ bool inJournalFile(const JournalRecord& record) { return record.offset >= 0; }
 }  // namespace
 
 struct Controller::Reading {
-  std::map<KnobRef, std::int64_t> values;  // every managed knob read this tick
+  std::map<KnobRef, std::int64_t> values;     // every managed knob read this tick
   std::map<KnobRef, std::int64_t> baselines;  // the view's, as of this tick
   std::vector<policy::Hold> holds;
   std::set<KnobRef> reused;  // values taken from stable_ rather than read this tick
@@ -197,9 +197,9 @@ void Controller::discover(policy::TimePoint now) {
     if (listed) {
       found = std::move(listed.value());
     } else {
-      warnOnce("discover:" + listed.error().what,
-               "cannot list every watched network namespace (" + listed.error().what +
-                   "); watching the others; check [controller] netns in the policy");
+      warnOnce("discover:" + listed.error().what, "cannot list every watched network namespace (" +
+                                                      listed.error().what +
+                                                      "); watching the others; check [controller] netns in the policy");
       if (selector.mode == policy::NetnsSelector::Mode::Named) {
         // One absent name (ip netns del) must not blind the controller to the others, nor
         // keep it reading the deleted one through descriptors that keep it alive.
@@ -311,8 +311,8 @@ std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Net
   } else {
     count = stats ? stats->entries : std::nullopt;
     if (!count) {
-      warnOnce("count:" + ns.name, "cannot read " + refName({ns.name, Knob::Count}) + " (" +
-                                       knob.error().what + "); skipping it");
+      warnOnce("count:" + ns.name,
+               "cannot read " + refName({ns.name, Knob::Count}) + " (" + knob.error().what + "); skipping it");
       return std::nullopt;
     }
   }
@@ -348,8 +348,8 @@ std::optional<sysfs::ConntrackStats> Controller::readStats(const sysfs::Netns& n
   warned_.erase("stats:" + ns.name);
   // A netlink receive that timed out (or failed) leaves this tick to procfs: said once per episode.
   if (!stats->fallbackReason.empty()) {
-    warnOnce("fallback:" + ns.name, "conntrack statistics of netns " + ns.name + " read from procfs (" +
-                                        stats->fallbackReason + ")");
+    warnOnce("fallback:" + ns.name,
+             "conntrack statistics of netns " + ns.name + " read from procfs (" + stats->fallbackReason + ")");
   } else {
     warned_.erase("fallback:" + ns.name);
   }
@@ -388,8 +388,8 @@ void Controller::readTimeouts(const sysfs::Netns& ns, policy::TimePoint now, Rea
 std::int64_t Controller::readTotalEntries(policy::TimePoint now, std::int64_t watched) {
   if (!deps_.totalEntries) return 0;
   const auto every = deps_.totalEntriesEvery;
-  const bool due = !totalReadAt_ || every <= policy::Duration::zero() || now < *totalReadAt_ ||
-                   now - *totalReadAt_ >= every;
+  const bool due =
+      !totalReadAt_ || every <= policy::Duration::zero() || now < *totalReadAt_ || now - *totalReadAt_ >= every;
   if (!due) return totalAtRead_ > 0 ? std::max(watched, totalAtRead_ + watched - watchedAtRead_) : 0;
   totalReadAt_ = now;
   watchedAtRead_ = watched;
@@ -460,8 +460,7 @@ void Controller::noticeExternal(policy::TimePoint now, Reading& reading, policy:
     const bool ours = std::find(mine.begin(), mine.end(), value) != mine.end() ||
                       (adopt && !wasSeen && baseline != reading.baselines.end() && value == baseline->second);
     // A rollback in another process writes under its hold: its values are not someone else's.
-    const bool changed = !held(reading.holds, ref) && !ours &&
-                         (wasSeen ? value != seen->second : wasWritten);
+    const bool changed = !held(reading.holds, ref) && !ours && (wasSeen ? value != seen->second : wasWritten);
     lastSeen_[ref] = value;
     if (!changed || external.contains(ref) || externalUnjournaled_.contains(ref)) continue;
 
@@ -486,13 +485,16 @@ void Controller::yieldExternal(policy::TimePoint now, const KnobRef& ref, std::i
   }
   view_.addNew(deps_.journal.records());
   if (!inJournalFile(*stored)) {
-    spdlog::warn("{} changed by someone else {} -> {}; leaving it alone (journaled in memory only: nothing for "
-                 "`ctpilot resume` to hand back)", refName(ref), expected, value);
+    spdlog::warn(
+        "{} changed by someone else {} -> {}; leaving it alone (journaled in memory only: nothing for "
+        "`ctpilot resume` to hand back)",
+        refName(ref), expected, value);
     return;
   }
-  spdlog::warn("{} changed by someone else {} -> {} (journal #{}); leaving it alone: `ctpilot resume` hands it "
-               "back, [controller] on_external = adopt keeps managing from such values",
-               refName(ref), expected, value, stored->id);
+  spdlog::warn(
+      "{} changed by someone else {} -> {} (journal #{}); leaving it alone: `ctpilot resume` hands it "
+      "back, [controller] on_external = adopt keeps managing from such values",
+      refName(ref), expected, value, stored->id);
 }
 
 // [controller] on_external = adopt: the new value becomes the knob's baseline (README Safety
@@ -511,8 +513,10 @@ void Controller::adoptExternal(policy::TimePoint now, const KnobRef& ref, std::i
     spdlog::warn("{} changed by someone else {} -> {} (journal #{}); adopted as its baseline, still managed",
                  refName(ref), expected, value, stored->id);
   } else {
-    spdlog::warn("{} changed by someone else {} -> {}; adopted as its baseline, still managed (journaled in memory "
-                 "only)", refName(ref), expected, value);
+    spdlog::warn(
+        "{} changed by someone else {} -> {}; adopted as its baseline, still managed (journaled in memory "
+        "only)",
+        refName(ref), expected, value);
   }
   reading.baselines[ref] = value;
   if (ref.knob == Knob::ConntrackMax) obs.baselineMax = value;
@@ -736,8 +740,8 @@ void Controller::writeFailed(policy::TimePoint now, const policy::Action& action
   if (error.code == Errc::Refused || error.code == Errc::Missing) {
     unwritable_.insert(ref);
     const char* state = error.code == Errc::Refused ? "is read-only here" : "does not exist here";
-    const char* hint = error.code == Errc::Refused ? "read-only /proc/sys, or not the initial netns?"
-                                                   : "module not loaded?";
+    const char* hint =
+        error.code == Errc::Refused ? "read-only /proc/sys, or not the initial netns?" : "module not loaded?";
     warnOnce("unwritable:" + ref.netns + ":" + knobName(ref.knob),
              fmt::format("{} {} ({}: {}); observing only", refName(ref), state, hint, error.what));
     return;

@@ -73,7 +73,7 @@ double learnedResizeNsPerEntry(const std::vector<JournalRecord>& records);
 /// What one tick saw and did.
 struct TickReport {
   policy::TimePoint now{};
-  bool sampled = false;                       // false: nf_conntrack could not be read (see error)
+  bool sampled = false;  // false: nf_conntrack could not be read (see error)
   std::optional<Error> error;
   policy::Observation observation;
   std::map<std::string, Estimate> estimates;  // netns -> rates and time to full
@@ -131,8 +131,8 @@ class Controller {
   struct Reading;
   void discover(policy::TimePoint now);
   bool sample(policy::TimePoint now, TickReport& report, Reading& reading);
-  std::optional<policy::NetnsObservation> sampleNetns(const sysfs::Netns& ns, policy::TimePoint now,
-                                                      std::int64_t max, Reading& reading, TickReport& report);
+  std::optional<policy::NetnsObservation> sampleNetns(const sysfs::Netns& ns, policy::TimePoint now, std::int64_t max,
+                                                      Reading& reading, TickReport& report);
   std::optional<sysfs::ConntrackStats> readStats(const sysfs::Netns& ns, TickReport& report);
   void readTimeouts(const sysfs::Netns& ns, policy::TimePoint now, Reading& reading, policy::NetnsObservation& n);
   std::int64_t readTotalEntries(policy::TimePoint now, std::int64_t watched);
@@ -167,27 +167,27 @@ class Controller {
   ControllerDeps deps_;
   Estimator estimator_;
   Actuator actuator_;
-  JournalView view_;                                        // the journal so far, fed new records each tick
+  JournalView view_;  // the journal so far, fed new records each tick
   std::vector<sysfs::Netns> watched_;
   std::optional<policy::TimePoint> lastDiscovery_;
-  std::int64_t namespacesStamp_ = 0;                        // namespacesStamp() at the last discovery
-  std::map<policy::KnobRef, std::int64_t> lastSeen_;       // value seen at the end of the last tick
+  std::int64_t namespacesStamp_ = 0;                  // namespacesStamp() at the last discovery
+  std::map<policy::KnobRef, std::int64_t> lastSeen_;  // value seen at the end of the last tick
   std::set<policy::KnobRef> unwritable_;
-  std::set<policy::KnobRef> externalUnjournaled_;           // noticed, but the record could not be written
-  std::map<policy::KnobRef, policy::TimePoint> retryAfter_; // a write the kernel rejected: back off
-  std::map<policy::KnobRef, policy::Action> lastPlanned_;   // dry-run: journal a plan once, not every tick
+  std::set<policy::KnobRef> externalUnjournaled_;            // noticed, but the record could not be written
+  std::map<policy::KnobRef, policy::TimePoint> retryAfter_;  // a write the kernel rejected: back off
+  std::map<policy::KnobRef, policy::Action> lastPlanned_;    // dry-run: journal a plan once, not every tick
   // Dry run: what a real run would have written, for decide() to see the knobs and the history
   // as they would be (README "Review first"). Knob -> {value read when planned, value planned}.
   std::map<policy::KnobRef, std::pair<std::int64_t, std::int64_t>> dryValues_;
-  std::vector<policy::PastChange> dryChanges_;             // dry run: planned changes, oldest first
+  std::vector<policy::PastChange> dryChanges_;  // dry run: planned changes, oldest first
   std::map<std::string, policy::TimePoint> calmSince_;
-  std::int64_t externalSinceId_ = 0;                        // External records up to this id predate the policy
-  std::set<policy::NoteKey> lastNotes_;                    // what the last tick's notes were about
+  std::int64_t externalSinceId_ = 0;     // External records up to this id predate the policy
+  std::set<policy::NoteKey> lastNotes_;  // what the last tick's notes were about
   std::set<std::string> warned_;
   bool journalBroken_ = false;
-  std::optional<policy::TimePoint> totalReadAt_;            // the last call of deps_.totalEntries
-  std::int64_t totalAtRead_ = 0;                            // what it said (0: unknown)
-  std::int64_t watchedAtRead_ = 0;                          // the watched counts' sum then
+  std::optional<policy::TimePoint> totalReadAt_;  // the last call of deps_.totalEntries
+  std::int64_t totalAtRead_ = 0;                  // what it said (0: unknown)
+  std::int64_t watchedAtRead_ = 0;                // the watched counts' sum then
   // deps_.stableKnobsEvery: knob -> {value, when read}.
   std::map<policy::KnobRef, std::pair<std::int64_t, policy::TimePoint>> stable_;
 };

@@ -6,10 +6,10 @@
 #include <exception>
 #include <utility>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include "controller/metrics/exporter.h"
 #include "controller/service_notify.h"
@@ -18,9 +18,7 @@
 namespace ctpilot::controller {
 namespace {
 
-double unixSeconds(policy::TimePoint t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
+double unixSeconds(policy::TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
 
 // "21:04:05 raised nf_conntrack_max 65536 -> 131072 (...)" for the newest change of a tick.
 std::string lastChangeOf(const TickReport& report, const std::string& before) {
@@ -43,8 +41,7 @@ std::string lastChangeOf(const TickReport& report, const std::string& before) {
 // systemd and Prometheus. Its handlers are member functions; Daemon::run only starts it.
 class Loop {
  public:
-  Loop(Controller& controller, const std::function<Result<policy::Policy>()>& loadPolicy, TickReport& last,
-       bool once)
+  Loop(Controller& controller, const std::function<Result<policy::Policy>()>& loadPolicy, TickReport& last, bool once)
       : controller_(controller), loadPolicy_(loadPolicy), last_(last), once_(once), exporter_(io_) {
     exporter_.configure(controller_.policy().metrics);
   }
@@ -53,7 +50,8 @@ class Loop {
   void run() {
     const auto& c = controller_.policy().controller;
     spdlog::info("started: interval {} ({} near the limit), {}", policy::formatDuration(c.interval),
-                 policy::formatDuration(c.fastInterval), controller_.dryRun() ? "dry run (no knob is written)" : "acting");
+                 policy::formatDuration(c.fastInterval),
+                 controller_.dryRun() ? "dry run (no knob is written)" : "acting");
     warnAboutWatchdog();
     waitSignal();
     timer_.expires_at(std::chrono::steady_clock::now());
@@ -65,10 +63,11 @@ class Loop {
   void warnAboutWatchdog() const {
     const auto watchdog = notifier_.watchdog();
     if (!watchdog || controller_.policy().controller.interval * 2 <= *watchdog) return;
-    spdlog::warn("[controller] interval {} is more than half of the systemd watchdog ({}); systemd may restart "
-                 "ctpilot between two ticks: shorten the interval or raise WatchdogSec=",
-                 policy::formatDuration(controller_.policy().controller.interval),
-                 policy::formatDuration(std::chrono::duration_cast<policy::Duration>(*watchdog)));
+    spdlog::warn(
+        "[controller] interval {} is more than half of the systemd watchdog ({}); systemd may restart "
+        "ctpilot between two ticks: shorten the interval or raise WatchdogSec=",
+        policy::formatDuration(controller_.policy().controller.interval),
+        policy::formatDuration(std::chrono::duration_cast<policy::Duration>(*watchdog)));
   }
 
   void onTimer(const boost::system::error_code& ec) {

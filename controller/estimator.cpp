@@ -8,9 +8,7 @@
 namespace ctpilot::controller {
 namespace {
 
-double secondsBetween(policy::TimePoint a, policy::TimePoint b) {
-  return std::chrono::duration<double>(b - a).count();
-}
+double secondsBetween(policy::TimePoint a, policy::TimePoint b) { return std::chrono::duration<double>(b - a).count(); }
 
 double median(std::vector<double>& values) {
   const auto mid = values.size() / 2;
@@ -61,7 +59,8 @@ std::uint32_t counterDelta(std::uint32_t before, std::uint32_t after) {
 void addCounterDeltas(const std::vector<sysfs::CpuCounters>& before, const std::vector<sysfs::CpuCounters>& after,
                       sysfs::CounterTotals& totals) {
   for (std::size_t cpu = 0; cpu < after.size() && cpu < before.size(); ++cpu) {
-    for (const auto& f : sysfs::counterFields()) totals.*f.total += counterDelta(before[cpu].*f.perCpu, after[cpu].*f.perCpu);
+    for (const auto& f : sysfs::counterFields())
+      totals.*f.total += counterDelta(before[cpu].*f.perCpu, after[cpu].*f.perCpu);
   }
 }
 

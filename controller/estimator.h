@@ -29,15 +29,15 @@ struct Sample {
 
 /// What the estimator derives from a namespace's window of samples.
 struct Estimate {
-  std::size_t samples = 0;           // samples in the window
-  double growthPerSec = 0;           // entries/s, Theil-Sen slope over the window; 0 with < 2 samples
-  double dropsPerSec = 0;            // over the newest interval; 0 when unknown
+  std::size_t samples = 0;  // samples in the window
+  double growthPerSec = 0;  // entries/s, Theil-Sen slope over the window; 0 with < 2 samples
+  double dropsPerSec = 0;   // over the newest interval; 0 when unknown
   double earlyDropsPerSec = 0;
   double insertFailedPerSec = 0;
   double chainTooLongPerSec = 0;
-  double demandPerSec = 0;           // newest interval: (count change + drop + early_drop) / s, the
-                                     // growth a full table hides; 0 when counters are unknown
-  bool countersKnown = false;        // false: no stats, one sample, or the CPU count changed
+  double demandPerSec = 0;              // newest interval: (count change + drop + early_drop) / s, the
+                                        // growth a full table hides; 0 when counters are unknown
+  bool countersKnown = false;           // false: no stats, one sample, or the CPU count changed
   std::optional<double> secondsToFull;  // count reaches max at this growth; 0 when already full;
                                         // nullopt when not growing
 };

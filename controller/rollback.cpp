@@ -32,7 +32,8 @@ std::string disagreement(const JournalRecord& applied, const std::map<std::int64
                          const std::map<std::int64_t, std::int64_t>& finishedBy) {
   if (!applied.ref) return {};  // names no intent (written by hand or by an older ctpilot): nothing to compare
   const auto found = byId.find(*applied.ref);
-  if (found == byId.end()) return "names intent #" + std::to_string(*applied.ref) + ", which this boot's journal does not hold";
+  if (found == byId.end())
+    return "names intent #" + std::to_string(*applied.ref) + ", which this boot's journal does not hold";
   const JournalRecord& intent = *found->second;
   const std::string which = "intent #" + std::to_string(intent.id);
   if (intent.kind != RecordKind::Intent) return "names #" + std::to_string(intent.id) + ", which is no intent";
@@ -121,8 +122,9 @@ NetnsResolver systemNetnsResolver(const std::string& root) {
     }
     if (!policy::isPlainNetnsName(name)) {
       // A damaged or hostile journal must not steer a write outside /run/netns.
-      return Error{Errc::Malformed, "netns name from the journal is not a plain name (letters, digits, \".\", "
-                                    "\"_\", \"-\"); not touched"};
+      return Error{Errc::Malformed,
+                   "netns name from the journal is not a plain name (letters, digits, \".\", "
+                   "\"_\", \"-\"); not touched"};
     }
     auto found = sysfs::discoverNetns(root, {Mode::Named, {name}});
     if (!found) return found.error();
@@ -146,13 +148,16 @@ namespace {
 class RollbackRun {
  public:
   RollbackRun(Journal& journal, sysfs::KnobStore& store, const NetnsResolver& resolve, const RollbackOptions& options)
-      : journal_(journal), store_(store), resolve_(resolve), options_(options),
+      : journal_(journal),
+        store_(store),
+        resolve_(resolve),
+        options_(options),
         view_(viewOf(journal.records(), options.bootId)) {}
 
   // Checks every knob before writing any: a rollback is refused whole, not half done. Only the
   // newest step of a knob meets its current value; older ones follow from the newer ones.
   void check(RollbackReport& report) {
-    std::map<policy::KnobRef, std::int64_t> next;  // what a knob holds once the newer steps ran
+    std::map<policy::KnobRef, std::int64_t> next;     // what a knob holds once the newer steps ran
     std::map<policy::KnobRef, StepOutcome> unusable;  // knobs whose namespace or value cannot be had
     for (auto& outcome : report.steps) {
       const auto& step = outcome.step;
@@ -201,7 +206,8 @@ class RollbackRun {
   bool restore(StepOutcome& outcome, RollbackReport& report) {
     const auto& step = outcome.step;
     const auto& ref = step.ref;
-    if (broken_.contains(ref)) return fail(outcome, "not attempted: an earlier step of " + policy::refName(ref) + " failed");
+    if (broken_.contains(ref))
+      return fail(outcome, "not attempted: an earlier step of " + policy::refName(ref) + " failed");
     const auto& netns = *namespaces_.at(ref.netns);
     const auto before = store_.read(netns, ref.knob);
     if (!before) return fail(outcome, before.error().what);

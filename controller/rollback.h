@@ -35,11 +35,11 @@ struct RollbackSelection {
 struct RollbackStep {
   std::int64_t appliedId = 0;  // the applied record undone
   policy::KnobRef ref;
-  std::int64_t from = 0;       // what the change wrote (the applied record's new)
-  std::int64_t to = 0;         // what it replaced (the applied record's old): restored
-  policy::TimePoint time{};    // when the change was applied
-  std::string reason;          // why it was applied
-  bool intentOnly = false;     // an intent without outcome: the write may or may not have happened
+  std::int64_t from = 0;     // what the change wrote (the applied record's new)
+  std::int64_t to = 0;       // what it replaced (the applied record's old): restored
+  policy::TimePoint time{};  // when the change was applied
+  std::string reason;        // why it was applied
+  bool intentOnly = false;   // an intent without outcome: the write may or may not have happened
 };
 
 /// Returns the steps that undo the selected changes of boot `bootId`, newest first: applied
@@ -64,12 +64,12 @@ NetnsResolver systemNetnsResolver(const std::string& root);
 
 /// How to roll back.
 struct RollbackOptions {
-  std::string bootId;                 // the current boot (/proc/sys/kernel/random/boot_id)
-  policy::TimePoint now{};            // journal time; a hold lasts until now + hold
+  std::string bootId;                             // the current boot (/proc/sys/kernel/random/boot_id)
+  policy::TimePoint now{};                        // journal time; a hold lasts until now + hold
   policy::Duration hold = std::chrono::hours(1);  // zero: place no hold
-  bool force = false;                 // write even where someone else changed the value
-  bool dryRun = false;                // check and report only: no journal, no write
-  std::string command = "rollback";   // how the user asked, for the hold's reason
+  bool force = false;                             // write even where someone else changed the value
+  bool dryRun = false;                            // check and report only: no journal, no write
+  std::string command = "rollback";               // how the user asked, for the hold's reason
 };
 
 /// A knob whose current value is not the one ctpilot last wrote.
@@ -98,7 +98,7 @@ struct StepOutcome {
 
 /// The result of a rollback, for the command to print.
 struct RollbackReport {
-  std::vector<StepOutcome> steps;          // newest first, as planned
+  std::vector<StepOutcome> steps;           // newest first, as planned
   std::vector<RollbackConflict> conflicts;  // knobs changed by someone else
   bool refused = false;                     // conflicts and no --force: nothing written
   std::optional<JournalRecord> hold;        // the Hold record placed

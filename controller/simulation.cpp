@@ -25,8 +25,8 @@ constexpr std::int64_t kSimSlabObjectBytes = 256;
 void writeRows(std::ostream& out, const sysfs::SimKernel& kernel, sysfs::SimDuration at) {
   for (const auto& ns : kernel.netns()) {
     const auto totals = kernel.totals(ns.name);
-    out << at.count() / 1000 << '.' << (at.count() % 1000) / 100 << ',' << ns.name << ',' << kernel.count(ns.name) << ','
-        << kernel.max() << ',' << kernel.buckets() << ',' << totals.drop << ',' << totals.earlyDrop << ','
+    out << at.count() / 1000 << '.' << (at.count() % 1000) / 100 << ',' << ns.name << ',' << kernel.count(ns.name)
+        << ',' << kernel.max() << ',' << kernel.buckets() << ',' << totals.drop << ',' << totals.earlyDrop << ','
         << totals.insertFailed;
     for (const auto knob : kCsvTimeouts) out << ',' << kernel.read(ns, knob).value_or(0);
     out << '\n';
@@ -80,8 +80,8 @@ std::vector<ExplainedChange> CtpilotTuner::explainedChanges() const {
   std::vector<ExplainedChange> out;
   for (const auto& record : journal_.records()) {
     if (record.kind != RecordKind::Applied || !record.knob) continue;
-    out.push_back({std::chrono::duration_cast<sysfs::SimDuration>(record.time - simulationEpoch()), record.netns, *record.knob,
-                   record.oldValue.value_or(0), record.newValue.value_or(0), record.reason});
+    out.push_back({std::chrono::duration_cast<sysfs::SimDuration>(record.time - simulationEpoch()), record.netns,
+                   *record.knob, record.oldValue.value_or(0), record.newValue.value_or(0), record.reason});
   }
   return out;
 }
@@ -158,7 +158,8 @@ StaticSetting staticAtBudget(const policy::Policy& policy, const sysfs::MemoryFa
   facts.memTotalBytes = memory.memTotalBytes;
   facts.entryBytes = memory.entryBytes();
   StaticSetting setting;
-  setting.max = std::min<std::int64_t>(policy::memoryCapEntries(policy, facts), std::numeric_limits<std::int32_t>::max());
+  setting.max =
+      std::min<std::int64_t>(policy::memoryCapEntries(policy, facts), std::numeric_limits<std::int32_t>::max());
   const std::int64_t perBucket = std::max<std::int64_t>(policy.hashsize.entriesPerBucket, 1);
   const std::int64_t buckets = (setting.max + perBucket - 1) / perBucket;
   setting.buckets = (buckets + kBucketsPerPage - 1) / kBucketsPerPage * kBucketsPerPage;
@@ -176,8 +177,9 @@ std::vector<std::string> unwatchedNetns(const std::vector<std::string>& busy, co
   std::vector<std::string> out;
   for (const auto& name : busy) {
     const auto& sel = policy.controller.netns;
-    const bool watched = sel.mode == Mode::All || (sel.mode == Mode::Init && name == policy::kInitNetns) ||
-                         (sel.mode == Mode::Named && std::find(sel.names.begin(), sel.names.end(), name) != sel.names.end());
+    const bool watched =
+        sel.mode == Mode::All || (sel.mode == Mode::Init && name == policy::kInitNetns) ||
+        (sel.mode == Mode::Named && std::find(sel.names.begin(), sel.names.end(), name) != sel.names.end());
     if (!watched) out.push_back(name);
   }
   return out;

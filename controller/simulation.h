@@ -78,15 +78,15 @@ struct SimulationSummary {
   std::string tuner;
   sysfs::SimDuration duration{0};
   std::uint64_t seed = 0;
-  std::uint64_t drops = 0;          // `drop`: new flows refused because the table was full
-  std::uint64_t earlyDrops = 0;     // `early_drop`: unassured entries evicted to make room
-  std::uint64_t insertFailed = 0;   // `insert_failed` (here: chaintoolong, a hash too small)
+  std::uint64_t drops = 0;         // `drop`: new flows refused because the table was full
+  std::uint64_t earlyDrops = 0;    // `early_drop`: unassured entries evicted to make room
+  std::uint64_t insertFailed = 0;  // `insert_failed` (here: chaintoolong, a hash too small)
   std::uint64_t inserts = 0;
-  double peakFill = 0;              // highest count / max in any netns
-  std::int64_t peakCount = 0;       // highest count in any netns
-  std::int64_t peakMemoryBytes = 0; // entries x entry size + buckets x 8, at its highest
-  double worstStallMs = 0;          // the longest hash resize stall (every packet waited)
-  double stalledFlows = 0;          // new flows that arrived during resize stalls
+  double peakFill = 0;               // highest count / max in any netns
+  std::int64_t peakCount = 0;        // highest count in any netns
+  std::int64_t peakMemoryBytes = 0;  // entries x entry size + buckets x 8, at its highest
+  double worstStallMs = 0;           // the longest hash resize stall (every packet waited)
+  double stalledFlows = 0;           // new flows that arrived during resize stalls
   std::int64_t initialMax = 0, finalMax = 0, peakMax = 0;
   std::int64_t initialBuckets = 0, finalBuckets = 0;
   std::vector<sysfs::SimChange> changes;  // every knob write that changed a value
@@ -108,7 +108,8 @@ std::string csvHeader();
 
 /// Runs `scenario` on a fresh SimKernel with `tuner` ticking at its interval from time 0 to the
 /// scenario's duration, and summarises drops, fill, memory and changes.
-SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner, const SimulationOptions& options = {});
+SimulationSummary runSimulation(const sysfs::Scenario& scenario, SimTuner& tuner,
+                                const SimulationOptions& options = {});
 
 /// Returns the memory facts ctpilot reads on the simulated machine of `scenario`: its MemTotal
 /// and the nf_conntrack slab object of Linux 6.18 (256 B).

@@ -187,7 +187,8 @@ Result<void> replaceStateFile(const std::string& dir, const std::string& name, c
 Result<void> removeStateFile(const std::string& dir, const std::string& name) {
   auto dirFd = openDir(dir, /*create=*/false);
   if (!dirFd) return dirFd.error();
-  if (::unlinkat(dirFd->get(), name.c_str(), 0) != 0 && errno != ENOENT) return withHint(errno, "remove " + joined(dir, name));
+  if (::unlinkat(dirFd->get(), name.c_str(), 0) != 0 && errno != ENOENT)
+    return withHint(errno, "remove " + joined(dir, name));
   return {};
 }
 

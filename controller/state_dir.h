@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The state directory is ctpilot's alone (README Safety promise 12): the directory and every
-// file in it (journal.jsonl, journal.jsonl.1, journal.checkpoint, lock, rollback.lock) are opened without following a symbolic link, created
-// 0750 (directory) and 0640 (files), and refused when they are writable by group or others or
+// file in it (journal.jsonl, journal.jsonl.1, journal.checkpoint, lock, rollback.lock) are opened without following a
+// symbolic link, created 0750 (directory) and 0640 (files), and refused when they are writable by group or others or
 // owned by someone other than the running user or root. Anyone who could write the journal
 // could make `rollback` write registry knobs.
 
@@ -17,8 +17,8 @@ namespace ctpilot::controller {
 
 /// How a state file is opened.
 enum class StateAccess {
-  Read,       ///< read only; a missing file is Errc::Missing
-  Create,     ///< read and write, creating the directory (parents too) and the file
+  Read,          ///< read only; a missing file is Errc::Missing
+  Create,        ///< read and write, creating the directory (parents too) and the file
   AppendOrRead,  ///< like Create with O_APPEND; an existing file we may not write is opened read-only
 };
 

@@ -35,7 +35,8 @@ Result<StateLock> StateLock::acquire(const std::string& stateDir) {
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     if (err == EWOULDBLOCK) {
-      return Error{Errc::Busy, "another ctpilot (pid " + readHolder(fd.get(), path) + ") holds " + path + "; stop it first"};
+      return Error{Errc::Busy,
+                   "another ctpilot (pid " + readHolder(fd.get(), path) + ") holds " + path + "; stop it first"};
     }
     return errnoError(err, "lock " + path);
   }

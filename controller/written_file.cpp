@@ -21,7 +21,10 @@ const char* kindOf(mode_t mode) {
 }
 
 Error notRegular(const std::string& path, mode_t mode) {
-  return Error{Errc::Malformed, path + " is " + kindOf(mode) + ", not a regular file; ctpilot does not write through it or over it; remove it or name another file"};
+  return Error{
+      Errc::Malformed,
+      path + " is " + kindOf(mode) +
+          ", not a regular file; ctpilot does not write through it or over it; remove it or name another file"};
 }
 
 }  // namespace

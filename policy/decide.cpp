@@ -182,7 +182,9 @@ class Decider {
     // Under netns = all they are namespaces created since the last scan (watched from the next
     // one) or entries of deleted ones not yet freed: nothing the operator should change.
     if (policy_.controller.netns.mode == NetnsSelector::Mode::All) return;
-    plan_.notes.push_back(Note{std::nullopt, std::nullopt, {},
+    plan_.notes.push_back(Note{std::nullopt,
+                               std::nullopt,
+                               {},
                                cause(Reason::UnwatchedNamespaces, binding.netns)
                                    .with(Fact::Unwatched, static_cast<double>(outside))
                                    .with(Fact::Count, static_cast<double>(binding.count)),
@@ -446,8 +448,7 @@ class Decider {
   // The namespaces holding most of the budget, fullest first, with their counts.
   std::vector<std::pair<std::string, std::int64_t>> budgetHolders() const {
     std::vector<const NetnsObservation*> byCount(sorted_.begin(), sorted_.end());
-    std::stable_sort(byCount.begin(), byCount.end(),
-                     [](const auto* a, const auto* b) { return a->count > b->count; });
+    std::stable_sort(byCount.begin(), byCount.end(), [](const auto* a, const auto* b) { return a->count > b->count; });
     std::vector<std::pair<std::string, std::int64_t>> holders;
     for (const auto* ns : byCount) {
       if (ns->count > 0 && holders.size() < kHoldersShown) holders.emplace_back(ns->netns, ns->count);
@@ -477,7 +478,9 @@ class Decider {
       } else if (maxLimit_) {
         hold(ActionKind::RaiseMax, kMaxRef, {trigger}, *maxLimit_);
       } else {
-        plan_.notes.push_back(Note{ActionKind::RaiseMax, kMaxRef, {trigger},
+        plan_.notes.push_back(Note{ActionKind::RaiseMax,
+                                   kMaxRef,
+                                   {trigger},
                                    cause(Reason::AlreadyCovers).with(Fact::Max, static_cast<double>(current)),
                                    std::move(s.steps)});
       }
@@ -741,9 +744,9 @@ class Decider {
         hold(ActionKind::ShortenTimeout, ref, trigger, std::move(*why));
         continue;
       }
-      steps.push_back(Action{ActionKind::ShortenTimeout, ref, current->second, to,
-                             stepCauses(ActionKind::ShortenTimeout, ref, current->second, to,
-                                        {Fact::Floor, floor->second}, trigger)});
+      steps.push_back(Action{
+          ActionKind::ShortenTimeout, ref, current->second, to,
+          stepCauses(ActionKind::ShortenTimeout, ref, current->second, to, {Fact::Floor, floor->second}, trigger)});
     }
     if (steps.empty()) return !orderPressure(ns);
     if (auto cooling = inCooldown(lastShed(ns.netns), t.shedCooldown)) {
@@ -781,8 +784,8 @@ class Decider {
         continue;
       }
       if (current->second <= floor->second) continue;
-      const std::int64_t to = std::max(
-          floor->second, toInt64(std::floor(static_cast<double>(current->second) * t.factor)));
+      const std::int64_t to =
+          std::max(floor->second, toInt64(std::floor(static_cast<double>(current->second) * t.factor)));
       if (to >= current->second) continue;
       const auto wait = timeoutWait(ActionKind::ShortenTimeout, ref, trigger);
       if (wait == Wait::ThisKnob) continue;
@@ -849,8 +852,8 @@ class Decider {
       if (!validFactor(ActionKind::RelaxTimeout)) return;
       const KnobRef ref{ns.netns, knob};
       const double stepped = std::ceil(static_cast<double>(current->second) / t.factor);
-      const std::int64_t to = std::min(
-          baseline->second, std::max(current->second + 1, toInt64(std::min(stepped, kInt64Limit))));
+      const std::int64_t to =
+          std::min(baseline->second, std::max(current->second + 1, toInt64(std::min(stepped, kInt64Limit))));
       const auto wait = timeoutWait(ActionKind::RelaxTimeout, ref, trigger);
       if (wait == Wait::ThisKnob) continue;
       if (wait == Wait::ThisNetns) return;
@@ -866,8 +869,8 @@ class Decider {
   std::vector<const NetnsObservation*> sorted_;
   std::optional<Cause> maxLimit_;     // set when nf_conntrack_max cannot go up any further, and why
   std::optional<Cause> budgetLimit_;  // set when the memory budget across namespaces held a raise back
-  bool drops_ = false;       // some namespace drops packets now
-  bool dropsNearFull_ = false;  // ...and its count is at high_water or above (not a stale counter)
+  bool drops_ = false;                // some namespace drops packets now
+  bool dropsNearFull_ = false;        // ...and its count is at high_water or above (not a stale counter)
   const NetnsObservation* fullInCooldown_ = nullptr;  // fills before a raise after the cooldown could
   std::optional<Cause> fullInCooldownCause_;          // why, for the raise's reasons
   Plan plan_;

@@ -37,33 +37,33 @@ inline constexpr ValueRange kTimeoutRange{1, kTableSizeRange.max / 1000};
 // (which gives the valid range: validRange()), and the kernel's default in seconds for
 // timeouts, 0 where the kernel derives it from RAM. Defaults as compiled into Linux 6.x
 // (net/netfilter/nf_conntrack_proto_*.c). Policy files name timeouts without "nf_conntrack_".
-#define CTPILOT_KNOBS(X)                                                                  \
-  X(ConntrackMax, "nf_conntrack_max", Global, Limit, 0)                                   \
-  X(Buckets, "nf_conntrack_buckets", Global, Limit, 0)                                    \
-  X(Count, "nf_conntrack_count", Netns, ReadOnly, 0)                                      \
-  X(TcpTimeoutSynSent, "nf_conntrack_tcp_timeout_syn_sent", Netns, Timeout, 120)          \
-  X(TcpTimeoutSynRecv, "nf_conntrack_tcp_timeout_syn_recv", Netns, Timeout, 60)           \
-  X(TcpTimeoutEstablished, "nf_conntrack_tcp_timeout_established", Netns, Timeout, 432000) \
-  X(TcpTimeoutFinWait, "nf_conntrack_tcp_timeout_fin_wait", Netns, Timeout, 120)          \
-  X(TcpTimeoutCloseWait, "nf_conntrack_tcp_timeout_close_wait", Netns, Timeout, 60)       \
-  X(TcpTimeoutLastAck, "nf_conntrack_tcp_timeout_last_ack", Netns, Timeout, 30)           \
-  X(TcpTimeoutTimeWait, "nf_conntrack_tcp_timeout_time_wait", Netns, Timeout, 120)        \
-  X(TcpTimeoutClose, "nf_conntrack_tcp_timeout_close", Netns, Timeout, 10)                \
-  X(TcpTimeoutMaxRetrans, "nf_conntrack_tcp_timeout_max_retrans", Netns, Timeout, 300)    \
-  X(TcpTimeoutUnacknowledged, "nf_conntrack_tcp_timeout_unacknowledged", Netns, Timeout, 300) \
-  X(UdpTimeout, "nf_conntrack_udp_timeout", Netns, Timeout, 30)                           \
-  X(UdpTimeoutStream, "nf_conntrack_udp_timeout_stream", Netns, Timeout, 120)             \
-  X(IcmpTimeout, "nf_conntrack_icmp_timeout", Netns, Timeout, 30)                         \
-  X(Icmpv6Timeout, "nf_conntrack_icmpv6_timeout", Netns, Timeout, 30)                     \
-  X(GenericTimeout, "nf_conntrack_generic_timeout", Netns, Timeout, 600)                  \
-  X(GreTimeout, "nf_conntrack_gre_timeout", Netns, Timeout, 30)                           \
-  X(GreTimeoutStream, "nf_conntrack_gre_timeout_stream", Netns, Timeout, 180)             \
-  X(SctpTimeoutClosed, "nf_conntrack_sctp_timeout_closed", Netns, Timeout, 10)            \
-  X(SctpTimeoutCookieWait, "nf_conntrack_sctp_timeout_cookie_wait", Netns, Timeout, 3)    \
-  X(SctpTimeoutCookieEchoed, "nf_conntrack_sctp_timeout_cookie_echoed", Netns, Timeout, 3) \
-  X(SctpTimeoutEstablished, "nf_conntrack_sctp_timeout_established", Netns, Timeout, 210) \
-  X(SctpTimeoutShutdownSent, "nf_conntrack_sctp_timeout_shutdown_sent", Netns, Timeout, 3) \
-  X(SctpTimeoutShutdownRecd, "nf_conntrack_sctp_timeout_shutdown_recd", Netns, Timeout, 3) \
+#define CTPILOT_KNOBS(X)                                                                          \
+  X(ConntrackMax, "nf_conntrack_max", Global, Limit, 0)                                           \
+  X(Buckets, "nf_conntrack_buckets", Global, Limit, 0)                                            \
+  X(Count, "nf_conntrack_count", Netns, ReadOnly, 0)                                              \
+  X(TcpTimeoutSynSent, "nf_conntrack_tcp_timeout_syn_sent", Netns, Timeout, 120)                  \
+  X(TcpTimeoutSynRecv, "nf_conntrack_tcp_timeout_syn_recv", Netns, Timeout, 60)                   \
+  X(TcpTimeoutEstablished, "nf_conntrack_tcp_timeout_established", Netns, Timeout, 432000)        \
+  X(TcpTimeoutFinWait, "nf_conntrack_tcp_timeout_fin_wait", Netns, Timeout, 120)                  \
+  X(TcpTimeoutCloseWait, "nf_conntrack_tcp_timeout_close_wait", Netns, Timeout, 60)               \
+  X(TcpTimeoutLastAck, "nf_conntrack_tcp_timeout_last_ack", Netns, Timeout, 30)                   \
+  X(TcpTimeoutTimeWait, "nf_conntrack_tcp_timeout_time_wait", Netns, Timeout, 120)                \
+  X(TcpTimeoutClose, "nf_conntrack_tcp_timeout_close", Netns, Timeout, 10)                        \
+  X(TcpTimeoutMaxRetrans, "nf_conntrack_tcp_timeout_max_retrans", Netns, Timeout, 300)            \
+  X(TcpTimeoutUnacknowledged, "nf_conntrack_tcp_timeout_unacknowledged", Netns, Timeout, 300)     \
+  X(UdpTimeout, "nf_conntrack_udp_timeout", Netns, Timeout, 30)                                   \
+  X(UdpTimeoutStream, "nf_conntrack_udp_timeout_stream", Netns, Timeout, 120)                     \
+  X(IcmpTimeout, "nf_conntrack_icmp_timeout", Netns, Timeout, 30)                                 \
+  X(Icmpv6Timeout, "nf_conntrack_icmpv6_timeout", Netns, Timeout, 30)                             \
+  X(GenericTimeout, "nf_conntrack_generic_timeout", Netns, Timeout, 600)                          \
+  X(GreTimeout, "nf_conntrack_gre_timeout", Netns, Timeout, 30)                                   \
+  X(GreTimeoutStream, "nf_conntrack_gre_timeout_stream", Netns, Timeout, 180)                     \
+  X(SctpTimeoutClosed, "nf_conntrack_sctp_timeout_closed", Netns, Timeout, 10)                    \
+  X(SctpTimeoutCookieWait, "nf_conntrack_sctp_timeout_cookie_wait", Netns, Timeout, 3)            \
+  X(SctpTimeoutCookieEchoed, "nf_conntrack_sctp_timeout_cookie_echoed", Netns, Timeout, 3)        \
+  X(SctpTimeoutEstablished, "nf_conntrack_sctp_timeout_established", Netns, Timeout, 210)         \
+  X(SctpTimeoutShutdownSent, "nf_conntrack_sctp_timeout_shutdown_sent", Netns, Timeout, 3)        \
+  X(SctpTimeoutShutdownRecd, "nf_conntrack_sctp_timeout_shutdown_recd", Netns, Timeout, 3)        \
   X(SctpTimeoutShutdownAckSent, "nf_conntrack_sctp_timeout_shutdown_ack_sent", Netns, Timeout, 3) \
   X(SctpTimeoutHeartbeatSent, "nf_conntrack_sctp_timeout_heartbeat_sent", Netns, Timeout, 30)
 
@@ -77,18 +77,18 @@ enum class Knob : std::uint8_t {
 /// Describes one knob: one row of CTPILOT_KNOBS.
 struct KnobInfo {
   Knob knob;
-  std::string_view kernelName;     // "nf_conntrack_tcp_timeout_time_wait"
-  std::int64_t kernelDefault;      // seconds for timeouts; 0 where the kernel derives it from RAM
-  bool timeout;                    // kind == KnobKind::Timeout
+  std::string_view kernelName;  // "nf_conntrack_tcp_timeout_time_wait"
+  std::int64_t kernelDefault;   // seconds for timeouts; 0 where the kernel derives it from RAM
+  bool timeout;                 // kind == KnobKind::Timeout
   KnobScope scope;
   KnobKind kind;
 };
 
 /// Every knob, in the order of the enum.
 inline constexpr KnobInfo kKnobs[] = {
-#define CTPILOT_KNOB_INFO(name, kernel, scope_, kind_, kernelDefault_)                                     \
-  KnobInfo{Knob::name, kernel, kernelDefault_, KnobKind::kind_ == KnobKind::Timeout, KnobScope::scope_, \
-           KnobKind::kind_},
+#define CTPILOT_KNOB_INFO(name, kernel, scope_, kind_, kernelDefault_)                              \
+  KnobInfo{Knob::name,        kernel,         kernelDefault_, KnobKind::kind_ == KnobKind::Timeout, \
+           KnobScope::scope_, KnobKind::kind_},
     CTPILOT_KNOBS(CTPILOT_KNOB_INFO)
 #undef CTPILOT_KNOB_INFO
 };
@@ -105,14 +105,16 @@ constexpr bool knobRowsValid() {
     for (std::size_t j = 0; j < i; ++j) {
       if (kKnobs[j].kernelName == info.kernelName) return false;
     }
-    const bool defaultFits = info.timeout ? info.kernelDefault >= kTimeoutRange.min && info.kernelDefault <= kTimeoutRange.max
-                                          : info.kernelDefault == 0;
+    const bool defaultFits = info.timeout
+                                 ? info.kernelDefault >= kTimeoutRange.min && info.kernelDefault <= kTimeoutRange.max
+                                 : info.kernelDefault == 0;
     if (!defaultFits) return false;
   }
   return true;
 }
 }  // namespace detail
-static_assert(detail::knobRowsValid(), "CTPILOT_KNOBS: a row is out of enum order, misnamed, duplicated or has a bad default");
+static_assert(detail::knobRowsValid(),
+              "CTPILOT_KNOBS: a row is out of enum order, misnamed, duplicated or has a bad default");
 
 /// Returns every knob ctpilot knows, in declaration order.
 std::span<const KnobInfo> allKnobs();

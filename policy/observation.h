@@ -36,15 +36,15 @@ std::string refName(const KnobRef& ref);
 
 /// What the estimator saw in one network namespace.
 struct NetnsObservation {
-  std::string netns;                 // "init", a /run/netns name, or "netns:<inode>"
-  std::int64_t count = 0;            // nf_conntrack_count in this netns
-  double growthPerSec = 0;           // entries/s (regression over the estimator window)
-  double dropsPerSec = 0;            // `drop`: packets refused because the table was full
-  double earlyDropsPerSec = 0;       // `early_drop`: unassured entries evicted to make room
+  std::string netns;            // "init", a /run/netns name, or "netns:<inode>"
+  std::int64_t count = 0;       // nf_conntrack_count in this netns
+  double growthPerSec = 0;      // entries/s (regression over the estimator window)
+  double dropsPerSec = 0;       // `drop`: packets refused because the table was full
+  double earlyDropsPerSec = 0;  // `early_drop`: unassured entries evicted to make room
   double insertFailedPerSec = 0;
   double chainTooLongPerSec = 0;
-  double demandPerSec = 0;           // uncensored growth over the newest interval: count change +
-                                     // drop + early_drop per second (0 when counters are unknown)
+  double demandPerSec = 0;                        // uncensored growth over the newest interval: count change +
+                                                  // drop + early_drop per second (0 when counters are unknown)
   std::map<Knob, std::int64_t> timeouts;          // current values, seconds
   std::map<Knob, std::int64_t> baselineTimeouts;  // values before ctpilot's first change this boot
 };
@@ -52,17 +52,17 @@ struct NetnsObservation {
 /// One sample of the whole system, as decide() sees it.
 struct Observation {
   TimePoint now{};
-  std::int64_t max = 0;              // nf_conntrack_max (global)
-  std::int64_t buckets = 0;          // nf_conntrack_buckets (global)
-  std::int64_t baselineMax = 0;      // nf_conntrack_max before ctpilot's first change this boot
+  std::int64_t max = 0;          // nf_conntrack_max (global)
+  std::int64_t buckets = 0;      // nf_conntrack_buckets (global)
+  std::int64_t baselineMax = 0;  // nf_conntrack_max before ctpilot's first change this boot
   std::int64_t baselineBuckets = 0;
-  std::int64_t entryBytes = 320;     // memory per entry: slab object + extensions + bucket share
-  std::int64_t memTotalBytes = 0;    // MemTotal
+  std::int64_t entryBytes = 320;   // memory per entry: slab object + extensions + bucket share
+  std::int64_t memTotalBytes = 0;  // MemTotal
   std::vector<NetnsObservation> netns;
-  std::int64_t totalEntries = 0;     // entries of every netns, watched or not (nf_conntrack slab
-                                     // active objects); 0 when unknown: the watched counts are summed
-  double resizeNsPerEntry = 500;     // stall of a hash resize per entry it rehashes (learned)
-  std::set<KnobRef> unwritable;      // knobs known not to be writable (EROFS, non-initial netns, ...)
+  std::int64_t totalEntries = 0;  // entries of every netns, watched or not (nf_conntrack slab
+                                  // active objects); 0 when unknown: the watched counts are summed
+  double resizeNsPerEntry = 500;  // stall of a hash resize per entry it rehashes (learned)
+  std::set<KnobRef> unwritable;   // knobs known not to be writable (EROFS, non-initial netns, ...)
 };
 
 /// A change ctpilot made (applied), from the journal.
@@ -76,15 +76,15 @@ struct PastChange {
 /// A hold placed by rollback: the controller leaves matching knobs alone until `until`.
 struct Hold {
   TimePoint until{};
-  std::optional<KnobRef> ref;        // nullopt: every knob
+  std::optional<KnobRef> ref;  // nullopt: every knob
 };
 
 /// What decide() needs to know about the past.
 struct History {
-  std::vector<PastChange> changes;            // applied changes, oldest first (at least changeWindow)
+  std::vector<PastChange> changes;  // applied changes, oldest first (at least changeWindow)
   std::vector<Hold> holds;
-  std::set<KnobRef> external;                 // changed by someone else: not fought
-  std::map<std::string, TimePoint> calmSince; // netns -> since when fill < relax_below (see updateCalm)
+  std::set<KnobRef> external;                  // changed by someone else: not fought
+  std::map<std::string, TimePoint> calmSince;  // netns -> since when fill < relax_below (see updateCalm)
 };
 
 enum class ActionKind { RaiseMax, ResizeBuckets, ShortenTimeout, RelaxTimeout };

@@ -26,7 +26,7 @@ struct Ratio {
 /// Which network namespaces the controller watches.
 struct NetnsSelector {
   enum class Mode { Init, All, Named };
-  Mode mode = Mode::All;    // the limit is global: a namespace left unwatched can fill unseen
+  Mode mode = Mode::All;           // the limit is global: a namespace left unwatched can fill unseen
   std::vector<std::string> names;  // Mode::Named: names from /run/netns ("init" allowed)
   friend bool operator==(const NetnsSelector&, const NetnsSelector&) = default;
 };
@@ -36,32 +36,32 @@ struct NetnsSelector {
 bool isPlainNetnsName(std::string_view name);
 
 struct ControllerPolicy {
-  Duration interval = 1s;        // sampling period while nothing is near its limit (fastInterval below)
+  Duration interval = 1s;  // sampling period while nothing is near its limit (fastInterval below)
   NetnsSelector netns;
   bool dryRun = false;
-  bool rollbackOnExit = false;   // opt-in: restore baselines when the daemon stops
-  int maxChanges = 6;            // at most this many changes of one knob...
-  Duration changeWindow = 10min; // ...within this window (no oscillation)
-  std::string traceFile;         // `run` keeps a trace of every sample here ("": none)
+  bool rollbackOnExit = false;                          // opt-in: restore baselines when the daemon stops
+  int maxChanges = 6;                                   // at most this many changes of one knob...
+  Duration changeWindow = 10min;                        // ...within this window (no oscillation)
+  std::string traceFile;                                // `run` keeps a trace of every sample here ("": none)
   std::int64_t traceMaxBytes = std::int64_t{64} << 20;  // rotate into traceFile.1 beyond this
   /// What a knob changed by someone else becomes: Yield leaves it to them until `ctpilot resume`
   /// or a policy change; Adopt takes their value as the knob's baseline and keeps managing it.
   enum class OnExternal { Yield, Adopt };
   OnExternal onExternal = OnExternal::Yield;
-  Duration fastInterval = 100ms; // sampling period while some watched netns nears its limit (= interval: one pace)
-  Ratio fastFill{0.50};          // ...from this fill of the fullest watched netns
+  Duration fastInterval = 100ms;  // sampling period while some watched netns nears its limit (= interval: one pace)
+  Ratio fastFill{0.50};           // ...from this fill of the fullest watched netns
   friend bool operator==(const ControllerPolicy&, const ControllerPolicy&) = default;
 };
 
 struct MaxPolicy {
-  bool enabled = true;              // false: never write nf_conntrack_max (observe only)
+  bool enabled = true;  // false: never write nf_conntrack_max (observe only)
   std::int64_t ceiling = std::int64_t{4} * 1024 * 1024;
-  Ratio memoryBudget{0.25};         // share of MemTotal the tables of all namespaces together may occupy
-  Ratio highWater{0.70};           // below node-mixin's 75% conntrack alert (README "Monitoring")
+  Ratio memoryBudget{0.25};  // share of MemTotal the tables of all namespaces together may occupy
+  Ratio highWater{0.70};     // below node-mixin's 75% conntrack alert (README "Monitoring")
   Duration lookahead = 60s;
   Ratio targetFill{0.50};
   Duration cooldown = 10s;
-  std::int64_t margin = 1024;       // never set max below count + margin
+  std::int64_t margin = 1024;  // never set max below count + margin
   friend bool operator==(const MaxPolicy&, const MaxPolicy&) = default;
 };
 
@@ -74,26 +74,26 @@ struct HashsizePolicy {
   std::int64_t entriesPerBucket = 4;
   Duration minInterval = 10min;
   std::int64_t maxMemory = 16LL * 1024 * 1024;  // bytes of buckets (8 B each) presize may allocate
-  Duration maxStall = 5ms;          // no resize whose estimated stall of the data plane exceeds this
-  bool emergencyMayStall = false;   // chaintoolong/insert_failed may resize beyond max_stall
+  Duration maxStall = 5ms;                      // no resize whose estimated stall of the data plane exceeds this
+  bool emergencyMayStall = false;               // chaintoolong/insert_failed may resize beyond max_stall
   friend bool operator==(const HashsizePolicy&, const HashsizePolicy&) = default;
 };
 
 struct TimeoutsPolicy {
   enum class Mode { Shorten, Off };
-  Mode mode = Mode::Off;            // shortening is opt-in
+  Mode mode = Mode::Off;  // shortening is opt-in
   Ratio shortenAt{0.90};
-  double factor = 0.5;              // in (0, 1)
+  double factor = 0.5;  // in (0, 1)
   Ratio relaxBelow{0.60};
   Duration relaxAfter = 15min;
-  Duration cooldown = 30s;          // between two timeout steps in one netns
+  Duration cooldown = 30s;  // between two timeout steps in one netns
   std::vector<Knob> order{Knob::TcpTimeoutTimeWait, Knob::TcpTimeoutCloseWait, Knob::TcpTimeoutFinWait,
                           Knob::UdpTimeoutStream, Knob::TcpTimeoutEstablished};
   /// The timeouts that hold flows which never saw a reply (what a flood leaves behind): shortened
   /// before `order`, and earlier (README "How ctpilot decides", shedding). Empty: never shed.
   std::vector<Knob> shed{Knob::UdpTimeout, Knob::TcpTimeoutSynSent, Knob::TcpTimeoutSynRecv,
                          Knob::TcpTimeoutUnacknowledged};
-  Duration shedCooldown = 5s;       // between two shedding steps in one netns
+  Duration shedCooldown = 5s;                                          // between two shedding steps in one netns
   std::map<Knob, std::int64_t> floors{{Knob::TcpTimeoutTimeWait, 10},  // seconds
                                       {Knob::TcpTimeoutCloseWait, 10},
                                       {Knob::TcpTimeoutFinWait, 10},
@@ -111,8 +111,8 @@ struct TimeoutsPolicy {
 
 /// Where the metrics go; both off unless set.
 struct MetricsPolicy {
-  std::string textfile;     // absolute path, rewritten atomically every tick ("" = off)
-  std::string listenHost;   // numeric IPv4 or IPv6 address ("" = off)
+  std::string textfile;    // absolute path, rewritten atomically every tick ("" = off)
+  std::string listenHost;  // numeric IPv4 or IPv6 address ("" = off)
   int listenPort = 0;
   friend bool operator==(const MetricsPolicy&, const MetricsPolicy&) = default;
 };

@@ -16,7 +16,7 @@ namespace ctpilot::policy {
 namespace {
 
 // A policy file is a few hundred bytes; anything this large is the wrong file.
-constexpr std::size_t kMaxFileBytes = 1024 * 1024;
+constexpr std::size_t kMaxFileBytes = std::size_t{1024} * 1024;
 
 // `text` without the characters of `blanks` at either end.
 std::string trim(std::string_view text, std::string_view blanks) {
@@ -78,10 +78,10 @@ struct Entry {
 struct FileParse {
   const std::string& file;
   PolicyLoad& load;
-  std::map<std::string, int> lines;    // "max.ceiling" -> line where it is set
-  std::set<std::string> failed;        // keys whose value was reported as bad
-  std::map<Knob, int> floorLines;      // floors the file sets -> line
-  std::map<Knob, std::int64_t> floors; // the valid ones, in seconds
+  std::map<std::string, int> lines;     // "max.ceiling" -> line where it is set
+  std::set<std::string> failed;         // keys whose value was reported as bad
+  std::map<Knob, int> floorLines;       // floors the file sets -> line
+  std::map<Knob, std::int64_t> floors;  // the valid ones, in seconds
 
   void problem(int line, std::string message) { load.problems.push_back({file, line, std::move(message)}); }
   int lineOf(const std::string& name) const {
@@ -226,7 +226,8 @@ void checkAgreement(FileParse& parse) {
   checkBelow(parse, "timeouts", "relax_below", formatRatio(t.relaxBelow), "shorten_at", formatRatio(t.shortenAt),
              t.relaxBelow.value < t.shortenAt.value,
              "; otherwise timeouts would be shortened and relaxed at the same fill");
-  checkBelow(parse, "max", "margin", formatCount(m.margin), "ceiling", formatCount(m.ceiling), m.margin < m.ceiling, "");
+  checkBelow(parse, "max", "margin", formatCount(m.margin), "ceiling", formatCount(m.ceiling), m.margin < m.ceiling,
+             "");
   const int orderLine = parse.lineOf("timeouts.order");
   for (const auto knob : t.order) {
     if (t.floors.count(knob) == 0U) {

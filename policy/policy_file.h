@@ -13,14 +13,14 @@ namespace ctpilot::policy {
 /// One problem in a policy file; prints as "FILE:LINE: message".
 struct PolicyProblem {
   std::string file;
-  int line = 0;          // 1-based; 0 when the problem is about the whole file
-  std::string message;   // "[max] ceiling: \"4X\" is not a count (examples: 262144, 256k, 4M)"
+  int line = 0;         // 1-based; 0 when the problem is about the whole file
+  std::string message;  // "[max] ceiling: \"4X\" is not a count (examples: 262144, 256k, 4M)"
   std::string str() const;
 };
 
 /// A loaded policy, or every problem found in the file.
 struct PolicyLoad {
-  Policy policy;                       // defaults filled in; meaningful only when ok()
+  Policy policy;  // defaults filled in; meaningful only when ok()
   std::vector<PolicyProblem> problems;
   bool ok() const { return problems.empty(); }
 };

@@ -92,10 +92,10 @@ struct NumberKind {
   std::string (*bound)(T);
 };
 
-const NumberKind<Duration> kDuration{"duration", "a duration", kDurationExamples, parseDuration, formatDuration,
-                                     formatDuration};
-const NumberKind<std::int64_t> kCount{"count", "a count", kCountExamples, parseCount, formatCount,
-                                      [](std::int64_t n) { return std::to_string(n); }};
+const NumberKind<Duration> kDuration{"duration",    "a duration",   kDurationExamples,
+                                     parseDuration, formatDuration, formatDuration};
+const NumberKind<std::int64_t> kCount{"count",    "a count",   kCountExamples,
+                                      parseCount, formatCount, [](std::int64_t n) { return std::to_string(n); }};
 const NumberKind<std::int64_t> kSize{"size", "a size", "(examples: 16MiB, 1GiB)", parseSize, formatSize, formatSize};
 
 template <class T, class Get>
@@ -258,7 +258,9 @@ Errors applyShed(std::string_view value, Policy& policy) {
 }
 
 Errors applyTraceFile(std::string_view value, Policy& policy) {
-  if (!value.empty() && value.front() != '/') return {quoted(value) + " is not an absolute path (example: /var/log/ctpilot/trace.jsonl); leave it empty for no trace"};
+  if (!value.empty() && value.front() != '/')
+    return {quoted(value) +
+            " is not an absolute path (example: /var/log/ctpilot/trace.jsonl); leave it empty for no trace"};
   for (const char c : value) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return {"the path holds a control character"};
   }
@@ -334,6 +336,7 @@ Text formatFactor(const Policy& policy) {
 
 std::string knobList(const std::vector<Knob>& knobs) {
   std::vector<std::string> names;
+  names.reserve(knobs.size());
   for (const auto knob : knobs) names.emplace_back(policyName(knob));
   return join(names, ", ");
 }
@@ -366,6 +369,8 @@ const std::vector<PolicySection>& policySections() {
 }
 
 // The table of policy keys, one row per key (README "Code map": adding a policy key).
+// One key a row, as the table it is (not re-wrapped by clang-format).
+// clang-format off
 const std::vector<PolicyKey>& policyKeys() {
   using Mode = TimeoutsPolicy::Mode;
   using HashMode = HashsizePolicy::Mode;
@@ -395,7 +400,7 @@ const std::vector<PolicyKey>& policyKeys() {
       numberKey("max", "lookahead", kDuration, [](auto& p) -> auto& { return p.max.lookahead; }, 0s, 1h),
       ratioKey("max", "target_fill", [](auto& p) -> auto& { return p.max.targetFill; }, 0.10, 0.95),
       numberKey("max", "cooldown", kDuration, [](auto& p) -> auto& { return p.max.cooldown; }, 1s, 1h),
-      numberKey("max", "margin", kCount, [](auto& p) -> auto& { return p.max.margin; }, 0, 1024 * 1024),
+      numberKey("max", "margin", kCount, [](auto& p) -> auto& { return p.max.margin; }, 0, std::int64_t{1024} * 1024),
       choiceKey("hashsize", "mode", [](auto& p) -> auto& { return p.hashsize.mode; },
                 std::vector<std::pair<std::string_view, HashMode>>{
                     {"presize", HashMode::Presize}, {"follow", HashMode::Follow}, {"fixed", HashMode::Fixed}}),
@@ -425,6 +430,7 @@ const std::vector<PolicyKey>& policyKeys() {
   };
   return kKeys;
 }
+// clang-format on
 
 const PolicyKey* findPolicyKey(std::string_view section, std::string_view key) {
   for (const auto& spec : policyKeys()) {
@@ -470,7 +476,8 @@ std::string unknownSectionMessage(std::string_view section) {
 
 std::string unknownKeyMessage(std::string_view section, std::string_view key) {
   if (const auto elsewhere = sectionsWith(key); !elsewhere.empty()) {
-    return "unknown key in [" + std::string(section) + "]; " + std::string(key) + " belongs in " + join(elsewhere, " or ");
+    return "unknown key in [" + std::string(section) + "]; " + std::string(key) + " belongs in " +
+           join(elsewhere, " or ");
   }
   const auto keys = keysOf(section);
   if (const auto suggestion = closest(key, keys); !suggestion.empty()) {

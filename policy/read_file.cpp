@@ -16,10 +16,10 @@ Result<UniqueFd> openRegularFile(const std::string& path, const std::string& hin
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errnoError(errno, "stat " + path);
   if (!S_ISREG(st.st_mode)) {
-    const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
-                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+    const char* kind = S_ISDIR(st.st_mode)                          ? "a directory"
+                       : S_ISFIFO(st.st_mode)                       ? "a FIFO"
                        : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                                                                     : "a socket";
+                                                                    : "a socket";
     return Error{Errc::Malformed, path + " is not a regular file (it is " + kind + ")" + hint};
   }
   const int status = ::fcntl(fd.get(), F_GETFL);
@@ -42,7 +42,8 @@ Result<std::string> readAll(int fd, std::size_t maxBytes, const std::string& pat
     if (n < 0) return errnoError(errno, "read " + path);
     if (n == 0) break;
     if (text.size() + static_cast<std::size_t>(n) > maxBytes) {
-      return Error{Errc::Malformed, path + " is larger than " + std::to_string(maxBytes) + " bytes; is this the right file?"};
+      return Error{Errc::Malformed,
+                   path + " is larger than " + std::to_string(maxBytes) + " bytes; is this the right file?"};
     }
     text.append(buf.data(), static_cast<std::size_t>(n));
   }

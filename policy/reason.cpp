@@ -102,10 +102,9 @@ class Facts {
 
 // "ceiling 4M, memory budget 25% of 16.0 GiB / 320 B[, memory unknown][, baseline N]"
 std::string ceilingText(const Facts& f) {
-  std::string text = format("ceiling %s, memory budget %.4g%% of %s / %lld B",
-                            countText(f.whole(Fact::PolicyCeiling)).c_str(),
-                            f.real(Fact::MemoryBudget) * 100.0, bytesText(f.whole(Fact::MemTotal)).c_str(),
-                            f.whole(Fact::EntryBytes));
+  std::string text =
+      format("ceiling %s, memory budget %.4g%% of %s / %lld B", countText(f.whole(Fact::PolicyCeiling)).c_str(),
+             f.real(Fact::MemoryBudget) * 100.0, bytesText(f.whole(Fact::MemTotal)).c_str(), f.whole(Fact::EntryBytes));
   if (f.whole(Fact::MemTotal) <= 0 || f.whole(Fact::EntryBytes) <= 0) text += ", memory unknown";
   if (f.has(Fact::Baseline)) text += format(", baseline %lld", f.whole(Fact::Baseline));
   return text;
@@ -144,9 +143,10 @@ std::string phrase(const Cause& c) {
     case Reason::MaxUnknown:
       return format("nf_conntrack_max is %lld (nf_conntrack not loaded?): nothing to decide", f.whole(Fact::Max));
     case Reason::UnwatchedNamespaces:
-      return format("namespaces outside the watched set hold %lld entries, more than the fullest watched one (%lld in "
-                    "%s): one of them may fill first; [controller] netns = all watches them",
-                    f.whole(Fact::Unwatched), f.whole(Fact::Count), f.netns());
+      return format(
+          "namespaces outside the watched set hold %lld entries, more than the fullest watched one (%lld in "
+          "%s): one of them may fill first; [controller] netns = all watches them",
+          f.whole(Fact::Unwatched), f.whole(Fact::Count), f.netns());
     case Reason::Drops:
       return format("drops %s%s in %s: table full (count %lld, max %lld, fill %.2f)", f.rate(Fact::Drops).c_str(),
                     f.real(Fact::EarlyDrops) > 0 ? (", early drops " + f.rate(Fact::EarlyDrops)).c_str() : "",
@@ -156,11 +156,11 @@ std::string phrase(const Cause& c) {
                     f.real(Fact::HighWater), f.netns(), f.whole(Fact::Count), f.whole(Fact::Max),
                     f.rate(Fact::Growth).c_str());
     case Reason::Lookahead:
-      return format("growth %s in %s reaches high_water %.2f within lookahead %s (count %lld + %.0f >= %.0f of max "
-                    "%lld)",
-                    f.rate(Fact::Growth).c_str(), f.netns(), f.real(Fact::HighWater),
-                    f.duration(Fact::Lookahead).c_str(),
-                    f.whole(Fact::Count), f.real(Fact::Expected), f.real(Fact::Threshold), f.whole(Fact::Max));
+      return format(
+          "growth %s in %s reaches high_water %.2f within lookahead %s (count %lld + %.0f >= %.0f of max "
+          "%lld)",
+          f.rate(Fact::Growth).c_str(), f.netns(), f.real(Fact::HighWater), f.duration(Fact::Lookahead).c_str(),
+          f.whole(Fact::Count), f.real(Fact::Expected), f.real(Fact::Threshold), f.whole(Fact::Max));
     case Reason::TargetFill: {
       std::string text = format("sized for target_fill %.2f after lookahead %s", f.real(Fact::TargetFill),
                                 f.duration(Fact::Lookahead).c_str());
@@ -182,11 +182,11 @@ std::string phrase(const Cause& c) {
     case Reason::BudgetBounded:
     case Reason::MemoryBudget: return budgetText(c, f);
     case Reason::FullInCooldown:
-      return format("growth %s in %s fills the table before a raise after the cooldown could (count %lld + %.0f >= max "
-                    "%lld within %s: the rest of cooldown %s plus one interval %s)",
-                    f.rate(Fact::Growth).c_str(), f.netns(), f.whole(Fact::Count), f.real(Fact::Expected),
-                    f.whole(Fact::Max), f.duration(Fact::Horizon).c_str(), f.duration(Fact::Cooldown).c_str(),
-                    f.duration(Fact::Interval).c_str());
+      return format(
+          "growth %s in %s fills the table before a raise after the cooldown could (count %lld + %.0f >= max "
+          "%lld within %s: the rest of cooldown %s plus one interval %s)",
+          f.rate(Fact::Growth).c_str(), f.netns(), f.whole(Fact::Count), f.real(Fact::Expected), f.whole(Fact::Max),
+          f.duration(Fact::Horizon).c_str(), f.duration(Fact::Cooldown).c_str(), f.duration(Fact::Interval).c_str());
     case Reason::MaxDisabled: return "[max] enabled = false";
     case Reason::MaxUnwritable: return "nf_conntrack_max is not writable here";
     case Reason::AtCeiling:

@@ -10,20 +10,15 @@ Errc errcFromErrno(int err) {
   switch (err) {
     case ENOENT:
     case ENODEV:
-    case ENOTDIR:
-      return Errc::Missing;
+    case ENOTDIR: return Errc::Missing;
     case EACCES:
     case EPERM:
-    case EROFS:
-      return Errc::Refused;
+    case EROFS: return Errc::Refused;
     case EINVAL:
-    case ERANGE:
-      return Errc::Rejected;
+    case ERANGE: return Errc::Rejected;
     case EBUSY:
-    case EAGAIN:
-      return Errc::Busy;
-    default:
-      return Errc::Io;
+    case EAGAIN: return Errc::Busy;
+    default: return Errc::Io;
   }
 }
 

@@ -21,11 +21,17 @@ constexpr std::array kDurationUnits{
 // Binary multiples, as conntrack sizes are usually powers of two (262144 = 256k). Lower-case m and
 // g are refused: "4m" reads like minutes or milli to an operator skimming a file.
 constexpr std::array kCountUnits{
-    Suffix{"G", 1024LL * 1024 * 1024}, Suffix{"M", 1024LL * 1024}, Suffix{"k", 1024}, Suffix{"K", 1024},
+    Suffix{"G", 1024LL * 1024 * 1024},
+    Suffix{"M", 1024LL * 1024},
+    Suffix{"k", 1024},
+    Suffix{"K", 1024},
 };
 constexpr std::array kSizeUnits{
-    Suffix{"TiB", 1024LL * 1024 * 1024 * 1024}, Suffix{"GiB", 1024LL * 1024 * 1024}, Suffix{"MiB", 1024LL * 1024},
-    Suffix{"KiB", 1024}, Suffix{"B", 1},
+    Suffix{"TiB", 1024LL * 1024 * 1024 * 1024},
+    Suffix{"GiB", 1024LL * 1024 * 1024},
+    Suffix{"MiB", 1024LL * 1024},
+    Suffix{"KiB", 1024},
+    Suffix{"B", 1},
 };
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
@@ -59,7 +65,8 @@ template <std::size_t N>
 std::string formatScaled(std::int64_t value, const std::array<Suffix, N>& units, std::string_view zero) {
   if (value == 0) return std::string(zero);
   for (const auto& unit : units) {
-    if (unit.factor > 1 && value % unit.factor == 0) return std::to_string(value / unit.factor) + std::string(unit.name);
+    if (unit.factor > 1 && value % unit.factor == 0)
+      return std::to_string(value / unit.factor) + std::string(unit.name);
   }
   return std::to_string(value);
 }
@@ -137,8 +144,8 @@ std::string formatRatio(Ratio r) {
   // no percentage does (parseRatio divides by 100, which can round).
   std::array<char, 64> buf{};
   for (int decimals = 0; decimals <= 12; ++decimals) {
-    const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), r.value * 100.0,
-                                         std::chars_format::fixed, decimals);
+    const auto [end, ec] =
+        std::to_chars(buf.data(), buf.data() + buf.size(), r.value * 100.0, std::chars_format::fixed, decimals);
     if (ec != std::errc{}) break;
     auto text = trimZeros(std::string(buf.data(), end)) + "%";
     if (const auto back = parseRatio(text); back && back->value == r.value) return text;

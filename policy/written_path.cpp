@@ -38,7 +38,8 @@ std::optional<std::string> forbiddenWritePath(const std::string& path, const std
     if (spelled == "/") return std::string("is the root directory; name a file ctpilot may own");
     for (const char* dir : kSystem) {
       if (under(spelled, dir)) {
-        return "is under " + std::string(dir) + ", which ctpilot never writes; name a file of its own (example: /var/log/ctpilot/...)";
+        return "is under " + std::string(dir) +
+               ", which ctpilot never writes; name a file of its own (example: /var/log/ctpilot/...)";
       }
     }
     if (stateDir.empty()) continue;
@@ -57,7 +58,8 @@ std::optional<std::string> collidingWritePaths(const std::string& trace, const s
     for (const auto& x : {lexical(textfile), real(textfile)}) {
       if (t == x || t + ".1" == x || x + ".1" == t || t.starts_with(x + ".tmp.")) {
         return "trace_file " + trace + " and [metrics] textfile " + textfile +
-               " name the same file (the trace is rotated into FILE.1, the textfile written through FILE.tmp.PID); give each its own";
+               " name the same file (the trace is rotated into FILE.1, the textfile written through FILE.tmp.PID); "
+               "give each its own";
       }
     }
   }

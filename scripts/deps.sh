@@ -24,6 +24,8 @@ packages=(
   gnuplot-nox
   # fuzz targets (scripts/fuzz.sh): clang and its libFuzzer/sanitizer runtimes
   clang libclang-rt-14-dev
+  # scripts/lint.sh: the format check and clang-tidy
+  clang-format clang-tidy
   # the Prometheus import test (a real node_exporter scraped by a real Prometheus, above) queries with curl
   curl
   # the Debian package (scripts/package.sh) and its test: build, lint, man pages, completion,

@@ -4,7 +4,7 @@
 # sysfs/ and tests/ formatted as .clang-format says (a diff fails), and clang-tidy with the
 # checks .clang-tidy lists (any warning fails) over the pure core and the kernel boundary
 # (policy/ and sysfs/: about 2 minutes on 2 CPUs). `--all` lints every translation unit of
-# controller/, policy/ and sysfs/ (about 10 minutes). `--fix-format` rewrites the files instead
+# controller/, policy/ and sysfs/ (several minutes more). `--fix-format` rewrites the files instead
 # of failing. Uses ./build's compile_commands.json (scripts/build.sh writes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -20,20 +20,19 @@ namespace ctpilot::sysfs {
 // /proc/net/stat/nf_conntrack and the key of `ctpilot status` where they differ from the name
 // (nullptr: the name); the metric's help (nullptr: not a metric). Names are never renamed:
 // traces, status scripts and dashboards keep them.
-#define CTPILOT_COUNTERS(X)                                                                             \
-  X(drop, "drop", CTA_STATS_DROP, 1, nullptr, nullptr,                                                  \
-    "Packets dropped because the table was full (kernel drop)")                                         \
-  X(earlyDrop, "early_drop", CTA_STATS_EARLY_DROP, 2, nullptr, nullptr,                                 \
-    "Unassured entries evicted to make room (kernel early_drop)")                                       \
-  X(insertFailed, "insert_failed", CTA_STATS_INSERT_FAILED, 3, nullptr, nullptr,                        \
-    "Entries that could not be inserted (kernel insert_failed)")                                        \
-  X(chainTooLong, "chaintoolong", CTA_STATS_CHAIN_TOOLONG, 9, "chainlength", nullptr,                   \
-    "Inserts refused for a too long hash chain (kernel chaintoolong)")                                  \
-  X(searchRestart, "search_restart", CTA_STATS_SEARCH_RESTART, 7, nullptr, nullptr, nullptr)            \
-  X(clashResolve, "clash_resolve", CTA_STATS_CLASH_RESOLVE, 8, "clashres", nullptr, nullptr)            \
-  X(insert, "insert", CTA_STATS_INSERT, 0, nullptr, nullptr, "Entries inserted (kernel insert)")        \
-  X(found, "found", CTA_STATS_FOUND, 4, nullptr, nullptr, nullptr)                                      \
-  X(invalid, "invalid", CTA_STATS_INVALID, 5, nullptr, nullptr, nullptr)                                \
+#define CTPILOT_COUNTERS(X)                                                                                        \
+  X(drop, "drop", CTA_STATS_DROP, 1, nullptr, nullptr, "Packets dropped because the table was full (kernel drop)") \
+  X(earlyDrop, "early_drop", CTA_STATS_EARLY_DROP, 2, nullptr, nullptr,                                            \
+    "Unassured entries evicted to make room (kernel early_drop)")                                                  \
+  X(insertFailed, "insert_failed", CTA_STATS_INSERT_FAILED, 3, nullptr, nullptr,                                   \
+    "Entries that could not be inserted (kernel insert_failed)")                                                   \
+  X(chainTooLong, "chaintoolong", CTA_STATS_CHAIN_TOOLONG, 9, "chainlength", nullptr,                              \
+    "Inserts refused for a too long hash chain (kernel chaintoolong)")                                             \
+  X(searchRestart, "search_restart", CTA_STATS_SEARCH_RESTART, 7, nullptr, nullptr, nullptr)                       \
+  X(clashResolve, "clash_resolve", CTA_STATS_CLASH_RESOLVE, 8, "clashres", nullptr, nullptr)                       \
+  X(insert, "insert", CTA_STATS_INSERT, 0, nullptr, nullptr, "Entries inserted (kernel insert)")                   \
+  X(found, "found", CTA_STATS_FOUND, 4, nullptr, nullptr, nullptr)                                                 \
+  X(invalid, "invalid", CTA_STATS_INVALID, 5, nullptr, nullptr, nullptr)                                           \
   X(error, "icmp_error", CTA_STATS_ERROR, 6, nullptr, "error", nullptr)
 
 /// One CPU's counters, as the kernel keeps them (32-bit, wrapping).
@@ -66,9 +65,15 @@ struct CounterField {
 
 /// Every counter, in the order `ctpilot status` and the metrics show them.
 inline constexpr CounterField kCounterFields[] = {
-#define CTPILOT_COUNTER_FIELD(member, name, attribute, traceAt, procfs, status, help)                 \
-  CounterField{name,  attribute, traceAt, (procfs) == nullptr ? name : (procfs), (status) == nullptr ? name : (status), \
-               help, &CpuCounters::member, &CounterTotals::member},
+#define CTPILOT_COUNTER_FIELD(member, name, attribute, traceAt, procfs, status, help) \
+  CounterField{name,                                                                  \
+               attribute,                                                             \
+               traceAt,                                                               \
+               (procfs) == nullptr ? name : (procfs),                                 \
+               (status) == nullptr ? name : (status),                                 \
+               help,                                                                  \
+               &CpuCounters::member,                                                  \
+               &CounterTotals::member},
     CTPILOT_COUNTERS(CTPILOT_COUNTER_FIELD)
 #undef CTPILOT_COUNTER_FIELD
 };

@@ -33,9 +33,11 @@ struct AlignedMessage {
   nlmsghdr* header() { return reinterpret_cast<nlmsghdr*>(storage.data()); }
 };
 
-Result<AlignedMessage> checkedCopy(std::span<const std::uint8_t> message, std::uint16_t expectedType, const char* what) {
+Result<AlignedMessage> checkedCopy(std::span<const std::uint8_t> message, std::uint16_t expectedType,
+                                   const char* what) {
   if (message.size() < NLMSG_HDRLEN + sizeof(nfgenmsg)) {
-    return Error{Errc::Malformed, std::string(what) + ": message of " + std::to_string(message.size()) + " bytes is truncated"};
+    return Error{Errc::Malformed,
+                 std::string(what) + ": message of " + std::to_string(message.size()) + " bytes is truncated"};
   }
   AlignedMessage copy;
   copy.storage.resize((message.size() + 3) / 4);
@@ -107,11 +109,13 @@ Result<std::vector<std::span<const std::uint8_t>>> splitMessages(std::span<const
   std::vector<std::span<const std::uint8_t>> messages;
   std::size_t offset = 0;
   while (offset < buffer.size()) {
-    if (buffer.size() - offset < NLMSG_HDRLEN) return Error{Errc::Malformed, "netlink buffer: truncated header at byte " + std::to_string(offset)};
+    if (buffer.size() - offset < NLMSG_HDRLEN)
+      return Error{Errc::Malformed, "netlink buffer: truncated header at byte " + std::to_string(offset)};
     std::uint32_t len = 0;
     std::memcpy(&len, buffer.data() + offset, sizeof(len));
     if (len < NLMSG_HDRLEN || len > buffer.size() - offset) {
-      return Error{Errc::Malformed, "netlink buffer: bad length " + std::to_string(len) + " at byte " + std::to_string(offset)};
+      return Error{Errc::Malformed,
+                   "netlink buffer: bad length " + std::to_string(len) + " at byte " + std::to_string(offset)};
     }
     messages.push_back(buffer.subspan(offset, len));
     offset += NLMSG_ALIGN(len);
@@ -132,7 +136,8 @@ std::vector<std::uint8_t> bytesOf(nl_msg* msg) {
 }  // namespace
 
 std::vector<std::uint8_t> encodeCpuStats(const CpuStatsReply& reply) {
-  nl_msg* msg = nfnlmsg_alloc_simple(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET_STATS_CPU, NLM_F_MULTI, AF_UNSPEC, reply.cpu);
+  nl_msg* msg =
+      nfnlmsg_alloc_simple(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET_STATS_CPU, NLM_F_MULTI, AF_UNSPEC, reply.cpu);
   // The kernel puts the attributes in the order of their numbers (ctnetlink_ct_stat_cpu_fill_info).
   std::array<const CounterField*, kCounterCount> byAttribute{};
   for (std::size_t i = 0; i < kCounterCount; ++i) byAttribute[i] = &counterFields()[i];
@@ -144,7 +149,8 @@ std::vector<std::uint8_t> encodeCpuStats(const CpuStatsReply& reply) {
 std::vector<std::uint8_t> encodeGlobalStats(const GlobalStatsReply& reply) {
   nl_msg* msg = nfnlmsg_alloc_simple(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET_STATS, 0, AF_UNSPEC, 0);
   if (reply.entries) nla_put_u32(msg, CTA_STATS_GLOBAL_ENTRIES, htonl(static_cast<std::uint32_t>(*reply.entries)));
-  if (reply.maxEntries) nla_put_u32(msg, CTA_STATS_GLOBAL_MAX_ENTRIES, htonl(static_cast<std::uint32_t>(*reply.maxEntries)));
+  if (reply.maxEntries)
+    nla_put_u32(msg, CTA_STATS_GLOBAL_MAX_ENTRIES, htonl(static_cast<std::uint32_t>(*reply.maxEntries)));
   return bytesOf(msg);
 }
 

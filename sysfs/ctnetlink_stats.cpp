@@ -31,23 +31,17 @@ namespace {
 Errc errcFromNl(int err) {
   switch (err < 0 ? -err : err) {
     case NLE_PERM:
-    case NLE_NOACCESS:
-      return Errc::Refused;
+    case NLE_NOACCESS: return Errc::Refused;
     case NLE_OPNOTSUPP:
     case NLE_OBJ_NOTFOUND:
     case NLE_PROTO_MISMATCH:
-    case NLE_AF_NOSUPPORT:
-      return Errc::Missing;
-    case NLE_INVAL:
-      return Errc::Rejected;
-    default:
-      return Errc::Io;
+    case NLE_AF_NOSUPPORT: return Errc::Missing;
+    case NLE_INVAL: return Errc::Rejected;
+    default: return Errc::Io;
   }
 }
 
-Error nlError(int err, const std::string& context) {
-  return Error{errcFromNl(err), context + ": " + nl_geterror(err)};
-}
+Error nlError(int err, const std::string& context) { return Error{errcFromNl(err), context + ": " + nl_geterror(err)}; }
 
 struct SocketDeleter {
   void operator()(nl_sock* sock) const { nl_socket_free(sock); }
@@ -172,7 +166,8 @@ struct CtnetlinkStats::State {
     // here are small, and the kernel sizes a dump's messages to the reader's buffer: one read
     // into a fixed buffer suffices (a longer message is an error, not a silent truncation).
     nl_socket_disable_msg_peek(sock.get());
-    if (nl_socket_set_msg_buf_size(sock.get(), kReceiveBuffer) < 0) return Error{Errc::Io, "netlink socket buffer size"};
+    if (nl_socket_set_msg_buf_size(sock.get(), kReceiveBuffer) < 0)
+      return Error{Errc::Io, "netlink socket buffer size"};
     int connected = 0;
     auto entered = runInNetns(netns, [&] { connected = nfnl_connect(sock.get()); });
     if (!entered) return entered.error();
@@ -202,8 +197,8 @@ Result<ConntrackStats> CtnetlinkStats::read(const Netns& netns) {
   }
   auto stats = std::move(cpus.value());
   Collector globalCollector{&stats, {}, {}};
-  auto global = request(*sock, IPCTNL_MSG_CT_GET_STATS, 0, onGlobalMessage, globalCollector,
-                        "ctnetlink IPCTNL_MSG_CT_GET_STATS");
+  auto global =
+      request(*sock, IPCTNL_MSG_CT_GET_STATS, 0, onGlobalMessage, globalCollector, "ctnetlink IPCTNL_MSG_CT_GET_STATS");
   if (global) {
     stats.entries = globalCollector.global.entries;
     stats.maxEntries = globalCollector.global.maxEntries;

@@ -8,8 +8,9 @@ namespace {
 // named after the kernel name. The kernel keeps nf_conntrack_max and the bucket count global
 // (writable only from the initial netns); count and timeouts exist per netns.
 constexpr RegistryEntry kRegistry[] = {
-#define CTPILOT_REGISTRY_ENTRY(name, kernel, scope, kind, kernelDefault) \
-  RegistryEntry{Knob::name, "/proc/sys/net/netfilter/" kernel, Scope::scope, policy::KnobKind::kind != policy::KnobKind::ReadOnly},
+#define CTPILOT_REGISTRY_ENTRY(name, kernel, scope, kind, kernelDefault)     \
+  RegistryEntry{Knob::name, "/proc/sys/net/netfilter/" kernel, Scope::scope, \
+                policy::KnobKind::kind != policy::KnobKind::ReadOnly},
     CTPILOT_KNOBS(CTPILOT_REGISTRY_ENTRY)
 #undef CTPILOT_REGISTRY_ENTRY
 };

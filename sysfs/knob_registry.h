@@ -19,7 +19,7 @@ struct RegistryEntry {
   Knob knob;
   std::string_view path;  // absolute kernel path, without the --root prefix
   Scope scope;
-  bool writable;          // nf_conntrack_count is read-only
+  bool writable;  // nf_conntrack_count is read-only
 };
 
 /// Returns the registry entry of `knob`.

@@ -89,7 +89,8 @@ struct ProcKnobStore::State {
     bool writable = false;
   };
   // Descriptors opened inside a non-initial netns, by (netns inode, knob). They keep reading
-  // and writing that namespace's value after the opening thread has left it (checked on Linux 6.18 for nf_conntrack_count and a timeout).
+  // and writing that namespace's value after the opening thread has left it (checked on Linux 6.18 for
+  // nf_conntrack_count and a timeout).
   std::map<std::pair<std::uint64_t, Knob>, Held> held;
   // Read-only descriptors of the initial netns's files (and of global knobs, which live there),
   // by knob: a tick reads about eight knobs, and a sysctl re-reads from offset 0 each time, so

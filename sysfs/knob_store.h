@@ -33,6 +33,8 @@ class ProcKnobStore final : public KnobStore {
   /// Creates a store whose paths are prefixed with `root` ("/" in production).
   explicit ProcKnobStore(std::string root);
   ~ProcKnobStore() override;
+  ProcKnobStore(const ProcKnobStore&) = delete;  // owns the descriptors it keeps open
+  ProcKnobStore& operator=(const ProcKnobStore&) = delete;
   Result<std::int64_t> read(const Netns& netns, Knob knob) const override;
   Result<std::int64_t> write(const Netns& netns, Knob knob, std::int64_t value) override;
   /// Closes every descriptor held for `netns` (call when a namespace vanished).

@@ -12,8 +12,8 @@
 #include <cerrno>
 #include <charconv>
 #include <exception>
-#include <optional>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <system_error>
@@ -81,9 +81,7 @@ Result<std::vector<Netns>> discoverNetns(const std::string& root, const policy::
   const Netns init{"init", "", initialInode(root)};
   std::vector<Netns> found;
   switch (selector.mode) {
-    case Mode::Init:
-      found.push_back(init);
-      break;
+    case Mode::Init: found.push_back(init); break;
     case Mode::Named: {
       std::set<std::string> seenNames;
       for (const auto& name : selector.names) {
@@ -95,8 +93,9 @@ Result<std::vector<Netns>> discoverNetns(const std::string& root, const policy::
         const std::string path = underRoot(root, "/run/netns/" + name);
         const auto inode = namespaceInode(path);
         if (!inode) {
-          return Error{Errc::Missing, "netns '" + name + "' not found (" + path + " does not exist): create it with `ip netns add " +
-                                          name + "` or fix [controller] netns in the policy"};
+          return Error{Errc::Missing, "netns '" + name + "' not found (" + path +
+                                          " does not exist): create it with `ip netns add " + name +
+                                          "` or fix [controller] netns in the policy"};
         }
         found.push_back(Netns{name, path, *inode});
       }
@@ -146,7 +145,8 @@ Result<void> runInNetns(const Netns& netns, const std::function<void()>& fn) {
   const UniqueFd fd = openNonBlocking(netns.path, O_RDONLY);
   if (!fd) {
     const int err = errno;
-    if (err == ENOENT) return Error{Errc::Missing, "netns " + netns.name + " is gone: " + netns.path + " does not exist"};
+    if (err == ENOENT)
+      return Error{Errc::Missing, "netns " + netns.name + " is gone: " + netns.path + " does not exist"};
     return errnoError(err, "open netns " + netns.name + " (" + netns.path + ")");
   }
   // /proc/PID/ns/net of a pid that was reused now names another namespace.

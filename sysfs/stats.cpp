@@ -39,8 +39,8 @@ std::vector<std::string> fields(const std::string& line) {
 Result<std::string> readWholeFile(const std::string& path) {
   auto text = readRegularFile(path, kMaxKernelFileBytes, "; check --root");
   if (!text && text.error().code == Errc::Missing) {
-    return Error{Errc::Missing, text.error().what +
-                                    " (nf_conntrack is not loaded, or the kernel lacks CONFIG_NF_CONNTRACK_PROCFS)"};
+    return Error{Errc::Missing,
+                 text.error().what + " (nf_conntrack is not loaded, or the kernel lacks CONFIG_NF_CONNTRACK_PROCFS)"};
   }
   return text;
 }
@@ -88,8 +88,9 @@ Result<ConntrackStats> parseProcfsStats(const std::string& text) {
     const auto row = fields(line);
     if (row.empty()) continue;
     if (row.size() != header.size()) {
-      return Error{Errc::Malformed, "nf_conntrack stats line " + std::to_string(lineNumber) + ": " + std::to_string(row.size()) +
-                                        " fields, header has " + std::to_string(header.size())};
+      return Error{Errc::Malformed, "nf_conntrack stats line " + std::to_string(lineNumber) + ": " +
+                                        std::to_string(row.size()) + " fields, header has " +
+                                        std::to_string(header.size())};
     }
     // One row per possible CPU, in CPU order; every value is hex.
     CpuCounters cpu;
@@ -98,8 +99,8 @@ Result<ConntrackStats> parseProcfsStats(const std::string& text) {
       const auto& field = row[i];
       const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value, 16);
       if (ec != std::errc{} || end != field.data() + field.size()) {
-        return Error{Errc::Malformed, "nf_conntrack stats line " + std::to_string(lineNumber) + ": column " + header[i] +
-                                          ": not hex: \"" + field + "\""};
+        return Error{Errc::Malformed, "nf_conntrack stats line " + std::to_string(lineNumber) + ": column " +
+                                          header[i] + ": not hex: \"" + field + "\""};
       }
       if (i == entriesColumn) {
         // Every row repeats the netns-wide count.
@@ -125,7 +126,8 @@ Result<ConntrackStats> ProcfsStats::read(const Netns& netns) {
   // /proc/net follows the thread group leader's netns; /proc/thread-self/net follows this
   // thread's, which runInNetns has moved into the namespace.
   Result<std::string> text = Error{Errc::Io, ""};
-  auto entered = runInNetns(netns, [&] { text = readWholeFile(underRoot(root_, "/proc/thread-self/net/stat/nf_conntrack")); });
+  auto entered =
+      runInNetns(netns, [&] { text = readWholeFile(underRoot(root_, "/proc/thread-self/net/stat/nf_conntrack")); });
   if (!entered) return entered.error();
   if (!text) return Error{text.error().code, text.error().what + " in netns " + netns.name};
   return parseProcfsStats(*text);

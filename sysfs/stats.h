@@ -30,10 +30,10 @@ const char* statsSourceName(StatsSource source);
 /// A snapshot of one netns' statistics.
 struct ConntrackStats {
   StatsSource source = StatsSource::Netlink;
-  std::vector<CpuCounters> cpus;       // indexed by CPU id
-  std::optional<std::int64_t> entries; // CTA_STATS_GLOBAL_ENTRIES (netlink) / entries column
+  std::vector<CpuCounters> cpus;           // indexed by CPU id
+  std::optional<std::int64_t> entries;     // CTA_STATS_GLOBAL_ENTRIES (netlink) / entries column
   std::optional<std::int64_t> maxEntries;  // CTA_STATS_GLOBAL_MAX_ENTRIES (netlink only)
-  std::string fallbackReason;          // FallbackStats: why the primary failed (empty: it did not)
+  std::string fallbackReason;              // FallbackStats: why the primary failed (empty: it did not)
   /// Names the totals as callers of totals() know them.
   using Totals = CounterTotals;
   /// Sums the per-CPU counters into 64-bit totals (for display, not for rates).
@@ -54,6 +54,8 @@ class CtnetlinkStats final : public StatsReader {
  public:
   CtnetlinkStats();
   ~CtnetlinkStats() override;
+  CtnetlinkStats(const CtnetlinkStats&) = delete;  // owns its sockets
+  CtnetlinkStats& operator=(const CtnetlinkStats&) = delete;
   Result<ConntrackStats> read(const Netns& netns) override;
   /// Closes the socket held for `netns`.
   void forget(const Netns& netns);

@@ -32,7 +32,9 @@ constexpr std::int64_t kBucketBytes = 8;
 constexpr std::int64_t kEntriesPerBucket = 4;
 
 // Reads a whole (regular) file; a FIFO under --root is refused, never waited on.
-Result<std::string> readText(const std::string& path) { return readRegularFile(path, kMaxKernelFileBytes, "; check --root"); }
+Result<std::string> readText(const std::string& path) {
+  return readRegularFile(path, kMaxKernelFileBytes, "; check --root");
+}
 
 std::optional<std::int64_t> toInt(const std::string& text) {
   std::int64_t value = 0;
@@ -87,7 +89,8 @@ Result<MemoryFacts> readMemoryFacts(const std::string& root) {
   }
   if (facts.memTotalBytes == 0) return Error{Errc::Malformed, meminfoPath + ": no MemTotal line"};
   // slabinfo is readable only by root; without it the entry size falls back to the default.
-  if (auto slabinfo = readText(underRoot(root, "/proc/slabinfo")); slabinfo) facts.slabObjectBytes = slabObjectBytes(*slabinfo);
+  if (auto slabinfo = readText(underRoot(root, "/proc/slabinfo")); slabinfo)
+    facts.slabObjectBytes = slabObjectBytes(*slabinfo);
   return facts;
 }
 

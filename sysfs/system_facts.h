@@ -14,7 +14,7 @@ namespace ctpilot::sysfs {
 /// Memory facts from /proc/meminfo and /proc/slabinfo.
 struct MemoryFacts {
   std::int64_t memTotalBytes = 0;
-  std::int64_t slabObjectBytes = 0;   // nf_conntrack slab object size; 0 when unknown
+  std::int64_t slabObjectBytes = 0;  // nf_conntrack slab object size; 0 when unknown
   /// Returns the memory one entry costs: the slab object (256 B when unknown), an allowance
   /// for extensions (NAT, acct, timestamps) and a bucket share (8 B per bucket / entries_per_bucket).
   std::int64_t entryBytes() const;

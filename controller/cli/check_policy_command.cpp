@@ -17,9 +17,11 @@ int checkPolicyCommand(const GlobalOptions& global, const std::vector<std::strin
   bool quiet = false;
   std::vector<std::string> files;
   po::options_description options("check-policy options");
+  // clang-format off
   options.add_options()
       ("help,h", "print this help")
       ("quiet,q", po::bool_switch(&quiet), "print nothing on success; only the exit code tells");
+  // clang-format on
   po::options_description hidden;
   hidden.add_options()("file", po::value(&files));
   CommandSyntax syntax;

@@ -25,14 +25,24 @@ struct CommandEntry {
 const std::map<std::string, CommandEntry>& commands() {
   static const std::map<std::string, CommandEntry> kCommands{
       {"run", {runCommand, "run [--dry-run] [--once]            the controller loop (foreground; systemd runs it)"}},
-      {"plan", {planCommand, "plan                                sample briefly, print what run would do now, change nothing"}},
-      {"status", {statusCommand, "status [--json]                     table fill per watched netns, knobs vs baseline, recent changes"}},
+      {"plan",
+       {planCommand,
+        "plan                                sample briefly, print what run would do now, change nothing"}},
+      {"status",
+       {statusCommand,
+        "status [--json]                     table fill per watched netns, knobs vs baseline, recent changes"}},
       {"history", {historyCommand, "history [--json] [--limit N]        the journal, newest last"}},
       {"rollback", {rollbackCommand, "rollback (--last N | --to ID | --all) [--dry-run] [--force] [--hold DURATION]"}},
       {"resume", {resumeCommand, "resume                              lift the holds rollback placed"}},
-      {"check-policy", {checkPolicyCommand, "check-policy FILE...                validate policy files, print the effective policy"}},
-      {"simulate", {simulateCommand, "simulate --policy FILE (--scenario NAME|FILE | --trace FILE... | --prometheus URL) [--json] [--csv OUT] [--seed N]"}},
-      {"record", {recordCommand, "record --out FILE [--force] [--duration D]   sample the live kernel into a trace for simulate --trace"}},
+      {"check-policy",
+       {checkPolicyCommand, "check-policy FILE...                validate policy files, print the effective policy"}},
+      {"simulate",
+       {simulateCommand,
+        "simulate --policy FILE (--scenario NAME|FILE | --trace FILE... | --prometheus URL) [--json] [--csv OUT] "
+        "[--seed N]"}},
+      {"record",
+       {recordCommand,
+        "record --out FILE [--force] [--duration D]   sample the live kernel into a trace for simulate --trace"}},
   };
   return kCommands;
 }
@@ -54,6 +64,7 @@ po::options_description globalOptions(GlobalOptions& global) {
   po::options_description globals("global options");
   // Defaults are written into the descriptions rather than shown as "(=VALUE)": the option
   // column stays narrow and no path is cut in two at 80 columns.
+  // clang-format off
   globals.add_options()
       ("help,h", "print this help")
       ("version,V", "print the version, source revision and build date")
@@ -65,6 +76,7 @@ po::options_description globalOptions(GlobalOptions& global) {
        "prefix of every /proc and /sys path (default /; tests use a fake tree)")
       ("log-level", po::value(&global.logLevel)->value_name("LEVEL"),
        "trace, debug, info (default), warn, error, critical or off");
+  // clang-format on
   return globals;
 }
 
@@ -97,7 +109,8 @@ CommandLine splitAtCommand(int argc, char** argv) {
 }
 
 // Runs the command; a word it does not take is a usage error that names its --help.
-int dispatch(CommandFn fn, const GlobalOptions& global, const std::string& command, const std::vector<std::string>& args) {
+int dispatch(CommandFn fn, const GlobalOptions& global, const std::string& command,
+             const std::vector<std::string>& args) {
   try {
     return fn(global, args);
   } catch (const po::unknown_option& e) {

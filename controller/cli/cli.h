@@ -17,9 +17,9 @@ inline constexpr int kExitRefused = 3;  // refused for safety (lock held, knob c
 
 /// Options that come before the command.
 struct GlobalOptions {
-  std::string policyPath;       // empty: /etc/ctpilot/policy.conf if it exists, else built-in defaults
+  std::string policyPath;  // empty: /etc/ctpilot/policy.conf if it exists, else built-in defaults
   std::string stateDir = "/var/lib/ctpilot";
-  std::string root = "/";       // prefix of every /proc and /sys path
+  std::string root = "/";  // prefix of every /proc and /sys path
   std::string logLevel = "info";
 };
 

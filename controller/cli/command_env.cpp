@@ -48,13 +48,14 @@ Result<policy::Policy> loadEffectivePolicy(const GlobalOptions& global, std::str
   auto load = policy::loadPolicyFile(path, global.stateDir);
   if (!load.ok()) {
     for (const auto& problem : load.problems) std::cerr << problem.str() << "\n";
-    return Error{Errc::Malformed, path + ": " + std::to_string(load.problems.size()) +
-                                      " problem(s); fix them and try again"};
+    return Error{Errc::Malformed,
+                 path + ": " + std::to_string(load.problems.size()) + " problem(s); fix them and try again"};
   }
   return load.policy;
 }
 
-std::optional<policy::Policy> commandPolicy(const GlobalOptions& global, std::string_view command, std::string* source) {
+std::optional<policy::Policy> commandPolicy(const GlobalOptions& global, std::string_view command,
+                                            std::string* source) {
   auto loaded = loadEffectivePolicy(global, source);
   if (!loaded) {
     std::cerr << "ctpilot " << command << ": " << loaded.error().what << "\n";

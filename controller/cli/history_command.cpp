@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/program_options.hpp>
 
 #include "controller/cli/command_env.h"
 #include "controller/journal/journal.h"
@@ -73,10 +73,12 @@ int historyCommand(const GlobalOptions& global, const std::vector<std::string>& 
   bool json = false;
   std::int64_t limit = 0;
   po::options_description options("ctpilot history [--json] [--limit N]");
+  // clang-format off
   options.add_options()
       ("help,h", "print this help")
       ("json", po::bool_switch(&json), "print the records as a JSON array, exactly as journaled")
       ("limit", po::value(&limit)->value_name("N"), "print only the newest N records");
+  // clang-format on
   po::variables_map vm;
   if (!parseCommandArgs(args, options, vm)) return kExitOk;
   if (vm.count("limit") != 0U && limit < 1) {

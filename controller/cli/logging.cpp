@@ -53,8 +53,8 @@ Result<void> setupLogging(const std::string& level) {
   const auto parsed = spdlog::level::from_str(level);
   // from_str maps anything unknown to "off"; only accept "off" when asked for.
   if (parsed == spdlog::level::off && level != "off") {
-    return Error{Errc::Rejected, "--log-level " + level +
-                                     ": not a level (use trace, debug, info, warn, error, critical or off)"};
+    return Error{Errc::Rejected,
+                 "--log-level " + level + ": not a level (use trace, debug, info, warn, error, critical or off)"};
   }
   auto logger = spdlog::stderr_color_mt("ctpilot");
   if (streamIsJournal(std::getenv("JOURNAL_STREAM"), STDERR_FILENO)) {

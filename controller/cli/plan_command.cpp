@@ -5,13 +5,12 @@
 #include <iostream>
 #include <thread>
 
-#include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/program_options.hpp>
 
 #include "controller/cli/command_env.h"
 #include "controller/controller.h"
 #include "controller/daemon.h"
-#include "sysfs/stats.h"
 #include "controller/journal/checkpoint.h"
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
@@ -20,6 +19,7 @@
 #include "policy/units.h"
 #include "sysfs/knob_store.h"
 #include "sysfs/netns.h"
+#include "sysfs/stats.h"
 #include "sysfs/system_facts.h"
 
 namespace po = boost::program_options;
@@ -70,10 +70,11 @@ void printLimits(std::ostream& out, const policy::Policy& policy, const policy::
                            : "");
   }
   const double stallMs = static_cast<double>(all) * obs.resizeNsPerEntry / 1e6;
-  out << fmt::format("a hash resize now would stall every packet through conntrack ~{:.1f} ms ({} entries x {:.2f} us; "
-                     "max_stall {}){}\n",
-                     stallMs, all, obs.resizeNsPerEntry / 1000.0, policy::formatDuration(policy.hashsize.maxStall),
-                     plan.mentions(policy::Reason::StallTooLong) ? ": too long, not resizing" : "");
+  out << fmt::format(
+      "a hash resize now would stall every packet through conntrack ~{:.1f} ms ({} entries x {:.2f} us; "
+      "max_stall {}){}\n",
+      stallMs, all, obs.resizeNsPerEntry / 1000.0, policy::formatDuration(policy.hashsize.maxStall),
+      plan.mentions(policy::Reason::StallTooLong) ? ": too long, not resizing" : "");
 }
 
 void printReport(std::ostream& out, const policy::Policy& policy, const TickReport& report) {
@@ -104,14 +105,11 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
   }
   printLimits(out, policy, obs, report.plan);
   for (const auto& hold : report.history.holds) {
-    out << "hold: " << (hold.ref ? policy::refName(*hold.ref)
-                                 : std::string("every knob"))
-        << " left alone until " << utc(hold.until)
-        << " (ctpilot resume lifts it)\n";
+    out << "hold: " << (hold.ref ? policy::refName(*hold.ref) : std::string("every knob")) << " left alone until "
+        << utc(hold.until) << " (ctpilot resume lifts it)\n";
   }
   for (const auto& ref : report.history.external) {
-    out << "changed by hand: " << policy::refName(ref)
-        << " (left alone until the policy changes)\n";
+    out << "changed by hand: " << policy::refName(ref) << " (left alone until the policy changes)\n";
   }
   for (const auto& ref : obs.unwritable) {
     out << "not writable: " << policy::refName(ref) << "\n";
@@ -119,7 +117,8 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
 
   out << "\nwhat `ctpilot run` would do now:\n";
   if (report.plan.actions.empty()) out << "  nothing\n";
-  for (const auto& action : report.plan.actions) out << "  " << describeAction(action, action.to, /*would=*/true) << "\n";
+  for (const auto& action : report.plan.actions)
+    out << "  " << describeAction(action, action.to, /*would=*/true) << "\n";
   if (!report.plan.notes.empty()) {
     out << "\nnotes:\n";
     for (const auto& note : report.plan.notes) out << "  " << policy::noteText(note) << "\n";
@@ -160,6 +159,7 @@ TickReport sample(Controller& controller, policy::Duration interval) {
 
 }  // namespace
 
+// long: the controller's dependencies, one designated initializer a line, as run wires them
 int planCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
   po::options_description options("plan options");
   options.add_options()("help,h", "print this help");
@@ -188,20 +188,22 @@ int planCommand(const GlobalOptions& global, const std::vector<std::string>& arg
   sysfs::ProcKnobStore knobs(global.root);
   auto stats = sysfs::makeStatsReader(global.root);
   const std::string root = global.root;
-  Controller controller(policy, ControllerDeps{
-      .knobs = knobs,
-      .stats = *stats,
-      .journal = journal,
-      .discover = [root](const policy::NetnsSelector& selector) { return sysfs::discoverNetns(root, selector); },
-      .memory = *memory,
-      .bootId = *bootId,
-      .dryRun = true,
-      .forget = {},
-      .totalEntries = [root] { return sysfs::readSlabEntries(root); },
-      .namespacesStamp = {},  // plan looks for a few seconds only
-      .journalView = std::move(view),
-      .journalFolded = {},    // plan writes nothing: no checkpoint
-  });
+  Controller controller(
+      policy,
+      ControllerDeps{
+          .knobs = knobs,
+          .stats = *stats,
+          .journal = journal,
+          .discover = [root](const policy::NetnsSelector& selector) { return sysfs::discoverNetns(root, selector); },
+          .memory = *memory,
+          .bootId = *bootId,
+          .dryRun = true,
+          .forget = {},
+          .totalEntries = [root] { return sysfs::readSlabEntries(root); },
+          .namespacesStamp = {},  // plan looks for a few seconds only
+          .journalView = std::move(view),
+          .journalFolded = {},  // plan writes nothing: no checkpoint
+      });
 
   const auto interval = policy.controller.interval;
   const auto started = std::chrono::steady_clock::now();

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <chrono>
 #include <csignal>
-#include <sstream>
-#include <utility>
 #include <iostream>
 #include <optional>
+#include <sstream>
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -29,7 +29,7 @@ namespace {
 // each round is written and flushed at once, so a stop at any moment leaves a readable trace.
 struct RecordLoop {
   Recorder& recorder;
-  int out;                 // the trace, opened by openWrittenFile
+  int out;  // the trace, opened by openWrittenFile
   const std::string& path;
   policy::Duration interval;
   std::optional<policy::Duration> duration;
@@ -116,7 +116,8 @@ bool outAllowed(const std::string& outPath, const GlobalOptions& global, const p
 
 // Opens --out and writes the trace's header: never through a link, never blocking on a FIFO,
 // never over a file unless --force says so. Returns kExitOk, or the exit code after saying why.
-int openOut(const std::string& outPath, bool force, const GlobalOptions& global, const policy::Policy& policy, UniqueFd& out) {
+int openOut(const std::string& outPath, bool force, const GlobalOptions& global, const policy::Policy& policy,
+            UniqueFd& out) {
   if (!outAllowed(outPath, global, policy)) return kExitUsage;
   auto opened = openWrittenFile(outPath, force ? ExistingFile::Truncate : ExistingFile::Refuse);
   if (!opened) {
@@ -138,16 +139,19 @@ int openOut(const std::string& outPath, bool force, const GlobalOptions& global,
 
 }  // namespace
 
+// long: its options table, one option a line (kept out of clang-format's call-chain wrapping)
 int recordCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
   std::string outPath;
   std::string durationText;
   bool force = false;
   po::options_description options("record options");
+  // clang-format off
   options.add_options()
       ("help,h", "print this help")
       ("out", po::value(&outPath)->value_name("FILE"), "write the trace (JSON Lines) to FILE, a new file")
       ("force", po::bool_switch(&force), "replace FILE when it exists (a regular file only)")
       ("duration", po::value(&durationText)->value_name("D"), "stop after D (30s, 10m, 2h); default: at SIGINT or SIGTERM");
+  // clang-format on
   po::variables_map vm;
   CommandSyntax syntax;
   syntax.usage =
@@ -179,12 +183,18 @@ int recordCommand(const GlobalOptions& global, const std::vector<std::string>& a
   const sysfs::ProcKnobStore knobs(global.root);
   auto stats = sysfs::makeStatsReader(global.root);
   const std::string root = global.root;
-  Recorder recorder(knobs, *stats, [root](const policy::NetnsSelector& s) { return sysfs::discoverNetns(root, s); },
-                    policy->controller.netns);
-  std::cerr << "ctpilot record: sampling every " << policy::formatDuration(policy->controller.interval) << " into " << outPath
-            << (duration ? " for " + policy::formatDuration(*duration) : std::string(" until SIGINT or SIGTERM")) << " (policy "
-            << source << ")\n";
-  RecordLoop loop{.recorder = recorder, .out = out.get(), .path = outPath, .interval = policy->controller.interval, .duration = duration};
+  Recorder recorder(
+      knobs, *stats, [root](const policy::NetnsSelector& s) { return sysfs::discoverNetns(root, s); },
+      policy->controller.netns);
+  std::cerr << "ctpilot record: sampling every " << policy::formatDuration(policy->controller.interval) << " into "
+            << outPath
+            << (duration ? " for " + policy::formatDuration(*duration) : std::string(" until SIGINT or SIGTERM"))
+            << " (policy " << source << ")\n";
+  RecordLoop loop{.recorder = recorder,
+                  .out = out.get(),
+                  .path = outPath,
+                  .interval = policy->controller.interval,
+                  .duration = duration};
   loop.run();
   if (loop.failure) {
     std::cerr << "ctpilot record: " << *loop.failure << "; " << loop.rounds << " round(s) are in " << outPath << "\n";

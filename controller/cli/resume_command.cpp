@@ -6,8 +6,8 @@
 
 #include <boost/program_options.hpp>
 
-#include "controller/cli/command_env.h"
 #include <spdlog/spdlog.h>
+#include "controller/cli/command_env.h"
 
 #include "controller/journal/checkpoint.h"
 #include "controller/journal/journal.h"
@@ -35,7 +35,8 @@ std::optional<ControllerJournal> openJournal(const GlobalOptions& global, const 
 }  // namespace
 
 int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
-  po::options_description options("ctpilot resume: lift the holds rollback placed and hand back knobs changed by someone else, so a "
+  po::options_description options(
+      "ctpilot resume: lift the holds rollback placed and hand back knobs changed by someone else, so a "
       "running controller manages them again (the policy file is not touched)");
   options.add_options()("help,h", "print this help");
   po::variables_map vm;
@@ -83,8 +84,8 @@ int resumeCommand(const GlobalOptions& global, const std::vector<std::string>& a
     std::cout << "\n";
   }
   for (const auto& [ref, id] : external) {
-    std::cout << "handed back " << policy::refName(ref) << " (changed by someone else, #"
-              << id << "); its value now is ctpilot's to manage\n";
+    std::cout << "handed back " << policy::refName(ref) << " (changed by someone else, #" << id
+              << "); its value now is ctpilot's to manage\n";
   }
   std::cout << "journaled resume #" << stored->id << ": a running controller acts again from its next tick\n";
   return kExitOk;

@@ -22,7 +22,8 @@ namespace {
 // Longer holds are a policy decision, and far longer ones overflow the clock (year 2262).
 constexpr policy::Duration kMaxHold = std::chrono::hours(24 * 365);
 
-constexpr const char* kSynopsis = "ctpilot rollback (--last N | --to ID | --all) [--dry-run] [--force] [--hold DURATION]";
+constexpr const char* kSynopsis =
+    "ctpilot rollback (--last N | --to ID | --all) [--dry-run] [--force] [--hold DURATION]";
 
 std::string stepText(const RollbackStep& step) {
   return (step.intentOnly ? "intent #" : "#") + std::to_string(step.appliedId) + " of " + formatTime(step.time) +
@@ -34,7 +35,8 @@ void printReport(const RollbackReport& report, const RollbackOptions& options) {
   using Status = StepOutcome::Status;
   for (const auto& conflict : report.conflicts) {
     std::cerr << "ctpilot rollback: " << policy::refName(conflict.ref) << " is " << conflict.found << ", not "
-              << conflict.expected << " as ctpilot last set it (#" << conflict.expectedId << "): someone else changed it; "
+              << conflict.expected << " as ctpilot last set it (#" << conflict.expectedId
+              << "): someone else changed it; "
               << (options.force ? "overriding because of --force"
                                 : "refusing to roll back (pass --force to restore the journaled values anyway)")
               << "\n";
@@ -66,14 +68,15 @@ void printReport(const RollbackReport& report, const RollbackOptions& options) {
         break;
       case Status::NotRun:
         if (!report.refused && report.journalError.empty()) {
-          std::cerr << "ctpilot rollback: did not undo #" << step.appliedId << " (" << policy::refName(step.ref) << ")\n";
+          std::cerr << "ctpilot rollback: did not undo #" << step.appliedId << " (" << policy::refName(step.ref)
+                    << ")\n";
         }
         break;
     }
   }
   if (!report.journalError.empty()) {
-    std::cerr << "ctpilot rollback: journal unwritable, stopped before changing anything more: "
-              << report.journalError << "; free space or fix permissions in the state directory and retry\n";
+    std::cerr << "ctpilot rollback: journal unwritable, stopped before changing anything more: " << report.journalError
+              << "; free space or fix permissions in the state directory and retry\n";
   }
   if (report.refused && restored == 0) std::cerr << "ctpilot rollback: nothing was changed\n";
 }
@@ -114,7 +117,8 @@ std::optional<RollbackSelection> selectionOf(const po::variables_map& vm, const 
 
 // --hold: a duration up to kMaxHold, or 0; nullopt after saying why not.
 std::optional<policy::Duration> holdOf(const std::string& hold) {
-  const auto holdFor = hold == "0" ? std::optional<policy::Duration>(policy::Duration::zero()) : policy::parseDuration(hold);
+  const auto holdFor =
+      hold == "0" ? std::optional<policy::Duration>(policy::Duration::zero()) : policy::parseDuration(hold);
   if (!holdFor) {
     std::cerr << "ctpilot rollback: --hold " << hold << ": not a duration (use 30m, 1h, 1d, or 0 for no hold)\n";
     return std::nullopt;
@@ -171,8 +175,8 @@ int rollBack(const GlobalOptions& global, const RollbackSelection& selection, Ro
     std::cout << "nothing to roll back: no change of this boot is left to undo";
     // Earlier boots' records are in journal.jsonl.1 once `run` moved them (a damaged one only costs the count).
     const auto firstId = records.empty() ? 0 : records.front().id;
-    const auto earlier = countEarlierBootChanges(global.stateDir, rollback.bootId, firstId)
-                             .value_or(EarlierBootChanges{});
+    const auto earlier =
+        countEarlierBootChanges(global.stateDir, rollback.bootId, firstId).value_or(EarlierBootChanges{});
     if (earlier.count > 0) {
       std::cout << " (" << (earlier.complete ? "" : "at least ") << earlier.count
                 << " from earlier boots are gone: the kernel reset them at reboot)";
@@ -193,6 +197,7 @@ int rollBack(const GlobalOptions& global, const RollbackSelection& selection, Ro
 int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
   RollbackArgs words;
   po::options_description options(kSynopsis);
+  // clang-format off
   options.add_options()
       ("help,h", "print this help")
       ("last", po::value(&words.last)->value_name("N"), "undo the last N changes of this boot")
@@ -202,6 +207,7 @@ int rollbackCommand(const GlobalOptions& global, const std::vector<std::string>&
       ("force", po::bool_switch(&words.force), "restore even knobs someone else changed since ctpilot")
       ("hold", po::value(&words.hold)->value_name("DURATION")->default_value(words.hold),
        "keep a running controller off every knob this long (0: no hold)");
+  // clang-format on
   po::variables_map vm;
   if (!parseCommandArgs(args, options, vm)) return kExitOk;
 

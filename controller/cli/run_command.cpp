@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 
-#include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/program_options.hpp>
 
 #include "controller/cli/command_env.h"
 #include "controller/controller.h"
@@ -41,7 +41,8 @@ constexpr auto kStableKnobsEvery = std::chrono::seconds(1);
 // The running controller keeps a view, not the records: rollback reads the whole journal again.
 void rollbackOnExit(sysfs::KnobStore& knobs, const std::string& bootId, const GlobalOptions& global) {
   const auto& root = global.root;
-  auto lock = RollbackLock::acquire(global.stateDir, [] { spdlog::info("rollback_on_exit: waiting for a running rollback"); });
+  auto lock =
+      RollbackLock::acquire(global.stateDir, [] { spdlog::info("rollback_on_exit: waiting for a running rollback"); });
   if (!lock) {
     spdlog::error("rollback_on_exit: {}; tuned values stay in place", lock.error().what);
     return;
@@ -69,9 +70,10 @@ void rollbackOnExit(sysfs::KnobStore& knobs, const std::string& bootId, const Gl
   const auto report = executeRollback(*steps, journal, knobs, systemNetnsResolver(root), options);
   if (report.refused) {
     for (const auto& conflict : report.conflicts) {
-      spdlog::warn("rollback_on_exit: {} is {}, not the {} ctpilot wrote; refusing to roll back (use ctpilot "
-                   "rollback --all --force)",
-                   policy::refName(conflict.ref), conflict.found, conflict.expected);
+      spdlog::warn(
+          "rollback_on_exit: {} is {}, not the {} ctpilot wrote; refusing to roll back (use ctpilot "
+          "rollback --all --force)",
+          policy::refName(conflict.ref), conflict.found, conflict.expected);
     }
     return;
   }
@@ -79,8 +81,7 @@ void rollbackOnExit(sysfs::KnobStore& knobs, const std::string& bootId, const Gl
   for (const auto& step : report.steps) {
     if (step.status == StepOutcome::Status::Restored) {
       ++restored;
-      spdlog::info("rollback_on_exit: restored {} {} -> {}", policy::refName(step.step.ref), step.before,
-                   step.kept);
+      spdlog::info("rollback_on_exit: restored {} {} -> {}", policy::refName(step.step.ref), step.before, step.kept);
     } else if (step.status == StepOutcome::Status::Failed) {
       spdlog::error("rollback_on_exit: could not restore {}: {}", policy::refName(step.step.ref), step.error);
     }
@@ -117,12 +118,14 @@ Result<ControllerJournal> openJournal(const std::string& stateDir, const std::st
 
 // [controller] trace_file: the controller's own reads, also written as a trace for
 // `simulate --trace`; nothing when the policy names no file.
-std::unique_ptr<TraceKeeper> traceKeeper(const policy::Policy& policy, sysfs::StatsReader& stats, const sysfs::KnobStore& knobs) {
+std::unique_ptr<TraceKeeper> traceKeeper(const policy::Policy& policy, sysfs::StatsReader& stats,
+                                         const sysfs::KnobStore& knobs) {
   const auto& c = policy.controller;
   if (c.traceFile.empty()) return nullptr;
   spdlog::info("keeping a trace in {} (rotated into {}.1 beyond {} bytes)", c.traceFile, c.traceFile, c.traceMaxBytes);
-  return std::make_unique<TraceKeeper>(stats, knobs, c.traceFile, c.traceMaxBytes, c.interval, [] { return policy::Clock::now(); },
-                                       [](const std::string& what) { spdlog::warn("trace: {}", what); });
+  return std::make_unique<TraceKeeper>(
+      stats, knobs, c.traceFile, c.traceMaxBytes, c.interval, [] { return policy::Clock::now(); },
+      [](const std::string& what) { spdlog::warn("trace: {}", what); });
 }
 
 // What `run` holds while its loop runs.
@@ -148,14 +151,12 @@ int startUp(const GlobalOptions& global, RunState& state) {
   if (!bootId) return kExitFailure;
   state.bootId = *bootId;
   if (auto rotated = rotateEarlierBoots(global.stateDir, state.bootId); !rotated) {
-    std::cerr << "ctpilot run: cannot move earlier boots' records to journal.jsonl.1: " << rotated.error().what
-              << "\n";
+    std::cerr << "ctpilot run: cannot move earlier boots' records to journal.jsonl.1: " << rotated.error().what << "\n";
     return kExitFailure;
   }
   auto opened = openJournal(global.stateDir, state.bootId);
   if (!opened) {
-    std::cerr << "ctpilot run: cannot open the journal in " << global.stateDir << ": " << opened.error().what
-              << "\n";
+    std::cerr << "ctpilot run: cannot open the journal in " << global.stateDir << ": " << opened.error().what << "\n";
     return kExitFailure;
   }
   state.journal.emplace(std::move(*opened));
@@ -187,14 +188,17 @@ int stop(const Controller& controller, const TickReport& last, RunState& state, 
 
 }  // namespace
 
+// long: its options table, one option a line (kept out of clang-format's call-chain wrapping)
 int runCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
   bool dryRunFlag = false;
   bool once = false;
   po::options_description options("run options");
+  // clang-format off
   options.add_options()
       ("help,h", "print this help")
       ("dry-run", po::bool_switch(&dryRunFlag), "never write a knob; journal planned changes only")
       ("once", po::bool_switch(&once), "sample 3 times at the policy interval, act once, exit");
+  // clang-format on
   po::variables_map vm;
   CommandSyntax syntax;
   syntax.usage = "usage: ctpilot run [--dry-run] [--once]\n\n";
@@ -225,20 +229,22 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
       .bootId = bootId,
       .dryRun = dryRunFlag,
       .forget = [&knobs](const sysfs::Netns& netns) { knobs.forget(netns); },
-      .totalEntries = [root, slabInSysfs, slab = std::make_shared<sysfs::SlabObjectsReader>(root)] {
-        return slabInSysfs ? slab->read() : sysfs::readSlabEntries(root);
-      },
+      .totalEntries =
+          [root, slabInSysfs, slab = std::make_shared<sysfs::SlabObjectsReader>(root)] {
+            return slabInSysfs ? slab->read() : sysfs::readSlabEntries(root);
+          },
       .totalEntriesEvery = slabInSysfs ? policy::Duration(kStableKnobsEvery) : kSlabinfoEvery,
       .namespacesStamp = [root] { return sysfs::namedNetnsStamp(root); },
       .stableKnobsEvery = kStableKnobsEvery,
       .journalView = std::move(state.journal->view),
-      .journalFolded = [&checkpointer, warned = false](const JournalView& view) mutable {
-        if (auto written = checkpointer.maybeWrite(view); !written && !warned) {
-          spdlog::warn("journal: cannot write {} ({}); start-up reads the whole journal", kCheckpointName,
-                       written.error().what);
-          warned = true;
-        }
-      },
+      .journalFolded =
+          [&checkpointer, warned = false](const JournalView& view) mutable {
+            if (auto written = checkpointer.maybeWrite(view); !written && !warned) {
+              spdlog::warn("journal: cannot write {} ({}); start-up reads the whole journal", kCheckpointName,
+                           written.error().what);
+              warned = true;
+            }
+          },
   };
   spdlog::info("policy: {}; state: {}", source, global.stateDir);
   Controller controller(std::move(policy), std::move(deps));

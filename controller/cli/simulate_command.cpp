@@ -1,18 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <memory>
-#include <cstdio>
 #include <functional>
-#include <sstream>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <sstream>
 
 #include <unistd.h>
 
-#include <boost/program_options.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/program_options.hpp>
 
 #include "controller/cli/command_env.h"
 #include "controller/journal/journal.h"
@@ -111,7 +111,8 @@ void printResults(const SimulationSummary& s, const CtpilotTuner& tuner, const O
       std::cout << "  ... " << changes.size() - static_cast<std::size_t>(out.changesShown) << " more (--changes N)\n";
       break;
     }
-    std::cout << "  " << formatTime(c.at) << "  " << policy::refName({c.netns, c.knob}) << " " << c.from << " -> " << c.to;
+    std::cout << "  " << formatTime(c.at) << "  " << policy::refName({c.netns, c.knob}) << " " << c.from << " -> "
+              << c.to;
     if (!c.reason.empty()) std::cout << "  (" << c.reason << ")";
     std::cout << "\n";
   }
@@ -156,7 +157,8 @@ int simulateScenario(const GlobalOptions& global, const policy::Policy& policy, 
   const auto s = runSimulation(scenario, tuner, simOptions);
   if (!closeCsv(*csv, out.csvPath)) return kExitFailure;
   std::cout << "scenario      " << scenario.name << ": " << scenario.description << "\n"
-            << "              " << policy::formatDuration(std::chrono::duration_cast<policy::Duration>(scenario.duration))
+            << "              "
+            << policy::formatDuration(std::chrono::duration_cast<policy::Duration>(scenario.duration))
             << " of virtual time, seed " << s.seed << "\n"
             << "policy        " << policySource << "\n\n";
   printResults(s, tuner, out);
@@ -206,7 +208,8 @@ void printFidelity(const ReplayDemand& d, const SimulationSummary& s, const Repl
   if (f.gapsJumped > 0) {
     std::cout << "gaps          " << f.gapsJumped << " gap(s) in the recording crossed in one step ("
               << policy::formatDuration(std::chrono::duration_cast<policy::Duration>(f.jumped))
-              << " without ticks: the tuner ticks " << kTicksAfterInstant << " times at most after a recorded instant)\n";
+              << " without ticks: the tuner ticks " << kTicksAfterInstant
+              << " times at most after a recorded instant)\n";
   }
   std::cout << "\n";
 }
@@ -222,7 +225,8 @@ bool netnsAgree(const Trace& trace, const policy::Policy& policy, const std::str
   const auto recorded = trace.netns();
   for (const auto& name : policy.controller.netns.names) {
     if (std::find(recorded.begin(), recorded.end(), name) != recorded.end()) continue;
-    std::cerr << "ctpilot simulate: " << printable(file) << ": the policy watches netns " << name << " which the trace does not hold (it has:";
+    std::cerr << "ctpilot simulate: " << printable(file) << ": the policy watches netns " << name
+              << " which the trace does not hold (it has:";
     for (const auto& r : recorded) std::cerr << " " << printable(r);
     std::cerr << "); point [controller] netns at the recorded names\n";
     return false;
@@ -235,7 +239,8 @@ bool entryLifeOption(const Outputs& out, std::optional<sysfs::SimDuration>& entr
   if (out.entryLife.empty()) return true;
   const auto parsed = policy::parseDuration(out.entryLife);
   if (!parsed || parsed->count() <= 0) {
-    std::cerr << "ctpilot simulate: --entry-life " << printable(out.entryLife) << " is not a positive duration (120s, 5m)\n";
+    std::cerr << "ctpilot simulate: --entry-life " << printable(out.entryLife)
+              << " is not a positive duration (120s, 5m)\n";
     return false;
   }
   entryLife = std::chrono::duration_cast<sysfs::SimDuration>(*parsed);
@@ -271,8 +276,9 @@ int simulateTrace(const GlobalOptions& global, const policy::Policy& policy, con
   ReplayFidelity fidelity;
   const auto s = runReplay(*demand, tuner, options, &fidelity);
   if (!closeCsv(*csv, out.csvPath)) return kExitFailure;
-  std::cout << "trace         " << printable(files.front()) << (files.size() > 1 ? " (+" + std::to_string(files.size() - 1) + " files)" : "")
-            << ": " << printable(trace->source) << ", " << trace->samples.size() << " samples, "
+  std::cout << "trace         " << printable(files.front())
+            << (files.size() > 1 ? " (+" + std::to_string(files.size() - 1) + " files)" : "") << ": "
+            << printable(trace->source) << ", " << trace->samples.size() << " samples, "
             << policy::formatDuration(std::chrono::duration_cast<policy::Duration>(demand->duration)) << " every "
             << policy::formatDuration(trace->interval) << "\n"
             << "policy        " << policySource << "\n\n";
@@ -286,13 +292,14 @@ int simulateTrace(const GlobalOptions& global, const policy::Policy& policy, con
 std::function<void(std::size_t, std::size_t)> progressLine(const char* label) {
   if (::isatty(STDERR_FILENO) == 0) return {};
   return [label](std::size_t done, std::size_t total) {
-    std::cerr << "\rctpilot simulate: " << label << " " << done << "/" << total << (done == total ? "\n" : "") << std::flush;
+    std::cerr << "\rctpilot simulate: " << label << " " << done << "/" << total << (done == total ? "\n" : "")
+              << std::flush;
   };
 }
 
 // The fleet answer: every instance replayed, one table (or --json), notes and warnings on stderr.
-int simulateFleet(const GlobalOptions& global, const policy::Policy& policy, const std::string& policySource, const FleetTraces& fleet,
-                  const Outputs& out) {
+int simulateFleet(const GlobalOptions& global, const policy::Policy& policy, const std::string& policySource,
+                  const FleetTraces& fleet, const Outputs& out) {
   FleetOptions options;
   if (!entryLifeOption(out, options.entryLife)) return kExitUsage;
   options.csvDir = out.csvPath;
@@ -306,9 +313,11 @@ int simulateFleet(const GlobalOptions& global, const policy::Policy& policy, con
   report->policySource = policySource;
   for (const auto& warning : report->warnings) std::cerr << "ctpilot simulate: warning: " << warning << "\n";
   constexpr std::size_t kNotesShown = 20;
-  for (std::size_t i = 0; i < report->notes.size() && i < kNotesShown; ++i) std::cerr << "ctpilot simulate: note: " << report->notes[i] << "\n";
+  for (std::size_t i = 0; i < report->notes.size() && i < kNotesShown; ++i)
+    std::cerr << "ctpilot simulate: note: " << report->notes[i] << "\n";
   if (report->notes.size() > kNotesShown) {
-    std::cerr << "ctpilot simulate: note: ... " << report->notes.size() - kNotesShown << " more (--json lists them all)\n";
+    std::cerr << "ctpilot simulate: note: ... " << report->notes.size() - kNotesShown
+              << " more (--json lists them all)\n";
   }
   if (report->rows.empty()) {
     std::cerr << "ctpilot simulate: no instance could be replayed (the warnings above say why)\n";
@@ -334,7 +343,8 @@ bool prometheusRange(PrometheusArgs& a) {
   const auto duration = [](const std::string& text, const char* option, policy::Duration& into) {
     const auto parsed = policy::parseDuration(text);
     if (!parsed || parsed->count() <= 0) {
-      std::cerr << "ctpilot simulate: " << option << " " << printable(text) << " is not a positive duration (15s, 7d)\n";
+      std::cerr << "ctpilot simulate: " << option << " " << printable(text)
+                << " is not a positive duration (15s, 7d)\n";
       return false;
     }
     into = *parsed;
@@ -345,7 +355,8 @@ bool prometheusRange(PrometheusArgs& a) {
   a.query.step = std::chrono::duration_cast<std::chrono::milliseconds>(step);
   a.query.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
   if (a.since.empty() == (a.from.empty() && a.to.empty()) || a.from.empty() != a.to.empty()) {
-    std::cerr << "ctpilot simulate: --prometheus needs --since D (up to now) or --from TIME --to TIME (RFC 3339: 2026-11-22T20:00:00Z)\n";
+    std::cerr << "ctpilot simulate: --prometheus needs --since D (up to now) or --from TIME --to TIME (RFC 3339: "
+                 "2026-11-22T20:00:00Z)\n";
     return false;
   }
   if (!a.since.empty()) {
@@ -358,7 +369,8 @@ bool prometheusRange(PrometheusArgs& a) {
   const auto from = parseTime(a.from);
   const auto to = parseTime(a.to);
   if (!from || !to) {
-    std::cerr << "ctpilot simulate: --from/--to " << printable(!from ? a.from : a.to) << " is not an RFC 3339 time (2026-11-22T20:00:00Z)\n";
+    std::cerr << "ctpilot simulate: --from/--to " << printable(!from ? a.from : a.to)
+              << " is not an RFC 3339 time (2026-11-22T20:00:00Z)\n";
     return false;
   }
   a.query.from = *from;
@@ -366,8 +378,8 @@ bool prometheusRange(PrometheusArgs& a) {
   return true;
 }
 
-int simulatePrometheus(const GlobalOptions& global, const policy::Policy& policy, const std::string& policySource, PrometheusArgs& args,
-                       const Outputs& out) {
+int simulatePrometheus(const GlobalOptions& global, const policy::Policy& policy, const std::string& policySource,
+                       PrometheusArgs& args, const Outputs& out) {
   if (!prometheusRange(args)) return kExitUsage;
   auto answers = fetchPrometheus(args.query, progressLine("fetched pieces"));
   if (!answers) {
@@ -395,6 +407,7 @@ struct SimulateArgs {
 
 po::options_description simulateOptions(SimulateArgs& a) {
   po::options_description options("simulate options");
+  // clang-format off
   options.add_options()
       ("help,h", "print this help")
       ("policy", po::value(&a.policyPath)->value_name("FILE"), "policy to simulate (default: the global --policy, else built-in defaults)")
@@ -415,6 +428,7 @@ po::options_description simulateOptions(SimulateArgs& a) {
       ("csv", po::value(&a.out.csvPath)->value_name("OUT"), "write time, count, max, buckets, drops and timeouts per step to OUT (a fleet: one CSV per instance in the directory OUT)")
       ("seed", po::value(&a.seed)->value_name("N"), "random seed (default: the scenario's)")
       ("changes", po::value(&a.out.changesShown)->value_name("N")->default_value(a.out.changesShown), "list at most N changes");
+  // clang-format on
   return options;
 }
 
@@ -422,7 +436,8 @@ po::options_description simulateOptions(SimulateArgs& a) {
 bool optionsAgree(const SimulateArgs& a, const po::variables_map& vm) {
   const int sources = (a.scenarioArg.empty() ? 0 : 1) + (a.traces.empty() ? 0 : 1) + (a.prom.query.url.empty() ? 0 : 1);
   if (sources != 1) {
-    std::cerr << "ctpilot simulate: give one of --scenario NAME|FILE, --trace FILE or --prometheus URL (built-in scenarios:";
+    std::cerr
+        << "ctpilot simulate: give one of --scenario NAME|FILE, --trace FILE or --prometheus URL (built-in scenarios:";
     for (const auto& name : sysfs::listScenarios(scenarioDirs())) std::cerr << " " << name;
     std::cerr << ")\n";
     return false;
@@ -432,7 +447,8 @@ bool optionsAgree(const SimulateArgs& a, const po::variables_map& vm) {
                               vm.count("step") != 0U || vm.count("timeout") != 0U || !q.basicAuthFile.empty() ||
                               !q.bearerTokenFile.empty() || !q.caFile.empty();
   if (prometheusOnly && q.url.empty()) {
-    std::cerr << "ctpilot simulate: --match, --since, --from, --to, --step, --timeout and the credential files go with --prometheus URL\n";
+    std::cerr << "ctpilot simulate: --match, --since, --from, --to, --step, --timeout and the credential files go with "
+                 "--prometheus URL\n";
     return false;
   }
   if (a.out.json && !a.scenarioArg.empty()) {
@@ -447,7 +463,8 @@ bool optionsAgree(const SimulateArgs& a, const po::variables_map& vm) {
 }
 
 // --trace: one instance as before, many as the fleet answer.
-int simulateTraceFiles(const GlobalOptions& global, const policy::Policy& policy, const std::string& policySource, const SimulateArgs& a) {
+int simulateTraceFiles(const GlobalOptions& global, const policy::Policy& policy, const std::string& policySource,
+                       const SimulateArgs& a) {
   auto fleet = loadFleetTraces(a.traces);
   if (!fleet) {
     std::cerr << "ctpilot simulate: " << fleet.error().what << "\n";
@@ -468,7 +485,8 @@ int simulateCommand(const GlobalOptions& global, const std::vector<std::string>&
   po::variables_map vm;
   CommandSyntax syntax;
   syntax.usage =
-      "usage: ctpilot simulate --policy FILE (--scenario NAME|FILE | --trace FILE... | --prometheus URL [--match SELECTOR]\n"
+      "usage: ctpilot simulate --policy FILE (--scenario NAME|FILE | --trace FILE... | --prometheus URL [--match "
+      "SELECTOR]\n"
       "                        (--since D | --from TIME --to TIME) [--step D]) [--json] [--csv OUT] [--seed N]\n"
       "Runs the controller (the same decide, estimator and actuator as `run`, journal in memory)\n"
       "against a simulated conntrack table in virtual time, and prints what happened.\n"

@@ -7,8 +7,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <limits>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,11 +22,11 @@
 #include "controller/journal/journal.h"
 #include "controller/journal/journal_files.h"
 #include "controller/journal/journal_view.h"
+#include "policy/decide.h"
 #include "policy/knob.h"
 #include "sysfs/knob_store.h"
 #include "sysfs/netns.h"
 #include "sysfs/stats.h"
-#include "policy/decide.h"
 #include "sysfs/system_facts.h"
 
 namespace po = boost::program_options;
@@ -65,9 +65,9 @@ struct Status {
   std::vector<NetnsStatus> namespaces;
   std::vector<std::string> problems;  // not tied to one netns
   bool journalRead = false;
-  std::vector<JournalRecord> recent;  // newest last
-  std::vector<JournalRecord> holds;   // active Hold records
-  std::vector<JournalRecord> unmanaged;  // External records of knobs left to someone else
+  std::vector<JournalRecord> recent;                  // newest last
+  std::vector<JournalRecord> holds;                   // active Hold records
+  std::vector<JournalRecord> unmanaged;               // External records of knobs left to someone else
   std::map<policy::KnobRef, std::int64_t> baselines;  // this boot's values before ctpilot's first change
   bool anythingRead = false;
   std::optional<std::int64_t> allEntries;     // every netns together (nf_conntrack slab active objects)
@@ -107,7 +107,8 @@ std::vector<sysfs::Netns> watchedNetns(const GlobalOptions& global, const policy
       continue;
     }
     for (auto& netns : *listed) {
-      const bool seen = std::any_of(found.begin(), found.end(), [&](const sysfs::Netns& n) { return n.name == netns.name; });
+      const bool seen =
+          std::any_of(found.begin(), found.end(), [&](const sysfs::Netns& n) { return n.name == netns.name; });
       if (!seen) found.push_back(std::move(netns));
     }
   }
@@ -181,7 +182,8 @@ std::int64_t readTimeouts(const sysfs::KnobStore& store, NetnsStatus& ns) {
       timeoutProblems.push_back("cannot read " + std::string(info.kernelName) + ": " + value.error().what);
     }
   }
-  const auto readable = std::count_if(ns.timeouts.begin(), ns.timeouts.end(), [](const TimeoutStatus& t) { return t.value.has_value(); });
+  const auto readable =
+      std::count_if(ns.timeouts.begin(), ns.timeouts.end(), [](const TimeoutStatus& t) { return t.value.has_value(); });
   if (readable == 0 && !timeoutProblems.empty()) {
     // One cause (module not loaded, netns gone) explains them all: say it once.
     ns.problems.push_back("cannot read any timeout: " + timeoutProblems.front());
@@ -318,9 +320,10 @@ Json netnsJson(const NetnsStatus& ns, const Status& status) {
   n["stats"] = ns.stats ? statsJson(*ns.stats) : Json(nullptr);
   Json timeouts = Json::object();
   for (const auto& t : ns.timeouts) {
-    timeouts[std::string(policy::kernelName(t.knob))] = {{"value", orNull(t.value)},
-                                                         {"kernel_default", policy::kernelDefault(t.knob)},
-                                                         {"baseline", orNull(baselineOf(status, ns.netns.name, t.knob))}};
+    timeouts[std::string(policy::kernelName(t.knob))] = {
+        {"value", orNull(t.value)},
+        {"kernel_default", policy::kernelDefault(t.knob)},
+        {"baseline", orNull(baselineOf(status, ns.netns.name, t.knob))}};
   }
   n["timeouts"] = timeouts;
   n["problems"] = ns.problems;
@@ -417,7 +420,8 @@ void printColumns(std::ostream& out, const std::vector<std::vector<std::string>>
 }
 
 std::string recordText(const JournalRecord& record) {
-  std::string line = "#" + std::to_string(record.id) + " " + formatTime(record.time) + " " + recordKindName(record.kind);
+  std::string line =
+      "#" + std::to_string(record.id) + " " + formatTime(record.time) + " " + recordKindName(record.kind);
   if (!record.netns.empty()) line += " " + record.netns;
   if (record.knob) line += " " + std::string(policy::kernelName(*record.knob));
   if (record.oldValue || record.newValue) line += " " + text(record.oldValue) + " -> " + text(record.newValue);
@@ -429,7 +433,8 @@ std::string recordText(const JournalRecord& record) {
 using Rows = std::vector<std::vector<std::string>>;
 
 std::string upper(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   return text;
 }
 
@@ -442,7 +447,8 @@ std::string baselineNote(const Status& status, Knob knob, std::optional<std::int
 
 // The global knobs: nf_conntrack_max and nf_conntrack_buckets with their notes.
 Rows knobRows(const Status& status) {
-  std::string bucketsNote = status.max && status.buckets ? "(" + fixed(perBucket(status.max, status), 2) + " max per bucket)" : "";
+  std::string bucketsNote =
+      status.max && status.buckets ? "(" + fixed(perBucket(status.max, status), 2) + " max per bucket)" : "";
   if (const auto note = baselineNote(status, Knob::Buckets, status.buckets); !note.empty()) bucketsNote += " " + note;
   return {
       {"nf_conntrack_max", text(status.max), baselineNote(status, Knob::ConntrackMax, status.max)},
@@ -455,15 +461,17 @@ Rows memoryRows(const Status& status) {
   if (!status.memory) return {{"MemTotal", "?", ""}};
   Rows rows{{"MemTotal", bytesText(status.memory->memTotalBytes), ""}};
   const auto perEntry = status.memory->entryBytes();
-  std::string how = status.memory->slabObjectBytes > 0
-                        ? "(slab object " + std::to_string(status.memory->slabObjectBytes) + " B + extensions + bucket share)"
-                        : "(slab object size unknown: 256 B assumed, + extensions + bucket share)";
+  std::string how =
+      status.memory->slabObjectBytes > 0
+          ? "(slab object " + std::to_string(status.memory->slabObjectBytes) + " B + extensions + bucket share)"
+          : "(slab object size unknown: 256 B assumed, + extensions + bucket share)";
   rows.push_back({"entry size", std::to_string(perEntry) + " B", how});
   if (status.max) {
     const auto full = *status.max * perEntry;
-    rows.push_back({"table full at max", bytesText(full),
-                    "(" + fixed(100.0 * static_cast<double>(full) / static_cast<double>(status.memory->memTotalBytes), 1, "%") +
-                        " of MemTotal)"});
+    rows.push_back(
+        {"table full at max", bytesText(full),
+         "(" + fixed(100.0 * static_cast<double>(full) / static_cast<double>(status.memory->memTotalBytes), 1, "%") +
+             " of MemTotal)"});
   }
   return rows;
 }
@@ -473,9 +481,10 @@ Rows entriesRows(const Status& status) {
   if (!status.allEntries) return {};
   std::string share;
   if (status.budgetEntries) {
-    share = "(every netns together; memory budget " + std::to_string(*status.budgetEntries) + " entries: " +
-            fixed(100.0 * static_cast<double>(*status.allEntries) / static_cast<double>(*status.budgetEntries), 1, "%") +
-            ")";
+    share =
+        "(every netns together; memory budget " + std::to_string(*status.budgetEntries) + " entries: " +
+        fixed(100.0 * static_cast<double>(*status.allEntries) / static_cast<double>(*status.budgetEntries), 1, "%") +
+        ")";
   }
   Rows rows{{"entries, all netns", std::to_string(*status.allEntries), share}};
   // A slab always has some objects allocated but unused (per-CPU caches): ignore a handful.
@@ -493,8 +502,9 @@ void printGlobals(std::ostream& out, const Status& status) {
   for (auto& more : {memoryRows(status), entriesRows(status)}) rows.insert(rows.end(), more.begin(), more.end());
   if (status.lastResize && status.lastResize->observation.contains("write_us")) {
     const auto& o = status.lastResize->observation;
-    rows.push_back({"last resize took", fixed(o["write_us"].get<double>() / 1000.0, 1, " ms"),
-                    o.contains("entries") ? "(rehashed " + o["entries"].dump() + " entries; every packet waited)" : ""});
+    rows.push_back(
+        {"last resize took", fixed(o["write_us"].get<double>() / 1000.0, 1, " ms"),
+         o.contains("entries") ? "(rehashed " + o["entries"].dump() + " entries; every packet waited)" : ""});
   }
   out << "global\n";
   printColumns(out, rows, "  ", /*noteLast=*/true);
@@ -506,10 +516,12 @@ void printNetnsTable(std::ostream& out, const Status& status) {
   for (std::size_t i = 0; i < kCountersInTable; ++i) rows[0].push_back(upper(kCounters[i].statusKey));
   rows[0].push_back("STATS");
   for (const auto& ns : status.namespaces) {
-    std::vector<std::string> row{ns.netns.name, text(ns.count), text(status.max), fixed(percent(fillOf(ns, status)), 1, "%"),
+    std::vector<std::string> row{ns.netns.name,        text(ns.count),
+                                 text(status.max),     fixed(percent(fillOf(ns, status)), 1, "%"),
                                  text(status.buckets), fixed(perBucket(ns.count, status), 2)};
     const auto t = ns.stats ? ns.stats->totals() : Totals{};
-    for (std::size_t i = 0; i < kCountersInTable; ++i) row.push_back(ns.stats ? std::to_string(t.*kCounters[i].total) : "?");
+    for (std::size_t i = 0; i < kCountersInTable; ++i)
+      row.push_back(ns.stats ? std::to_string(t.*kCounters[i].total) : "?");
     row.push_back(ns.stats ? sysfs::statsSourceName(ns.stats->source) : "none");
     rows.push_back(row);
   }
@@ -530,7 +542,8 @@ void printTimeouts(std::ostream& out, const Status& status) {
     std::vector<std::string> row{std::string(policy::policyName(info.knob))};
     bool any = false;
     for (const auto& ns : status.namespaces) {
-      const auto found = std::find_if(ns.timeouts.begin(), ns.timeouts.end(), [&](const TimeoutStatus& t) { return t.knob == info.knob; });
+      const auto found = std::find_if(ns.timeouts.begin(), ns.timeouts.end(),
+                                      [&](const TimeoutStatus& t) { return t.knob == info.knob; });
       const bool has = found != ns.timeouts.end() && found->value;
       any = any || has;
       // A star marks a value that differs from the kernel's default.
@@ -583,7 +596,8 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
   printRecords(out, status, "recent changes", status.recent, "none in " + global.stateDir);
   printRecords(out, status, "holds", status.holds, "none");
   if (status.journalRead && !status.unmanaged.empty()) {
-    printRecords(out, status, "unmanaged (changed by someone else; `ctpilot resume` hands them back)", status.unmanaged, "");
+    printRecords(out, status, "unmanaged (changed by someone else; `ctpilot resume` hands them back)", status.unmanaged,
+                 "");
   }
   printProblems(out, status);
 }
@@ -593,9 +607,11 @@ void printHuman(std::ostream& out, const Status& status, const GlobalOptions& gl
 int statusCommand(const GlobalOptions& global, const std::vector<std::string>& args) {
   bool json = false;
   po::options_description options("ctpilot status [--json]");
+  // clang-format off
   options.add_options()
       ("help,h", "print this help")
       ("json", po::bool_switch(&json), "print one JSON object (see README, \"status --json\")");
+  // clang-format on
   po::variables_map vm;
   CommandSyntax syntax;
   syntax.usage =

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cinttypes>
-#include <iterator>
 #include <cstdio>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -65,9 +65,9 @@ const Json& member(const Json& object, const char* key) {
 
 std::int64_t integer(const Json& object, const char* key, std::int64_t min = 0) {
   const Json& value = member(object, key);
-  if (!value.is_number_integer() || (value.is_number_unsigned() && value.get<std::uint64_t>() >
-                                                                       static_cast<std::uint64_t>(
-                                                                           std::numeric_limits<std::int64_t>::max()))) {
+  if (!value.is_number_integer() ||
+      (value.is_number_unsigned() &&
+       value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))) {
     throw Bad{"field '" + std::string(key) + "': expected an integer"};
   }
   const auto out = value.get<std::int64_t>();
@@ -132,14 +132,15 @@ std::string checkpointText(const JournalCheckpoint& checkpoint) {
     for (const auto& line : list) out.push_back(Json::array({line.offset, line.id}));
     return out;
   };
-  Json body{{"format", kCheckpointFormat},
-            {"boot_id", checkpoint.bootId},
-            {"journal",
-             {{"offset", p.offset}, {"lines", p.lines}, {"last_id", p.lastId}, {"first_id", p.firstId}, {"inode", p.inode}}},
-            {"view",
-             {{"other_boot_applied", checkpoint.otherBootApplied},
-              {"lines", pairs(checkpoint.lines)},
-              {"history", historyText(checkpoint.history)}}}};
+  Json body{
+      {"format", kCheckpointFormat},
+      {"boot_id", checkpoint.bootId},
+      {"journal",
+       {{"offset", p.offset}, {"lines", p.lines}, {"last_id", p.lastId}, {"first_id", p.firstId}, {"inode", p.inode}}},
+      {"view",
+       {{"other_boot_applied", checkpoint.otherBootApplied},
+        {"lines", pairs(checkpoint.lines)},
+        {"history", historyText(checkpoint.history)}}}};
   // replace: a boot id with invalid UTF-8 must not stop the write.
   const auto dumped = [](const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); };
   body["checksum"] = checksumOf(dumped(body));
@@ -164,7 +165,8 @@ void addLine(std::vector<JournalLine>& out, const JournalLine& line, const char*
 std::vector<JournalLine> linesOf(const Json& view, const char* key, const JournalPosition& position) {
   std::vector<JournalLine> out;
   for (const auto& item : array(view, key)) {
-    if (!item.is_array() || item.size() != 2) throw Bad{"field '" + std::string(key) + "': expected [offset, id] pairs"};
+    if (!item.is_array() || item.size() != 2)
+      throw Bad{"field '" + std::string(key) + "': expected [offset, id] pairs"};
     const Json pair{{"offset", item[0]}, {"id", item[1]}};
     addLine(out, {integer(pair, "offset"), integer(pair, "id", 1)}, key, position);
   }
@@ -205,8 +207,8 @@ Result<JournalCheckpoint> parseCheckpoint(const std::string& content) {
   try {
     const auto format = integer(body, "format");
     if (format != kCheckpointFormat) {
-      return Error{Errc::Malformed, "format " + std::to_string(format) + ", this version reads " +
-                                        std::to_string(kCheckpointFormat)};
+      return Error{Errc::Malformed,
+                   "format " + std::to_string(format) + ", this version reads " + std::to_string(kCheckpointFormat)};
     }
     const auto checksum = text(body, "checksum");
     body.erase("checksum");
@@ -252,9 +254,11 @@ class LineReader {
       if (holdsStart && offset > 0 && buf_[static_cast<std::size_t>(rel - 1)] != '\n') {
         return Error{Errc::Malformed, "no journal line starts at byte " + std::to_string(offset)};
       }
-      if (nl != std::string::npos) return buf_.substr(static_cast<std::size_t>(rel), nl - static_cast<std::size_t>(rel));
+      if (nl != std::string::npos)
+        return buf_.substr(static_cast<std::size_t>(rel), nl - static_cast<std::size_t>(rel));
       if (holdsStart && end >= limit_) {
-        return Error{Errc::Malformed, "the line at byte " + std::to_string(offset) + " does not end before the position"};
+        return Error{Errc::Malformed,
+                     "the line at byte " + std::to_string(offset) + " does not end before the position"};
       }
       if (auto ok = read(std::max<std::int64_t>(0, offset - 1), want); !ok) return ok.error();
       if (offset >= limit_) return Error{Errc::Malformed, "no journal line starts at byte " + std::to_string(offset)};
@@ -303,7 +307,8 @@ Result<void> checkUnfinished(LineReader& reader, const JournalCheckpoint& checkp
     offset += static_cast<std::int64_t>(line->size()) + 1;
     if (line->find_first_not_of(" \t\r") == std::string::npos) continue;
     auto record = parseJournalLine(*line);
-    if (!record) return Error{Errc::Malformed, "the line at byte " + std::to_string(start) + ": " + record.error().what};
+    if (!record)
+      return Error{Errc::Malformed, "the line at byte " + std::to_string(start) + ": " + record.error().what};
     scan.add(*record);
   }
   const auto found = scan.unfinishedIntents();
@@ -321,9 +326,11 @@ Result<void> checkUnfinished(LineReader& reader, const JournalCheckpoint& checkp
 Result<JournalView> checkpointView(int fd, const std::string& path, const JournalCheckpoint& checkpoint, bool history) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return errnoError(errno, "stat " + path);
-  if (st.st_ino != checkpoint.position.inode) return Error{Errc::Malformed, path + ": another file than the checkpoint's (inode changed)"};
+  if (st.st_ino != checkpoint.position.inode)
+    return Error{Errc::Malformed, path + ": another file than the checkpoint's (inode changed)"};
   if (checkpoint.position.offset > st.st_size) {
-    return Error{Errc::Malformed, path + ": shorter than the checkpoint's position " + std::to_string(checkpoint.position.offset)};
+    return Error{Errc::Malformed,
+                 path + ": shorter than the checkpoint's position " + std::to_string(checkpoint.position.offset)};
   }
   LineReader reader(fd, path, checkpoint.position.offset);
   JournalView view(checkpoint.bootId, ViewScope::Controller);
@@ -386,8 +393,9 @@ Result<JournalView> verifiedView(const std::string& stateDir, const JournalCheck
 
 // Opens the journal from `checkpoint`'s position with the view it names; nullopt and `unused`
 // set when it does not match the journal.
-Result<std::optional<ControllerJournal>> fromCheckpoint(const std::string& stateDir, const JournalCheckpoint& checkpoint,
-                                                        bool readOnly, bool history, std::optional<Error>& unused) {
+Result<std::optional<ControllerJournal>> fromCheckpoint(const std::string& stateDir,
+                                                        const JournalCheckpoint& checkpoint, bool readOnly,
+                                                        bool history, std::optional<Error>& unused) {
   auto journal = FileJournal::openAfter(stateDir, checkpoint.position, readOnly);
   if (!journal) {
     if (journal.error().code != Errc::Malformed) return journal.error();  // as open() would fail
@@ -414,7 +422,8 @@ Result<ControllerJournal> openControllerJournal(const std::string& stateDir, con
   if (checkpoint) {
     auto opened = fromCheckpoint(stateDir, *checkpoint, readOnly, history, unused);
     if (!opened) {
-      if (readOnly && opened.error().code == Errc::Missing) return ControllerJournal{nullptr, JournalView(bootId, ViewScope::Controller), 0, {}, {}};
+      if (readOnly && opened.error().code == Errc::Missing)
+        return ControllerJournal{nullptr, JournalView(bootId, ViewScope::Controller), 0, {}, {}};
       return opened.error();
     }
     if (*opened) return std::move(**opened);
@@ -422,19 +431,21 @@ Result<ControllerJournal> openControllerJournal(const std::string& stateDir, con
     unused = checkpoint.error();
   }
   ControllerJournal out{nullptr, JournalView(bootId, ViewScope::Controller), 0, {}, {}};
-  auto journal = use == JournalUse::Run ? FileJournal::open(stateDir) : FileJournal::openCurrentBoot(stateDir, bootId, readOnly);
+  auto journal =
+      use == JournalUse::Run ? FileJournal::open(stateDir) : FileJournal::openCurrentBoot(stateDir, bootId, readOnly);
   if (!journal) {
     if (readOnly && journal.error().code == Errc::Missing) return out;
     return journal.error();
   }
   out.journal = std::move(*journal);
   if (unused) {
-    const std::string line = "not using " + std::string(kCheckpointName) + " (" + unused->what +
-                             "); read the " + (use == JournalUse::Run ? "whole journal" : "journal of this boot") + " instead";
+    const std::string line = "not using " + std::string(kCheckpointName) + " (" + unused->what + "); read the " +
+                             (use == JournalUse::Run ? "whole journal" : "journal of this boot") + " instead";
     (unused->code == Errc::Busy ? out.notes : out.warnings).push_back(line);
     // The journal is the truth; a checkpoint that does not match it goes (a new one follows).
     if (use == JournalUse::Run) {
-      if (auto removed = removeStateFile(stateDir, kCheckpointName); !removed) out.warnings.push_back(removed.error().what);
+      if (auto removed = removeStateFile(stateDir, kCheckpointName); !removed)
+        out.warnings.push_back(removed.error().what);
     }
   }
   return out;

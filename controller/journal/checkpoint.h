@@ -69,11 +69,12 @@ Result<JournalView> checkpointView(int fd, const std::string& path, const Journa
 
 /// The journal as the controller and the commands start from it.
 struct ControllerJournal {
-  std::unique_ptr<FileJournal> journal;  ///< records() holds the records after the checkpoint; null: no journal (read-only)
-  JournalView view;                      ///< as of the checkpoint; empty when read whole
-  std::int64_t checkpointOffset = 0;     ///< the position the checkpoint used covers; 0: none used
-  std::vector<std::string> warnings;     ///< a checkpoint that could not be used, and why
-  std::vector<std::string> notes;        ///< a checkpoint of an earlier boot (expected after a reboot)
+  std::unique_ptr<FileJournal>
+      journal;       ///< records() holds the records after the checkpoint; null: no journal (read-only)
+  JournalView view;  ///< as of the checkpoint; empty when read whole
+  std::int64_t checkpointOffset = 0;  ///< the position the checkpoint used covers; 0: none used
+  std::vector<std::string> warnings;  ///< a checkpoint that could not be used, and why
+  std::vector<std::string> notes;     ///< a checkpoint of an earlier boot (expected after a reboot)
   /// Returns the view with the records after the checkpoint folded in: what the journal says.
   JournalView current() const;
 };

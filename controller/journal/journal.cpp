@@ -148,8 +148,8 @@ std::optional<policy::TimePoint> parseTime(const std::string& text) {
   using namespace std::chrono;
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
   if (!digits(text, 0, 4, y) || text.size() < 20 || text[4] != '-' || !digits(text, 5, 2, mo) || text[7] != '-' ||
-      !digits(text, 8, 2, d) || (text[10] != 'T' && text[10] != 't') || !digits(text, 11, 2, h) ||
-      text[13] != ':' || !digits(text, 14, 2, mi) || text[16] != ':' || !digits(text, 17, 2, s)) {
+      !digits(text, 8, 2, d) || (text[10] != 'T' && text[10] != 't') || !digits(text, 11, 2, h) || text[13] != ':' ||
+      !digits(text, 14, 2, mi) || text[16] != ':' || !digits(text, 17, 2, s)) {
     return std::nullopt;
   }
   const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
@@ -205,8 +205,10 @@ bool tooDeep(const std::string& line, int maxDepth) {
   for (std::size_t i = 0; i < line.size(); ++i) {
     const char c = line[i];
     if (inString) {
-      if (c == '\\') ++i;
-      else if (c == '"') inString = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        inString = false;
     } else if (c == '"') {
       inString = true;
     } else if (c == '[' || c == '{') {
@@ -227,7 +229,8 @@ std::string parseMessage(const std::string& what) {
 }  // namespace
 
 Result<nlohmann::json> parseBoundedJson(const std::string& text, int maxDepth) {
-  if (tooDeep(text, maxDepth)) return Error{Errc::Malformed, "nested deeper than " + std::to_string(maxDepth) + " levels"};
+  if (tooDeep(text, maxDepth))
+    return Error{Errc::Malformed, "nested deeper than " + std::to_string(maxDepth) + " levels"};
   try {
     return Json::parse(text);
   } catch (const Json::exception& e) {
@@ -323,10 +326,10 @@ struct JournalFile {
   std::string path;
   UniqueFd fd;
   bool writable = false;
-  off_t offset = 0;         // end of the last complete, valid line read
-  std::int64_t lines = 0;   // lines up to `offset`, for line numbers
-  std::int64_t lastId = 0;  // id of the last record up to `offset`
-  std::int64_t firstId = 0; // id of the file's first record
+  off_t offset = 0;          // end of the last complete, valid line read
+  std::int64_t lines = 0;    // lines up to `offset`, for line numbers
+  std::int64_t lastId = 0;   // id of the last record up to `offset`
+  std::int64_t firstId = 0;  // id of the file's first record
   std::uint64_t inode = 0;
   bool linesKnown = true;   // false when opened mid-file (openCurrentBoot): messages name offsets
   off_t warnedTornAt = -1;  // a torn tail already reported (refresh runs every tick)
@@ -389,7 +392,8 @@ Result<void> tornTail(JournalFile& state, bool repair, const std::string& line) 
   const std::string where = lineName(state, state.lines + 1, state.offset);
   const std::string why = " a torn last line (no newline at the end; a crash while writing?): " + excerpt(line);
   if (repair) {
-    if (::ftruncate(state.fd.get(), state.offset) != 0) return errnoError(errno, "truncate torn last line of " + state.path);
+    if (::ftruncate(state.fd.get(), state.offset) != 0)
+      return errnoError(errno, "truncate torn last line of " + state.path);
     state.warnings.push_back(where + ": removed" + why);
     state.warnedTornAt = -1;
   } else if (state.warnedTornAt != state.offset) {
@@ -476,7 +480,8 @@ Result<std::string> readSpan(const JournalFile& state, off_t from, off_t to) {
   const auto length = static_cast<std::size_t>(to - from);
   auto data = readAt(state.fd.get(), from, length, state.path);
   if (data && data->size() != length) {
-    return Error{Errc::Malformed, state.path + ": shrank while open; the journal is append-only, restore it from a backup"};
+    return Error{Errc::Malformed,
+                 state.path + ": shrank while open; the journal is append-only, restore it from a backup"};
   }
   return data;
 }
@@ -551,8 +556,8 @@ Result<std::unique_ptr<FileJournal>> FileJournal::open(const std::string& stateD
   return journal;
 }
 
-Result<std::unique_ptr<FileJournal>> FileJournal::openCurrentBoot(const std::string& stateDir, const std::string& bootId,
-                                                                  bool readOnly) {
+Result<std::unique_ptr<FileJournal>> FileJournal::openCurrentBoot(const std::string& stateDir,
+                                                                  const std::string& bootId, bool readOnly) {
   if (!readOnly) {
     // Appending must not create the journal: a command that finds none has nothing to read.
     auto exists = stateFileExists(stateDir, "journal.jsonl");

@@ -36,8 +36,8 @@ std::optional<RecordKind> recordKindByName(const std::string& name);
 
 /// One journal record (one JSON line).
 struct JournalRecord {
-  std::int64_t id = 0;                     // assigned by append(), increasing
-  policy::TimePoint time{};                // RFC 3339 UTC in the file
+  std::int64_t id = 0;       // assigned by append(), increasing
+  policy::TimePoint time{};  // RFC 3339 UTC in the file
   std::string bootId;
   RecordKind kind = RecordKind::Intent;
   std::string netns;                       // "init" for global knobs

@@ -199,7 +199,8 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
   if (!boundary || *boundary == 0) return std::int64_t{0};
 
   const auto maxBytes = static_cast<off_t>(kRotatedMaxBytes);
-  auto moved = readAt(fd.get(), std::max<off_t>(0, *boundary - maxBytes), static_cast<std::size_t>(std::min(*boundary, maxBytes)), path);
+  auto moved = readAt(fd.get(), std::max<off_t>(0, *boundary - maxBytes),
+                      static_cast<std::size_t>(std::min(*boundary, maxBytes)), path);
   if (!moved) return moved.error();
   const auto rotated = rotatedJournalPath(stateDir);
   std::string older;
@@ -228,9 +229,9 @@ Result<std::int64_t> rotateJournal(const std::string& stateDir, const std::strin
   return static_cast<std::int64_t>(lines);
 }
 
-Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit,
-                                                  bool rotatedOnly, const std::function<bool(const JournalRecord&)>& keep,
-                                                  std::int64_t maxLines, bool* cut) {
+Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit, bool rotatedOnly,
+                                                   const std::function<bool(const JournalRecord&)>& keep,
+                                                   std::int64_t maxLines, bool* cut) {
   std::vector<JournalRecord> newestFirst;
   if (cut != nullptr) *cut = false;
   for (const auto& path : {journalPath(stateDir), rotatedJournalPath(stateDir)}) {
@@ -259,7 +260,8 @@ Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, 
       if (blank(line)) continue;
       auto record = parseJournalLine(line);
       if (!record) {
-        return Error{Errc::Malformed, path + ": line " + std::to_string(fromEnd) + " from the end: " + record.error().what};
+        return Error{Errc::Malformed,
+                     path + ": line " + std::to_string(fromEnd) + " from the end: " + record.error().what};
       }
       // A rotation cut short leaves records in both files: each once.
       if (!newestFirst.empty() && record->id >= newestFirst.back().id) continue;

@@ -46,9 +46,9 @@ Result<std::int64_t> currentBootOffset(int fd, const std::string& path, const st
 /// many lines read back from each file. `cut`, when given, tells whether `limit` or `maxLines`
 /// stopped the reading before the start of the files.
 Result<std::vector<JournalRecord>> readJournalTail(const std::string& stateDir, std::int64_t limit,
-                                                  bool rotatedOnly = false,
-                                                  const std::function<bool(const JournalRecord&)>& keep = {},
-                                                  std::int64_t maxLines = 0, bool* cut = nullptr);
+                                                   bool rotatedOnly = false,
+                                                   const std::function<bool(const JournalRecord&)>& keep = {},
+                                                   std::int64_t maxLines = 0, bool* cut = nullptr);
 
 /// The Applied records of earlier boots, as `rollback` counts them to say how many changes the
 /// kernel forgot at reboot.

@@ -40,32 +40,19 @@ void JournalView::add(const JournalRecord& record) {
   }
   const auto ref = recordRef(record);
   switch (record.kind) {
-    case RecordKind::Baseline:
-      addBaseline(record, ref);
-      break;
-    case RecordKind::Intent:
-      addIntent(record, ref);
-      break;
-    case RecordKind::Applied:
-      addApplied(record, ref);
-      break;
-    case RecordKind::Failed:
-      addFailed(record);
-      break;
-    case RecordKind::Rollback:
-      addRollback(record, ref);
-      break;
+    case RecordKind::Baseline: addBaseline(record, ref); break;
+    case RecordKind::Intent: addIntent(record, ref); break;
+    case RecordKind::Applied: addApplied(record, ref); break;
+    case RecordKind::Failed: addFailed(record); break;
+    case RecordKind::Rollback: addRollback(record, ref); break;
     case RecordKind::External:
       if (ref) external_[*ref] = record;
       break;
     case RecordKind::Hold:
       if (record.until) holds_.push_back(record);
       break;
-    case RecordKind::Resume:
-      addResume(ref);
-      break;
-    case RecordKind::Planned:
-      break;
+    case RecordKind::Resume: addResume(ref); break;
+    case RecordKind::Planned: break;
   }
 }
 

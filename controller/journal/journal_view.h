@@ -41,11 +41,11 @@ struct JournalLine {
 /// Intent record that no outcome followed (the process died between the write and the record,
 /// so the write may have happened).
 struct UndoableChange {
-  std::int64_t id = 0;                   // the applied record, or the intent alone
-  bool intentOnly = false;               // no applied record: the write may or may not have happened
+  std::int64_t id = 0;      // the applied record, or the intent alone
+  bool intentOnly = false;  // no applied record: the write may or may not have happened
   policy::KnobRef ref;
-  std::optional<std::int64_t> from;      // what was there before (old); nullopt when not journaled
-  std::int64_t to = 0;                   // what the change wrote (new)
+  std::optional<std::int64_t> from;  // what was there before (old); nullopt when not journaled
+  std::int64_t to = 0;               // what the change wrote (new)
   policy::TimePoint time{};
   std::string reason;
 };
@@ -159,20 +159,20 @@ class JournalView {
 
   std::string bootId_;
   ViewScope scope_ = ViewScope::Everything;
-  std::size_t keptApplied_ = 0;                             // applied_.size() after the last prune
+  std::size_t keptApplied_ = 0;  // applied_.size() after the last prune
   std::int64_t lastId_ = 0;
   std::int64_t otherBootApplied_ = 0;
   std::vector<JournalRecord> timedResizes_;
   std::map<policy::KnobRef, std::int64_t> baselines_;
-  std::map<policy::KnobRef, JournalLine> baselineLines_;   // ref -> the Baseline record of baselines_
+  std::map<policy::KnobRef, JournalLine> baselineLines_;  // ref -> the Baseline record of baselines_
   std::map<policy::KnobRef, LastWrite> lastWrites_;
-  std::map<std::int64_t, JournalRecord> unfinished_;       // intent id -> intent
-  std::vector<JournalRecord> holds_;                        // not lifted (maybe expired)
-  std::map<policy::KnobRef, JournalRecord> external_;       // ref -> newest External record still standing
+  std::map<std::int64_t, JournalRecord> unfinished_;   // intent id -> intent
+  std::vector<JournalRecord> holds_;                   // not lifted (maybe expired)
+  std::map<policy::KnobRef, JournalRecord> external_;  // ref -> newest External record still standing
   std::vector<policy::PastChange> applied_;
-  std::vector<std::vector<JournalLine>> appliedLines_;      // per applied_ entry: its record (and intent)
+  std::vector<std::vector<JournalLine>> appliedLines_;    // per applied_ entry: its record (and intent)
   std::map<policy::KnobRef, std::size_t> newestApplied_;  // ref -> index in applied_
-  std::map<std::int64_t, UndoableChange> undoable_;         // id -> change not rolled back
+  std::map<std::int64_t, UndoableChange> undoable_;       // id -> change not rolled back
 };
 
 /// Tells whether `ref` is covered by one of `holds`.

@@ -30,8 +30,7 @@ void Exporter::bind() {
       spdlog::error("cannot serve metrics: {}; fix [metrics] listen and reload", listened.error().what);
       return;
     }
-    const auto wait = std::min(std::chrono::seconds(1L << std::min(bindFailures_, 5)),
-                                                     kBindRetryMax);
+    const auto wait = std::min(std::chrono::seconds(1L << std::min(bindFailures_, 5)), kBindRetryMax);
     if (bindFailures_ == 0) {
       spdlog::error("cannot serve metrics: {}; trying again every {}s at most (is another exporter on that port?)",
                     listened.error().what, kBindRetryMax.count());
@@ -50,9 +49,10 @@ void Exporter::bind() {
   if (isLoopback(config_.listenHost)) {
     spdlog::info("serving metrics at http://{}/metrics", http_->address());
   } else {
-    spdlog::warn("serving metrics at http://{}/metrics, beyond loopback: anyone who can reach it sees the table "
-                 "fill and the policy's limits; restrict it with a firewall",
-                 http_->address());
+    spdlog::warn(
+        "serving metrics at http://{}/metrics, beyond loopback: anyone who can reach it sees the table "
+        "fill and the policy's limits; restrict it with a firewall",
+        http_->address());
   }
 }
 

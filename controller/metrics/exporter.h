@@ -37,7 +37,7 @@ class Exporter {
   /// Returns the address the endpoint listens on ("" when not listening).
   std::string listening() const { return http_ ? http_->address() : std::string(); }
 
- /// The longest wait between two attempts to bind the listen address.
+  /// The longest wait between two attempts to bind the listen address.
   static constexpr std::chrono::seconds kBindRetryMax{30};
 
  private:

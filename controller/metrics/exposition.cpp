@@ -21,8 +21,7 @@ prometheus::Family<prometheus::Gauge>& gauge(Registry& registry, const std::stri
   return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
 }
 
-prometheus::Family<prometheus::Counter>& counter(Registry& registry, const std::string& name,
-                                                 const std::string& help) {
+prometheus::Family<prometheus::Counter>& counter(Registry& registry, const std::string& name, const std::string& help) {
   return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
 }
 
@@ -49,7 +48,8 @@ void addNetns(Registry& r, const MetricsSnapshot& s) {
     growth.Add(labels).Set(n.growthPerSec);
     toFull.Add(labels).Set(n.secondsToFull);
     if (n.countersKnown) {
-      for (const auto& [family, total] : counters) family->Add(labels).Increment(static_cast<double>(n.counters.*total));
+      for (const auto& [family, total] : counters)
+        family->Add(labels).Increment(static_cast<double>(n.counters.*total));
     }
     for (const auto& [name, seconds] : n.timeouts) {
       timeout.Add({{"netns", n.netns}, {"timeout", name}}).Set(num(seconds));
@@ -76,7 +76,8 @@ void addControl(Registry& r, const MetricsSnapshot& s) {
     managed.Add({{"knob", k.knob}, {"netns", k.netns}}).Set(isManaged ? 1 : 0);
     if (!isManaged) unmanaged.Add({{"knob", k.knob}, {"netns", k.netns}, {"reason", k.state}}).Set(1);
   }
-  auto& changes = counter(r, "ctpilot_changes_total", "Knob changes since start, by outcome (applied, failed, planned: dry run)");
+  auto& changes =
+      counter(r, "ctpilot_changes_total", "Knob changes since start, by outcome (applied, failed, planned: dry run)");
   for (const auto& [key, count] : s.changes) {
     const auto& [knob, netns, outcome] = key;
     changes.Add({{"knob", knob}, {"netns", netns}, {"outcome", outcome}}).Increment(static_cast<double>(count));
@@ -87,9 +88,7 @@ void addControl(Registry& r, const MetricsSnapshot& s) {
   gauge(r, "ctpilot_last_tick_timestamp_seconds", "Unix time of the last completed tick")
       .Add({})
       .Set(s.lastTickSeconds);
-  gauge(r, "ctpilot_last_tick_duration_seconds", "How long the last tick took")
-      .Add({})
-      .Set(s.lastTickDurationSeconds);
+  gauge(r, "ctpilot_last_tick_duration_seconds", "How long the last tick took").Add({}).Set(s.lastTickDurationSeconds);
   gauge(r, "ctpilot_last_reload_success", "1 when the last policy reload succeeded (or none was asked for)")
       .Add({})
       .Set(s.lastReloadOk ? 1 : 0);

@@ -78,8 +78,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
         return;
       }
       self->received_ += n;
-      const auto head = parseRequestHead(std::string_view(self->request_.data(), self->received_),
-                                         HttpEndpoint::kMaxRequestBytes);
+      const auto head =
+          parseRequestHead(std::string_view(self->request_.data(), self->received_), HttpEndpoint::kMaxRequestBytes);
       if (!head.complete) {
         self->read();
         return;
@@ -93,8 +93,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     expireAfter(HttpEndpoint::kDeadline);
     std::string extra;
     switch (request.status) {
-      case HttpStatus::Ok:
-        break;
+      case HttpStatus::Ok: break;
       case HttpStatus::MethodNotAllowed:
         extra = "Allow: GET, HEAD\r\n";
         body_ = std::make_shared<const std::string>("only GET /metrics is served\n");
@@ -102,9 +101,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       case HttpStatus::NotFound:
         body_ = std::make_shared<const std::string>("ctpilot serves its metrics at /metrics\n");
         break;
-      case HttpStatus::BadRequest:
-        body_ = std::make_shared<const std::string>("not an HTTP/1.1 request\n");
-        break;
+      case HttpStatus::BadRequest: body_ = std::make_shared<const std::string>("not an HTTP/1.1 request\n"); break;
       case HttpStatus::HeadTooLarge:
         body_ = std::make_shared<const std::string>("request head longer than " +
                                                     std::to_string(HttpEndpoint::kMaxRequestBytes) + " bytes\n");
@@ -132,14 +129,14 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // answer on its way (a head longer than the limit). A client that keeps the connection
   // open gives its slot to a newer one, or is closed at the deadline.
   void linger() {
-    socket_.async_read_some(asio::buffer(request_), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                                std::size_t) {
-      if (ec) {
-        self->close();
-        return;
-      }
-      self->linger();
-    });
+    socket_.async_read_some(asio::buffer(request_),
+                            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                              if (ec) {
+                                self->close();
+                                return;
+                              }
+                              self->linger();
+                            });
   }
 
   tcp::socket socket_;

@@ -65,16 +65,11 @@ HttpRequestHead parseRequestHead(std::string_view received, std::size_t limit) {
 
 std::string statusLine(HttpStatus status) {
   switch (status) {
-    case HttpStatus::Ok:
-      return "200 OK";
-    case HttpStatus::BadRequest:
-      return "400 Bad Request";
-    case HttpStatus::NotFound:
-      return "404 Not Found";
-    case HttpStatus::MethodNotAllowed:
-      return "405 Method Not Allowed";
-    case HttpStatus::HeadTooLarge:
-      return "431 Request Header Fields Too Large";
+    case HttpStatus::Ok: return "200 OK";
+    case HttpStatus::BadRequest: return "400 Bad Request";
+    case HttpStatus::NotFound: return "404 Not Found";
+    case HttpStatus::MethodNotAllowed: return "405 Method Not Allowed";
+    case HttpStatus::HeadTooLarge: return "431 Request Header Fields Too Large";
   }
   return "500 Internal Server Error";
 }

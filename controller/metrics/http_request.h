@@ -12,11 +12,11 @@ namespace ctpilot::controller::metrics {
 
 /// What the endpoint answers a request with.
 enum class HttpStatus {
-  Ok = 200,                   // GET or HEAD /metrics
-  BadRequest = 400,           // not an HTTP/1.x request line
-  NotFound = 404,             // another path
-  MethodNotAllowed = 405,     // another method; the answer carries `Allow: GET, HEAD`
-  HeadTooLarge = 431,         // no end of the head within the limit
+  Ok = 200,                // GET or HEAD /metrics
+  BadRequest = 400,        // not an HTTP/1.x request line
+  NotFound = 404,          // another path
+  MethodNotAllowed = 405,  // another method; the answer carries `Allow: GET, HEAD`
+  HeadTooLarge = 431,      // no end of the head within the limit
 };
 
 /// The verdict on the bytes of one request received so far.

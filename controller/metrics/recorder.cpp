@@ -23,7 +23,8 @@ void zeroChanges(MetricsSnapshot& snapshot, const std::map<policy::KnobRef, std:
   std::set<std::pair<std::string, std::string>> read;
   for (const auto& [ref, state] : knobStates) {
     read.emplace(knobLabel(ref.knob), ref.netns);
-    for (const char* outcome : kChangeOutcomes) snapshot.changes.try_emplace({knobLabel(ref.knob), ref.netns, outcome}, 0);
+    for (const char* outcome : kChangeOutcomes)
+      snapshot.changes.try_emplace({knobLabel(ref.knob), ref.netns, outcome}, 0);
   }
   std::erase_if(snapshot.changes, [&](const auto& kv) {
     return kv.second == 0 && !read.contains({std::get<0>(kv.first), std::get<1>(kv.first)});

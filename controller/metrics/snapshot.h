@@ -24,17 +24,17 @@ using CounterTotals = sysfs::CounterTotals;
 struct NetnsMetrics {
   std::string netns;
   std::int64_t entries = 0;
-  double fill = 0;               // entries / nf_conntrack_max
+  double fill = 0;  // entries / nf_conntrack_max
   double growthPerSec = 0;
-  double secondsToFull = 0;      // +Inf when not growing
-  bool countersKnown = false;    // false: no statistics could be read there (yet)
+  double secondsToFull = 0;    // +Inf when not growing
+  bool countersKnown = false;  // false: no statistics could be read there (yet)
   CounterTotals counters;
   std::map<std::string, std::int64_t> timeouts;  // kernel name -> seconds in force
 };
 
 /// Whether ctpilot manages one knob now, and if not, why.
 struct KnobMetrics {
-  std::string knob;   // kernel name, as the journal spells it
+  std::string knob;  // kernel name, as the journal spells it
   std::string netns;
   std::string state;  // "managed", or why not: "external", "hold", "unwritable", "disabled"
 };
@@ -44,7 +44,7 @@ inline constexpr const char* kChangeOutcomes[] = {"applied", "failed", "planned"
 
 /// Everything one scrape shows.
 struct MetricsSnapshot {
-  bool sampled = false;                  // the last tick could read nf_conntrack
+  bool sampled = false;  // the last tick could read nf_conntrack
   std::vector<NetnsMetrics> netns;
   std::int64_t max = 0;
   std::int64_t buckets = 0;
@@ -55,7 +55,7 @@ struct MetricsSnapshot {
   std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> changes;
   /// Reason code -> changes decide() held back since start, one per note per tick (README "Monitoring").
   std::map<std::string, std::uint64_t> held;
-  double lastTickSeconds = 0;            // Unix time of the last completed tick
+  double lastTickSeconds = 0;  // Unix time of the last completed tick
   double lastTickDurationSeconds = 0;
   bool lastReloadOk = true;
   bool dryRun = false;

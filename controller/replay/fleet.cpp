@@ -15,13 +15,17 @@
 namespace ctpilot::controller {
 namespace {
 
-std::string mib(std::int64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0)); }
+std::string mib(std::int64_t bytes) {
+  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
 
 // Worst first: replayed drops, then recorded drops, then the replayed peak fill.
 bool worse(const FleetRow& a, const FleetRow& b) {
   if (a.replayedDrops != b.replayedDrops) return a.replayedDrops > b.replayedDrops;
   if (a.recordedDrops != b.recordedDrops) return a.recordedDrops > b.recordedDrops;
-  const auto fill = [](const FleetRow& r) { return r.peakMax > 0 ? static_cast<double>(r.peakEntries) / static_cast<double>(r.peakMax) : 0.0; };
+  const auto fill = [](const FleetRow& r) {
+    return r.peakMax > 0 ? static_cast<double>(r.peakEntries) / static_cast<double>(r.peakMax) : 0.0;
+  };
   if (fill(a) != fill(b)) return fill(a) > fill(b);
   return std::tie(a.instance, a.netns) < std::tie(b.instance, b.netns);
 }
@@ -49,14 +53,16 @@ Result<Replayed> replayInstance(const InstanceTrace& it, const policy::Policy& p
   if (!demand) return Error{Errc::Malformed, name + ": " + printable(demand.error().what)};
   for (const auto& note : demand->notes) out.notes.push_back(name + ": " + printable(note));
   for (const auto& ns : unwatchedNetns(it.trace.netns(), policy)) {
-    out.notes.push_back(name + ": netns " + printable(ns) + " is not watched by the policy (set [controller] netns = all to watch it)");
+    out.notes.push_back(name + ": netns " + printable(ns) +
+                        " is not watched by the policy (set [controller] netns = all to watch it)");
   }
   // Written like every file ctpilot writes (README Safety promise 13); any failure stops the run.
   std::optional<WrittenStream> csv;
   if (!csvPath.empty()) {
     auto opened = openWrittenStream(csvPath, ExistingFile::Truncate);
     if (!opened) {
-      return Error{Errc::Io, opened.error().code == Errc::Malformed ? printable(opened.error().what) : "cannot write " + printable(csvPath)};
+      return Error{Errc::Io, opened.error().code == Errc::Malformed ? printable(opened.error().what)
+                                                                    : "cannot write " + printable(csvPath)};
     }
     csv = std::move(*opened);
   }
@@ -115,7 +121,8 @@ Result<FleetTraces> loadFleetTraces(const std::vector<std::string>& files) {
 std::string csvFileName(const std::string& instance) {
   std::string out;
   for (const char c : instance.empty() ? std::string("trace") : instance.substr(0, 200)) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
     out += ok ? c : '_';
   }
   if (out.find_first_not_of('.') == std::string::npos) out = "_" + out;
@@ -131,7 +138,8 @@ Result<FleetReport> replayFleet(const FleetTraces& fleet, const policy::Policy& 
     std::error_code ec;
     std::filesystem::create_directories(options.csvDir, ec);
     if (ec || !std::filesystem::is_directory(options.csvDir)) {
-      return Error{Errc::Io, "cannot create the directory " + printable(options.csvDir) + " for --csv (" + ec.message() + ")"};
+      return Error{Errc::Io,
+                   "cannot create the directory " + printable(options.csvDir) + " for --csv (" + ec.message() + ")"};
     }
   }
   std::size_t done = 0;
@@ -139,13 +147,15 @@ Result<FleetReport> replayFleet(const FleetTraces& fleet, const policy::Policy& 
     std::string csvPath;
     if (!options.csvDir.empty()) {
       auto name = csvFileName(it.instance);
-      if (const int seen = csvNames[name]++; seen > 0) name = name.substr(0, name.size() - 4) + "-" + std::to_string(seen + 1) + ".csv";
+      if (const int seen = csvNames[name]++; seen > 0)
+        name = name.substr(0, name.size() - 4) + "-" + std::to_string(seen + 1) + ".csv";
       csvPath = (std::filesystem::path(options.csvDir) / name).string();
     }
     auto replayed = replayInstance(it, policy, options, csvPath);
     if (!replayed) {
       if (replayed.error().code == Errc::Io) return replayed.error();
-      report.warnings.push_back("instance " + (it.instance.empty() ? std::string("-") : printable(it.instance)) + " not replayed: " + replayed.error().what);
+      report.warnings.push_back("instance " + (it.instance.empty() ? std::string("-") : printable(it.instance)) +
+                                " not replayed: " + replayed.error().what);
     } else {
       for (auto& row : replayed->rows) report.rows.push_back(std::move(row));
       for (auto& note : replayed->notes) report.notes.push_back(std::move(note));
@@ -170,7 +180,9 @@ struct FleetTotals {
   std::vector<std::string> atCeiling;
 };
 
-std::string rowLabel(const FleetRow& row) { return row.netns == "init" ? row.instance : row.instance + "/" + row.netns; }
+std::string rowLabel(const FleetRow& row) {
+  return row.netns == "init" ? row.instance : row.instance + "/" + row.netns;
+}
 
 FleetTotals fleetTotals(const FleetReport& r) {
   FleetTotals t;
@@ -189,7 +201,8 @@ FleetTotals fleetTotals(const FleetReport& r) {
     }
   }
   std::sort(t.droppingInstances.begin(), t.droppingInstances.end());
-  t.droppingInstances.erase(std::unique(t.droppingInstances.begin(), t.droppingInstances.end()), t.droppingInstances.end());
+  t.droppingInstances.erase(std::unique(t.droppingInstances.begin(), t.droppingInstances.end()),
+                            t.droppingInstances.end());
   return t;
 }
 
@@ -197,20 +210,23 @@ FleetTotals fleetTotals(const FleetReport& r) {
 
 std::string fleetTable(const FleetReport& r) {
   std::size_t width = 8;
-  for (const auto& row : r.rows) width = std::max(width, row.instance.size() + (row.netns == "init" ? 0 : row.netns.size() + 1));
+  for (const auto& row : r.rows)
+    width = std::max(width, row.instance.size() + (row.netns == "init" ? 0 : row.netns.size() + 1));
   width = std::min<std::size_t>(width, 48);
-  std::string out = fmt::format("{:<{}}  {:>12}  {:>12}  {:>12}  {:>12}  {:>16}  {:>11}  {:>7}  {:>10}\n", "instance", width,
-                                "rec. drops", "drops", "rec. peak", "peak entries", "peak max", "peak memory", "changes",
-                                "worst stall");
+  std::string out = fmt::format("{:<{}}  {:>12}  {:>12}  {:>12}  {:>12}  {:>16}  {:>11}  {:>7}  {:>10}\n", "instance",
+                                width, "rec. drops", "drops", "rec. peak", "peak entries", "peak max", "peak memory",
+                                "changes", "worst stall");
   for (const auto& row : r.rows) {
     const auto limit = fmt::format("{}{}", row.peakMax, row.atCeiling() ? " (ceil)" : "");
-    out += fmt::format("{:<{}}  {:>12}  {:>12}  {:>12}  {:>12}  {:>16}  {:>11}  {:>7}  {:>8.1f}ms\n", rowLabel(row), width,
-                       row.recordedDrops, row.replayedDrops, row.recordedPeakEntries, row.peakEntries, limit,
+    out += fmt::format("{:<{}}  {:>12}  {:>12}  {:>12}  {:>12}  {:>16}  {:>11}  {:>7}  {:>8.1f}ms\n", rowLabel(row),
+                       width, row.recordedDrops, row.replayedDrops, row.recordedPeakEntries, row.peakEntries, limit,
                        mib(row.peakMemoryBytes), row.changes, row.worstStallMs);
   }
   const auto t = fleetTotals(r);
-  out += fmt::format("\nfleet         {} instance(s), {} row(s): recorded drops {}, replayed drops {}, changes {}, worst stall {:.1f} ms\n",
-                     r.instances, r.rows.size(), t.recorded, t.replayed, t.changes, t.stall);
+  out += fmt::format(
+      "\nfleet         {} instance(s), {} row(s): recorded drops {}, replayed drops {}, changes {}, worst stall {:.1f} "
+      "ms\n",
+      r.instances, r.rows.size(), t.recorded, t.replayed, t.changes, t.stall);
   const auto list = [](const std::vector<std::string>& names) {
     std::string text;
     for (const auto& n : names) text += (text.empty() ? "" : ", ") + n;
@@ -248,7 +264,10 @@ nlohmann::ordered_json fleetJson(const FleetReport& r) {
   out["policy"] = r.policySource;
   out["instances"] = r.instances;
   out["rows"] = rows;
-  out["totals"] = {{"recorded_drops", t.recorded}, {"replayed_drops", t.replayed}, {"changes", t.changes}, {"worst_stall_ms", t.stall}};
+  out["totals"] = {{"recorded_drops", t.recorded},
+                   {"replayed_drops", t.replayed},
+                   {"changes", t.changes},
+                   {"worst_stall_ms", t.stall}};
   out["still_dropping"] = t.droppingInstances;
   out["at_ceiling"] = t.atCeiling;
   out["warnings"] = r.warnings;

@@ -12,6 +12,7 @@
 #define BOOST_ASIO_HAS_CO_AWAIT 1
 #define BOOST_ASIO_HAS_STD_COROUTINE 1
 #endif
+#include <spdlog/fmt/fmt.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,7 +26,6 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <spdlog/fmt/fmt.h>
 
 #include "controller/journal/journal.h"
 #include "policy/read_file.h"
@@ -41,7 +41,7 @@ namespace ssl = asio::ssl;
 
 struct Url {
   bool https = false;
-  std::string host;    // without brackets
+  std::string host;  // without brackets
   std::string port;
   std::string prefix;  // path before /api/v1, without a trailing slash
   std::string text;    // as given, for messages (printable)
@@ -64,11 +64,13 @@ Result<Url> parseUrl(const std::string& text) {
   url.prefix = slash == std::string::npos ? "" : rest.substr(slash);
   while (!url.prefix.empty() && url.prefix.back() == '/') url.prefix.pop_back();
   if (authority.find('@') != std::string::npos) {
-    return Error{Errc::Malformed, "--prometheus: credentials in the URL would show in `ps`; put them in a file for --basic-auth-file"};
+    return Error{Errc::Malformed,
+                 "--prometheus: credentials in the URL would show in `ps`; put them in a file for --basic-auth-file"};
   }
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');
-    if (close == std::string::npos) return Error{Errc::Malformed, "--prometheus " + url.text + ": unclosed [ in the host"};
+    if (close == std::string::npos)
+      return Error{Errc::Malformed, "--prometheus " + url.text + ": unclosed [ in the host"};
     url.host = authority.substr(1, close - 1);
     authority = authority.substr(close + 1);
     if (!authority.empty() && authority.front() == ':') url.port = authority.substr(1);
@@ -102,7 +104,8 @@ std::string base64(const std::string& in) {
   std::string out;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    const auto n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+    const auto n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                   static_cast<unsigned char>(in[i + 2]);
     out += {kAlphabet[(n >> 18) & 63], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], kAlphabet[n & 63]};
   }
   if (i + 1 == in.size()) {
@@ -121,7 +124,8 @@ Result<std::string> readSecret(const std::string& path, const char* option) {
   if (!fd) return Error{Errc::Malformed, std::string(option) + " " + printable(path) + ": " + std::strerror(errno)};
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 65536) {
-    return Error{Errc::Malformed, std::string(option) + " " + printable(path) + ": not a regular file of at most 64 KiB"};
+    return Error{Errc::Malformed,
+                 std::string(option) + " " + printable(path) + ": not a regular file of at most 64 KiB"};
   }
   auto read = readAll(fd.get(), 65536, path);
   if (!read) return Error{Errc::Malformed, std::string(option) + ": " + printable(read.error().what)};
@@ -146,7 +150,8 @@ struct Reply {
 };
 
 template <class Stream>
-asio::awaitable<void> exchange(Stream& stream, const http::request<http::empty_body>& request, Reply& reply, std::chrono::milliseconds timeout) {
+asio::awaitable<void> exchange(Stream& stream, const http::request<http::empty_body>& request, Reply& reply,
+                               std::chrono::milliseconds timeout) {
   beast::get_lowest_layer(stream).expires_after(timeout);
   co_await http::async_write(stream, request, asio::use_awaitable);
   beast::flat_buffer buffer;
@@ -160,8 +165,8 @@ asio::awaitable<void> exchange(Stream& stream, const http::request<http::empty_b
   reply.body = std::move(response.body());
 }
 
-asio::awaitable<void> get(asio::io_context& io, const Url& url, const PrometheusQuery& query, const http::request<http::empty_body>& request,
-                          Reply& reply) {
+asio::awaitable<void> get(asio::io_context& io, const Url& url, const PrometheusQuery& query,
+                          const http::request<http::empty_body>& request, Reply& reply) {
   asio::ip::tcp::resolver resolver(io);
   const auto endpoints = co_await resolver.async_resolve(url.host, url.port, asio::use_awaitable);
   if (!url.https) {
@@ -202,9 +207,11 @@ std::string errorField(const std::string& body) {
   return text.empty() ? std::string("no error text") : "\"" + printable(text) + "\"";
 }
 
-Result<std::string> oneRequest(const Url& url, const PrometheusQuery& query, const std::string& target, const std::string& authorization) {
+Result<std::string> oneRequest(const Url& url, const PrometheusQuery& query, const std::string& target,
+                               const std::string& authorization) {
   http::request<http::empty_body> request{http::verb::get, target, 11};
-  request.set(http::field::host, url.host.find(':') != std::string::npos ? "[" + url.host + "]:" + url.port : url.host + ":" + url.port);
+  request.set(http::field::host,
+              url.host.find(':') != std::string::npos ? "[" + url.host + "]:" + url.port : url.host + ":" + url.port);
   request.set(http::field::user_agent, "ctpilot-simulate");
   request.set(http::field::accept, "application/json");
   if (!authorization.empty()) request.set(http::field::authorization, authorization);
@@ -217,9 +224,11 @@ Result<std::string> oneRequest(const Url& url, const PrometheusQuery& query, con
       std::rethrow_exception(e);
     } catch (const beast::system_error& error) {
       if (error.code() == beast::error::timeout) {
-        failure = fmt::format("no answer within {} s (--timeout)", std::chrono::duration_cast<std::chrono::seconds>(query.timeout).count());
+        failure = fmt::format("no answer within {} s (--timeout)",
+                              std::chrono::duration_cast<std::chrono::seconds>(query.timeout).count());
       } else if (error.code() == http::error::body_limit) {
-        failure = fmt::format("the answer is larger than {} MiB; narrow --match or shorten the range", kPrometheusMaxAnswerBytes >> 20);
+        failure = fmt::format("the answer is larger than {} MiB; narrow --match or shorten the range",
+                              kPrometheusMaxAnswerBytes >> 20);
       } else {
         failure = printable(error.code().message());
       }
@@ -231,17 +240,20 @@ Result<std::string> oneRequest(const Url& url, const PrometheusQuery& query, con
   const auto where = "Prometheus at " + url.text;
   if (failure) return Error{Errc::Io, "cannot query " + where + ": " + *failure};
   if (reply.status == 401 || reply.status == 403) {
-    return Error{Errc::Io, where + " answered " + std::to_string(reply.status) + " " + printable(reply.reason) +
-                               (authorization.empty() ? ": authentication required; give --basic-auth-file FILE or --bearer-token-file FILE"
-                                                      : ": the credentials given were refused") +
-                               " (" + errorField(reply.body) + ")"};
+    return Error{Errc::Io,
+                 where + " answered " + std::to_string(reply.status) + " " + printable(reply.reason) +
+                     (authorization.empty()
+                          ? ": authentication required; give --basic-auth-file FILE or --bearer-token-file FILE"
+                          : ": the credentials given were refused") +
+                     " (" + errorField(reply.body) + ")"};
   }
   if (reply.status >= 300 && reply.status < 400) {
-    return Error{Errc::Io, where + " answered " + std::to_string(reply.status) + " " + printable(reply.reason) + " (to " +
-                               printable(reply.location.substr(0, 200)) + "); give that URL to --prometheus"};
+    return Error{Errc::Io, where + " answered " + std::to_string(reply.status) + " " + printable(reply.reason) +
+                               " (to " + printable(reply.location.substr(0, 200)) + "); give that URL to --prometheus"};
   }
   if (reply.status < 200 || reply.status >= 300) {
-    return Error{Errc::Io, where + " answered " + std::to_string(reply.status) + " " + printable(reply.reason) + ": " + errorField(reply.body)};
+    return Error{Errc::Io, where + " answered " + std::to_string(reply.status) + " " + printable(reply.reason) + ": " +
+                               errorField(reply.body)};
   }
   return std::move(reply.body);
 }
@@ -258,11 +270,14 @@ Result<std::string> fleetSelector(const std::string& match) {
   }
   if (inner.find_first_of("{}\n") != std::string::npos || inner.find("__name__") != std::string::npos ||
       (!inner.empty() && inner.find_first_of("=~!") == std::string::npos)) {
-    return Error{Errc::Malformed, "--match " + printable(match) +
-                                      ": want label matchers only, e.g. '{job=\"node\",instance=~\"gw.*\"}' (ctpilot picks the metrics)"};
+    return Error{
+        Errc::Malformed,
+        "--match " + printable(match) +
+            ": want label matchers only, e.g. '{job=\"node\",instance=~\"gw.*\"}' (ctpilot picks the metrics)"};
   }
   std::string selector =
-      "{__name__=~\"node_nf_conntrack_entries|node_nf_conntrack_entries_limit|node_nf_conntrack_stat_.*|node_memory_MemTotal_bytes"
+      "{__name__=~\"node_nf_conntrack_entries|node_nf_conntrack_entries_limit|node_nf_conntrack_stat_.*|node_memory_"
+      "MemTotal_bytes"
       "|ctpilot_conntrack_(entries|max|buckets|(insert|drop|early_drop|insert_failed|chaintoolong)_total)\"";
   if (!inner.empty()) selector += "," + inner;
   return selector + "}";
@@ -274,8 +289,10 @@ Result<std::vector<std::pair<policy::TimePoint, policy::TimePoint>>> splitRange(
   const auto span = query.step * (kPrometheusPointsPerRequest - 1);
   const auto requests = (query.to - query.from) / (span + query.step) + 1;
   if (requests > static_cast<std::int64_t>(kPrometheusMaxRequests)) {
-    return Error{Errc::Malformed, fmt::format("{} requests for that range at --step {} s (at most {}); raise --step", requests,
-                                              std::chrono::duration_cast<std::chrono::seconds>(query.step).count(), kPrometheusMaxRequests)};
+    return Error{
+        Errc::Malformed,
+        fmt::format("{} requests for that range at --step {} s (at most {}); raise --step", requests,
+                    std::chrono::duration_cast<std::chrono::seconds>(query.step).count(), kPrometheusMaxRequests)};
   }
   std::vector<std::pair<policy::TimePoint, policy::TimePoint>> out;
   for (auto start = query.from; start <= query.to; start += span + query.step) {
@@ -299,7 +316,8 @@ Result<std::vector<PrometheusAnswer>> fetchPrometheus(const PrometheusQuery& que
   if (!query.basicAuthFile.empty()) {
     auto secret = readSecret(query.basicAuthFile, "--basic-auth-file");
     if (!secret) return secret.error();
-    if (secret->find(':') == std::string::npos) return Error{Errc::Malformed, "--basic-auth-file " + printable(query.basicAuthFile) + ": want user:password"};
+    if (secret->find(':') == std::string::npos)
+      return Error{Errc::Malformed, "--basic-auth-file " + printable(query.basicAuthFile) + ": want user:password"};
     authorization = "Basic " + base64(*secret);
   } else if (!query.bearerTokenFile.empty()) {
     auto secret = readSecret(query.bearerTokenFile, "--bearer-token-file");
@@ -308,8 +326,9 @@ Result<std::vector<PrometheusAnswer>> fetchPrometheus(const PrometheusQuery& que
   }
   std::vector<PrometheusAnswer> answers;
   for (const auto& [start, end] : *pieces) {
-    const auto target = url->prefix + "/api/v1/query_range?query=" + percentEncode(*selector) + "&start=" + unixSeconds(start) +
-                        "&end=" + unixSeconds(end) + "&step=" + fmt::format("{}", query.step.count() / 1000.0);
+    const auto target = url->prefix + "/api/v1/query_range?query=" + percentEncode(*selector) +
+                        "&start=" + unixSeconds(start) + "&end=" + unixSeconds(end) +
+                        "&step=" + fmt::format("{}", query.step.count() / 1000.0);
     auto body = oneRequest(*url, query, target, authorization);
     if (!body) return body.error();
     answers.push_back({fmt::format("{} [{} .. {}]", url->text, formatTime(start), formatTime(end)), std::move(*body)});

@@ -26,14 +26,14 @@ inline constexpr std::size_t kPrometheusMaxRequests = 2'000;
 
 /// Where and what to fetch.
 struct PrometheusQuery {
-  std::string url;        // http://host:9090 or https://host/prefix
-  std::string match;      // label matchers: {job="node",instance=~"gw.*"} (braces optional); may be empty
+  std::string url;    // http://host:9090 or https://host/prefix
+  std::string match;  // label matchers: {job="node",instance=~"gw.*"} (braces optional); may be empty
   policy::TimePoint from{}, to{};
   std::chrono::milliseconds step{15'000};
   std::chrono::milliseconds timeout{30'000};  // per request: connect, send and the whole answer
-  std::string basicAuthFile;    // a file holding "user:password"
-  std::string bearerTokenFile;  // a file holding the token
-  std::string caFile;           // https: trust this CA file instead of the system's
+  std::string basicAuthFile;                  // a file holding "user:password"
+  std::string bearerTokenFile;                // a file holding the token
+  std::string caFile;                         // https: trust this CA file instead of the system's
 };
 
 /// The PromQL selector fetched: every series importPrometheusFleet() uses, narrowed by `match`.
@@ -49,7 +49,7 @@ Result<std::vector<std::pair<policy::TimePoint, policy::TimePoint>>> splitRange(
 /// answer; "authentication required" for 401/403) when the server cannot be reached or refuses;
 /// Errc::Malformed for a bad URL, selector, range or credentials file. `progress` is told each
 /// piece done.
-Result<std::vector<PrometheusAnswer>> fetchPrometheus(const PrometheusQuery& query,
-                                                      const std::function<void(std::size_t done, std::size_t total)>& progress = {});
+Result<std::vector<PrometheusAnswer>> fetchPrometheus(
+    const PrometheusQuery& query, const std::function<void(std::size_t done, std::size_t total)>& progress = {});
 
 }  // namespace ctpilot::controller

@@ -8,8 +8,8 @@
 #include <set>
 #include <tuple>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/fmt/fmt.h>
+#include <nlohmann/json.hpp>
 
 #include "controller/journal/journal.h"
 #include "policy/read_file.h"
@@ -42,7 +42,8 @@ Meaning meaningOf(const std::string& name) {
   if (name == "ctpilot_conntrack_entries") return {Role::Count, Exporter::Ctpilot, {}};
   if (name == "ctpilot_conntrack_max") return {Role::Max, Exporter::Ctpilot, {}};
   const std::string stat = "node_nf_conntrack_stat_";
-  if (name.rfind(stat, 0) == 0 && knownCounter(name.substr(stat.size()))) return {Role::Counter, Exporter::Node, name.substr(stat.size())};
+  if (name.rfind(stat, 0) == 0 && knownCounter(name.substr(stat.size())))
+    return {Role::Counter, Exporter::Node, name.substr(stat.size())};
   const std::string own = "ctpilot_conntrack_";
   const std::string total = "_total";
   if (name.rfind(own, 0) == 0 && name.size() > own.size() + total.size() &&
@@ -125,12 +126,14 @@ class AnswerReader final : public nlohmann::json_sax<json> {
     if (!sawObject_) return bad(file_ + ": $", "not a Prometheus API answer (no \"status\")");
     if (!status_) return bad(file_ + ": $", "not a Prometheus API answer (no \"status\")");
     if (*status_ != "success") {
-      return bad(file_ + ": $.status", shownText(*status_) + ", want \"success\" (" + (errorText_ ? printable(*errorText_) : "no error text") + ")");
+      return bad(file_ + ": $.status", shownText(*status_) + ", want \"success\" (" +
+                                           (errorText_ ? printable(*errorText_) : "no error text") + ")");
     }
     if (!sawData_) return bad(file_ + ": $.data", "missing");
     if (resultType_ != "matrix") {
-      return bad(file_ + ": $.data.resultType", (resultType_.empty() ? std::string("missing") : printable(resultType_)) +
-                                                   ", want \"matrix\" (use /api/v1/query_range, not /api/v1/query)");
+      return bad(file_ + ": $.data.resultType",
+                 (resultType_.empty() ? std::string("missing") : printable(resultType_)) +
+                     ", want \"matrix\" (use /api/v1/query_range, not /api/v1/query)");
     }
     if (!sawResult_) return bad(file_ + ": $.data.result", "missing or not an array");
     return {};
@@ -242,13 +245,15 @@ class AnswerReader final : public nlohmann::json_sax<json> {
 
   bool open(bool array) {
     if (frames_.size() >= static_cast<std::size_t>(kPrometheusMaxDepth)) {
-      return fail(where(), "nested deeper than " + std::to_string(kPrometheusMaxDepth) + " levels; not a query_range answer");
+      return fail(where(),
+                  "nested deeper than " + std::to_string(kPrometheusMaxDepth) + " levels; not a query_range answer");
     }
     const auto parent = enter();
     const auto kind = childKind(parent, array);
     if (kind == Kind::Series && array) return fail(where(), "want a series {\"metric\":{...},\"values\":[...]}");
     if (kind == Kind::Point && !array) return fail(where(), "want [unix_time, \"value\"]");
-    if (parent == Kind::Metric || parent == Kind::Point || parent == Kind::Warnings) return badScalar(*parent, "an object or array");
+    if (parent == Kind::Metric || parent == Kind::Point || parent == Kind::Warnings)
+      return badScalar(*parent, "an object or array");
     if (kind == Kind::Series) startSeries();
     if (kind == Kind::Point) point_ = {};
     frames_.push_back({kind, array, 0, {}});
@@ -347,11 +352,10 @@ bool AnswerReader::string(string_t& v) {
     case Kind::Data:
       if (key == "resultType") resultType_ = v.substr(0, 100);
       return true;
-    case Kind::Warnings:
-      out_.warnings.push_back(printable(v.substr(0, 500)));
-      return true;
+    case Kind::Warnings: out_.warnings.push_back(printable(v.substr(0, 500))); return true;
     case Kind::Metric:
-      if (v.size() > kMaxLabelBytes) return fail(where(), "a label value of " + std::to_string(v.size()) + " bytes (at most 1024)");
+      if (v.size() > kMaxLabelBytes)
+        return fail(where(), "a label value of " + std::to_string(v.size()) + " bytes (at most 1024)");
       series_.labels[key] = v;
       return true;
     case Kind::Point:
@@ -370,7 +374,8 @@ bool AnswerReader::value(const std::string& text) {
     point_.nan = true;
     return true;
   }
-  if (!text.empty() && (text[0] == '-' || text == "+Inf" || text == "Inf")) return fail(where(), shownText(text) + " is not a count");
+  if (!text.empty() && (text[0] == '-' || text == "+Inf" || text == "Inf"))
+    return fail(where(), shownText(text) + " is not a count");
   std::size_t i = 0;
   const auto digits = [&] {
     const auto start = i;
@@ -389,8 +394,10 @@ bool AnswerReader::value(const std::string& text) {
   }
   if (!ok || i != text.size() || text.size() > 40) return fail(where(), shownText(text) + " is not a number");
   const double parsed = std::strtod(text.c_str(), nullptr);
-  if (!std::isfinite(parsed) || parsed > limitOf(Role::Counter)) return fail(where(), shownText(text) + " is out of range (at most 2^53)");
-  if (parsed != std::floor(parsed)) return fail(where(), shownText(text) + " is not a whole number; query the raw series, not a rate or an average");
+  if (!std::isfinite(parsed) || parsed > limitOf(Role::Counter))
+    return fail(where(), shownText(text) + " is out of range (at most 2^53)");
+  if (parsed != std::floor(parsed))
+    return fail(where(), shownText(text) + " is not a whole number; query the raw series, not a rate or an average");
   point_.value = parsed;
   return true;
 }
@@ -399,7 +406,8 @@ bool AnswerReader::endSeries() {
   const auto at = where();
   if (!sawMetric_) return fail(at + ".metric", "missing");
   const auto name = series_.labels.find("__name__");
-  if (name == series_.labels.end()) return fail(at + ".metric.__name__", "missing: query the raw series (not an expression such as rate())");
+  if (name == series_.labels.end())
+    return fail(at + ".metric.__name__", "missing: query the raw series (not an expression such as rate())");
   const auto meaning = meaningOf(name->second);
   if (meaning.role == Role::Ignored) {
     if (out_.ignored.size() < 100) out_.ignored.insert(printable(name->second.substr(0, 100)));
@@ -410,14 +418,16 @@ bool AnswerReader::endSeries() {
   for (std::size_t i = 0; i < series_.points.size(); ++i) {
     if (series_.points[i].value > limitOf(meaning.role)) {
       return fail(at + ".values[" + std::to_string(i) + "][1]",
-                  fmt::format("{:.0f} is out of range for {} (at most {:.0f})", series_.points[i].value, name->second, limitOf(meaning.role)));
+                  fmt::format("{:.0f} is out of range for {} (at most {:.0f})", series_.points[i].value, name->second,
+                              limitOf(meaning.role)));
     }
   }
   const auto instance = series_.labels.count("instance") != 0U ? series_.labels.at("instance") : std::string();
   std::string netns;
   if (meaning.exporter == Exporter::Ctpilot && meaning.role != Role::Max) {
     const auto found = series_.labels.find("netns");
-    if (found == series_.labels.end() || found->second.empty()) return fail(at + ".metric.netns", "missing: ctpilot's series name their netns");
+    if (found == series_.labels.end() || found->second.empty())
+      return fail(at + ".metric.netns", "missing: ctpilot's series name their netns");
     netns = found->second;
   }
   if (instance.empty()) out_.withoutInstance.insert(file_ + ": " + at);
@@ -430,9 +440,10 @@ bool AnswerReader::endSeries() {
     return true;
   }
   if (found->second.labels != series_.labels) {
-    return fail(at, printable(name->second) + " of instance " + shownText(instance) + (netns.empty() ? "" : " netns " + shownText(netns)) +
-                        " twice with different labels (" + labelText(series_.labels) + ", and " + labelText(found->second.labels) +
-                        " at " + found->second.origin + "): cannot tell which to replay; narrow the selector (job=\"...\")");
+    return fail(at, printable(name->second) + " of instance " + shownText(instance) +
+                        (netns.empty() ? "" : " netns " + shownText(netns)) + " twice with different labels (" +
+                        labelText(series_.labels) + ", and " + labelText(found->second.labels) + " at " +
+                        found->second.origin + "): cannot tell which to replay; narrow the selector (job=\"...\")");
   }
   // The same series again: the next piece of a range fetched in pieces, or another file.
   auto& points = found->second.points;
@@ -443,7 +454,8 @@ bool AnswerReader::endSeries() {
 // A series' points in time order, one per instant (the first one read wins).
 void normalize(std::vector<Point>& points) {
   std::stable_sort(points.begin(), points.end(), [](const Point& a, const Point& b) { return a.ms < b.ms; });
-  points.erase(std::unique(points.begin(), points.end(), [](const Point& a, const Point& b) { return a.ms == b.ms; }), points.end());
+  points.erase(std::unique(points.begin(), points.end(), [](const Point& a, const Point& b) { return a.ms == b.ms; }),
+               points.end());
 }
 
 // Walks a sorted series forward: the value at `t`, if it has one.
@@ -516,7 +528,8 @@ void buildSamples(const Sources& src, Trace& trace) {
       continue;
     }
     TraceSample s;
-    s.time = policy::TimePoint(std::chrono::duration_cast<policy::TimePoint::duration>(std::chrono::milliseconds(p.ms)));
+    s.time =
+        policy::TimePoint(std::chrono::duration_cast<policy::TimePoint::duration>(std::chrono::milliseconds(p.ms)));
     s.netns = src.netns;
     s.count = std::llround(p.value);
     s.max = std::llround(*m);
@@ -529,7 +542,8 @@ void buildSamples(const Sources& src, Trace& trace) {
     trace.samples.push_back(std::move(s));
   }
   if (leftOut > 0) {
-    trace.notes.push_back(std::to_string(leftOut) + " instant(s) of " + src.countName + (src.netns == "init" ? "" : " in netns " + printable(src.netns)) +
+    trace.notes.push_back(std::to_string(leftOut) + " instant(s) of " + src.countName +
+                          (src.netns == "init" ? "" : " in netns " + printable(src.netns)) +
                           " left out: the limit or a required counter has no value there");
   }
 }
@@ -551,7 +565,8 @@ void noteSteps(const std::vector<std::pair<std::string, const std::vector<Point>
 // Sets the nominal interval to the typical step; a longer distance is a gap, reported.
 void noteGaps(Trace& trace) {
   std::vector<std::int64_t> times;
-  for (const auto& s : trace.samples) times.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(s.time.time_since_epoch()).count());
+  for (const auto& s : trace.samples)
+    times.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(s.time.time_since_epoch()).count());
   times.erase(std::unique(times.begin(), times.end()), times.end());
   const auto step = stepOf(times);
   trace.interval = std::chrono::milliseconds(std::max<std::int64_t>(1, step));
@@ -597,7 +612,8 @@ std::string ctpilotSources(const InstanceSeries& s, std::vector<Sources>& out) {
     for (const char* c : kTraceCounters) {
       if (const auto* p = find(s, std::string("ctpilot_conntrack_") + c + "_total", key.second)) src.counters[c] = p;
     }
-    if (src.counters.count("drop") == 0U) return "ctpilot_conntrack_drop_total{netns=\"" + printable(key.second) + "\"}";
+    if (src.counters.count("drop") == 0U)
+      return "ctpilot_conntrack_drop_total{netns=\"" + printable(key.second) + "\"}";
     out.push_back(std::move(src));
   }
   return out.empty() ? "ctpilot_conntrack_entries" : std::string();
@@ -607,19 +623,23 @@ Result<Trace> instanceTrace(const std::string& instance, const InstanceSeries& s
   std::vector<Sources> sources;
   Trace trace;
   trace.source = "prometheus";
-  const bool hasCtpilot = find(s, "ctpilot_conntrack_max") != nullptr ||
-                          std::any_of(s.begin(), s.end(), [](const auto& e) { return e.first.first == "ctpilot_conntrack_entries"; });
+  const bool hasCtpilot =
+      find(s, "ctpilot_conntrack_max") != nullptr ||
+      std::any_of(s.begin(), s.end(), [](const auto& e) { return e.first.first == "ctpilot_conntrack_entries"; });
   std::string missing = hasCtpilot ? ctpilotSources(s, sources) : "ctpilot_conntrack_entries";
   origin = "ctpilot";
   if (!missing.empty()) {
-    if (hasCtpilot) trace.notes.push_back("ctpilot's series are incomplete (no " + missing + "): replaying node_exporter's");
+    if (hasCtpilot)
+      trace.notes.push_back("ctpilot's series are incomplete (no " + missing + "): replaying node_exporter's");
     sources.clear();
     Sources node;
     const auto nodeMissing = nodeSources(s, node);
     if (!nodeMissing.empty()) {
-      return Error{Errc::Malformed, "no " + (hasCtpilot ? missing + " or " : std::string()) + nodeMissing + " series" +
-                                        (instance.empty() ? "" : " for instance " + shownText(instance)) +
-                                        "; query {__name__=~\"node_nf_conntrack_.*\",instance=\"...\"} (README \"Replay your own traffic\")"};
+      return Error{
+          Errc::Malformed,
+          "no " + (hasCtpilot ? missing + " or " : std::string()) + nodeMissing + " series" +
+              (instance.empty() ? "" : " for instance " + shownText(instance)) +
+              "; query {__name__=~\"node_nf_conntrack_.*\",instance=\"...\"} (README \"Replay your own traffic\")"};
     }
     sources.push_back(std::move(node));
     origin = "node_exporter";
@@ -632,14 +652,18 @@ Result<Trace> instanceTrace(const std::string& instance, const InstanceSeries& s
     for (const auto& [name, points] : src.counters) used.emplace_back(name, points);
     buildSamples(src, trace);
   }
-  used.emplace_back(sources.front().max == find(s, "ctpilot_conntrack_max") ? "ctpilot_conntrack_max" : "node_nf_conntrack_entries_limit",
+  used.emplace_back(sources.front().max == find(s, "ctpilot_conntrack_max") ? "ctpilot_conntrack_max"
+                                                                            : "node_nf_conntrack_entries_limit",
                     sources.front().max);
   noteSteps(used, trace);
-  std::stable_sort(trace.samples.begin(), trace.samples.end(), [](const TraceSample& a, const TraceSample& b) { return a.time < b.time; });
-  if (trace.samples.size() < 2) return Error{Errc::Malformed, "fewer than two instants where every required series has a value; widen the range"};
+  std::stable_sort(trace.samples.begin(), trace.samples.end(),
+                   [](const TraceSample& a, const TraceSample& b) { return a.time < b.time; });
+  if (trace.samples.size() < 2)
+    return Error{Errc::Malformed, "fewer than two instants where every required series has a value; widen the range"};
   noteGaps(trace);
   if (!trace.samples.front().buckets) {
-    trace.notes.push_back("nf_conntrack_buckets is not in node_exporter's metrics: the replay assumes buckets = nf_conntrack_max");
+    trace.notes.push_back(
+        "nf_conntrack_buckets is not in node_exporter's metrics: the replay assumes buckets = nf_conntrack_max");
   }
   return trace;
 }
@@ -647,7 +671,8 @@ Result<Trace> instanceTrace(const std::string& instance, const InstanceSeries& s
 Result<void> readAnswer(const PrometheusAnswer& answer, Collected& c) {
   if (answer.text.size() > kPrometheusMaxAnswerBytes) {
     return bad(answer.file, std::to_string(answer.text.size()) + " bytes, more than the " +
-                                std::to_string(kPrometheusMaxAnswerBytes >> 20) + " MiB an answer may have; query a shorter range");
+                                std::to_string(kPrometheusMaxAnswerBytes >> 20) +
+                                " MiB an answer may have; query a shorter range");
   }
   AnswerReader reader(answer.file, c);
   json::sax_parse(answer.text, &reader);
@@ -662,16 +687,18 @@ Result<FleetTraces> importPrometheusFleet(const std::vector<PrometheusAnswer>& a
     if (auto ok = readAnswer(answer, c); !ok) return ok.error();
   }
   const std::string files = answers.empty() ? std::string("(no answer)")
-                            : answers.size() == 1 ? answers.front().file
-                                                  : answers.front().file + " (and " + std::to_string(answers.size() - 1) + " more)";
+                            : answers.size() == 1
+                                ? answers.front().file
+                                : answers.front().file + " (and " + std::to_string(answers.size() - 1) + " more)";
   if (c.series.empty()) {
-    return bad(files + ": $.data.result", "no node_nf_conntrack_* or ctpilot_conntrack_* series (the selector matched nothing?); "
-                                          "query {__name__=~\"node_nf_conntrack_.*\",instance=\"...\"} (README \"Replay your own traffic\")");
+    return bad(files + ": $.data.result",
+               "no node_nf_conntrack_* or ctpilot_conntrack_* series (the selector matched nothing?); "
+               "query {__name__=~\"node_nf_conntrack_.*\",instance=\"...\"} (README \"Replay your own traffic\")");
   }
   if (!c.withoutInstance.empty() && c.instances.size() > 1) {
-    return bad(*c.withoutInstance.begin(), "a series without an \"instance\" label beside series of " +
-                                               std::to_string(c.instances.size() - 1) +
-                                               " instance(s): cannot tell whose it is; query raw series, keeping their labels");
+    return bad(*c.withoutInstance.begin(),
+               "a series without an \"instance\" label beside series of " + std::to_string(c.instances.size() - 1) +
+                   " instance(s): cannot tell whose it is; query raw series, keeping their labels");
   }
   std::map<std::string, InstanceSeries> byInstance;
   for (auto& [key, stored] : c.series) {
@@ -688,11 +715,13 @@ Result<FleetTraces> importPrometheusFleet(const std::vector<PrometheusAnswer>& a
     if (!trace) {
       // One gateway without a usable series does not hide the rest of the fleet: said, not replayed.
       if (!firstError) firstError = bad(files + ": $.data.result", trace.error().what);
-      if (byInstance.size() > 1) fleet.warnings.push_back("instance " + printable(instance) + " not replayed: " + trace.error().what);
+      if (byInstance.size() > 1)
+        fleet.warnings.push_back("instance " + printable(instance) + " not replayed: " + trace.error().what);
       continue;
     }
     it.trace = std::move(*trace);
-    if (c.nanPoints > 0 && byInstance.size() == 1) it.trace.notes.push_back(std::to_string(c.nanPoints) + " NaN value(s) left out");
+    if (c.nanPoints > 0 && byInstance.size() == 1)
+      it.trace.notes.push_back(std::to_string(c.nanPoints) + " NaN value(s) left out");
     if (!c.ignored.empty()) {
       std::string list;
       for (const auto& name : c.ignored) list += (list.empty() ? "" : ", ") + name;
@@ -701,7 +730,8 @@ Result<FleetTraces> importPrometheusFleet(const std::vector<PrometheusAnswer>& a
     fleet.instances.push_back(std::move(it));
   }
   if (fleet.instances.empty()) return *firstError;
-  if (c.nanPoints > 0 && byInstance.size() > 1) fleet.warnings.push_back(std::to_string(c.nanPoints) + " NaN value(s) left out");
+  if (c.nanPoints > 0 && byInstance.size() > 1)
+    fleet.warnings.push_back(std::to_string(c.nanPoints) + " NaN value(s) left out");
   return fleet;
 }
 
@@ -711,8 +741,9 @@ Result<Trace> importPrometheus(const std::vector<PrometheusAnswer>& answers) {
   if (fleet->instances.size() > 1) {
     std::string list;
     for (const auto& i : fleet->instances) list += (list.empty() ? "" : ", ") + printable(i.instance);
-    const std::string files = answers.size() == 1 ? answers.front().file
-                                                   : answers.front().file + " (and " + std::to_string(answers.size() - 1) + " more)";
+    const std::string files = answers.size() == 1
+                                  ? answers.front().file
+                                  : answers.front().file + " (and " + std::to_string(answers.size() - 1) + " more)";
     return bad(files, "series of " + std::to_string(fleet->instances.size()) + " instances (" + list +
                           "); query one gateway: {__name__=~\"node_nf_conntrack_.*\",instance=\"...\"}");
   }

@@ -7,7 +7,8 @@
 
 namespace ctpilot::controller {
 
-Recorder::Recorder(const sysfs::KnobStore& knobs, sysfs::StatsReader& stats, Discover discover, policy::NetnsSelector selector)
+Recorder::Recorder(const sysfs::KnobStore& knobs, sysfs::StatsReader& stats, Discover discover,
+                   policy::NetnsSelector selector)
     : knobs_(knobs), stats_(stats), discover_(std::move(discover)), selector_(std::move(selector)) {}
 
 void Recorder::addCounters(const std::string& netns, const sysfs::ConntrackStats& stats, TraceSample& sample) {
@@ -52,7 +53,8 @@ Result<RecordedRound> Recorder::sample(policy::TimePoint now) {
   return round;
 }
 
-Result<TraceSample> Recorder::sampleWith(const sysfs::Netns& netns, const sysfs::ConntrackStats& stats, policy::TimePoint now) {
+Result<TraceSample> Recorder::sampleWith(const sysfs::Netns& netns, const sysfs::ConntrackStats& stats,
+                                         policy::TimePoint now) {
   TraceSample s;
   s.time = now;
   s.netns = netns.name;

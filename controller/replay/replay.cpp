@@ -39,10 +39,13 @@ std::vector<Movement> movements(const std::vector<const TraceSample*>& samples, 
   // Recent kernels keep the insert counter at 0 (measured on 6.18): the rise of the count
   // then stands in for it.
   bool insertCounted = false;
-  for (const auto* s : samples) insertCounted = insertCounted || s->counters.at("insert") != samples.front()->counters.at("insert");
+  for (const auto* s : samples)
+    insertCounted = insertCounted || s->counters.at("insert") != samples.front()->counters.at("insert");
   if (!insertCounted) {
-    notes.push_back("netns " + samples.front()->netns + ": the insert counter did not move (recent kernels keep it at 0; Linux 6.18 does): "
-                    "arrivals are inferred from the rise of the count and early_drop, a lower bound when entries also timed out");
+    notes.push_back(
+        "netns " + samples.front()->netns +
+        ": the insert counter did not move (recent kernels keep it at 0; Linux 6.18 does): "
+        "arrivals are inferred from the rise of the count and early_drop, a lower bound when entries also timed out");
   }
   std::vector<Movement> out;
   std::int64_t carried = 0;  // departures that came out negative (count and counters read apart)
@@ -61,7 +64,8 @@ std::vector<Movement> movements(const std::vector<const TraceSample*>& samples, 
     carried = left < 0 ? std::min<std::int64_t>(-left, static_cast<std::int64_t>(kMaxTraceCounter)) : 0;
     m.departures = std::max<std::int64_t>(0, left);
     addCapped(leaving, m.departures + m.evictions);
-    countSeconds += 0.5 * static_cast<double>(a.count + b.count) * std::chrono::duration<double>(b.time - a.time).count();
+    countSeconds +=
+        0.5 * static_cast<double>(a.count + b.count) * std::chrono::duration<double>(b.time - a.time).count();
     out.push_back(m);
   }
   if (carried > 0) {
@@ -104,8 +108,11 @@ Result<NetnsDemand> netnsDemand(const std::vector<const TraceSample*>& samples, 
     const auto& b = *samples[i + 1];
     ReplayStep step;
     step.at = std::chrono::duration_cast<sysfs::SimDuration>(b.time - start);
-    step.demand = {.arrivals = m.inserts + m.drops, .recordedInserts = m.inserts, .departures = m.departures,
-                   .recordedEvictions = m.evictions, .evictShare = share(m.evictions, m.drops, overallShare),
+    step.demand = {.arrivals = m.inserts + m.drops,
+                   .recordedInserts = m.inserts,
+                   .departures = m.departures,
+                   .recordedEvictions = m.evictions,
+                   .evictShare = share(m.evictions, m.drops, overallShare),
                    .extraLife = d.extraLife};
     cumulativeDrops += static_cast<std::uint64_t>(m.drops);
     step.recordedCount = b.count;
@@ -122,9 +129,10 @@ Result<NetnsDemand> netnsDemand(const std::vector<const TraceSample*>& samples, 
 
 void writeRow(std::ostream& out, const sysfs::SimKernel& kernel, const std::string& netns, const ReplayStep& step) {
   const auto totals = kernel.totals(netns);
-  out << step.at.count() / 1000 << '.' << (step.at.count() % 1000) / 100 << ',' << netns << ',' << kernel.count(netns) << ','
-      << kernel.max() << ',' << kernel.buckets() << ',' << totals.drop << ',' << totals.earlyDrop << ',' << totals.insertFailed
-      << ',' << step.recordedCount << ',' << step.recordedMax << ',' << step.recordedDrops << '\n';
+  out << step.at.count() / 1000 << '.' << (step.at.count() % 1000) / 100 << ',' << netns << ',' << kernel.count(netns)
+      << ',' << kernel.max() << ',' << kernel.buckets() << ',' << totals.drop << ',' << totals.earlyDrop << ','
+      << totals.insertFailed << ',' << step.recordedCount << ',' << step.recordedMax << ',' << step.recordedDrops
+      << '\n';
 }
 
 }  // namespace
@@ -202,8 +210,8 @@ std::set<sysfs::SimDuration> recordedInstants(const ReplayDemand& demand) {
 }
 
 // Feeds every step that ends at `t`, comparing the replayed count with the recorded one.
-void feedSteps(const ReplayDemand& demand, sysfs::SimDuration t, std::vector<std::size_t>& next, sysfs::SimKernel& kernel,
-               const ReplayOptions& options, double& errorSum, ReplayFidelity& fid) {
+void feedSteps(const ReplayDemand& demand, sysfs::SimDuration t, std::vector<std::size_t>& next,
+               sysfs::SimKernel& kernel, const ReplayOptions& options, double& errorSum, ReplayFidelity& fid) {
   for (std::size_t n = 0; n < demand.netns.size(); ++n) {
     const auto& d = demand.netns[n];
     while (next[n] < d.steps.size() && d.steps[next[n]].at == t) {
@@ -227,7 +235,9 @@ void feedSteps(const ReplayDemand& demand, sysfs::SimDuration t, std::vector<std
 
 }  // namespace
 
-SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const ReplayOptions& options, ReplayFidelity* fidelity) {
+// long: the replay loop with its gap jump and tick pacing in one place, as runSimulation reads
+SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const ReplayOptions& options,
+                            ReplayFidelity* fidelity) {
   const auto scenario = replayScenario(demand, options);
   auto kernel = sysfs::SimKernel::fromScenario(scenario);
   for (const auto& d : demand.netns) kernel->seedRecorded(d.netns, d.initialCount);
@@ -252,7 +262,8 @@ SimulationSummary runReplay(const ReplayDemand& demand, SimTuner& tuner, const R
   ReplayFidelity fid;
   sysfs::SimDuration nextTick{0};
   // README Safety promise 13: the work is bounded by the samples, not the time they span.
-  const std::int64_t ticksAfterInstant = std::max<std::int64_t>(kTicksAfterInstant, 2 * (demand.interval / interval + 1));
+  const std::int64_t ticksAfterInstant =
+      std::max<std::int64_t>(kTicksAfterInstant, 2 * (demand.interval / interval + 1));
   std::int64_t ticksSinceInstant = 0;
   auto instant = instants.begin();
   for (;;) {

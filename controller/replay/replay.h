@@ -20,11 +20,11 @@ namespace ctpilot::controller {
 
 /// One recorded interval of one netns: its demand and what the recording showed at its end.
 struct ReplayStep {
-  sysfs::SimDuration at{0};            // end of the interval, since the first sample
+  sysfs::SimDuration at{0};  // end of the interval, since the first sample
   sysfs::DemandStep demand;
   std::int64_t recordedCount = 0;
   std::int64_t recordedMax = 0;
-  std::uint64_t recordedDrops = 0;     // since the first sample
+  std::uint64_t recordedDrops = 0;  // since the first sample
 };
 
 /// The demand of one netns, step by step.
@@ -65,8 +65,8 @@ struct ReplayFidelity {
   double meanAbsCountError = 0;  // entries
   std::int64_t maxAbsCountError = 0;
   std::size_t points = 0;
-  std::size_t gapsJumped = 0;        // gaps in the recording crossed in one step (kTicksAfterInstant)
-  sysfs::SimDuration jumped{0};      // the virtual time they spanned
+  std::size_t gapsJumped = 0;                       // gaps in the recording crossed in one step (kTicksAfterInstant)
+  sysfs::SimDuration jumped{0};                     // the virtual time they spanned
   std::map<std::string, ReplayNetnsOutcome> netns;  // by netns
 };
 
@@ -78,9 +78,9 @@ inline constexpr std::int64_t kTicksAfterInstant = 600;
 
 /// Options of one replay.
 struct ReplayOptions {
-  std::string name = "trace";         // names the run in the summary
+  std::string name = "trace";  // names the run in the summary
   std::int64_t memTotalBytes = 16LL << 30;
-  std::ostream* csv = nullptr;        // one row per netns per recorded instant (replayCsvHeader())
+  std::ostream* csv = nullptr;  // one row per netns per recorded instant (replayCsvHeader())
   /// The tuner ticks no more often than this: the recording's interval. A controller ticking
   /// faster than the recording would only see the same sample again, which flattens its growth
   /// estimate and bunches a whole interval's drops into one tick (README "Replay your own traffic").

@@ -43,8 +43,8 @@ Result<std::int64_t> integerField(const json& j, const char* key, bool required,
   }
   // An unsigned value beyond int64 reads as negative here and is refused like one.
   if (!found->is_number_integer() || found->get<std::int64_t>() < 0 || found->get<std::int64_t>() > most) {
-    return Error{Errc::Malformed, std::string("\"") + key + "\" is " + quoteJson(*found) + ", want an integer from 0 to " +
-                                      std::to_string(most)};
+    return Error{Errc::Malformed, std::string("\"") + key + "\" is " + quoteJson(*found) +
+                                      ", want an integer from 0 to " + std::to_string(most)};
   }
   return found->get<std::int64_t>();
 }
@@ -81,14 +81,16 @@ Result<Trace> parseHeader(const json& j) {
     return Error{Errc::Malformed, "not a ctpilot trace: the first line has no \"ctpilot_trace\" version"};
   }
   if (version->get<int>() != kTraceVersion) {
-    return Error{Errc::Malformed, "trace version " + quoteJson(*version) + " is not supported (this ctpilot reads version " +
-                                      std::to_string(kTraceVersion) + ")"};
+    return Error{Errc::Malformed, "trace version " + quoteJson(*version) +
+                                      " is not supported (this ctpilot reads version " + std::to_string(kTraceVersion) +
+                                      ")"};
   }
   const auto interval = integerField(j, "interval_ms", /*required=*/true, 0, kMaxTraceIntervalMs);
   if (!interval) return interval.error();
   if (*interval <= 0) return Error{Errc::Malformed, "\"interval_ms\" must be positive"};
   trace.interval = std::chrono::milliseconds(*interval);
-  if (j.contains("source") && j["source"].is_string()) trace.source = printable(j["source"].get<std::string>().substr(0, 32));
+  if (j.contains("source") && j["source"].is_string())
+    trace.source = printable(j["source"].get<std::string>().substr(0, 32));
   if (j.contains("mem_total_bytes")) {
     const auto mem = integerField(j, "mem_total_bytes", false, 0, std::int64_t{1} << 50);
     if (!mem) return mem.error();
@@ -102,7 +104,8 @@ Result<TraceSample> parseSample(const json& j) {
   const auto time = j.find("time");
   if (time == j.end() || !time->is_string()) return Error{Errc::Malformed, "no \"time\" (RFC 3339 UTC)"};
   const auto parsed = parseTime(time->get<std::string>());
-  if (!parsed) return Error{Errc::Malformed, "\"time\" " + quoteJson(*time) + " is not an RFC 3339 time from 1970 to 2200"};
+  if (!parsed)
+    return Error{Errc::Malformed, "\"time\" " + quoteJson(*time) + " is not an RFC 3339 time from 1970 to 2200"};
   s.time = *parsed;
   if (j.contains("netns")) {
     if (!j["netns"].is_string()) return Error{Errc::Malformed, "\"netns\" must be a name"};
@@ -149,7 +152,8 @@ void writeTraceHeader(std::ostream& out, const Trace& trace) {
 
 void writeTraceSample(std::ostream& out, const TraceSample& sample) {
   // ordered_json keeps the documented field order, which makes traces easy to read and diff.
-  nlohmann::ordered_json j{{"time", formatTime(sample.time)}, {"netns", sample.netns}, {"count", sample.count}, {"max", sample.max}};
+  nlohmann::ordered_json j{
+      {"time", formatTime(sample.time)}, {"netns", sample.netns}, {"count", sample.count}, {"max", sample.max}};
   j["buckets"] = sample.buckets ? nlohmann::ordered_json(*sample.buckets) : nlohmann::ordered_json(nullptr);
   for (const char* name : kTraceCounters) {
     const auto found = sample.counters.find(name);
@@ -163,18 +167,22 @@ Result<void> checkTraceSample(const TraceSample& s) {
   if (name.empty() || name.size() > kMaxNetnsNameBytes) {
     return Error{Errc::Malformed, "\"netns\" must be a name of 1 to " + std::to_string(kMaxNetnsNameBytes) + " bytes"};
   }
-  if (std::any_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '/'; })) {
-    return Error{Errc::Malformed, "\"netns\" " + quoteJson(name) + " holds a control byte or a slash; not a netns name"};
+  if (std::any_of(name.begin(), name.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '/'; })) {
+    return Error{Errc::Malformed,
+                 "\"netns\" " + quoteJson(name) + " holds a control byte or a slash; not a netns name"};
   }
   if (s.max < 1 || s.max > kMaxTraceLimit) {
-    return Error{Errc::Malformed, "\"max\" is " + std::to_string(s.max) + ", want 1 to " + std::to_string(kMaxTraceLimit)};
+    return Error{Errc::Malformed,
+                 "\"max\" is " + std::to_string(s.max) + ", want 1 to " + std::to_string(kMaxTraceLimit)};
   }
   if (s.count < 0 || s.count > s.max) {
-    return Error{Errc::Malformed, "\"count\" " + std::to_string(s.count) + " is above \"max\" " + std::to_string(s.max) +
-                                      "; the kernel never holds more entries than its limit"};
+    return Error{Errc::Malformed, "\"count\" " + std::to_string(s.count) + " is above \"max\" " +
+                                      std::to_string(s.max) + "; the kernel never holds more entries than its limit"};
   }
   if (s.buckets && (*s.buckets < 1 || *s.buckets > kMaxTraceLimit)) {
-    return Error{Errc::Malformed, "\"buckets\" is " + std::to_string(*s.buckets) + ", want 1 to " + std::to_string(kMaxTraceLimit)};
+    return Error{Errc::Malformed,
+                 "\"buckets\" is " + std::to_string(*s.buckets) + ", want 1 to " + std::to_string(kMaxTraceLimit)};
   }
   for (const auto& [counter, value] : s.counters) {
     if (value > kMaxTraceCounter) {
@@ -192,14 +200,16 @@ Result<Trace> parseTrace(std::istream& in, const std::string& file) {
   bool ended = false;
   while (boundedLine(in, line, kMaxTraceLineBytes, tooLong, ended)) {
     ++number;
-    if (tooLong) return malformed(file, number, "longer than " + std::to_string(kMaxTraceLineBytes) + " bytes; not a trace line");
+    if (tooLong)
+      return malformed(file, number, "longer than " + std::to_string(kMaxTraceLineBytes) + " bytes; not a trace line");
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     // No deep recursion (nesting checked before parsing), no exception (1e400).
     auto j = parseBoundedJson(line, kMaxTraceLineDepth);
     if (!j && !ended && trace) {
       // The writer stopped mid-line (a full disk, a crash): what came before is a trace.
       trace->warnings.push_back(printable(file + ":" + std::to_string(number) + ": the last line is cut short (" +
-                                          std::to_string(line.size()) + " bytes and no newline: written when the disk was full?); replaying the " +
+                                          std::to_string(line.size()) +
+                                          " bytes and no newline: written when the disk was full?); replaying the " +
                                           std::to_string(trace->samples.size()) + " samples before it"));
       break;
     }
@@ -214,17 +224,21 @@ Result<Trace> parseTrace(std::istream& in, const std::string& file) {
     auto sample = parseSample(*j);
     if (!sample) return malformed(file, number, sample.error().what);
     if (!trace->samples.empty() && sample->time < trace->samples.back().time) {
-      return malformed(file, number, "time goes backwards (" + formatTime(sample->time) + " after " +
-                                         formatTime(trace->samples.back().time) + ")");
+      return malformed(file, number,
+                       "time goes backwards (" + formatTime(sample->time) + " after " +
+                           formatTime(trace->samples.back().time) + ")");
     }
     if (trace->samples.size() == kMaxTraceSamples) {
-      return malformed(file, number, "more than " + std::to_string(kMaxTraceSamples) +
-                                         " samples; replay a part of it (split it, or record at a longer interval)");
+      return malformed(file, number,
+                       "more than " + std::to_string(kMaxTraceSamples) +
+                           " samples; replay a part of it (split it, or record at a longer interval)");
     }
     trace->samples.push_back(std::move(*sample));
   }
-  if (!trace) return Error{Errc::Malformed, printable(file) + ": empty; a trace starts with a {\"ctpilot_trace\":1,...} line"};
-  if (trace->samples.size() < 2) return Error{Errc::Malformed, printable(file) + ": fewer than two samples; record for longer"};
+  if (!trace)
+    return Error{Errc::Malformed, printable(file) + ": empty; a trace starts with a {\"ctpilot_trace\":1,...} line"};
+  if (trace->samples.size() < 2)
+    return Error{Errc::Malformed, printable(file) + ": fewer than two samples; record for longer"};
   return std::move(*trace);
 }
 
@@ -269,8 +283,11 @@ Result<std::optional<Trace>> loadCtpilotTrace(const std::vector<std::string>& fi
     got = ::pread(first->get(), head.data(), head.size(), 0);
   } while (got < 0 && errno == EINTR);
   const std::string_view start(head.data(), got > 0 ? static_cast<std::size_t>(got) : 0);
-  if (start.substr(0, start.find('\n')).find("\"ctpilot_trace\"") == std::string_view::npos) return std::optional<Trace>{};
-  if (files.size() > 1) return Error{Errc::Malformed, printable(files[1]) + ": a ctpilot trace is one file; several files are for Prometheus answers"};
+  if (start.substr(0, start.find('\n')).find("\"ctpilot_trace\"") == std::string_view::npos)
+    return std::optional<Trace>{};
+  if (files.size() > 1)
+    return Error{Errc::Malformed,
+                 printable(files[1]) + ": a ctpilot trace is one file; several files are for Prometheus answers"};
   FdStreambuf buffer(first->get());
   std::istream in(&buffer);
   auto trace = parseTrace(in, files.front());

@@ -53,18 +53,18 @@ struct TraceSample {
   std::string netns = "init";
   std::int64_t count = 0;
   std::int64_t max = 0;
-  std::optional<std::int64_t> buckets;               // unknown in a Prometheus import
-  std::map<std::string, std::uint64_t> counters;     // cumulative; a name may be absent
+  std::optional<std::int64_t> buckets;            // unknown in a Prometheus import
+  std::map<std::string, std::uint64_t> counters;  // cumulative; a name may be absent
 };
 
 /// A whole trace, samples in time order.
 struct Trace {
-  std::string source = "record";                     // "record" or "prometheus"
+  std::string source = "record";                        // "record" or "prometheus"
   policy::Duration interval = std::chrono::seconds(1);  // the nominal sampling period
-  std::optional<std::int64_t> memTotalBytes;          // MemTotal of the machine, when known
+  std::optional<std::int64_t> memTotalBytes;            // MemTotal of the machine, when known
   std::vector<TraceSample> samples;
-  std::vector<std::string> notes;                    // what an import found: gaps, resets, steps
-  std::vector<std::string> warnings;                 // what was left out: a last line cut short
+  std::vector<std::string> notes;     // what an import found: gaps, resets, steps
+  std::vector<std::string> warnings;  // what was left out: a last line cut short
   /// Returns the namespaces in the order they first appear.
   std::vector<std::string> netns() const;
 };

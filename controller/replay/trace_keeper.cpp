@@ -12,8 +12,8 @@
 
 namespace ctpilot::controller {
 
-TraceKeeper::TraceKeeper(sysfs::StatsReader& inner, const sysfs::KnobStore& knobs, std::string path, std::int64_t maxBytes,
-                         policy::Duration interval, Clock clock, Warn warn)
+TraceKeeper::TraceKeeper(sysfs::StatsReader& inner, const sysfs::KnobStore& knobs, std::string path,
+                         std::int64_t maxBytes, policy::Duration interval, Clock clock, Warn warn)
     : inner_(inner),
       // The keeper never discovers namespaces: it records the ones the controller reads.
       recorder_(knobs, inner, {}, policy::NetnsSelector{}),

@@ -13,10 +13,12 @@ std::string MemoryKnobStore::keyNetns(const Netns& netns, Knob knob) {
 
 Result<std::int64_t> MemoryKnobStore::read(const Netns& netns, Knob knob) const {
   const auto& entry = registryEntry(knob);
-  if (missing_.contains(knob)) return Error{Errc::Missing, "read " + std::string(entry.path) + ": No such file or directory"};
+  if (missing_.contains(knob))
+    return Error{Errc::Missing, "read " + std::string(entry.path) + ": No such file or directory"};
   const auto found = values_.find({keyNetns(netns, knob), knob});
   if (found == values_.end()) {
-    return Error{Errc::Missing, "read " + std::string(entry.path) + " in netns " + netns.name + ": No such file or directory"};
+    return Error{Errc::Missing,
+                 "read " + std::string(entry.path) + " in netns " + netns.name + ": No such file or directory"};
   }
   return found->second;
 }

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <numbers>
 #include <map>
+#include <numbers>
 #include <set>
 #include <sstream>
 
@@ -20,10 +20,10 @@ namespace {
 using namespace std::chrono_literals;
 
 // Bounds that keep a scenario's numbers far from overflow in the simulated kernel.
-constexpr SimDuration kMaxSpan = std::chrono::days(31);      // duration, warmup, step, life
-constexpr double kMaxRate = 10e6;                            // flows per second
-constexpr std::int64_t kMaxTable = policy::kTableSizeRange.max;  // max, buckets: the kernel's int
-constexpr std::int64_t kMaxMemory = 1024LL << 40;            // 1024 TiB
+constexpr SimDuration kMaxSpan = std::chrono::days(31);                 // duration, warmup, step, life
+constexpr double kMaxRate = 10e6;                                       // flows per second
+constexpr std::int64_t kMaxTable = policy::kTableSizeRange.max;         // max, buckets: the kernel's int
+constexpr std::int64_t kMaxMemory = 1024LL << 40;                       // 1024 TiB
 constexpr std::int64_t kMaxTimeoutSeconds = policy::kTimeoutRange.max;  // INT_MAX jiffies at HZ=1000
 
 struct FlowName {
@@ -31,9 +31,8 @@ struct FlowName {
   const char* name;
 };
 constexpr FlowName kFlowNames[] = {
-    {FlowClass::TcpShort, "tcp_short"},   {FlowClass::TcpLong, "tcp_long"},
-    {FlowClass::UdpStream, "udp_stream"}, {FlowClass::UdpOneWay, "udp_oneway"},
-    {FlowClass::SynFlood, "syn_flood"},
+    {FlowClass::TcpShort, "tcp_short"},   {FlowClass::TcpLong, "tcp_long"},   {FlowClass::UdpStream, "udp_stream"},
+    {FlowClass::UdpOneWay, "udp_oneway"}, {FlowClass::SynFlood, "syn_flood"},
 };
 
 std::string_view trim(std::string_view s) {
@@ -95,9 +94,12 @@ std::optional<double> parseRate(std::string_view text) {
     v *= rest.front() == 'k' ? 1e3 : 1e6;
     rest.remove_prefix(1);
   }
-  if (rest == "/m") v /= 60;
-  else if (rest == "/h") v /= 3600;
-  else if (rest != "/s") return std::nullopt;
+  if (rest == "/m")
+    v /= 60;
+  else if (rest == "/h")
+    v /= 3600;
+  else if (rest != "/s")
+    return std::nullopt;
   if (!(v <= kMaxRate)) return std::nullopt;
   return v;
 }
@@ -160,8 +162,10 @@ class Parser {
       return w[1];
     };
     if (key == "name") {
-      if (auto v = one(); v && !validName(*v)) problem("name '" + std::string(*v) + "' may contain only letters, digits, '-', '_' and '.'");
-      else if (v) s.name = std::string(*v);
+      if (auto v = one(); v && !validName(*v))
+        problem("name '" + std::string(*v) + "' may contain only letters, digits, '-', '_' and '.'");
+      else if (v)
+        s.name = std::string(*v);
     } else if (key == "description") {
       s.description = std::string(trim(content.substr(key.size())));
     } else if (key == "duration" || key == "step" || key == "warmup") {
@@ -171,10 +175,12 @@ class Parser {
     } else if (key == "netns") {
       if (auto v = one()) {
         const std::string name(*v);
-        if (!validName(name)) problem("netns name '" + name + "' may contain only letters, digits, '-', '_' and '.'");
+        if (!validName(name))
+          problem("netns name '" + name + "' may contain only letters, digits, '-', '_' and '.'");
         else if (std::find(s.netns.begin(), s.netns.end(), name) != s.netns.end()) {
           if (name != "init") problem("netns '" + name + "' is declared twice");
-        } else s.netns.push_back(name);
+        } else
+          s.netns.push_back(name);
       }
     } else if (key == "timeout") {
       timeoutStatement(w);
@@ -182,14 +188,15 @@ class Parser {
       phaseStatement(w);
     } else {
       problem("unknown statement '" + key +
-              "' (expected name, description, duration, step, warmup, seed, max, buckets, memory, cpus, netns, timeout or phase)");
+              "' (expected name, description, duration, step, warmup, seed, max, buckets, memory, cpus, netns, timeout "
+              "or phase)");
     }
   }
 
   // A statement that sets one value may be given once: a second one is a mistake, not an update.
   bool firstSeen(const std::string& key) {
-    static const std::set<std::string> kOnce{"name",    "description", "duration", "step", "warmup",
-                                             "seed",    "max",         "buckets",  "memory", "cpus"};
+    static const std::set<std::string> kOnce{"name", "description", "duration", "step",   "warmup",
+                                             "seed", "max",         "buckets",  "memory", "cpus"};
     if (kOnce.count(key) == 0) return true;
     const auto [it, inserted] = seen_.emplace(key, line_);
     if (!inserted) problem("'" + key + "' is given twice (first on line " + std::to_string(it->second) + "); keep one");
@@ -219,22 +226,32 @@ class Parser {
     const std::string text(v);
     if (key == "seed") {
       const auto n = policy::parseCount(v);
-      if (!n || v.find_first_not_of("0123456789") != std::string_view::npos) problem("seed '" + text + "' is not a non-negative integer");
-      else s.seed = static_cast<std::uint64_t>(*n);
+      if (!n || v.find_first_not_of("0123456789") != std::string_view::npos)
+        problem("seed '" + text + "' is not a non-negative integer");
+      else
+        s.seed = static_cast<std::uint64_t>(*n);
     } else if (key == "max" || key == "buckets") {
       const auto n = policy::parseCount(v);
-      if (!n || *n <= 0) problem(key + " '" + text + "' is not a positive count (examples: 65536, 256k, 1M)");
-      else if (*n > kMaxTable) problem(key + " '" + text + "' is above " + std::to_string(kMaxTable) + ", the kernel's largest");
-      else (key == "max" ? s.max : s.buckets) = *n;
+      if (!n || *n <= 0)
+        problem(key + " '" + text + "' is not a positive count (examples: 65536, 256k, 1M)");
+      else if (*n > kMaxTable)
+        problem(key + " '" + text + "' is above " + std::to_string(kMaxTable) + ", the kernel's largest");
+      else
+        (key == "max" ? s.max : s.buckets) = *n;
     } else if (key == "memory") {
       const auto n = policy::parseSize(v);
-      if (!n || *n <= 0) problem("memory '" + text + "' is not a size (examples: 2GiB, 512MiB)");
-      else if (*n > kMaxMemory) problem("memory '" + text + "' is above 1024TiB");
-      else s.memTotalBytes = *n;
+      if (!n || *n <= 0)
+        problem("memory '" + text + "' is not a size (examples: 2GiB, 512MiB)");
+      else if (*n > kMaxMemory)
+        problem("memory '" + text + "' is above 1024TiB");
+      else
+        s.memTotalBytes = *n;
     } else {
       const auto n = policy::parseCount(v);
-      if (!n || *n < 1 || *n > 256) problem("cpus '" + text + "' is not a count between 1 and 256");
-      else s.cpus = static_cast<int>(*n);
+      if (!n || *n < 1 || *n > 256)
+        problem("cpus '" + text + "' is not a count between 1 and 256");
+      else
+        s.cpus = static_cast<int>(*n);
     }
   }
 
@@ -281,7 +298,9 @@ class Parser {
 
   void phaseStatement(const std::vector<std::string_view>& w) {
     if (w.size() < 3) {
-      problem("'phase' takes START..END, a flow class and key=value settings, e.g. 'phase 0s..10m tcp_short rate=2000/s life=5s'");
+      problem(
+          "'phase' takes START..END, a flow class and key=value settings, e.g. 'phase 0s..10m tcp_short rate=2000/s "
+          "life=5s'");
       return;
     }
     ScenarioPhase phase;
@@ -338,7 +357,8 @@ class Parser {
   bool phaseFlow(std::string_view name, ScenarioPhase& phase) {
     const auto flow = flowClassByName(name);
     if (!flow) {
-      problem("unknown flow class '" + std::string(name) + "' (expected tcp_short, tcp_long, udp_stream, udp_oneway or syn_flood)");
+      problem("unknown flow class '" + std::string(name) +
+              "' (expected tcp_short, tcp_long, udp_stream, udp_oneway or syn_flood)");
       return false;
     }
     phase.flow = *flow;
@@ -355,8 +375,10 @@ class Parser {
       return true;
     }
     if (key == "shape") {
-      if (value == "linear") phase.shape = ScenarioPhase::Shape::Linear;
-      else if (value == "diurnal") phase.shape = ScenarioPhase::Shape::Diurnal;
+      if (value == "linear")
+        phase.shape = ScenarioPhase::Shape::Linear;
+      else if (value == "diurnal")
+        phase.shape = ScenarioPhase::Shape::Diurnal;
       else {
         problem("shape '" + std::string(value) + "' is not linear or diurnal");
         return false;
@@ -382,7 +404,8 @@ class Parser {
     const auto ra = parseRate(a);
     const auto rb = parseRate(b);
     if (!ra || !rb) {
-      problem("rate '" + std::string(value) + "' is not a rate or ramp up to 10M/s (examples: 2000/s, 120/m, 2k/s..20k/s)");
+      problem("rate '" + std::string(value) +
+              "' is not a rate or ramp up to 10M/s (examples: 2000/s, 120/m, 2k/s..20k/s)");
       return false;
     }
     phase.rateFrom = *ra;
@@ -418,11 +441,13 @@ class Parser {
     }
     for (const auto& phase : s.phases) {
       if (phase.end > s.duration) {
-        problemAt(phase.line, "phase ends at " + std::to_string(phase.end.count() / 1000) + "s, after the scenario's duration (" +
-                                  std::to_string(s.duration.count() / 1000) + "s)");
+        problemAt(phase.line, "phase ends at " + std::to_string(phase.end.count() / 1000) +
+                                  "s, after the scenario's duration (" + std::to_string(s.duration.count() / 1000) +
+                                  "s)");
       }
     }
-    if (s.phases.empty() && load_.problems.empty()) problemAt(0, "no phase: a scenario needs at least one 'phase' line");
+    if (s.phases.empty() && load_.problems.empty())
+      problemAt(0, "no phase: a scenario needs at least one 'phase' line");
     if (s.step > s.duration) problemAt(durationLine_, "step is longer than the duration");
   }
 
@@ -512,7 +537,8 @@ Result<std::string> resolveScenario(const std::string& nameOrPath, const std::ve
   const auto names = listScenarios(dirs);
   std::string known;
   for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-  return Error{Errc::Missing, "no scenario named '" + nameOrPath + "' in " + (searched.empty() ? "(no directory)" : searched) +
+  return Error{Errc::Missing, "no scenario named '" + nameOrPath + "' in " +
+                                  (searched.empty() ? "(no directory)" : searched) +
                                   (known.empty() ? "" : "; known: " + known) + "; or give a file path"};
 }
 

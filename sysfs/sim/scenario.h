@@ -38,18 +38,18 @@ SimDuration defaultLife(FlowClass flow);
 /// One source of flows: arrivals between `start` and `end` at a rate that ramps or follows a day.
 struct ScenarioPhase {
   enum class Shape { Linear, Diurnal };
-  int line = 0;                 // where it was written, for messages
+  int line = 0;  // where it was written, for messages
   std::string netns = "init";
   FlowClass flow = FlowClass::TcpShort;
   SimDuration start{0};
   SimDuration end{0};
-  double rateFrom = 0;          // flows per second at start (Linear) or at the trough (Diurnal)
-  double rateTo = 0;            // flows per second at end (Linear) or at the peak (Diurnal)
+  double rateFrom = 0;  // flows per second at start (Linear) or at the trough (Diurnal)
+  double rateTo = 0;    // flows per second at end (Linear) or at the peak (Diurnal)
   Shape shape = Shape::Linear;
   SimDuration peak = std::chrono::hours(21);  // Diurnal: time of day of the peak (24 h period)
-  SimDuration life{0};          // mean lifetime (exponential); 0: one packet
-  double abandon = 0;           // share of TCP/UDP-stream flows that end without a close (idle until timeout)
-  double rst = 0;               // share of TCP flows that end with a RST (CLOSE timeout)
+  SimDuration life{0};                        // mean lifetime (exponential); 0: one packet
+  double abandon = 0;  // share of TCP/UDP-stream flows that end without a close (idle until timeout)
+  double rst = 0;      // share of TCP flows that end with a RST (CLOSE timeout)
   /// Returns the arrival rate in flows per second at scenario time `t` (0 outside the phase).
   double rateAt(SimDuration t) const;
 };
@@ -66,14 +66,14 @@ struct Scenario {
   std::string name;
   std::string description;
   SimDuration duration = std::chrono::minutes(10);
-  SimDuration step = std::chrono::seconds(1);   // CSV row period
-  SimDuration warmup{0};                        // traffic of time 0 run before the clock starts
+  SimDuration step = std::chrono::seconds(1);  // CSV row period
+  SimDuration warmup{0};                       // traffic of time 0 run before the clock starts
   std::uint64_t seed = 1;
-  std::int64_t max = 262144;                    // initial nf_conntrack_max
-  std::int64_t buckets = 262144;                // initial nf_conntrack_buckets
-  std::int64_t memTotalBytes = 16LL << 30;      // MemTotal of the simulated machine
+  std::int64_t max = 262144;                // initial nf_conntrack_max
+  std::int64_t buckets = 262144;            // initial nf_conntrack_buckets
+  std::int64_t memTotalBytes = 16LL << 30;  // MemTotal of the simulated machine
   int cpus = 2;
-  std::vector<std::string> netns{"init"};       // "init" first, then declared names
+  std::vector<std::string> netns{"init"};  // "init" first, then declared names
   std::vector<ScenarioTimeout> timeouts;
   std::vector<ScenarioPhase> phases;
 };

@@ -82,7 +82,8 @@ std::size_t SimKernel::netnsIndex(const std::string& name) const {
 
 Result<std::int64_t> SimKernel::read(const Netns& netns, Knob knob) const {
   const auto idx = netnsIndex(netns.name);
-  if (idx == kNpos) return Error{Errc::Missing, "read " + pathOf(knob) + " in netns " + netns.name + ": No such file or directory"};
+  if (idx == kNpos)
+    return Error{Errc::Missing, "read " + pathOf(knob) + " in netns " + netns.name + ": No such file or directory"};
   const auto& ns = netns_[idx];
   switch (knob) {
     case Knob::ConntrackMax: return max_;
@@ -100,7 +101,8 @@ Result<std::int64_t> SimKernel::write(const Netns& netns, Knob knob, std::int64_
   const auto path = pathOf(knob);
   if (!entry.writable) return Error{Errc::Refused, "write " + path + ": not writable"};
   const auto idx = netnsIndex(netns.name);
-  if (idx == kNpos) return Error{Errc::Missing, "write " + path + " in netns " + netns.name + ": No such file or directory"};
+  if (idx == kNpos)
+    return Error{Errc::Missing, "write " + path + " in netns " + netns.name + ": No such file or directory"};
   auto& ns = netns_[idx];
   // Like the kernel: the global knobs are 0444 in every netns but the initial one.
   if (entry.scope == Scope::Global && !ns.id.initial()) {
@@ -109,7 +111,8 @@ Result<std::int64_t> SimKernel::write(const Netns& netns, Knob knob, std::int64_
   std::int64_t* target = nullptr;
   std::int64_t kept = value;
   if (knob == Knob::ConntrackMax) {
-    if (value < 0 || value > policy::kTableSizeRange.max) return Error{Errc::Rejected, "write " + path + ": Invalid argument"};
+    if (value < 0 || value > policy::kTableSizeRange.max)
+      return Error{Errc::Rejected, "write " + path + ": Invalid argument"};
     target = &max_;
   } else if (knob == Knob::Buckets) {
     if (value <= 0 || value > kMaxBuckets) return Error{Errc::Rejected, "write " + path + ": Invalid argument"};
@@ -127,7 +130,8 @@ Result<std::int64_t> SimKernel::write(const Netns& netns, Knob knob, std::int64_
     stalledFlows_ += arrivalsPerSec_ * stallMs / 1000.0;
   }
   if (*target != kept) {
-    changes_.push_back({now_, entry.scope == Scope::Global ? std::string(policy::kInitNetns) : ns.id.name, knob, *target, kept});
+    changes_.push_back(
+        {now_, entry.scope == Scope::Global ? std::string(policy::kInitNetns) : ns.id.name, knob, *target, kept});
   }
   *target = kept;
   notePeaks();
@@ -136,7 +140,8 @@ Result<std::int64_t> SimKernel::write(const Netns& netns, Knob knob, std::int64_
 
 Result<ConntrackStats> SimKernel::read(const Netns& netns) {
   const auto idx = netnsIndex(netns.name);
-  if (idx == kNpos) return Error{Errc::Missing, "read conntrack statistics in netns " + netns.name + ": No such file or directory"};
+  if (idx == kNpos)
+    return Error{Errc::Missing, "read conntrack statistics in netns " + netns.name + ": No such file or directory"};
   ConntrackStats stats;
   stats.source = StatsSource::Simulated;
   stats.cpus = netns_[idx].cpus;
@@ -379,7 +384,8 @@ void SimKernel::place(std::size_t source, std::int64_t n, std::int64_t atMs) {
   }
 }
 
-std::vector<std::int64_t> SimKernel::admit(std::size_t netns, const std::vector<std::pair<std::size_t, std::int64_t>>& arrivals) {
+std::vector<std::int64_t> SimKernel::admit(std::size_t netns,
+                                           const std::vector<std::pair<std::size_t, std::int64_t>>& arrivals) {
   auto& ns = netns_[netns];
   std::vector<std::int64_t> admitted(arrivals.size(), 0);
   std::int64_t total = 0;
@@ -457,7 +463,8 @@ std::int64_t SimKernel::evictUnassured(NetnsState& ns, std::int64_t n) {
   return evicted;
 }
 
-void SimKernel::bump(NetnsState& ns, std::uint32_t CpuCounters::*field, std::uint64_t SimTotals::*total, std::uint64_t n) {
+void SimKernel::bump(NetnsState& ns, std::uint32_t CpuCounters::*field, std::uint64_t SimTotals::*total,
+                     std::uint64_t n) {
   if (n == 0) return;
   ns.totals.*total += n;
   // Spread over the CPUs round-robin; the kernel's counters are 32-bit and wrap.
@@ -495,7 +502,8 @@ void SimKernel::notePeaks() {
   peakMemory_ = std::max(peakMemory_, memoryBytes());
   for (const auto& ns : netns_) peakCount_ = std::max(peakCount_, ns.count);
   if (max_ > 0) {
-    for (const auto& ns : netns_) peakFill_ = std::max(peakFill_, static_cast<double>(ns.count) / static_cast<double>(max_));
+    for (const auto& ns : netns_)
+      peakFill_ = std::max(peakFill_, static_cast<double>(ns.count) / static_cast<double>(max_));
   }
 }
 

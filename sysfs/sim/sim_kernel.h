@@ -31,9 +31,9 @@ struct SimConfig {
   std::int64_t max = 262144;
   std::int64_t buckets = 262144;
   int cpus = 2;
-  std::int64_t entryBytes = 320;          // slab object (256 B) plus extensions
+  std::int64_t entryBytes = 320;  // slab object (256 B) plus extensions
   std::uint64_t seed = 1;
-  std::vector<std::string> netns{"init"}; // "init" is the initial netns; others are named ones
+  std::vector<std::string> netns{"init"};             // "init" is the initial netns; others are named ones
   SimDuration tick = std::chrono::milliseconds(100);  // internal resolution of advance()
 };
 
@@ -154,7 +154,7 @@ class SimKernel final : public KnobStore, public StatsReader {
   struct Source {
     ScenarioPhase phase;
     std::size_t netns;
-    bool manual;             // opened by offer(): closes only through closeFlows()
+    bool manual;  // opened by offer(): closes only through closeFlows()
     std::int64_t live = 0;
   };
   struct NetnsState {

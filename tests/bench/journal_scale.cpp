@@ -25,18 +25,18 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
-#include <optional>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "controller/controller.h"
 #include "controller/journal/checkpoint.h"
@@ -63,11 +63,10 @@ void writeJournal(const std::string& path, std::int64_t n, const std::string& bo
   const auto t0 = std::chrono::system_clock::now() - std::chrono::hours(24 * 30);
   for (std::int64_t id = 1; id <= n; ++id) {
     const bool intent = id % 2 == 1;
-    auto record = controller::knobRecord(intent ? controller::RecordKind::Intent : controller::RecordKind::Applied,
-                                         t0 + std::chrono::seconds(id), boot,
-                                         {"init", (id / 2) % 2 == 0 ? policy::Knob::ConntrackMax
-                                                                     : policy::Knob::TcpTimeoutTimeWait},
-                                         1000 + id, 1001 + id, "fill 0.91 >= high_water 0.80");
+    auto record = controller::knobRecord(
+        intent ? controller::RecordKind::Intent : controller::RecordKind::Applied, t0 + std::chrono::seconds(id), boot,
+        {"init", (id / 2) % 2 == 0 ? policy::Knob::ConntrackMax : policy::Knob::TcpTimeoutTimeWait}, 1000 + id,
+        1001 + id, "fill 0.91 >= high_water 0.80");
     record.id = id;
     if (!intent) record.ref = id - 1;
     if (intent) record.observation = nlohmann::json{{"max", 262144}, {"count", 240000}, {"fill", 0.91}};
@@ -144,10 +143,11 @@ void fakeRoot(const std::filesystem::path& root) {
 // (best of 3: the machine is shared), or null when it fails.
 nlohmann::json commandMs(const std::string& ctpilot, const std::string& dir, const std::string& words) {
   if (ctpilot.empty()) return nullptr;
-  const auto root = std::filesystem::path(dir).parent_path() / (std::filesystem::path(dir).filename().string() + "-root");
+  const auto root =
+      std::filesystem::path(dir).parent_path() / (std::filesystem::path(dir).filename().string() + "-root");
   fakeRoot(root);
-  const std::string command = "'" + ctpilot + "' --root '" + root.string() + "' --state-dir '" + dir +
-                              "' " + words + " >/dev/null 2>&1";
+  const std::string command =
+      "'" + ctpilot + "' --root '" + root.string() + "' --state-dir '" + dir + "' " + words + " >/dev/null 2>&1";
   double best = -1;
   for (int i = 0; i < 3; ++i) {
     const auto start = SteadyClock::now();
@@ -167,9 +167,12 @@ double statusJournalMs(const std::string& dir) {
   auto opened = openControllerJournal(dir, kBoot, JournalUse::ReadOnly, /*history=*/false);
   if (!opened) return -1;
   const auto view = opened->current();
-  const auto recent = readJournalTail(dir, 5, false, [](const JournalRecord& r) {
-    return r.kind == RecordKind::Applied || r.kind == RecordKind::Rollback || r.kind == RecordKind::External;
-  }, 10000);
+  const auto recent = readJournalTail(
+      dir, 5, false,
+      [](const JournalRecord& r) {
+        return r.kind == RecordKind::Applied || r.kind == RecordKind::Rollback || r.kind == RecordKind::External;
+      },
+      10000);
   if (!recent) return -1;
   (void)view;
   return msSince(start);

@@ -133,8 +133,10 @@ std::vector<Contender> contenders(const std::string& policiesDir) {
   }
   std::sort(files.begin(), files.end());
   // The built-in defaults (no policy file): the policy whose memory budget "static at budget" uses.
-  out.push_back({"ctpilot defaults", "ctpilot-defaults",
-                 [] { return std::make_unique<controller::CtpilotTuner>(policy::Policy{}, "ctpilot defaults"); }, {}});
+  out.push_back({"ctpilot defaults",
+                 "ctpilot-defaults",
+                 [] { return std::make_unique<controller::CtpilotTuner>(policy::Policy{}, "ctpilot defaults"); },
+                 {}});
   for (const auto& file : files) {
     auto load = policy::loadPolicyFile(file.string());
     if (!load.ok()) {
@@ -144,13 +146,16 @@ std::vector<Contender> contenders(const std::string& policiesDir) {
     }
     const auto stem = file.stem().string();
     auto policy = load.policy;
-    out.push_back({"ctpilot " + stem, "ctpilot-" + stem,
-                   [policy, stem] { return std::make_unique<controller::CtpilotTuner>(policy, "ctpilot " + stem); }, {}});
+    out.push_back({"ctpilot " + stem,
+                   "ctpilot-" + stem,
+                   [policy, stem] { return std::make_unique<controller::CtpilotTuner>(policy, "ctpilot " + stem); },
+                   {}});
   }
   out.push_back({"kernel default", "kernel-default", [] { return std::make_unique<KernelDefault>(); }, {}});
   out.push_back({"kube-proxy one-shot", "kube-proxy", [] { return std::make_unique<KubeProxyOneShot>(); }, {}});
   out.push_back({"threshold +25%", "threshold", [] { return std::make_unique<ThresholdRule>(); }, {}});
-  out.push_back({"static at budget", "static-at-budget", [] { return std::make_unique<StaticAtBudget>(); }, StaticAtBudget::boot});
+  out.push_back({"static at budget", "static-at-budget", [] { return std::make_unique<StaticAtBudget>(); },
+                 StaticAtBudget::boot});
   return out;
 }
 
@@ -233,19 +238,21 @@ int main(int argc, char** argv) {
         options.csv = &csv;
       }
       const auto s = controller::runSimulation(scenario, *tuner, options);
-      md << "| " << name << " | " << contender.name << " | " << withThousands(s.drops) << " | " << withThousands(s.earlyDrops)
-         << " | " << withThousands(s.insertFailed) << " | " << fixed(s.worstStallMs, 1) << " | "
-         << withThousands(static_cast<std::uint64_t>(s.stalledFlows)) << " | " << fixed(s.peakFill * 100, 1) << "% | "
-         << withThousands(static_cast<std::uint64_t>(s.peakCount)) << " | "
+      md << "| " << name << " | " << contender.name << " | " << withThousands(s.drops) << " | "
+         << withThousands(s.earlyDrops) << " | " << withThousands(s.insertFailed) << " | " << fixed(s.worstStallMs, 1)
+         << " | " << withThousands(static_cast<std::uint64_t>(s.stalledFlows)) << " | " << fixed(s.peakFill * 100, 1)
+         << "% | " << withThousands(static_cast<std::uint64_t>(s.peakCount)) << " | "
          << fixed(static_cast<double>(s.peakMemoryBytes) / (1024.0 * 1024.0), 1) << " | "
-         << fixed(static_cast<double>(std::max(s.initialBuckets, s.finalBuckets)) * 8 / (1024.0 * 1024.0), 1) << " | " << withThousands(static_cast<std::uint64_t>(s.initialMax))
-         << " -> " << withThousands(static_cast<std::uint64_t>(s.finalMax)) << " | " << s.changes.size() << " |\n";
+         << fixed(static_cast<double>(std::max(s.initialBuckets, s.finalBuckets)) * 8 / (1024.0 * 1024.0), 1) << " | "
+         << withThousands(static_cast<std::uint64_t>(s.initialMax)) << " -> "
+         << withThousands(static_cast<std::uint64_t>(s.finalMax)) << " | " << s.changes.size() << " |\n";
       std::cerr << "  " << name << " / " << contender.name << ": drops " << s.drops << "\n";
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     notes << "- " << name << ": " << load.scenario.description << " ("
-          << std::chrono::duration_cast<std::chrono::minutes>(load.scenario.duration).count() << " min of virtual time; all "
-          << all.size() << " contenders simulated in " << fixed(seconds, 1) << " s of wall time)\n";
+          << std::chrono::duration_cast<std::chrono::minutes>(load.scenario.duration).count()
+          << " min of virtual time; all " << all.size() << " contenders simulated in " << fixed(seconds, 1)
+          << " s of wall time)\n";
   }
   std::ostringstream out;
   out << md.str() << "\nScenarios (examples/scenarios/):\n" << notes.str();

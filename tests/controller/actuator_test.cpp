@@ -53,8 +53,13 @@ TEST_CASE("an applied action is journaled as intent, then applied with the value
   CHECK(intent.bootId == "boot-1");
   CHECK(intent.observation["count"] == 900);
   CHECK(intent.reason == "fill 0.90 >= high_water 0.80 in init (count 900, max 1000, growth 0/s)");
-  CHECK(intent.cause == nlohmann::json{{"code", "high_water"}, {"netns", "init"}, {"fill", 0.9}, {"high_water", 0.8},
-                                       {"count", 900}, {"max", 1000}, {"growth_per_s", 0}});
+  CHECK(intent.cause == nlohmann::json{{"code", "high_water"},
+                                       {"netns", "init"},
+                                       {"fill", 0.9},
+                                       {"high_water", 0.8},
+                                       {"count", 900},
+                                       {"max", 1000},
+                                       {"growth_per_s", 0}});
   CHECK(applied.reason == intent.reason);
   CHECK(applied.cause == intent.cause);
   CHECK(applied.kind == RecordKind::Applied);
@@ -98,7 +103,10 @@ TEST_CASE("every write is timed and the outcome record carries its duration and 
   knobs.set("init", Knob::Buckets, 16'384);
   MemoryJournal journal;
   Actuator actuator(knobs, journal, "boot-1");
-  const Action resize{ActionKind::ResizeBuckets, {"init", Knob::Buckets}, 16'384, 65'536,
+  const Action resize{ActionKind::ResizeBuckets,
+                      {"init", Knob::Buckets},
+                      16'384,
+                      65'536,
                       {Cause{Reason::Presize, "", std::nullopt, {}, {}}}};
   const auto outcome = actuator.apply(resize, kInit, kT0, {{"count", 900}, {"entries_total", 1'200}});
   REQUIRE(outcome.status == ActionOutcome::Status::Applied);

@@ -12,12 +12,12 @@
 #include <spdlog/spdlog.h>
 
 #include "controller/journal/journal_view.h"
-#include "tests/temp_tree.h"
 #include "sysfs/sim/memory_knob_store.h"
+#include "tests/temp_tree.h"
 
 using namespace std::chrono_literals;
-using ctpilot::Error;
 using ctpilot::Errc;
+using ctpilot::Error;
 using ctpilot::Result;
 using ctpilot::controller::Controller;
 using ctpilot::controller::ControllerDeps;
@@ -82,7 +82,8 @@ struct LogCapture {
   int count(spdlog::level::level_enum level, const std::string& text) const {
     int n = 0;
     for (const auto& msg : sink->last_raw()) {
-      if (msg.level == level && std::string(msg.payload.data(), msg.payload.size()).find(text) != std::string::npos) ++n;
+      if (msg.level == level && std::string(msg.payload.data(), msg.payload.size()).find(text) != std::string::npos)
+        ++n;
     }
     return n;
   }
@@ -267,7 +268,8 @@ TEST_CASE("a dry run writes no knob and journals each planned change once") {
   }
 }
 
-TEST_CASE("a dry run plans what a real run would do: the same changes at the same ticks, cooldown and max_changes kept") {
+TEST_CASE(
+    "a dry run plans what a real run would do: the same changes at the same ticks, cooldown and max_changes kept") {
   // Steady growth (the reported case: 9 planned raises in 8 s against cooldown 10s and
   // max_changes 6 per 10 min).
   auto policy = testPolicy();
@@ -304,7 +306,8 @@ TEST_CASE("a dry run plans what a real run would do: the same changes at the sam
   CHECK(dry.ofKind(RecordKind::Planned).size() == planned.size());
 }
 
-TEST_CASE("a knob changed by someone else is journaled and warned about once, and not fought until the policy changes") {
+TEST_CASE(
+    "a knob changed by someone else is journaled and warned about once, and not fought until the policy changes") {
   LogCapture log;
   Rig rig;
   rig.knobs.set("init", Knob::Count, 900);
@@ -509,7 +512,8 @@ TEST_CASE("a restarted controller journals the outcome of an intent left alone b
     rig.knobs.set("init", Knob::Count, 100);  // calm: the restarted controller changes nothing itself
     auto baseline = cc::knobRecord(RecordKind::Baseline, kT0, "boot-1", kMax, 1000, 1000, "");
     REQUIRE(rig.journal.append(baseline));
-    const auto intent = rig.journal.append(cc::knobRecord(RecordKind::Intent, kT0, "boot-1", kMax, 1000, 1900, "raise"));
+    const auto intent =
+        rig.journal.append(cc::knobRecord(RecordKind::Intent, kT0, "boot-1", kMax, 1000, 1900, "raise"));
     REQUIRE(intent);
     if (written) rig.knobs.set("init", Knob::ConntrackMax, 1900);
 
@@ -624,8 +628,8 @@ TEST_CASE("with named namespaces, one that is deleted is forgotten and the other
   deps.discover = [&rig](const ctpilot::policy::NetnsSelector& selector) -> Result<std::vector<Netns>> {
     std::vector<Netns> out;
     for (const auto& name : selector.names) {
-      const auto found = std::find_if(rig.namespaces.begin(), rig.namespaces.end(),
-                                      [&](const Netns& n) { return n.name == name; });
+      const auto found =
+          std::find_if(rig.namespaces.begin(), rig.namespaces.end(), [&](const Netns& n) { return n.name == name; });
       if (found == rig.namespaces.end()) return Error{Errc::Missing, "netns " + name + ": no /run/netns/" + name};
       out.push_back(*found);
     }
@@ -753,9 +757,7 @@ TEST_CASE("the pace is fast_interval while a namespace nears its limit, grows to
     rig.knobs.set("init", Knob::Count, 900);
     CHECK(cc::nextPace(one, controller.tick(kT0 + 1s)).interval == 1s);
   }
-  SUBCASE("nothing sampled: the long interval") {
-    CHECK(cc::nextPace(policy, cc::TickReport{}).interval == 1s);
-  }
+  SUBCASE("nothing sampled: the long interval") { CHECK(cc::nextPace(policy, cc::TickReport{}).interval == 1s); }
 }
 
 namespace {
@@ -812,7 +814,7 @@ TEST_CASE("a costly total of entries is read every totalEntriesEvery, the watche
   CHECK(controller.observe(kT0).observation.totalEntries == 5'000);
   CHECK(reads == 1);
   rig.knobs.set("init", Knob::Count, 700);  // +600 in init
-  slab = 9'999;                            // the slab moved too, unread until the period ends
+  slab = 9'999;                             // the slab moved too, unread until the period ends
   CHECK(controller.observe(kT0 + 100ms).observation.totalEntries == 5'600);
   CHECK(controller.observe(kT0 + 9900ms).observation.totalEntries == 5'600);
   CHECK(reads == 1);
@@ -856,12 +858,20 @@ TEST_CASE("a knob changed by someone else names its journal record and resume on
     ctpilot::testing::TempDir dir("controller-external");
     auto fileJournal = ctpilot::controller::FileJournal::open(dir.path);
     REQUIRE(fileJournal);
-    ctpilot::controller::Journal& journal = file ? static_cast<ctpilot::controller::Journal&>(**fileJournal) : rig.journal;
+    ctpilot::controller::Journal& journal =
+        file ? static_cast<ctpilot::controller::Journal&>(**fileJournal) : rig.journal;
     auto deps = rig.deps(/*dryRun=*/true);
-    Controller controller(testPolicy(), ControllerDeps{.knobs = deps.knobs, .stats = deps.stats, .journal = journal,
-                                                       .discover = deps.discover, .memory = deps.memory,
-                                                       .bootId = deps.bootId, .dryRun = true, .forget = deps.forget,
-                                                       .totalEntries = {}, .namespacesStamp = {}, .journalView = {},
+    Controller controller(testPolicy(), ControllerDeps{.knobs = deps.knobs,
+                                                       .stats = deps.stats,
+                                                       .journal = journal,
+                                                       .discover = deps.discover,
+                                                       .memory = deps.memory,
+                                                       .bootId = deps.bootId,
+                                                       .dryRun = true,
+                                                       .forget = deps.forget,
+                                                       .totalEntries = {},
+                                                       .namespacesStamp = {},
+                                                       .journalView = {},
                                                        .journalFolded = {}});
     controller.observe(kT0);
     rig.knobs.set("init", Knob::ConntrackMax, 950);  // someone else, between two samples
@@ -885,7 +895,9 @@ Controller readingOncePerSecond(Rig& rig) {
 
 }  // namespace
 
-TEST_CASE("with stableKnobsEvery, max and the timeouts are read once per period and a change by hand shows at the next read") {
+TEST_CASE(
+    "with stableKnobsEvery, max and the timeouts are read once per period and a change by hand shows at the next "
+    "read") {
   Rig rig;
   auto controller = readingOncePerSecond(rig);
   controller.tick(kT0);

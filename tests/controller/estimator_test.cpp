@@ -22,8 +22,9 @@ namespace {
 const TimePoint kT0{std::chrono::seconds(1'800'000'000)};
 
 Sample at(double seconds, std::int64_t count, std::vector<CpuCounters> cpus = {}) {
-  return Sample{kT0 + std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(seconds)),
-                count, std::move(cpus)};
+  return Sample{
+      kT0 + std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(seconds)),
+      count, std::move(cpus)};
 }
 
 CpuCounters drops(std::uint32_t drop, std::uint32_t earlyDrop = 0, std::uint32_t insertFailed = 0,
@@ -170,9 +171,9 @@ TEST_CASE("the window spans a quarter of the lookahead, within bounds") {
     std::chrono::milliseconds interval, lookahead;
     std::size_t samples;
   } rows[] = {
-      {1s, 60s, 16},       // 15 s of samples
-      {100ms, 60s, 30},    // capped
-      {10s, 60s, 3},       // at least three
+      {1s, 60s, 16},     // 15 s of samples
+      {100ms, 60s, 30},  // capped
+      {10s, 60s, 3},     // at least three
       {1s, 8s, 3},
   };
   for (const auto& row : rows) {
@@ -194,8 +195,8 @@ TEST_CASE("the window spans a quarter of the lookahead, within bounds") {
 TEST_CASE("a window of mixed paces keeps at most its span of time, and always the fewest samples") {
   Estimator estimator(30, 15s);
   for (int s = 0; s <= 40; ++s) estimator.add("init", at(s, 100 + s));  // one per second
-  CHECK(estimator.estimate("init", 1000).samples == 16);  // 25..40 s: 15 s
-  for (int i = 1; i <= 10; ++i) {  // then ten at 100 ms
+  CHECK(estimator.estimate("init", 1000).samples == 16);                // 25..40 s: 15 s
+  for (int i = 1; i <= 10; ++i) {                                       // then ten at 100 ms
     estimator.add("init", at(40 + i / 10.0, 140 + i));
   }
   CHECK(estimator.estimate("init", 1000).samples == 25);  // 26..41 s

@@ -52,10 +52,10 @@ std::int64_t change(MemoryJournal& journal, const std::string& boot, const std::
 // holds what ctpilot last wrote.
 struct Fixture {
   Fixture() {
-    change(journal, "b0", "init", Knob::ConntrackMax, 1000, 2000);  // #2, earlier boot
-    maxFirst = change(journal, "b1", "init", Knob::ConntrackMax, 65536, 131072);       // #4
-    timeWait = change(journal, "b1", "gw", Knob::TcpTimeoutTimeWait, 120, 60);         // #6
-    maxSecond = change(journal, "b1", "init", Knob::ConntrackMax, 131072, 262144);     // #8
+    change(journal, "b0", "init", Knob::ConntrackMax, 1000, 2000);                  // #2, earlier boot
+    maxFirst = change(journal, "b1", "init", Knob::ConntrackMax, 65536, 131072);    // #4
+    timeWait = change(journal, "b1", "gw", Knob::TcpTimeoutTimeWait, 120, 60);      // #6
+    maxSecond = change(journal, "b1", "init", Knob::ConntrackMax, 131072, 262144);  // #8
     store.set("init", Knob::ConntrackMax, 262144);
     store.set("gw", Knob::TcpTimeoutTimeWait, 60);
     options.bootId = "b1";
@@ -156,8 +156,8 @@ TEST_CASE("an applied record without old takes it from its intent, and without e
   const auto broken = planRollback(journal.records(), "b1", {RollbackSelection::Mode::All, 0});
   REQUIRE_FALSE(broken.has_value());
   CHECK(broken.error().code == Errc::Malformed);
-  CHECK(broken.error().what.find("#" + std::to_string(id + 1) + " (applied nf_conntrack_max in init) has no old value") !=
-        std::string::npos);
+  CHECK(broken.error().what.find("#" + std::to_string(id + 1) +
+                                 " (applied nf_conntrack_max in init) has no old value") != std::string::npos);
 }
 
 TEST_CASE("rollback refuses a change that does not agree with the intent it names, --force or not") {
@@ -169,7 +169,8 @@ TEST_CASE("rollback refuses a change that does not agree with the intent it name
     const char* says;
   };
   const Case cases[] = {
-      {"the old value differs", [](JournalRecord&, JournalRecord& a) { a.oldValue = 1; }, "another old value than its intent"},
+      {"the old value differs", [](JournalRecord&, JournalRecord& a) { a.oldValue = 1; },
+       "another old value than its intent"},
       {"the new value differs", [](JournalRecord&, JournalRecord& a) { a.newValue = 999; }, "another new value"},
       {"another knob", [](JournalRecord& i, JournalRecord&) { i.knob = Knob::Buckets; }, "another knob or netns"},
       {"another netns", [](JournalRecord& i, JournalRecord&) { i.netns = "gw"; }, "another knob or netns"},
@@ -461,7 +462,8 @@ TEST_CASE("after a crash between an intent and its outcome, the intent's value c
   }
 }
 
-TEST_CASE("an intent without outcome is undone by rollback --all whether or not its write happened (README: Rollback)") {
+TEST_CASE(
+    "an intent without outcome is undone by rollback --all whether or not its write happened (README: Rollback)") {
   // A crash after the knob write and before the applied record: baseline 1000, intent
   // 1000 -> 1900, no outcome.
   MemoryJournal journal;

@@ -22,7 +22,9 @@ TEST_CASE("an applied change becomes journald fields naming knob, netns, old, ne
   outcome.kept = 131072;
   outcome.intentId = 42;
   const auto fields = cc::changeJournalFields(outcome);
-  const auto has = [&](const std::string& field) { return std::find(fields.begin(), fields.end(), field) != fields.end(); };
+  const auto has = [&](const std::string& field) {
+    return std::find(fields.begin(), fields.end(), field) != fields.end();
+  };
   CHECK(has("CTPILOT_KNOB=nf_conntrack_max"));
   CHECK(has("CTPILOT_NETNS=gw"));
   CHECK(has("CTPILOT_OLD=65536"));

@@ -173,8 +173,9 @@ TEST_CASE("the same seed gives the same run and the seed option overrides the sc
 
 TEST_CASE("namespaces with traffic that the policy does not watch are named") {
   const QuietLogs quiet;
-  const auto scenario = inline_("duration 1m\nnetns gw\nphase 0s..1m tcp_short rate=1/s netns=gw\n"
-                                "phase 0s..1m tcp_short rate=1/s netns=init\n");
+  const auto scenario = inline_(
+      "duration 1m\nnetns gw\nphase 0s..1m tcp_short rate=1/s netns=gw\n"
+      "phase 0s..1m tcp_short rate=1/s netns=init\n");
   policy::Policy policy;
   policy.controller.netns.mode = policy::NetnsSelector::Mode::Init;
   CHECK(unwatchedNetns(scenario, policy) == std::vector<std::string>{"gw"});
@@ -186,8 +187,9 @@ TEST_CASE("namespaces with traffic that the policy does not watch are named") {
 
 TEST_CASE("ctpilot watching every namespace raises the shared max for a busy non-initial one") {
   const QuietLogs quiet;
-  const auto scenario = inline_("duration 10m\nmax 20000\nbuckets 20000\nnetns gw\n"
-                                "phase 0s..10m tcp_short rate=50/s..400/s life=5s netns=gw\n");
+  const auto scenario = inline_(
+      "duration 10m\nmax 20000\nbuckets 20000\nnetns gw\n"
+      "phase 0s..10m tcp_short rate=50/s..400/s life=5s netns=gw\n");
   auto policy = examplePolicy("isp-nat-gateway");
   CtpilotTuner tuner(policy);
   const auto summary = runSimulation(scenario, tuner);
@@ -200,10 +202,11 @@ TEST_CASE("a ramp to 1M one-way UDP flows loses none while the first raise's coo
   // slope seen so far (262144 -> 440308); at 50k/s the table is full 6 s later, inside the 10 s
   // cooldown. The newest interval's demand says so a tick after the first raise.
   const QuietLogs quiet;
-  const auto scenario = inline_("duration 40s\nmemory 24GiB\nmax 262144\nbuckets 262144\nnetns fill\n"
-                                "timeout fill udp_timeout 3600s\n"
-                                "phase 5s..8s udp_oneway rate=0/s..50000/s netns=fill\n"
-                                "phase 8s..26s udp_oneway rate=50000/s netns=fill\n");
+  const auto scenario = inline_(
+      "duration 40s\nmemory 24GiB\nmax 262144\nbuckets 262144\nnetns fill\n"
+      "timeout fill udp_timeout 3600s\n"
+      "phase 5s..8s udp_oneway rate=0/s..50000/s netns=fill\n"
+      "phase 8s..26s udp_oneway rate=50000/s netns=fill\n");
   CtpilotTuner tuner(policy::Policy{});
   const auto summary = runSimulation(scenario, tuner);
   CHECK(summary.drops == 0);
@@ -233,7 +236,8 @@ TEST_CASE("the ISP policy sheds a UDP flood's udp_timeout before TIME_WAIT, lose
   std::optional<sysfs::SimDuration> firstShed, firstOrder, lastRelax;
   for (const auto& change : shed.explainedChanges()) {
     if (change.knob == policy::Knob::UdpTimeout && change.to < change.from && !firstShed) firstShed = change.at;
-    if (change.knob == policy::Knob::TcpTimeoutTimeWait && change.to < change.from && !firstOrder) firstOrder = change.at;
+    if (change.knob == policy::Knob::TcpTimeoutTimeWait && change.to < change.from && !firstOrder)
+      firstOrder = change.at;
     if (change.knob == policy::Knob::UdpTimeout && change.to > change.from) lastRelax = change.at;
   }
   REQUIRE(firstShed.has_value());
@@ -244,7 +248,8 @@ TEST_CASE("the ISP policy sheds a UDP flood's udp_timeout before TIME_WAIT, lose
   CHECK(withShed.drops + withShed.earlyDrops < (withoutShed.drops + withoutShed.earlyDrops) / 2);
 }
 
-TEST_CASE("static at budget: max is what the memory budget holds at ctpilot's entry size, buckets max / 4 in whole pages") {
+TEST_CASE(
+    "static at budget: max is what the memory budget holds at ctpilot's entry size, buckets max / 4 in whole pages") {
   // README "Why not just set it high?": the built-in budget is 25% of MemTotal; ctpilot counts
   // 322 B per entry (slab object 256 B + 64 B of extensions + 2 B of bucket).
   sysfs::MemoryFacts memory;
@@ -258,7 +263,7 @@ TEST_CASE("static at budget: max is what the memory budget holds at ctpilot's en
   policy.max.memoryBudget = policy::Ratio{0.10};
   policy.hashsize.entriesPerBucket = 2;
   const auto tenPercent = staticAtBudget(policy, memory);
-  CHECK(tenPercent.max == 166730);    // floor(512 MiB x 10% / 322)
+  CHECK(tenPercent.max == 166730);     // floor(512 MiB x 10% / 322)
   CHECK(tenPercent.buckets == 83456);  // ceil(166,730 / 2) = 83,365, rounded up to 512s
   memory.memTotalBytes = 0;
   CHECK(staticAtBudget(policy::Policy{}, memory).max == 0);
@@ -277,7 +282,9 @@ TEST_CASE("the simulated machine reports the memory facts ctpilot reads, so both
   CHECK(summary.peakMax > scenario.max);
 }
 
-TEST_CASE("static at budget in the containers scenario: each namespace counts against the one limit, so together they exceed the budget") {
+TEST_CASE(
+    "static at budget in the containers scenario: each namespace counts against the one limit, so together they exceed "
+    "the budget") {
   // README "Why not just set it high?": nf_conntrack_max is compared with each namespace's own
   // count; a limit sized for the whole budget lets three namespaces hold more than it.
   const QuietLogs quiet;

@@ -63,8 +63,9 @@ TEST_CASE("a symlinked journal or lock is refused and its target left untouched"
     tree.link("/state/journal.jsonl", tree.at("/elsewhere/precious").string());
     auto journal = FileJournal::open(dir);
     REQUIRE_FALSE(journal);
-    CHECK(journal.error().what == dir + "/journal.jsonl is a symbolic link, which ctpilot does not follow in its state "
-                                        "directory; remove it");
+    CHECK(journal.error().what == dir +
+                                      "/journal.jsonl is a symbolic link, which ctpilot does not follow in its state "
+                                      "directory; remove it");
     auto records = readJournalFile(dir + "/journal.jsonl");
     REQUIRE_FALSE(records);
     CHECK(records.error().what.find("symbolic link") != std::string::npos);
@@ -150,7 +151,8 @@ TEST_CASE("a FIFO or directory in place of the journal is refused without blocki
   SUBCASE("directory") { tree.dir("/state/journal.jsonl"); }
   auto journal = FileJournal::open(dir.string());
   REQUIRE_FALSE(journal);
-  CHECK(journal.error().what == (dir / "journal.jsonl").string() + " is not a regular file; remove it or pass --state-dir");
+  CHECK(journal.error().what ==
+        (dir / "journal.jsonl").string() + " is not a regular file; remove it or pass --state-dir");
   CHECK_FALSE(readJournalFile((dir / "journal.jsonl").string()));
 }
 
@@ -159,8 +161,8 @@ TEST_CASE("a state directory path that names a file is an error, a missing one i
   tree.write("/file", "x");
   auto onFile = stateFileExists(tree.at("/file").string(), "journal.jsonl");
   REQUIRE_FALSE(onFile);
-  CHECK(onFile.error().what == "state directory " + tree.at("/file").string() +
-                                   " is not a directory; pass --state-dir DIR");
+  CHECK(onFile.error().what ==
+        "state directory " + tree.at("/file").string() + " is not a directory; pass --state-dir DIR");
   auto missing = stateFileExists(tree.at("/nope").string(), "journal.jsonl");
   REQUIRE(missing);
   CHECK_FALSE(*missing);

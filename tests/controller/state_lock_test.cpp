@@ -25,8 +25,8 @@ TEST_CASE("a second lock on the same state directory fails and names the holder'
     auto second = StateLock::acquire(dir.string());
     REQUIRE_FALSE(second);
     CHECK(second.error().code == ctpilot::Errc::Busy);
-    CHECK(second.error().what ==
-          "another ctpilot (pid " + std::to_string(::getpid()) + ") holds " + (dir / "lock").string() + "; stop it first");
+    CHECK(second.error().what == "another ctpilot (pid " + std::to_string(::getpid()) + ") holds " +
+                                     (dir / "lock").string() + "; stop it first");
   }
   SUBCASE("released when the holder goes away") {
     auto again = StateLock::acquire(dir.string());

@@ -47,7 +47,9 @@ TEST_CASE("openWrittenFile writes only regular files and leaves anything else as
     for (const auto existing : {ExistingFile::Refuse, ExistingFile::Truncate}) {
       const auto fd = openWrittenFile(path, existing);
       REQUIRE_FALSE(fd);
-      CHECK(fd.error().what == path + " is a FIFO, not a regular file; ctpilot does not write through it or over it; remove it or name another file");
+      CHECK(fd.error().what == path +
+                                   " is a FIFO, not a regular file; ctpilot does not write through it or over it; "
+                                   "remove it or name another file");
     }
     CHECK(fs::is_fifo(path));
   }

@@ -40,7 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (samples.size() < 2) std::abort();
     for (std::size_t i = 0; i < samples.size(); ++i) {
       if (i > 0 && samples[i].time < samples[i - 1].time) std::abort();
-      if (samples[i].count < 0 || samples[i].count > 4294967295LL || samples[i].max < 0 || samples[i].max > 4294967295LL) std::abort();
+      if (samples[i].count < 0 || samples[i].count > 4294967295LL || samples[i].max < 0 ||
+          samples[i].max > 4294967295LL)
+        std::abort();
     }
   }
   return 0;

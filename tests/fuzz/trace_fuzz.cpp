@@ -53,8 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t i = 0; i < trace->samples.size(); ++i) {
     const auto& a = trace->samples[i];
     const auto& b = again->samples[i];
-    if (std::chrono::floor<std::chrono::milliseconds>(a.time) != b.time || a.netns != b.netns || a.count != b.count || a.max != b.max || a.buckets != b.buckets ||
-        a.counters != b.counters) {
+    if (std::chrono::floor<std::chrono::milliseconds>(a.time) != b.time || a.netns != b.netns || a.count != b.count ||
+        a.max != b.max || a.buckets != b.buckets || a.counters != b.counters) {
       std::abort();
     }
   }

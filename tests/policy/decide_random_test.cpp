@@ -201,9 +201,8 @@ bool fullBeforeCooldownEnds(const Policy& p, const Observation& obs, Duration si
 }
 
 int changesInWindow(const History& h, const KnobRef& ref, TimePoint now, Duration window) {
-  return static_cast<int>(std::count_if(h.changes.begin(), h.changes.end(), [&](const PastChange& c) {
-    return c.ref == ref && c.time > now - window;
-  }));
+  return static_cast<int>(std::count_if(h.changes.begin(), h.changes.end(),
+                                        [&](const PastChange& c) { return c.ref == ref && c.time > now - window; }));
 }
 
 const NetnsObservation* findNetns(const Observation& obs, const std::string& name) {
@@ -317,22 +316,20 @@ std::vector<std::string> violations(const Policy& p, const Observation& obs, con
                               plan.mentions(Reason::MemoryBudget) || plan.mentions(Reason::BudgetBounded);
         const double growth = std::max({0.0, ns->growthPerSec, ns->demandPerSec});
         const double lookahead = std::chrono::duration<double>(p.max.lookahead).count();
-        expect(ns->earlyDropsPerSec > 0 ||
-                   (maxStuck && (fill >= p.timeouts.shortenAt.value || ns->dropsPerSec > 0)) ||
+        expect(ns->earlyDropsPerSec > 0 || (maxStuck && (fill >= p.timeouts.shortenAt.value || ns->dropsPerSec > 0)) ||
                    (growth > 0 && static_cast<double>(ns->count) + growth * lookahead >= static_cast<double>(ceiling)),
                "sheds without early drops, pressure at the ceiling or growth reaching it");
         break;
       }
-      expect(sinceLast(h, obs.now, sameNetnsTimeout) >= p.timeouts.cooldown,
-             "timeout step inside the netns cooldown");
+      expect(sinceLast(h, obs.now, sameNetnsTimeout) >= p.timeouts.cooldown, "timeout step inside the netns cooldown");
       if (shorten) {
         expect(p.timeouts.mode == TimeoutsPolicy::Mode::Shorten, "shortens with [timeouts] mode = off");
         expect(a.to < a.from, "shorten does not shorten");
         expect(p.timeouts.floors.count(a.ref.knob) && a.to >= p.timeouts.floors.at(a.ref.knob),
                "timeout below its floor");
-        expect(!p.max.enabled || obs.unwritable.count(KnobRef{kInitNetns, Knob::ConntrackMax}) ||
-                   obs.max >= ceiling || ceiling < maxCount + p.max.margin ||
-                   plan.mentions(Reason::MemoryBudget) || plan.mentions(Reason::BudgetBounded),
+        expect(!p.max.enabled || obs.unwritable.count(KnobRef{kInitNetns, Knob::ConntrackMax}) || obs.max >= ceiling ||
+                   ceiling < maxCount + p.max.margin || plan.mentions(Reason::MemoryBudget) ||
+                   plan.mentions(Reason::BudgetBounded),
                "shortens while max can still be raised");
         expect(fill >= p.timeouts.shortenAt.value || ns->dropsPerSec > 0, "shortens without pressure");
       } else {
@@ -372,9 +369,7 @@ std::vector<std::string> planViolations(const Policy& policy, const Plan& plan) 
   return out;
 }
 
-bool samePlan(const Plan& a, const Plan& b) {
-  return a.notes == b.notes && a.actions == b.actions;
-}
+bool samePlan(const Plan& a, const Plan& b) { return a.notes == b.notes && a.actions == b.actions; }
 
 std::string describe(int round, const Policy& policy, const Observation& obs, const Action& a,
                      const std::string& what) {

@@ -111,10 +111,10 @@ TEST_CASE("decide raises nf_conntrack_max when the fill reaches high_water, size
     std::optional<std::int64_t> to;  // nullopt: no raise
   };
   const Row rows[] = {
-      {52'429, 65'536, 104'858},   // fill 0.80002: ceil(52429 / 0.5)
+      {52'429, 65'536, 104'858},       // fill 0.80002: ceil(52429 / 0.5)
       {52'428, 65'536, std::nullopt},  // fill 0.79999: just under high_water
-      {59'640, 65'536, 119'280},   // fill 0.91
-      {65'536, 65'536, 131'072},   // full
+      {59'640, 65'536, 119'280},       // fill 0.91
+      {65'536, 65'536, 131'072},       // full
       {1'000, 65'536, std::nullopt},
   };
   for (const auto& row : rows) {
@@ -137,11 +137,10 @@ TEST_CASE("decide raises nf_conntrack_max now when growth will reach high_water 
   };
   // count 40000 of 65536; high_water 0.80 is 52428.8 entries; lookahead 60s.
   const Row rows[] = {
-      {500, 140'000},           // 40000 + 30000 = 70000 predicted: ceil(70000 / 0.5)
-      {210, 105'200},            // 40000 + 12600 = 52600 >= 52428.8
-      {200, std::nullopt},      // 40000 + 12000 = 52000 < 52428.8
-      {0, std::nullopt},
-      {-500, std::nullopt},     // shrinking tables are no reason to raise
+      {500, 140'000},                             // 40000 + 30000 = 70000 predicted: ceil(70000 / 0.5)
+      {210, 105'200},                             // 40000 + 12600 = 52600 >= 52428.8
+      {200, std::nullopt},                        // 40000 + 12000 = 52000 < 52428.8
+      {0, std::nullopt},   {-500, std::nullopt},  // shrinking tables are no reason to raise
   };
   for (const auto& row : rows) {
     CAPTURE(row.growth);
@@ -220,7 +219,7 @@ TEST_CASE("a raise never goes above the effective ceiling, and at the ceiling th
     std::optional<std::int64_t> to;
   };
   const Row rows[] = {
-      {200'000, 210'000, 262'144},  // wants 400000, clamped to the ceiling
+      {200'000, 210'000, 262'144},       // wants 400000, clamped to the ceiling
       {250'000, 262'144, std::nullopt},  // already at the ceiling
   };
   for (const auto& row : rows) {
@@ -350,7 +349,8 @@ TEST_CASE("a raise never goes above min(ceiling, memory budget), whatever the ba
     CHECK(fact(&held->why, Fact::Baseline) == 5'000'000);
     CHECK(noteText(*held) ==
           "not raising nf_conntrack_max (fill 0.99 >= high_water 0.80 in init (count 990000, max 1000000, growth "
-          "5000/s)): min(ceiling, memory budget) 1000000 (ceiling 1000000, memory budget 25% of 16.0 GiB / 320 B, baseline "
+          "5000/s)): min(ceiling, memory budget) 1000000 (ceiling 1000000, memory budget 25% of 16.0 GiB / 320 B, "
+          "baseline "
           "5000000), below the baseline 5000000");
   }
   SUBCASE("the memory budget binds below the ceiling") {
@@ -663,7 +663,7 @@ TEST_CASE("shortening takes the first timeout in order above its floor and never
   };
   const Row rows[] = {
       {120, 60, Knob::TcpTimeoutTimeWait, 60},
-      {15, 60, Knob::TcpTimeoutTimeWait, 10},   // 7 is below the floor of 10
+      {15, 60, Knob::TcpTimeoutTimeWait, 10},  // 7 is below the floor of 10
       {11, 60, Knob::TcpTimeoutTimeWait, 10},
       {10, 60, Knob::TcpTimeoutCloseWait, 30},  // time_wait at its floor: next in order
       {10, 10, Knob::TcpTimeoutFinWait, 60},
@@ -796,8 +796,8 @@ TEST_CASE("relax never goes above the baseline") {
     std::int64_t baseline;
     std::optional<std::int64_t> to;
   };
-  const Row rows[] = {{30, 120, 60}, {60, 120, 120}, {80, 120, 120}, {119, 120, 120}, {120, 120, std::nullopt},
-                      {200, 120, std::nullopt}};
+  const Row rows[] = {{30, 120, 60},   {60, 120, 120},           {80, 120, 120},
+                      {119, 120, 120}, {120, 120, std::nullopt}, {200, 120, std::nullopt}};
   for (const auto& row : rows) {
     CAPTURE(row.current);
     auto gw = ns("gw", 1'000);
@@ -1138,7 +1138,7 @@ TEST_CASE("a table that fills before the cooldown ends raises inside the cooldow
   SUBCASE("below high_water the lookahead trigger's raise is sized from the demand that fills the table") {
     auto roomy = policy;
     roomy.max.ceiling = 4 * 1024 * 1024;
-    ramp.count = 50'000;         // lookahead: 50000 + 1000 x 60 >= 80000
+    ramp.count = 50'000;  // lookahead: 50000 + 1000 x 60 >= 80000
     ramp.growthPerSec = 1'000;
     ramp.demandPerSec = 6'000;  // 50000 + 6000 x 9 s >= 100000 (raised 2 s ago)
     History two;
@@ -1356,9 +1356,9 @@ TEST_CASE("early drops shed every shed timeout above its floor in one step, befo
     const auto steps = timeoutSteps(plan);
     REQUIRE(steps.size() == 4);
     const std::map<Knob, std::pair<std::int64_t, std::int64_t>> want{{Knob::UdpTimeout, {30, 15}},
-                                                                      {Knob::TcpTimeoutSynSent, {120, 60}},
-                                                                      {Knob::TcpTimeoutSynRecv, {60, 30}},
-                                                                      {Knob::TcpTimeoutUnacknowledged, {300, 150}}};
+                                                                     {Knob::TcpTimeoutSynSent, {120, 60}},
+                                                                     {Knob::TcpTimeoutSynRecv, {60, 30}},
+                                                                     {Knob::TcpTimeoutUnacknowledged, {300, 150}}};
     for (const auto& step : steps) {
       CAPTURE(kernelName(step.ref.knob));
       REQUIRE(want.count(step.ref.knob) == 1);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 
-#include <algorithm>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <filesystem>
 #include <fstream>
@@ -257,9 +257,9 @@ TEST_CASE("each kind of problem is reported at its line with a message that says
     std::string message;
   };
   const Row rows[] = {
-      {"bad count", "[max]\n\nceiling = 4X\n", 3,
-       "[max] ceiling: \"4X\" is not a count (examples: 262144, 256k, 4M)"},
-      {"count too small", "[max]\nceiling = 512\n", 2, "[max] ceiling: \"512\" is out of range (allowed: 1024 to 2147483647)"},
+      {"bad count", "[max]\n\nceiling = 4X\n", 3, "[max] ceiling: \"4X\" is not a count (examples: 262144, 256k, 4M)"},
+      {"count too small", "[max]\nceiling = 512\n", 2,
+       "[max] ceiling: \"512\" is out of range (allowed: 1024 to 2147483647)"},
       {"count above the kernel's int", "[max]\nceiling = 2G\n", 2, "out of range (allowed: 1024 to 2147483647)"},
       {"count that overflows", "[max]\nceiling = 99999999999999999999\n", 2, "out of range"},
       {"empty value", "[max]\nceiling =\n", 2, "[max] ceiling: no value; expected a count"},
@@ -282,14 +282,17 @@ TEST_CASE("each kind of problem is reported at its line with a message that says
       {"entries per bucket too high", "[hashsize]\nentries_per_bucket = 100\n", 2, "out of range (allowed: 1 to 64)"},
       {"unknown section", "[maxx]\nceiling = 1M\n", 1, "[maxx]: unknown section; did you mean [max]?"},
       {"unknown key with a typo", "[max]\ncelling = 1M\n", 2, "[max] celling: unknown key; did you mean ceiling?"},
-      {"key in the wrong section", "[controller]\nceiling = 1M\n", 2, "[controller] ceiling: unknown key in [controller]; ceiling belongs in [max]"},
+      {"key in the wrong section", "[controller]\nceiling = 1M\n", 2,
+       "[controller] ceiling: unknown key in [controller]; ceiling belongs in [max]"},
       {"unknown key listing the known ones", "[hashsize]\nbuckets = 1M\n", 2,
        "unknown key (keys in [hashsize]: mode, entries_per_bucket, min_interval, max_memory, max_stall, "
        "emergency_may_stall)"},
-      {"duplicate key", "[max]\nceiling = 1M\n\nceiling = 2M\n", 4, "[max] ceiling: duplicate key; first set on line 2"},
+      {"duplicate key", "[max]\nceiling = 1M\n\nceiling = 2M\n", 4,
+       "[max] ceiling: duplicate key; first set on line 2"},
       {"duplicate key across a reopened section", "[max]\ncooldown = 5s\n[timeouts]\n[max]\ncooldown = 6s\n", 5,
        "duplicate key; first set on line 2"},
-      {"key before any section", "\ninterval = 1s\n", 2, "interval: key outside any section; put it under [controller]"},
+      {"key before any section", "\ninterval = 1s\n", 2,
+       "interval: key outside any section; put it under [controller]"},
       {"line without =", "[max]\nceiling 1M\n", 2, "\"ceiling 1M\" is neither \"key = value\" nor \"[section]\""},
       {"unclosed section header", "[max\n", 1, "\"[max\" is not a section header"},
       {"missing key", "[max]\n= 1M\n", 2, "missing key before \"=\""},
@@ -318,9 +321,11 @@ TEST_CASE("each kind of problem is reported at its line with a message that says
        "[timeout_floors] nf_conntrack_max: not a timeout"},
       {"floor for an unknown timeout", "[timeout_floors]\ntcp_timeout_time_wiat = 10s\n", 2,
        "\"tcp_timeout_time_wiat\" is not a conntrack timeout; did you mean tcp_timeout_time_wait?"},
-      {"same floor twice under two names", "[timeout_floors]\ntcp_timeout_fin_wait = 10s\nnf_conntrack_tcp_timeout_fin_wait = 20s\n",
-       3, "duplicate floor for tcp_timeout_fin_wait; first set on line 2"},
-      {"order with an unknown name", "[timeouts]\norder = tcp_timeout_foo\n", 2, "\"tcp_timeout_foo\" is not a conntrack timeout"},
+      {"same floor twice under two names",
+       "[timeout_floors]\ntcp_timeout_fin_wait = 10s\nnf_conntrack_tcp_timeout_fin_wait = 20s\n", 3,
+       "duplicate floor for tcp_timeout_fin_wait; first set on line 2"},
+      {"order with an unknown name", "[timeouts]\norder = tcp_timeout_foo\n", 2,
+       "\"tcp_timeout_foo\" is not a conntrack timeout"},
       {"order with a knob that is not a timeout", "[timeouts]\norder = nf_conntrack_buckets\n", 2,
        "\"nf_conntrack_buckets\" is not a timeout"},
       {"order with a repeated timeout", "[timeouts]\norder = udp_timeout_stream, udp_timeout_stream\n", 2,
@@ -330,7 +335,8 @@ TEST_CASE("each kind of problem is reported at its line with a message that says
       {"empty order while shortening", "[timeouts]\nmode = shorten\norder =\n", 3, "empty while mode = shorten"},
       {"netns with a slash", "[controller]\nnetns = a/b\n", 2, "\"a/b\" is not a plain namespace name"},
       {"netns dot-dot", "[controller]\nnetns = ..\n", 2, "\"..\" is not a plain namespace name"},
-      {"netns mixing all with names", "[controller]\nnetns = all, router\n", 2, "\"all\" cannot be combined with names"},
+      {"netns mixing all with names", "[controller]\nnetns = all, router\n", 2,
+       "\"all\" cannot be combined with names"},
       {"netns listed twice", "[controller]\nnetns = r1, r1\n", 2, "\"r1\" is listed twice"},
       {"netns with an empty name", "[controller]\nnetns = r1,,r2\n", 2, "empty name"},
   };
@@ -484,12 +490,32 @@ TEST_CASE("formatPolicy writes every key and parses back to the same policy") {
     const auto load = parsePolicy(text, "formatted");
     REQUIRE_MESSAGE(load.ok(), problemsText(load));
     CHECK(load.policy == Policy{});
-    for (const char* key : {"interval =", "netns = all", "dry_run =", "rollback_on_exit =", "max_changes =",
-                            "change_window =", "enabled =", "ceiling = 4M", "memory_budget = 25%", "high_water =",
-                            "lookahead =", "target_fill =", "cooldown =", "margin =", "mode = presize",
-                            "entries_per_bucket =", "min_interval =", "max_memory = 16MiB", "max_stall = 5ms",
-                            "emergency_may_stall = false", "mode = off", "shorten_at =", "factor = 0.5",
-                            "relax_below =", "relax_after =", "order = tcp_timeout_time_wait, ",
+    for (const char* key : {"interval =",
+                            "netns = all",
+                            "dry_run =",
+                            "rollback_on_exit =",
+                            "max_changes =",
+                            "change_window =",
+                            "enabled =",
+                            "ceiling = 4M",
+                            "memory_budget = 25%",
+                            "high_water =",
+                            "lookahead =",
+                            "target_fill =",
+                            "cooldown =",
+                            "margin =",
+                            "mode = presize",
+                            "entries_per_bucket =",
+                            "min_interval =",
+                            "max_memory = 16MiB",
+                            "max_stall = 5ms",
+                            "emergency_may_stall = false",
+                            "mode = off",
+                            "shorten_at =",
+                            "factor = 0.5",
+                            "relax_below =",
+                            "relax_after =",
+                            "order = tcp_timeout_time_wait, ",
                             "tcp_timeout_established = 1h"}) {
       CAPTURE(key);
       CHECK(text.find(key) != std::string::npos);
@@ -497,7 +523,8 @@ TEST_CASE("formatPolicy writes every key and parses back to the same policy") {
   }
   SUBCASE("a policy unlike the defaults in every field") {
     Policy p;
-    p.controller = {750ms, {NetnsSelector::Mode::Named, {"init", "r1"}}, true, true, 3, 90s, {}, std::int64_t{64} << 20};
+    p.controller = {
+        750ms, {NetnsSelector::Mode::Named, {"init", "r1"}}, true, true, 3, 90s, {}, std::int64_t{64} << 20};
     p.max = {false, 1'000'000, {0.3}, {0.85}, 0s, {0.4}, 2s, 0};
     p.hashsize = {HashsizePolicy::Mode::Fixed, 2, 2h, 1024 * 1024, 20ms, true};
     p.timeouts.mode = TimeoutsPolicy::Mode::Shorten;
@@ -598,19 +625,23 @@ TEST_CASE("trace_file and textfile may not name /, /proc, /sys, /dev, the state 
     std::string message;
   };
   const Row rows[] = {
-      {"[controller]\ntrace_file = /proc/sys/net/netfilter/nf_conntrack_max\n", 2, "[controller] trace_file: \"/proc/sys/net/netfilter/nf_conntrack_max\" is under /proc"},
+      {"[controller]\ntrace_file = /proc/sys/net/netfilter/nf_conntrack_max\n", 2,
+       "[controller] trace_file: \"/proc/sys/net/netfilter/nf_conntrack_max\" is under /proc"},
       {"[controller]\ntrace_file = /sys/kernel/x\n", 2, "is under /sys"},
       {"[controller]\ntrace_file = /dev/sda\n", 2, "is under /dev"},
       {"[controller]\ntrace_file = /\n", 2, "is the root directory"},
       {"[controller]\ntrace_file = /var/log/../../proc/x\n", 2, "is under /proc"},
       {"[controller]\ntrace_file = //dev//null\n", 2, "is under /dev"},
-      {"[metrics]\ntextfile = /dev/shm/ctpilot.prom\n", 2, "[metrics] textfile: \"/dev/shm/ctpilot.prom\" is under /dev"},
+      {"[metrics]\ntextfile = /dev/shm/ctpilot.prom\n", 2,
+       "[metrics] textfile: \"/dev/shm/ctpilot.prom\" is under /dev"},
       {"[controller]\ntrace_file = /var/lib/ctpilot/journal.jsonl\n", 2, "is in the state directory /var/lib/ctpilot"},
       {"[controller]\ntrace_file = /var/lib/ctpilot/./journal.checkpoint\n", 2, "is in the state directory"},
       {"[controller]\ntrace_file = /var/lib/ctpilot\n", 2, "is in the state directory"},
       {"[controller]\ntrace_file = /var/tmp/c.prom\n[metrics]\ntextfile = /var/tmp/c.prom\n", 4, "name the same file"},
-      {"[controller]\ntrace_file = /var/tmp/c.prom.1\n[metrics]\ntextfile = /var/tmp/c.prom\n", 4, "name the same file"},
-      {"[controller]\ntrace_file = /var/tmp/c.prom.tmp.99\n[metrics]\ntextfile = /var/tmp/c.prom\n", 4, "name the same file"},
+      {"[controller]\ntrace_file = /var/tmp/c.prom.1\n[metrics]\ntextfile = /var/tmp/c.prom\n", 4,
+       "name the same file"},
+      {"[controller]\ntrace_file = /var/tmp/c.prom.tmp.99\n[metrics]\ntextfile = /var/tmp/c.prom\n", 4,
+       "name the same file"},
   };
   for (const auto& row : rows) {
     CAPTURE(row.text);
@@ -620,8 +651,9 @@ TEST_CASE("trace_file and textfile may not name /, /proc, /sys, /dev, the state 
     CHECK(load.problems[0].message.find(row.message) != std::string::npos);
   }
   SUBCASE("files of their own pass; without a state directory only the system paths are checked") {
-    CHECK(parsePolicy("[controller]\ntrace_file = /var/log/ctpilot/trace.jsonl\n[metrics]\ntextfile = /var/lib/node/c.prom\n", "p",
-                      "/var/lib/ctpilot")
+    CHECK(parsePolicy(
+              "[controller]\ntrace_file = /var/log/ctpilot/trace.jsonl\n[metrics]\ntextfile = /var/lib/node/c.prom\n",
+              "p", "/var/lib/ctpilot")
               .ok());
     CHECK(parsePolicy("[controller]\ntrace_file = /var/lib/ctpilot-trace.jsonl\n", "p", "/var/lib/ctpilot").ok());
     CHECK(parsePolicy("[controller]\ntrace_file = /var/lib/ctpilot/trace.jsonl\n", "p").ok());
@@ -632,8 +664,8 @@ TEST_CASE("trace_file and textfile may not name /, /proc, /sys, /dev, the state 
     fs::create_directories(dir / "state");
     fs::create_directory_symlink(dir / "state", dir / "link");
     fs::create_directory_symlink("/sys", dir / "sys");  // only its path is resolved, nothing read
-    const auto viaLink = parsePolicy("[controller]\ntrace_file = " + (dir / "link" / "journal.jsonl").string() + "\n", "p",
-                                     (dir / "state").string());
+    const auto viaLink = parsePolicy("[controller]\ntrace_file = " + (dir / "link" / "journal.jsonl").string() + "\n",
+                                     "p", (dir / "state").string());
     REQUIRE(viaLink.problems.size() == 1);
     CHECK(viaLink.problems[0].message.find("is in the state directory") != std::string::npos);
     const auto viaSys = parsePolicy("[controller]\ntrace_file = " + (dir / "sys" / "x").string() + "\n", "p");

@@ -17,7 +17,8 @@ TEST_CASE("errcFromErrno sorts every errno a knob or file operation returns into
     const char* why;
   };
   const Row rows[] = {
-      {ENOENT, Errc::Missing, "nf_conntrack not loaded, a knob this kernel lacks, a /proc/sys file of a reloaded module"},
+      {ENOENT, Errc::Missing,
+       "nf_conntrack not loaded, a knob this kernel lacks, a /proc/sys file of a reloaded module"},
       // kernfs answers ENODEV on a /sys attribute whose module went away (a kept descriptor of
       // /sys/module/nf_conntrack/parameters/hashsize after rmmod): gone, as ENOENT is for /proc/sys.
       {ENODEV, Errc::Missing, "a /sys attribute whose module was unloaded"},

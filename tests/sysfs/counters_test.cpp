@@ -52,7 +52,9 @@ TEST_CASE("the kernel's own column names and status's \"error\" are the only ali
   for (const auto& f : sysfs::counterFields()) {
     CAPTURE(f.name);
     const std::string name = f.name;
-    CHECK(std::string(f.procfsColumn) == (name == "chaintoolong" ? "chainlength" : name == "clash_resolve" ? "clashres" : name));
+    CHECK(std::string(f.procfsColumn) == (name == "chaintoolong"    ? "chainlength"
+                                          : name == "clash_resolve" ? "clashres"
+                                                                    : name));
     CHECK(std::string(f.statusKey) == (name == "icmp_error" ? "error" : name));
   }
 }
@@ -71,22 +73,26 @@ TEST_CASE("every procfs column of the table is in the header Linux 6.18 prints")
 TEST_CASE("the README documents the counters: a trace line's keys in order, status's keys in order, each metric") {
   const std::string readme = readSource("README.md");
   SUBCASE("a trace line holds the counters in the table's trace order") {
-    const std::string line = lineWith(readme, "{\"time\":\"2026-11-29T21:00:00.000Z\",\"netns\":\"init\",\"count\":900");
+    const std::string line =
+        lineWith(readme, "{\"time\":\"2026-11-29T21:00:00.000Z\",\"netns\":\"init\",\"count\":900");
     CAPTURE(line);
     CHECK(line.find(",\"insert\":0,\"drop\":2,") != std::string::npos);  // the example's one non-zero counter
     std::string documented = line.substr(line.find("\"insert\""));
     documented.pop_back();  // the closing brace
     std::string keys;
     std::istringstream fields(documented);
-    for (std::string field; std::getline(fields, field, ',');) keys += (keys.empty() ? "" : ",") + field.substr(0, field.find(':'));
+    for (std::string field; std::getline(fields, field, ',');)
+      keys += (keys.empty() ? "" : ",") + field.substr(0, field.find(':'));
     std::string want;
-    for (const char* name : sysfs::counterNamesInTraceOrder()) want += (want.empty() ? "\"" : ",\"") + std::string(name) + "\"";
+    for (const char* name : sysfs::counterNamesInTraceOrder())
+      want += (want.empty() ? "\"" : ",\"") + std::string(name) + "\"";
     CHECK(keys == want);
   }
   SUBCASE("status --json has the counters in the table's order") {
     const std::string line = lineWith(readme, "| `.stats.drop`");
     std::string want;
-    for (const auto& f : sysfs::counterFields()) want += (want.empty() ? "| `.stats." : ", `.") + std::string(f.statusKey) + "`";
+    for (const auto& f : sysfs::counterFields())
+      want += (want.empty() ? "| `.stats." : ", `.") + std::string(f.statusKey) + "`";
     CHECK(line.substr(0, want.size()) == want);
   }
   SUBCASE("\"Monitoring\" names each counter that is a metric") {

@@ -76,10 +76,11 @@ TEST_CASE("messages built with libnl decode to the values put in, attribute by a
     CAPTURE(field);
     ctnl::CpuStatsReply reply;
     reply.cpu = 37;
-    std::uint32_t* members[] = {&reply.counters.found,         &reply.counters.invalid, &reply.counters.insert,
-                                &reply.counters.insertFailed,  &reply.counters.drop,    &reply.counters.earlyDrop,
-                                &reply.counters.error,         &reply.counters.searchRestart,
-                                &reply.counters.clashResolve,  &reply.counters.chainTooLong};
+    std::uint32_t* members[] = {&reply.counters.found,        &reply.counters.invalid,
+                                &reply.counters.insert,       &reply.counters.insertFailed,
+                                &reply.counters.drop,         &reply.counters.earlyDrop,
+                                &reply.counters.error,        &reply.counters.searchRestart,
+                                &reply.counters.clashResolve, &reply.counters.chainTooLong};
     *members[field] = 0xfedcba98U - field;
     const auto decoded = ctnl::decodeCpuStats(ctnl::encodeCpuStats(reply));
     REQUIRE(decoded.has_value());
@@ -154,6 +155,7 @@ TEST_CASE("bad ctnetlink messages are Malformed") {
   SUBCASE("hex text with a bad digit") {
     CHECK_FALSE(ctnl::parseHex("0a 0g").has_value());
     CHECK_FALSE(ctnl::parseHex("0a 0").has_value());
-    CHECK(ctnl::parseHex("# comment 0g\n0a ff\n").value_or(std::vector<std::uint8_t>{}) == std::vector<std::uint8_t>{0x0a, 0xff});
+    CHECK(ctnl::parseHex("# comment 0g\n0a ff\n").value_or(std::vector<std::uint8_t>{}) ==
+          std::vector<std::uint8_t>{0x0a, 0xff});
   }
 }

@@ -23,7 +23,9 @@ namespace {
 // A temporary root with /proc and /sys files, and the registry's knobs by name.
 struct TempTree : testing::TempTree {
   TempTree() : testing::TempTree("store") {}
-  void writeKnob(Knob knob, const std::string& text) const { write(std::string(sysfs::registryEntry(knob).path), text); }
+  void writeKnob(Knob knob, const std::string& text) const {
+    write(std::string(sysfs::registryEntry(knob).path), text);
+  }
   std::string readKnob(Knob knob) const { return read(std::string(sysfs::registryEntry(knob).path)); }
 };
 

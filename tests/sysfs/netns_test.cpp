@@ -35,12 +35,8 @@ policy::NetnsSelector select(Mode mode, std::vector<std::string> names = {}) {
 
 TEST_CASE("discoverNetns in init mode returns the initial netns with its inode") {
   NetnsTree tree;
-  SUBCASE("from /proc/self") {
-    tree.ns("/proc/self/ns/net", kInit);
-  }
-  SUBCASE("from /proc/1 when the tree has no /proc/self") {
-    tree.ns("/proc/1/ns/net", kInit);
-  }
+  SUBCASE("from /proc/self") { tree.ns("/proc/self/ns/net", kInit); }
+  SUBCASE("from /proc/1 when the tree has no /proc/self") { tree.ns("/proc/1/ns/net", kInit); }
   const auto found = sysfs::discoverNetns(tree.root.string(), select(Mode::Init));
   REQUIRE(found.has_value());
   REQUIRE(found->size() == 1);
@@ -81,9 +77,9 @@ TEST_CASE("discoverNetns in all mode lists each distinct netns once: init, names
   tree.ns("/proc/2/ns/net", 4026532001);      // a process inside netns a
   tree.ns("/proc/10/ns/net", 4026532010);
   tree.ns("/proc/9/ns/net", 4026532009);
-  tree.ns("/proc/11/ns/net", 4026532010);     // another process in the same unnamed netns
-  tree.dir("/proc/12");                       // a process that exited while we looked
-  tree.dir("/proc/sys");                      // not a pid
+  tree.ns("/proc/11/ns/net", 4026532010);  // another process in the same unnamed netns
+  tree.dir("/proc/12");                    // a process that exited while we looked
+  tree.dir("/proc/sys");                   // not a pid
   const auto found = sysfs::discoverNetns(tree.root.string(), select(Mode::All));
   REQUIRE(found.has_value());
   std::vector<std::string> names;

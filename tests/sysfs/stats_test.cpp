@@ -58,8 +58,9 @@ TEST_CASE("parseProcfsStats reads a table recorded on Linux 6.18") {
 }
 
 TEST_CASE("parseProcfsStats maps each 6.18 column by its header name, including chainlength and clashres") {
-  const std::string row = "00000005  00000001 00000002 0000000a 00000003 0000000b 0000000c 00000004 00000005 00000006 "
-                          "00000007 00000008 00000009  0000000d 0000000e 0000000f 0000000a\n";
+  const std::string row =
+      "00000005  00000001 00000002 0000000a 00000003 0000000b 0000000c 00000004 00000005 00000006 "
+      "00000007 00000008 00000009  0000000d 0000000e 0000000f 0000000a\n";
   const auto stats = sysfs::parseProcfsStats(std::string(kHeader618) + row);
   REQUIRE(stats.has_value());
   REQUIRE(stats->cpus.size() == 1);
@@ -101,7 +102,8 @@ TEST_CASE("parseProcfsStats reads kernels with other columns: unknown ones ignor
   CHECK(c.chainTooLong == 0);
 
   // A future kernel with a new column in the middle.
-  const auto future = sysfs::parseProcfsStats("entries drop shiny_new early_drop\n00000001 00000002 ffffffff 00000003\n");
+  const auto future =
+      sysfs::parseProcfsStats("entries drop shiny_new early_drop\n00000001 00000002 ffffffff 00000003\n");
   REQUIRE(future.has_value());
   CHECK(future->cpus[0].drop == 2);
   CHECK(future->cpus[0].earlyDrop == 3);

@@ -49,7 +49,9 @@ TEST_CASE("readMemoryFacts without slabinfo assumes a 256-byte object") {
   TempRoot tree;
   tree.write("/proc/meminfo", kMeminfo);
   SUBCASE("no slabinfo") {}
-  SUBCASE("a slabinfo without nf_conntrack (merged cache)") { tree.write("/proc/slabinfo", "slabinfo - version: 2.1\n"); }
+  SUBCASE("a slabinfo without nf_conntrack (merged cache)") {
+    tree.write("/proc/slabinfo", "slabinfo - version: 2.1\n");
+  }
   const auto facts = sysfs::readMemoryFacts(tree.root.string());
   REQUIRE(facts.has_value());
   CHECK(facts->slabObjectBytes == 0);

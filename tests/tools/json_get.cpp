@@ -75,8 +75,7 @@ int main(int argc, char** argv) {
       try {
         doc = nlohmann::json::parse(line);
         parsed = true;
-      } catch (const nlohmann::json::exception&) {
-      }
+      } catch (const nlohmann::json::exception&) {}
     }
   }
   if (!parsed) {

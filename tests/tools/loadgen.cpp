@@ -76,7 +76,6 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-
 std::int64_t parseCount(const std::string& flag, const std::string& text) {
   std::size_t used = 0;
   long long value = 0;
@@ -203,7 +202,7 @@ bool isTestAddress(const Endpoint& ep) {
   if (ep.addr.ss_family == AF_INET) {
     const auto a = ntohl(reinterpret_cast<const sockaddr_in*>(&ep.addr)->sin_addr.s_addr);
     return (a >> 8) == 0xC00002 || (a >> 8) == 0xC63364 || (a >> 8) == 0xCB0071 ||  // TEST-NET-1/2/3
-           (a >> 16) == 0xA9FE;                                                       // 169.254/16
+           (a >> 16) == 0xA9FE;                                                     // 169.254/16
   }
   const auto& b = reinterpret_cast<const sockaddr_in6*>(&ep.addr)->sin6_addr.s6_addr;
   return (b[0] & 0xFE) == 0xFC || (b[0] == 0xFE && (b[1] & 0xC0) == 0x80);  // fc00::/7, fe80::/10
@@ -284,7 +283,6 @@ std::optional<std::string> optional(const Args& args, const std::string& flag) {
   if (found == args.options.end()) return std::nullopt;
   return found->second;
 }
-
 
 std::string errnoText(const std::string& what) { return what + ": " + std::strerror(errno); }
 
@@ -374,16 +372,15 @@ class Loop {
 
 double since(Clock::time_point start) { return Seconds(Clock::now() - start).count(); }
 
-
 struct TcpCounters {
-  std::int64_t attempted = 0;   // connect() issued
-  std::int64_t connected = 0;   // handshake completed
-  std::int64_t completed = 0;   // connected and closed cleanly after the server's FIN
-  std::int64_t timeouts = 0;    // no handshake within --timeout (SYNs dropped)
-  std::int64_t refused = 0;     // ECONNREFUSED (nothing listening)
-  std::int64_t errors = 0;      // anything else (EADDRNOTAVAIL: out of local ports, ...)
-  std::int64_t noFin = 0;       // connected but the server did not close within --timeout
-  std::int64_t throttled = 0;   // ticks on which --concurrency held a start back
+  std::int64_t attempted = 0;  // connect() issued
+  std::int64_t connected = 0;  // handshake completed
+  std::int64_t completed = 0;  // connected and closed cleanly after the server's FIN
+  std::int64_t timeouts = 0;   // no handshake within --timeout (SYNs dropped)
+  std::int64_t refused = 0;    // ECONNREFUSED (nothing listening)
+  std::int64_t errors = 0;     // anything else (EADDRNOTAVAIL: out of local ports, ...)
+  std::int64_t noFin = 0;      // connected but the server did not close within --timeout
+  std::int64_t throttled = 0;  // ticks on which --concurrency held a start back
 };
 
 int tcpChurn(const Args& args) {
@@ -445,8 +442,8 @@ int tcpChurn(const Args& args) {
     if (static_cast<std::size_t>(fd) >= conns.size()) conns.resize(static_cast<std::size_t>(fd) * 2);
     ++inflight;
     conns[fd].phase = Phase::Connecting;
-    deadlines.push_back({Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout), fd,
-                         conns[fd].generation});
+    deadlines.push_back(
+        {Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout), fd, conns[fd].generation});
     if (connect(fd, reinterpret_cast<const sockaddr*>(&target.addr), target.len) != 0 && errno != EINPROGRESS) {
       connectError(fd, errno);
       return;
@@ -507,7 +504,10 @@ int tcpChurn(const Args& args) {
             char buf[256];
             const auto n = read(fd, buf, sizeof buf);
             if (n > 0) return;  // the server sent data: keep waiting for its FIN
-            if (n == 0) ++c.completed; else ++c.errors;
+            if (n == 0)
+              ++c.completed;
+            else
+              ++c.errors;
             finish(fd);
           }
         });
@@ -537,7 +537,6 @@ int tcpChurn(const Args& args) {
   std::cout << report.dump() << std::endl;
   return kExitOk;
 }
-
 
 int udpFlows(const Args& args) {
   const auto targets = parseEndpoints("--target", required(args, "--target"));
@@ -611,7 +610,8 @@ int udpFlows(const Args& args) {
     if (done) break;
   }
   nlohmann::json errnoCounts = nlohmann::json::object();
-  for (const auto& [err, count] : errnos) errnoCounts[strerrorname_np(err) ? strerrorname_np(err) : std::to_string(err)] = count;
+  for (const auto& [err, count] : errnos)
+    errnoCounts[strerrorname_np(err) ? strerrorname_np(err) : std::to_string(err)] = count;
   const nlohmann::json report{
       {"mode", "udp-flows"},
       {"netns", args.netns},
@@ -628,7 +628,6 @@ int udpFlows(const Args& args) {
   std::cout << report.dump() << std::endl;
   return kExitOk;
 }
-
 
 int serve(const Args& args) {
   const auto listens = parseEndpoints("--listen", required(args, "--listen"));
@@ -648,8 +647,7 @@ int serve(const Args& args) {
     sockets.push_back(fd);
   }
   // Tell a waiting test that the sockets are bound.
-  std::cerr << "ctpilot-loadgen: serving " << listens.size() << (args.udp ? " udp" : " tcp") << " port(s)"
-            << std::endl;
+  std::cerr << "ctpilot-loadgen: serving " << listens.size() << (args.udp ? " udp" : " tcp") << " port(s)" << std::endl;
   std::int64_t accepted = 0, datagrams = 0;
   const auto start = Clock::now();
   while (since(start) < window.count() && !loop.stopped()) {
@@ -671,7 +669,7 @@ int serve(const Args& args) {
                  });
   }
   const nlohmann::json report{
-      {"mode", "serve"}, {"netns", args.netns}, {"protocol", args.udp ? "udp" : "tcp"},
+      {"mode", "serve"},      {"netns", args.netns},    {"protocol", args.udp ? "udp" : "tcp"},
       {"accepted", accepted}, {"datagrams", datagrams}, {"elapsed_s", since(start)},
   };
   std::cout << report.dump() << std::endl;

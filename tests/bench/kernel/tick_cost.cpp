@@ -28,8 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "controller/controller.h"
 #include "controller/journal/journal.h"
@@ -136,9 +136,8 @@ int run(const Args& args) {
   spdlog::set_level(spdlog::level::warn);  // the daemon's default (info) adds nothing per tick
   // "--netns all": every distinct namespace found in /proc/*/ns/net, rediscovered as the daemon does.
   const bool all = args.netns.size() == 1 && args.netns[0] == "all";
-  const policy::NetnsSelector selector =
-      all ? policy::NetnsSelector{policy::NetnsSelector::Mode::All, {}}
-          : policy::NetnsSelector{policy::NetnsSelector::Mode::Named, args.netns};
+  const policy::NetnsSelector selector = all ? policy::NetnsSelector{policy::NetnsSelector::Mode::All, {}}
+                                             : policy::NetnsSelector{policy::NetnsSelector::Mode::Named, args.netns};
   auto watched = sysfs::discoverNetns("/", selector);
   if (!watched) {
     std::cerr << "ctpilot-bench-tick: " << watched.error().what << "\n";
@@ -238,14 +237,10 @@ int run(const Args& args) {
   const double readCpu = cpuSeconds() - readCpu0;
 
   nlohmann::json out{
-      {"stats", args.stats},
-      {"paced", args.paced},
-      {"source_seen", source},
-      {"netns", watched->size()},
-      {"first_tick_us", firstMicros},
-      {"tick", summary(tickMicros, tickCpu)},
-      {"unsampled_ticks", unsampled},
-      {"read", summary(readMicros, readCpu)},
+      {"stats", args.stats},          {"paced", args.paced},
+      {"source_seen", source},        {"netns", watched->size()},
+      {"first_tick_us", firstMicros}, {"tick", summary(tickMicros, tickCpu)},
+      {"unsampled_ticks", unsampled}, {"read", summary(readMicros, readCpu)},
       {"read_errors", readErrors},
   };
   if (!firstError.empty()) out["first_read_error"] = firstError;

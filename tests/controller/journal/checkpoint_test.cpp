@@ -60,7 +60,8 @@ std::vector<JournalRecord> randomJournal(std::mt19937& rng, int n) {
       case RecordKind::Applied:
       case RecordKind::Failed:
       case RecordKind::Rollback:
-        if (!intents.empty() && pick(5) != 0) r.ref = intents[static_cast<std::size_t>(pick(static_cast<int>(intents.size())))];
+        if (!intents.empty() && pick(5) != 0)
+          r.ref = intents[static_cast<std::size_t>(pick(static_cast<int>(intents.size())))];
         if (kind == RecordKind::Applied && ref.knob == policy::Knob::Buckets) {
           r.observation = nlohmann::json{{"write_us", 1000 + pick(100)}, {"entries", 100000}};
         }
@@ -73,8 +74,7 @@ std::vector<JournalRecord> randomJournal(std::mt19937& rng, int n) {
       case RecordKind::Resume:
         if (pick(2) == 0) r.knob.reset(), r.netns.clear();
         break;
-      default:
-        break;
+      default: break;
     }
     if (pick(10) == 0) r.oldValue.reset();
     out.push_back(r);
@@ -88,7 +88,8 @@ std::string answers(const JournalView& view, policy::TimePoint now) {
   out << "last " << view.lastId() << " other " << view.otherBootApplied() << "\nbaselines";
   for (const auto& [ref, value] : view.baselines()) out << " " << ref.netns << "/" << int(ref.knob) << "=" << value;
   out << "\nwrites";
-  for (const auto& [ref, w] : view.lastWrites()) out << " " << ref.netns << "/" << int(ref.knob) << "=" << w.value << "#" << w.recordId;
+  for (const auto& [ref, w] : view.lastWrites())
+    out << " " << ref.netns << "/" << int(ref.knob) << "=" << w.value << "#" << w.recordId;
   out << "\nunfinished";
   for (const auto& intent : view.unfinishedIntents()) out << " " << intent.id;
   out << "\nours";
@@ -100,7 +101,8 @@ std::string answers(const JournalView& view, policy::TimePoint now) {
   for (const auto& hold : view.activeHoldRecords(now)) out << " " << hold.id;
   for (const std::int64_t since : {0, 40, 200}) {
     out << "\nexternal>" << since;
-    for (const auto& [ref, id] : view.externalRecordIds(since)) out << " " << ref.netns << "/" << int(ref.knob) << "#" << id;
+    for (const auto& [ref, id] : view.externalRecordIds(since))
+      out << " " << ref.netns << "/" << int(ref.knob) << "#" << id;
   }
   for (const auto window : {policy::Duration(1min), policy::Duration(10min), policy::Duration(24h)}) {
     out << "\nhistory";
@@ -261,7 +263,8 @@ TEST_CASE("a checkpoint that does not match the journal is removed and the whole
          text[text.find("\"last_id\":") + 10] ^= 1;
          writeFile(d.sub(kCheckpointName), text);
        }},
-      {"the checkpoint cut short", [](const TempDir& d) { writeFile(d.sub(kCheckpointName), readFile(d.sub(kCheckpointName)).substr(0, 100)); }},
+      {"the checkpoint cut short",
+       [](const TempDir& d) { writeFile(d.sub(kCheckpointName), readFile(d.sub(kCheckpointName)).substr(0, 100)); }},
       {"an empty checkpoint", [](const TempDir& d) { writeFile(d.sub(kCheckpointName), ""); }},
       {"another format",
        [](const TempDir& d) {
@@ -493,7 +496,9 @@ TEST_CASE("a checkpoint claims nothing the journal does not say: each named line
       {"a line named with another record's id", {baseline, {applied.offset, 2}}, "is not record 2"},
       // An offset inside a line: whatever text follows is no journal line.
       {"an offset inside a line", {baseline, {applied.offset + 7, 3}}, "no journal line starts at byte"},
-      {"an offset past the end of the journal's lines", {baseline, {records.back().offset + 3, 25}}, "no journal line starts"},
+      {"an offset past the end of the journal's lines",
+       {baseline, {records.back().offset + 3, 25}},
+       "no journal line starts"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.name);

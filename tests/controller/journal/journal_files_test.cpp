@@ -124,7 +124,8 @@ TEST_CASE("a journal of this boot only, or none at all, is left alone") {
   CHECK_FALSE(std::filesystem::exists(std::filesystem::path(dir.path) / "journal.jsonl.1"));
 }
 
-TEST_CASE("rollback's count of earlier boots' changes reads each file back a bounded number of lines, each record once") {
+TEST_CASE(
+    "rollback's count of earlier boots' changes reads each file back a bounded number of lines, each record once") {
   StateDir dir;
   SUBCASE("both files, with a copy a rotation cut short left in both: every change once") {
     dir.write("journal.jsonl.1", line(1, "b0") + line(2, "b0") + line(3, "b9"));

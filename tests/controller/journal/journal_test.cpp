@@ -58,8 +58,8 @@ JournalRecord applied(std::int64_t from, std::int64_t to) {
 }
 
 std::string line(std::int64_t id, const std::string& kind = "applied") {
-  return R"({"id":)" + std::to_string(id) + R"(,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":")" +
-         kind + R"(","netns":"init","knob":"nf_conntrack_max","old":1,"new":2})";
+  return R"({"id":)" + std::to_string(id) + R"(,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":")" + kind +
+         R"(","netns":"init","knob":"nf_conntrack_max","old":1,"new":2})";
 }
 
 // readJournalFile's error text ("" when it read the file).
@@ -89,7 +89,9 @@ TEST_CASE("times are RFC 3339 UTC with milliseconds and parse back exactly") {
   const auto t = at("2026-11-27T03:05:47.123Z");
   CHECK(formatTime(t) == "2026-11-27T03:05:47.123Z");
   CHECK(formatTime(at("2026-11-27T03:05:47Z")) == "2026-11-27T03:05:47.000Z");
-  SUBCASE("an offset is converted to UTC") { CHECK(formatTime(at("2026-11-27T05:05:47.123+02:00")) == "2026-11-27T03:05:47.123Z"); }
+  SUBCASE("an offset is converted to UTC") {
+    CHECK(formatTime(at("2026-11-27T05:05:47.123+02:00")) == "2026-11-27T03:05:47.123Z");
+  }
   SUBCASE("malformed times are refused") {
     for (const char* bad : {"", "2026-11-27", "2026-11-27 03:05:47Z", "2026-13-01T00:00:00Z", "2026-11-27T03:05:47",
                             "2026-11-27T03:05:47.Z", "2026-11-27T03:05:47Zjunk"}) {
@@ -182,8 +184,8 @@ TEST_CASE("a change's record carries its reason in words and its cause as data; 
   rule.with(Fact::Factor, 2);
   Cause budget{Reason::BudgetBounded, "", std::nullopt, {}, {{"gw", 65'536}, {"lab", 10}}};
   budget.with(Fact::Budget, 100'000).with(Fact::Total, 65'546);
-  const policy::Action action{policy::ActionKind::RaiseMax, {"init", policy::Knob::ConntrackMax}, 65'536, 100'000,
-                              {trigger, rule, budget}};
+  const policy::Action action{
+      policy::ActionKind::RaiseMax, {"init", policy::Knob::ConntrackMax}, 65'536, 100'000, {trigger, rule, budget}};
   auto record = actionRecord(RecordKind::Intent, at("2026-11-27T03:05:47Z"), "b1", action);
   record.id = 1;
   CHECK(record.reason == policy::reasonText(action));
@@ -311,7 +313,8 @@ TEST_CASE("a bad line before the last is Malformed and names its line number") {
       {"an unknown kind", line(1) + "\n" + line(2, "tuned") + "\n" + line(3) + "\n", "journal.jsonl:2: field 'kind'"},
       {"ids going backwards", line(1) + "\n" + line(5) + "\n" + line(4) + "\n" + line(6) + "\n",
        "journal.jsonl:3: id 4 is not greater than the previous id 5"},
-      {"a line after a blank one", line(1) + "\n\n" + "{\"id\":2}\n" + line(3) + "\n", "journal.jsonl:3: missing field 'time'"},
+      {"a line after a blank one", line(1) + "\n\n" + "{\"id\":2}\n" + line(3) + "\n",
+       "journal.jsonl:3: missing field 'time'"},
   };
   for (const auto& [name, text, expected] : rows) {
     const auto& label = name;  // clang 14 cannot capture a structured binding
@@ -349,19 +352,24 @@ TEST_CASE("a complete last line that fails validation is an error naming it, nev
 }
 
 TEST_CASE("lines no journal record has are errors with their line number, never a crash") {
-  const std::string deep = R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"planned","observation":)" +
-                           std::string(100000, '[') + std::string(100000, ']') + "}";
-  const std::string deepInString = R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"planned","reason":")" +
-                                   std::string(1000, '[') + "\"}";
+  const std::string deep =
+      R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"planned","observation":)" +
+      std::string(100000, '[') + std::string(100000, ']') + "}";
+  const std::string deepInString =
+      R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"planned","reason":")" +
+      std::string(1000, '[') + "\"}";
   const std::vector<std::tuple<std::string, std::string, std::string>> rows{
-      {"a number beyond a double", R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"planned","observation":{"x":1e400}})",
+      {"a number beyond a double",
+       R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"planned","observation":{"x":1e400}})",
        "journal.jsonl:2: invalid JSON"},
-      {"an integer beyond 64 bits", R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"applied","new":99999999999999999999})",
+      {"an integer beyond 64 bits",
+       R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"applied","new":99999999999999999999})",
        "journal.jsonl:2: field 'new'"},
       {"100,000 levels of nesting", deep, "journal.jsonl:2: nested deeper than 64 levels"},
       {"a time in year 0", R"({"id":2,"time":"0000-01-01T00:00:00Z","boot_id":"b1","kind":"planned"})",
        "journal.jsonl:2: field 'time': not an RFC 3339 time between 1970 and 2200"},
-      {"a hold until 9999", R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"hold","until":"9999-12-31T23:59:59Z"})",
+      {"a hold until 9999",
+       R"({"id":2,"time":"2026-11-27T03:05:47.123Z","boot_id":"b1","kind":"hold","until":"9999-12-31T23:59:59Z"})",
        "journal.jsonl:2: field 'until'"},
   };
   for (const auto& [name, bad, expected] : rows) {

@@ -59,12 +59,14 @@ TEST_CASE("the exposition shows each netns, the global knobs and why a knob is u
   CHECK(has(text, "# TYPE ctpilot_conntrack_drop_total counter"));
   CHECK(has(text, "ctpilot_conntrack_drop_total{netns=\"gw\"} 7"));
   CHECK(has(text, "ctpilot_conntrack_insert_total{netns=\"gw\"} 10"));
-  CHECK(has(text, "ctpilot_conntrack_timeout_seconds{netns=\"gw\",timeout=\"nf_conntrack_tcp_timeout_time_wait\"} 120"));
+  CHECK(
+      has(text, "ctpilot_conntrack_timeout_seconds{netns=\"gw\",timeout=\"nf_conntrack_tcp_timeout_time_wait\"} 120"));
   CHECK(has(text, "ctpilot_conntrack_max 1000"));
   CHECK(has(text, "ctpilot_conntrack_buckets 250"));
   CHECK(has(text, "ctpilot_knob_managed{knob=\"nf_conntrack_max\",netns=\"init\"} 1"));
   CHECK(has(text, "ctpilot_knob_managed{knob=\"nf_conntrack_tcp_timeout_time_wait\",netns=\"gw\"} 0"));
-  CHECK(has(text, "ctpilot_knob_unmanaged{knob=\"nf_conntrack_tcp_timeout_time_wait\",netns=\"gw\",reason=\"external\"} 1"));
+  CHECK(has(text,
+            "ctpilot_knob_unmanaged{knob=\"nf_conntrack_tcp_timeout_time_wait\",netns=\"gw\",reason=\"external\"} 1"));
   CHECK(has(text, "ctpilot_dry_run 0"));
   CHECK(has(text, "ctpilot_last_reload_success 1"));
   CHECK(text.find("ctpilot_build_info{revision=\"") != std::string::npos);
@@ -131,8 +133,8 @@ TEST_CASE("every knob read shows its changes at 0 for each outcome before the fi
   const auto text = exposition(recorder.snapshot());
   for (const char* outcome : {"applied", "failed", "planned"}) {
     CAPTURE(outcome);
-    CHECK(has(text, std::string("ctpilot_changes_total{knob=\"nf_conntrack_max\",netns=\"init\",outcome=\"") +
-                        outcome + "\"} 0"));
+    CHECK(has(text, std::string("ctpilot_changes_total{knob=\"nf_conntrack_max\",netns=\"init\",outcome=\"") + outcome +
+                        "\"} 0"));
     CHECK(has(text, std::string("ctpilot_changes_total{knob=\"nf_conntrack_tcp_timeout_time_wait\",netns=\"gw\","
                                 "outcome=\"") +
                         outcome + "\"} 0"));
@@ -164,7 +166,8 @@ TEST_CASE("the zero counts of a namespace no longer watched go; counts above zer
   report.knobStates.erase(KnobRef{"gw", Knob::TcpTimeoutTimeWait});  // gw deleted
   recorder.record(report, ctpilot::policy::Policy{}, 1, 0, true);
   const auto text = exposition(recorder.snapshot());
-  CHECK(has(text, "ctpilot_changes_total{knob=\"nf_conntrack_tcp_timeout_time_wait\",netns=\"gw\",outcome=\"planned\"} 1"));
+  CHECK(has(text,
+            "ctpilot_changes_total{knob=\"nf_conntrack_tcp_timeout_time_wait\",netns=\"gw\",outcome=\"planned\"} 1"));
   CHECK(text.find("netns=\"gw\",outcome=\"applied\"") == std::string::npos);
 }
 

@@ -21,7 +21,8 @@ using testing::examplePolicy;
 
 // One series of a query_range answer.
 std::string series(const std::string& name, const std::string& labels, const std::string& values) {
-  return R"({"metric":{"__name__":")" + name + "\"" + (labels.empty() ? "" : "," + labels) + R"(},"values":)" + values + "}";
+  return R"({"metric":{"__name__":")" + name + "\"" + (labels.empty() ? "" : "," + labels) + R"(},"values":)" + values +
+         "}";
 }
 
 std::string answer(const std::vector<std::string>& result, const std::string& extra = "") {
@@ -43,8 +44,10 @@ std::vector<std::string> node(const std::string& instance, int n, int count, int
     drops += sep + std::string("[") + t + ",\"" + std::to_string(dropStep * i) + "\"]";
   }
   const auto labels = R"("instance":")" + instance + R"(","job":"node")";
-  return {series("node_nf_conntrack_entries", labels, counts + "]"), series("node_nf_conntrack_entries_limit", labels, limits + "]"),
-          series("node_nf_conntrack_stat_insert", labels, inserts + "]"), series("node_nf_conntrack_stat_drop", labels, drops + "]")};
+  return {series("node_nf_conntrack_entries", labels, counts + "]"),
+          series("node_nf_conntrack_entries_limit", labels, limits + "]"),
+          series("node_nf_conntrack_stat_insert", labels, inserts + "]"),
+          series("node_nf_conntrack_stat_drop", labels, drops + "]")};
 }
 
 std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -64,7 +67,8 @@ Error importError(const std::string& text) {
 }  // namespace
 
 TEST_CASE("a Prometheus answer of many instances is one trace per instance, sorted by instance") {
-  const auto text = answer(node("gw2:9100", 4, 50, 100, 3) + node("gw1:9100", 4, 10, 100, 0) + node("gw3:9100", 4, 20, 200, 1));
+  const auto text =
+      answer(node("gw2:9100", 4, 50, 100, 3) + node("gw1:9100", 4, 10, 100, 0) + node("gw3:9100", 4, 20, 200, 1));
   const auto fleet = importPrometheusFleet({{"a.json", text}});
   REQUIRE(fleet);
   REQUIRE(fleet->instances.size() == 3);
@@ -100,7 +104,8 @@ TEST_CASE("series that cannot be grouped are refused, never merged") {
     auto other = node("gw1:9100", 3, 99, 100, 0);
     other[0].replace(other[0].find("\"node\""), 6, "\"node2\"");
     const auto e = importError(answer(twice + std::vector<std::string>{other[0]}));
-    CHECK(e.what.find("a.json: $.data.result[4]: node_nf_conntrack_entries of instance \"gw1:9100\" twice with different labels") == 0);
+    CHECK(e.what.find("a.json: $.data.result[4]: node_nf_conntrack_entries of instance \"gw1:9100\" twice with "
+                      "different labels") == 0);
     CHECK(e.what.find("job=\"node2\"") != std::string::npos);
   }
   SUBCASE("a series without an instance beside instances") {
@@ -129,13 +134,15 @@ TEST_CASE("an instance without a required series is said and left out; the rest 
 TEST_CASE("ctpilot's per-netns series take precedence over node_exporter's") {
   const auto labels = [](const std::string& ns) { return R"("instance":"gw1:9100","netns":")" + ns + "\""; };
   const std::string values = R"([[1000,"5"],[1015,"6"],[1030,"7"]])";
-  const auto text = answer(node("gw1:9100", 3, 10, 100, 0) +
-                           std::vector<std::string>{series("ctpilot_conntrack_entries", labels("init"), values),
-                                                    series("ctpilot_conntrack_entries", labels("blue"), values),
-                                                    series("ctpilot_conntrack_max", R"("instance":"gw1:9100")", R"([[1000,"64"],[1015,"64"],[1030,"64"]])"),
-                                                    series("ctpilot_conntrack_drop_total", labels("init"), values),
-                                                    series("ctpilot_conntrack_drop_total", labels("blue"), values),
-                                                    series("ctpilot_conntrack_timeout_seconds", labels("blue") + R"(,"timeout":"x")", values)});
+  const auto text = answer(
+      node("gw1:9100", 3, 10, 100, 0) +
+      std::vector<std::string>{
+          series("ctpilot_conntrack_entries", labels("init"), values),
+          series("ctpilot_conntrack_entries", labels("blue"), values),
+          series("ctpilot_conntrack_max", R"("instance":"gw1:9100")", R"([[1000,"64"],[1015,"64"],[1030,"64"]])"),
+          series("ctpilot_conntrack_drop_total", labels("init"), values),
+          series("ctpilot_conntrack_drop_total", labels("blue"), values),
+          series("ctpilot_conntrack_timeout_seconds", labels("blue") + R"(,"timeout":"x")", values)});
   const auto fleet = importPrometheusFleet({{"a.json", text}});
   REQUIRE(fleet);
   REQUIRE(fleet->instances.size() == 1);
@@ -162,7 +169,8 @@ TEST_CASE("hostile answers: every number range-checked, nesting bounded, control
       {R"([[1000,"1"],[1015,"26.7"]])", "a.json: $.data.result[0].values[1][1]: \"26.7\" is not a whole number"},
       {R"([[1000,"1"],[1015,"-1"]])", "a.json: $.data.result[0].values[1][1]: \"-1\" is not a count"},
       {R"([[1000,"1"],[1015,"+Inf"]])", "a.json: $.data.result[0].values[1][1]: \"+Inf\" is not a count"},
-      {R"([[1000,"1"],[1015,"8589934592"]])", "a.json: $.data.result[0].values[1][1]: 8589934592 is out of range for node_nf_conntrack_entries"},
+      {R"([[1000,"1"],[1015,"8589934592"]])",
+       "a.json: $.data.result[0].values[1][1]: 8589934592 is out of range for node_nf_conntrack_entries"},
       {R"([[1000,"1"],[1015,"2",3]])", "a.json: $.data.result[0].values[1]: want [unix_time, \"value\"]"},
       {R"([[1000,"1"],["1015","2"]])", "a.json: $.data.result[0].values[1]: want [unix_time, \"value\"]"},
   };
@@ -175,7 +183,8 @@ TEST_CASE("hostile answers: every number range-checked, nesting bounded, control
   }
   SUBCASE("a large counter that a double holds exactly is kept") {
     auto result = node("gw1:9100", 2, 1, 100, 0);
-    result[3] = series("node_nf_conntrack_stat_drop", R"("instance":"gw1:9100")", R"([[1000,"4294967300"],[1015,"4.294967301e9"]])");
+    result[3] = series("node_nf_conntrack_stat_drop", R"("instance":"gw1:9100")",
+                       R"([[1000,"4294967300"],[1015,"4.294967301e9"]])");
     const auto fleet = importPrometheusFleet({{"a.json", answer(result)}});
     REQUIRE(fleet);
     CHECK(fleet->instances[0].trace.samples[1].counters.at("drop") == 4'294'967'301ULL);
@@ -185,12 +194,15 @@ TEST_CASE("hostile answers: every number range-checked, nesting bounded, control
     CHECK(importError(arrays).what == "a.json: $[0]: want a series {\"metric\":{...},\"values\":[...]}");
     std::string objects;
     for (int i = 0; i < 100'000; ++i) objects += "{\"a\":";
-    CHECK(importError(objects).what.rfind("a.json: $.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a: nested deeper than 16 levels", 0) == 0);
-    const auto inValues = answer({R"({"metric":{"__name__":"node_nf_conntrack_entries"},"values":[[1000,)" + std::string(100'000, '[')});
+    CHECK(importError(objects).what.rfind("a.json: $.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a: nested deeper than 16 levels",
+                                          0) == 0);
+    const auto inValues =
+        answer({R"({"metric":{"__name__":"node_nf_conntrack_entries"},"values":[[1000,)" + std::string(100'000, '[')});
     CHECK(importError(inValues).what.rfind("a.json: $.data.result[0].values[0]: want [unix_time, \"value\"]", 0) == 0);
   }
   SUBCASE("an error answer quoting escape sequences") {
-    const auto e = importError("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"\\u001b[31mred\\u001b]0;title\\u0007\"}");
+    const auto e = importError(
+        "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"\\u001b[31mred\\u001b]0;title\\u0007\"}");
     CHECK(e.what == "a.json: $.status: \"error\", want \"success\" (\\x1b[31mred\\x1b]0;title\\x07)");
   }
   SUBCASE("a metric name or label with escapes") {
@@ -206,19 +218,22 @@ TEST_CASE("hostile answers: every number range-checked, nesting bounded, control
     other[0].replace(other[0].find("\"job\""), 5, "\"j\u007fb\"");
     const auto e = importError(answer(result + std::vector<std::string>{other[0]}));
     CHECK(e.what.find("j\\x7fb=") != std::string::npos);
-    const auto path = importError(R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"node_nf_conntrack_entries","a\u001b":1}}]}})");
+    const auto path = importError(
+        R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"node_nf_conntrack_entries","a\u001b":1}}]}})");
     CHECK(path.what.find("$.data.result[0].metric.a\\x1b: a label value must be a string") != std::string::npos);
   }
   SUBCASE("not JSON") { CHECK(importError("{\"status\":").what.rfind("a.json: not JSON at byte", 0) == 0); }
   SUBCASE("warnings are kept, escaped") {
-    const auto fleet = importPrometheusFleet({{"a.json", answer(node("gw1:9100", 2, 1, 100, 0), R"("warnings":["partial \u001b answer"],)")}});
+    const auto fleet = importPrometheusFleet(
+        {{"a.json", answer(node("gw1:9100", 2, 1, 100, 0), R"("warnings":["partial \u001b answer"],)")}});
     REQUIRE(fleet);
     CHECK(fleet->warnings == std::vector<std::string>{"partial \\x1b answer"});
   }
 }
 
 TEST_CASE("a fleet replayed under observe-only gives back every instance's drops, worst first") {
-  const auto text = answer(node("gw1:9100", 40, 100, 100, 0) + node("gw2:9100", 40, 100, 100, 7) + node("gw3:9100", 40, 100, 100, 2));
+  const auto text =
+      answer(node("gw1:9100", 40, 100, 100, 0) + node("gw2:9100", 40, 100, 100, 7) + node("gw3:9100", 40, 100, 100, 2));
   const auto fleet = importPrometheusFleet({{"a.json", text}});
   REQUIRE(fleet);
   testing::TempTree tree("fleet");
@@ -241,7 +256,8 @@ TEST_CASE("a fleet replayed under observe-only gives back every instance's drops
   CHECK(report->rows[2].instance == "gw1:9100");
   CHECK(report->rows[2].replayedDrops == 0);
   CHECK(report->rows[0].changes == 0);
-  for (const auto* name : {"gw1_9100.csv", "gw2_9100.csv", "gw3_9100.csv"}) CHECK(std::filesystem::exists(options.csvDir + "/" + name));
+  for (const auto* name : {"gw1_9100.csv", "gw2_9100.csv", "gw3_9100.csv"})
+    CHECK(std::filesystem::exists(options.csvDir + "/" + name));
   const auto table = fleetTable(*report);
   CHECK(table.find("recorded drops 351, replayed drops 351") != std::string::npos);
   CHECK(table.find("still dropping 2 (gw2:9100, gw3:9100)") != std::string::npos);

@@ -13,8 +13,8 @@
 #include "sysfs/knob_store.h"
 #include "sysfs/sim/scenario.h"
 #include "sysfs/stats.h"
-#include "tests/temp_tree.h"
 #include "tests/source_files.h"
+#include "tests/temp_tree.h"
 
 namespace ctpilot::controller {
 namespace {
@@ -126,7 +126,8 @@ TEST_CASE("a sample without the drop counter cannot be replayed, and the error s
   }
   const auto demand = demandFromTrace(trace);
   REQUIRE_FALSE(demand);
-  CHECK(demand.error().what == "sample at 2026-01-01T00:00:00.000Z in netns init has no insert or drop counter; the replay needs both");
+  CHECK(demand.error().what ==
+        "sample at 2026-01-01T00:00:00.000Z in netns init has no insert or drop counter; the replay needs both");
 }
 
 TEST_CASE("the recorder reads a fake /proc tree into 64-bit totals and writes nothing") {
@@ -136,11 +137,14 @@ TEST_CASE("the recorder reads a fake /proc tree into 64-bit totals and writes no
   tree.write("/proc/sys/net/netfilter/nf_conntrack_buckets", "1024\n");
   tree.write("/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait", "120\n");
   const std::string header =
-      "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new "
+      "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  "
+      "expect_new "
       "expect_create expect_delete search_restart\n";
   // CPU 1's drop counter is about to wrap.
   auto stat = [&](const char* drop1) {
-    return header + "00000384  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000002 00000001 00000000  00000000 00000000 00000000 00000000\n" +
+    return header +
+           "00000384  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000002 "
+           "00000001 00000000  00000000 00000000 00000000 00000000\n" +
            "00000384  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 " + drop1 +
            " 00000000 00000000  00000000 00000000 00000000 00000000\n";
   };
@@ -148,7 +152,8 @@ TEST_CASE("the recorder reads a fake /proc tree into 64-bit totals and writes no
   const auto snapshot = [&] {
     std::string all;
     for (const char* p : {"/proc/sys/net/netfilter/nf_conntrack_count", "/proc/sys/net/netfilter/nf_conntrack_max",
-                          "/proc/sys/net/netfilter/nf_conntrack_buckets", "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait"}) {
+                          "/proc/sys/net/netfilter/nf_conntrack_buckets",
+                          "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait"}) {
       all += tree.read(p);
     }
     return all;
@@ -156,9 +161,12 @@ TEST_CASE("the recorder reads a fake /proc tree into 64-bit totals and writes no
   const auto before = snapshot();
   const sysfs::ProcKnobStore knobs(tree.root.string());
   sysfs::ProcfsStats stats(tree.root.string());
-  Recorder recorder(knobs, stats, [](const policy::NetnsSelector&) -> Result<std::vector<sysfs::Netns>> {
-    return std::vector<sysfs::Netns>{sysfs::Netns{"init", "", 1}};
-  }, policy::NetnsSelector{});
+  Recorder recorder(
+      knobs, stats,
+      [](const policy::NetnsSelector&) -> Result<std::vector<sysfs::Netns>> {
+        return std::vector<sysfs::Netns>{sysfs::Netns{"init", "", 1}};
+      },
+      policy::NetnsSelector{});
   const auto first = recorder.sample(simulationEpoch());
   REQUIRE(first);
   REQUIRE(first->samples.size() == 1);
@@ -208,7 +216,6 @@ TEST_CASE("drops in an interval that ends with room are partly admitted: the rep
   CHECK(s.drops == 5);
   CHECK(fidelity.maxAbsCountError == 5);
 }
-
 
 namespace {
 

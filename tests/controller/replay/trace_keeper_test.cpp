@@ -26,7 +26,8 @@ TEST_CASE("the daemon's trace passes reads through, replays, and rotates within 
   auto now = simulationEpoch();
   std::string warning;
   constexpr std::int64_t kMax = 2000;  // about eight samples
-  TraceKeeper keeper(kernel, kernel, path, kMax, 1s, [&] { return now; }, [&](const std::string& w) { warning = w; });
+  TraceKeeper keeper(
+      kernel, kernel, path, kMax, 1s, [&] { return now; }, [&](const std::string& w) { warning = w; });
   const sysfs::Netns init{"init", "", 1};
 
   SUBCASE("each read is the inner reader's, and each becomes a sample") {
@@ -60,8 +61,9 @@ TEST_CASE("the daemon's trace passes reads through, replays, and rotates within 
     CHECK(warning.empty());
   }
   SUBCASE("a trace that cannot be written is given up once, and reads go on") {
-    TraceKeeper broken(kernel, kernel, (tree.root / "missing" / "trace.jsonl").string(), kMax, 1s, [&] { return now; },
-                       [&](const std::string& w) { warning = w; });
+    TraceKeeper broken(
+        kernel, kernel, (tree.root / "missing" / "trace.jsonl").string(), kMax, 1s, [&] { return now; },
+        [&](const std::string& w) { warning = w; });
     CHECK(broken.read(init));
     CHECK_FALSE(broken.keeping());
     CHECK(warning.find("cannot write") != std::string::npos);
@@ -92,7 +94,9 @@ TEST_CASE("the daemon's trace passes reads through, replays, and rotates within 
     REQUIRE(::mkfifo((path + ".1").c_str(), 0600) == 0);
     CHECK(keeper.read(init));
     CHECK_FALSE(keeper.keeping());
-    CHECK(warning == "not keeping the trace any more: " + path + ".1 is a FIFO, not a regular file; ctpilot does not write through it or over it; remove it or name another file");
+    CHECK(warning == "not keeping the trace any more: " + path +
+                         ".1 is a FIFO, not a regular file; ctpilot does not write through it or over it; remove it or "
+                         "name another file");
     CHECK(std::filesystem::is_fifo(path + ".1"));
     std::ifstream in(path);
     CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "earlier\n");

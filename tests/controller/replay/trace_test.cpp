@@ -26,15 +26,18 @@ Result<Trace> parse(const std::string& text) {
 }
 
 const char* kHeader = R"({"ctpilot_trace":1,"source":"record","interval_ms":1000})";
-const char* kSample = R"({"time":"2026-11-29T21:00:00.000Z","netns":"init","count":10,"max":100,"buckets":64,"insert":5,"drop":0,"early_drop":0})";
-const char* kSample2 = R"({"time":"2026-11-29T21:00:01.000Z","netns":"init","count":12,"max":100,"buckets":64,"insert":7,"drop":1,"early_drop":0})";
+const char* kSample =
+    R"({"time":"2026-11-29T21:00:00.000Z","netns":"init","count":10,"max":100,"buckets":64,"insert":5,"drop":0,"early_drop":0})";
+const char* kSample2 =
+    R"({"time":"2026-11-29T21:00:01.000Z","netns":"init","count":12,"max":100,"buckets":64,"insert":7,"drop":1,"early_drop":0})";
 
 // A query_range answer with one series per (name, values) pair, for instance gw1:9100.
-std::string answer(const std::vector<std::pair<std::string, std::string>>& series, const std::string& instance = "gw1:9100") {
+std::string answer(const std::vector<std::pair<std::string, std::string>>& series,
+                   const std::string& instance = "gw1:9100") {
   std::string out = R"({"status":"success","data":{"resultType":"matrix","result":[)";
   for (std::size_t i = 0; i < series.size(); ++i) {
-    out += (i ? "," : "") + std::string(R"({"metric":{"__name__":")") + series[i].first + R"(","instance":")" + instance +
-           R"(","job":"node"},"values":)" + series[i].second + "}";
+    out += (i ? "," : "") + std::string(R"({"metric":{"__name__":")") + series[i].first + R"(","instance":")" +
+           instance + R"(","job":"node"},"values":)" + series[i].second + "}";
   }
   return out + "]}}";
 }
@@ -87,11 +90,17 @@ TEST_CASE("a malformed trace is one error naming the file and line") {
   const Row rows[] = {
       {std::string(kHeader) + "\n" + kSample + "\n{not json\n", "t.jsonl:3: invalid JSON"},
       {std::string(kHeader) + "\n" + R"({"time":"2026-11-29T21:00:00Z","max":5})" + "\n", "t.jsonl:2: no \"count\""},
-      {std::string(kHeader) + "\n" + R"({"time":"yesterday","count":1,"max":5})" + "\n", "t.jsonl:2: \"time\" \"yesterday\" is not an RFC 3339 time"},
-      {std::string(kHeader) + "\n" + R"({"time":"2026-11-29T21:00:00Z","count":-1,"max":5})" + "\n", "t.jsonl:2: \"count\" is -1, want an integer from 0 to 2147483647"},
+      {std::string(kHeader) + "\n" + R"({"time":"yesterday","count":1,"max":5})" + "\n",
+       "t.jsonl:2: \"time\" \"yesterday\" is not an RFC 3339 time"},
+      {std::string(kHeader) + "\n" + R"({"time":"2026-11-29T21:00:00Z","count":-1,"max":5})" + "\n",
+       "t.jsonl:2: \"count\" is -1, want an integer from 0 to 2147483647"},
       {std::string(kHeader) + "\n" + kSample2 + "\n" + kSample + "\n", "t.jsonl:3: time goes backwards"},
-      {R"({"ctpilot_trace":2,"interval_ms":1000})" "\n", "t.jsonl:1: trace version 2 is not supported"},
-      {R"({"ctpilot_trace":1})" "\n", "t.jsonl:1: no \"interval_ms\""},
+      {R"({"ctpilot_trace":2,"interval_ms":1000})"
+       "\n",
+       "t.jsonl:1: trace version 2 is not supported"},
+      {R"({"ctpilot_trace":1})"
+       "\n",
+       "t.jsonl:1: no \"interval_ms\""},
       {std::string(kSample) + "\n", "t.jsonl:1: not a ctpilot trace"},
       {"", "t.jsonl: empty"},
       {std::string(kHeader) + "\n" + kSample + "\n", "t.jsonl: fewer than two samples"},
@@ -117,24 +126,51 @@ TEST_CASE("a hostile trace is one error, never an abort, a crash or a figure tha
     std::string want;
   };
   const Row rows[] = {
-      {head + R"({"time":"2026-11-29T21:00:01Z","count":1e400,"max":5})" "\n", "t.jsonl:3: invalid JSON: "},
+      {head + R"({"time":"2026-11-29T21:00:01Z","count":1e400,"max":5})"
+              "\n",
+       "t.jsonl:3: invalid JSON: "},
       {std::string(R"({"ctpilot_trace":1,"interval_ms":1e400})") + "\n", "t.jsonl:1: invalid JSON: "},
       {head + deep + "\n", "t.jsonl:3: longer than 65536 bytes"},
       {head + std::string(10000, '[') + "\n", "t.jsonl:3: nested deeper than 4 levels"},
       {head + std::string(5000, '{') + "\n", "t.jsonl:3: nested deeper than 4"},
-      {head + R"({"time":"2026-11-29T21:00:01Z","count":101,"max":100})" "\n", "t.jsonl:3: \"count\" 101 is above \"max\" 100"},
-      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":9223372036854775807})" "\n", "t.jsonl:3: \"max\" is 9223372036854775807, want an integer from 0 to 2147483647"},
-      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":18446744073709551615})" "\n", "t.jsonl:3: \"max\" is 18446744073709551615"},
-      {head + R"({"time":"2026-11-29T21:00:01Z","count":0,"max":0})" "\n", "t.jsonl:3: \"max\" is 0, want 1 to 2147483647"},
-      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":5,"buckets":0})" "\n", "t.jsonl:3: \"buckets\" is 0"},
-      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":5,"insert":9007199254740993})" "\n", "t.jsonl:3: \"insert\" is 9007199254740993, want an integer from 0 to 9007199254740992"},
-      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":5,"netns":")" + std::string(256, 'n') + "\"}\n", "t.jsonl:3: \"netns\" must be a name of 1 to 255 bytes"},
-      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":5,"netns":"a\u001b[2Jb"})" "\n", "t.jsonl:3: \"netns\" \"a\\u001b[2Jb\" holds a control byte"},
-      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":5,"netns":"../x"})" "\n", "t.jsonl:3: \"netns\" \"../x\" holds a control byte or a slash"},
-      {head + R"({"time":"2201-01-01T00:00:00Z","count":1,"max":5})" "\n", "t.jsonl:3: \"time\" \"2201-01-01T00:00:00Z\" is not an RFC 3339 time from 1970 to 2200"},
-      {head + R"({"time":"1969-12-31T23:59:59Z","count":1,"max":5})" "\n", "t.jsonl:3: \"time\" \"1969-12-31T23:59:59Z\" is not an RFC 3339 time"},
-      {R"({"ctpilot_trace":1,"interval_ms":86400001})" "\n", "t.jsonl:1: \"interval_ms\" is 86400001, want an integer from 0 to 86400000"},
-      {head + R"({"time":"\u001b[31m","count":1,"max":5})" "\n", "t.jsonl:3: \"time\" \"\\u001b[31m\" is not an RFC 3339 time"},
+      {head + R"({"time":"2026-11-29T21:00:01Z","count":101,"max":100})"
+              "\n",
+       "t.jsonl:3: \"count\" 101 is above \"max\" 100"},
+      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":9223372036854775807})"
+              "\n",
+       "t.jsonl:3: \"max\" is 9223372036854775807, want an integer from 0 to 2147483647"},
+      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":18446744073709551615})"
+              "\n",
+       "t.jsonl:3: \"max\" is 18446744073709551615"},
+      {head + R"({"time":"2026-11-29T21:00:01Z","count":0,"max":0})"
+              "\n",
+       "t.jsonl:3: \"max\" is 0, want 1 to 2147483647"},
+      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":5,"buckets":0})"
+              "\n",
+       "t.jsonl:3: \"buckets\" is 0"},
+      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":5,"insert":9007199254740993})"
+              "\n",
+       "t.jsonl:3: \"insert\" is 9007199254740993, want an integer from 0 to 9007199254740992"},
+      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":5,"netns":")" + std::string(256, 'n') + "\"}\n",
+       "t.jsonl:3: \"netns\" must be a name of 1 to 255 bytes"},
+      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":5,"netns":"a\u001b[2Jb"})"
+              "\n",
+       "t.jsonl:3: \"netns\" \"a\\u001b[2Jb\" holds a control byte"},
+      {head + R"({"time":"2026-11-29T21:00:01Z","count":1,"max":5,"netns":"../x"})"
+              "\n",
+       "t.jsonl:3: \"netns\" \"../x\" holds a control byte or a slash"},
+      {head + R"({"time":"2201-01-01T00:00:00Z","count":1,"max":5})"
+              "\n",
+       "t.jsonl:3: \"time\" \"2201-01-01T00:00:00Z\" is not an RFC 3339 time from 1970 to 2200"},
+      {head + R"({"time":"1969-12-31T23:59:59Z","count":1,"max":5})"
+              "\n",
+       "t.jsonl:3: \"time\" \"1969-12-31T23:59:59Z\" is not an RFC 3339 time"},
+      {R"({"ctpilot_trace":1,"interval_ms":86400001})"
+       "\n",
+       "t.jsonl:1: \"interval_ms\" is 86400001, want an integer from 0 to 86400000"},
+      {head + R"({"time":"\u001b[31m","count":1,"max":5})"
+              "\n",
+       "t.jsonl:3: \"time\" \"\\u001b[31m\" is not an RFC 3339 time"},
       {head + "\x1b]0;owned\x07\n", "t.jsonl:3: invalid JSON: "},
       {head + R"({"time":)" + std::string(100000, 'x') + "}\n", "t.jsonl:3: longer than 65536 bytes"},
       {head + deepObject.substr(0, 60000) + "\n", "t.jsonl:3: nested deeper than 4"},
@@ -152,12 +188,15 @@ TEST_CASE("a hostile trace is one error, never an abort, a crash or a figure tha
 }
 
 TEST_CASE("a trace cut mid-line by a full disk replays as far as it goes, with a warning") {
-  const std::string text = std::string(kHeader) + "\n" + kSample + "\n" + kSample2 + "\n" + R"({"time":"2026-11-29T21:00:02.000Z","netns":"in)";
+  const std::string text = std::string(kHeader) + "\n" + kSample + "\n" + kSample2 + "\n" +
+                           R"({"time":"2026-11-29T21:00:02.000Z","netns":"in)";
   const auto trace = parse(text);
   REQUIRE(trace);
   CHECK(trace->samples.size() == 2);
   REQUIRE(trace->warnings.size() == 1);
-  CHECK(trace->warnings[0] == "t.jsonl:4: the last line is cut short (46 bytes and no newline: written when the disk was full?); replaying the 2 samples before it");
+  CHECK(trace->warnings[0] ==
+        "t.jsonl:4: the last line is cut short (46 bytes and no newline: written when the disk was full?); replaying "
+        "the 2 samples before it");
   SUBCASE("a bad line that ends with a newline is still an error: only the cut last line is forgiven") {
     CHECK_FALSE(parse(text + "\n"));
     CHECK_FALSE(parse(text + "\n" + kSample2 + "\n"));
@@ -215,13 +254,15 @@ TEST_CASE("a real Prometheus answer imports as a trace of the initial netns") {
   CHECK(trace->memTotalBytes.value_or(0) > 0);
   CHECK(trace->samples.back().counters.at("drop") > 0);
   bool bucketsNoted = false;
-  for (const auto& note : trace->notes) bucketsNoted = bucketsNoted || note.find("buckets = nf_conntrack_max") != std::string::npos;
+  for (const auto& note : trace->notes)
+    bucketsNoted = bucketsNoted || note.find("buckets = nf_conntrack_max") != std::string::npos;
   CHECK(bucketsNoted);
 }
 
 TEST_CASE("a Prometheus import reports gaps and differing steps instead of making data up") {
   SUBCASE("an instant missing from every series is a gap, replayed as one longer step") {
-    const auto trace = importPrometheus({{"a.json", answer(required(R"([[100,"1"],[101,"2"],[102,"3"],[106,"4"],[107,"5"]])"))}});
+    const auto trace =
+        importPrometheus({{"a.json", answer(required(R"([[100,"1"],[101,"2"],[102,"3"],[106,"4"],[107,"5"]])"))}});
     REQUIRE(trace);
     CHECK(trace->samples.size() == 5);
     CHECK(trace->interval == std::chrono::seconds(1));
@@ -262,11 +303,14 @@ TEST_CASE("a malformed Prometheus answer is one error naming the file and the JS
   const Row rows[] = {
       {"{", "a.json: not JSON"},
       {R"({"status":"error","error":"bad query"})", "a.json: $.status: \"error\", want \"success\" (bad query)"},
-      {R"({"status":"success","data":{"resultType":"vector","result":[]}})", "a.json: $.data.resultType: vector, want \"matrix\""},
+      {R"({"status":"success","data":{"resultType":"vector","result":[]}})",
+       "a.json: $.data.resultType: vector, want \"matrix\""},
       {answer(required(R"([[100,"1"],[101,"x"]])")), "a.json: $.data.result[0].values[1][1]: \"x\" is not a number"},
       {answer(required(R"([[100,"1"],[101]])")), "a.json: $.data.result[0].values[1]: want [unix_time, \"value\"]"},
-      {answer({{"node_nf_conntrack_entries", R"([[100,"1"]])"}}), "a.json: $.data.result: no node_nf_conntrack_entries_limit series"},
-      {R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[]}]}})", "a.json: $.data.result[0].metric.__name__: missing"},
+      {answer({{"node_nf_conntrack_entries", R"([[100,"1"]])"}}),
+       "a.json: $.data.result: no node_nf_conntrack_entries_limit series"},
+      {R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[]}]}})",
+       "a.json: $.data.result[0].metric.__name__: missing"},
   };
   for (const auto& row : rows) {
     CAPTURE(row.text);
@@ -298,11 +342,12 @@ TEST_CASE("a sample line holds every counter, in the order README \"Replay your 
   s.counters["drop"] = 2;
   std::ostringstream out;
   writeTraceSample(out, s);
-  CHECK(out.str() ==
-        R"({"time":"2026-11-29T21:00:00.000Z","netns":"init","count":900,"max":262144,"buckets":262144,"insert":0,"drop":2,)"
-        R"("early_drop":0,"insert_failed":0,"found":0,"invalid":0,"icmp_error":0,"search_restart":0,"clash_resolve":0,)"
-        R"("chaintoolong":0})"
-        "\n");
+  CHECK(
+      out.str() ==
+      R"({"time":"2026-11-29T21:00:00.000Z","netns":"init","count":900,"max":262144,"buckets":262144,"insert":0,"drop":2,)"
+      R"("early_drop":0,"insert_failed":0,"found":0,"invalid":0,"icmp_error":0,"search_restart":0,"clash_resolve":0,)"
+      R"("chaintoolong":0})"
+      "\n");
 }
 
 }  // namespace ctpilot::controller

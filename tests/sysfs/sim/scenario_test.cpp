@@ -107,7 +107,8 @@ TEST_CASE("scenario errors name the file and line and every one is reported") {
       {"duration 10m\nphase 0s..1m tcp_short\n", "s.scenario:2: phase needs a rate"},
       {"duration 10m\nphase 0s..1m tcp_quick rate=1/s\n", "s.scenario:2: unknown flow class 'tcp_quick'"},
       {"duration 10m\nphase 1m..0s tcp_short rate=1/s\n", "s.scenario:2: phase 1m..0s ends before it starts"},
-      {"duration 10m\nphase 0s..11m tcp_short rate=1/s\n", "s.scenario:2: phase ends at 660s, after the scenario's duration"},
+      {"duration 10m\nphase 0s..11m tcp_short rate=1/s\n",
+       "s.scenario:2: phase ends at 660s, after the scenario's duration"},
       {"duration 10m\nphase 0s..1m tcp_short rate=1/s netns=gw\n", "s.scenario:2: netns 'gw' is not declared"},
       {"duration 10x\nphase 0s..1m tcp_short rate=1/s\n", "s.scenario:1: duration '10x' is not a positive duration"},
       {"duration 10m\nmax -5\nphase 0s..1m tcp_short rate=1/s\n", "s.scenario:2: max '-5' is not a positive count"},
@@ -134,7 +135,8 @@ TEST_CASE("a statement given twice is refused, naming the first line") {
   CHECK_FALSE(load.ok());
   CHECK(mentions(load.problems, "s.scenario:2: 'duration' is given twice (first on line 1); keep one"));
   const auto timeouts = parseScenario(
-      "timeout init tcp_timeout_time_wait 60\ntimeout init tcp_timeout_time_wait 120\nphase 0s..1m tcp_short rate=1/s\n",
+      "timeout init tcp_timeout_time_wait 60\ntimeout init tcp_timeout_time_wait 120\nphase 0s..1m tcp_short "
+      "rate=1/s\n",
       "s.scenario");
   CHECK(mentions(timeouts.problems, "s.scenario:2: timeout init tcp_timeout_time_wait is given twice"));
 }
@@ -150,7 +152,8 @@ TEST_CASE("scenario numbers are bounded so that simulated time and rates cannot 
       {"warmup 9999999999d\n", "s.scenario:1: warmup '9999999999d' is longer than 31d"},
       {"phase 0s..1m tcp_short rate=1e30/s\n", "s.scenario:1: rate '1e30/s' is not a rate"},
       {"phase 0s..1m tcp_short rate=20M/s\n", "s.scenario:1: rate '20M/s' is not a rate or ramp up to 10M/s"},
-      {"phase 0s..1m tcp_short rate=1/s..1000000000000000000000000000000000000000000000000000000000000000000000000000000"
+      {"phase 0s..1m tcp_short "
+       "rate=1/s..1000000000000000000000000000000000000000000000000000000000000000000000000000000"
        "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
        "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
        "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000/s\n",
@@ -166,7 +169,8 @@ TEST_CASE("scenario numbers are bounded so that simulated time and rates cannot 
     CHECK(mentions(load.problems, row.expected));
   }
   SUBCASE("the bounds themselves are accepted") {
-    const auto load = parseScenario("duration 31d\nwarmup 31d\nphase 0s..31d tcp_short rate=10M/s life=31d\n", "s.scenario");
+    const auto load =
+        parseScenario("duration 31d\nwarmup 31d\nphase 0s..31d tcp_short rate=10M/s life=31d\n", "s.scenario");
     for (const auto& p : load.problems) CAPTURE(p);
     CHECK(load.ok());
   }
@@ -175,7 +179,8 @@ TEST_CASE("scenario numbers are bounded so that simulated time and rates cannot 
 TEST_CASE("control bytes from a scenario file are escaped in messages") {
   const auto load = parseScenario("duration 10\x1b[2J\nphase 0s..1m tcp_short rate=1/s\n", "s\n.scenario");
   REQUIRE(load.problems.size() == 1);
-  CHECK(load.problems[0] == "s\\n.scenario:1: duration '10\\x1b[2J' is not a positive duration (examples: 500ms, 30s, 10m, 24h)");
+  CHECK(load.problems[0] ==
+        "s\\n.scenario:1: duration '10\\x1b[2J' is not a positive duration (examples: 500ms, 30s, 10m, 24h)");
 }
 
 TEST_CASE("scenario units are those of policy files, with decimal rates on top") {

@@ -45,7 +45,9 @@ TEST_CASE("recorded demand fed to the simulated kernel is admitted, refused and 
   }
   SUBCASE("entries the recording evicted but a larger table kept leave after extraLife") {
     REQUIRE(kernel.write(Netns{"init", "", 1}, policy::Knob::ConntrackMax, 200));
-    kernel.feed("init", DemandStep{.arrivals = 10, .recordedInserts = 10, .recordedEvictions = 10, .evictShare = 1, .extraLife = 2s});
+    kernel.feed(
+        "init",
+        DemandStep{.arrivals = 10, .recordedInserts = 10, .recordedEvictions = 10, .evictShare = 1, .extraLife = 2s});
     CHECK(kernel.totals("init").earlyDrop == 0);
     CHECK(kernel.count("init") == 110);
     kernel.advance(2s);

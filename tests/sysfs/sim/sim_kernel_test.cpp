@@ -188,7 +188,7 @@ TEST_CASE("a hash far too small for the table shows as chaintoolong and insert_f
     for (int i = 0; i < 100; ++i) kernel.offer("init", FlowClass::TcpLong, 2000);
     return kernel.totals("init");
   };
-  const auto tiny = fill(/*buckets=*/4096);   // ~49 entries per chain at the end
+  const auto tiny = fill(/*buckets=*/4096);  // ~49 entries per chain at the end
   const auto right = fill(/*buckets=*/65536);
   CHECK(tiny.chainTooLong > 0);
   CHECK(tiny.insertFailed == tiny.chainTooLong);
@@ -212,7 +212,7 @@ TEST_CASE("a steady source settles where Little's law puts it") {
   SUBCASE("a shorter TIME_WAIT lowers the plateau") {
     REQUIRE(kernel.write(initNetns(), Knob::TcpTimeoutTimeWait, 30));
     kernel.advance(40min);
-    CHECK(kernel.count("init") > 6'500);   // 200 x 35 = 7,000
+    CHECK(kernel.count("init") > 6'500);  // 200 x 35 = 7,000
     CHECK(kernel.count("init") < 7'500);
   }
 }
@@ -257,8 +257,8 @@ TEST_CASE("memory counts entries and bucket heads and its peak is kept") {
 namespace ctpilot::sysfs {
 
 TEST_CASE("a warm-up starts the clock with the table the early traffic keeps and counters at zero") {
-  const auto load = parseScenario(
-      "duration 10m\nwarmup 10m\nmax 1000\nphase 0s..10m tcp_short rate=20/s life=5s\n", "warm.scenario");
+  const auto load =
+      parseScenario("duration 10m\nwarmup 10m\nmax 1000\nphase 0s..10m tcp_short rate=20/s life=5s\n", "warm.scenario");
   REQUIRE(load.ok());
   auto kernel = SimKernel::fromScenario(load.scenario);
   CHECK(kernel->now() == std::chrono::milliseconds(0));
@@ -275,7 +275,8 @@ TEST_CASE("a warm-up starts the clock with the table the early traffic keeps and
 namespace ctpilot::sysfs {
 
 TEST_CASE("300k one-way UDP flows into a 256k table early-drop the excess as the real kernel did") {
-  // Measured on the real kernel (Linux 6.18, 2 cores; README "How it performs"): early_drop = 37,850 and drop = 0 (unreplied UDP is never ASSURED).
+  // Measured on the real kernel (Linux 6.18, 2 cores; README "How it performs"): early_drop = 37,850 and drop = 0
+  // (unreplied UDP is never ASSURED).
   SimKernel kernel(SimConfig{});
   std::int64_t admitted = 0;
   for (int i = 0; i < 300; ++i) admitted += kernel.offer("init", FlowClass::UdpOneWay, 1000);
@@ -296,7 +297,7 @@ TEST_CASE("a hash resize stalls the table for every entry it rehashes; an unchan
   CHECK(kernel.offer("init", FlowClass::TcpShort, 100'000) == 100'000);
   REQUIRE(kernel.write(initNetns(), Knob::Buckets, 1024).has_value());
   CHECK(kernel.worstStallMs() == doctest::Approx(100'000 * kResizeNsPerEntry / 1e6));  // 40 ms
-  REQUIRE(kernel.write(initNetns(), Knob::Buckets, 1024).has_value());  // same value: no rehash
+  REQUIRE(kernel.write(initNetns(), Knob::Buckets, 1024).has_value());                 // same value: no rehash
   CHECK(kernel.offer("init", FlowClass::TcpShort, 100'000) == 100'000);
   REQUIRE(kernel.write(initNetns(), Knob::Buckets, 2048).has_value());
   CHECK(kernel.worstStallMs() == doctest::Approx(200'000 * kResizeNsPerEntry / 1e6));
