@@ -31,21 +31,20 @@ if ((fix)); then
   echo "lint: formatted ${#sources[@]} files"
   exit 0
 fi
-if ! clang-format --dry-run --Werror "${sources[@]}" 2>/tmp/ctpilot-lint-format.$$; then
-  head -40 /tmp/ctpilot-lint-format.$$ >&2
-  echo "lint: $(grep -c 'error:' /tmp/ctpilot-lint-format.$$) lines are not formatted as .clang-format says;" \
+# One private temporary file (mktemp) for both tools' output, never a predictable name in /tmp.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! clang-format --dry-run --Werror "${sources[@]}" 2>"$log"; then
+  head -40 "$log" >&2
+  echo "lint: $(grep -c 'error:' "$log") lines are not formatted as .clang-format says;" \
     "run scripts/lint.sh --fix-format" >&2
-  rm -f /tmp/ctpilot-lint-format.$$
   exit 1
 fi
-rm -f /tmp/ctpilot-lint-format.$$
 echo "lint: format: ${#sources[@]} files clean"
 
 [[ -f build/compile_commands.json ]] || { echo "lint: build/compile_commands.json missing; run scripts/build.sh" >&2; exit 1; }
 mapfile -t units < <(printf '%s\n' "${sources[@]}" | grep -E "$scope" | grep '\.cpp$')
 # run-clang-tidy exits 0 on warnings with -quiet in some versions: count them as well.
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 status=0
 run-clang-tidy -p build -j "$(nproc)" -quiet "${units[@]/#/$PWD/}" >"$log" 2>&1 || status=$?
 found=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^/.*: (warning|error): ' | sort -u || true)
