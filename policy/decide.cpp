@@ -717,26 +717,24 @@ class Decider {
     return last;
   }
 
-  // Shedding ([timeouts] shed): in one step, every timeout of `shed` above its floor becomes
-  // max(floor, floor(value x factor)), at most one step per shed_cooldown in a netns. Returns
-  // true when `ns` is done for this tick: a step taken or waiting for its cooldown, or the
-  // trigger holding with every shed timeout at its floor while `order` has no reason to move
-  // (relaxing then would undo the shedding). The trigger of a shedding step or note ends in
+  // Shedding ([timeouts] shed): in one step, every timeout of `shed` above its floor goes straight
+  // to its floor, at most one step per shed_cooldown in a netns. Not halving: an entry keeps the
+  // timeout it was given by its last packet, so what a flood adds between halving steps outlives
+  // the next step (README "Shedding unanswered flows"). Returns true when `ns` is done for this
+  // tick: a step taken or waiting for its cooldown, or the trigger holding with every shed timeout
+  // at its floor while `order` has no reason to move (relaxing then would undo the shedding). The trigger of a shedding step or note ends in
   // `shed`, which tells it from shortening `order`.
   bool shedUnanswered(const NetnsObservation& ns) {
     const auto& t = policy_.timeouts;
     if (t.shed.empty()) return false;
     std::vector<Cause> trigger = shedTrigger(ns);
-    if (trigger.empty() || !validFactor(ActionKind::ShortenTimeout, {cause(Reason::Shed)})) return false;
+    if (trigger.empty()) return false;
     trigger.push_back(cause(Reason::Shed));
     std::vector<Action> steps;
     for (const Knob knob : t.shed) {
       const auto current = ns.timeouts.find(knob);
       const auto floor = t.floors.find(knob);
       if (current == ns.timeouts.end() || floor == t.floors.end() || current->second <= floor->second) continue;
-      const std::int64_t to =
-          std::max(floor->second, toInt64(std::floor(static_cast<double>(current->second) * t.factor)));
-      if (to >= current->second) continue;
       const KnobRef ref{ns.netns, knob};
       std::optional<Cause> why = leftAlone(ref);
       if (!why) why = tooOften(ref);
@@ -744,9 +742,13 @@ class Decider {
         hold(ActionKind::ShortenTimeout, ref, trigger, std::move(*why));
         continue;
       }
-      steps.push_back(Action{
-          ActionKind::ShortenTimeout, ref, current->second, to,
-          stepCauses(ActionKind::ShortenTimeout, ref, current->second, to, {Fact::Floor, floor->second}, trigger)});
+      Cause step = cause(Reason::ShedStep)
+                       .with(Fact::From, static_cast<double>(current->second))
+                       .with(Fact::To, static_cast<double>(floor->second));
+      step.knob = knob;
+      std::vector<Cause> because = trigger;
+      because.push_back(std::move(step));
+      steps.push_back(Action{ActionKind::ShortenTimeout, ref, current->second, floor->second, std::move(because)});
     }
     if (steps.empty()) return !orderPressure(ns);
     if (auto cooling = inCooldown(lastShed(ns.netns), t.shedCooldown)) {

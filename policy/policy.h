@@ -99,8 +99,8 @@ struct TimeoutsPolicy {
                                       {Knob::TcpTimeoutFinWait, 10},
                                       {Knob::UdpTimeoutStream, 30},
                                       {Knob::TcpTimeoutEstablished, 3600},
-                                      // a reply within 10 s (DNS retries after 5 s)
-                                      {Knob::UdpTimeout, 10},
+                                      // a reply within 5 s (a DNS client retries after 5 s: a new entry)
+                                      {Knob::UdpTimeout, 5},
                                       // 4 SYN retransmissions (1 + 2 + 4 + 8 + 16 s)
                                       {Knob::TcpTimeoutSynSent, 30},
                                       {Knob::TcpTimeoutSynRecv, 30},

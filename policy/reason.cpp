@@ -245,6 +245,8 @@ std::string phrase(const Cause& c) {
                     f.rate(Fact::Growth).c_str(), f.netns(), f.whole(Fact::Ceiling),
                     f.duration(Fact::Lookahead).c_str(), f.whole(Fact::Count), f.real(Fact::Expected));
     case Reason::Shed: return "shedding flows that never saw a reply";
+    case Reason::ShedStep:
+      return format("%s %llds -> %llds (its floor)", timeoutName(c).c_str(), f.whole(Fact::From), f.whole(Fact::To));
     case Reason::TimeoutsOff: return "[timeouts] mode = off";
     case Reason::BadFactor: return format("factor %g is not in (0, 1)", f.real(Fact::Factor));
     case Reason::NoTimeouts: return format("no timeouts observed in %s", f.netns());

@@ -67,6 +67,7 @@ namespace ctpilot::policy {
   X(EarlyDrops, "early_drops", "")                                                           \
   X(CeilingLookahead, "ceiling_lookahead", "")                                               \
   X(Shed, "shed", ": ")                                                                      \
+  X(ShedStep, "shed_step", ": ")                                                             \
   /* why a timeout does not change */                                                        \
   X(TimeoutsOff, "timeouts_off", "")                                                         \
   X(BadFactor, "bad_factor", "")                                                             \

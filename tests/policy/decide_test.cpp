@@ -1318,7 +1318,7 @@ TEST_CASE("under netns = all, namespaces that came since the last scan do not as
 namespace {
 
 // A namespace whose shed timeouts ([timeouts] shed) are observed too, at values above their
-// floors (udp_timeout 10s, syn_sent 30s, syn_recv 30s, unacknowledged 1m).
+// floors (udp_timeout 5s, syn_sent 30s, syn_recv 30s, unacknowledged 1m).
 NetnsObservation shedNs(std::string name, std::int64_t count, double earlyDrops = 0) {
   NetnsObservation n = ns(std::move(name), count);
   n.earlyDropsPerSec = earlyDrops;
@@ -1347,7 +1347,7 @@ std::vector<Reason> codes(const std::vector<Cause>& causes) {
 
 }  // namespace
 
-TEST_CASE("early drops shed every shed timeout above its floor in one step, before order, whatever mode says") {
+TEST_CASE("early drops shed every shed timeout above its floor straight to it, before order, whatever mode says") {
   for (const auto mode : {TimeoutsPolicy::Mode::Shorten, TimeoutsPolicy::Mode::Off}) {
     CAPTURE(mode == TimeoutsPolicy::Mode::Off);
     Policy policy = testPolicy();
@@ -1355,10 +1355,10 @@ TEST_CASE("early drops shed every shed timeout above its floor in one step, befo
     const auto plan = decide(policy, observe(262'144, {shedNs("gw", 250'000, /*earlyDrops=*/100)}), {});
     const auto steps = timeoutSteps(plan);
     REQUIRE(steps.size() == 4);
-    const std::map<Knob, std::pair<std::int64_t, std::int64_t>> want{{Knob::UdpTimeout, {30, 15}},
-                                                                     {Knob::TcpTimeoutSynSent, {120, 60}},
+    const std::map<Knob, std::pair<std::int64_t, std::int64_t>> want{{Knob::UdpTimeout, {30, 5}},
+                                                                     {Knob::TcpTimeoutSynSent, {120, 30}},
                                                                      {Knob::TcpTimeoutSynRecv, {60, 30}},
-                                                                     {Knob::TcpTimeoutUnacknowledged, {300, 150}}};
+                                                                     {Knob::TcpTimeoutUnacknowledged, {300, 60}}};
     for (const auto& step : steps) {
       CAPTURE(kernelName(step.ref.knob));
       REQUIRE(want.count(step.ref.knob) == 1);
@@ -1366,15 +1366,14 @@ TEST_CASE("early drops shed every shed timeout above its floor in one step, befo
       CHECK(step.ref.netns == "gw");
       CHECK(step.from == want.at(step.ref.knob).first);
       CHECK(step.to == want.at(step.ref.knob).second);
-      CHECK(codes(step.because) == std::vector<Reason>{Reason::EarlyDrops, Reason::Shed, Reason::ShortenStep});
+      CHECK(codes(step.because) == std::vector<Reason>{Reason::EarlyDrops, Reason::Shed, Reason::ShedStep});
       CHECK(step.because.front().netns == "gw");
       CHECK(fact(cause(step, Reason::EarlyDrops), Fact::EarlyDrops) == 100);
-      CHECK(fact(cause(step, Reason::ShortenStep), Fact::From) == want.at(step.ref.knob).first);
-      CHECK(fact(cause(step, Reason::ShortenStep), Fact::To) == want.at(step.ref.knob).second);
-      CHECK(fact(cause(step, Reason::ShortenStep), Fact::Factor) == 0.5);
-      CHECK(cause(step, Reason::ShortenStep)->knob == step.ref.knob);
+      CHECK(fact(cause(step, Reason::ShedStep), Fact::From) == want.at(step.ref.knob).first);
+      CHECK(fact(cause(step, Reason::ShedStep), Fact::To) == want.at(step.ref.knob).second);
+      CHECK(cause(step, Reason::ShedStep)->knob == step.ref.knob);
     }
-    CHECK(fact(cause(steps[0], Reason::ShortenStep), Fact::Floor) == 10);  // udp_timeout, first in shed
+
     CHECK(plan.mentions(Reason::Shed));
     CHECK_FALSE(plan.mentions(Reason::TimeoutsOff));  // order waits for the next tick
   }
@@ -1387,7 +1386,7 @@ TEST_CASE("shedding is triggered by early drops, growth reaching the effective c
     const auto plan = decide(testPolicy(), observe(100'000, {growing}), {});
     REQUIRE(timeoutSteps(plan).size() == 4);
     const Action step = timeoutSteps(plan).front();
-    CHECK(codes(step.because) == std::vector<Reason>{Reason::CeilingLookahead, Reason::Shed, Reason::ShortenStep});
+    CHECK(codes(step.because) == std::vector<Reason>{Reason::CeilingLookahead, Reason::Shed, Reason::ShedStep});
     const Cause* why = cause(step, Reason::CeilingLookahead);
     CHECK(why->netns == "gw");
     CHECK(fact(why, Fact::Growth) == 4'000);
@@ -1402,7 +1401,7 @@ TEST_CASE("shedding is triggered by early drops, growth reaching the effective c
     REQUIRE(timeoutSteps(plan).size() == 4);
     const Action step = timeoutSteps(plan).front();
     CHECK(codes(step.because) ==
-          std::vector<Reason>{Reason::ShortenAt, Reason::AtCeiling, Reason::Shed, Reason::ShortenStep});
+          std::vector<Reason>{Reason::ShortenAt, Reason::AtCeiling, Reason::Shed, Reason::ShedStep});
     CHECK(fact(cause(step, Reason::ShortenAt), Fact::Fill) == doctest::Approx(240'000.0 / 262'144));
     for (const auto& s : timeoutSteps(plan)) CHECK(s.ref.knob != Knob::TcpTimeoutTimeWait);  // order waits
   }
@@ -1463,7 +1462,7 @@ TEST_CASE("one shedding step per shed_cooldown in a netns; a shed timeout left a
 
 TEST_CASE("every shed timeout at its floor: order's turn under pressure, otherwise no timeout moves") {
   auto floored = shedNs("gw", 250'000, /*earlyDrops=*/100);
-  floored.timeouts[Knob::UdpTimeout] = 10;
+  floored.timeouts[Knob::UdpTimeout] = 5;
   floored.timeouts[Knob::TcpTimeoutSynSent] = 30;
   floored.timeouts[Knob::TcpTimeoutSynRecv] = 30;
   floored.timeouts[Knob::TcpTimeoutUnacknowledged] = 60;
@@ -1485,17 +1484,19 @@ TEST_CASE("every shed timeout at its floor: order's turn under pressure, otherwi
   }
 }
 
-TEST_CASE("golden: a shedding step's reason and a bad factor's note") {
+TEST_CASE("golden: a shedding step's reason; shedding goes to the floors whatever factor says") {
   const auto plan = decide(testPolicy(), observe(262'144, {shedNs("gw", 250'000, 100)}), {});
   REQUIRE_FALSE(timeoutSteps(plan).empty());
   CHECK(reasonText(timeoutSteps(plan).front()) ==
         "early drops 100/s in gw: the kernel evicts flows that never saw a reply to admit new ones: shedding flows "
-        "that never saw a reply: udp_timeout 30s x 0.5 = 15s (floor 10s)");
-  Policy bad = testPolicy();
-  bad.timeouts.factor = 2;
-  const auto refused = decide(bad, observe(262'144, {shedNs("gw", 1'000, 100)}), {});
-  const Note* note = heldBy(refused, Reason::BadFactor);
-  REQUIRE(note != nullptr);
-  CHECK(noteText(*note) == "not shedding timeouts: factor 2 is not in (0, 1)");
-  CHECK(timeoutSteps(refused).empty());
+        "that never saw a reply: udp_timeout 30s -> 5s (its floor)");
+  for (const double factor : {0.1, 0.9, 2.0}) {
+    CAPTURE(factor);
+    Policy other = testPolicy();
+    other.timeouts.factor = factor;
+    const auto shed = decide(other, observe(262'144, {shedNs("gw", 1'000, 100)}), {});
+    REQUIRE(timeoutSteps(shed).size() == 4);
+    CHECK(timeoutSteps(shed).front().to == 5);
+    CHECK(heldBy(shed, Reason::BadFactor) == nullptr);
+  }
 }

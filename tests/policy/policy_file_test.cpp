@@ -599,7 +599,7 @@ TEST_CASE("the pace and shedding keys: defaults, values, an empty shed") {
   CHECK(defaults.policy.controller.fastInterval == std::chrono::milliseconds(100));
   CHECK(defaults.policy.controller.fastFill.value == doctest::Approx(0.5));
   CHECK(defaults.policy.timeouts.shed.size() == 4);
-  CHECK(defaults.policy.timeouts.floors.at(Knob::UdpTimeout) == 10);
+  CHECK(defaults.policy.timeouts.floors.at(Knob::UdpTimeout) == 5);
   CHECK(defaults.policy.timeouts.floors.at(Knob::TcpTimeoutSynSent) == 30);
   const auto set = ctpilot::policy::parsePolicy(
       "[controller]\ninterval = 2s\nfast_interval = 250ms\nfast_fill = 40%\n"

@@ -32,6 +32,12 @@
 #   (RKB_HTTP_FLOOD_CONTENDERS: these as defaults, defaults-noshed, isp, unlimited, and
 #   defaults-shed1s = the defaults with `shed_cooldown = 1s`). Every run starts from an
 #   empty table at nf_conntrack_max 4096 (unlimited: at the budget).
+#   On a machine with 2 or more CPUs (RKB_HTTP_PIN=1, the default there) wrk and nginx run on
+#   CPU 0 and the flood generators on the last CPU (taskset), in every phase alike: a real flood
+#   comes from other machines, and on 2 shared CPUs the generators took the CPU wrk needed (every
+#   contender, the unlimited table too, served 38-54% of its no-flood requests). The router's work
+#   for each packet stays on the CPU that sent it (veth), so the flood's conntrack and NAT work is
+#   still done by this kernel, beside wrk's. RKB_HTTP_PIN=0: no pinning.
 #   relax once, after the rounds: the defaults with `relax_after = 1m` and `cooldown = 1s`
 #         through one UDP flood, then ctpilot keeps running until every shed timeout is back at
 #         the kernel's value (at most RKB_HTTP_RELAX_WAIT seconds): how long relaxing takes.
@@ -39,7 +45,7 @@
 # Environment: RKB_HTTP_ROUNDS (2), RKB_HTTP_PHASES ("fill quiet udp syn relax"), RKB_HTTP_SECONDS
 # (10), RKB_HTTP_UDP_SECONDS (25), RKB_HTTP_SYN_SECONDS (70), RKB_HTTP_CEILING (131072),
 # RKB_HTTP_FLOOD_FACTOR (2), RKB_HTTP_CONNECTIONS (32: wrk -c; wrk -t 2), RKB_HTTP_RELAX_WAIT
-# (150), RKB_HTTP_FLOOD_CONTENDERS (above), RKB_FRAGMENT_SUFFIX (appended to the fragment's name). Writes
+# (150), RKB_HTTP_FLOOD_CONTENDERS (above), RKB_HTTP_PIN (above), RKB_FRAGMENT_SUFFIX (appended to the fragment's name). Writes
 # $RKB_OUT/kernel-http$RKB_FRAGMENT_SUFFIX.md. Needs root, wrk, nginx and hping3. Holds
 # /tmp/ctpilot-kernel.lock while a round runs (about 8 minutes) and gives it back between rounds
 # (rkb_yield_lock); nf_conntrack_max and the buckets are restored then and at exit.
@@ -63,6 +69,8 @@ ceiling=${RKB_HTTP_CEILING:-131072}
 factor=${RKB_HTTP_FLOOD_FACTOR:-2}
 connections=${RKB_HTTP_CONNECTIONS:-32}
 relax_wait=${RKB_HTTP_RELAX_WAIT:-150}
+cpus=$(nproc)
+pin=${RKB_HTTP_PIN:-$([[ $cpus -ge 2 ]] && echo 1 || echo 0)}
 flood_contenders=${RKB_HTTP_FLOOD_CONTENDERS:-defaults defaults-noshed isp unlimited}
 bad() { echo "http.sh: $*" >&2; exit 2; }
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || bad "RKB_HTTP_ROUNDS: 1..99, not '$rounds'"
@@ -80,6 +88,10 @@ for c in $flood_contenders; do
     bad "RKB_HTTP_FLOOD_CONTENDERS: defaults, defaults-noshed, defaults-shed1s, isp, unlimited; not '$c'"
 done
 [[ "$relax_wait" =~ ^[0-9]+$ && "$relax_wait" -ge 60 && "$relax_wait" -le 1800 ]] || bad "RKB_HTTP_RELAX_WAIT: 60..1800"
+[[ "$pin" == 0 || ( "$pin" == 1 && $cpus -ge 2 ) ]] || bad "RKB_HTTP_PIN: 0, or 1 with 2 or more CPUs"
+# The commands that run wrk and nginx, and the flood generators (see RKB_HTTP_PIN).
+serve_cpu=() flood_cpu=()
+if [[ "$pin" == 1 ]]; then serve_cpu=(taskset -c 0) flood_cpu=(taskset -c $((cpus - 1))); fi
 
 CTP_DEADLINE=${CTP_DEADLINE:-3600}
 source "$(dirname "$0")/common.sh"
@@ -121,7 +133,7 @@ http {
   }
 }
 CONF
-ctp_bg ip netns exec "$CTP_SERVERS" "$NGINX" -p "$CTP_TMP/nginx" -c "$CTP_TMP/nginx/nginx.conf" -g "daemon off;"
+ctp_bg ip netns exec "$CTP_SERVERS" "${serve_cpu[@]}" "$NGINX" -p "$CTP_TMP/nginx" -c "$CTP_TMP/nginx/nginx.conf" -g "daemon off;"
 sleep 1
 kill -0 "$CTP_LAST_PID" 2>/dev/null || ctp_fail "nginx did not start: $(cat "$CTP_TMP/nginx/error.log" 2>/dev/null)"
 ip netns exec "$CTP_CLIENTS" wrk -t 1 -c 1 -d 1s -H "Connection: close" "http://$CTP_SERVER_IP/" > "$CTP_TMP/check.txt"
@@ -171,7 +183,7 @@ start_flood() {
     local ports
     k=1
     for ports in 1024-33000 33001-64999; do
-      "$LOADGEN" --netns "$CTP_CLIENTS" udp-flows --target "$CTP_SERVER_IP:9100-9131" --source-ports "$ports" \
+      "${flood_cpu[@]}" "$LOADGEN" --netns "$CTP_CLIENTS" udp-flows --target "$CTP_SERVER_IP:9100-9131" --source-ports "$ports" \
         --rate "$(( (udp_rate + 1) / 2 ))/s" --duration "${seconds}s" > "$FLOOD_OUT.$k" 9>&- &
       FLOOD_PIDS+=("$!")
       k=$((k + 1))
@@ -183,7 +195,7 @@ start_flood() {
     local per=$(( (syn_rate + 7) / 8 ))
     for k in 0 1 2 3 4 5 6 7; do
       # SIGINT after SECONDS: hping3 then prints how many it sent (it sends slower than -i says).
-      ip netns exec "$CTP_CLIENTS" timeout -s INT "$seconds" \
+      ip netns exec "$CTP_CLIENTS" "${flood_cpu[@]}" timeout -s INT "$seconds" \
         hping3 -q -S -p $(( 9000 + k )) -s 1024 -i "u$(( 900000 / per ))" -c $(( per * seconds )) \
         "$CTP_SERVER_IP" > "$FLOOD_OUT.$((k + 1))" 2>&1 9>&- &
       FLOOD_PIDS+=("$!")
@@ -239,7 +251,7 @@ run_one() {
   fi
   start=$(rkb_now)
   if [[ "$phase" != relax ]]; then
-    ip netns exec "$CTP_CLIENTS" wrk -t 2 -c "$connections" -d "${wrk_seconds}s" --latency \
+    ip netns exec "$CTP_CLIENTS" "${serve_cpu[@]}" wrk -t 2 -c "$connections" -d "${wrk_seconds}s" --latency \
       -H "Connection: close" "http://$CTP_SERVER_IP/" > "$CTP_TMP/wrk-$tag.txt" 2>&1 9>&- ||
       ctp_fail "wrk failed: $(cat "$CTP_TMP/wrk-$tag.txt")"
   fi
@@ -308,10 +320,10 @@ finished=$(date -u '+%H:%M UTC')
 
 python3 - "$CTP_TMP/runs.jsonl" "$started" "$finished" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" \
   "$udp_rate" "$syn_rate" "$ceiling" "$factor" "$wrk_seconds" "$udp_seconds" "$syn_seconds" "$connections" \
-  "$static_max" "$udp_timeout" "$syn_timeout" "${RKB_FRAGMENT_SUFFIX:-}" <<'PY' | rkb_write_fragment "http${RKB_FRAGMENT_SUFFIX:-}"
+  "$static_max" "$udp_timeout" "$syn_timeout" "${RKB_FRAGMENT_SUFFIX:-}" "$pin" "$cpus" <<'PY' | rkb_write_fragment "http${RKB_FRAGMENT_SUFFIX:-}"
 import json, sys
 (runs_file, started, finished, load0, load1, udp_rate, syn_rate, ceiling, factor, wrk_s, udp_s, syn_s,
- conns, static_max, udp_to, syn_to, suffix) = sys.argv[1:]
+ conns, static_max, udp_to, syn_to, suffix, pin, cpus) = sys.argv[1:]
 runs = [json.loads(l) for l in open(runs_file)]
 names = {"alone": "4096 left alone", "defaults": "defaults", "defaults-noshed": "defaults, `shed =`",
          "defaults-shed1s": "defaults, `shed_cooldown = 1s`",
@@ -344,6 +356,11 @@ w(f"a new connection refused) and early drops (an unassured entry evicted to adm
 w(f"/proc/net/stat/nf_conntrack of the router, sampled every 100 ms. Each run starts from an empty table at")
 w(f"nf_conntrack_max 4096; unlimited = no ctpilot, nf_conntrack_max {int(static_max):,} (the built-in memory budget) from the start.")
 w(f"ctpilot contenders watch only the router's netns (`netns = ROUTER`, everything else as the policy says).")
+if pin == "1":
+    w(f"wrk and nginx run on CPU 0, the flood generators on CPU {int(cpus) - 1} (taskset, every phase alike: a real flood")
+    w("comes from other machines); the router's work for each packet is done on the CPU that sent it.")
+else:
+    w(f"No CPU pinning: wrk, nginx and the flood generators share the machine's {cpus} CPUs.")
 w()
 if any(r["phase"] == "fill" for r in runs):
     w(f"**Fill from 4096, wrk alone for {wrk_s} s.** \"% of unlimited\" compares with the unlimited run of the same round;")
