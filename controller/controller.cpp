@@ -339,7 +339,7 @@ std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Net
 
 // Reads one namespace's statistics into the report; nullopt (said once) when there are none.
 std::optional<sysfs::ConntrackStats> Controller::readStats(const sysfs::Netns& ns, TickReport& report,
-                                                          bool countersOnly) {
+                                                           bool countersOnly) {
   auto stats = countersOnly ? deps_.stats.readCounters(ns) : deps_.stats.read(ns);
   if (!stats) {
     warnOnce("stats:" + ns.name, "no conntrack statistics for netns " + ns.name + " (" + stats.error().what +

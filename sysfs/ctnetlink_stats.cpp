@@ -141,7 +141,8 @@ Result<void> sendCpuStatsRequest(int fd, std::uint32_t seq) {
   const auto sent =
       ::sendto(fd, &request, sizeof request, 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
   if (sent < 0) return errnoError(errno, kCpuStatsWhat);
-  if (static_cast<std::size_t>(sent) != sizeof request) return Error{Errc::Io, std::string(kCpuStatsWhat) + ": short send"};
+  if (static_cast<std::size_t>(sent) != sizeof request)
+    return Error{Errc::Io, std::string(kCpuStatsWhat) + ": short send"};
   return {};
 }
 

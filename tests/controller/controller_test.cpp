@@ -953,7 +953,8 @@ TEST_CASE("with stableKnobsEvery, a change decided on a reused value is written 
   }
 }
 
-TEST_CASE("a tick asks the statistics for the counters only, and for the table-wide entries when the count is unreadable") {
+TEST_CASE(
+    "a tick asks the statistics for the counters only, and for the table-wide entries when the count is unreadable") {
   Rig rig;
   rig.stats.entries = 700;
   rig.knobs.set("init", Knob::Count, 600);
