@@ -304,9 +304,12 @@ bool Controller::sample(policy::TimePoint now, TickReport& report, Reading& read
 std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Netns& ns, policy::TimePoint now,
                                                                 std::int64_t max, Reading& reading,
                                                                 TickReport& report) {
-  auto stats = readStats(ns, report);
+  // The count comes from its sysctl; the statistics' table-wide entries (a second ctnetlink
+  // request per namespace) are asked for only when that read fails.
+  auto knob = deps_.knobs.read(ns, Knob::Count);
+  auto stats = readStats(ns, report, /*countersOnly=*/static_cast<bool>(knob));
   std::optional<std::int64_t> count;
-  if (auto knob = deps_.knobs.read(ns, Knob::Count); knob) {
+  if (knob) {
     count = *knob;
   } else {
     count = stats ? stats->entries : std::nullopt;
@@ -335,8 +338,9 @@ std::optional<policy::NetnsObservation> Controller::sampleNetns(const sysfs::Net
 }
 
 // Reads one namespace's statistics into the report; nullopt (said once) when there are none.
-std::optional<sysfs::ConntrackStats> Controller::readStats(const sysfs::Netns& ns, TickReport& report) {
-  auto stats = deps_.stats.read(ns);
+std::optional<sysfs::ConntrackStats> Controller::readStats(const sysfs::Netns& ns, TickReport& report,
+                                                           bool countersOnly) {
+  auto stats = countersOnly ? deps_.stats.readCounters(ns) : deps_.stats.read(ns);
   if (!stats) {
     warnOnce("stats:" + ns.name, "no conntrack statistics for netns " + ns.name + " (" + stats.error().what +
                                      "); drop rates unknown there");

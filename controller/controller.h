@@ -133,7 +133,7 @@ class Controller {
   bool sample(policy::TimePoint now, TickReport& report, Reading& reading);
   std::optional<policy::NetnsObservation> sampleNetns(const sysfs::Netns& ns, policy::TimePoint now, std::int64_t max,
                                                       Reading& reading, TickReport& report);
-  std::optional<sysfs::ConntrackStats> readStats(const sysfs::Netns& ns, TickReport& report);
+  std::optional<sysfs::ConntrackStats> readStats(const sysfs::Netns& ns, TickReport& report, bool countersOnly);
   void readTimeouts(const sysfs::Netns& ns, policy::TimePoint now, Reading& reading, policy::NetnsObservation& n);
   std::int64_t readTotalEntries(policy::TimePoint now, std::int64_t watched);
   Result<std::int64_t> readStable(const sysfs::Netns& ns, const policy::KnobRef& ref, policy::TimePoint now,

@@ -20,7 +20,9 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
+#include <vector>
 
 #include "sysfs/ctnetlink_decode.h"
 #include "sysfs/stats.h"
@@ -72,16 +74,6 @@ int keepError(Collector& collector, const Error& error, int verdict) {
   return verdict;
 }
 
-int onCpuMessage(nl_msg* msg, void* arg) {
-  auto* collector = static_cast<Collector*>(arg);
-  auto decoded = ctnetlink::decodeCpuStats(messageBytes(msg));
-  if (!decoded) return keepError(*collector, decoded.error(), NL_SKIP);
-  auto& cpus = collector->stats->cpus;
-  if (decoded->cpu >= cpus.size()) cpus.resize(decoded->cpu + 1U);
-  cpus[decoded->cpu] = decoded->counters;
-  return NL_OK;
-}
-
 int onGlobalMessage(nl_msg* msg, void* arg) {
   auto* collector = static_cast<Collector*>(arg);
   auto decoded = ctnetlink::decodeGlobalStats(messageBytes(msg));
@@ -129,6 +121,82 @@ constexpr const char* kCpuStatsWhat = "ctnetlink IPCTNL_MSG_CT_GET_STATS_CPU";
 // The receive buffer: the largest dump message the kernel builds for a reader (32 KiB).
 constexpr std::size_t kReceiveBuffer = 32768;
 
+// The per-CPU request, written and read on the socket's descriptor without libnl: a paced tick
+// pays for every allocation and copy on a cold cache, and libnl allocates a message to send and
+// a receive buffer per read. The request is what nfnlmsg_alloc_simple builds, without payload.
+Result<void> sendCpuStatsRequest(int fd, std::uint32_t seq) {
+  struct {
+    nlmsghdr header;
+    nfgenmsg nfnl;
+  } request{};
+  static_assert(sizeof request == NLMSG_LENGTH(sizeof(nfgenmsg)));
+  request.header.nlmsg_len = sizeof request;
+  request.header.nlmsg_type = static_cast<std::uint16_t>((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS_CPU);
+  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  request.header.nlmsg_seq = seq;
+  request.nfnl.nfgen_family = AF_UNSPEC;
+  request.nfnl.version = NFNETLINK_V0;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  const auto sent =
+      ::sendto(fd, &request, sizeof request, 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
+  if (sent < 0) return errnoError(errno, kCpuStatsWhat);
+  if (static_cast<std::size_t>(sent) != sizeof request)
+    return Error{Errc::Io, std::string(kCpuStatsWhat) + ": short send"};
+  return {};
+}
+
+// One message of the per-CPU dump into `stats`; true at its end (NLMSG_DONE).
+Result<bool> takeCpuMessage(const nlmsghdr* header, ConntrackStats& stats) {
+  if (header->nlmsg_type == NLMSG_DONE) return true;
+  if (header->nlmsg_type == NLMSG_ERROR) {
+    if (header->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return Error{Errc::Malformed, "short NLMSG_ERROR"};
+    const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(header));
+    if (error->error == 0) return false;  // an acknowledgement
+    return errnoError(-error->error, kCpuStatsWhat);
+  }
+  if (header->nlmsg_type < NLMSG_MIN_TYPE) return false;  // NLMSG_NOOP, NLMSG_OVERRUN
+  auto decoded = ctnetlink::decodeCpuStats({reinterpret_cast<const std::uint8_t*>(header), header->nlmsg_len});
+  if (!decoded) return decoded.error();
+  if (decoded->cpu >= stats.cpus.size()) stats.cpus.resize(decoded->cpu + 1U);
+  stats.cpus[decoded->cpu] = decoded->counters;
+  return false;
+}
+
+// Reads the reply to a per-CPU dump from `fd` into `buffer` (kReceiveBuffer bytes) until its
+// NLMSG_DONE. Messages of another sequence number (left from an earlier request) are skipped;
+// seq 0 takes any. The first malformed message is the error, once the dump is read to its end.
+Result<ConntrackStats> receiveCpuDump(int fd, std::uint32_t seq, std::vector<std::uint8_t>& buffer) {
+  ConntrackStats stats;
+  stats.source = StatsSource::Netlink;
+  std::optional<Error> firstError;
+  for (;;) {
+    const auto got = ::recv(fd, buffer.data(), buffer.size(), MSG_TRUNC);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return Error{Errc::Io, std::string(kCpuStatsWhat) + ": no reply within the receive timeout"};
+    }
+    if (got < 0) return errnoError(errno, kCpuStatsWhat);
+    if (got == 0) return Error{Errc::Io, std::string(kCpuStatsWhat) + ": socket closed"};
+    if (static_cast<std::size_t>(got) > buffer.size()) {
+      return Error{Errc::Malformed, std::string(kCpuStatsWhat) + ": a message larger than the receive buffer"};
+    }
+    auto left = static_cast<int>(got);
+    for (auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data()); NLMSG_OK(header, left);
+         header = NLMSG_NEXT(header, left)) {
+      if (seq != 0 && header->nlmsg_seq != seq) continue;
+      auto taken = takeCpuMessage(header, stats);
+      if (!taken) {
+        // An error reply ends the request; a message that does not decode leaves the rest to read.
+        if (header->nlmsg_type == NLMSG_ERROR) return taken.error();
+        if (!firstError) firstError = taken.error();
+        continue;
+      }
+      if (*taken) return firstError ? Result<ConntrackStats>(*firstError) : Result<ConntrackStats>(std::move(stats));
+    }
+  }
+}
+
 }  // namespace
 
 Result<void> setReceiveTimeout(nl_sock* sock, std::chrono::milliseconds timeout) {
@@ -142,17 +210,21 @@ Result<void> setReceiveTimeout(nl_sock* sock, std::chrono::milliseconds timeout)
 }
 
 Result<ConntrackStats> receiveCpuStats(nl_sock* sock) {
-  ConntrackStats stats;
-  stats.source = StatsSource::Netlink;
-  Collector collector{&stats, {}, {}};
-  if (auto received = receiveReply(sock, onCpuMessage, collector, kCpuStatsWhat); !received) return received.error();
-  return stats;
+  std::vector<std::uint8_t> buffer(kReceiveBuffer);
+  return receiveCpuDump(nl_socket_get_fd(sock), 0, buffer);
 }
 
 struct CtnetlinkStats::State {
   // One socket per netns (key: inode; 0 for the initial netns): a netlink socket talks to the
   // namespace it was created in, whichever thread uses it later.
   std::map<std::uint64_t, SocketPtr> sockets;
+  std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(kReceiveBuffer);  // reused by every read
+  std::uint32_t seq = 0;                                                         // of the last request sent
+
+  std::uint32_t nextSeq() {
+    if (++seq == 0) seq = 1;  // 0 would take any message
+    return seq;
+  }
 
   static std::uint64_t key(const Netns& netns) { return netns.initial() ? 0 : netns.inode; }
 
@@ -183,19 +255,30 @@ CtnetlinkStats::CtnetlinkStats() : state_(std::make_unique<State>()) {}
 
 CtnetlinkStats::~CtnetlinkStats() = default;
 
-Result<ConntrackStats> CtnetlinkStats::read(const Netns& netns) {
+Result<ConntrackStats> CtnetlinkStats::readCounters(const Netns& netns) {
   auto sock = state_->socketFor(netns);
   if (!sock) return sock.error();
   // The kernel answers the per-CPU request as a dump: one message per possible CPU, the CPU id
   // in nfgenmsg.res_id, ended by NLMSG_DONE.
-  const auto sent = send(*sock, IPCTNL_MSG_CT_GET_STATS_CPU, NLM_F_DUMP, kCpuStatsWhat);
-  auto cpus = sent ? receiveCpuStats(*sock) : Result<ConntrackStats>(sent.error());
+  const int fd = nl_socket_get_fd(*sock);
+  const auto seq = state_->nextSeq();
+  const auto sent = sendCpuStatsRequest(fd, seq);
+  auto cpus = sent ? receiveCpuDump(fd, seq, state_->buffer) : Result<ConntrackStats>(sent.error());
   if (!cpus) {
     // A half-read dump would leave messages behind: start over with a fresh socket next time.
     forget(netns);
     return Error{cpus.error().code, cpus.error().what + " (netns " + netns.name + ")"};
   }
+  return cpus;
+}
+
+Result<ConntrackStats> CtnetlinkStats::read(const Netns& netns) {
+  auto cpus = readCounters(netns);
+  if (!cpus) return cpus;
   auto stats = std::move(cpus.value());
+  // readCounters opened the socket, or found it open.
+  auto sock = state_->socketFor(netns);
+  if (!sock) return stats;
   Collector globalCollector{&stats, {}, {}};
   auto global =
       request(*sock, IPCTNL_MSG_CT_GET_STATS, 0, onGlobalMessage, globalCollector, "ctnetlink IPCTNL_MSG_CT_GET_STATS");

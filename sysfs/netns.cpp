@@ -129,10 +129,27 @@ Result<std::vector<Netns>> discoverNetns(const std::string& root, const policy::
   return found;
 }
 
+namespace {
+std::int64_t stampOf(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+}  // namespace
+
 std::int64_t namedNetnsStamp(const std::string& root) {
   struct stat st {};
   if (::stat(underRoot(root, "/run/netns").c_str(), &st) != 0) return 0;
-  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  return stampOf(st);
+}
+
+NamedNetnsStamp::NamedNetnsStamp(const std::string& root) : path_(underRoot(root, "/run/netns")) {}
+
+std::int64_t NamedNetnsStamp::operator()() {
+  struct stat st {};
+  if (fd_ && ::fstat(fd_.get(), &st) == 0 && st.st_nlink > 0) return stampOf(st);
+  // Followed like stat(2) follows it; O_PATH opens without reading, a FIFO or device included.
+  fd_.reset(::open(path_.c_str(), O_PATH | O_CLOEXEC));
+  if (!fd_ || ::fstat(fd_.get(), &st) != 0) return 0;
+  return stampOf(st);
 }
 
 Result<void> runInNetns(const Netns& netns, const std::function<void()>& fn) {

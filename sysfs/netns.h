@@ -11,6 +11,7 @@
 
 #include "policy/policy.h"
 #include "policy/result.h"
+#include "policy/unique_fd.h"
 
 namespace ctpilot::sysfs {
 
@@ -33,6 +34,20 @@ Result<std::vector<Netns>> discoverNetns(const std::string& root, const policy::
 /// Returns the modification time (ns since the epoch) of /run/netns under `root`, 0 when it does
 /// not exist: it changes whenever `ip netns add` or `ip netns del` runs. One stat, no scan.
 std::int64_t namedNetnsStamp(const std::string& root);
+
+/// namedNetnsStamp for a caller that asks every tick: /run/netns is held open (O_PATH), so each
+/// call is one fstat instead of a path lookup. Opened again when it was removed (no links left)
+/// or could not be opened before.
+class NamedNetnsStamp {
+ public:
+  explicit NamedNetnsStamp(const std::string& root);
+  /// The stamp namedNetnsStamp(root) returns.
+  std::int64_t operator()();
+
+ private:
+  std::string path_;
+  UniqueFd fd_;
+};
 
 /// Runs `fn` on a new thread that has entered `netns`, and waits for it. Errors: Missing
 /// (netns gone), Refused (no CAP_SYS_ADMIN).

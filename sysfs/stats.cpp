@@ -136,8 +136,14 @@ Result<ConntrackStats> ProcfsStats::read(const Netns& netns) {
 FallbackStats::FallbackStats(std::unique_ptr<StatsReader> primary, std::unique_ptr<StatsReader> fallback)
     : primary_(std::move(primary)), fallback_(std::move(fallback)) {}
 
-Result<ConntrackStats> FallbackStats::read(const Netns& netns) {
-  auto first = primary_->read(netns);
+Result<ConntrackStats> FallbackStats::read(const Netns& netns) { return readWith(netns, &StatsReader::read); }
+
+Result<ConntrackStats> FallbackStats::readCounters(const Netns& netns) {
+  return readWith(netns, &StatsReader::readCounters);
+}
+
+Result<ConntrackStats> FallbackStats::readWith(const Netns& netns, ReadFn primaryRead) {
+  auto first = (primary_.get()->*primaryRead)(netns);
   if (first) return first;
   auto second = fallback_->read(netns);
   if (second) {

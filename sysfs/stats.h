@@ -46,6 +46,9 @@ class StatsReader {
   virtual ~StatsReader() = default;
   /// Returns the current statistics of `netns`. Errc::Missing when nf_conntrack is absent.
   virtual Result<ConntrackStats> read(const Netns& netns) = 0;
+  /// Returns the per-CPU counters of `netns`; `entries` and `maxEntries` may be left unset. For
+  /// the tick, which reads the count itself: a reader may skip a request for the rest.
+  virtual Result<ConntrackStats> readCounters(const Netns& netns) { return read(netns); }
 };
 
 /// Reads statistics over ctnetlink with libnl; keeps one socket per netns (a netlink socket
@@ -57,6 +60,8 @@ class CtnetlinkStats final : public StatsReader {
   CtnetlinkStats(const CtnetlinkStats&) = delete;  // owns its sockets
   CtnetlinkStats& operator=(const CtnetlinkStats&) = delete;
   Result<ConntrackStats> read(const Netns& netns) override;
+  /// Only the per-CPU dump: no table-wide IPCTNL_MSG_CT_GET_STATS request.
+  Result<ConntrackStats> readCounters(const Netns& netns) override;
   /// Closes the socket held for `netns`.
   void forget(const Netns& netns);
 
@@ -96,8 +101,11 @@ class FallbackStats final : public StatsReader {
  public:
   FallbackStats(std::unique_ptr<StatsReader> primary, std::unique_ptr<StatsReader> fallback);
   Result<ConntrackStats> read(const Netns& netns) override;
+  Result<ConntrackStats> readCounters(const Netns& netns) override;
 
  private:
+  using ReadFn = Result<ConntrackStats> (StatsReader::*)(const Netns&);
+  Result<ConntrackStats> readWith(const Netns& netns, ReadFn primaryRead);  // primary, else the fallback's read
   std::unique_ptr<StatsReader> primary_;
   std::unique_ptr<StatsReader> fallback_;
 };

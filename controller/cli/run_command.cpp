@@ -234,7 +234,7 @@ int runCommand(const GlobalOptions& global, const std::vector<std::string>& args
             return slabInSysfs ? slab->read() : sysfs::readSlabEntries(root);
           },
       .totalEntriesEvery = slabInSysfs ? policy::Duration(kStableKnobsEvery) : kSlabinfoEvery,
-      .namespacesStamp = [root] { return sysfs::namedNetnsStamp(root); },
+      .namespacesStamp = [stamp = std::make_shared<sysfs::NamedNetnsStamp>(root)] { return (*stamp)(); },
       .stableKnobsEvery = kStableKnobsEvery,
       .journalView = std::move(state.journal->view),
       .journalFolded =

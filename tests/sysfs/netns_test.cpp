@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -120,4 +123,35 @@ TEST_CASE("runInNetns reports a netns that is gone or is not a netns as Missing 
     CHECK(result.error().code == Errc::Missing);
     CHECK_FALSE(ran);
   }
+}
+
+namespace {
+
+void setMtime(const std::filesystem::path& path, time_t seconds) {
+  const std::array<timespec, 2> times{timespec{seconds, 0}, timespec{seconds, 0}};
+  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times.data(), 0) == 0);
+}
+
+constexpr std::int64_t kNsPerSecond = 1'000'000'000;
+
+}  // namespace
+
+TEST_CASE("NamedNetnsStamp gives namedNetnsStamp's value from a held /run/netns, and follows its removal") {
+  testing::TempTree tree("netns-stamp");
+  const auto root = tree.root.string();
+  sysfs::NamedNetnsStamp stamp(root);
+  CHECK(stamp() == 0);  // no /run/netns yet
+  tree.dir("/run/netns");
+  setMtime(tree.at("/run/netns"), 1000);
+  CHECK(stamp() == 1000 * kNsPerSecond);
+  CHECK(stamp() == sysfs::namedNetnsStamp(root));
+  setMtime(tree.at("/run/netns"), 2000);  // `ip netns add` touches the directory held open
+  CHECK(stamp() == 2000 * kNsPerSecond);
+  std::filesystem::remove(tree.at("/run/netns"));
+  tree.dir("/run/netns");
+  setMtime(tree.at("/run/netns"), 3000);
+  CHECK(stamp() == 3000 * kNsPerSecond);  // the removed directory is let go, the new one opened
+  std::filesystem::remove(tree.at("/run/netns"));
+  CHECK(stamp() == 0);
+  CHECK(sysfs::namedNetnsStamp(root) == 0);
 }

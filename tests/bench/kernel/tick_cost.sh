@@ -16,11 +16,25 @@
 #
 # Writes $RKB_OUT/kernel-cost.md. Needs root; writes no global knob, so it gives
 # /tmp/ctpilot-kernel.lock back right after setup.
+#
+# RKB_TICK_PACED=1: only the method of bench/results/kernel-cost-paced.md, for comparing
+# builds: `ctpilot run --dry-run` with interval = fast_interval = 100ms, netlink statistics,
+# --log-level warn, CPU = `perf stat -e task-clock -p PID -- sleep RKB_PACED_SECONDS` (default
+# 10) after a 3 s warm-up, divided by the ticks. RKB_PACED_BINARIES ("label=path ...", default
+# "ctpilot=$CTPILOT") are run in turn, RKB_PACED_ROUNDS times (default 2) for each count of
+# RKB_NETNS_COUNTS; prints one line per run with the load average, writes no fragment. E.g.
+#   RKB_TICK_PACED=1 RKB_PACED_BINARIES="before=/work/main/build/ctpilot after=build/ctpilot" \
+#     bash tests/bench/kernel/tick_cost.sh
 CTP_DEADLINE=${CTP_DEADLINE:-600}
+paced_only=${RKB_TICK_PACED:-0}
+if [[ "$paced_only" == 1 ]]; then
+  # The load generator and the JSON reader are not used in this mode.
+  CTPILOT=${CTPILOT:-$(pwd)/build/ctpilot} LOADGEN=${LOADGEN:-/bin/true} JSON_GET=${JSON_GET:-/bin/true}
+fi
 source "$(dirname "$0")/common.sh"
 require_root_netns
 rkb_release_lock
-[[ -x "${BENCH_TICK:-}" ]] || ctp_fail "BENCH_TICK must name the built ctpilot-bench-tick"
+[[ "$paced_only" == 1 || -x "${BENCH_TICK:-}" ]] || ctp_fail "BENCH_TICK must name the built ctpilot-bench-tick"
 
 counts=${RKB_NETNS_COUNTS:-1 16 64}
 seconds=${RKB_DAEMON_SECONDS:-30}
@@ -73,6 +87,42 @@ daemon_cost() {
   awk -v c0="$cpu0" -v c1="$cpu1" -v t0="$t0" -v t1="$t1" -v rss="$rss" -v hwm="$hwm" \
     'BEGIN { ticks = (t1 - t0) / 0.1; printf "%.0f %s %s %.0f\n", (c1 - c0) * 1e6 / ticks, rss, hwm, ticks }'
 }
+
+# RKB_TICK_PACED=1: prints "label netns us_per_tick load1" per run of BINARY on N namespaces.
+paced_cost() {
+  local label=$1 binary=$2 n=$3 list policy log pid msec load
+  list=$(IFS=,; echo "${names[*]:0:n}")
+  policy="$CTP_TMP/paced-$n.conf"
+  printf '[controller]\ninterval = 100ms\nfast_interval = 100ms\nnetns = %s\ndry_run = true\n' "$list" > "$policy"
+  log="$CTP_TMP/paced-$label-$n-$RANDOM.log"
+  ctp_bg "$binary" --root / --policy "$policy" --state-dir "$CTP_TMP/paced-state-$label-$n-$RANDOM" \
+    --log-level warn run --dry-run >"$log" 2>&1
+  pid=$CTP_LAST_PID
+  sleep 3
+  kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; ctp_fail "$binary run --dry-run exited"; }
+  msec=$(perf stat -x, -e task-clock -p "$pid" -- sleep "$paced_seconds" 2>&1 >/dev/null | awk -F, '$3 ~ /task-clock/ { print $1 }')
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  ctp_stop "$pid"
+  awk -v l="$label" -v n="$n" -v ms="$msec" -v s="$paced_seconds" -v load="$load" \
+    'BEGIN { printf "%s netns=%d us_per_tick=%.0f load1=%s\n", l, n, ms * 1000 / (s * 10), load }'
+}
+
+if [[ "$paced_only" == 1 ]]; then
+  command -v perf >/dev/null || ctp_fail "RKB_TICK_PACED needs perf (linux-perf)"
+  paced_seconds=${RKB_PACED_SECONDS:-10}
+  [[ "$paced_seconds" =~ ^[0-9]+$ && "$paced_seconds" -ge 2 && "$paced_seconds" -le 120 ]] || ctp_fail "RKB_PACED_SECONDS: 2..120"
+  rounds=${RKB_PACED_ROUNDS:-2}
+  read -r -a binaries <<< "${RKB_PACED_BINARIES:-ctpilot=$CTPILOT}"
+  for ((r = 1; r <= rounds; r++)); do
+    for n in $counts; do
+      for entry in "${binaries[@]}"; do
+        [[ -x "${entry#*=}" ]] || ctp_fail "RKB_PACED_BINARIES: ${entry#*=} is not executable"
+        paced_cost "${entry%%=*}" "${entry#*=}" "$n"
+      done
+    done
+  done
+  exit 0
+fi
 
 rows=()
 for n in $counts; do
