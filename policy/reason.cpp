@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "policy/observation.h"
+#include "policy/policy_keys.h"
 #include "policy/units.h"
 
 namespace ctpilot::policy {
@@ -100,7 +101,7 @@ std::string stallText(const Facts& f) {
                      f.whole(Fact::Entries), f.real(Fact::NsPerEntry) / 1000.0);
 }
 
-std::string cooldownText(const Facts& f, const char* key) {
+std::string cooldownText(const Facts& f, std::string_view key) {
   return fmt::format("the last change was {} ago ({} {})", f.duration(Fact::Elapsed), key, f.duration(Fact::Cooldown));
 }
 
@@ -221,14 +222,14 @@ std::string phrase(const Cause& c) {
     case Reason::NoTimeouts: return fmt::format("no timeouts observed in {}", f.netns());
     case Reason::NoFloor: return "no floor in [timeout_floors]";
     case Reason::AllAtFloor: return fmt::format("every timeout in order is at its floor in {}", f.netns());
-    case Reason::ShedCooldown: return cooldownText(f, "shed_cooldown");
+    case Reason::ShedCooldown: return cooldownText(f, keys::kShedCooldown.key);
     case Reason::Unwritable: return "it is not writable here";
     case Reason::External: return "it was changed by someone else and an operator has the last word";
     case Reason::Hold: return "it is held by rollback for another " + f.duration(Fact::Remaining);
     case Reason::OscillationGuard:
       return fmt::format("oscillation guard: it changed {} times within change_window {} (max_changes {})",
                          f.whole(Fact::Changes), f.duration(Fact::ChangeWindow), f.whole(Fact::MaxChanges));
-    case Reason::Cooldown: return cooldownText(f, "cooldown");
+    case Reason::Cooldown: return cooldownText(f, keys::kMaxCooldown.key);
   }
   return std::string(reasonCode(c.code));
 }
@@ -244,14 +245,16 @@ const char* verbing(ActionKind kind) {
 }
 
 // The policy key a cooldown note names: each kind of change has its own.
-const char* cooldownKey(ActionKind kind) {
+// [max] and [timeouts] both have a `cooldown`: the timeouts' one is named with its section.
+std::string cooldownKey(ActionKind kind) {
   switch (kind) {
-    case ActionKind::RaiseMax: return "cooldown";
-    case ActionKind::ResizeBuckets: return "min_interval";
+    case ActionKind::RaiseMax: return std::string(keys::kMaxCooldown.key);
+    case ActionKind::ResizeBuckets: return std::string(keys::kMinInterval.key);
     case ActionKind::ShortenTimeout:
-    case ActionKind::RelaxTimeout: return "timeouts cooldown";
+    case ActionKind::RelaxTimeout:
+      return std::string(keys::kTimeoutsCooldown.section) + " " + std::string(keys::kTimeoutsCooldown.key);
   }
-  return "cooldown";
+  return std::string(keys::kMaxCooldown.key);
 }
 
 bool timeoutKind(ActionKind kind) { return kind == ActionKind::ShortenTimeout || kind == ActionKind::RelaxTimeout; }
