@@ -6,10 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <string>
+
+#include <fmt/format.h>
 
 #include "controller/written_file.h"
 #include "policy/read_file.h"
@@ -22,11 +23,7 @@ std::string joined(const std::string& dir, const std::string& name) {
   return (dir.empty() || dir.back() == '/' ? dir : dir + "/") + name;
 }
 
-std::string octal(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof(text), "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
+std::string octal(mode_t mode) { return fmt::format("{:04o}", static_cast<unsigned>(mode & 07777)); }
 
 Error withHint(int err, const std::string& what) {
   const Error base = errnoError(err, what);

@@ -67,6 +67,11 @@ std::string prefix(std::string_view section, std::string_view key) {
   return "[" + std::string(section) + "] " + std::string(key) + ": ";
 }
 
+std::string prefix(KeyName name) { return prefix(name.section, name.key); }
+
+// "max.ceiling": how FileParse records a key.
+std::string dotted(KeyName name) { return std::string(name.section) + "." + std::string(name.key); }
+
 // One `key = value` line: its section, its key and where it is.
 struct Entry {
   std::string section;
@@ -84,10 +89,11 @@ struct FileParse {
   std::map<Knob, std::int64_t> floors;  // the valid ones, in seconds
 
   void problem(int line, std::string message) { load.problems.push_back({file, line, std::move(message)}); }
-  int lineOf(const std::string& name) const {
-    const auto found = lines.find(name);
+  int lineOf(KeyName name) const {
+    const auto found = lines.find(dotted(name));
     return found == lines.end() ? 0 : found->second;
   }
+  bool failedAny(KeyName a, KeyName b) const { return failed.count(dotted(a)) != 0U || failed.count(dotted(b)) != 0U; }
 };
 
 // Checks one [timeout_floors] line: a known timeout, set once, whole seconds from 1s up to the
@@ -111,7 +117,7 @@ void applyFloor(const Entry& entry, std::string_view value, FileParse& parse) {
 
 // Applies one "key = value" line to the policy, or records why it cannot.
 void applyEntry(const Entry& entry, std::string_view value, FileParse& parse) {
-  const auto name = entry.section + "." + entry.key;
+  const auto name = dotted({entry.section, entry.key});
   auto problem = [&](const std::string& message) {
     parse.problem(entry.line, prefix(entry.section, entry.key) + message);
   };
@@ -194,78 +200,79 @@ void readLines(std::string_view text, FileParse& parse) {
 
 // Reports `low` >= `high` at the line of the key the file sets (the later one if both), unless
 // one of them was already reported as bad or neither is in the file (the defaults agree).
-void checkBelow(FileParse& parse, const std::string& section, const std::string& low, const std::string& lowText,
-                const std::string& high, const std::string& highText, bool ok, const std::string& why) {
-  if (ok || parse.failed.count(section + "." + low) != 0U || parse.failed.count(section + "." + high) != 0U) return;
-  const int lowLine = parse.lineOf(section + "." + low);
-  const int highLine = parse.lineOf(section + "." + high);
+void checkBelow(FileParse& parse, KeyName low, const std::string& lowText, KeyName high, const std::string& highText,
+                bool ok, const std::string& why) {
+  if (ok || parse.failedAny(low, high)) return;
+  const int lowLine = parse.lineOf(low);
+  const int highLine = parse.lineOf(high);
   if (lowLine == 0 && highLine == 0) return;
+  const std::string lowKey(low.key);
+  const std::string highKey(high.key);
   if (lowLine >= highLine) {
-    parse.problem(lowLine, prefix(section, low) + lowText + " must be below " + high + " (" + highText + ")" + why);
+    parse.problem(lowLine, prefix(low) + lowText + " must be below " + highKey + " (" + highText + ")" + why);
   } else {
-    parse.problem(highLine, prefix(section, high) + highText + " must be above " + low + " (" + lowText + ")" + why);
+    parse.problem(highLine, prefix(high) + highText + " must be above " + lowKey + " (" + lowText + ")" + why);
+  }
+}
+
+// Reports each timeout that `list` names without a floor, at the line that sets `list`.
+void checkFloors(FileParse& parse, KeyName list, const std::vector<Knob>& knobs) {
+  const auto& floors = parse.load.policy.timeouts.floors;
+  for (const auto knob : knobs) {
+    const std::string name(policyName(knob));
+    if (floors.count(knob) == 0U) {
+      parse.problem(parse.lineOf(list), prefix(list) + name + " has no floor; add \"" + name + " = <duration>\" to [" +
+                                            std::string(kFloorsSection) + "]");
+    }
   }
 }
 
 // Checks the pairs of keys that must agree, and that every timeout to shorten has a floor.
 void checkAgreement(FileParse& parse) {
+  using namespace keys;
   const Policy& policy = parse.load.policy;
   const auto& c = policy.controller;
-  if (c.fastInterval > c.interval && parse.failed.count("controller.fast_interval") == 0U &&
-      parse.failed.count("controller.interval") == 0U) {
-    const int line = std::max(parse.lineOf("controller.fast_interval"), parse.lineOf("controller.interval"));
-    parse.problem(line, prefix("controller", "fast_interval") + formatDuration(c.fastInterval) +
-                            " must not be above interval (" + formatDuration(c.interval) +
-                            "); fast_interval = interval samples at one rate");
+  if (c.fastInterval > c.interval && !parse.failedAny(kFastInterval, kInterval)) {
+    const std::string fast(kFastInterval.key);
+    const std::string interval(kInterval.key);
+    parse.problem(std::max(parse.lineOf(kFastInterval), parse.lineOf(kInterval)),
+                  prefix(kFastInterval) + formatDuration(c.fastInterval) + " must not be above " + interval + " (" +
+                      formatDuration(c.interval) + "); " + fast + " = " + interval + " samples at one rate");
   }
   const auto& m = policy.max;
-  checkBelow(parse, "max", "target_fill", formatRatio(m.targetFill), "high_water", formatRatio(m.highWater),
+  checkBelow(parse, kTargetFill, formatRatio(m.targetFill), kHighWater, formatRatio(m.highWater),
              m.targetFill.value < m.highWater.value,
              "; fill after a raise must be under the level that triggers the next one");
   const auto& t = policy.timeouts;
-  checkBelow(parse, "timeouts", "relax_below", formatRatio(t.relaxBelow), "shorten_at", formatRatio(t.shortenAt),
+  checkBelow(parse, kRelaxBelow, formatRatio(t.relaxBelow), kShortenAt, formatRatio(t.shortenAt),
              t.relaxBelow.value < t.shortenAt.value,
              "; otherwise timeouts would be shortened and relaxed at the same fill");
-  checkBelow(parse, "max", "margin", formatCount(m.margin), "ceiling", formatCount(m.ceiling), m.margin < m.ceiling,
-             "");
-  const int orderLine = parse.lineOf("timeouts.order");
-  for (const auto knob : t.order) {
-    if (t.floors.count(knob) == 0U) {
-      parse.problem(orderLine, prefix("timeouts", "order") + std::string(policyName(knob)) + " has no floor; add \"" +
-                                   std::string(policyName(knob)) + " = <duration>\" to [timeout_floors]");
-    }
-  }
-  const int shedLine = parse.lineOf("timeouts.shed");
-  for (const auto knob : t.shed) {
-    const std::string name(policyName(knob));
-    if (t.floors.count(knob) == 0U) {
-      parse.problem(shedLine, prefix("timeouts", "shed") + name + " has no floor; add \"" + name +
-                                  " = <duration>\" to [timeout_floors]");
-    }
-  }
-  if (t.mode == TimeoutsPolicy::Mode::Shorten && t.order.empty() && orderLine != 0) {
-    parse.problem(orderLine, prefix("timeouts", "order") +
-                                 "empty while mode = shorten; list the timeouts to shorten, or set mode = off");
+  checkBelow(parse, kMargin, formatCount(m.margin), kCeiling, formatCount(m.ceiling), m.margin < m.ceiling, "");
+  checkFloors(parse, kOrder, t.order);
+  checkFloors(parse, kShed, t.shed);
+  if (t.mode == TimeoutsPolicy::Mode::Shorten && t.order.empty() && parse.lineOf(kOrder) != 0) {
+    const std::string mode(kTimeoutsMode.key);
+    parse.problem(parse.lineOf(kOrder), prefix(kOrder) + "empty while " + mode +
+                                            " = shorten; list the timeouts to shorten, or set " + mode + " = off");
   }
 }
 
 // Refuses a written path that names the state directory, /, /proc, /sys, /dev, or the other
 // written path (README Safety promise 13), at the line that sets it.
 void checkWrittenPaths(FileParse& parse, const std::string& stateDir) {
+  using namespace keys;
   const Policy& policy = parse.load.policy;
-  const std::array<std::pair<const char*, const std::string*>, 2> written = {
-      {{"controller.trace_file", &policy.controller.traceFile}, {"metrics.textfile", &policy.metrics.textfile}}};
+  const std::array<std::pair<KeyName, const std::string*>, 2> written = {
+      {{kTraceFile, &policy.controller.traceFile}, {kTextfile, &policy.metrics.textfile}}};
   for (const auto& [name, path] : written) {
-    if (path->empty() || parse.failed.count(name) != 0U) continue;
+    if (path->empty() || parse.failed.count(dotted(name)) != 0U) continue;
     if (const auto why = forbiddenWritePath(*path, stateDir)) {
-      const std::string key(name);
-      const auto dot = key.find('.');
-      parse.problem(parse.lineOf(key), prefix(key.substr(0, dot), key.substr(dot + 1)) + quoted(*path) + " " + *why);
+      parse.problem(parse.lineOf(name), prefix(name) + quoted(*path) + " " + *why);
     }
   }
-  if (parse.failed.count("controller.trace_file") != 0U || parse.failed.count("metrics.textfile") != 0U) return;
+  if (parse.failedAny(kTraceFile, kTextfile)) return;
   if (const auto why = collidingWritePaths(policy.controller.traceFile, policy.metrics.textfile)) {
-    parse.problem(std::max(parse.lineOf("controller.trace_file"), parse.lineOf("metrics.textfile")), *why);
+    parse.problem(std::max(parse.lineOf(kTraceFile), parse.lineOf(kTextfile)), *why);
   }
 }
 

@@ -99,8 +99,8 @@ const NumberKind<std::int64_t> kCount{"count",    "a count",   kCountExamples,
 const NumberKind<std::int64_t> kSize{"size", "a size", "(examples: 16MiB, 1GiB)", parseSize, formatSize, formatSize};
 
 template <class T, class Get>
-PolicyKey numberKey(std::string_view section, std::string_view key, const NumberKind<T>& kind, Get get,
-                    std::type_identity_t<T> lo, std::type_identity_t<T> hi) {
+PolicyKey numberKey(KeyName name, const NumberKind<T>& kind, Get get, std::type_identity_t<T> lo,
+                    std::type_identity_t<T> hi) {
   Apply parse = [=](std::string_view value, Policy& policy) -> Errors {
     const auto range = kind.bound(lo) + " to " + kind.bound(hi);
     const auto parsed = kind.read(value);
@@ -109,7 +109,8 @@ PolicyKey numberKey(std::string_view section, std::string_view key, const Number
     get(policy) = static_cast<std::remove_reference_t<decltype(get(policy))>>(*parsed);
     return {};
   };
-  return {section, key, kind.unit, parse, [=](const Policy& policy) -> Text { return kind.write(get(policy)); }};
+  return {name.section, name.key, kind.unit, parse,
+          [=](const Policy& policy) -> Text { return kind.write(get(policy)); }};
 }
 
 // Says why a number is not a ratio: "80" above 1 most likely meant "80%".
@@ -125,7 +126,7 @@ std::string ratioOutOfRange(std::string_view value, const std::string& range) {
 }
 
 template <class Get>
-PolicyKey ratioKey(std::string_view section, std::string_view key, Get get, double lo, double hi) {
+PolicyKey ratioKey(KeyName name, Get get, double lo, double hi) {
   Apply parse = [=](std::string_view value, Policy& policy) -> Errors {
     const auto range = formatRatio({lo}) + " to " + formatRatio({hi});
     const auto parsed = parseRatio(value);
@@ -138,11 +139,12 @@ PolicyKey ratioKey(std::string_view section, std::string_view key, Get get, doub
     get(policy) = *parsed;
     return {};
   };
-  return {section, key, "ratio", parse, [=](const Policy& policy) -> Text { return formatRatio(get(policy)); }};
+  return {name.section, name.key, "ratio", parse,
+          [=](const Policy& policy) -> Text { return formatRatio(get(policy)); }};
 }
 
 template <class Get>
-PolicyKey boolKey(std::string_view section, std::string_view key, Get get) {
+PolicyKey boolKey(KeyName name, Get get) {
   Apply parse = [=](std::string_view value, Policy& policy) -> Errors {
     static const std::set<std::string_view> kTrue{"true", "yes", "on"};
     static const std::set<std::string_view> kFalse{"false", "no", "off"};
@@ -155,14 +157,13 @@ PolicyKey boolKey(std::string_view section, std::string_view key, Get get) {
     }
     return {};
   };
-  return {section, key, "boolean", parse,
+  return {name.section, name.key, "boolean", parse,
           [=](const Policy& policy) -> Text { return std::string(get(policy) ? "true" : "false"); }};
 }
 
 // A mode: one of `choices`, each a name and the value it stands for.
 template <class Get, class Enum>
-PolicyKey choiceKey(std::string_view section, std::string_view key, Get get,
-                    std::vector<std::pair<std::string_view, Enum>> choices) {
+PolicyKey choiceKey(KeyName name, Get get, std::vector<std::pair<std::string_view, Enum>> choices) {
   Apply parse = [=](std::string_view value, Policy& policy) -> Errors {
     std::vector<std::string> names;
     for (const auto& [name, mode] : choices) {
@@ -174,7 +175,7 @@ PolicyKey choiceKey(std::string_view section, std::string_view key, Get get,
     }
     return {quoted(value) + " is not a mode (allowed: " + join(names, ", ") + ")"};
   };
-  return {section, key, "", parse, [=](const Policy& policy) -> Text {
+  return {name.section, name.key, "", parse, [=](const Policy& policy) -> Text {
             for (const auto& [name, mode] : choices) {
               if (mode == get(policy)) return std::string(name);
             }
@@ -225,7 +226,7 @@ Errors applyFactor(std::string_view value, Policy& policy) {
 }
 
 // A list of distinct timeouts (`order`, `shed`) into `target`.
-Errors applyTimeoutList(std::string_view value, std::vector<Knob>& target, const char* key) {
+Errors applyTimeoutList(std::string_view value, std::vector<Knob>& target, std::string_view key) {
   Errors errors;
   std::vector<Knob> order;
   if (!value.empty()) {
@@ -236,8 +237,8 @@ Errors applyTimeoutList(std::string_view value, std::vector<Knob>& target, const
       } else if (!knob) {
         errors.push_back(unknownTimeout(name));
       } else if (!isTimeout(*knob)) {
-        errors.push_back(quoted(name) + " is not a timeout; " + key + " lists timeouts such as " +
-                         (std::string_view(key) == "shed" ? "udp_timeout" : "tcp_timeout_time_wait"));
+        errors.push_back(quoted(name) + " is not a timeout; " + std::string(key) + " lists timeouts such as " +
+                         (key == keys::kShed.key ? "udp_timeout" : "tcp_timeout_time_wait"));
       } else if (std::find(order.begin(), order.end(), *knob) != order.end()) {
         errors.push_back(quoted(name) + " is listed twice");
       } else {
@@ -250,11 +251,11 @@ Errors applyTimeoutList(std::string_view value, std::vector<Knob>& target, const
 }
 
 Errors applyOrder(std::string_view value, Policy& policy) {
-  return applyTimeoutList(value, policy.timeouts.order, "order");
+  return applyTimeoutList(value, policy.timeouts.order, keys::kOrder.key);
 }
 
 Errors applyShed(std::string_view value, Policy& policy) {
-  return applyTimeoutList(value, policy.timeouts.shed, "shed");
+  return applyTimeoutList(value, policy.timeouts.shed, keys::kShed.key);
 }
 
 Errors applyTraceFile(std::string_view value, Policy& policy) {
@@ -376,56 +377,56 @@ const std::vector<PolicyKey>& policyKeys() {
   using HashMode = HashsizePolicy::Mode;
   using OnExternal = ControllerPolicy::OnExternal;
   static const std::vector<PolicyKey> kKeys{
-      numberKey("controller", "interval", kDuration, [](auto& p) -> auto& { return p.controller.interval; }, 100ms, 1h),
-      numberKey("controller", "fast_interval", kDuration, [](auto& p) -> auto& { return p.controller.fastInterval; },
+      numberKey(keys::kInterval, kDuration, [](auto& p) -> auto& { return p.controller.interval; }, 100ms, 1h),
+      numberKey(keys::kFastInterval, kDuration, [](auto& p) -> auto& { return p.controller.fastInterval; },
                 100ms, 1h),
-      ratioKey("controller", "fast_fill", [](auto& p) -> auto& { return p.controller.fastFill; }, 0.01, 0.99),
+      ratioKey({"controller", "fast_fill"}, [](auto& p) -> auto& { return p.controller.fastFill; }, 0.01, 0.99),
       {"controller", "netns", "", applyNetns, formatNetns},
-      boolKey("controller", "dry_run", [](auto& p) -> auto& { return p.controller.dryRun; }),
-      boolKey("controller", "rollback_on_exit", [](auto& p) -> auto& { return p.controller.rollbackOnExit; }),
-      numberKey("controller", "max_changes", kCount, [](auto& p) -> auto& { return p.controller.maxChanges; }, 1, 1000),
-      numberKey("controller", "change_window", kDuration, [](auto& p) -> auto& { return p.controller.changeWindow; },
+      boolKey({"controller", "dry_run"}, [](auto& p) -> auto& { return p.controller.dryRun; }),
+      boolKey({"controller", "rollback_on_exit"}, [](auto& p) -> auto& { return p.controller.rollbackOnExit; }),
+      numberKey({"controller", "max_changes"}, kCount, [](auto& p) -> auto& { return p.controller.maxChanges; }, 1, 1000),
+      numberKey({"controller", "change_window"}, kDuration, [](auto& p) -> auto& { return p.controller.changeWindow; },
                 1min, 24h),
-      {"controller", "trace_file", "path", applyTraceFile,
+      {keys::kTraceFile.section, keys::kTraceFile.key, "path", applyTraceFile,
        [](const Policy& p) -> Text { return p.controller.traceFile; }},
       {"controller", "trace_max_size", "size", applyTraceMaxSize,
        [](const Policy& p) -> Text { return formatSize(p.controller.traceMaxBytes); }},
-      choiceKey("controller", "on_external", [](auto& p) -> auto& { return p.controller.onExternal; },
+      choiceKey({"controller", "on_external"}, [](auto& p) -> auto& { return p.controller.onExternal; },
                 std::vector<std::pair<std::string_view, OnExternal>>{{"yield", OnExternal::Yield},
                                                                      {"adopt", OnExternal::Adopt}}),
-      boolKey("max", "enabled", [](auto& p) -> auto& { return p.max.enabled; }),
-      numberKey("max", "ceiling", kCount, [](auto& p) -> auto& { return p.max.ceiling; }, 1024, kTableSizeRange.max),
-      ratioKey("max", "memory_budget", [](auto& p) -> auto& { return p.max.memoryBudget; }, 0.0001, 0.75),
-      ratioKey("max", "high_water", [](auto& p) -> auto& { return p.max.highWater; }, 0.10, 0.99),
-      numberKey("max", "lookahead", kDuration, [](auto& p) -> auto& { return p.max.lookahead; }, 0s, 1h),
-      ratioKey("max", "target_fill", [](auto& p) -> auto& { return p.max.targetFill; }, 0.10, 0.95),
-      numberKey("max", "cooldown", kDuration, [](auto& p) -> auto& { return p.max.cooldown; }, 1s, 1h),
-      numberKey("max", "margin", kCount, [](auto& p) -> auto& { return p.max.margin; }, 0, std::int64_t{1024} * 1024),
-      choiceKey("hashsize", "mode", [](auto& p) -> auto& { return p.hashsize.mode; },
+      boolKey({"max", "enabled"}, [](auto& p) -> auto& { return p.max.enabled; }),
+      numberKey(keys::kCeiling, kCount, [](auto& p) -> auto& { return p.max.ceiling; }, 1024, kTableSizeRange.max),
+      ratioKey({"max", "memory_budget"}, [](auto& p) -> auto& { return p.max.memoryBudget; }, 0.0001, 0.75),
+      ratioKey(keys::kHighWater, [](auto& p) -> auto& { return p.max.highWater; }, 0.10, 0.99),
+      numberKey({"max", "lookahead"}, kDuration, [](auto& p) -> auto& { return p.max.lookahead; }, 0s, 1h),
+      ratioKey(keys::kTargetFill, [](auto& p) -> auto& { return p.max.targetFill; }, 0.10, 0.95),
+      numberKey(keys::kMaxCooldown, kDuration, [](auto& p) -> auto& { return p.max.cooldown; }, 1s, 1h),
+      numberKey(keys::kMargin, kCount, [](auto& p) -> auto& { return p.max.margin; }, 0, std::int64_t{1024} * 1024),
+      choiceKey({"hashsize", "mode"}, [](auto& p) -> auto& { return p.hashsize.mode; },
                 std::vector<std::pair<std::string_view, HashMode>>{
                     {"presize", HashMode::Presize}, {"follow", HashMode::Follow}, {"fixed", HashMode::Fixed}}),
-      numberKey("hashsize", "entries_per_bucket", kCount, [](auto& p) -> auto& { return p.hashsize.entriesPerBucket; },
+      numberKey({"hashsize", "entries_per_bucket"}, kCount, [](auto& p) -> auto& { return p.hashsize.entriesPerBucket; },
                 1, 64),
-      numberKey("hashsize", "min_interval", kDuration, [](auto& p) -> auto& { return p.hashsize.minInterval; }, 1min,
+      numberKey(keys::kMinInterval, kDuration, [](auto& p) -> auto& { return p.hashsize.minInterval; }, 1min,
                 168h),
-      numberKey("hashsize", "max_memory", kSize, [](auto& p) -> auto& { return p.hashsize.maxMemory; }, 64LL * 1024,
+      numberKey({"hashsize", "max_memory"}, kSize, [](auto& p) -> auto& { return p.hashsize.maxMemory; }, 64LL * 1024,
               4LL * 1024 * 1024 * 1024),
-      numberKey("hashsize", "max_stall", kDuration, [](auto& p) -> auto& { return p.hashsize.maxStall; }, 0ms, 10s),
-      boolKey("hashsize", "emergency_may_stall", [](auto& p) -> auto& { return p.hashsize.emergencyMayStall; }),
-      choiceKey("timeouts", "mode", [](auto& p) -> auto& { return p.timeouts.mode; },
+      numberKey({"hashsize", "max_stall"}, kDuration, [](auto& p) -> auto& { return p.hashsize.maxStall; }, 0ms, 10s),
+      boolKey({"hashsize", "emergency_may_stall"}, [](auto& p) -> auto& { return p.hashsize.emergencyMayStall; }),
+      choiceKey(keys::kTimeoutsMode, [](auto& p) -> auto& { return p.timeouts.mode; },
                 std::vector<std::pair<std::string_view, Mode>>{{"shorten", Mode::Shorten}, {"off", Mode::Off}}),
-      ratioKey("timeouts", "shorten_at", [](auto& p) -> auto& { return p.timeouts.shortenAt; }, 0.50, 0.99),
+      ratioKey(keys::kShortenAt, [](auto& p) -> auto& { return p.timeouts.shortenAt; }, 0.50, 0.99),
       {"timeouts", "factor", "", applyFactor, formatFactor},
-      ratioKey("timeouts", "relax_below", [](auto& p) -> auto& { return p.timeouts.relaxBelow; }, 0.05, 0.95),
-      numberKey("timeouts", "relax_after", kDuration, [](auto& p) -> auto& { return p.timeouts.relaxAfter; }, 1min,
+      ratioKey(keys::kRelaxBelow, [](auto& p) -> auto& { return p.timeouts.relaxBelow; }, 0.05, 0.95),
+      numberKey({"timeouts", "relax_after"}, kDuration, [](auto& p) -> auto& { return p.timeouts.relaxAfter; }, 1min,
                 24h),
-      numberKey("timeouts", "cooldown", kDuration, [](auto& p) -> auto& { return p.timeouts.cooldown; }, 1s, 1h),
-      {"timeouts", "order", "list", applyOrder, [](const Policy& p) -> Text { return knobList(p.timeouts.order); }},
-      {"timeouts", "shed", "list", applyShed, [](const Policy& p) -> Text { return knobList(p.timeouts.shed); },
+      numberKey(keys::kTimeoutsCooldown, kDuration, [](auto& p) -> auto& { return p.timeouts.cooldown; }, 1s, 1h),
+      {keys::kOrder.section, keys::kOrder.key, "list", applyOrder, [](const Policy& p) -> Text { return knobList(p.timeouts.order); }},
+      {keys::kShed.section, keys::kShed.key, "list", applyShed, [](const Policy& p) -> Text { return knobList(p.timeouts.shed); },
        "shed the timeouts of flows that never saw a reply first, and earlier (empty: never)"},
-      numberKey("timeouts", "shed_cooldown", kDuration, [](auto& p) -> auto& { return p.timeouts.shedCooldown; }, 1s,
+      numberKey(keys::kShedCooldown, kDuration, [](auto& p) -> auto& { return p.timeouts.shedCooldown; }, 1s,
                 1h),
-      {"metrics", "textfile", "path", applyTextfile, formatTextfile},
+      {keys::kTextfile.section, keys::kTextfile.key, "path", applyTextfile, formatTextfile},
       {"metrics", "listen", "", applyListen, formatListen},
   };
   return kKeys;

@@ -18,6 +18,34 @@ namespace ctpilot::policy {
 /// The section whose keys are the timeouts themselves (policyKeys() has no rows for it).
 inline constexpr std::string_view kFloorsSection = "timeout_floors";
 
+/// A key of a policy file by its section and name.
+struct KeyName {
+  std::string_view section;  // "max"
+  std::string_view key;      // "ceiling"
+};
+
+/// The keys that checks across keys and their messages name: policyKeys() rows use these same
+/// constants, so each name is written once. A key no other code names is written in its row.
+namespace keys {
+inline constexpr KeyName kInterval{"controller", "interval"};
+inline constexpr KeyName kFastInterval{"controller", "fast_interval"};
+inline constexpr KeyName kTraceFile{"controller", "trace_file"};
+inline constexpr KeyName kCeiling{"max", "ceiling"};
+inline constexpr KeyName kHighWater{"max", "high_water"};
+inline constexpr KeyName kTargetFill{"max", "target_fill"};
+inline constexpr KeyName kMargin{"max", "margin"};
+inline constexpr KeyName kMaxCooldown{"max", "cooldown"};
+inline constexpr KeyName kMinInterval{"hashsize", "min_interval"};
+inline constexpr KeyName kTimeoutsMode{"timeouts", "mode"};
+inline constexpr KeyName kShortenAt{"timeouts", "shorten_at"};
+inline constexpr KeyName kRelaxBelow{"timeouts", "relax_below"};
+inline constexpr KeyName kTimeoutsCooldown{"timeouts", "cooldown"};
+inline constexpr KeyName kOrder{"timeouts", "order"};
+inline constexpr KeyName kShed{"timeouts", "shed"};
+inline constexpr KeyName kShedCooldown{"timeouts", "shed_cooldown"};
+inline constexpr KeyName kTextfile{"metrics", "textfile"};
+}  // namespace keys
+
 /// One section of a policy file, in the order formatPolicy prints them.
 struct PolicySection {
   std::string_view name;     // "max"

@@ -6,6 +6,8 @@
 #include <limits>
 #include <system_error>
 
+#include <fmt/format.h>
+
 namespace ctpilot::policy {
 namespace {
 
@@ -137,6 +139,15 @@ std::string formatCount(std::int64_t n) {
 std::string formatSize(std::int64_t bytes) {
   if (bytes < 0) return std::to_string(bytes);
   return formatScaled(bytes, kSizeUnits, "0");
+}
+
+std::string formatBytes(std::int64_t bytes) {
+  for (const auto& unit : kSizeUnits) {
+    if (unit.factor > 1 && bytes >= unit.factor) {
+      return fmt::format("{:.1f} {}", static_cast<double>(bytes) / static_cast<double>(unit.factor), unit.name);
+    }
+  }
+  return fmt::format("{} B", bytes);
 }
 
 std::string formatRatio(Ratio r) {

@@ -27,6 +27,9 @@ std::string formatDuration(Duration d);
 std::string formatCount(std::int64_t n);
 /// Formats a size in bytes with the largest binary unit that divides it exactly ("512MiB", "4096").
 std::string formatSize(std::int64_t bytes);
+/// Formats a byte count for reading, in the largest binary unit it reaches with one decimal
+/// ("512 B", "1.5 KiB", "80.5 MiB", "16.0 GiB"); formatSize writes the exact policy-file spelling.
+std::string formatBytes(std::int64_t bytes);
 /// Formats a ratio as a percentage ("80%").
 std::string formatRatio(Ratio r);
 

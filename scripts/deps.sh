@@ -10,7 +10,7 @@ packages=(
   # simulate --prometheus: https through Boost.Asio ssl (HTTP itself is Boost.Beast, in libboost-dev)
   libssl-dev
   libnl-3-dev libnl-nf-3-dev
-  libspdlog-dev doctest-dev nlohmann-json3-dev
+  libfmt-dev libspdlog-dev doctest-dev nlohmann-json3-dev
   # metrics (families and text format) and systemd notify/journal
   prometheus-cpp-dev libsystemd-dev
   # monitoring tests: promtool (check metrics/rules), node_exporter's textfile collector,

@@ -49,12 +49,6 @@ std::string utc(policy::TimePoint time) {
   return buffer;
 }
 
-std::string humanBytes(std::int64_t bytes) {
-  const double gib = static_cast<double>(bytes) / (1024.0 * 1024 * 1024);
-  if (gib >= 1) return fmt::format("{:.1f} GiB", gib);
-  return fmt::format("{:.0f} MiB", static_cast<double>(bytes) / (1024.0 * 1024));
-}
-
 // The limits every namespace shares: the memory budget for all of them together and the stall
 // a hash resize would cause now.
 void printLimits(std::ostream& out, const policy::Policy& policy, const policy::Observation& obs,
@@ -98,7 +92,8 @@ void printReport(std::ostream& out, const policy::Policy& policy, const TickRepo
                      policy.hashsize.entriesPerBucket);
   out << fmt::format("nf_conntrack_max may go up to {} (ceiling {}, memory budget {} of {} at {} B per entry)\n",
                      policy::effectiveCeiling(policy, obs), policy.max.ceiling,
-                     policy::formatRatio(policy.max.memoryBudget), humanBytes(obs.memTotalBytes), obs.entryBytes);
+                     policy::formatRatio(policy.max.memoryBudget), policy::formatBytes(obs.memTotalBytes),
+                     obs.entryBytes);
   if (obs.baselineMax != obs.max) {
     out << fmt::format("baseline of this boot: nf_conntrack_max {}, nf_conntrack_buckets {}\n", obs.baselineMax,
                        obs.baselineBuckets);

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -11,6 +10,7 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/program_options.hpp>
 
@@ -49,23 +49,10 @@ std::vector<std::string> scenarioDirs() {
 
 std::string formatTime(sysfs::SimDuration d) {
   const auto s = d.count() / 1000;
-  char text[32];
-  std::snprintf(text, sizeof text, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
-                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
-  return text;
+  return fmt::format("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
 }
 
-std::string mib(std::int64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return text;
-}
-
-std::string percent(double ratio) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f%%", ratio * 100);
-  return text;
-}
+std::string percent(double ratio) { return fmt::format("{:.1f}%", ratio * 100); }
 
 // Where the simulated run's output goes and how much of it to show.
 struct Outputs {
@@ -100,7 +87,7 @@ void printResults(const SimulationSummary& s, const CtpilotTuner& tuner, const O
             << "early drops   " << s.earlyDrops << " unassured entries evicted (early_drop)\n"
             << "insert failed " << s.insertFailed << " (chaintoolong: hash too small)\n"
             << "peak fill     " << percent(s.peakFill) << " (" << s.peakCount << " entries at most)\n"
-            << "peak memory   " << mib(s.peakMemoryBytes) << "\n"
+            << "peak memory   " << policy::formatBytes(s.peakMemoryBytes) << "\n"
             << "nf_conntrack_max     " << s.initialMax << " -> " << s.finalMax << " (highest " << s.peakMax << ")\n"
             << "nf_conntrack_buckets " << s.initialBuckets << " -> " << s.finalBuckets << "\n";
   const auto changes = tuner.explainedChanges();

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdio>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -14,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
@@ -24,6 +24,7 @@
 #include "controller/journal/journal_view.h"
 #include "policy/decide.h"
 #include "policy/knob.h"
+#include "policy/units.h"
 #include "sysfs/knob_store.h"
 #include "sysfs/netns.h"
 #include "sysfs/stats.h"
@@ -374,27 +375,12 @@ std::string text(std::optional<std::int64_t> value) { return value ? std::to_str
 
 std::string fixed(std::optional<double> value, int decimals, const char* suffix = "") {
   if (!value) return "?";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f%s", decimals, *value, suffix);
-  return buf;
+  return fmt::format("{:.{}f}{}", *value, decimals, suffix);
 }
 
 std::optional<double> percent(std::optional<double> ratio) {
   if (!ratio) return std::nullopt;
   return *ratio * 100;
-}
-
-std::string bytesText(std::int64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024 && unit < 4) {
-    value /= 1024;
-    ++unit;
-  }
-  char buf[64];
-  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
-  return buf;
 }
 
 // Prints rows as columns two spaces apart; numeric columns (all but the first) right-aligned,
@@ -459,7 +445,7 @@ Rows knobRows(const Status& status) {
 // MemTotal, the size of one entry and of the table when full.
 Rows memoryRows(const Status& status) {
   if (!status.memory) return {{"MemTotal", "?", ""}};
-  Rows rows{{"MemTotal", bytesText(status.memory->memTotalBytes), ""}};
+  Rows rows{{"MemTotal", policy::formatBytes(status.memory->memTotalBytes), ""}};
   const auto perEntry = status.memory->entryBytes();
   std::string how =
       status.memory->slabObjectBytes > 0
@@ -469,7 +455,7 @@ Rows memoryRows(const Status& status) {
   if (status.max) {
     const auto full = *status.max * perEntry;
     rows.push_back(
-        {"table full at max", bytesText(full),
+        {"table full at max", policy::formatBytes(full),
          "(" + fixed(100.0 * static_cast<double>(full) / static_cast<double>(status.memory->memTotalBytes), 1, "%") +
              " of MemTotal)"});
   }

@@ -3,8 +3,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cinttypes>
-#include <cstdio>
 #include <iterator>
 #include <limits>
 #include <optional>
@@ -14,6 +12,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+
+#include <fmt/format.h>
 
 #include "controller/journal/journal_files.h"
 #include "controller/state_dir.h"
@@ -51,9 +51,7 @@ std::string checksumOf(const std::string& text) {
     hash ^= c;
     hash *= 1099511628211ULL;
   }
-  char out[32];
-  std::snprintf(out, sizeof(out), "fnv1a64:%016" PRIx64, hash);
-  return out;
+  return fmt::format("fnv1a64:{:016x}", hash);
 }
 
 const Json& member(const Json& object, const char* key) {

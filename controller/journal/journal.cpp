@@ -12,11 +12,12 @@
 #include <array>
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <iterator>
 #include <limits>
 #include <utility>
+
+#include <fmt/format.h>
 
 #include "controller/state_dir.h"
 #include "policy/read_file.h"
@@ -136,12 +137,10 @@ std::string formatTime(policy::TimePoint time) {
   const auto day = floor<days>(ms);
   const year_month_day ymd{day};
   const hh_mm_ss hms{ms - day};
-  std::array<char, 40> buf{};
-  std::snprintf(buf.data(), buf.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
-  return buf.data();
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                     static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
 }
 
 std::optional<policy::TimePoint> parseTime(const std::string& text) {

@@ -11,13 +11,10 @@
 #include "controller/simulation.h"
 #include "controller/written_file.h"
 #include "policy/decide.h"
+#include "policy/units.h"
 
 namespace ctpilot::controller {
 namespace {
-
-std::string mib(std::int64_t bytes) {
-  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-}
 
 // Worst first: replayed drops, then recorded drops, then the replayed peak fill.
 bool worse(const FleetRow& a, const FleetRow& b) {
@@ -220,7 +217,7 @@ std::string fleetTable(const FleetReport& r) {
     const auto limit = fmt::format("{}{}", row.peakMax, row.atCeiling() ? " (ceil)" : "");
     out += fmt::format("{:<{}}  {:>12}  {:>12}  {:>12}  {:>12}  {:>16}  {:>11}  {:>7}  {:>8.1f}ms\n", rowLabel(row),
                        width, row.recordedDrops, row.replayedDrops, row.recordedPeakEntries, row.peakEntries, limit,
-                       mib(row.peakMemoryBytes), row.changes, row.worstStallMs);
+                       policy::formatBytes(row.peakMemoryBytes), row.changes, row.worstStallMs);
   }
   const auto t = fleetTotals(r);
   out += fmt::format(

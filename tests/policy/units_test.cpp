@@ -166,6 +166,27 @@ TEST_CASE("formatted units use the largest exact unit and read back to the same 
     CHECK(formatSize(512LL << 20) == "512MiB");
     CHECK(formatSize(2LL << 30) == "2GiB");
   }
+  SUBCASE("byte counts for reading: one decimal in the largest binary unit reached, plain bytes below 1 KiB") {
+    struct Row {
+      std::int64_t bytes;
+      const char* text;
+    };
+    const Row rows[] = {
+        {0, "0 B"},
+        {1023, "1023 B"},
+        {1024, "1.0 KiB"},
+        {1536, "1.5 KiB"},
+        {(1LL << 20) - 1, "1024.0 KiB"},  // rounds like printf's %.1f: the unit is chosen before
+        {84'410'368, "80.5 MiB"},
+        {16LL << 30, "16.0 GiB"},
+        {(3LL << 40) + (1LL << 39), "3.5 TiB"},
+        {-5, "-5 B"},
+    };
+    for (const auto& row : rows) {
+      CAPTURE(row.bytes);
+      CHECK(formatBytes(row.bytes) == row.text);
+    }
+  }
   SUBCASE("ratios, even ones no short percentage can hold") {
     CHECK(formatRatio({0.8}) == "80%");
     CHECK(formatRatio({0.125}) == "12.5%");
