@@ -218,7 +218,7 @@ std::string phrase(const Cause& c) {
                          f.whole(Fact::Count), f.real(Fact::Expected));
     case Reason::Shed: return "shedding flows that never saw a reply";
     case Reason::ShedStep:
-      return format("%s %llds -> %llds (its floor)", timeoutName(c).c_str(), f.whole(Fact::From), f.whole(Fact::To));
+      return fmt::format("{} {}s -> {}s (its floor)", timeoutName(c), f.whole(Fact::From), f.whole(Fact::To));
     case Reason::TimeoutsOff: return "[timeouts] mode = off";
     case Reason::BadFactor: return fmt::format("factor {:g} is not in (0, 1)", f.real(Fact::Factor));
     case Reason::NoTimeouts: return fmt::format("no timeouts observed in {}", f.netns());
