@@ -24,7 +24,7 @@ std::string joined(const std::string& dir, const std::string& name) {
 
 std::string octal(mode_t mode) {
   char text[8];
-  std::snprintf(text, sizeof(text), "%04o", static_cast<unsigned>(mode & 07777));
+  (void)std::snprintf(text, sizeof(text), "%04o", static_cast<unsigned>(mode & 07777));
   return text;
 }
 

@@ -50,20 +50,20 @@ std::vector<std::string> scenarioDirs() {
 std::string formatTime(sysfs::SimDuration d) {
   const auto s = d.count() / 1000;
   char text[32];
-  std::snprintf(text, sizeof text, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
-                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  (void)std::snprintf(text, sizeof text, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                      static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
   return text;
 }
 
 std::string mib(std::int64_t bytes) {
   char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  (void)std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
   return text;
 }
 
 std::string percent(double ratio) {
   char text[32];
-  std::snprintf(text, sizeof text, "%.1f%%", ratio * 100);
+  (void)std::snprintf(text, sizeof text, "%.1f%%", ratio * 100);
   return text;
 }
 
@@ -189,7 +189,7 @@ std::string plotReplay(const std::string& csvPath) {
     if (!fd || !writeAll(fd->get(), gp.str(), script)) return "no plot: cannot write " + script;
   }
   const auto rc = std::system(("gnuplot '" + script + "' 2>/dev/null").c_str());
-  std::remove(script.c_str());
+  (void)std::remove(script.c_str());  // a script left behind beside the CSV is harmless
   return rc == 0 ? png : "no plot: gnuplot failed on " + csvPath;
 }
 

@@ -52,7 +52,7 @@ std::string checksumOf(const std::string& text) {
     hash *= 1099511628211ULL;
   }
   char out[32];
-  std::snprintf(out, sizeof(out), "fnv1a64:%016" PRIx64, hash);
+  (void)std::snprintf(out, sizeof(out), "fnv1a64:%016" PRIx64, hash);
   return out;
 }
 
@@ -266,7 +266,7 @@ class LineReader {
   }
 
  private:
-  static constexpr std::int64_t kWindow = 64 * 1024;
+  static constexpr std::int64_t kWindow = std::int64_t{64} * 1024;
 
   // Reads [from, from + want) (within [0, limit_)) into buf_.
   Result<void> read(std::int64_t from, std::int64_t want) {
@@ -314,6 +314,7 @@ Result<void> checkUnfinished(LineReader& reader, const JournalCheckpoint& checkp
   const auto found = scan.unfinishedIntents();
   const auto ids = [](const std::vector<JournalRecord>& intents) {
     std::vector<std::int64_t> out;
+    out.reserve(intents.size());
     for (const auto& intent : intents) out.push_back(intent.id);
     return out;
   };
