@@ -375,7 +375,7 @@ std::string text(std::optional<std::int64_t> value) { return value ? std::to_str
 std::string fixed(std::optional<double> value, int decimals, const char* suffix = "") {
   if (!value) return "?";
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f%s", decimals, *value, suffix);
+  (void)std::snprintf(buf, sizeof buf, "%.*f%s", decimals, *value, suffix);
   return buf;
 }
 
@@ -393,7 +393,7 @@ std::string bytesText(std::int64_t bytes) {
     ++unit;
   }
   char buf[64];
-  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+  (void)std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
   return buf;
 }
 

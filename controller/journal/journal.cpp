@@ -137,10 +137,10 @@ std::string formatTime(policy::TimePoint time) {
   const year_month_day ymd{day};
   const hh_mm_ss hms{ms - day};
   std::array<char, 40> buf{};
-  std::snprintf(buf.data(), buf.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
+  (void)std::snprintf(buf.data(), buf.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
+                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                      static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                      static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
   return buf.data();
 }
 
@@ -497,7 +497,7 @@ Result<std::int64_t> idOfLine(const JournalFile& state, off_t start, off_t end) 
 
 // Returns where the line ending at `end` (just past its newline) begins.
 Result<off_t> lineStart(const JournalFile& state, off_t end) {
-  constexpr off_t kChunk = 64 * 1024;
+  constexpr off_t kChunk = off_t{64} * 1024;
   for (off_t to = end - 1; to > 0;) {
     const off_t from = std::max<off_t>(0, to - kChunk);
     auto chunk = readSpan(state, from, to);
@@ -510,7 +510,7 @@ Result<off_t> lineStart(const JournalFile& state, off_t end) {
 
 // Returns where the line beginning at `start` ends (just past its newline); `limit` when none.
 Result<off_t> lineEnd(const JournalFile& state, off_t start, off_t limit) {
-  constexpr off_t kChunk = 64 * 1024;
+  constexpr off_t kChunk = off_t{64} * 1024;
   for (off_t from = start; from < limit;) {
     const off_t to = std::min(limit, from + kChunk);
     auto chunk = readSpan(state, from, to);
