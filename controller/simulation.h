@@ -55,6 +55,8 @@ class CtpilotTuner final : public SimTuner {
   /// Creates the tuner; `label` names it in tables ("ctpilot" when empty).
   explicit CtpilotTuner(policy::Policy policy, std::string label = "");
   ~CtpilotTuner() override;
+  CtpilotTuner(const CtpilotTuner&) = delete;
+  CtpilotTuner& operator=(const CtpilotTuner&) = delete;
   std::string name() const override;
   sysfs::SimDuration interval() const override;
   void start(sysfs::SimKernel& kernel, const sysfs::Scenario& scenario, policy::TimePoint now) override;

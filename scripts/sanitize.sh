@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCTPILOT_SANITIZE=ON -DCTPILOT_WERROR=ON \
+# -g1: line tables only, enough for every frame of a report to name its function and FILE:LINE;
+# the full -g cost about a fifth more compile time per translation unit for variable and type
+# information no report prints. The instrumentation is the same.
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCTPILOT_SANITIZE=ON -DCTPILOT_WERROR=ON \
   "${launcher[@]}" >/dev/null
 # Only what the unit and cli tests use: the three unit-test binaries, ctpilot and its man pages.
 cmake --build build-asan -j "$(nproc)" --target ctpilot ctpilot_man policy_tests sysfs_tests controller_tests

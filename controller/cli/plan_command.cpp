@@ -45,7 +45,8 @@ std::string utc(policy::TimePoint time) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  // 0: it did not fit (a year past 32 bytes) and the buffer holds nothing defined.
+  if (std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return "?";
   return buffer;
 }
 

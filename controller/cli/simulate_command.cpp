@@ -176,7 +176,7 @@ std::string plotReplay(const std::string& csvPath) {
     if (!fd || !writeAll(fd->get(), gp.str(), script)) return "no plot: cannot write " + script;
   }
   const auto rc = std::system(("gnuplot '" + script + "' 2>/dev/null").c_str());
-  std::remove(script.c_str());
+  (void)std::remove(script.c_str());  // a script left behind beside the CSV is harmless
   return rc == 0 ? png : "no plot: gnuplot failed on " + csvPath;
 }
 

@@ -264,7 +264,7 @@ class LineReader {
   }
 
  private:
-  static constexpr std::int64_t kWindow = 64 * 1024;
+  static constexpr std::int64_t kWindow = std::int64_t{64} * 1024;
 
   // Reads [from, from + want) (within [0, limit_)) into buf_.
   Result<void> read(std::int64_t from, std::int64_t want) {
@@ -312,6 +312,7 @@ Result<void> checkUnfinished(LineReader& reader, const JournalCheckpoint& checkp
   const auto found = scan.unfinishedIntents();
   const auto ids = [](const std::vector<JournalRecord>& intents) {
     std::vector<std::int64_t> out;
+    out.reserve(intents.size());
     for (const auto& intent : intents) out.push_back(intent.id);
     return out;
   };

@@ -496,7 +496,7 @@ Result<std::int64_t> idOfLine(const JournalFile& state, off_t start, off_t end) 
 
 // Returns where the line ending at `end` (just past its newline) begins.
 Result<off_t> lineStart(const JournalFile& state, off_t end) {
-  constexpr off_t kChunk = 64 * 1024;
+  constexpr off_t kChunk = off_t{64} * 1024;
   for (off_t to = end - 1; to > 0;) {
     const off_t from = std::max<off_t>(0, to - kChunk);
     auto chunk = readSpan(state, from, to);
@@ -509,7 +509,7 @@ Result<off_t> lineStart(const JournalFile& state, off_t end) {
 
 // Returns where the line beginning at `start` ends (just past its newline); `limit` when none.
 Result<off_t> lineEnd(const JournalFile& state, off_t start, off_t limit) {
-  constexpr off_t kChunk = 64 * 1024;
+  constexpr off_t kChunk = off_t{64} * 1024;
   for (off_t from = start; from < limit;) {
     const off_t to = std::min(limit, from + kChunk);
     auto chunk = readSpan(state, from, to);

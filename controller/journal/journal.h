@@ -138,6 +138,8 @@ class FileJournal final : public Journal {
   static Result<std::unique_ptr<FileJournal>> openAfter(const std::string& stateDir, const JournalPosition& from,
                                                         bool readOnly = false);
   ~FileJournal() override;
+  FileJournal(const FileJournal&) = delete;
+  FileJournal& operator=(const FileJournal&) = delete;
   Result<JournalRecord> append(JournalRecord record) override;
   Result<void> refresh() override;
   /// Returns the records read (after the position opened from) or appended and not forgotten.

@@ -25,7 +25,7 @@ bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == 
 
 // Returns the offset just past the file's last newline: a last line without one is torn.
 Result<off_t> completeEnd(int fd, off_t size, const std::string& path) {
-  constexpr off_t kChunk = 64 * 1024;
+  constexpr off_t kChunk = off_t{64} * 1024;
   for (off_t end = size; end > 0;) {
     const off_t from = std::max<off_t>(0, end - kChunk);
     auto chunk = readAt(fd, from, static_cast<std::size_t>(end - from), path);
@@ -50,7 +50,7 @@ class BackwardLines {
   // Sets `line` (without newline) and `start` (its offset); false before the first line.
   Result<bool> next(std::string& line, off_t& start) {
     if (done_) return false;
-    constexpr off_t kChunk = 64 * 1024;
+    constexpr off_t kChunk = off_t{64} * 1024;
     for (;;) {
       if (const auto nl = buf_.rfind('\n'); nl != std::string::npos) {
         line = buf_.substr(nl + 1);
@@ -94,7 +94,7 @@ Result<UniqueFd> openForRead(const std::string& stateDir, const std::string& nam
 // Tells whether the journal's first record is of boot `bootId`: then all are (records are
 // appended in time order, and every command journals its own boot), and nothing is to move.
 Result<bool> startsWithBoot(int fd, off_t end, const std::string& bootId, const std::string& path) {
-  constexpr off_t kChunk = 64 * 1024;
+  constexpr off_t kChunk = off_t{64} * 1024;
   std::string head;
   for (off_t from = 0; from < end && head.find('\n') == std::string::npos; from += kChunk) {
     auto chunk = readAt(fd, from, static_cast<std::size_t>(std::min(kChunk, end - from)), path);

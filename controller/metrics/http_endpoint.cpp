@@ -156,7 +156,15 @@ HttpEndpoint::HttpEndpoint(asio::io_context& io)
       body_(std::make_shared<const std::string>()),
       connections_(std::make_shared<Connections>()) {}
 
-HttpEndpoint::~HttpEndpoint() { stop(); }
+// stop() can throw (the timer's cancel, the copy of the connection list): a destructor must
+// not, and the process is shutting the endpoint down either way.
+HttpEndpoint::~HttpEndpoint() {
+  try {
+    stop();
+  } catch (...) {
+    // Nothing to do but finish destroying.
+  }
+}
 
 void HttpEndpoint::stop() {
   boost::system::error_code ignored;
