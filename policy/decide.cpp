@@ -722,8 +722,8 @@ class Decider {
   // timeout it was given by its last packet, so what a flood adds between halving steps outlives
   // the next step (README "Shedding unanswered flows"). Returns true when `ns` is done for this
   // tick: a step taken or waiting for its cooldown, or the trigger holding with every shed timeout
-  // at its floor while `order` has no reason to move (relaxing then would undo the shedding). The trigger of a shedding step or note ends in
-  // `shed`, which tells it from shortening `order`.
+  // at its floor while `order` has no reason to move (relaxing then would undo the shedding). The trigger of a shedding
+  // step or note ends in `shed`, which tells it from shortening `order`.
   bool shedUnanswered(const NetnsObservation& ns) {
     const auto& t = policy_.timeouts;
     if (t.shed.empty()) return false;
