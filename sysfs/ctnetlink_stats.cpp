@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -181,9 +182,13 @@ Result<ConntrackStats> receiveCpuDump(int fd, std::uint32_t seq, std::vector<std
     if (static_cast<std::size_t>(got) > buffer.size()) {
       return Error{Errc::Malformed, std::string(kCpuStatsWhat) + ": a message larger than the receive buffer"};
     }
-    auto left = static_cast<int>(got);
-    for (auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data()); NLMSG_OK(header, left);
-         header = NLMSG_NEXT(header, left)) {
+    // NLMSG_OK and NLMSG_NEXT spelled out with unsigned sizes (the macros compare an int with __u32):
+    // a header that does not fit, or claims more than was received, ends the datagram.
+    const auto size = static_cast<std::size_t>(got);
+    for (std::size_t offset = 0; size - offset >= sizeof(nlmsghdr);) {
+      const auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data() + offset);
+      if (header->nlmsg_len < sizeof(nlmsghdr) || header->nlmsg_len > size - offset) break;
+      offset = std::min<std::size_t>(size, offset + NLMSG_ALIGN(header->nlmsg_len));
       if (seq != 0 && header->nlmsg_seq != seq) continue;
       auto taken = takeCpuMessage(header, stats);
       if (!taken) {
