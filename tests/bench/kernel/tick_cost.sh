@@ -23,7 +23,7 @@
 # 10) after a 3 s warm-up, divided by the ticks. RKB_PACED_BINARIES ("label=path ...", default
 # "ctpilot=$CTPILOT") are run in turn, RKB_PACED_ROUNDS times (default 2) for each count of
 # RKB_NETNS_COUNTS; prints one line per run with the load average, writes no fragment. E.g.
-#   RKB_TICK_PACED=1 RKB_PACED_BINARIES="before=/work/main/build/ctpilot after=build/ctpilot" \
+#   RKB_TICK_PACED=1 RKB_PACED_BINARIES="before=../old/build/ctpilot after=build/ctpilot" \
 #     bash tests/bench/kernel/tick_cost.sh
 CTP_DEADLINE=${CTP_DEADLINE:-600}
 paced_only=${RKB_TICK_PACED:-0}
