@@ -722,8 +722,8 @@ class Decider {
   // timeout it was given by its last packet, so what a flood adds between halving steps outlives
   // the next step (README "Shedding unanswered flows"). Returns true when `ns` is done for this
   // tick: a step taken or waiting for its cooldown, or the trigger holding with every shed timeout
-  // at its floor while `order` has no reason to move (relaxing then would undo the shedding). The trigger of a shedding
-  // step or note ends in `shed`, which tells it from shortening `order`.
+  // at its floor while `order` has no reason to move (relaxing then would undo the shedding). The
+  // trigger of a shedding step or note ends in `shed`, which tells it from shortening `order`.
   bool shedUnanswered(const NetnsObservation& ns) {
     const auto& t = policy_.timeouts;
     if (t.shed.empty()) return false;
@@ -745,10 +745,8 @@ class Decider {
       Cause step = cause(Reason::ShedStep)
                        .with(Fact::From, static_cast<double>(current->second))
                        .with(Fact::To, static_cast<double>(floor->second));
-      step.knob = knob;
-      std::vector<Cause> because = trigger;
-      because.push_back(std::move(step));
-      steps.push_back(Action{ActionKind::ShortenTimeout, ref, current->second, floor->second, std::move(because)});
+      steps.push_back(Action{ActionKind::ShortenTimeout, ref, current->second, floor->second,
+                             stepCauses(trigger, std::move(step), knob)});
     }
     if (steps.empty()) return !orderPressure(ns);
     if (auto cooling = inCooldown(lastShed(ns.netns), t.shedCooldown)) {
@@ -761,11 +759,10 @@ class Decider {
     return true;
   }
 
-  // `trigger`: what the note names before the reason (shedding's marker).
-  bool validFactor(ActionKind kind, std::vector<Cause> trigger = {}) {
+  bool validFactor(ActionKind kind) {
     const double f = policy_.timeouts.factor;
     if (f > 0 && f < 1) return true;
-    hold(kind, std::nullopt, std::move(trigger), cause(Reason::BadFactor).with(Fact::Factor, f));
+    hold(kind, std::nullopt, {}, cause(Reason::BadFactor).with(Fact::Factor, f));
     return false;
   }
 
@@ -802,18 +799,17 @@ class Decider {
   // to, and `bound`: the floor a shortening stops at, or the baseline relaxing goes back to).
   void actStep(ActionKind kind, const KnobRef& ref, std::int64_t from, std::int64_t to,
                std::pair<Fact, std::int64_t> bound, const std::vector<Cause>& trigger) {
-    act(kind, ref, from, to, stepCauses(kind, ref, from, to, bound, trigger));
-  }
-
-  // The reasons of one timeout step: `trigger`, then the step itself.
-  std::vector<Cause> stepCauses(ActionKind kind, const KnobRef& ref, std::int64_t from, std::int64_t to,
-                                std::pair<Fact, std::int64_t> bound, const std::vector<Cause>& trigger) const {
     Cause step = cause(kind == ActionKind::ShortenTimeout ? Reason::ShortenStep : Reason::RelaxStep)
                      .with(Fact::From, static_cast<double>(from))
                      .with(Fact::Factor, policy_.timeouts.factor)
                      .with(Fact::To, static_cast<double>(to))
                      .with(bound.first, static_cast<double>(bound.second));
-    step.knob = ref.knob;
+    act(kind, ref, from, to, stepCauses(trigger, std::move(step), ref.knob));
+  }
+
+  // The reasons of one timeout step: `trigger`, then `step` (about `knob`).
+  static std::vector<Cause> stepCauses(const std::vector<Cause>& trigger, Cause step, Knob knob) {
+    step.knob = knob;
     std::vector<Cause> because = trigger;
     because.push_back(std::move(step));
     return because;
